@@ -1,0 +1,43 @@
+# The two commands: `make demo` and `make test`. Everything installs from this repo's files.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PERSONALIZATION_HOME ?= $(CURDIR)/.personalization
+DEMO_CUSTOMERS ?= 2000
+DEMO_DAYS      ?= 14
+DEMO_START     ?= 2026-10-01
+
+.PHONY: demo test install lint browser bench clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Headless Chromium for the portal's browser tests (Debian packages; we are root in CI).
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+	    || echo "warning: could not install chromium; browser tests will be skipped"; }
+
+demo: install
+	$(BIN)/personalization demo --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --start $(DEMO_START)
+
+lint: install
+	$(BIN)/ruff check personalization tests dags expectations benchmarks
+
+test: install browser lint
+	$(BIN)/python -m pytest -q --timeout=900
+
+bench: install
+	$(BIN)/python benchmarks/run.py --scale 10000
+
+clean:
+	rm -rf $(VENV) .personalization

@@ -1,0 +1,3 @@
+"""Nightly email-personalization warehouse."""
+
+__version__ = "0.1.0"

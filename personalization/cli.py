@@ -1,0 +1,255 @@
+"""`personalization` command line. User mistakes print one line, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+import typer
+from typer._click import exceptions as click_errors  # typer vendors click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from personalization.config import Settings, load_settings
+from personalization.exceptions import PersonalizationError
+from personalization.observability import StepReport, configure_logging
+
+app = typer.Typer(
+    help="Nightly email-personalization warehouse: extract, dbt, quality gate, scoring, "
+    "segments, exports, ESP sync and the marketer portal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+segments_app = typer.Typer(help="Work with segment SQL files.", no_args_is_help=True)
+app.add_typer(segments_app, name="segments")
+console = Console(stderr=True, soft_wrap=True)
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
+
+
+DateOpt = typer.Option(None, "--date", help="Logical date (YYYY-MM-DD).")
+
+
+def _settings(**overrides) -> Settings:
+    return load_settings(**overrides)
+
+
+def _print_reports(reports: list[StepReport], title: str) -> None:
+    table = Table(title=title)
+    for col in ("step", "ds", "rows in", "rows out", "quarantined", "seconds", "status"):
+        table.add_column(col, justify="right" if col not in ("step", "status", "ds") else "left")
+    for r in reports:
+        table.add_row(r.step, r.ds, f"{r.rows_in:,}", f"{r.rows_out:,}",
+                      f"{r.rows_quarantined:,}", f"{r.seconds:.1f}", r.status)
+    Console().print(table)
+
+
+def run_dates(dates: list[date], settings: Settings, steps: list[str]) -> list[StepReport]:
+    """Run `steps` for each date in order, with a progress bar; stop at the first failure."""
+    from personalization.pipeline import run_step
+
+    reports: list[StepReport] = []
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        task = progress.add_task("nightly run", total=len(dates) * len(steps))
+        for ds in dates:
+            for name in steps:
+                progress.update(task, description=f"{ds} {name}")
+                try:
+                    reports += run_step(name, ds, settings)
+                except PersonalizationError:
+                    _print_reports(reports, "completed before the failure")
+                    raise
+                progress.advance(task)
+    return reports
+
+
+@app.command()
+def generate(
+    out: Path = typer.Option(..., "--out", help="Landing directory to write <source>/<ds>/ files into."),
+    customers: int = typer.Option(1000, "--customers", min=1, help="Number of real persons."),
+    days: int = typer.Option(30, "--days", min=1, help="Number of daily deliveries."),
+    seed: int = typer.Option(42, "--seed", help="Random seed: same seed, same files."),
+    start: str = typer.Option("2026-01-01", "--start", help="First delivery date (YYYY-MM-DD)."),
+    truth: Path = typer.Option(None, "--truth", help="Ground-truth file (default: <out>/../truth.parquet)."),
+) -> None:
+    """Generate a realistic landing data set (with planted duplicates and dirt) plus ground truth."""
+    from personalization.generate import generate as run_generate
+
+    start_date = _parse_date(start)
+    summary = run_generate(out=out, customers=customers, days=days, seed=seed,
+                           start=start_date, truth_path=truth)
+    console.print(f"[green]wrote[/green] {out} ({summary})")
+
+
+@app.command()
+def run(
+    ds: str = DateOpt,
+    from_date: str = typer.Option(None, "--from-date", help="First date of a backfill range."),
+    to_date: str = typer.Option(None, "--to-date", help="Last date of a backfill range."),
+    landing: Path = typer.Option(None, "--landing", help="Landing directory (default from settings)."),
+    only: str = typer.Option(None, "--only", help="Comma-separated step names to run (default: all)."),
+) -> None:
+    """Run the nightly flow for one date, or a range of dates (backfill), locally."""
+    from personalization.pipeline import STEPS, date_range
+
+    ds, start, end = _parse_date(ds), _parse_date(from_date), _parse_date(to_date)
+    if ds and (start or end):
+        raise typer.BadParameter("use either --date or --from-date/--to-date")
+    if ds:
+        dates = [ds]
+    elif start and end:
+        if end < start:
+            raise typer.BadParameter("--to-date is before --from-date")
+        dates = date_range(start, end)
+    else:
+        raise typer.BadParameter("give --date, or both --from-date and --to-date")
+    steps = list(STEPS)
+    if only:
+        steps = [s.strip() for s in only.split(",") if s.strip()]
+        unknown = [s for s in steps if s not in STEPS]
+        if unknown:
+            raise typer.BadParameter(f"unknown step(s) {unknown}; known: {list(STEPS)}")
+    settings = _settings(landing_dir=landing)
+    reports = run_dates(dates, settings, steps)
+    _print_reports(reports, f"nightly run {dates[0]}..{dates[-1]}")
+
+
+@app.command()
+def demo(
+    customers: int = typer.Option(2000, "--customers", min=50),
+    days: int = typer.Option(14, "--days", min=2),
+    start: str = typer.Option("2026-10-01", "--start"),
+    seed: int = typer.Option(7, "--seed"),
+    full_days: int = typer.Option(2, "--full-days", min=1,
+                                  help="Run the whole flow for the last N days; earlier days only load the lake."),
+) -> None:
+    """Generate data and run the nightly pipeline end to end on the embedded default."""
+    from personalization.demo import run_demo
+
+    run_demo(_settings(), customers=customers, days=days, start=_parse_date(start), seed=seed,
+             full_days=min(full_days, days), run_dates=run_dates, print_reports=_print_reports)
+
+
+@app.command()
+def train(ds: str = DateOpt) -> None:
+    """Retrain the VIP and churn models as of --date (weekly by default in the DAG)."""
+    from personalization.scoring import train as train_models
+
+    _require(ds, "--date")
+    _print_reports([train_models(_parse_date(ds), _settings())], "training")
+
+
+@app.command()
+def gate(ds: str = DateOpt, stage: str = typer.Option("marts", "--stage",
+         help="lake, marts, segments or export")) -> None:
+    """Run the quality gate for one stage."""
+    from personalization.quality import gate as quality_gate
+
+    _require(ds, "--date")
+    _print_reports([quality_gate(_parse_date(ds), stage, _settings())], f"quality gate {stage}")
+
+
+@app.command("export")
+def export_cmd(ds: str = DateOpt) -> None:
+    """Publish the segment exports for --date."""
+    from personalization.export import publish
+
+    _require(ds, "--date")
+    _print_reports([publish(_parse_date(ds), _settings())], "export")
+
+
+@app.command()
+def sync(
+    ds: str = DateOpt,
+    esp: str = typer.Option("file_drop", "--esp", help="mailchimp, sendgrid, klaviyo or file_drop"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; send nothing."),
+) -> None:
+    """Sync the export of --date (default: latest) to an ESP."""
+    from personalization.esp import sync as esp_sync
+
+    settings = _settings()
+    _print_reports([esp_sync(_parse_date(ds), esp, settings, dry_run=dry_run)], f"sync {esp}")
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8000, "--port")) -> None:
+    """Start the marketer portal."""
+    from personalization.portal import serve as run_server
+
+    run_server(_settings(), host=host, port=port)
+
+
+@app.command("evaluate-identity")
+def evaluate_identity(truth: Path = typer.Option(..., "--truth", exists=True, dir_okay=False,
+                      help="Ground-truth file written by `generate`.")) -> None:
+    """Score identity resolution against ground truth: pairwise precision, recall, F1."""
+    from personalization.warehouse.evaluate import evaluate, format_report
+
+    Console().print(format_report(evaluate(truth, _settings())))
+
+
+@segments_app.command("list")
+def segments_list() -> None:
+    """List the segments dbt knows about."""
+    from personalization.warehouse.catalog import list_segments
+
+    table = Table("segment", "owner", "expires after", "merge fields", "description")
+    for s in list_segments(_settings()):
+        table.add_row(s.name, s.owner, f"{s.expires_after_days} d", ", ".join(s.merge_fields),
+                      s.description[:60])
+    Console().print(table)
+
+
+@segments_app.command("preview")
+def segments_preview(file: Path = typer.Argument(..., exists=True, dir_okay=False),
+                     ds: str = DateOpt, limit: int = typer.Option(10, "--limit")) -> None:
+    """Build one segment SQL file against the warehouse and show its size and a sample."""
+    from personalization.warehouse.preview import preview
+
+    Console().print(preview(file, _parse_date(ds), _settings(), limit=limit))
+
+
+def _require(value, flag: str) -> None:
+    if value is None:
+        raise typer.BadParameter(f"{flag} is required")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one readable line for every expected error."""
+    configure_logging("WARNING")
+    logging.getLogger("personalization").setLevel(logging.INFO)
+    try:
+        app(args=argv, standalone_mode=False)
+        return 0
+    except typer.Abort:
+        console.print("aborted")
+        return 130
+    except click_errors.NoArgsIsHelpError as e:
+        console.print(e.format_message() if hasattr(e, "format_message") else str(e))
+        return 0
+    except click_errors.UsageError as e:
+        hint = f" (see `personalization {e.ctx.info_name if e.ctx else ''} --help`)"
+        console.print(f"[red]error:[/red] {e.format_message()}{hint}", highlight=False)
+        return 2
+    except typer.Exit as e:
+        return e.exit_code
+    except PersonalizationError as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""One settings object for the whole product.
+
+Values come from (highest priority first) keyword arguments, `PERSONALIZATION_*` environment
+variables, an optional YAML file (`PERSONALIZATION_CONFIG` or `./personalization.yml`), and
+the defaults below. Every path defaults to somewhere under `home`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from personalization.exceptions import ConfigError
+
+SOURCES = ("crm", "shop", "pixel")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the optional YAML settings file."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - unused by pydantic here
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("PERSONALIZATION_CONFIG")
+        candidate = Path(path) if path else Path("personalization.yml")
+        if not candidate.exists():
+            if path:
+                raise ConfigError(f"config file not found: {candidate}")
+            return {}
+        try:
+            data = yaml.safe_load(candidate.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {candidate} is not valid YAML: {e}") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {candidate} must hold a mapping of settings")
+        return data
+
+
+class Settings(BaseSettings):
+    """Where things live and the thresholds the pipeline uses."""
+
+    model_config = SettingsConfigDict(env_prefix="PERSONALIZATION_", extra="forbid")
+
+    home: Path = Path(".personalization")
+    landing_dir: Path | None = None
+    lake_dir: Path | None = None
+    exports_dir: Path | None = None
+    warehouse_path: Path | None = None
+    models_dir: Path | None = None
+    quality_dir: Path | None = None
+    scores_dir: Path | None = None
+    project_dir: Path = REPO_ROOT
+
+    # Extract
+    clock_skew_minutes: int = Field(15, ge=0, le=24 * 60)
+    required_sources: list[str] = Field(default_factory=lambda: list(SOURCES))
+
+    # DuckDB: spill instead of growing past the limit.
+    duckdb_memory_limit: str = "6GB"
+    duckdb_threads: int = Field(2, ge=1)
+    dbt_threads: int = Field(1, ge=1)
+
+    # Models and segments
+    confidence_threshold: float = Field(0.8, gt=0, lt=1)
+    churn_horizon_days: int = Field(90, ge=7)
+    retrain_every_days: int = Field(7, ge=1)
+
+    # Quality gate
+    segment_size_change_pct: float = Field(50.0, gt=0)
+    drift_psi_warn: float = Field(0.1, gt=0)
+    drift_psi_error: float = Field(0.25, gt=0)
+
+    # Export
+    holdout_pct: float = Field(5.0, ge=0, lt=100)
+    locale: str = "en_US"
+    # ESPs the nightly run syncs to; the file drop needs no credentials.
+    esp_targets: list[str] = Field(default_factory=lambda: ["file_drop"])
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                   dotenv_settings, file_secret_settings):
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @field_validator("required_sources")
+    @classmethod
+    def _known_sources(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - set(SOURCES))
+        if unknown:
+            raise ValueError(f"unknown source(s) {unknown}; known: {list(SOURCES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        self.home = self.home.expanduser().resolve()
+        defaults = {
+            "landing_dir": "landing",
+            "lake_dir": "lake",
+            "exports_dir": "exports",
+            "warehouse_path": "warehouse.duckdb",
+            "models_dir": "models",
+            "quality_dir": "quality",
+            "scores_dir": "scores",
+        }
+        for name, leaf in defaults.items():
+            value = getattr(self, name)
+            setattr(self, name, (value.expanduser().resolve() if value else self.home / leaf))
+        if self.drift_psi_error < self.drift_psi_warn:
+            raise ValueError("drift_psi_error must be >= drift_psi_warn")
+        return self
+
+    # Derived locations (not settings of their own).
+    @cached_property
+    def dbt_target_dir(self) -> Path:
+        return self.home / "dbt_target"
+
+    @cached_property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment variables the dbt project and profile read."""
+        return {
+            "PERSONALIZATION_HOME": str(self.home),
+            "PERSONALIZATION_LAKE_DIR": str(self.lake_dir),
+            "PERSONALIZATION_WAREHOUSE_PATH": str(self.warehouse_path),
+            "PERSONALIZATION_SCORES_DIR": str(self.scores_dir),
+            "PERSONALIZATION_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+            "PERSONALIZATION_DUCKDB_THREADS": str(self.duckdb_threads),
+            "PERSONALIZATION_DBT_THREADS": str(self.dbt_threads),
+        }
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning validation problems into one readable ConfigError."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in e.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None
