@@ -8,10 +8,10 @@ from datetime import date
 from pathlib import Path
 
 import typer
-from typer._click import exceptions as click_errors  # typer vendors click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer._click import exceptions as click_errors  # typer vendors click
 
 from personalization.config import Settings, load_settings
 from personalization.exceptions import PersonalizationError

@@ -74,7 +74,9 @@ class Settings(BaseSettings):
     retrain_every_days: int = Field(7, ge=1)
 
     # Quality gate
-    segment_size_change_pct: float = Field(50.0, gt=0)
+    segment_size_change_pct: float = Field(50.0, gt=0)  # warn beyond ±this % of last run
+    segment_size_error_factor: float = Field(3.0, gt=1)  # fail beyond ×/÷ this factor
+    segment_size_min_baseline: int = Field(20, ge=0)  # smaller segments are too noisy to judge
     drift_psi_warn: float = Field(0.1, gt=0)
     drift_psi_error: float = Field(0.25, gt=0)
 
@@ -83,6 +85,14 @@ class Settings(BaseSettings):
     locale: str = "en_US"
     # ESPs the nightly run syncs to; the file drop needs no credentials.
     esp_targets: list[str] = Field(default_factory=lambda: ["file_drop"])
+    # ESP sync: "delta" (from the export deltas) or "mirror" (full list, removes extras).
+    esp_mode: str = Field("delta", pattern="^(delta|mirror)$")
+    esp_max_retries: int = Field(5, ge=0)
+    esp_backoff_base_seconds: float = Field(0.5, ge=0)
+    esp_backoff_max_seconds: float = Field(60.0, gt=0)
+    esp_timeout_seconds: float = Field(30.0, gt=0)
+    esp_poll_interval_seconds: float = Field(2.0, ge=0)
+    esp_retry_seed: int | None = None  # fixes the backoff jitter (tests, reproducible runs)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,

@@ -1,0 +1,17 @@
+"""What leaves: every exported contact is consented, valid, not erased, not suppressed."""
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+
+from expectations.lake import EMAIL_REGEX
+
+
+def build_suite(segment: str) -> gx.ExpectationSuite:
+    return gx.ExpectationSuite(name=f"export.{segment}", expectations=[
+        gxe.ExpectColumnValuesToNotBeNull(column="email"),
+        gxe.ExpectColumnValuesToMatchRegex(column="email", regex=EMAIL_REGEX),
+        gxe.ExpectColumnValuesToBeUnique(column="unified_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="is_contactable", value_set=[True]),
+        gxe.ExpectColumnValuesToBeInSet(column="is_erased", value_set=[False]),
+        gxe.ExpectColumnValuesToBeInSet(column="is_suppressed", value_set=[False]),
+    ])

@@ -1,0 +1,152 @@
+"""The frames the gate validates, computed in DuckDB so only what is checked reaches pandas.
+
+Wide tables are never loaded whole: each frame holds the few columns a suite reads, plus
+flags that SQL derives from joins (is this member in profiles? is this email erased?)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from personalization.config import Settings
+
+# Timestamp column whose maximum must not pass the end of ds, per lake table.
+LAKE_TIMESTAMPS = {
+    "crm/contacts": "updated_at",
+    "crm/erasure_requests": "requested_at",
+    "shop/customers": "updated_at",
+    "shop/products": None,
+    "shop/orders": "ordered_at",
+    "shop/order_items": None,
+    "pixel/events": "occurred_at",
+}
+
+
+def ds_end(ds: date) -> datetime:
+    return datetime.combine(ds + timedelta(days=1), time())
+
+
+def lake_partition(settings: Settings, table: str, ds: date) -> Path:
+    return settings.lake_dir / "raw" / table / f"ds={ds.isoformat()}" / "part-0.parquet"
+
+
+def lake_frame(con: duckdb.DuckDBPyConnection, settings: Settings, table: str,
+               ds: date) -> pd.DataFrame | None:
+    """Key, email and lateness columns of one lake partition (None if it was not loaded)."""
+    from expectations.lake import EMAIL_COLUMNS, KEYS
+
+    path = lake_partition(settings, table, ds)
+    if not path.exists():
+        return None
+    cols = list(dict.fromkeys(KEYS[table] + ([EMAIL_COLUMNS[table]] if table in EMAIL_COLUMNS else [])))
+    ts = LAKE_TIMESTAMPS[table]
+    lateness = (f"epoch({ts}) - epoch(TIMESTAMP '{ds_end(ds)}')" if ts else "0")
+    select = ", ".join(cols + [f"coalesce({lateness}, 0) AS seconds_after_ds_end"])
+    return con.execute(f"SELECT {select} FROM read_parquet(?)", [str(path)]).df()
+
+
+def load_log(con: duckdb.DuckDBPyConnection, settings: Settings, table: str, ds: date) -> dict | None:
+    path = settings.lake_dir / "load_log" / table / f"ds={ds.isoformat()}" / "part-0.parquet"
+    if not path.exists():
+        return None
+    row = con.execute("SELECT sum(rows_loaded), sum(rows_in), sum(rows_quarantined) "
+                      "FROM read_parquet(?)", [str(path)]).fetchone()
+    return {"rows_loaded": int(row[0] or 0), "rows_in": int(row[1] or 0),
+            "rows_quarantined": int(row[2] or 0)}
+
+
+def erasure_hashes_sql(settings: Settings) -> str:
+    """SQL relation of sha256 hashes of every erased email (reads the lake, any ds)."""
+    glob = settings.lake_dir / "raw" / "crm" / "erasure_requests" / "*" / "part-0.parquet"
+    if not list(glob.parent.parent.glob("ds=*/part-0.parquet")):
+        return "(SELECT NULL::VARCHAR AS email_sha256 WHERE false)"
+    return (f"(SELECT DISTINCT sha256(lower(trim(email))) AS email_sha256 "
+            f"FROM read_parquet('{glob}', hive_partitioning = false) WHERE email IS NOT NULL)")
+
+
+def identity_map_frame(con) -> pd.DataFrame:
+    return con.execute("SELECT source, source_id, unified_id, match_score FROM identity_map").df()
+
+
+def profiles_frame(con, settings: Settings) -> pd.DataFrame:
+    erased = erasure_hashes_sql(settings)
+    return con.execute(f"""
+        SELECT
+            p.unified_id, p.lifecycle_stage, coalesce(p.revenue, 0) AS revenue,
+            coalesce(p.is_contactable AND NOT regexp_full_match(coalesce(p.email, ''),
+                     '[^@\\s]+@[^@\\s]+\\.[^@\\s]+'), false) AS contactable_without_valid_email,
+            coalesce(p.is_erased AND (p.email IS NOT NULL OR p.first_name IS NOT NULL
+                     OR p.last_name IS NOT NULL OR p.phone IS NOT NULL OR p.street IS NOT NULL),
+                     false) AS erased_but_has_personal_data,
+            (p.email IS NOT NULL AND sha256(lower(trim(p.email))) IN (SELECT email_sha256 FROM {erased}))
+                AS email_matches_erasure_request,
+            coalesce(p.is_contactable AND (NOT coalesce(p.is_opted_in, false)
+                     OR coalesce(p.is_unsubscribed, false) OR coalesce(p.is_erased, false)),
+                     false) AS contactable_without_consent
+        FROM customer_profiles p
+    """).df()
+
+
+def rfm_frame(con) -> pd.DataFrame:
+    return con.execute("""
+        SELECT unified_id, recency_days, frequency, monetary, recency_score, frequency_score,
+               monetary_score, rfm_segment
+        FROM customer_rfm
+    """).df()
+
+
+def reconciliation_frame(con) -> pd.DataFrame:
+    return con.execute("""
+        SELECT
+            round((SELECT coalesce(sum(revenue), 0) FROM customer_profiles)
+                - (SELECT coalesce(sum(total_amount), 0) FROM orders WHERE status = 'placed'), 2)
+                AS revenue_difference,
+            (SELECT count(DISTINCT unified_id)::DOUBLE / greatest(count(*), 1)
+               FROM identity_map WHERE source IN ('crm', 'shop'))
+                AS profiles_per_known_record,
+            (SELECT count(*) FROM orders WHERE unified_id IS NULL) AS orders_without_person
+    """).df()
+
+
+def scores_frame(con) -> pd.DataFrame:
+    return con.execute("""
+        SELECT s.unified_id, s.p_vip, s.p_churn, s.best_send_hour,
+               s.unified_id IN (SELECT unified_id FROM customer_profiles) AS in_profiles
+        FROM customer_scores s
+    """).df()
+
+
+def segment_frame(con, segment: str) -> pd.DataFrame:
+    return con.execute(f"""
+        SELECT s.unified_id, s.unified_id IN (SELECT unified_id FROM customer_profiles) AS in_profiles
+        FROM "{segment}" s
+    """).df()
+
+
+def numeric_columns(con, sql: str) -> pd.DataFrame:
+    """A numeric sample for drift (columns as selected by `sql`)."""
+    return con.execute(sql).df()
+
+
+def export_frame(con, settings: Settings, parquet: Path) -> pd.DataFrame:
+    """An exported segment joined back to the warehouse's consent flags."""
+    erased = erasure_hashes_sql(settings)
+    suppressions = settings.home / "suppressions.csv"
+    suppressed = "(SELECT NULL::VARCHAR AS email_sha256 WHERE false)"
+    if suppressions.exists():
+        cols = con.execute("SELECT * FROM read_csv(?, all_varchar = true) LIMIT 0",
+                           [str(suppressions)]).df().columns
+        expr = "email_sha256" if "email_sha256" in cols else "sha256(lower(trim(email)))"
+        suppressed = f"(SELECT {expr} AS email_sha256 FROM read_csv('{suppressions}', all_varchar = true))"
+    return con.execute(f"""
+        SELECT e.email, e.unified_id,
+               coalesce(p.is_contactable, false) AS is_contactable,
+               sha256(lower(trim(e.email))) IN (SELECT email_sha256 FROM {erased})
+                   OR coalesce(p.is_erased, false) AS is_erased,
+               sha256(lower(trim(e.email))) IN (SELECT email_sha256 FROM {suppressed}) AS is_suppressed
+        FROM read_parquet(?) e
+        LEFT JOIN customer_profiles p USING (unified_id)
+    """, [str(parquet)]).df()

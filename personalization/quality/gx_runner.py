@@ -1,0 +1,113 @@
+"""Every Great Expectations call lives here, so a GX API change touches one module."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+import great_expectations as gx  # noqa: E402
+from great_expectations.checkpoint import UpdateDataDocsAction  # noqa: E402
+from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+
+logger = logging.getLogger(__name__)
+DOCS_SITE = "quality_gate"
+
+
+@dataclass
+class Check:
+    """One frame to validate against one suite. `key` names the column shown for failing rows."""
+
+    name: str
+    frame: pd.DataFrame
+    suite: gx.ExpectationSuite
+    key: str | None = None
+
+
+@dataclass
+class Finding:
+    """A failed expectation."""
+
+    table: str
+    expectation: str
+    severity: str  # "error" or "warning"
+    kwargs: dict[str, Any]
+    observed: Any = None
+    unexpected_count: int | None = None
+    sample: list[Any] = field(default_factory=list)
+
+    def line(self) -> str:
+        what = ", ".join(f"{k}={v}" for k, v in self.kwargs.items() if k not in ("batch_id",))
+        extra = f"; observed {self.observed}" if self.observed is not None else ""
+        if self.unexpected_count:
+            extra += f"; {self.unexpected_count} failing rows, e.g. {self.sample[:5]}"
+        return f"{self.table}: {self.expectation}({what}){extra}"
+
+
+def _context(docs_dir: Path):
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    context.add_data_docs_site(site_name=DOCS_SITE, site_config={
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                          "base_directory": str(docs_dir)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    })
+    return context
+
+
+def run_checks(checks: list[Check], docs_dir: Path) -> tuple[list[Finding], int]:
+    """Validate every check; return the failed expectations and how many were evaluated.
+
+    Data Docs for these validations are written (added) under `docs_dir`.
+    """
+    context = _context(docs_dir)
+    source = context.data_sources.add_or_update_pandas("frames")
+    findings: list[Finding] = []
+    evaluated = 0
+    for check in checks:
+        asset = source.add_dataframe_asset(check.name)
+        batch = asset.add_batch_definition_whole_dataframe("all")
+        suite = context.suites.add_or_update(check.suite)
+        validation = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=check.name, data=batch, suite=suite))
+        result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
+        if check.key and check.key in check.frame.columns:
+            result_format["unexpected_index_column_names"] = [check.key]
+        checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+            name=f"gate.{check.name}", validation_definitions=[validation],
+            actions=[UpdateDataDocsAction(name="docs", site_names=[DOCS_SITE])],
+            result_format=result_format))
+        result = checkpoint.run(batch_parameters={"dataframe": check.frame})
+        for run in result.run_results.values():
+            for r in run.results:
+                evaluated += 1
+                if r.success:
+                    continue
+                findings.append(_finding(check, r))
+    return findings, evaluated
+
+
+def _finding(check: Check, r) -> Finding:
+    config = r.expectation_config
+    severity = "error" if str(config.severity.value).lower() == "critical" else "warning"
+    res = r.result or {}
+    sample: list[Any] = []
+    if res.get("partial_unexpected_index_list") and check.key:
+        sample = [row.get(check.key) for row in res["partial_unexpected_index_list"]]
+    elif res.get("partial_unexpected_list"):
+        sample = list(res["partial_unexpected_list"])
+    if r.exception_info and r.exception_info.get("raised_exception"):
+        observed = f"error: {r.exception_info.get('exception_message')}"
+    else:
+        observed = res.get("observed_value")
+    kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
+    return Finding(table=check.name, expectation=config.type, severity=severity, kwargs=kwargs,
+                   observed=observed, unexpected_count=res.get("unexpected_count"),
+                   sample=[str(s) for s in sample])
