@@ -84,7 +84,7 @@ def _lake_checks(con, settings: Settings, ds: date, previous: dict, metrics: dic
             bounds = _band(prev, settings.segment_size_change_pct)
         suite = lake_suites.build_suite(table, log["rows_loaded"], settings.clock_skew_minutes * 60,
                                         bounds)
-        checks.append(Check(f"lake.{table}", frame, suite, key=lake_suites.KEYS[table][0]))
+        checks.append(Check(f"lake.{table.replace('/', '.')}", frame, suite, key=lake_suites.KEYS[table][0]))
     return checks
 
 

@@ -1,0 +1,198 @@
+"""Quality gate on a small hand-built warehouse: a clean run passes; each planted problem fails
+with the table, the expectation and sample ids; warnings don't stop the run."""
+
+import json
+from datetime import date
+
+import duckdb
+import pandas as pd
+import pytest
+
+from personalization.config import load_settings
+from personalization.exceptions import QualityGateError
+from personalization.quality import gate, validate_export
+
+DS1, DS2 = date(2026, 3, 1), date(2026, 3, 2)
+N = 200
+
+
+def _build_warehouse(path, *, monetary_factor=1.0, duplicate_profile=False, erased_email=False,
+                     segment_size=60):
+    con = duckdb.connect(str(path))
+    con.execute(f"""
+        CREATE OR REPLACE TABLE customer_profiles AS
+        SELECT 'u' || i AS unified_id, 'p' || i || '@example.org' AS email,
+               'F' || i AS first_name, 'L' || i AS last_name, NULL AS phone, NULL AS street,
+               i % 3 <> 0 AS is_opted_in, false AS is_unsubscribed, false AS is_erased,
+               i % 3 <> 0 AS is_contactable,
+               CASE WHEN i % 2 = 0 THEN 'active' ELSE 'prospect' END AS lifecycle_stage,
+               CASE WHEN i % 2 = 0 THEN 10.0 * (i % 50) * {monetary_factor} ELSE 0 END AS revenue
+        FROM range(1, {N} + 1) t(i)
+    """)
+    if duplicate_profile:
+        con.execute("INSERT INTO customer_profiles SELECT * FROM customer_profiles WHERE unified_id = 'u7'")
+    if erased_email:
+        con.execute("UPDATE customer_profiles SET email = 'gone@example.org' WHERE unified_id = 'u5'")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE identity_map AS
+        SELECT 'crm' AS source, 'c' || i AS source_id, 'u' || i AS unified_id, 'email' AS match_rule,
+               1.0 AS match_score FROM range(1, {N} + 1) t(i)
+        UNION ALL
+        SELECT 'shop', 's' || i, 'u' || i, 'email', 1.0 FROM range(1, {N} + 1, 2) t(i);
+        CREATE OR REPLACE TABLE orders AS
+        SELECT 'o' || unified_id AS order_id, unified_id, 'placed' AS status, revenue AS total_amount
+        FROM customer_profiles WHERE revenue > 0;
+        CREATE OR REPLACE TABLE customer_rfm AS
+        SELECT unified_id, (i * 7) % 365 AS recency_days, 1 + i % 5 AS frequency,
+               revenue AS monetary, 1 + i % 5 AS recency_score, 1 + i % 5 AS frequency_score,
+               1 + (i * 3) % 5 AS monetary_score, 'loyal' AS rfm_segment
+        FROM (SELECT *, row_number() OVER (ORDER BY unified_id) AS i FROM customer_profiles
+              WHERE revenue > 0);
+        CREATE OR REPLACE TABLE customer_scores AS
+        SELECT unified_id, (i % 10) / 10.0 AS p_vip, (i % 7) / 7.0 AS p_churn, 9 AS best_send_hour
+        FROM (SELECT unified_id, row_number() OVER () AS i FROM customer_profiles);
+        CREATE OR REPLACE TABLE big_spenders AS
+        SELECT unified_id, revenue AS spent FROM customer_profiles LIMIT {segment_size};
+    """)
+    con.close()
+
+
+def _manifest(settings, segments=("big_spenders",)):
+    settings.dbt_target_dir.mkdir(parents=True, exist_ok=True)
+    nodes = {f"model.personalization.{s}": {
+        "resource_type": "model", "name": s, "tags": ["segment"], "description": s,
+        "original_file_path": f"dbt_project/models/segments/{s}.sql",
+        "config": {"meta": {"owner": "crm"}}, "columns": {"unified_id": {}}} for s in segments}
+    (settings.dbt_target_dir / "manifest.json").write_text(json.dumps({"nodes": nodes}))
+
+
+def _erasure(settings, email="gone@example.org"):
+    part = settings.lake_dir / "raw/crm/erasure_requests/ds=2026-03-01"
+    part.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"email": [email], "requested_at": [pd.Timestamp("2026-03-01 10:00")]}).to_parquet(
+        part / "part-0.parquet")
+
+
+@pytest.fixture
+def settings(tmp_path):
+    s = load_settings(home=tmp_path)
+    s.home.mkdir(parents=True, exist_ok=True)
+    _manifest(s)
+    _erasure(s)
+    return s
+
+
+def test_clean_marts_pass_and_store_results_and_docs(settings):
+    _build_warehouse(settings.warehouse_path)
+    report = gate(DS1, "marts", settings)
+    assert report.status == "passed"
+    stored = json.loads((settings.quality_dir / "2026-03-01" / "marts.json").read_text())
+    assert stored["status"] == "passed" and stored["errors"] == []
+    assert stored["expectations_evaluated"] >= 15
+    assert (settings.quality_dir / "data_docs" / "index.html").exists()
+
+
+def test_duplicate_profile_ids_fail_with_table_expectation_and_sample(settings):
+    _build_warehouse(settings.warehouse_path, duplicate_profile=True)
+    with pytest.raises(QualityGateError) as e:
+        gate(DS1, "marts", settings)
+    msg = str(e.value)
+    assert "customer_profiles: expect_column_values_to_be_unique" in msg
+    assert "u7" in msg
+    stored = json.loads((settings.quality_dir / "2026-03-01" / "marts.json").read_text())
+    assert stored["status"] == "failed"
+
+
+def test_erased_email_left_in_profiles_fails(settings):
+    _build_warehouse(settings.warehouse_path, erased_email=True)
+    with pytest.raises(QualityGateError, match="email_matches_erasure_request"):
+        gate(DS1, "marts", settings)
+
+
+def test_revenue_that_does_not_reconcile_fails(settings):
+    _build_warehouse(settings.warehouse_path)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("UPDATE orders SET total_amount = total_amount + 1 WHERE order_id = 'ou2'")
+    with pytest.raises(QualityGateError, match="revenue_difference"):
+        gate(DS1, "marts", settings)
+
+
+def test_distribution_shift_against_previous_run_fails(settings):
+    _build_warehouse(settings.warehouse_path)
+    gate(DS1, "marts", settings)
+    _build_warehouse(settings.warehouse_path, monetary_factor=25.0)
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # keep revenue reconciled
+        con.execute("UPDATE orders SET total_amount = total_amount")
+    with pytest.raises(QualityGateError, match=r"drift\.customer_rfm"):
+        gate(DS2, "marts", settings)
+
+
+def test_exploding_segment_fails_and_small_change_only_warns(settings):
+    _build_warehouse(settings.warehouse_path, segment_size=60)
+    assert gate(DS1, "segments", settings).status == "passed"
+    _build_warehouse(settings.warehouse_path, segment_size=100)  # +67%: warning
+    report = gate(DS2, "segments", settings)
+    assert report.status == "warning"
+    assert any("big_spenders" in w for w in report.details["warnings"])
+    _build_warehouse(settings.warehouse_path, segment_size=N)  # ×2 of 100: still a warning
+    assert gate(date(2026, 3, 3), "segments", settings).status == "warning"
+    _build_warehouse(settings.warehouse_path, segment_size=50)  # ÷4 of 200: error
+    with pytest.raises(QualityGateError, match="segment.big_spenders: expect_table_row_count"):
+        gate(date(2026, 3, 4), "segments", settings)
+
+
+def test_export_with_non_consented_or_erased_contact_fails(settings, tmp_path):
+    _build_warehouse(settings.warehouse_path)
+    export = tmp_path / "export" / "segments"
+    export.mkdir(parents=True)
+    good = pd.DataFrame({"email": ["p1@example.org", "p2@example.org"], "unified_id": ["u1", "u2"]})
+    good.to_parquet(export / "big_spenders.parquet")
+    assert validate_export(export.parent, DS1, settings).status == "passed"
+    # u3 has no consent (3 % 3 == 0); gone@ is erased.
+    bad = pd.DataFrame({"email": ["p1@example.org", "p3@example.org", "gone@example.org"],
+                        "unified_id": ["u1", "u3", "u4"]})
+    bad.to_parquet(export / "big_spenders.parquet")
+    with pytest.raises(QualityGateError) as e:
+        validate_export(export.parent, DS1, settings)
+    assert "is_contactable" in str(e.value) and "u3" in str(e.value)
+    assert "is_erased" in str(e.value)
+
+
+def _lake(settings, ds, rows, logged=None, late_seconds=0):
+    base = settings.lake_dir
+    ts = pd.Timestamp(ds) + pd.Timedelta(hours=12) + pd.Timedelta(seconds=late_seconds + 12 * 3600)
+    frame = pd.DataFrame({"event_id": [f"e{i}" for i in range(rows)],
+                          "occurred_at": [ts if i == 0 else pd.Timestamp(ds) for i in range(rows)]})
+    part = base / "raw/pixel/events" / f"ds={ds}"
+    part.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(part / "part-0.parquet")
+    log = base / "load_log/pixel/events" / f"ds={ds}"
+    log.mkdir(parents=True, exist_ok=True)
+    n = rows if logged is None else logged
+    pd.DataFrame({"rows_in": [n], "rows_loaded": [n], "rows_quarantined": [0]}).to_parquet(
+        log / "part-0.parquet")
+
+
+def test_lake_row_count_must_match_load_log_and_no_future_timestamps(settings):
+    _lake(settings, DS1, 100)
+    assert gate(DS1, "lake", settings).status == "passed"
+    _lake(settings, DS1, 100, logged=120)
+    with pytest.raises(QualityGateError, match="expect_table_row_count_to_equal"):
+        gate(DS1, "lake", settings)
+    _lake(settings, DS1, 100, late_seconds=3600)  # one hour past the end of ds
+    with pytest.raises(QualityGateError, match="seconds_after_ds_end"):
+        gate(DS1, "lake", settings)
+
+
+def test_lake_volume_drop_is_a_warning(settings):
+    _lake(settings, DS1, 100)
+    gate(DS1, "lake", settings)
+    _lake(settings, DS2, 10)
+    report = gate(DS2, "lake", settings)
+    assert report.status == "warning"
+    assert "lake.pixel.events" in report.details["warnings"][0]
+
+
+def test_unknown_stage_is_a_clear_error(settings):
+    with pytest.raises(QualityGateError, match="unknown quality-gate stage"):
+        gate(DS1, "nightly", settings)
