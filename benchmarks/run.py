@@ -1,0 +1,157 @@
+"""Benchmark harness: generate data at a scale, run the nightly pipeline, time and measure
+every step, then an incremental day and a rerun, then the reference implementations.
+
+    python benchmarks/run.py --scale 100000 [--days 30] [--work DIR] [--keep]
+
+Writes benchmarks/results/<date>-<scale>.json; `python benchmarks/report.py` turns all results
+into docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.memory import PeakSampler, measured  # noqa: E402
+from benchmarks.references import same_results  # noqa: E402
+from personalization.config import SOURCES, load_settings  # noqa: E402
+from personalization.pipeline import date_range, run_step  # noqa: E402
+
+START = date(2026, 9, 1)
+NIGHTLY = ["gate_lake", "build_marts", "gate_marts", "score", "build_segments", "gate_segments",
+           "export", "sync"]
+
+
+def _dbt_model_seconds(settings) -> dict[str, float]:
+    path = settings.dbt_target_dir / "run_results.json"
+    if not path.exists():
+        return {}
+    results = json.loads(path.read_text())["results"]
+    return {r["unique_id"].split(".")[-1]: r.get("execution_time", 0.0) for r in results
+            if r["unique_id"].startswith("model.")}
+
+
+def _run_night(ds: date, settings, sampler, steps: dict, extract_dates: list[date]) -> None:
+    """Extract `extract_dates` (one timing per source) then every warehouse step for `ds`."""
+    for source in SOURCES:
+        with measured(sampler, steps, f"extract_{source}"):
+            for d in extract_dates:
+                run_step(f"extract_{source}", d, settings)
+    for name in NIGHTLY:
+        with measured(sampler, steps, name):
+            run_step(name, ds, settings)
+        if name == "build_marts":
+            models = _dbt_model_seconds(settings)
+            steps["identity"] = {"seconds": round(sum(v for k, v in models.items()
+                                                      if "identity" in k), 2),
+                                 "note": "part of build_marts (dbt execution time of identity models)"}
+
+
+def _reference(kind: str, lake: Path, ds: date, cap_mib: int | None) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.reference_main", kind, str(lake), ds.isoformat()]
+    if cap_mib:
+        cmd.append(str(cap_mib))
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"kind": kind, "status": f"failed: {out.stderr.strip().splitlines()[-1:]}"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", type=int, required=True, help="customers (persons) to generate")
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--work", type=Path, default=None, help="working folder (default benchmarks/work/<scale>)")
+    ap.add_argument("--reuse-data", action="store_true", help="skip generation if the landing data exists")
+    ap.add_argument("--pandas-cap-mib", type=int, default=None,
+                    help="address-space cap for the pandas reference (shows where it runs out)")
+    ap.add_argument("--skip-pandas", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the working folder afterwards")
+    args = ap.parse_args()
+
+    work = args.work or REPO / "benchmarks" / "work" / str(args.scale)
+    home = work / "home"
+    landing = work / "landing"
+    if home.exists():
+        shutil.rmtree(home)
+    os.environ["PERSONALIZATION_HOME"] = str(home)
+    settings = load_settings(home=home, landing_dir=landing)
+    sampler = PeakSampler().start()
+    results: dict = {"scale": args.scale, "days": args.days, "machine": {
+        "cpus": os.cpu_count(), "python": platform.python_version()}, "steps": {}}
+
+    dates = date_range(START, START + timedelta(days=args.days - 1))
+    extra = dates[-1] + timedelta(days=1)
+    if not (args.reuse_data and landing.exists()):
+        from personalization.generate import generate
+
+        shutil.rmtree(landing, ignore_errors=True)
+        with measured(sampler, results, "generate"):
+            results["generated"] = generate(out=landing, customers=args.scale, days=args.days + 1,
+                                            seed=1, start=START, truth_path=work / "truth.parquet")
+
+    full: dict = {}
+    _run_night(dates[-1], settings, sampler, full, dates)
+    full_total = sum(v["seconds"] for k, v in full.items() if k != "identity")
+    results["full_run"] = {"steps": full, "seconds": round(full_total, 2),
+                           "peak_rss_mib": max(v["peak_rss_mib"] for v in full.values()
+                                               if "peak_rss_mib" in v)}
+
+    # References on exactly the lake the full run used (before the extra day lands).
+    refs = {"duckdb": _reference("duckdb", settings.lake_dir, dates[-1], None)}
+    if not args.skip_pandas:
+        refs["pandas"] = _reference("pandas", settings.lake_dir, dates[-1], args.pandas_cap_mib)
+    if refs.get("pandas", {}).get("status") == "ok":
+        refs["pandas_vs_duckdb_differences"] = same_results(refs["duckdb"]["result"],
+                                                            refs["pandas"]["result"])
+    results["references"] = refs
+    results["ratios"] = {
+        "pipeline_build_marts_vs_bare_duckdb": _ratio(full["build_marts"]["seconds"],
+                                                      refs["duckdb"].get("seconds")),
+        "pipeline_marts_plus_segments_vs_bare_duckdb": _ratio(
+            full["build_marts"]["seconds"] + full["build_segments"]["seconds"],
+            refs["duckdb"].get("seconds")),
+        "pandas_vs_bare_duckdb": _ratio(refs.get("pandas", {}).get("seconds"),
+                                        refs["duckdb"].get("seconds")),
+    }
+
+    incremental: dict = {}
+    _run_night(extra, settings, sampler, incremental, [extra])
+    results["incremental_run"] = _summary(incremental, full_total)
+    rerun: dict = {}
+    _run_night(extra, settings, sampler, rerun, [extra])
+    results["rerun_same_day"] = _summary(rerun, full_total)
+    sampler.stop()
+
+    out = REPO / "benchmarks" / "results" / f"{date.today().isoformat()}-{args.scale}.json"
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(json.dumps({k: results[k] for k in ("full_run", "incremental_run", "ratios")}, indent=2,
+                     default=str))
+    print(f"results: {out}")
+    if not args.keep:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _summary(steps: dict, full_total: float) -> dict:
+    total = sum(v["seconds"] for k, v in steps.items() if k != "identity")
+    return {"steps": steps, "seconds": round(total, 2),
+            "share_of_full_run": round(total / full_total, 3) if full_total else None,
+            "peak_rss_mib": max(v["peak_rss_mib"] for v in steps.values() if "peak_rss_mib" in v)}
+
+
+def _ratio(a, b):
+    return round(a / b, 2) if a and b else None
+
+
+if __name__ == "__main__":
+    main()
