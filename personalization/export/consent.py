@@ -1,0 +1,181 @@
+"""The one consent and privacy filter every export goes through.
+
+Whatever a segment's SQL selects, a contact leaves only through `export_eligible_contacts`:
+opted in, not unsubscribed, not erased, contactable, a syntactically valid email, no
+erasure request for that email, not on the suppression list (bounces, complaints), and
+the first person holding that email. Everything else gets an `exclusion_reason`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from personalization.config import Settings
+from personalization.exceptions import ExportError
+
+logger = logging.getLogger(__name__)
+
+# Checked in this order; a contact is counted under the first reason that applies.
+EXCLUSION_REASONS = (
+    "no_profile",
+    "erased",
+    "not_opted_in",
+    "unsubscribed",
+    "invalid_email",
+    "erasure_request",
+    "suppressed",
+    "not_contactable",
+    "duplicate_email",
+)
+
+# Pragmatic RFC 5322 subset: dot-atom local part, LDH domain labels, alphabetic TLD.
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def normalised_email_sql(column: str) -> str:
+    """How an email is compared and hashed everywhere: trimmed, lower case."""
+    return f"lower(trim({column}))"
+
+
+def suppressions_path(settings: Settings) -> Path:
+    """`<home>/suppressions.csv`: `email_sha256, reason, suppressed_at` (hashes only)."""
+    return settings.home / "suppressions.csv"
+
+
+def register_suppressions(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """Temp table `export_suppressions(email_sha256, reason)`; accepts a plain `email` column.
+
+    Every suppression applies regardless of `suppressed_at`: a hard bounce or a complaint is
+    never sent to again, backfills included. Returns the number of distinct hashes.
+    """
+    path = suppressions_path(settings)
+    con.execute("CREATE OR REPLACE TEMP TABLE export_suppressions (email_sha256 VARCHAR, reason VARCHAR)")
+    if not path.exists():
+        return 0
+    try:
+        cols = [c[0] for c in con.execute(
+            f"DESCRIBE SELECT * FROM read_csv({_literal(str(path))}, header=true, all_varchar=true)"
+        ).fetchall()]
+        if "email_sha256" in cols:
+            key = "lower(trim(email_sha256))"
+        elif "email" in cols:
+            # Plain emails are hashed on read and never copied anywhere.
+            logger.warning("suppressions file %s holds plain emails; store email_sha256 instead", path)
+            key = f"sha256({normalised_email_sql('email')})"
+        else:
+            raise ExportError(f"suppressions file {path} needs an email_sha256 (or email) column")
+        reason = "reason" if "reason" in cols else "NULL"
+        con.execute(f"""
+            INSERT INTO export_suppressions
+            SELECT {key}, any_value({reason})
+            FROM read_csv({_literal(str(path))}, header=true, all_varchar=true)
+            WHERE nullif(trim({key}), '') IS NOT NULL
+            GROUP BY 1
+        """)
+    except duckdb.Error as e:
+        raise ExportError(f"cannot read suppressions file {path}: {e}") from e
+    return con.execute("SELECT count(*) FROM export_suppressions").fetchone()[0]
+
+
+def erasure_glob(settings: Settings) -> str:
+    return str(settings.lake_dir / "raw" / "crm" / "erasure_requests" / "ds=*" / "part-0.parquet")
+
+
+def register_erasures(con: duckdb.DuckDBPyConnection, ds: date, settings: Settings) -> int:
+    """Temp table `export_erasures(email, email_sha256, requested_at, first_seen_ds)`.
+
+    All erasure requests delivered up to `ds` (lake partitions `ds <= ds`), one row per
+    normalised email, earliest request kept. Returns its rows.
+    """
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE export_erasures (email VARCHAR, email_sha256 VARCHAR, "
+        "requested_at TIMESTAMP, first_seen_ds DATE)"
+    )
+    root = settings.lake_dir / "raw" / "crm" / "erasure_requests"
+    if not any(root.glob("ds=*/part-0.parquet")):
+        return 0
+    email = normalised_email_sql("email")
+    try:
+        con.execute(f"""
+            INSERT INTO export_erasures
+            SELECT {email}, sha256({email}), min(CAST(requested_at AS TIMESTAMP)), min(CAST(ds AS DATE))
+            FROM read_parquet({_literal(erasure_glob(settings))}, hive_partitioning=true)
+            WHERE CAST(ds AS DATE) <= DATE {_literal(ds.isoformat())}
+              AND nullif({email}, '') IS NOT NULL
+            GROUP BY {email}
+        """)
+    except duckdb.Error as e:
+        raise ExportError(f"cannot read erasure requests {erasure_glob(settings)}: {e}") from e
+    return con.execute("SELECT count(*) FROM export_erasures").fetchone()[0]
+
+
+def register_consent_filter(con: duckdb.DuckDBPyConnection, source: str = "wh.main") -> None:
+    """Create `export_contact_consent` (every profile with its `exclusion_reason`) and the
+    view `export_eligible_contacts` (reason null) that every segment export joins.
+
+    Needs `export_suppressions` and `export_erasures`. Unknown (null) consent flags count as
+    no consent: the filter fails closed. Materialised once per run: the regex and hashes are
+    the costly part and every segment reuses them.
+    """
+    email = normalised_email_sql("p.email")
+    con.execute(f"""
+    CREATE OR REPLACE TEMP TABLE export_contact_consent AS
+    WITH profiles AS (SELECT * FROM {source}.customer_profiles),
+    checked AS (
+        SELECT
+            p.unified_id,
+            {email} AS email,
+            CASE
+                WHEN p.is_erased IS DISTINCT FROM false THEN 'erased'
+                WHEN p.is_opted_in IS DISTINCT FROM true THEN 'not_opted_in'
+                WHEN p.is_unsubscribed IS DISTINCT FROM false THEN 'unsubscribed'
+                WHEN {email} IS NULL OR length({email}) > 254
+                     OR NOT regexp_full_match({email}, {_literal(EMAIL_PATTERN)}) THEN 'invalid_email'
+                WHEN sha256({email}) IN (SELECT email_sha256 FROM export_erasures) THEN 'erasure_request'
+                WHEN sha256({email}) IN (SELECT email_sha256 FROM export_suppressions) THEN 'suppressed'
+                WHEN p.is_contactable IS DISTINCT FROM true THEN 'not_contactable'
+            END AS reason
+        FROM profiles AS p
+    ),
+    final AS (
+        SELECT
+            unified_id,
+            email,
+            CASE
+                WHEN reason IS NOT NULL THEN reason
+                -- One ESP contact per email: the lowest unified_id holding it wins.
+                WHEN row_number() OVER (PARTITION BY email, reason IS NULL ORDER BY unified_id) > 1
+                    THEN 'duplicate_email'
+            END AS exclusion_reason
+        FROM checked
+    )
+    SELECT * FROM final
+    """)
+    con.execute("""
+    CREATE OR REPLACE TEMP VIEW export_eligible_contacts AS
+    SELECT unified_id, email FROM export_contact_consent WHERE exclusion_reason IS NULL
+    """)
+
+
+def exclusion_counts(con: duckdb.DuckDBPyConnection, members_table: str) -> dict[str, int]:
+    """Per reason, how many members of `members_table` (distinct unified_id) are excluded."""
+    rows = con.execute(f"""
+        SELECT coalesce(c.exclusion_reason, 'no_profile') AS reason, count(*) AS n
+        FROM (SELECT DISTINCT unified_id FROM {members_table}) AS m
+        LEFT JOIN export_contact_consent AS c ON c.unified_id = m.unified_id
+        WHERE c.unified_id IS NULL OR c.exclusion_reason IS NOT NULL
+        GROUP BY 1
+    """).fetchall()
+    found = dict(rows)
+    return {r: int(found.get(r, 0)) for r in EXCLUSION_REASONS}
