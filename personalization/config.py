@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     confidence_threshold: float = Field(0.8, gt=0, lt=1)
     churn_horizon_days: int = Field(90, ge=7)
     retrain_every_days: int = Field(7, ge=1)
+    next_best_products_count: int = Field(3, ge=1, le=20)
 
     # Quality gate
     segment_size_change_pct: float = Field(50.0, gt=0)  # warn beyond ±this % of last run
@@ -93,6 +94,11 @@ class Settings(BaseSettings):
     esp_timeout_seconds: float = Field(30.0, gt=0)
     esp_poll_interval_seconds: float = Field(2.0, ge=0)
     esp_retry_seed: int | None = None  # fixes the backoff jitter (tests, reproducible runs)
+
+    # Portal: "password" (users in <home>/portal_users.yml) or "header" (SSO reverse proxy
+    # sets X-Forwarded-User; only behind a proxy that strips the header from clients).
+    portal_auth: str = Field("password", pattern="^(password|header)$")
+    portal_https_only: bool = False  # mark the session cookie Secure (set behind HTTPS)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,

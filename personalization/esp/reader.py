@@ -1,0 +1,132 @@
+"""Reads one published export (`<exports>/<ds>/`, layout in docs/architecture.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from personalization.config import Settings
+from personalization.exceptions import SyncError
+
+# Export columns that are not merge fields: identity, and the experiment bookkeeping.
+# Bookkeeping columns of the export, not merge fields to upload.
+NON_FIELD_COLUMNS = ("email", "unified_id", "variant", "is_holdout", "FALLBACKS")
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One exported contact of one segment."""
+
+    email: str
+    unified_id: str
+    fields: dict[str, str]  # merge tags (FNAME, CITY, RECO_1, ...), values as text
+    variant: str | None = None
+
+    @property
+    def fields_hash(self) -> str:
+        payload = json.dumps(self.fields, sort_keys=True)
+        return hashlib.md5(payload.encode()).hexdigest()
+
+
+@dataclass
+class SegmentExport:
+    """One segment's rows, split into what may be synced and the holdout control group."""
+
+    name: str
+    contacts: list[Contact]
+    holdout_emails: set[str]
+    added_emails: set[str] = field(default_factory=set)
+    removed_emails: set[str] = field(default_factory=set)
+
+
+@dataclass
+class ExportView:
+    """Everything the sync needs from one export directory."""
+
+    ds: date
+    path: Path
+    segments: dict[str, SegmentExport]
+    erasures: list[str]
+
+
+def resolve_export_dir(ds: date | None, settings: Settings) -> tuple[date, Path]:
+    """The export directory for `ds`, or the one `latest` points to when `ds` is None."""
+    root = Path(settings.exports_dir)
+    path = root / ("latest" if ds is None else ds.isoformat())
+    if not path.exists():
+        what = "no export has been published yet" if ds is None else "export not found"
+        raise SyncError(f"{what}: {path}")
+    path = path.resolve()
+    try:
+        found = date.fromisoformat(path.name)
+    except ValueError:
+        raise SyncError(f"export directory {path} is not named after a date") from None
+    return found, path
+
+
+def _rows(con: duckdb.DuckDBPyConnection, path: Path) -> list[dict[str, str | None]]:
+    if path.suffix == ".parquet":
+        rel = con.sql(f"select columns(*)::varchar from read_parquet('{path}')")
+    else:
+        rel = con.sql(f"select * from read_csv('{path}', all_varchar = true, header = true)")
+    return rel.to_arrow_table().to_pylist()
+
+
+def _emails(con: duckdb.DuckDBPyConnection, path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    rows = con.sql(
+        f"select distinct lower(trim(email)) as email from read_csv('{path}', all_varchar = true,"
+        " header = true) where email is not null and trim(email) <> ''").fetchall()
+    return {r[0] for r in rows}
+
+
+def _segment_names(path: Path) -> list[str]:
+    manifest = path / "manifest.json"
+    if manifest.exists():
+        data = json.loads(manifest.read_text())
+        # A stale segment that never had a good export has no files: nothing to sync.
+        return sorted(s["name"] for s in data.get("segments", [])
+                      if not (s.get("stale") and not s.get("files")))
+    return sorted({p.name.split(".")[0] for p in (path / "segments").glob("*.*")})
+
+
+def _is_true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "t", "1", "yes")
+
+
+def read_export(ds: date | None, settings: Settings) -> ExportView:
+    """Load the export for `ds` (None = latest): segments, deltas and erasures."""
+    found_ds, path = resolve_export_dir(ds, settings)
+    con = duckdb.connect()
+    segments: dict[str, SegmentExport] = {}
+    for name in _segment_names(path):
+        parquet, csv = path / "segments" / f"{name}.parquet", path / "segments" / f"{name}.csv"
+        source = parquet if parquet.exists() else csv
+        if not source.exists():
+            raise SyncError(f"segment {name} is in the manifest but {csv} is missing")
+        contacts, holdout = [], set()
+        for row in _rows(con, source):
+            email = (row.get("email") or "").strip().lower()
+            if not email:
+                continue
+            if _is_true(row.get("is_holdout")):
+                holdout.add(email)  # control group: must never reach the ESP
+                continue
+            fields = {k: v for k, v in row.items() if k not in NON_FIELD_COLUMNS and v is not None}
+            contacts.append(Contact(email, row.get("unified_id") or "", fields,
+                                    row.get("variant")))
+        deltas = path / "deltas"
+        segments[name] = SegmentExport(
+            name, contacts, holdout,
+            _emails(con, deltas / f"{name}.added.csv") - holdout,
+            _emails(con, deltas / f"{name}.removed.csv"),
+        )
+    erasures = sorted(_emails(con, path / "erasures.csv"))
+    con.close()
+    return ExportView(found_ds, path, segments, erasures)
