@@ -1,0 +1,61 @@
+-- More than N product views in the last D days, an add-to-cart in that time, and no
+-- purchase since the latest add-to-cart (neither a purchase event nor an order).
+with
+
+events as (
+    select * from {{ ref('customer_events') }}
+),
+
+orders as (
+    select * from {{ ref('orders') }}
+),
+
+window_events as (
+    select *
+    from events
+    where unified_id is not null
+      and {{ segment_in_window('occurred_at', var('high_purchase_intent_days')) }}
+),
+
+intent as (
+    select
+        unified_id,
+        count(*) filter (where event_type = 'product_view') as product_view_count,
+        max(occurred_at) filter (where event_type = 'add_to_cart') as last_added_to_cart_at,
+        arg_max(sku, occurred_at) filter (where event_type = 'add_to_cart') as last_added_sku
+    from window_events
+    group by unified_id
+),
+
+purchases as (
+    select unified_id, occurred_at as purchased_at
+    from events
+    where event_type = 'purchase' and occurred_at < {{ segment_window_end() }}
+    union all
+    select unified_id, ordered_at as purchased_at
+    from orders
+    where ordered_at < {{ segment_window_end() }}
+),
+
+last_purchase as (
+    select unified_id, max(purchased_at) as last_purchased_at
+    from purchases
+    where unified_id is not null
+    group by unified_id
+),
+
+final as (
+    select
+        intent.unified_id,
+        cast(intent.product_view_count as integer) as product_view_count,
+        cast(intent.last_added_to_cart_at as timestamp) as last_added_to_cart_at,
+        cast(intent.last_added_sku as varchar) as last_added_sku
+    from intent
+    left join last_purchase on intent.unified_id = last_purchase.unified_id
+    where intent.product_view_count > {{ var('high_purchase_intent_min_views') }}
+      and intent.last_added_to_cart_at is not null
+      and (last_purchase.last_purchased_at is null
+           or last_purchase.last_purchased_at < intent.last_added_to_cart_at)
+)
+
+select * from final

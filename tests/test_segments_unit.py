@@ -1,0 +1,32 @@
+"""dbt unit tests of every segment (the `unit_tests:` blocks in models/segments/*.yml) run
+for real with dbtRunner: hand-made rows on each boundary (3 vs 4 views, 29 vs 31 days,
+500 vs 500.01, the 48-hour edge, ...)."""
+
+from __future__ import annotations
+
+SEGMENTS = {"big_spenders", "cart_abandoners", "category_interest", "churn_risk",
+            "high_purchase_intent", "lapsed_users", "low_engagement", "new_customers",
+            "prospects", "recent_browsers", "rfm_segments", "vip"}
+
+
+def _statuses(outcome) -> dict[str, str]:
+    return {r.node.name: str(r.status) for r in outcome.result.results}
+
+
+def test_every_segment_unit_test_passes(segments_project):
+    outcome = segments_project.dbt("test", "--select", "test_type:unit")
+
+    statuses = _statuses(outcome)
+    assert outcome.success, {k: v for k, v in statuses.items() if v != "pass"}
+    tested = {r.node.tested_node_unique_id.split(".")[-1] for r in outcome.result.results}
+    assert tested == SEGMENTS, "every segment has at least one unit test"
+    assert len(statuses) >= len(SEGMENTS)
+
+
+def test_unit_tests_catch_a_moved_threshold(segments_project):
+    # With the spend threshold lowered to 499.99, the 500.00 row qualifies: the test must fail.
+    outcome = segments_project.dbt("test", "--select", "big_spenders,test_type:unit",
+                                   extra_vars={"big_spenders_min_spend": 499.99})
+
+    assert not outcome.success
+    assert _statuses(outcome) == {"big_spenders_threshold_and_window": "fail"}
