@@ -443,3 +443,23 @@ def test_merge_field_config_has_the_documented_tags(export_home):
         assert tag in cfg.tags
     assert cfg.params["vip_threshold"] == export_home.confidence_threshold
     assert all(f.fallback is not None or f.fallback_sql is not None for f in cfg.fields)
+
+
+def test_members_expired_in_the_membership_history_are_not_exported(export_home):
+    # The history (dbt's segment_history layer) closed u01's spell in `everyone` by expiry.
+    with duckdb.connect(str(export_home.warehouse_path)) as con:
+        con.execute("""
+            CREATE TABLE segment_membership_history (segment VARCHAR, unified_id VARCHAR,
+                                                     entered_on DATE, left_on DATE);
+            INSERT INTO segment_membership_history VALUES
+                ('everyone', 'u01', '2025-10-01', '2026-01-05'),
+                ('everyone', 'u02', '2025-10-01', NULL),
+                ('everyone', 'u03', '2026-01-05', NULL);
+        """)
+    publish(DAY1, export_home)
+    out = export_home.exports_dir / "2026-01-05"
+    everyone = [r["unified_id"] for r in read_csv(out / "segments" / "everyone.csv")]
+    assert "u01" not in everyone and {"u02", "u03"} <= set(everyone)
+    # A segment the history has not processed is exported as its table says.
+    carts = [r["unified_id"] for r in read_csv(out / "segments" / "cart_abandoners.csv")]
+    assert carts == ["u01"]

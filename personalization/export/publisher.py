@@ -121,6 +121,25 @@ def _extra_columns(con: duckdb.DuckDBPyConnection, segment: Segment,
     return out
 
 
+def _not_expired(con: duckdb.DuckDBPyConnection, segment: Segment) -> str:
+    """SQL condition keeping only members with an open spell in the membership history.
+
+    Expiry (a member inactive for `expires_after_days`) is decided once, in dbt's history
+    layer; the export follows it for every segment the history has processed."""
+    has_history = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'wh' "
+        "AND table_schema = 'main' AND table_name = 'segment_membership_history'").fetchone()[0]
+    if not has_history:
+        return ""
+    history = f"{WH}.segment_membership_history"
+    processed = con.execute(f"SELECT count(*) FROM {history} WHERE segment = ?",
+                            [segment.name]).fetchone()[0]
+    if not processed:
+        return ""
+    return (f" AND CAST(unified_id AS VARCHAR) IN (SELECT unified_id FROM {history} "
+            f"WHERE segment = {_literal(segment.name)} AND left_on IS NULL)")
+
+
 def _export_segment(con: duckdb.DuckDBPyConnection, segment: Segment, cfg: MergeFieldConfig,
                     settings: Settings, tmp: Path, previous: Path | None) -> dict[str, Any]:
     table = f"{WH}.{_ident(segment.name)}"
@@ -132,7 +151,7 @@ def _export_segment(con: duckdb.DuckDBPyConnection, segment: Segment, cfg: Merge
         CREATE OR REPLACE TEMP TABLE export_members AS
         SELECT DISTINCT ON (unified_id) *
         FROM (SELECT CAST(unified_id AS VARCHAR) AS unified_id{', ' + others if others else ''}
-              FROM {table} WHERE unified_id IS NOT NULL)
+              FROM {table} WHERE unified_id IS NOT NULL{_not_expired(con, segment)})
         ORDER BY ALL
     """)
     members = con.execute("SELECT count(*) FROM export_members").fetchone()[0]
