@@ -1,0 +1,185 @@
+"""JSON-lines landing files (orders, pixel events) -> typed lake rows + quarantine, in SQL.
+
+Orders are flattened into `orders` and `order_items`. An order and its items stay together:
+if the order line or any of its items fails a check, the order and all its items are
+quarantined (the order's reason names the failing item, e.g.
+`non_positive_quantity:items[2].quantity`; clean items of such an order get
+`order_quarantined`). Counting, per file:
+
+- orders: rows_in = non-blank lines;
+- order_items: rows_in = entries of the `items` arrays of the lines that parse as JSON
+  objects (a line that is not JSON has no countable items);
+
+and in both tables rows_in = rows_loaded + rows_quarantined.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from personalization.extract.contracts import TableSpec
+from personalization.extract.lines import REPLACEMENT_CHAR, load_lines
+from personalization.extract.rules import blank_to_null, row_reason, typed_select
+
+# Never stored, not even in quarantine: data minimisation (user agent) and no IP addresses.
+DROPPED_KEYS = ("user_agent", "ip", "ip_address", "client_ip", "remote_addr")
+_IPV4_RE = r"\b(?:\d{1,3}\.){3}\d{1,3}\b"
+_IPV6_RE = r"\b(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}\b"
+
+
+def _objects(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
+    """Table `objs(line_number, raw, structural)`; None when the file holds no lines."""
+    load_lines(con, path, "objs", f"""
+        SELECT line_number, raw,
+          CASE WHEN contains(raw, '{REPLACEMENT_CHAR}') THEN 'invalid_encoding'
+               WHEN NOT json_valid(raw) THEN 'invalid_json'
+               WHEN json_type(raw) <> 'OBJECT' THEN 'not_an_object'
+          END AS structural
+        FROM batch_lines WHERE trim(raw) <> ''
+    """)
+    n = con.execute("SELECT count(*) FROM objs").fetchall()[0][0]
+    return n or None
+
+
+def _values(table: TableSpec, json_expr: str) -> str:
+    paths = ", ".join(f"'$.\"{c.name}\"'" for c in table.columns)
+    return ",\n  ".join(
+        f"{blank_to_null(f'json_extract_string({json_expr}, [{paths}])[{i}]')} AS v_{c.name}"
+        for i, c in enumerate(table.columns, start=1)
+    )
+
+
+def minimised_raw(expr: str) -> str:
+    """SQL: the raw line without the dropped keys and with IP addresses masked."""
+    drop = "{" + ", ".join(f'"{k}": null' for k in DROPPED_KEYS) + "}"
+    keys = "|".join(DROPPED_KEYS)
+    without = (f"CASE WHEN json_valid({expr}) AND json_type({expr}) = 'OBJECT' "
+               f"THEN CAST(json_merge_patch({expr}, '{drop}') AS VARCHAR) "
+               f"ELSE regexp_replace({expr}, '\"({keys})\"\\s*:\\s*\"(?:[^\"\\\\]|\\\\.)*\"', "
+               f"'\"\\1\":null', 'g') END")
+    return mask_ips(without)
+
+
+def mask_ips(expr: str) -> str:
+    """SQL: `expr` with IPv4/IPv6 addresses replaced by `<ip>`."""
+    return (f"regexp_replace(regexp_replace({expr}, '{_IPV4_RE}', '<ip>', 'g'), "
+            f"'{_IPV6_RE}', '<ip>', 'g')")
+
+
+def extract_events(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec, ds: date,
+                   clock_skew_minutes: int, source_file: str) -> int | None:
+    """Load pixel events into `out_events` and `q_events`; return rows_in (None if empty)."""
+    if _objects(con, path) is None:
+        return None
+    con.execute(f"""
+        CREATE OR REPLACE TABLE checked AS
+        WITH valued AS (
+          SELECT line_number, raw, structural,
+            {_values(table, "CASE WHEN structural IS NULL THEN raw END")}
+          FROM objs
+        ), reasoned AS (
+          SELECT *, coalesce(structural, {row_reason(table, ds, clock_skew_minutes)}) AS reason
+          FROM valued
+        )
+        SELECT line_number, reason,
+          CASE WHEN reason IS NOT NULL THEN raw END AS raw,  -- clean rows need no copy
+          {typed_select(table)}
+        FROM reasoned
+    """)
+    con.execute("DROP TABLE objs")
+    cols = ", ".join(mask_ips(c.name) + f" AS {c.name}" if c.name == "url" else c.name
+                     for c in table.columns)
+    con.execute(f"""CREATE OR REPLACE TABLE out_{table.name} AS
+                    SELECT {cols}, line_number AS _line_number FROM checked WHERE reason IS NULL""")
+    con.execute(f"""CREATE OR REPLACE TABLE q_{table.name} AS
+                    SELECT ? AS source_file, line_number, {minimised_raw('raw')} AS raw, reason
+                    FROM checked WHERE reason IS NOT NULL""", [source_file])
+    return con.execute("SELECT count(*) FROM checked").fetchall()[0][0]
+
+
+def extract_orders(con: duckdb.DuckDBPyConnection, path: Path, orders: TableSpec,
+                   items: TableSpec, ds: date, clock_skew_minutes: int,
+                   source_file: str) -> dict[str, int] | None:
+    """Load orders.jsonl into `out_orders`, `out_order_items`, `q_orders`, `q_order_items`.
+
+    Returns:
+        rows_in per table (see the module docstring), or None when the file is empty.
+    """
+    if _objects(con, path) is None:
+        return None
+    skew = clock_skew_minutes
+    con.execute(f"""
+        CREATE OR REPLACE TABLE order_values AS
+        WITH with_items AS (
+          SELECT *, CASE WHEN structural IS NULL THEN json_extract(raw, '$.items') END AS items_json
+          FROM objs
+        )
+        SELECT line_number, raw, structural, items_json,
+          CASE WHEN structural IS NOT NULL THEN NULL
+               WHEN items_json IS NULL OR json_type(items_json) = 'NULL' THEN 'missing_value:items'
+               WHEN json_type(items_json) <> 'ARRAY' THEN 'bad_type:items'
+               WHEN json_array_length(items_json) = 0 THEN 'no_items'
+          END AS items_problem,
+          {_values(orders, "CASE WHEN structural IS NULL THEN raw END")}
+        FROM with_items
+    """)
+    # One row per entry of every `items` array (only for lines that are JSON objects).
+    con.execute(f"""
+        CREATE OR REPLACE TABLE item_values AS
+        WITH entries AS (
+          SELECT o.line_number, u.item, CAST(u.idx AS INTEGER) AS idx
+          FROM order_values o,
+               unnest(CASE WHEN json_type(o.items_json) = 'ARRAY'
+                             THEN CAST(o.items_json AS JSON[]) END) WITH ORDINALITY AS u(item, idx)
+          WHERE o.structural IS NULL AND json_type(o.items_json) = 'ARRAY'
+        )
+        SELECT line_number, idx, CAST(item AS VARCHAR) AS raw,
+          CASE WHEN json_type(item) <> 'OBJECT' THEN 'not_an_object' END AS structural,
+          {_values(items, "CASE WHEN json_type(item) = 'OBJECT' THEN item END")}
+        FROM entries
+    """)
+    prefix = "'items[' || idx || '].'"
+    con.execute(f"""
+        CREATE OR REPLACE TABLE item_checked AS
+        SELECT line_number, idx, raw,
+          coalesce(structural, {row_reason(items, ds, skew)}) AS reason,
+          coalesce(CASE WHEN structural IS NOT NULL
+                        THEN structural || ':items[' || idx || ']' END,
+                   {row_reason(items, ds, skew, label_prefix=prefix)}) AS order_reason,
+          {typed_select(items)}
+        FROM item_values
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TABLE order_checked AS
+        WITH item_problems AS (
+          SELECT line_number, string_agg(order_reason, '; ' ORDER BY idx) AS reason
+          FROM item_checked WHERE order_reason IS NOT NULL GROUP BY line_number
+        )
+        SELECT o.line_number, o.raw,
+          coalesce(o.structural, nullif(concat_ws('; ', {row_reason(orders, ds, skew)},
+                                                   o.items_problem, p.reason), '')) AS reason,
+          {typed_select(orders)}
+        FROM order_values o LEFT JOIN item_problems p USING (line_number)
+    """)
+    order_cols = ", ".join(c.name for c in orders.columns)
+    item_cols = ", ".join(c.name for c in items.columns)
+    con.execute(f"""CREATE OR REPLACE TABLE out_orders AS
+                    SELECT {order_cols}, line_number AS _line_number
+                    FROM order_checked WHERE reason IS NULL""")
+    con.execute("""CREATE OR REPLACE TABLE q_orders AS
+                   SELECT ? AS source_file, line_number, raw, reason
+                   FROM order_checked WHERE reason IS NOT NULL""", [source_file])
+    con.execute(f"""CREATE OR REPLACE TABLE out_order_items AS
+                    SELECT o.order_id, i.idx AS line_number, {item_cols}, i.line_number AS _line_number
+                    FROM item_checked i JOIN out_orders o ON o._line_number = i.line_number""")
+    con.execute("""CREATE OR REPLACE TABLE q_order_items AS
+                   SELECT ? AS source_file, i.line_number, i.raw,
+                          coalesce(i.reason, 'order_quarantined') AS reason
+                   FROM item_checked i JOIN order_checked o USING (line_number)
+                   WHERE o.reason IS NOT NULL""", [source_file])
+    counts = con.execute("""SELECT (SELECT count(*) FROM order_checked),
+                                   (SELECT count(*) FROM item_checked)""").fetchall()[0]
+    return {orders.name: counts[0], items.name: counts[1]}
