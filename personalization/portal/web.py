@@ -1,0 +1,44 @@
+"""Shared bits of the routes: rendering pages, the settings of the running app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+from personalization.config import Settings
+from personalization.portal.security import csrf_token
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value * 100:.{digits}f} %"
+
+
+def _signed_pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:+.1f} %"
+
+
+def _pvalue(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+TEMPLATES.env.filters.update(pct=_pct, signed_pct=_signed_pct, pvalue=_pvalue,
+                             thousands=lambda v: f"{int(v or 0):,}")
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any):
+    """A page with the signed-in user, the session's CSRF token and the auth mode."""
+    context.setdefault("user", getattr(request.state, "user", None))
+    context["csrf_token"] = csrf_token(request.session)
+    context["auth_mode"] = settings_of(request).portal_auth
+    return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)

@@ -1,0 +1,232 @@
+"""Writes a fixture home in the real layout (docs/exports.md, docs/architecture.md).
+
+Three exports (2026-01-04..06) of two segments, quality results, Data Docs, a model card,
+and hand-made pixel events for one A/B campaign whose expected numbers are worked out in
+tests/test_portal.py. The portal only reads files, so writing them directly is enough.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from personalization.config import Settings, load_settings
+
+DATES = ("2026-01-04", "2026-01-05", "2026-01-06")
+CAMPAIGN = "cmp-cart"
+TAGS = ("FNAME", "LNAME", "CITY", "COUNTRY", "LANGUAGE", "FAV_CATEGORY", "RECO_1", "RECO_2",
+        "RECO_3", "LAST_PRODUCT", "BEST_HOUR", "VIP", "LIFECYCLE", "ORDER_COUNT", "TOTAL_SPENT",
+        "LAST_ORDER_DATE")
+FIRST = ["Anna", "Ben", None, "Dora", "Emil", "Fay", "Gus", "Hana", "Ivan", "Jules", "Kim", "Lou",
+         "Mira", "Nils"]
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def email_of(uid: str) -> str:
+    return f"{FIRST[int(uid[1:]) - 1] or 'nobody'}.{uid}@example.com".lower()
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def contact(uid: str, *, variant: str, holdout: bool, extra: dict | None = None) -> dict:
+    """One export row; u03 has no first name, so FNAME and two recommendations fell back."""
+    n = int(uid[1:])
+    first = FIRST[n - 1]
+    fired = [] if first else ["FNAME", "RECO_2", "RECO_3"]
+    row = {"email": email_of(uid), "unified_id": uid,
+           "FNAME": first or "there", "LNAME": "-Smith" if n == 4 else f"Last{n}",
+           "CITY": "Berlin" if n % 2 else "Paris", "COUNTRY": "DE" if n % 2 else "FR",
+           "LANGUAGE": "de" if n % 2 else "fr", "FAV_CATEGORY": "Shoes",
+           "RECO_1": "Trail Runner", "RECO_2": "Rain Jacket" if first else "Best Seller 1",
+           "RECO_3": "Wool Socks" if first else "Best Seller 2", "LAST_PRODUCT": "City Sneaker",
+           "BEST_HOUR": str(8 + n % 10), "VIP": "yes" if n in (1, 6) else "no",
+           "LIFECYCLE": ("active", "new", "at_risk", "lapsed", "prospect")[n % 5],
+           "ORDER_COUNT": str(n % 4), "TOTAL_SPENT": f"{n * 42.5:,.2f} €",
+           "LAST_ORDER_DATE": "05.01.2026", "FALLBACKS": ",".join(fired)}
+    row.update(extra or {})
+    row["variant"], row["is_holdout"] = variant, holdout
+    return row
+
+
+def _members(ds: str) -> dict[str, list[dict]]:
+    """Segment members per export date: cart_abandoners grows, vip stays."""
+    cart_ids = {"2026-01-04": 8, "2026-01-05": 10, "2026-01-06": 12}[ds]
+    cart = []
+    for n in range(1, cart_ids + 1):
+        uid = f"u{n:02d}"
+        # u01-u05 and u11 get A, u06-u10 and u12 get B; u11/u12 are the holdout.
+        variant = "A" if n <= 5 or n == 11 else "B"
+        cart.append(contact(uid, variant=variant, holdout=n >= 11,
+                            extra={"CART_SKUS": "SKU-1, SKU-2"}))
+    vip = [contact(uid, variant="A", holdout=False) for uid in ("u01", "u06", "u13")]
+    if ds != "2026-01-04":
+        vip.append(contact("u14", variant="B", holdout=False))
+    return {"cart_abandoners": cart, "vip": vip}
+
+
+def _write_csv(path: Path, rows: list[dict], neutralise: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["unified_id", "email"])
+        writer.writeheader()
+        for row in rows:
+            out = {}
+            for k, v in row.items():
+                if isinstance(v, bool):
+                    v = "true" if v else "false"
+                if neutralise and isinstance(v, str) and v.startswith(_FORMULA):
+                    v = "'" + v
+                out[k] = "" if v is None else v
+            writer.writerow(out)
+
+
+def _entry(path: Path, root: Path) -> dict:
+    return {"path": path.relative_to(root).as_posix(), "sha256": sha_file(path),
+            "bytes": path.stat().st_size}
+
+
+def sha_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_export(settings: Settings, ds: str, previous: dict[str, list[dict]] | None) -> dict:
+    root = settings.exports_dir / ds
+    members = _members(ds)
+    segments = []
+    meta = {"cart_abandoners": {"description": "Added to cart in the last 3 days, no checkout.",
+                                "owner": "growth", "campaign_id": CAMPAIGN, "variants": ["A", "B"]},
+            "vip": {"description": "Customers the VIP model scores at or above the threshold.",
+                    "owner": "crm", "campaign_id": "vip", "variants": ["A", "B"]}}
+    for name, rows in members.items():
+        files = {}
+        csv_path = root / "segments" / f"{name}.csv"
+        _write_csv(csv_path, rows, neutralise=True)
+        files["csv"] = _entry(csv_path, root)
+        pq_path = root / "segments" / f"{name}.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), pq_path)
+        files["parquet"] = _entry(pq_path, root)
+        before = {r["unified_id"] for r in (previous or {}).get(name, [])}
+        now = {r["unified_id"] for r in rows}
+        added = [r for r in rows if r["unified_id"] not in before]
+        removed = [{"unified_id": u, "email": email_of(u)} for u in sorted(before - now)]
+        for kind, drows in (("added", added), ("removed", removed), ("changed", [])):
+            p = root / "deltas" / f"{name}.{kind}.csv"
+            _write_csv(p, drows, neutralise=False)
+            files[kind] = _entry(p, root)
+        segments.append({"name": name, **meta[name], "stale": False, "data_ds": ds,
+                         "members": len(rows) + 2, "rows": len(rows), "added": len(added),
+                         "removed": len(removed), "changed": 0,
+                         "holdout": sum(r["is_holdout"] for r in rows),
+                         "excluded": {"not_opted_in": 2}, "extra_columns": [],
+                         "unknown_merge_fields": [], "files": files})
+    (root / "erasures.csv").write_text("email,email_sha256,requested_at,is_new\n"
+                                       "gone@example.com,x,2026-01-01T00:00:00,false\n")
+    gate = {"lake": "passed", "marts": "passed", "segments": "passed", "export": "passed"}
+    if ds == "2026-01-05":
+        gate["segments"] = "warning"
+    manifest = {"manifest_version": 1, "ds": ds, "created_at": f"{ds}T23:59:59Z",
+                "previous_export": None, "quality_gate": gate,
+                "model_versions": {"vip": ["vip-v1"], "churn": ["churn-v1"]},
+                "holdout": {"pct": 5.0, "salt": "personalization-holdout-v1"},
+                "segments": segments}
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return members
+
+
+def _write_quality(settings: Settings) -> None:
+    for ds in DATES:
+        for stage in ("lake", "marts", "segments"):
+            status = "warning" if (ds, stage) == ("2026-01-05", "segments") else "passed"
+            warnings = ([{"dataset": "cart_abandoners", "expectation": "row_count",
+                          "message": "size changed by +25 %"}] if status == "warning" else [])
+            d = settings.quality_dir / ds
+            d.mkdir(parents=True, exist_ok=True)
+            (d / f"{stage}.json").write_text(json.dumps(
+                {"ds": ds, "stage": stage, "status": status, "errors": [], "warnings": warnings}))
+    docs = settings.quality_dir / "data_docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "index.html").write_text("<html><body><h1>Data Docs fixture</h1></body></html>")
+
+
+def _write_models(settings: Settings) -> None:
+    d = settings.models_dir / "vip" / "vip-v1"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "metadata.json").write_text(json.dumps({"version": "vip-v1", "status": "approved",
+                                                 "trained_on": "2026-01-04"}))
+    (d / "model_card.md").write_text(
+        "# VIP model vip-v1\n\nPredicts **VIP** customers.\n\n## Metrics\n\n"
+        "| metric | value |\n|---|---|\n| roc_auc | 0.91 |\n\n- trained on 2026-01-04\n"
+        "- features: `recency_days`, `frequency`\n\n<script>alert(1)</script>\n")
+
+
+def _t(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 1, 5) + timedelta(days=day, hours=hour, minutes=minute)
+
+
+def pixel_events() -> list[dict]:
+    """Hand-made campaign events (see tests/test_portal.py for the expected results)."""
+    rows: list[dict] = []
+
+    def ev(kind, uid=None, when=None, variant=None, campaign=CAMPAIGN, customer=None,
+           cookie=None, event_id=None):
+        rows.append({"event_id": event_id or f"e{len(rows):03d}", "occurred_at": when,
+                     "anonymous_id": cookie, "customer_id": customer,
+                     "email_sha256": sha(email_of(uid)) if uid else None, "event_type": kind,
+                     "sku": None, "campaign_id": campaign if kind.startswith("email") else None,
+                     "variant": variant if kind.startswith("email") else None, "url": None,
+                     "country": None, "city": None, "device": "desktop", "_line_number": len(rows) + 1})
+
+    for uid in ("u01", "u02", "u03", "u04"):
+        ev("email_open", uid, _t(0, 8), "A")
+    ev("email_open", "u01", _t(0, 9), "A")  # a second open: still one person
+    ev("email_open", "u01", _t(0, 9), "A", event_id="e004")  # redelivered duplicate event
+    for uid in ("u06", "u07", "u08", "u09", "u10"):
+        ev("email_open", uid, _t(0, 8, 30), "B")
+    ev("email_click", "u01", _t(0, 10), "A")
+    ev("email_click", "u02", _t(0, 10), "A")
+    ev("email_click", "u06", _t(0, 10), "B")
+    ev("email_click", "u07", _t(0, 10), "B", cookie="cookie-u07")
+    ev("email_click", "u08", _t(0, 10), "B")
+    ev("email_click", "u09", _t(0, 10), "B")
+    ev("purchase", "u01", _t(2, 10))  # 2 days after the click: converts (A)
+    ev("purchase", "u02", _t(20, 10))  # 20 days after: does not convert, outside the window
+    ev("purchase", None, _t(0, 11), customer="c06")  # shop account of u06: converts (B)
+    ev("purchase", None, _t(0, 12), cookie="cookie-u07")  # same cookie as u07's click (B)
+    ev("purchase", "u08", _t(0, 9))  # before the click: no conversion, but a buyer
+    ev("purchase", None, _t(1, 12), customer="c11")  # holdout u11 buys in the window
+    ev("page_view", "u12", _t(1, 12))  # holdout u12 only browses
+    return rows
+
+
+def _write_lake(settings: Settings) -> None:
+    events = settings.lake_dir / "raw" / "pixel" / "events" / "ds=2026-01-05" / "part-0.parquet"
+    events.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(pixel_events()), events)
+    customers = settings.lake_dir / "raw" / "shop" / "customers" / "ds=2026-01-04" / "part-0.parquet"
+    customers.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist([
+        {"customer_id": f"c{n}", "email": f"  {email_of('u' + n).upper()} ",
+         "updated_at": datetime(2026, 1, 1)} for n in ("06", "11")]), customers)
+
+
+def build(home: Path) -> Settings:
+    """Write the fixture under `home` and return its settings."""
+    settings = load_settings(home=home)
+    previous = None
+    for ds in DATES:
+        previous = _write_export(settings, ds, previous)
+    os.symlink(DATES[-1], settings.exports_dir / "latest")
+    (settings.exports_dir / ".tmp-2026-01-07-123").mkdir()  # work in progress: ignored
+    _write_quality(settings)
+    _write_models(settings)
+    _write_lake(settings)
+    return settings
