@@ -1,0 +1,113 @@
+-- One row per record: its cluster (a person) after deterministic and fuzzy edges, the rule
+-- that placed it and that rule's score. A cluster above var identity_max_cluster_size is
+-- not trusted: it falls back to its deterministic-only components (reported in
+-- identity_oversized_clusters).
+{%- set max_cluster_size = var('identity_max_cluster_size', 50) %}
+
+with records as (
+    select * from {{ ref('int_identity__guarded_records') }}
+),
+
+components as (
+    select * from {{ ref('int_identity__deterministic_components') }}
+),
+
+deterministic_edges as (
+    select * from {{ ref('int_identity__deterministic_edges') }}
+),
+
+fuzzy_edges as (
+    select * from {{ ref('int_identity__scored_pairs') }}
+    where is_match
+),
+
+-- Fuzzy edges between deterministic components: a much smaller graph than records.
+component_edges as (
+    select distinct
+        component_a.component_id as node_a,
+        component_b.component_id as node_b
+    from fuzzy_edges
+    inner join components as component_a on fuzzy_edges.node_a = component_a.record_key
+    inner join components as component_b on fuzzy_edges.node_b = component_b.record_key
+),
+
+component_nodes as (
+    select distinct component_id as node from components
+),
+
+merged_components as (
+    {{ identity_connected_components('component_nodes', 'component_edges') }}
+),
+
+candidate_clusters as (
+    select
+        components.record_key,
+        components.component_id,
+        merged_components.component_id as merged_cluster_id,
+        count(*) over (partition by merged_components.component_id) as merged_size
+    from components
+    inner join merged_components on components.component_id = merged_components.node
+),
+
+clustered as (
+    select
+        record_key,
+        component_id,
+        merged_cluster_id,
+        merged_size,
+        merged_size > {{ max_cluster_size }} as is_split_back,
+        case when merged_size > {{ max_cluster_size }} then component_id else merged_cluster_id end as cluster_id
+    from candidate_clusters
+),
+
+incident_edges as (
+    select node_a as record_key, node_b as other_key, match_rule, 1.0::double as match_score
+    from deterministic_edges
+    union all
+    select node_b, node_a, match_rule, 1.0::double from deterministic_edges
+    union all
+    select node_a, node_b, 'fuzzy', match_probability from fuzzy_edges
+    union all
+    select node_b, node_a, 'fuzzy', match_probability from fuzzy_edges
+),
+
+-- The strongest edge that holds a record in its cluster: deterministic beats fuzzy.
+record_rules as (
+    select
+        incident_edges.record_key,
+        incident_edges.match_rule,
+        incident_edges.match_score
+    from incident_edges
+    inner join clustered as self_side on incident_edges.record_key = self_side.record_key
+    inner join clustered as other_side on incident_edges.other_key = other_side.record_key
+    where self_side.cluster_id = other_side.cluster_id
+    qualify row_number() over (
+        partition by incident_edges.record_key
+        order by
+            incident_edges.match_rule = 'fuzzy',
+            incident_edges.match_score desc,
+            case incident_edges.match_rule
+                when 'email' then 1 when 'cookie_login' then 2 when 'cookie_order' then 3
+                when 'email_hash' then 4 else 5
+            end
+    ) = 1
+),
+
+final as (
+    select
+        records.record_key,
+        records.source,
+        records.source_id,
+        clustered.component_id,
+        clustered.cluster_id,
+        clustered.merged_cluster_id,
+        clustered.merged_size,
+        clustered.is_split_back,
+        coalesce(record_rules.match_rule, 'unmatched') as match_rule,
+        record_rules.match_score
+    from records
+    inner join clustered on records.record_key = clustered.record_key
+    left join record_rules on records.record_key = record_rules.record_key
+)
+
+select * from final

@@ -1,0 +1,19 @@
+-- One row per record: the component it falls in when only deterministic edges count
+-- (component_id = smallest record key in it). Fuzzy matching compares across components only.
+with records as (
+    select record_key as node from {{ ref('int_identity__guarded_records') }}
+),
+
+edges as (
+    select node_a, node_b from {{ ref('int_identity__deterministic_edges') }}
+),
+
+components as (
+    {{ identity_connected_components('records', 'edges') }}
+),
+
+final as (
+    select node as record_key, component_id from components
+)
+
+select * from final

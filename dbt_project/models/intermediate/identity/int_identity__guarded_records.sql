@@ -1,0 +1,39 @@
+-- One row per source record, with every junk key (int_identity__junk_values) nulled so no
+-- later rule can link through it.
+with records as (
+    select * from {{ ref('int_identity__records') }}
+),
+
+junk as (
+    select * from {{ ref('int_identity__junk_values') }}
+),
+
+final as (
+    select
+        records.record_key,
+        records.source,
+        records.source_id,
+        case when junk_email.key_value is null then records.email_normalized end as email_normalized,
+        case when junk_email.key_value is null then records.email_local_part end as email_local_part,
+        case when junk_email.key_value is null then records.email_sha256 end as email_sha256,
+        records.first_name_clean,
+        records.last_name_clean,
+        records.first_name_canonical,
+        case when junk_phone.key_value is null then records.phone_e164 end as phone_e164,
+        records.street_clean,
+        records.postcode_clean,
+        case when junk_birth_date.key_value is null then records.birth_date end as birth_date,
+        records.updated_at,
+        junk_email.key_value is not null as has_junk_email,
+        junk_phone.key_value is not null as has_junk_phone,
+        junk_birth_date.key_value is not null as has_junk_birth_date
+    from records
+    left join junk as junk_email
+        on junk_email.key_type = 'email' and records.email_normalized = junk_email.key_value
+    left join junk as junk_phone
+        on junk_phone.key_type = 'phone' and records.phone_e164 = junk_phone.key_value
+    left join junk as junk_birth_date
+        on junk_birth_date.key_type = 'birth_date' and records.birth_date::varchar = junk_birth_date.key_value
+)
+
+select * from final

@@ -1,0 +1,115 @@
+-- One row per record: the unified_id it gets today, and the one it had in the previous
+-- identity_map (read back from the warehouse, null on a first build).
+-- Rules (docs/identity.md): a previous id goes to the cluster that holds most of its records
+-- (its "claim"); a cluster keeps, among the ids it claims, the one with most records (then
+-- the smallest); the others are absorbed (identity_merges). A cluster that claims nothing
+-- gets 'u_' || first 16 hex of sha256(its smallest record key), so a rebuild from scratch
+-- gives the same ids; if that id was ever used, the run date is mixed in.
+{%- set previous_map = none %}
+{%- set previous_merges = none %}
+{%- if execute %}
+    {%- set previous_map = adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_map') %}
+    {%- set previous_merges = adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_merges') %}
+{%- endif %}
+
+with clusters as (
+    select * from {{ ref('int_identity__clusters') }}
+),
+
+previous_map as (
+    {%- if previous_map is not none %}
+    select source || ':' || source_id as record_key, unified_id from {{ previous_map }}
+    {%- else %}
+    select null::varchar as record_key, null::varchar as unified_id where false
+    {%- endif %}
+),
+
+absorbed_ids as (
+    {%- if previous_merges is not none %}
+    select absorbed_unified_id as unified_id from {{ previous_merges }}
+    {%- else %}
+    select null::varchar as unified_id where false
+    {%- endif %}
+),
+
+with_previous as (
+    select clusters.*, previous_map.unified_id as previous_unified_id
+    from clusters
+    left join previous_map on clusters.record_key = previous_map.record_key
+),
+
+cluster_previous_ids as (
+    select cluster_id, previous_unified_id, count(*) as record_count
+    from with_previous
+    where previous_unified_id is not null
+    group by cluster_id, previous_unified_id
+),
+
+claims as (
+    select cluster_id, previous_unified_id, record_count
+    from cluster_previous_ids
+    qualify row_number() over (
+        partition by previous_unified_id order by record_count desc, cluster_id
+    ) = 1
+),
+
+survivors as (
+    select cluster_id, previous_unified_id as unified_id
+    from claims
+    qualify row_number() over (
+        partition by cluster_id order by record_count desc, previous_unified_id
+    ) = 1
+),
+
+used_ids as (
+    select unified_id from previous_map
+    union
+    select unified_id from absorbed_ids
+),
+
+new_clusters as (
+    select distinct with_previous.cluster_id
+    from with_previous
+    left join survivors on with_previous.cluster_id = survivors.cluster_id
+    where survivors.cluster_id is null
+),
+
+fresh_ids as (
+    select
+        new_clusters.cluster_id,
+        case
+            when used_ids.unified_id is null then 'u_' || left(sha256(new_clusters.cluster_id), 16)
+            else 'u_' || left(sha256(new_clusters.cluster_id || '@{{ var("ds") }}'), 16)
+        end as unified_id
+    from new_clusters
+    left join used_ids on 'u_' || left(sha256(new_clusters.cluster_id), 16) = used_ids.unified_id
+),
+
+cluster_ids as (
+    select cluster_id, unified_id, false as is_new from survivors
+    union all
+    select cluster_id, unified_id, true as is_new from fresh_ids
+),
+
+final as (
+    select
+        with_previous.record_key,
+        with_previous.source,
+        with_previous.source_id,
+        cluster_ids.unified_id,
+        with_previous.match_rule,
+        with_previous.match_score,
+        with_previous.cluster_id,
+        cluster_ids.is_new as is_new_unified_id,
+        with_previous.previous_unified_id,
+        -- Was the record's previous id handed to this cluster? If not, the record split off.
+        claims.cluster_id is not null as is_previous_id_claimed_here
+    from with_previous
+    inner join cluster_ids on with_previous.cluster_id = cluster_ids.cluster_id
+    left join claims
+        on
+            with_previous.previous_unified_id = claims.previous_unified_id
+            and with_previous.cluster_id = claims.cluster_id
+)
+
+select * from final

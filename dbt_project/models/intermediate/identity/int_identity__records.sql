@@ -1,0 +1,123 @@
+-- One row per source record that identity resolution places: crm contacts, shop accounts,
+-- guest-checkout emails and pixel cookies, with the comparison fields they carry.
+with contacts as (
+    select * from {{ ref('stg_crm__contacts') }}
+),
+
+customers as (
+    select * from {{ ref('stg_shop__customers') }}
+),
+
+orders as (
+    select * from {{ ref('stg_shop__orders') }}
+),
+
+events as (
+    select * from {{ ref('stg_pixel__events') }}
+),
+
+nicknames as (
+    select * from {{ ref('nicknames') }}
+),
+
+crm as (
+    select
+        'crm' as source,
+        contact_id::varchar as source_id,
+        email_normalized,
+        email_sha256,
+        first_name_clean,
+        last_name_clean,
+        phone_e164,
+        street_clean,
+        postcode_clean,
+        birth_date,
+        updated_at
+    from contacts
+),
+
+shop as (
+    select
+        'shop' as source,
+        customer_id::varchar as source_id,
+        email_normalized,
+        email_sha256,
+        first_name_clean,
+        last_name_clean,
+        phone_e164,
+        street_clean,
+        postcode_clean,
+        null::date as birth_date,
+        updated_at
+    from customers
+),
+
+-- A guest checkout has no account: its normalised email is the record.
+guest as (
+    select
+        'guest' as source,
+        email_normalized as source_id,
+        email_normalized,
+        min(email_sha256) as email_sha256,
+        null::varchar as first_name_clean,
+        null::varchar as last_name_clean,
+        null::varchar as phone_e164,
+        null::varchar as street_clean,
+        null::varchar as postcode_clean,
+        null::date as birth_date,
+        max(ordered_at) as updated_at
+    from orders
+    where customer_id is null and email_normalized is not null
+    group by email_normalized
+),
+
+pixel as (
+    select
+        'pixel' as source,
+        anonymous_id::varchar as source_id,
+        null::varchar as email_normalized,
+        null::varchar as email_sha256,
+        null::varchar as first_name_clean,
+        null::varchar as last_name_clean,
+        null::varchar as phone_e164,
+        null::varchar as street_clean,
+        null::varchar as postcode_clean,
+        null::date as birth_date,
+        max(occurred_at) as updated_at
+    from events
+    where anonymous_id is not null
+    group by anonymous_id
+),
+
+unioned as (
+    select * from crm
+    union all
+    select * from shop
+    union all
+    select * from guest
+    union all
+    select * from pixel
+),
+
+final as (
+    select
+        unioned.source || ':' || unioned.source_id as record_key,
+        unioned.source,
+        unioned.source_id,
+        unioned.email_normalized,
+        split_part(unioned.email_normalized, '@', 1) as email_local_part,
+        unioned.email_sha256,
+        nullif(unioned.first_name_clean, '') as first_name_clean,
+        nullif(unioned.last_name_clean, '') as last_name_clean,
+        -- Nicknames compare as their full name (bob = robert).
+        coalesce(nicknames.canonical_name, nullif(unioned.first_name_clean, '')) as first_name_canonical,
+        nullif(unioned.phone_e164, '') as phone_e164,
+        nullif(unioned.street_clean, '') as street_clean,
+        nullif(unioned.postcode_clean, '') as postcode_clean,
+        unioned.birth_date,
+        unioned.updated_at
+    from unioned
+    left join nicknames on unioned.first_name_clean = nicknames.nickname
+)
+
+select * from final

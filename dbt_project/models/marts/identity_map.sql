@@ -1,0 +1,17 @@
+-- One row per source record (crm contact, shop account, pixel cookie, guest-checkout email):
+-- the person it belongs to. Built by the int_identity__* chain; see docs/identity.md.
+with assignment as (
+    select * from {{ ref('int_identity__id_assignment') }}
+),
+
+final as (
+    select
+        source::varchar as source,
+        source_id::varchar as source_id,
+        unified_id::varchar as unified_id,
+        match_rule::varchar as match_rule,
+        match_score::double as match_score
+    from assignment
+)
+
+select * from final

@@ -1,0 +1,27 @@
+-- Every source record in staging maps to exactly one unified_id (rows returned = failures).
+with expected as (
+    select 'crm' as source, contact_id::varchar as source_id from {{ ref('stg_crm__contacts') }}
+    union
+    select 'shop', customer_id::varchar from {{ ref('stg_shop__customers') }}
+    union
+    select 'guest', email_normalized from {{ ref('stg_shop__orders') }}
+    where customer_id is null and email_normalized is not null
+    union
+    select 'pixel', anonymous_id::varchar from {{ ref('stg_pixel__events') }}
+    where anonymous_id is not null
+),
+
+mapped as (
+    select source, source_id, count(distinct unified_id) as unified_ids, count(*) as rows_in_map
+    from {{ ref('identity_map') }}
+    group by source, source_id
+),
+
+final as (
+    select expected.source, expected.source_id, coalesce(mapped.unified_ids, 0) as unified_ids
+    from expected
+    left join mapped on expected.source = mapped.source and expected.source_id = mapped.source_id
+    where coalesce(mapped.unified_ids, 0) <> 1 or coalesce(mapped.rows_in_map, 0) <> 1
+)
+
+select * from final

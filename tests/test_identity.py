@@ -1,0 +1,314 @@
+"""Identity resolution on hand-made records: each rule, the guards, and id stability.
+
+The identity models run in a throw-away dbt project that holds only the identity models plus
+stand-in staging views over small Parquet fixtures, so the rules are tested on exact inputs
+whatever the real staging does; the real chain is covered by test_identity_quality.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DBT = REPO / "dbt_project"
+
+STANDINS = {
+    "stg_crm__contacts": "crm",
+    "stg_shop__customers": "shop",
+    "stg_shop__orders": "orders",
+    "stg_pixel__events": "events",
+}
+PERSON_COLUMNS = [
+    "email", "email_normalized", "email_sha256", "first_name", "last_name", "first_name_clean",
+    "last_name_clean", "phone_e164", "street", "street_clean", "city", "city_clean",
+    "postcode_clean", "country", "birth_date", "updated_at",
+]
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return " ".join(text.lower().split()) or None
+
+
+def _normalize_email(email: str | None) -> str | None:
+    if not email:
+        return None
+    local, _, domain = email.strip().lower().partition("@")
+    local = local.split("+")[0]
+    if domain in ("gmail.com", "googlemail.com"):
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}"
+
+
+def sha(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def person(source_id, first, last, email=None, phone=None, street=None, postcode=None,
+           birth_date=None, city="Berlin"):
+    """A crm/shop row with the staging columns the identity models read."""
+    return {
+        "id": source_id, "email": email, "email_normalized": _normalize_email(email),
+        "email_sha256": sha(email) if email else None, "first_name": first, "last_name": last,
+        "first_name_clean": _clean(first), "last_name_clean": _clean(last), "phone_e164": phone,
+        "street": street, "street_clean": _clean(street), "city": city, "city_clean": _clean(city),
+        "postcode_clean": postcode, "country": "DE",
+        "birth_date": dt.date.fromisoformat(birth_date) if birth_date else None,
+        "updated_at": dt.datetime(2026, 1, 1),
+    }
+
+
+def _person_table(rows: list[dict], id_column: str, with_birth_date: bool) -> pa.Table:
+    columns = {id_column: pa.array([r["id"] for r in rows], pa.string())}
+    for name in PERSON_COLUMNS:
+        if name == "birth_date":
+            if with_birth_date:
+                columns[name] = pa.array([r[name] for r in rows], pa.date32())
+        elif name == "updated_at":
+            columns[name] = pa.array([r[name] for r in rows], pa.timestamp("us"))
+        else:
+            columns[name] = pa.array([r[name] for r in rows], pa.string())
+    return pa.table(columns)
+
+
+class IdentityProject:
+    """A throw-away dbt project with the identity models over Parquet stand-ins."""
+
+    def __init__(self, root: Path, **dbt_vars):
+        self.root = root
+        self.data = root / "data"
+        self.data.mkdir(parents=True)
+        self.vars = dbt_vars
+        for name in ("dbt_project.yml", "profiles.yml"):
+            shutil.copy(REPO / name, root / name)
+        dst = root / "dbt_project"
+        shutil.copytree(DBT / "models" / "intermediate" / "identity",
+                        dst / "models" / "intermediate" / "identity")
+        (dst / "models" / "marts").mkdir(parents=True)
+        for name in ("identity_map.sql", "identity_merges.sql", "_identity.yml"):
+            shutil.copy(DBT / "models" / "marts" / name, dst / "models" / "marts" / name)
+        for sub, pattern in (("macros", "identity_*.sql"), ("tests", "identity_*.sql"),
+                             ("seeds", "nicknames.csv")):
+            (dst / sub).mkdir(parents=True, exist_ok=True)
+            for path in (DBT / sub).glob(pattern):
+                shutil.copy(path, dst / sub / path.name)
+        staging = dst / "models" / "staging"
+        staging.mkdir(parents=True)
+        for model, table in STANDINS.items():
+            (staging / f"{model}.sql").write_text(
+                f"select * from read_parquet('{self.data}/{table}.parquet')\n")
+
+    def load(self, crm: list[dict], shop: list[dict], orders: list[tuple], events: list[tuple]):
+        """Replace the stand-in staging data."""
+        pq.write_table(_person_table(crm, "contact_id", True), self.data / "crm.parquet")
+        pq.write_table(_person_table(shop, "customer_id", False), self.data / "shop.parquet")
+        pq.write_table(pa.table({
+            "order_id": pa.array([o[0] for o in orders], pa.string()),
+            "customer_id": pa.array([o[1] for o in orders], pa.string()),
+            "email_normalized": pa.array([_normalize_email(o[2]) for o in orders], pa.string()),
+            "email_sha256": pa.array([sha(o[2]) for o in orders], pa.string()),
+            "ordered_at": pa.array([dt.datetime(2026, 1, 1)] * len(orders), pa.timestamp("us")),
+        }), self.data / "orders.parquet")
+        pq.write_table(pa.table({
+            "event_id": pa.array([str(i) for i in range(len(events))], pa.string()),
+            "anonymous_id": pa.array([e[0] for e in events], pa.string()),
+            "customer_id": pa.array([e[1] for e in events], pa.string()),
+            "email_sha256": pa.array([e[2] for e in events], pa.string()),
+            "event_type": pa.array(["page_view"] * len(events), pa.string()),
+            "url": pa.array([e[3] if len(e) > 3 else None for e in events], pa.string()),
+            "occurred_at": pa.array([dt.datetime(2026, 1, 1)] * len(events), pa.timestamp("us")),
+        }), self.data / "events.parquet")
+
+    def build(self, ds: str) -> None:
+        # A subprocess, not dbtRunner: dbt-duckdb keeps its DuckDB instance open in-process,
+        # and the tests then could not open the file to read the results.
+        env = {**os.environ, "PERSONALIZATION_HOME": str(self.root),
+               "PERSONALIZATION_WAREHOUSE_PATH": str(self.root / "warehouse.duckdb"),
+               "PERSONALIZATION_DUCKDB_MEMORY_LIMIT": "1GB", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        result = subprocess.run([
+            str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(self.root),
+            "--profiles-dir", str(self.root), "--target-path", str(self.root / "target"),
+            "--log-path", str(self.root / "logs"), "--vars", json.dumps({"ds": ds, **self.vars}),
+        ], env=env, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            errors = [line for line in result.stdout.splitlines() if "ERROR" in line or "Error" in line
+                      or "FAIL" in line]
+            pytest.fail("dbt build failed:\n" + "\n".join(errors[-20:] or [result.stdout[-3000:]]))
+
+    def query(self, sql: str) -> list[tuple]:
+        with duckdb.connect(str(self.root / "warehouse.duckdb"), read_only=True) as con:
+            return con.sql(sql).fetchall()
+
+    def ids(self) -> dict[str, str]:
+        return {f"{s}:{i}": u for s, i, u in
+                self.query("select source, source_id, unified_id from identity_map")}
+
+
+# --- Scenario 1: one build exercising every rule ---------------------------------------
+ADDRESS = {"street": "Lindenstraße 5", "postcode": "10115"}
+RULES_CRM = [
+    person("c1", "Anna", "Schmidt", "anna.schmidt@gmail.com", **ADDRESS),
+    person("c2", "Jonathon", "Miller", "jon.m@work.com", street="Hauptstr 12", postcode="20095",
+           birth_date="1985-03-14"),
+    person("c3", "Jonathan", "Miller", "jmiller@home.net", street="Hauptstr 12", postcode="20095",
+           birth_date="1985-03-14"),
+    person("c4", "Peter", "Brown", "info@acme.com", street="Am Markt 1", postcode="50667"),
+    person("c5", "Laura", "White", "info@acme.com", street="Ringweg 9", postcode="80331"),
+    person("c6", "Tom", "Green", "tom.g@mail.de", phone="+491111111111", street="Feldweg 3",
+           postcode="01067"),
+    person("c7", "Sara", "Black", "sara.b@mail.de", phone="+491111111111", street="Seestr 8",
+           postcode="04109"),
+    person("c8", "Müller", "Klaus", "k.mueller@firma.de", street="Gartenweg 7", postcode="60311"),
+    person("c9", "Bob", "Fischer", "bob.f@web.de", street="Bergstr 2", postcode="70173",
+           birth_date="1990-07-01"),
+    person("c10", "Eva", "Braun", "eva@x1.de", street="Waldweg 1", postcode="90402",
+           birth_date="1970-01-01"),
+    person("c11", "Karl", "Braun", "karl@x2.de", street="Seeweg 4", postcode="28195",
+           birth_date="1970-01-01"),
+    # Two deterministic groups of four joined by one fuzzy edge: 8 records > cap of 6.
+    *[person(f"g{i}", "Max", "Mustermann", "max.m@big.de", street="Allee 1", postcode="99084",
+             birth_date="1980-01-02") for i in range(1, 5)],
+    *[person(f"h{i}", "Max", "Mustermann", "maxi@other.de", street="Allee 1", postcode="99084",
+             birth_date="1980-01-02") for i in range(1, 5)],
+]
+RULES_SHOP = [
+    person("s1", "Anna", "Schmidt", "annaschmidt+shop@gmail.com", **ADDRESS),
+    person("s2", "Klaus", "Müller", "klaus.m@privat.de", street="Gartenweg 7", postcode="60311"),
+    person("s3", "Robert", "Fischer", "rfischer@web.de", street="Bergstr 2", postcode="70173"),
+]
+RULES_ORDERS = [("o1", None, "Anna.Schmidt@gmail.com"), ("o2", "s1", "annaschmidt@gmail.com"),
+                ("o3", None, "test@example.com")]
+RULES_EVENTS = [("a1", "s1", None), ("a1", None, None), ("a2", None, sha("jon.m@work.com")),
+                ("a3", None, None), ("a4", None, None, "https://shop.example/checkout/complete?order=o1")]
+
+
+@pytest.fixture(scope="module")
+def rules(tmp_path_factory) -> IdentityProject:
+    project = IdentityProject(tmp_path_factory.mktemp("identity_rules"), identity_max_cluster_size=6)
+    project.load(RULES_CRM, RULES_SHOP, RULES_ORDERS, RULES_EVENTS)
+    project.build("2026-01-01")
+    return project
+
+
+def test_gmail_variants_guest_checkout_and_logged_in_cookie_merge(rules):
+    ids = rules.ids()
+    assert ids["crm:c1"] == ids["shop:s1"] == ids["guest:annaschmidt@gmail.com"] == ids["pixel:a1"]
+    rule = dict(((s, i), r) for s, i, r in rules.query(
+        "select source, source_id, match_rule from identity_map"))
+    assert rule[("pixel", "a1")] == "cookie_login"
+    assert rule[("shop", "s1")] == "email"
+
+
+def test_email_hash_and_checkout_link_cookies_to_profiles(rules):
+    ids = rules.ids()
+    assert ids["pixel:a2"] == ids["crm:c2"]
+    assert ids["pixel:a4"] == ids["guest:annaschmidt@gmail.com"]
+    assert ids["pixel:a3"] not in {v for k, v in ids.items() if k != "pixel:a3"}
+
+
+def test_typo_name_same_address_and_birth_date_merges(rules):
+    ids = rules.ids()
+    assert ids["crm:c2"] == ids["crm:c3"]
+    assert rules.query("select match_rule from identity_map where source_id = 'c3'") == [("fuzzy",)]
+
+
+def test_swapped_first_and_last_name_merges(rules):
+    assert rules.ids()["crm:c8"] == rules.ids()["shop:s2"]
+
+
+def test_nickname_merges(rules):
+    assert rules.ids()["crm:c9"] == rules.ids()["shop:s3"]
+
+
+def test_shared_role_email_junk_phone_default_birth_date_do_not_merge(rules):
+    ids = rules.ids()
+    assert ids["crm:c4"] != ids["crm:c5"]
+    assert ids["crm:c6"] != ids["crm:c7"]
+    assert ids["crm:c10"] != ids["crm:c11"]
+    junk = set(rules.query("select key_type, key_value from int_identity__junk_values"))
+    assert {("email", "info@acme.com"), ("phone", "+491111111111"),
+            ("birth_date", "1970-01-01"), ("email", "test@example.com")} <= junk
+
+
+def test_oversized_cluster_is_split_back_and_reported(rules):
+    ids = rules.ids()
+    assert len({ids[f"crm:g{i}"] for i in range(1, 5)}) == 1
+    assert len({ids[f"crm:h{i}"] for i in range(1, 5)}) == 1
+    assert ids["crm:g1"] != ids["crm:h1"]
+    assert rules.query("select cluster_id, record_count from identity_oversized_clusters") == [
+        ("crm:g1", 8)]
+
+
+def test_every_record_mapped_once_with_deterministic_ids(rules):
+    ids = rules.ids()
+    assert len(ids) == len(RULES_CRM) + len(RULES_SHOP) + 2 + 4
+    # A person's id is derived from its smallest record key: a rebuild gives the same ids.
+    expected = "u_" + hashlib.sha256(b"crm:c6").hexdigest()[:16]
+    assert ids["crm:c6"] == expected
+
+
+# --- Scenario 2: stability across nightly runs ------------------------------------------
+DAY1_CRM = [person("b1", "Berta", "Lang", "berta@lang.de", street="Kirchweg 1", postcode="12345")]
+DAY1_SHOP = [person("a1", "Alf", "Kurz", "alf@kurz.de", street="Dorfstr 3", postcode="54321"),
+             person("x1", "Xaver", "Wolf", "xaver@wolf.de", street="Burgweg 2", postcode="11111")]
+DAY1_EVENTS = [("k0", "a1", None)]
+# Day 2: a cookie logged in as a1 clicks berta's email (bridges two persons), plus an
+# unrelated new customer.
+DAY2_CRM = [*DAY1_CRM, person("n1", "Nina", "Neu", "nina@neu.de", street="Neuweg 1",
+                              postcode="22222")]
+DAY2_EVENTS = [*DAY1_EVENTS, ("k1", "a1", None), ("k1", None, sha("berta@lang.de"))]
+
+
+@pytest.fixture(scope="module")
+def stability(tmp_path_factory):
+    project = IdentityProject(tmp_path_factory.mktemp("identity_stability"))
+    project.load(DAY1_CRM, DAY1_SHOP, [], DAY1_EVENTS)
+    project.build("2026-01-01")
+    day1 = project.ids()
+    project.load(DAY2_CRM, DAY1_SHOP, [], DAY2_EVENTS)
+    project.build("2026-01-02")
+    day2 = project.ids()
+    merges_day2 = project.query("select * from identity_merges")
+    project.build("2026-01-02")
+    rerun = project.ids()
+    merges_rerun = project.query("select * from identity_merges")
+    return day1, day2, rerun, merges_day2, merges_rerun
+
+
+def test_bridging_record_keeps_an_old_id_and_records_the_merge(stability):
+    day1, day2, _, merges, _ = stability
+    old_a, old_b = day1["shop:a1"], day1["crm:b1"]
+    assert old_a != old_b
+    surviving = day2["shop:a1"]
+    assert day2["crm:b1"] == day2["pixel:k1"] == surviving
+    assert surviving in (old_a, old_b)
+    absorbed = old_b if surviving == old_a else old_a
+    assert merges == [(absorbed, surviving, dt.date(2026, 1, 2))]
+
+
+def test_unrelated_new_record_changes_no_existing_id(stability):
+    day1, day2, _, _, _ = stability
+    assert day2["shop:x1"] == day1["shop:x1"]
+    assert day2["pixel:k0"] == day1["pixel:k0"]
+    assert day2["crm:n1"] not in set(day1.values())
+
+
+def test_rerun_of_the_same_day_changes_nothing(stability):
+    _, day2, rerun, merges_day2, merges_rerun = stability
+    assert rerun == day2
+    assert merges_rerun == merges_day2
