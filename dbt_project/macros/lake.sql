@@ -1,0 +1,65 @@
+{#-
+  Reading the Parquet lake from staging models.
+
+  lake_relation(source, table): the source relation, or - when the lake holds no file for
+  that table yet (a shop without pixel tracking, no erasure request ever) - an empty select
+  with the same typed columns (taken from the `data_type`s in _sources.yml), so the whole
+  build still runs. Always call `source()` so lineage stays intact.
+-#}
+{% macro lake_relation(source_name, table_name) -%}
+  {%- set relation = source(source_name, table_name) -%}
+  {%- if execute and not personalization.lake_has_files(source_name, table_name) -%}
+    {%- set node = graph.sources.values() | selectattr('source_name', 'equalto', source_name)
+                   | selectattr('name', 'equalto', table_name) | first -%}
+    (select
+    {%- for column in node.columns.values() %}
+      cast(null as {{ column.data_type }}) as {{ column.name }}{{ "," if not loop.last }}
+    {%- endfor %}
+    where false)
+  {%- else -%}
+    {{ relation }}
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- True when at least one Parquet file exists under <lake>/raw/<source>/<table>/. -#}
+{% macro lake_has_files(source_name, table_name) -%}
+  {{ return(adapter.dispatch('lake_has_files', 'personalization')(source_name, table_name)) }}
+{%- endmacro %}
+
+{% macro duckdb__lake_has_files(source_name, table_name) -%}
+  {%- set pattern = env_var('PERSONALIZATION_LAKE_DIR', '.personalization/lake')
+                    ~ '/raw/' ~ source_name ~ '/' ~ table_name ~ '/*/*.parquet' -%}
+  {%- set result = run_query("select count(*) from glob('" ~ pattern ~ "')") -%}
+  {{ return(result.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+{% macro default__lake_has_files(source_name, table_name) -%}
+  {#- Engines reading a metastore table always have the relation; assume it exists. -#}
+  {{ return(true) }}
+{%- endmacro %}
+
+
+{#-
+  Which lake partitions a staging model reads: never one after the run's logical date
+  (var `ds`), so a backfill of an old date sees what it would have seen that night.
+  In an incremental run only the partitions after the newest one already loaded before `ds`
+  are read: normally just `ds`; after a skipped night, every missed day. The bound is
+  computed at compile time so DuckDB prunes hive partitions instead of scanning them.
+-#}
+{% macro lake_ds_window(ds_column='ds') -%}
+  {{ ds_column }} <= date '{{ var("ds") }}'
+  {%- if is_incremental() %}
+  and {{ ds_column }} > date '{{ personalization.incremental_lower_bound() }}'
+  {%- endif %}
+{%- endmacro %}
+
+
+{#- Newest delivery already in {{ this }} before `ds` (1900-01-01 when none). -#}
+{% macro incremental_lower_bound() -%}
+  {%- if not execute -%}{{ return('1900-01-01') }}{%- endif -%}
+  {%- set result = run_query(
+        "select coalesce(max(delivered_on), date '1900-01-01') from " ~ this
+        ~ " where delivered_on < date '" ~ var('ds') ~ "'") -%}
+  {{ return(result.columns[0].values()[0] | string) }}
+{%- endmacro %}

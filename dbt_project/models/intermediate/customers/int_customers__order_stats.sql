@@ -1,0 +1,38 @@
+-- Order history per person (every person, 0 orders included). Only `placed` orders count:
+-- cancelled and refunded orders are neither revenue nor a purchase.
+with identity_map as (
+    select * from {{ ref('identity_map') }}
+),
+
+orders as (
+    select * from {{ ref('orders') }}
+),
+
+persons as (
+    select distinct unified_id from identity_map
+),
+
+placed as (
+    select
+        unified_id,
+        min(ordered_at) as first_order_at,
+        max(ordered_at) as last_order_at,
+        count(*) as order_count,
+        sum(total_amount) as revenue
+    from orders
+    where status = 'placed' and unified_id is not null
+    group by unified_id
+),
+
+final as (
+    select
+        persons.unified_id,
+        placed.first_order_at,
+        placed.last_order_at,
+        cast(coalesce(placed.order_count, 0) as integer) as order_count,
+        cast(coalesce(placed.revenue, 0) as double) as revenue
+    from persons
+    left join placed using (unified_id)
+)
+
+select * from final

@@ -1,0 +1,65 @@
+-- Incremental (exception to the staging-as-views rule): the largest, append-only table.
+-- At-least-once delivery: an event_id may repeat within a file or a day later. The first
+-- occurrence (earliest delivery, then earliest line) is kept. In an incremental run, ids
+-- already loaded from earlier deliveries are skipped; delete+insert on event_id makes a
+-- rerun of the same ds replace that day's rows. A full rebuild gives the same table.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='event_id',
+    on_schema_change='fail'
+) }}
+
+{%- set lower_bound = incremental_lower_bound() if is_incremental() else none %}
+
+with source as (
+    select * from {{ lake_relation('pixel', 'events') }} as events
+    where {{ lake_ds_window() }}
+),
+
+renamed as (
+    select
+        cast(event_id as varchar) as event_id,
+        cast(occurred_at as timestamp) as occurred_at,
+        cast(cast(occurred_at as timestamp) as date) as occurred_on,
+        cast(anonymous_id as varchar) as anonymous_id,
+        cast(customer_id as varchar) as customer_id,
+        nullif(lower(trim(email_sha256)), '') as email_sha256,
+        lower(trim(event_type)) as event_type,
+        cast(sku as varchar) as sku,
+        cast(campaign_id as varchar) as campaign_id,
+        cast(variant as varchar) as variant,
+        url,
+        nullif(upper(trim(country)), '') as country,
+        {{ clean_text('city') }} as city,
+        nullif(lower(trim(device)), '') as device,
+        cast(ds as date) as delivered_on,
+        cast(_line_number as bigint) as line_number
+    from source
+    where event_id is not null
+),
+
+first_occurrence as (
+    select *
+    from renamed
+    qualify row_number() over (
+        partition by event_id order by delivered_on, line_number
+    ) = 1
+),
+
+{% if is_incremental() %}
+already_loaded as (
+    select event_id from {{ this }}
+    where delivered_on <= date '{{ lower_bound }}'
+),
+{% endif %}
+
+final as (
+    select * exclude (line_number)
+    from first_occurrence
+    {% if is_incremental() %}
+    where event_id not in (select event_id from already_loaded)
+    {% endif %}
+)
+
+select * from final

@@ -1,0 +1,50 @@
+-- Incremental like stg_shop__orders. unique_key is order_id (not the line): delete+insert
+-- drops ALL old lines of a re-delivered order before inserting its new lines, so an order
+-- that lost a line on re-delivery loses it here too.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='order_id',
+    on_schema_change='fail'
+) }}
+
+with source as (
+    select * from {{ lake_relation('shop', 'order_items') }} as order_items
+    where {{ lake_ds_window() }}
+),
+
+renamed as (
+    select
+        cast(order_id as varchar) as order_id,
+        cast(line_number as integer) as line_number,
+        cast(sku as varchar) as sku,
+        cast(quantity as integer) as quantity,
+        cast(unit_price as double) as unit_price,
+        cast(quantity as integer) * cast(unit_price as double) as line_amount,
+        cast(ds as date) as delivered_on,
+        cast(_line_number as bigint) as file_line_number
+    from source
+    where order_id is not null
+),
+
+-- Only the lines of each order's latest delivery count; a line repeated within that file
+-- keeps its last occurrence.
+latest_delivery as (
+    select *
+    from renamed
+    qualify delivered_on = max(delivered_on) over (partition by order_id)
+),
+
+deduplicated as (
+    select *
+    from latest_delivery
+    qualify row_number() over (
+        partition by order_id, line_number order by file_line_number desc
+    ) = 1
+),
+
+final as (
+    select * exclude (file_line_number) from deduplicated
+)
+
+select * from final

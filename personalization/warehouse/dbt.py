@@ -1,0 +1,249 @@
+"""Run dbt in-process (dbtRunner) against the project at the repo root.
+
+One place knows the dbt command line: which nodes a stage selects, the paths and env the
+profile reads, and how dbt's results become a `StepReport` or one `WarehouseError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from personalization.config import Settings
+from personalization.exceptions import WarehouseError
+from personalization.observability import StepReport, log_event, timed
+
+logger = logging.getLogger(__name__)
+
+MODELS = "dbt_project/models"
+
+# What each stage builds. The marts stage is everything upstream of the public marts
+# (seeds included); the segments stage is scores, segments and their history, which read
+# the marts built earlier the same night.
+STAGES: dict[str, dict[str, list[str]]] = {
+    "marts": {
+        "select": [
+            f"path:{MODELS}/staging",
+            f"path:{MODELS}/intermediate",
+            f"+path:{MODELS}/marts",
+        ],
+        "exclude": [
+            "tag:segment",
+            f"path:{MODELS}/segments",
+            f"path:{MODELS}/segment_history",
+            f"path:{MODELS}/scoring",
+        ],
+        # A test that also reads a segment model waits for the segments stage.
+        "indirect_selection": ["cautious"],
+    },
+    "segments": {
+        "select": [
+            f"path:{MODELS}/scoring",
+            f"path:{MODELS}/segments+",
+            f"path:{MODELS}/segment_history",
+        ],
+        "exclude": [],
+        "indirect_selection": ["eager"],
+    },
+}
+
+# Incremental staging tables; an older ds than what they already hold forces a full rebuild.
+INCREMENTAL_TABLES = ("stg_pixel__events", "stg_shop__orders", "stg_shop__order_items")
+
+_FAILED = {"error", "fail", "runtime error"}
+
+
+@contextmanager
+def dbt_environment(settings: Settings) -> Iterator[None]:
+    """Set the env vars the profile and project read for the duration of one dbt call."""
+    env = {**settings.dbt_env(), "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    for directory in (settings.dbt_target_dir, settings.logs_dir, settings.home / "duckdb_tmp",
+                      settings.warehouse_path.parent):
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def common_args(settings: Settings) -> list[str]:
+    """Paths and flags every dbt command gets."""
+    return [
+        "--project-dir", str(settings.project_dir),
+        "--profiles-dir", str(settings.project_dir),
+        "--target-path", str(settings.dbt_target_dir),
+        "--log-path", str(settings.logs_dir),
+    ]
+
+
+def invoke(command: Sequence[str], settings: Settings, ds: date | None = None) -> Any:
+    """Run one dbt command in-process; return dbt's result object or raise WarehouseError.
+
+    Args:
+        command: dbt sub-command and its own arguments, e.g. ``["test", "--select", "x"]``.
+        settings: where the warehouse, lake, target and logs live.
+        ds: the logical date, passed as ``--vars {ds: ...}`` when given.
+
+    Raises:
+        WarehouseError: dbt could not run, or a node errored / a test failed; the message
+            lists each failing node with dbt's message, one line each.
+    """
+    from dbt.cli.main import dbtRunner
+
+    args = ["--quiet", "--no-use-colors", "--no-send-anonymous-usage-stats",
+            "--no-version-check", *command, *common_args(settings)]
+    if ds is not None:
+        args += ["--vars", json.dumps({"ds": ds.isoformat()})]
+    with dbt_environment(settings):
+        try:
+            outcome = dbtRunner().invoke(args)
+        finally:
+            _release_duckdb()
+    failures = _failures(outcome)
+    if outcome.exception is not None or failures or not outcome.success:
+        if not failures:
+            failures = [_one_line(str(outcome.exception or "dbt failed without a message"))]
+        raise WarehouseError(f"dbt {command[0]} failed:\n" + "\n".join(failures))
+    return outcome.result
+
+
+def build(ds: date, stage: str, settings: Settings, full_refresh: bool = False) -> StepReport:
+    """`dbt build` (run + test) of one stage for the logical date `ds`.
+
+    Args:
+        ds: logical date; every "last N days" in the models is relative to it.
+        stage: ``"marts"`` (staging, identity, marts) or ``"segments"`` (scores, segments,
+            segment history).
+        settings: the product settings.
+        full_refresh: rebuild incremental models from the whole lake. Also done automatically
+            when `ds` is older than data the incremental tables already hold (a backfill).
+
+    Returns:
+        StepReport with rows_out = models built, details = per-model seconds and test counts.
+
+    Raises:
+        WarehouseError: unknown stage, or any model/test failed.
+    """
+    if stage not in STAGES:
+        raise WarehouseError(f"unknown dbt stage {stage!r}; known: {sorted(STAGES)}")
+    spec = STAGES[stage]
+    if stage == "marts" and not full_refresh and _holds_later_data(ds, settings):
+        log_event(logger, "dbt_full_refresh", ds=ds.isoformat(),
+                  reason="incremental tables hold deliveries after ds")
+        full_refresh = True
+    command = ["build", "--select", *spec["select"]]
+    if spec["exclude"]:
+        command += ["--exclude", *spec["exclude"]]
+    command += ["--indirect-selection", *spec["indirect_selection"]]
+    if full_refresh:
+        command.append("--full-refresh")
+    with timed() as t:
+        result = invoke(command, settings, ds=ds)
+    report = _report(result, ds, stage, t["seconds"], full_refresh)
+    log_event(logger, "dbt_build_done", stage=stage, ds=ds.isoformat(),
+              models=report.rows_out, tests=report.details["tests_passed"],
+              seconds=report.seconds, full_refresh=full_refresh)
+    return report
+
+
+def generate_docs(settings: Settings, ds: date | None = None) -> Path:
+    """`dbt docs generate` into the dbt target dir; returns the path of index.html."""
+    invoke(["docs", "generate"], settings, ds=ds)
+    index = settings.dbt_target_dir / "index.html"
+    if not index.exists():
+        raise WarehouseError(f"dbt docs generate wrote no {index}")
+    return index
+
+
+def _report(result: Any, ds: date, stage: str, seconds: float, full_refresh: bool) -> StepReport:
+    timings: dict[str, float] = {}
+    tests = 0
+    warned: list[str] = []
+    for r in getattr(result, "results", []) or []:
+        node = r.node
+        if node.resource_type == "model":
+            timings[node.name] = round(float(r.execution_time or 0.0), 3)
+        elif node.resource_type in ("test", "unit_test"):
+            tests += 1
+            if str(r.status) == "warn":
+                warned.append(f"{node.name}: {_one_line(r.message or '')}")
+    return StepReport(
+        step=f"build_{stage}",
+        ds=ds.isoformat(),
+        rows_out=len(timings),
+        seconds=seconds,
+        status="warn" if warned else "ok",
+        details={"model_seconds": timings, "tests_passed": tests - len(warned),
+                 "tests_warned": len(warned), "warnings": warned, "full_refresh": full_refresh},
+    )
+
+
+def _failures(outcome: Any) -> list[str]:
+    """One line per failed node: `name (resource_type): message`."""
+    lines = []
+    for r in getattr(outcome.result, "results", None) or []:
+        if str(r.status) in _FAILED:
+            node = r.node
+            lines.append(f"{node.name} ({node.resource_type}, {r.status}): "
+                         f"{_one_line(r.message or '')}")
+    return lines
+
+
+def _one_line(message: str, limit: int = 400) -> str:
+    text = re.sub(r"\s+", " ", message).strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open for the process after a run.
+
+    Otherwise the next step in this process (quality gate, scoring, a test) cannot open the
+    warehouse file with another configuration (e.g. read-only), and a second warehouse path
+    would be opened next to the first.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # another adapter: nothing held in-process
+        return
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+        if env is not None:
+            try:
+                env.close()
+            except Exception as e:  # closing is best effort; the run itself succeeded or not
+                log_event(logger, "duckdb_close_failed", level=logging.WARNING, error=str(e))
+
+
+def _holds_later_data(ds: date, settings: Settings) -> bool:
+    """True when an incremental staging table already holds a delivery after `ds`."""
+    if not settings.warehouse_path.exists():
+        return False
+    import duckdb
+
+    try:
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            present = {row[0] for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'main'"
+            ).fetchall()}
+            for table in INCREMENTAL_TABLES:
+                if table in present:
+                    newest = con.execute(f"select max(delivered_on) from main.{table}").fetchone()[0]
+                    if newest is not None and newest > ds:
+                        return True
+    except duckdb.Error as e:
+        raise WarehouseError(f"cannot inspect warehouse {settings.warehouse_path}: {e}") from e
+    return False
