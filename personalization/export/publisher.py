@@ -74,6 +74,12 @@ def find_failed_segments(con: duckdb.DuckDBPyConnection, segments: list[Segment]
     names = {s.name for s in segments}
     for name in sorted(names - tables):
         failed.setdefault(name, "table missing from the warehouse")
+    # What the segment build recorded for this ds (run_results.json only holds the last call).
+    record = settings.dbt_target_dir / f"segment_build_{ds.isoformat()}.json"
+    if record.exists():
+        for name, message in json.loads(record.read_text()).get("failed_segments", {}).items():
+            if name in names:
+                failed.setdefault(name, f"segment build failed: {message}")
     run_results = settings.dbt_target_dir / "run_results.json"
     if run_results.exists():
         try:

@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -43,12 +43,15 @@ STAGES: dict[str, dict[str, list[str]]] = {
         # A test that also reads a segment model waits for the segments stage.
         "indirect_selection": ["cautious"],
     },
+    # The segments stage runs as two dbt calls (see build_segments): segment history finds
+    # the segments through the graph, so dbt does not know it must wait for them.
     "segments": {
-        "select": [
-            f"path:{MODELS}/scoring",
-            f"path:{MODELS}/segments+",
-            f"path:{MODELS}/segment_history",
-        ],
+        "select": ["tag:scores", "tag:segment"],
+        "exclude": [],
+        "indirect_selection": ["eager"],
+    },
+    "segment_history": {
+        "select": ["tag:segment_history"],
         "exclude": [],
         "indirect_selection": ["eager"],
     },
@@ -89,13 +92,18 @@ def common_args(settings: Settings) -> list[str]:
     ]
 
 
-def invoke(command: Sequence[str], settings: Settings, ds: date | None = None) -> Any:
+def invoke(command: Sequence[str], settings: Settings, ds: date | None = None,
+           extra_vars: dict[str, Any] | None = None, tolerate: Callable[[Any], bool] | None = None,
+           ) -> Any:
     """Run one dbt command in-process; return dbt's result object or raise WarehouseError.
 
     Args:
         command: dbt sub-command and its own arguments, e.g. ``["test", "--select", "x"]``.
         settings: where the warehouse, lake, target and logs live.
         ds: the logical date, passed as ``--vars {ds: ...}`` when given.
+        extra_vars: more dbt vars.
+        tolerate: failed results for which this returns True do not raise (the caller
+            handles them, e.g. one broken segment must not stop the others).
 
     Raises:
         WarehouseError: dbt could not run, or a node errored / a test failed; the message
@@ -105,15 +113,16 @@ def invoke(command: Sequence[str], settings: Settings, ds: date | None = None) -
 
     args = ["--quiet", "--no-use-colors", "--no-send-anonymous-usage-stats",
             "--no-version-check", *command, *common_args(settings)]
-    if ds is not None:
-        args += ["--vars", json.dumps({"ds": ds.isoformat()})]
+    run_vars = {**({"ds": ds.isoformat()} if ds is not None else {}), **(extra_vars or {})}
+    if run_vars:
+        args += ["--vars", json.dumps(run_vars)]
     with dbt_environment(settings):
         try:
             outcome = dbtRunner().invoke(args)
         finally:
             _release_duckdb()
-    failures = _failures(outcome)
-    if outcome.exception is not None or failures or not outcome.success:
+    failures = _failures(outcome, tolerate)
+    if outcome.exception is not None or failures or (not outcome.success and tolerate is None):
         if not failures:
             failures = [_one_line(str(outcome.exception or "dbt failed without a message"))]
         raise WarehouseError(f"dbt {command[0]} failed:\n" + "\n".join(failures))
@@ -137,26 +146,94 @@ def build(ds: date, stage: str, settings: Settings, full_refresh: bool = False) 
     Raises:
         WarehouseError: unknown stage, or any model/test failed.
     """
-    if stage not in STAGES:
-        raise WarehouseError(f"unknown dbt stage {stage!r}; known: {sorted(STAGES)}")
+    if stage not in ("marts", "segments"):
+        raise WarehouseError(f"unknown dbt stage {stage!r}; known: ['marts', 'segments']")
+    if stage == "segments":
+        return build_segments(ds, settings)
     spec = STAGES[stage]
     if stage == "marts" and not full_refresh and _holds_later_data(ds, settings):
         log_event(logger, "dbt_full_refresh", ds=ds.isoformat(),
                   reason="incremental tables hold deliveries after ds")
         full_refresh = True
-    command = ["build", "--select", *spec["select"]]
-    if spec["exclude"]:
-        command += ["--exclude", *spec["exclude"]]
-    command += ["--indirect-selection", *spec["indirect_selection"]]
+    command = _command(spec)
     if full_refresh:
         command.append("--full-refresh")
     with timed() as t:
-        result = invoke(command, settings, ds=ds)
+        result = invoke(command, settings, ds=ds, extra_vars=_model_vars(settings))
     report = _report(result, ds, stage, t["seconds"], full_refresh)
     log_event(logger, "dbt_build_done", stage=stage, ds=ds.isoformat(),
               models=report.rows_out, tests=report.details["tests_passed"],
               seconds=report.seconds, full_refresh=full_refresh)
     return report
+
+
+def build_segments(ds: date, settings: Settings) -> StepReport:
+    """Build scores and segments, then the membership history, for `ds`.
+
+    A segment whose SQL or tests fail does not stop the others: it is reported in
+    `details["failed_segments"]` (and in `<dbt target>/segment_build_<ds>.json`, which the
+    export reads to keep that segment's previous good files), and its history is left
+    untouched. Anything else failing (customer_scores, the history) raises WarehouseError.
+    """
+    segments = _segment_names(settings)
+    command = _command(STAGES["segments"])
+
+    def is_segment_failure(result: Any) -> bool:
+        return _segment_of(result.node, segments) is not None
+
+    with timed() as t:
+        result = invoke(command, settings, ds=ds, extra_vars=_model_vars(settings),
+                        tolerate=is_segment_failure)
+        failed = {}
+        for r in getattr(result, "results", None) or []:
+            name = _segment_of(r.node, segments)
+            if name and str(r.status) in _FAILED | {"skipped"}:
+                failed.setdefault(name, f"{r.node.name}: {_one_line(r.message or str(r.status))}")
+        record = settings.dbt_target_dir / f"segment_build_{ds.isoformat()}.json"
+        record.write_text(json.dumps({"ds": ds.isoformat(), "failed_segments": failed}, indent=2))
+        history = invoke(_command(STAGES["segment_history"]), settings, ds=ds,
+                         extra_vars={**_model_vars(settings), "segment_history_skip": sorted(failed)})
+    report = _report(result, ds, "segments", t["seconds"], False)
+    history_report = _report(history, ds, "segments", 0, False)
+    report.rows_out += history_report.rows_out
+    report.details["model_seconds"].update(history_report.details["model_seconds"])
+    report.details["failed_segments"] = failed
+    if failed:
+        report.status = "warn"
+        for name, message in failed.items():
+            log_event(logger, "segment_failed", level=logging.WARNING, segment=name, error=message)
+    log_event(logger, "dbt_build_done", stage="segments", ds=ds.isoformat(),
+              models=report.rows_out, failed_segments=len(failed), seconds=report.seconds)
+    return report
+
+
+def _command(spec: dict[str, list[str]]) -> list[str]:
+    command = ["build", "--select", *spec["select"]]
+    if spec["exclude"]:
+        command += ["--exclude", *spec["exclude"]]
+    return command + ["--indirect-selection", *spec["indirect_selection"]]
+
+
+def _model_vars(settings: Settings) -> dict[str, Any]:
+    """Settings the models read as dbt vars."""
+    return {"confidence_threshold": settings.confidence_threshold}
+
+
+def _segment_names(settings: Settings) -> set[str]:
+    """Segment model names from the project's SQL files (the manifest may be stale)."""
+    folder = settings.project_dir / MODELS / "segments"
+    return {p.stem for p in folder.rglob("*.sql")}
+
+
+def _segment_of(node: Any, segments: set[str]) -> str | None:
+    """The segment a result belongs to: the model itself, or the model a test is attached to."""
+    if node.resource_type == "model":
+        return node.name if node.name in segments else None
+    for parent in getattr(getattr(node, "depends_on", None), "nodes", []) or []:
+        name = parent.split(".")[-1]
+        if parent.startswith("model.") and name in segments:
+            return name
+    return None
 
 
 def generate_docs(settings: Settings, ds: date | None = None) -> Path:
@@ -191,11 +268,11 @@ def _report(result: Any, ds: date, stage: str, seconds: float, full_refresh: boo
     )
 
 
-def _failures(outcome: Any) -> list[str]:
+def _failures(outcome: Any, tolerate: Callable[[Any], bool] | None = None) -> list[str]:
     """One line per failed node: `name (resource_type): message`."""
     lines = []
     for r in getattr(outcome.result, "results", None) or []:
-        if str(r.status) in _FAILED:
+        if str(r.status) in _FAILED and not (tolerate and tolerate(r)):
             node = r.node
             lines.append(f"{node.name} ({node.resource_type}, {r.status}): "
                          f"{_one_line(r.message or '')}")
