@@ -32,6 +32,7 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check personalization tests dags expectations benchmarks
+	$(BIN)/sqlfluff lint dbt_project/models --disable-progress-bar
 
 test: install browser lint
 	$(BIN)/python -m pytest -q --timeout=900

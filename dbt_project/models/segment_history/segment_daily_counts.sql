@@ -23,7 +23,7 @@ dates as (
         (select coalesce(min(entered_on), {{ segment_as_of_date() }}) from history),
         {{ segment_as_of_date() }},
         interval 1 day
-    ) as series(generated)
+    ) as series(generated)  -- noqa: LT01
     {%- endif %}
 ),
 
