@@ -1,0 +1,250 @@
+"""Scoring: point-in-time features, models vs baselines, registry, scores file, recommendations,
+send hours. Runs on a synthetic warehouse (mart tables written directly, planted signal)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+from datetime import date, datetime, timedelta
+
+import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from personalization.config import load_settings
+from personalization.scoring import registry, score, scores_path, train
+from personalization.scoring.features import FEATURES, build_features, build_labels
+from personalization.scoring.score import training_needed
+from personalization.scoring.synthetic import build_synthetic_warehouse
+
+DS = date(2026, 3, 31)
+CONTRACT = ["unified_id", "p_vip", "p_churn", "vip_model_version", "churn_model_version",
+            "scored_at", "next_best_products", "best_send_hour"]
+
+
+@pytest.fixture(scope="module")
+def scoring_home(tmp_path_factory):
+    """A synthetic warehouse (3,000 persons, 2 years) scored once from a fresh install."""
+    home = tmp_path_factory.mktemp("scoring")
+    settings = load_settings(home=home)
+    truth = build_synthetic_warehouse(settings.warehouse_path, DS, customers=3000, seed=1)
+    report = score(DS, settings)
+    return settings, truth, report
+
+
+def _scores(settings, ds=DS) -> pd.DataFrame:
+    return pq.read_table(scores_path(settings, ds)).to_pandas()
+
+
+def test_features_do_not_see_rows_after_the_cutoff(tmp_path):
+    path = tmp_path / "w.duckdb"
+    build_synthetic_warehouse(path, DS, customers=400, seed=3)
+    cutoff = date(2025, 12, 1)
+    con = duckdb.connect(str(path))
+    before = build_features(con, cutoff)
+    labels_before = build_labels(con, cutoff, 90)
+    # Copy every order and event to the cut-off instant or later (the boundary itself is
+    # "future"), with ten times the money, and overwrite the profile's current-state columns.
+    con.execute("""
+        insert into orders select order_id || 'x', unified_id, customer_id,
+            timestamp '2025-12-01 00:00:00' + interval (hash(order_id) % 90) day, ordered_on,
+            'placed', currency, total_amount * 10, item_count, is_guest_checkout
+        from orders;
+        insert into order_items select order_id || 'x', line_number, unified_id, sku,
+            'cat_new', quantity, unit_price, line_amount * 10,
+            timestamp '2025-12-01 00:00:00' + interval (hash(order_id) % 90) day, 'placed'
+        from order_items;
+        insert into customer_events select event_id || 'x', unified_id,
+            timestamp '2025-12-01 00:00:00' + interval (hash(event_id) % 86400) second,
+            event_type, sku, category, campaign_id, variant, 'smart_tv'
+        from customer_events;
+        insert into customer_engagement_daily select unified_id, date '2025-12-01',
+            1, 1, 1, 1, 1, 1, 1, 1, 1
+        from customer_profiles;
+        update customer_profiles set revenue = revenue * 100, order_count = 99,
+            last_order_at = timestamp '2026-03-30', main_device = 'smart_tv';
+    """)
+    after = build_features(con, cutoff)
+    labels_after = build_labels(con, cutoff, 90)
+    con.close()
+    pd.testing.assert_frame_equal(before, after)
+    # The future really changed: the labels (which look after the cutoff) moved.
+    assert labels_after["future_spend"].sum() > labels_before["future_spend"].sum()
+    assert set(before.columns) >= set(FEATURES)
+
+
+def test_features_and_labels_by_hand(tmp_path):
+    path = tmp_path / "w.duckdb"
+    build_synthetic_warehouse(path, DS, customers=60, seed=4)
+    con = duckdb.connect(str(path))
+    con.execute("""
+        delete from orders; delete from order_items; delete from customer_events;
+        delete from customer_engagement_daily;
+        insert into orders values
+          ('o1', 'a', 'a', '2025-10-01 10:00', '2025-10-01', 'placed', 'EUR', 100, 1, false),
+          ('o2', 'a', 'a', '2025-11-30 10:00', '2025-11-30', 'placed', 'EUR', 50, 1, false),
+          ('o3', 'a', 'a', '2025-11-30 11:00', '2025-11-30', 'cancelled', 'EUR', 999, 1, false),
+          ('o4', 'b', 'b', '2025-06-01 00:00', '2025-06-01', 'placed', 'EUR', 10, 1, false),
+          ('o5', 'b', 'b', '2025-12-10 00:00', '2025-12-10', 'placed', 'EUR', 500, 1, false);
+        insert into customer_engagement_daily values
+          ('a', '2025-11-28', 0, 2, 1, 0, 0, 0, 0, 1, 0),
+          ('a', '2025-09-15', 0, 5, 0, 0, 0, 0, 0, 3, 1),
+          ('a', '2025-12-01', 0, 9, 9, 0, 0, 0, 0, 9, 9);
+    """)
+    feats = build_features(con, date(2025, 12, 1)).set_index("unified_id")
+    labels = build_labels(con, date(2025, 12, 1), 30).set_index("unified_id")
+    con.close()
+    a = feats.loc["a"]
+    assert a["frequency"] == 2 and a["monetary"] == 150  # cancelled order ignored
+    assert a["recency_days"] == pytest.approx(14 / 24)
+    assert a["inter_purchase_days_mean"] == pytest.approx(60.0)
+    assert a["spend_last_90"] == 150 and a["spend_prev_90"] == 0
+    assert (a["product_views_7"], a["product_views_90"], a["email_opens_90"]) == (2, 7, 4)
+    assert a["email_clicks_30"] == 0 and a["email_clicks_90"] == 1
+    assert a["days_since_last_activity"] == 3
+    assert feats.loc["b", "frequency"] == 1  # the December order is after the cutoff
+    assert bool(labels.loc["a", "is_churned"]) and not bool(labels.loc["b", "is_churned"])
+    assert bool(labels.loc["b", "is_vip"]) and not bool(labels.loc["a", "is_vip"])
+
+
+def test_score_on_fresh_install_trains_first_and_models_beat_baselines(scoring_home):
+    settings, _, report = scoring_home
+    assert report.details["training"]["why"].startswith("no churn model")
+    for name in ("churn", "vip"):
+        model = report.details["training"]["models"][name]
+        assert model["approved"], model
+        assert all(model["roc_auc"] > b for b in model["baseline_roc_auc"].values())
+        assert report.details[f"{name}_model"]["why"] == "latest approved version"
+
+
+def test_registry_writes_version_metadata_and_card(scoring_home):
+    settings, _, report = scoring_home
+    version = report.details["training"]["version"]
+    assert version.startswith("20260331-")
+    for name in ("churn", "vip"):
+        folder = settings.models_dir / name / version
+        meta = json.loads((folder / "metadata.json").read_text())
+        assert (folder / "model.joblib").stat().st_size > 0
+        assert meta["approved"] is True and meta["features"] == FEATURES
+        assert set(meta["baselines"]) == {"recency_only", "rfm_score"}
+        assert {"roc_auc", "pr_auc", "brier", "top_decile_lift"} <= set(meta["metrics"])
+        assert meta["validation_cutoff"] > max(meta["training_cutoffs"])
+        assert len(meta["data_hash"]) == 64 and version.endswith(meta["data_hash"][:12])
+        assert "Validation" in (folder / "model_card.md").read_text()
+    nbp = json.loads((settings.models_dir / "next_best_product" / version / "metadata.json")
+                     .read_text())
+    assert nbp["evaluation"]["evaluated_persons"] > 50
+
+
+def test_scores_file_has_the_contract_columns(scoring_home):
+    settings, _, _ = scoring_home
+    scores = _scores(settings)
+    assert list(scores.columns) == CONTRACT
+    assert scores["unified_id"].is_unique and len(scores) == 3000
+    buyers = scores["p_churn"].notna()
+    assert 0.8 < buyers.mean() < 0.95  # prospects (no order yet) get no probabilities
+    for col in ("p_vip", "p_churn"):
+        assert scores.loc[buyers, col].between(0, 1).all()
+    assert (scores["scored_at"] == datetime(2026, 3, 31, 23, 59, 59)).all()
+    assert scores["best_send_hour"].between(0, 23).all()
+    assert (scores["next_best_products"].map(len) == 3).all()
+    schema = pq.read_schema(scores_path(settings, DS))
+    assert str(schema.field("next_best_products").type) == "list<element: string>"
+
+
+def test_rerun_gives_identical_scores_and_versions(scoring_home, tmp_path):
+    settings, _, first = scoring_home
+    before = _scores(settings)
+    again = score(DS, settings)
+    assert "training" not in again.details  # the model is fresh: no retraining
+    pd.testing.assert_frame_equal(before, _scores(settings))
+    # Retraining the same date on the same data gives the same version.
+    copy = load_settings(home=tmp_path)
+    shutil.copy(settings.warehouse_path, copy.warehouse_path)
+    assert train(DS, copy).details["version"] == first.details["training"]["version"]
+
+
+def test_recommendations_exclude_bought_items_and_beat_popularity(scoring_home):
+    settings, _, report = scoring_home
+    scores = _scores(settings)[["unified_id", "next_best_products"]]
+    recs = scores.explode("next_best_products").rename(columns={"next_best_products": "sku"})
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    bought = con.execute("select distinct unified_id, sku from order_items "
+                         "where status = 'placed'").df()
+    con.close()
+    assert recs.merge(bought, on=["unified_id", "sku"]).empty
+    nbp = report.details["training"]["next_best_product"]
+    assert nbp["hit_rate"] > nbp["popularity_hit_rate"] + 0.1, nbp
+
+
+def test_best_send_hour_finds_the_planted_hour(scoring_home):
+    settings, truth, _ = scoring_home
+    scores = _scores(settings).set_index("unified_id")
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    active = con.execute("""
+        select unified_id from customer_events
+        where event_type in ('email_open', 'email_click') and occurred_at >= '2025-04-01'
+        group by all having count(*) >= 10""").df()["unified_id"]
+    con.close()
+    assert len(active) > 200
+    hit = scores.loc[active, "best_send_hour"] == truth.preferred_hour[active]
+    assert hit.mean() > 0.9
+
+
+def test_too_little_history_writes_null_scores(tmp_path):
+    settings = load_settings(home=tmp_path)
+    build_synthetic_warehouse(settings.warehouse_path, DS, customers=80, days=60, seed=5)
+    report = score(DS, settings)
+    assert report.status == "warning"
+    assert report.details["null_probabilities_because"].startswith("too little history")
+    scores = _scores(settings)
+    assert len(scores) == 80 and scores["p_churn"].isna().all() and scores["p_vip"].isna().all()
+    assert scores["churn_model_version"].isna().all()
+    assert scores["best_send_hour"].notna().all()
+
+
+def _fake_version(models_dir, model, trained: date, approved: bool, tag: str) -> str:
+    version = registry.make_version(trained, tag * 12)
+    registry.save_version(models_dir, model, version,
+                          {"model": model, "version": version, "trained_ds": trained.isoformat(),
+                           "approved": approved, "approval_reason": "test"}, "# card")
+    return version
+
+
+def test_selection_prefers_approved_and_never_uses_future_models(tmp_path):
+    old = _fake_version(tmp_path, "churn", date(2026, 3, 1), True, "a")
+    newer = _fake_version(tmp_path, "churn", date(2026, 3, 8), False, "b")
+    _fake_version(tmp_path, "churn", date(2026, 4, 1), True, "c")
+    chosen, why = registry.select_version(tmp_path, "churn", date(2026, 3, 10))
+    assert chosen["version"] == old and why == "latest approved version"
+    assert registry.select_version(tmp_path, "churn", date(2026, 2, 1))[0] is None
+    _fake_version(tmp_path, "vip", date(2026, 3, 8), False, "d")
+    chosen, why = registry.select_version(tmp_path, "vip", date(2026, 3, 10))
+    assert chosen["approved"] is False and "no approved version" in why
+    assert newer != old
+
+
+def test_retraining_is_due_after_retrain_every_days(tmp_path):
+    settings = load_settings(home=tmp_path, retrain_every_days=7)
+    for model in ("churn", "vip"):
+        _fake_version(settings.models_dir, model, date(2026, 3, 1), True, "e")
+    assert training_needed(date(2026, 3, 7), settings) is None
+    assert "8 days old" in training_needed(date(2026, 3, 1) + timedelta(days=8), settings)
+
+
+def test_failed_retraining_keeps_scoring_with_the_existing_model(scoring_home, monkeypatch):
+    settings, _, first = scoring_home
+    due = load_settings(home=settings.home, retrain_every_days=1)
+
+    def broken_train(ds, settings):
+        raise ValueError("boom")
+
+    # The package exports the function `score`, which hides the module of the same name.
+    monkeypatch.setattr(importlib.import_module("personalization.scoring.score"), "train",
+                        broken_train)
+    report = score(DS + timedelta(days=1), due)
+    assert report.details["training"]["status"] == "failed"
+    assert report.details["churn_model"]["version"] == first.details["training"]["version"]
+    assert _scores(due, DS + timedelta(days=1))["p_churn"].notna().any()
