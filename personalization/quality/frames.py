@@ -41,7 +41,11 @@ def lake_frame(con: duckdb.DuckDBPyConnection, settings: Settings, table: str,
     path = lake_partition(settings, table, ds)
     if not path.exists():
         return None
-    cols = list(dict.fromkeys(KEYS[table] + ([EMAIL_COLUMNS[table]] if table in EMAIL_COLUMNS else [])))
+    cols = list(KEYS[table])
+    if table in EMAIL_COLUMNS:
+        # The lake keeps values as delivered; surrounding whitespace is staging's to trim.
+        email = EMAIL_COLUMNS[table]
+        cols = [c for c in cols if c != email] + [f"trim({email}) AS {email}"]
     ts = LAKE_TIMESTAMPS[table]
     lateness = (f"epoch({ts}) - epoch(TIMESTAMP '{ds_end(ds)}')" if ts else "0")
     select = ", ".join(cols + [f"coalesce({lateness}, 0) AS seconds_after_ds_end"])
