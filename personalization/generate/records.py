@@ -1,0 +1,220 @@
+"""CRM contacts and shop accounts: one per system a person uses, plus planted duplicates.
+
+A record is a noisy copy of its person: the variation parameters are drawn with numpy and
+applied by one DuckDB query (typos, case, whitespace, swapped names, nicknames, old address,
+gmail dots and plus tags, missing fields, phone spelling). The records live in the DuckDB
+tables `crm_contacts` and `shop_accounts`, which daily updates then mutate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from personalization.generate import population as P
+from personalization.generate import vocab as V
+
+DUPLICATE_PERSON_SHARE = 0.115  # persons with a second (or third) record in one system
+INVALID_EMAIL_RATE = 0.007
+BAD_BIRTH_DATE_RATE = 0.006
+JUNK_PHONE_RATE = 0.004
+JUNK_EMAIL_RATE = 0.004
+JUNK_BIRTH_RATE = 0.005
+SRC_CRM, SRC_SHOP = 0, 1
+
+
+@dataclass
+class RecordIndex:
+    """Which record a person uses, for orders and campaigns (-1 = none)."""
+
+    shop_primary: np.ndarray  # person -> shop rid
+    shop_dup: np.ndarray  # person -> a duplicate shop rid (forgot they had an account)
+    crm_count: int
+    shop_count: int
+
+
+def _macros(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("""
+        CREATE OR REPLACE MACRO typo(s, v, r) AS CASE
+            WHEN s IS NULL OR length(s) < 4 OR v = 0 THEN s
+            WHEN v = 1 THEN left(s, 1 + r % (length(s) - 2)) || substr(s, 3 + r % (length(s) - 2))
+            WHEN v = 2 THEN left(s, 1 + r % (length(s) - 2)) || substr(s, 3 + r % (length(s) - 2), 1)
+                            || substr(s, 2 + r % (length(s) - 2), 1) || substr(s, 4 + r % (length(s) - 2))
+            ELSE left(s, 2 + r % (length(s) - 2)) || substr(s, 2 + r % (length(s) - 2)) END
+    """)
+    con.execute("CREATE OR REPLACE MACRO iso_ts(s) AS "
+                "strftime(make_timestamp(s::BIGINT * 1000000), '%Y-%m-%dT%H:%M:%SZ')")
+    con.execute(f"CREATE OR REPLACE MACRO phone_fmt(country, nsn, fmt) AS {P.PHONE_SQL}")
+
+
+def _plan(pop: P.Population, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One row per record: source, person, duplicate flag, creation day."""
+    n = pop.n
+    persons = np.arange(n)
+    crm_p = persons[(pop.kind == P.KIND_BOTH) | (pop.kind == P.KIND_CRM)]
+    shop_p = persons[(pop.kind == P.KIND_BOTH) | (pop.kind == P.KIND_SHOP)]
+    known = persons[pop.kind != P.KIND_ANON]
+    # Draw the duplicated persons among those that have a record at all, so the share of
+    # ALL persons is the asked one.
+    dup_p = known[rng.random(len(known)) < DUPLICATE_PERSON_SHARE * n / max(len(known), 1)]
+    extra = np.repeat(dup_p, 1 + (rng.random(len(dup_p)) < 0.15))
+    kind = pop.kind[extra]
+    extra_src = np.where(kind == P.KIND_CRM, SRC_CRM, np.where(
+        kind == P.KIND_SHOP, SRC_SHOP, (rng.random(len(extra)) < 0.5).astype(int)))
+    source = np.concatenate([np.full(len(crm_p), SRC_CRM), np.full(len(shop_p), SRC_SHOP), extra_src])
+    person = np.concatenate([crm_p, shop_p, extra])
+    is_dup = np.concatenate([np.zeros(len(crm_p) + len(shop_p), bool), np.ones(len(extra), bool)])
+    lag = np.where(is_dup, rng.exponential(120, len(person)),
+                   np.where(source == SRC_CRM, rng.integers(0, 3, len(person)), rng.exponential(8, len(person))))
+    created_day = pop.born_day[person] + lag.astype(np.int64)
+    # Stable record numbering: by source, then creation, then person.
+    order = np.lexsort((person, created_day, source))
+    return {"source": source[order], "person": person[order], "is_dup": is_dup[order],
+            "created_day": created_day[order]}
+
+
+def _variations(plan: dict, pop: P.Population, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    m = len(plan["person"])
+    dup, shop = plan["is_dup"], plan["source"] == SRC_SHOP
+    u = lambda: rng.random(m)  # noqa: E731 - tiny local helper keeps the table readable
+    # Probabilities: primary CRM record / primary shop record (cross-system drift) / duplicate.
+    p = lambda crm, shp, d: np.where(dup, d, np.where(shop, shp, crm))  # noqa: E731
+    v_case = np.where(u() < p(0.0, 0.05, 0.30), rng.integers(1, 4, m), 0)
+    v_ws = np.where(u() < p(0.0, 0.03, 0.20), rng.integers(1, 5, m), 0)
+    v_typo = np.where(u() < p(0.0, 0.02, 0.25), rng.integers(1, 4, m), 0)
+    v_swap = u() < p(0.0, 0.0, 0.06)
+    v_nick = u() < p(0.0, 0.04, 0.35)
+    v_addr = u() < p(0.0, 0.08, 0.30)
+    v_email = np.where(u() < p(0.0, 0.15, 0.60), rng.choice([1, 2, 3], m, p=[0.45, 0.35, 0.20]), 0)
+    missing = ((u() < p(0.25, 0.35, 0.40)) * 1 | (u() < p(0.2, 1.0, 0.4)) * 2
+               | (u() < p(0.08, 0.05, 0.2)) * 4 | (u() < p(0.1, 1.0, 0.3)) * 8)
+    junk = rng.random(m)
+    junk_kind = np.select([junk < JUNK_PHONE_RATE, junk < JUNK_PHONE_RATE + JUNK_EMAIL_RATE,
+                           (junk < JUNK_PHONE_RATE + JUNK_EMAIL_RATE + JUNK_BIRTH_RATE) & ~shop], [1, 2, 3], 0)
+    return {
+        "v_case": v_case, "v_ws": v_ws, "v_typo": v_typo, "typo_first": u() < 0.4,
+        "typo_r": rng.integers(0, 1000, m), "v_swap": v_swap, "v_nick": v_nick, "v_addr": v_addr,
+        "v_email": v_email, "email_r": rng.integers(0, 1000, m), "missing": missing,
+        "phone_fmt": rng.integers(0, 5, m), "junk_kind": junk_kind, "junk_r": rng.integers(0, 2, m),
+        "dirt_email": rng.random(m) < INVALID_EMAIL_RATE, "dirt_email_r": rng.integers(0, 4, m),
+        "dirt_birth": (rng.random(m) < BAD_BIRTH_DATE_RATE) & ~shop,
+        "dirt_birth_r": rng.integers(0, 3, m),
+    }
+
+
+def _times(plan: dict, pop: P.Population, rng: np.random.Generator, start_s: int) -> dict:
+    m = len(plan["person"])
+    created_s = start_s + plan["created_day"] * 86400 + rng.integers(7 * 3600, 23 * 3600, m)
+    backfill = plan["created_day"] <= 0
+    # A third of the old records was edited some time before the first delivery.
+    edited = backfill & (rng.random(m) < 0.33)
+    updated_s = np.where(edited, created_s + (rng.random(m) * np.maximum(start_s - created_s, 0)), created_s)
+    state = rng.choice(3, m, p=[0.55, 0.30, 0.15])  # true, false, unknown
+    opt_in = np.where(state == 0, 1, np.where(state == 1, 0, -1))
+    opt_in_s = np.where(opt_in == 1, created_s + (rng.random(m) < 0.3) * (updated_s - created_s) * rng.random(m), -1)
+    opt_in_s = np.where((opt_in == 1) & (rng.random(m) < 0.1), -1, opt_in_s)  # legacy: date unknown
+    unsub = backfill & (opt_in == 1) & (rng.random(m) < 0.08)
+    unsub_s = np.where(unsub, np.maximum(updated_s, opt_in_s), -1)
+    opt_in = np.where(unsub, 0, opt_in)
+    return {"created_s": created_s.astype(np.int64), "updated_s": updated_s.astype(np.int64),
+            "opt_in": opt_in, "opt_in_s": opt_in_s.astype(np.int64), "unsub_s": unsub_s.astype(np.int64)}
+
+
+def build_records(con: duckdb.DuckDBPyConnection, pop: P.Population, seed: int,
+                  start_s: int) -> RecordIndex:
+    """Create DuckDB tables `crm_contacts` and `shop_accounts` (all records, any creation day)."""
+    rng = np.random.default_rng([seed, 2])
+    _macros(con)
+    plan = _plan(pop, rng)
+    cols = {**plan, **_variations(plan, pop, rng), **_times(plan, pop, rng, start_s)}
+    is_shop = plan["source"] == SRC_SHOP
+    rid = np.where(is_shop, np.arange(len(is_shop)) - (~is_shop).sum(), np.arange(len(is_shop)))
+    cols["rid"] = rid
+    con.register("_r", pa.table({k: pa.array(v) for k, v in cols.items()}))
+    con.register("_nick", pa.table({"formal": list(V.NICKNAMES), "nick": list(V.NICKNAMES.values())}))
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _rec AS
+        WITH x AS (
+            SELECT r.*, p.country, p.language, p.gender, p.birth_date, p.nsn,
+                   CASE WHEN r.v_nick AND nk.nick IS NOT NULL THEN nk.nick ELSE p.first_name END AS fn,
+                   p.last_name AS ln,
+                   CASE WHEN r.v_addr THEN p.old_street ELSE p.street END AS street0,
+                   CASE WHEN r.v_addr THEN p.old_city ELSE p.city END AS city0,
+                   CASE WHEN r.v_addr THEN p.old_postcode ELSE p.postcode END AS postcode0,
+                   p.old_street, p.old_city, p.old_postcode,
+                   p.email AS email0, split_part(p.email, '@', 1) AS lp, split_part(p.email, '@', 2) AS dom
+            FROM _r r JOIN persons p USING (person) LEFT JOIN _nick nk ON nk.formal = p.first_name
+        ), named AS (
+            SELECT *,
+                CASE WHEN typo_first THEN typo(fn, v_typo, typo_r) ELSE fn END AS fn1,
+                CASE WHEN typo_first THEN ln ELSE typo(ln, v_typo, typo_r) END AS ln1,
+                CASE v_email
+                    WHEN 0 THEN email0
+                    WHEN 1 THEN CASE WHEN dom = 'gmail.com' AND email_r % 2 = 0
+                                     THEN left(lp, 1 + email_r % greatest(length(lp) - 1, 1)) || '.'
+                                          || substr(lp, 2 + email_r % greatest(length(lp) - 1, 1)) || '@gmail.com'
+                                     WHEN dom = 'gmail.com' THEN lp || '+shop@gmail.com'
+                                     ELSE upper(left(lp, 1)) || substr(lp, 2) || '@' || upper(dom) END
+                    WHEN 2 THEN lp || (email_r % 90 + 10)::VARCHAR || '@'
+                                || CASE WHEN dom = 'gmail.com' THEN 'outlook.com' ELSE 'gmail.com' END
+                    ELSE NULL END AS email1
+            FROM x
+        ), swapped AS (
+            SELECT *, CASE WHEN v_swap THEN ln1 ELSE fn1 END AS fn2,
+                      CASE WHEN v_swap THEN fn1 ELSE ln1 END AS ln2
+            FROM named
+        )
+        SELECT rid, source, person, is_dup, created_day, created_s, updated_s,
+               CASE WHEN created_day <= 0 THEN 0 ELSE created_day END AS changed_day,
+               opt_in, opt_in_s, unsub_s, dirt_email, dirt_birth,
+               CASE WHEN junk_kind = 2 THEN CASE WHEN junk_r = 0 THEN 'test@test.com' ELSE 'info@{V.SHOP_DOMAIN}' END
+                    WHEN dirt_email THEN CASE dirt_email_r WHEN 0 THEN replace(email1, '@', '')
+                                          WHEN 1 THEN replace(email1, '@', '@@')
+                                          WHEN 2 THEN split_part(email1, '.', 1) || ' ' || substr(email1, length(split_part(email1, '.', 1)) + 2)
+                                          ELSE split_part(email1, '@', 1) || '@' || split_part(split_part(email1, '@', 2), '.', 1) END
+                    WHEN v_case = 3 THEN upper(left(email1, 1)) || substr(email1, 2)
+                    WHEN v_ws = 4 THEN ' ' || email1 || ' '
+                    ELSE email1 END AS email,
+               CASE WHEN v_case = 2 THEN lower(fn2) WHEN v_case = 3 THEN upper(fn2)
+                    WHEN v_ws = 1 THEN fn2 || ' ' ELSE fn2 END AS first_name,
+               CASE WHEN v_case IN (1, 3) THEN upper(ln2) WHEN v_case = 2 THEN lower(ln2)
+                    WHEN v_ws = 2 THEN ' ' || ln2 ELSE ln2 END AS last_name,
+               CASE WHEN junk_kind = 1 THEN '0000000000' WHEN missing & 1 > 0 THEN NULL
+                    ELSE phone_fmt(country, nsn, phone_fmt) END AS phone,
+               CASE WHEN missing & 4 > 0 THEN NULL WHEN v_ws = 3 THEN replace(street0, ' ', '  ') ELSE street0 END AS street,
+               CASE WHEN missing & 4 > 0 THEN NULL ELSE city0 END AS city,
+               CASE WHEN missing & 4 > 0 THEN NULL ELSE postcode0 END AS postcode,
+               country, nsn, old_street, old_city, old_postcode, street0, city0, postcode0,
+               CASE WHEN junk_kind = 3 THEN '1900-01-01' WHEN missing & 2 > 0 THEN NULL
+                    WHEN dirt_birth THEN CASE dirt_birth_r WHEN 0 THEN strftime(birth_date, '%d/%m/%Y')
+                                          WHEN 1 THEN strftime(birth_date, '%Y-%m') || '-31x' ELSE 'unknown' END
+                    ELSE strftime(birth_date, '%Y-%m-%d') END AS birth_date,
+               CASE WHEN missing & 8 > 0 THEN NULL WHEN gender = 1 THEN 'M' ELSE 'F' END AS gender,
+               CASE WHEN missing & 8 > 0 THEN NULL ELSE language END AS language,
+               junk_kind
+        FROM swapped
+    """)
+    con.unregister("_r")
+    con.execute("""
+        CREATE OR REPLACE TABLE crm_contacts AS
+        SELECT 'C' || lpad(rid::VARCHAR, 7, '0') AS contact_id, *,
+               CASE WHEN NOT dirt_email AND email IS NOT NULL
+                    THEN sha256(lower(trim(email))) END AS email_sha256
+        FROM _rec WHERE source = 0 ORDER BY rid
+    """)
+    con.execute("""
+        CREATE OR REPLACE TABLE shop_accounts AS
+        SELECT (100000 + rid)::VARCHAR AS customer_id, * FROM _rec WHERE source = 1 ORDER BY rid
+    """)
+    con.execute("DROP TABLE _rec")
+    shop = con.execute("SELECT rid, person, is_dup FROM shop_accounts ORDER BY rid").fetchnumpy()
+    primary = np.full(pop.n, -1, dtype=np.int64)
+    dup = np.full(pop.n, -1, dtype=np.int64)
+    primary[shop["person"][~shop["is_dup"]]] = shop["rid"][~shop["is_dup"]]
+    dup[shop["person"][shop["is_dup"]]] = shop["rid"][shop["is_dup"]]
+    counts = con.execute("SELECT count(*) FILTER (source = 0), count(*) FILTER (source = 1) FROM "
+                     "(SELECT source FROM crm_contacts UNION ALL SELECT source FROM shop_accounts)").fetchall()[0]
+    return RecordIndex(shop_primary=primary, shop_dup=dup, crm_count=counts[0], shop_count=counts[1])

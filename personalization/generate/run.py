@@ -1,0 +1,206 @@
+"""Day-by-day orchestration: landing files, ground truth and the dirt log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from personalization.exceptions import ConfigError
+from personalization.generate import activity as A
+from personalization.generate import deliveries as DL
+from personalization.generate import dirt as D
+from personalization.generate import sources as S
+from personalization.generate import vocab as V
+from personalization.generate.catalog import build_catalog
+from personalization.generate.population import HISTORY_DAYS, build_population
+from personalization.generate.records import build_records
+from personalization.generate.simulate import Simulator
+from personalization.generate.writers import LandingFile
+from personalization.observability import log_event, timed, tree_rss_bytes
+
+logger = logging.getLogger(__name__)
+PIXEL_HISTORY_DAYS = 30  # the first pixel delivery holds the last 30 days
+
+
+def _dictionaries(con: duckdb.DuckDBPyConnection, pop, cat, seed: int) -> DL.Dictionaries:
+    n_cookies = int(pop.cookie_start[-1] + pop.n_cookies[-1])
+    cookie = con.sql(f"SELECT uuid_of(md5('cookie:{seed}:' || range)) AS v FROM range({n_cookies}) "
+                     "ORDER BY range").to_arrow_table().column("v").combine_chunks()
+    acc = con.sql("SELECT customer_id, email FROM shop_accounts ORDER BY rid").to_arrow_table()
+    sha = con.sql("SELECT email_sha256 FROM crm_contacts ORDER BY rid").to_arrow_table()
+    uas = [(dev, ua) for dev in V.DEVICES for ua in V.USER_AGENTS[dev]]
+    counts = np.array([len(V.USER_AGENTS[dev]) for dev in V.DEVICES])
+    unknown = [f"XX-{99000 + i}" for i in range(D.UNKNOWN_SKUS)]
+    return DL.Dictionaries(
+        cookie=cookie, account_id=acc.column("customer_id").combine_chunks(),
+        account_email=acc.column("email").combine_chunks(),
+        person_email=con.sql("SELECT email FROM persons ORDER BY person").to_arrow_table().column("email").combine_chunks(),
+        contact_sha=sha.column("email_sha256").combine_chunks(),
+        sku=pa.array(list(cat.sku) + unknown, pa.string()), category=pa.array(list(V.CATEGORIES)),
+        city=con.sql("SELECT v FROM _v_cities ORDER BY i").to_arrow_table().column("v").combine_chunks(),
+        country=pa.array([c[0] for c in V.COUNTRIES]), device=pa.array(list(V.DEVICES)),
+        user_agent=pa.array([u for _, u in uas]),
+        ua_offset=np.concatenate([[0], np.cumsum(counts)[:-1]]), ua_count=counts)
+
+
+def _finalise_status(orders: A.Orders, upto_day: int) -> None:
+    """Status changes that happened by `upto_day` are already in the delivered row."""
+    done = orders.change_day <= upto_day
+    orders.status[done] = orders.change_status[done]
+    orders.change_day[done] = A.NEVER
+
+
+def generate(out: Path, customers: int, days: int, seed: int, start: date,
+             truth_path: Path | None = None) -> str:
+    """Write `days` daily deliveries of all three sources under `out`, plus the ground truth.
+
+    Args:
+        out: landing directory; files go to `<out>/<source>/<ds>/` per the landing contract.
+        customers: number of real persons.
+        days: number of daily deliveries, the first one a historical backfill.
+        seed: random seed; the same arguments give byte-identical files.
+        start: the first delivery date.
+        truth_path: Parquet file `source, source_id, person_id` (default `<out>/../truth.parquet`);
+            the planted-dirt counts go next to it as `<stem>_dirt.json`.
+
+    Returns:
+        A one-line summary, e.g. "2,000 persons, 14 days, 312,000 events, 9,000 orders".
+    """
+    out = Path(out)
+    truth_path = Path(truth_path) if truth_path else out.parent / "truth.parquet"
+    if customers < 1 or days < 1:
+        raise ConfigError(f"need at least one customer and one day (got {customers}, {days})")
+    if truth_path.resolve().is_relative_to(out.resolve()):
+        raise ConfigError(f"truth file {truth_path} must not be inside the landing dir {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".generate-", dir=out))
+    con = duckdb.connect()
+    try:
+        con.execute("SET threads = 2; SET preserve_insertion_order = true; SET memory_limit = '3GB'")
+        con.execute(f"SET temp_directory = '{scratch}'")
+        with timed() as t:
+            summary = _run(con, out, customers, days, seed, start, truth_path, scratch)
+    finally:
+        con.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    log_event(logger, "generate.done", summary=summary, seconds=t["seconds"],
+              rss_mb=round(tree_rss_bytes() / 2**20))
+    return summary
+
+
+def _run(con, out: Path, n: int, days: int, seed: int, start: date, truth_path: Path, scratch: Path) -> str:
+    start_dt = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    start_s = int(start_dt.timestamp())
+    start_epoch_day = start_s // 86400
+    console = Console(stderr=True)
+    log = D.DirtLog()
+    totals = {"events": 0, "orders": 0, "contacts": 0, "customers": 0}
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total} days"), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        task = progress.add_task("generate: persons and records", total=days)
+        DL.register_macros(con)
+        pop = build_population(con, V.load_all(seed), n, days, start_epoch_day, seed)
+        rec = build_records(con, pop, seed, start_s)
+        cat = build_catalog(seed, days)
+        dicts = _dictionaries(con, pop, cat, seed)
+        shop_created = con.execute("SELECT created_day FROM shop_accounts ORDER BY rid").fetchnumpy()["created_day"]
+        sim = Simulator(con, pop, cat, rec.shop_primary, rec.shop_dup, shop_created.astype(np.int64),
+                        seed, start_s, start.weekday())
+        stream = DL.EventStream(con, dicts, seed, start.isoformat(), scratch, len(cat.sku))
+        crm_rids, shop_rids, order_truth = [], [], []
+        queue = A.empty_orders()
+        for i in range(days):
+            ds = (start + timedelta(days=i)).isoformat()
+            progress.update(task, description=f"generate {ds}")
+            rng = np.random.default_rng([seed, 20, i])
+            day_s, day_end = start_s + i * 86400, start_s + (i + 1) * 86400
+            first = i == 0
+            if not first:
+                S.apply_updates(con, "crm_contacts", rng, i, day_s)
+                S.apply_updates(con, "shop_accounts", rng, i, day_s)
+            crm_rids.append(S.write_records(con, "crm_contacts", out / "crm" / ds / "contacts.csv",
+                                            i, ds, rng, log, first))
+            S.write_erasures(con, out / "crm" / ds / "erasure_requests.csv", i, day_s, rng)
+            shop_rids.append(S.write_records(con, "shop_accounts", out / "shop" / ds / "customers.csv",
+                                             i, ds, rng, log, first))
+            with LandingFile(con, out / "shop" / ds / "products.csv", "csv") as f:
+                con.register("_products", cat.table(i).append_column(
+                    "pos", pa.array(np.arange(int((cat.launch_day <= i).sum())))))
+                f.write("SELECT * FROM _products", int((cat.launch_day <= i).sum()))
+                con.unregister("_products")
+            # Pixel first (orders get their final times from the purchase events), then orders.
+            batches = [sim.history(-HISTORY_DAYS, -PIXEL_HISTORY_DAYS)] if first else []
+            sim_days = range(-PIXEL_HISTORY_DAYS, 1) if first else [i]
+            with LandingFile(con, out / "pixel" / ds / "events.jsonl.gz", "json") as f:
+                for d in sim_days:
+                    orders, events = sim.day(d)
+                    batches.append(orders)
+                    totals["events"] += stream.write(
+                        f, events, d, ds, day_end, np.random.default_rng([seed, 30, d + 1_000_000]), log,
+                        hold_late=(d == i and i < days - 1), release_late=(d == i and not first),
+                        force=first and d == i)
+            today = A.Orders.concat(batches)
+            _finalise_status(today, i)
+            changed = np.flatnonzero(queue.change_day == i)
+            if len(changed):
+                again = queue.take(changed)
+                again.status[:] = again.change_status
+                again.change_day[:] = A.NEVER
+                today = A.Orders.concat([again, today])
+            queue = A.Orders.concat([queue.take(np.flatnonzero(queue.change_day > i)),
+                                     today.take(np.flatnonzero(today.change_day < A.NEVER))])
+            totals["orders"] += DL.write_orders(con, out / "shop" / ds / "orders.jsonl", today,
+                                                pop.country, dicts, ds, day_end, rng, log, first, scratch)
+            order_truth.append(np.stack([today.order_no, today.person]))
+            progress.advance(task)
+            log_event(logger, "generate.day", ds=ds, events=totals["events"], orders=totals["orders"],
+                      rss_mb=round(tree_rss_bytes() / 2**20))
+        progress.update(task, description="generate: ground truth")
+        _write_truth(con, truth_path, dicts, np.concatenate(crm_rids), np.concatenate(shop_rids),
+                     np.concatenate(order_truth, axis=1), stream.cookie_seen, pop)
+        dirt_path = truth_path.with_name(f"{truth_path.stem}_dirt.json")
+        dirt_path.write_text(json.dumps({"seed": seed, "customers": n, "days": days,
+                                         "start": start.isoformat(), **log.to_dict()}, indent=2) + "\n")
+    return f"{n:,} persons, {days} days, {totals['events']:,} events, {totals['orders']:,} orders"
+
+
+def _write_truth(con, path: Path, dicts: DL.Dictionaries, crm_rids: np.ndarray, shop_rids: np.ndarray,
+                 orders: np.ndarray, cookie_seen: np.ndarray, pop) -> None:
+    """Every source record id that appears in the landing files, with its real person."""
+    cookies = np.flatnonzero(cookie_seen)
+    cookie_person = np.repeat(np.arange(pop.n), pop.n_cookies)[cookies]
+    con.register("_t_crm", pa.table({"rid": np.unique(crm_rids)}))
+    con.register("_t_shop", pa.table({"rid": np.unique(shop_rids)}))
+    con.register("_t_orders", pa.table({"order_no": orders[0], "person": orders[1]}))
+    con.register("_t_pixel", pa.table({"anonymous_id": dicts.cookie.take(pa.array(cookies)),
+                                       "person": cookie_person}))
+    tmp = path.with_name(f".{path.name}.tmp")
+    con.execute(f"""
+        COPY (
+            SELECT source, source_id, 'P' || lpad(person::VARCHAR, 8, '0') AS person_id FROM (
+                SELECT 'crm' AS source, c.contact_id AS source_id, c.person
+                FROM _t_crm t JOIN crm_contacts c ON c.rid = t.rid
+                UNION ALL
+                SELECT 'shop', a.customer_id, a.person FROM _t_shop t JOIN shop_accounts a ON a.rid = t.rid
+                UNION ALL
+                SELECT DISTINCT 'order', 'ORD-' || lpad(order_no::VARCHAR, 9, '0'), person FROM _t_orders
+                UNION ALL
+                SELECT 'pixel', anonymous_id, person FROM _t_pixel
+            ) ORDER BY source, source_id
+        ) TO '{str(tmp).replace("'", "''")}' (FORMAT PARQUET)
+    """)
+    tmp.replace(path)
+    for name in ("_t_crm", "_t_shop", "_t_orders", "_t_pixel"):
+        con.unregister(name)

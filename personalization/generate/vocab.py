@@ -1,0 +1,157 @@
+"""Word lists for the generator, taken from Faker's locale providers once per run.
+
+Faker is called a few hundred times per locale while the lists are built (streets, cities,
+postcodes) and never per generated row: rows are sampled from these arrays with numpy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+from faker import Faker
+
+SHOP_DOMAIN = "northwind-outfitters.example"
+
+# (country, faker locale, language, currency, weight, street number first?)
+COUNTRIES = (
+    ("US", "en_US", "en", "USD", 0.30, True),
+    ("GB", "en_GB", "en", "GBP", 0.20, True),
+    ("DE", "de_DE", "de", "EUR", 0.18, False),
+    ("FR", "fr_FR", "fr", "EUR", 0.12, True),
+    ("NL", "nl_NL", "nl", "EUR", 0.10, False),
+    ("ES", "es_ES", "es", "EUR", 0.10, False),
+)
+FX_FROM_EUR = {"USD": 1.10, "GBP": 0.86, "EUR": 1.0}
+
+# Phone number templates per country: '#' takes the next digit of the national significant
+# number (NSN); everything else is literal. The first template is E.164, the rest are the
+# ways people actually type numbers, so the same number shows up in several spellings.
+PHONE_NSN = {  # (fixed prefix, number of random digits after it)
+    "US": ("", 10), "GB": ("20", 8), "DE": ("15", 9), "FR": ("6", 8), "NL": ("6", 8), "ES": ("6", 8),
+}
+PHONE_TEMPLATES = {
+    "US": ("+1##########", "+1 ### ### ####", "(###) ###-####", "###-###-####", "##########"),
+    "GB": ("+44##########", "+44 ## #### ####", "0## #### ####", "0##-####-####", "0##########"),
+    "DE": ("+49###########", "+49 ### ########", "0### ########", "0###-########", "0###########"),
+    "FR": ("+33#########", "+33 # ## ## ## ##", "0# ## ## ## ##", "0#.##.##.##.##", "0#########"),
+    "NL": ("+31#########", "+31 # ########", "0#-########", "0# #### ####", "0#########"),
+    "ES": ("+34#########", "+34 ### ### ###", "### ## ## ##", "### ### ###", "#########"),
+}
+
+FREE_MAIL = {
+    "US": ("gmail.com", "yahoo.com", "outlook.com", "icloud.com", "aol.com"),
+    "GB": ("gmail.com", "hotmail.co.uk", "btinternet.com", "outlook.com", "yahoo.co.uk"),
+    "DE": ("gmail.com", "web.de", "gmx.de", "t-online.de", "outlook.de"),
+    "FR": ("gmail.com", "orange.fr", "free.fr", "laposte.net", "hotmail.fr"),
+    "NL": ("gmail.com", "ziggo.nl", "kpnmail.nl", "hotmail.nl", "outlook.com"),
+    "ES": ("gmail.com", "hotmail.es", "yahoo.es", "telefonica.net", "outlook.es"),
+}
+MAIL_WEIGHTS = np.array([0.40, 0.20, 0.15, 0.15, 0.10])
+
+# Formal name -> nickname, as people fill in forms (one direction is enough for planting).
+NICKNAMES = {
+    "Robert": "Bob", "William": "Bill", "Richard": "Dick", "James": "Jim", "Michael": "Mike",
+    "Thomas": "Tom", "Joseph": "Joe", "Christopher": "Chris", "Daniel": "Dan", "Matthew": "Matt",
+    "Anthony": "Tony", "Steven": "Steve", "Andrew": "Andy", "Edward": "Ed", "Benjamin": "Ben",
+    "Samuel": "Sam", "Alexander": "Alex", "Nicholas": "Nick", "Jonathan": "Jon", "Timothy": "Tim",
+    "Elizabeth": "Liz", "Jennifer": "Jen", "Katherine": "Kate", "Margaret": "Maggie",
+    "Patricia": "Pat", "Susan": "Sue", "Rebecca": "Becky", "Jessica": "Jess", "Deborah": "Debbie",
+    "Victoria": "Vicky", "Kimberly": "Kim", "Christine": "Chris", "Alexandra": "Alex",
+    "Johannes": "Hannes", "Wolfgang": "Wolf", "Friedrich": "Fritz", "Stefanie": "Steffi",
+    "Franziska": "Franzi", "Matthias": "Matze", "Maximilian": "Max", "Jean-Baptiste": "JB",
+    "Francisco": "Paco", "José": "Pepe", "Manuel": "Manolo", "Jesús": "Chus", "Dolores": "Lola",
+    "Cornelis": "Kees", "Johannes Jr": "Hans", "Hendrik": "Henk", "Wilhelmina": "Mien",
+}
+
+CATEGORIES = ("apparel", "shoes", "beauty", "home", "kitchen", "electronics", "sports", "books")
+# Companion category: what is often bought together with a product of the key category.
+COMPANION_CATEGORY = {
+    "apparel": "shoes", "shoes": "apparel", "beauty": "beauty", "home": "kitchen",
+    "kitchen": "home", "electronics": "electronics", "sports": "shoes", "books": "books",
+}
+CATEGORY_PRICE_EUR = {  # median price of the category
+    "apparel": 35.0, "shoes": 80.0, "beauty": 18.0, "home": 45.0, "kitchen": 30.0,
+    "electronics": 120.0, "sports": 40.0, "books": 15.0,
+}
+PRODUCT_NOUNS = {
+    "apparel": ("T-Shirt", "Hoodie", "Jeans", "Dress", "Jacket", "Sweater", "Shirt", "Skirt"),
+    "shoes": ("Sneakers", "Boots", "Sandals", "Loafers", "Trail Shoes", "Slippers"),
+    "beauty": ("Face Cream", "Lip Balm", "Shampoo", "Serum", "Body Lotion", "Perfume"),
+    "home": ("Throw Blanket", "Cushion", "Vase", "Lamp", "Rug", "Candle", "Mirror"),
+    "kitchen": ("Chef Knife", "Frying Pan", "Coffee Mug", "Teapot", "Cutting Board", "Mixing Bowl"),
+    "electronics": ("Headphones", "Speaker", "Power Bank", "Smartwatch", "Charger", "E-Reader"),
+    "sports": ("Yoga Mat", "Water Bottle", "Running Shorts", "Dumbbells", "Backpack", "Cap"),
+    "books": ("Cookbook", "Novel", "Travel Guide", "Biography", "Notebook", "Poetry Collection"),
+}
+PRODUCT_ADJECTIVES = ("Classic", "Organic", "Everyday", "Premium", "Vintage", "Compact",
+                      "Essential", "Nordic", "Urban", "Soft", "Bold", "Eco", "Deluxe", "Studio")
+
+DEVICES = ("mobile", "desktop", "tablet")
+DEVICE_WEIGHTS = np.array([0.55, 0.35, 0.10])
+USER_AGENTS = {
+    "mobile": (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36",
+        "Mozilla/5.0 (Linux; Android 13; SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Mobile Safari/537.36",
+    ),
+    "desktop": (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
+    ),
+    "tablet": (
+        "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+        "Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36",
+    ),
+}
+
+_PLACES_PER_LOCALE = 300
+_STREETS_PER_LOCALE = 400
+
+
+def ascii_fold(text: str) -> str:
+    """`Jürgen Müller-Lüdenscheidt` -> `jurgenmuller-ludenscheidt` (for e-mail local parts)."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return "".join(ch for ch in folded.lower() if ch.isalnum() or ch == "-")
+
+
+@dataclass(frozen=True)
+class LocaleVocab:
+    """Sampling arrays of one locale (plain numpy arrays of Python strings)."""
+
+    first_female: np.ndarray
+    first_male: np.ndarray
+    last: np.ndarray
+    streets: np.ndarray
+    cities: np.ndarray
+    postcodes: np.ndarray
+
+
+def _names(provider_attr) -> np.ndarray:
+    names = list(provider_attr.keys()) if hasattr(provider_attr, "keys") else list(provider_attr)
+    return np.array(sorted({n.strip() for n in names if n.strip()}), dtype=object)
+
+
+def load_locale(locale: str, seed: int) -> LocaleVocab:
+    """Pull name lists from the Faker provider and a fixed sample of streets and places."""
+    provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+    fake = Faker(locale)
+    fake.seed_instance(seed)
+    streets = sorted({fake.street_name() for _ in range(_STREETS_PER_LOCALE)})
+    places = [(fake.city(), fake.postcode()) for _ in range(_PLACES_PER_LOCALE)]
+    return LocaleVocab(
+        first_female=_names(provider.first_names_female),
+        first_male=_names(provider.first_names_male),
+        last=_names(provider.last_names),
+        streets=np.array(streets, dtype=object),
+        cities=np.array([c for c, _ in places], dtype=object),
+        postcodes=np.array([p for _, p in places], dtype=object),
+    )
+
+
+def load_all(seed: int) -> dict[str, LocaleVocab]:
+    """Vocabulary for every country in `COUNTRIES`, keyed by country code."""
+    return {code: load_locale(locale, seed) for code, locale, *_ in COUNTRIES}

@@ -1,0 +1,212 @@
+"""The realistic data generator: landing contract, determinism, ground truth, planted dirt."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from personalization.exceptions import ConfigError
+from personalization.generate import generate
+from personalization.generate.dirt import KINDS
+
+START = date(2026, 10, 1)
+DAYS = 3
+PERSONS = 300
+DATES = [(START + timedelta(days=i)).isoformat() for i in range(DAYS)]
+CSV_HEADERS = {
+    ("crm", "contacts.csv"): "contact_id,email,first_name,last_name,phone,street,city,postcode,country,"
+    "birth_date,gender,language,created_at,updated_at,email_opt_in,opt_in_at,unsubscribed_at",
+    ("crm", "erasure_requests.csv"): "email,requested_at",
+    ("shop", "customers.csv"): "customer_id,email,first_name,last_name,phone,street,city,postcode,country,"
+    "created_at,updated_at",
+    ("shop", "products.csv"): "sku,name,category,price,active",
+}
+ORDER_KEYS = ["order_id", "customer_id", "email", "ordered_at", "status", "currency", "total_amount", "items"]
+EVENT_KEYS = ["event_id", "occurred_at", "anonymous_id", "customer_id", "email_sha256", "event_type", "sku",
+              "campaign_id", "variant", "url", "country", "city", "device", "user_agent"]
+EVENT_TYPES = {"page_view", "product_view", "add_to_cart", "checkout_start", "purchase", "login", "search",
+               "email_open", "email_click"}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("gen")
+    summary = generate(out=root / "landing", customers=PERSONS, days=DAYS, seed=7, start=START, truth_path=None)
+    assert summary.startswith(f"{PERSONS} persons, {DAYS} days")
+    return root
+
+
+def _csv_rows(path: Path) -> tuple[list[str], list[list[str]], int]:
+    """Header, rows with the right field count, and the number of rows with a wrong one."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = list(reader)
+    good = [r for r in rows if len(r) == len(header)]
+    return header, good, len(rows) - len(good)
+
+
+def _json_lines(path: Path) -> tuple[list[dict], int]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    records, broken = [], 0
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                broken += 1
+    return records, broken
+
+
+def _ts(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_every_file_follows_the_landing_contract(generated):
+    landing = generated / "landing"
+    for ds in DATES:
+        for (source, name), header in CSV_HEADERS.items():
+            path = landing / source / ds / name
+            cols, rows, _ = _csv_rows(path)
+            assert ",".join(cols) == header, path
+            if name == "contacts.csv":
+                assert {r[14] for r in rows} <= {"true", "false", ""}
+                assert all(r[12].endswith("Z") and "T" in r[12] for r in rows)
+        orders, _ = _json_lines(landing / "shop" / ds / "orders.jsonl")
+        assert orders
+        for o in orders:
+            assert list(o) == ORDER_KEYS
+            assert o["status"] in {"placed", "cancelled", "refunded"}
+            assert all(set(i) == {"sku", "quantity", "unit_price"} for i in o["items"])
+        events, _ = _json_lines(landing / "pixel" / ds / "events.jsonl.gz")
+        assert events
+        for e in events:
+            assert list(e) == EVENT_KEYS
+            assert e["event_type"] in EVENT_TYPES
+    # DuckDB reads the concatenated-gzip pixel files and the CSVs too (as the extractors will).
+    con = duckdb.connect()
+    n = con.execute(f"SELECT count(*) FROM read_csv('{landing}/pixel/{DATES[0]}/events.jsonl.gz', "
+                    "columns={'line': 'VARCHAR'}, delim=chr(1), quote='', header=false)").fetchall()[0][0]
+    assert n == sum(1 for _ in gzip.open(landing / "pixel" / DATES[0] / "events.jsonl.gz"))
+    assert con.execute(f"SELECT count(*) FROM read_csv('{landing}/shop/{DATES[0]}/products.csv')").fetchall()[0][0] > 300
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(generated, tmp_path):
+    generate(out=tmp_path / "a" / "landing", customers=PERSONS, days=DAYS, seed=7, start=START)
+    generate(out=tmp_path / "b" / "landing", customers=PERSONS, days=DAYS, seed=8, start=START)
+    files = sorted(p.relative_to(generated) for p in generated.rglob("*") if p.is_file())
+    assert len(files) == 6 * DAYS + 2
+    for rel in files:
+        assert (tmp_path / "a" / rel).read_bytes() == (generated / rel).read_bytes(), rel
+    # Small later-day files may be header-only under both seeds; the big ones must differ.
+    big = [rel for rel in files if DATES[0] in str(rel) or rel.suffix in (".gz", ".parquet")]
+    big = [rel for rel in big if rel.name not in ("erasure_requests.csv", "products.csv")]
+    assert all((tmp_path / "b" / rel).read_bytes() != (generated / rel).read_bytes() for rel in big)
+
+
+def _landing_ids(landing: Path) -> dict[str, set[str]]:
+    ids: dict[str, set[str]] = defaultdict(set)
+    for ds in DATES:
+        for source, name, key in (("crm", "contacts.csv", 0), ("shop", "customers.csv", 0)):
+            _, rows, _ = _csv_rows(landing / source / ds / name)
+            ids[source] |= {r[key] for r in rows if r[key]}
+        orders, _ = _json_lines(landing / "shop" / ds / "orders.jsonl")
+        ids["order"] |= {o["order_id"] for o in orders if o["order_id"]}
+        events, _ = _json_lines(landing / "pixel" / ds / "events.jsonl.gz")
+        ids["pixel"] |= {e["anonymous_id"] for e in events if e["anonymous_id"]}
+    return ids
+
+
+def test_ground_truth_matches_the_landing_files(generated):
+    truth = pq.read_table(generated / "truth.parquet").to_pylist()
+    assert list(truth[0]) == ["source", "source_id", "person_id"]
+    by_source: dict[str, set[str]] = defaultdict(set)
+    for row in truth:
+        by_source[row["source"]].add(row["source_id"])
+    assert len(truth) == sum(len(v) for v in by_source.values()), "one row per source record"
+    landing = _landing_ids(generated / "landing")
+    for source in ("crm", "shop", "order", "pixel"):
+        assert landing[source] == by_source[source], source
+    # Guest checkouts exist and are covered.
+    orders, _ = _json_lines(generated / "landing" / "shop" / DATES[0] / "orders.jsonl")
+    assert any(o["customer_id"] is None and o["order_id"] for o in orders)
+
+
+def test_planted_duplicate_rate_is_near_ten_percent(generated):
+    truth = pq.read_table(generated / "truth.parquet").to_pylist()
+    per_person = Counter((r["person_id"], r["source"]) for r in truth if r["source"] in ("crm", "shop"))
+    duplicated = {person for (person, _), n in per_person.items() if n > 1}
+    assert 0.06 <= len(duplicated) / PERSONS <= 0.14
+
+
+def test_first_delivery_is_a_historical_backfill(generated):
+    landing = generated / "landing"
+    start = datetime(START.year, START.month, START.day)
+    _, contacts, _ = _csv_rows(landing / "crm" / DATES[0] / "contacts.csv")
+    assert min(_ts(r[12]) for r in contacts) < start - timedelta(days=365)
+    orders, _ = _json_lines(landing / "shop" / DATES[0] / "orders.jsonl")
+    first_order = min(_ts(o["ordered_at"]) for o in orders if o["order_id"])
+    assert first_order < start - timedelta(days=500)
+    events, _ = _json_lines(landing / "pixel" / DATES[0] / "events.jsonl.gz")
+    days_seen = {e["occurred_at"][:10] for e in events}
+    assert (START - timedelta(days=30)).isoformat() in days_seen and DATES[0] in days_seen
+    # Later deliveries hold only what happened that day (or the day before, when late), apart
+    # from planted future timestamps.
+    for ds in DATES[1:]:
+        prev = (date.fromisoformat(ds) - timedelta(days=1)).isoformat()
+        events, _ = _json_lines(landing / "pixel" / ds / "events.jsonl.gz")
+        when = Counter("today" if e["occurred_at"][:10] == ds else "late" if e["occurred_at"][:10] == prev
+                       else "other" for e in events)
+        assert when["today"] > 0.97 * len(events)
+        _, contacts, _ = _csv_rows(landing / "crm" / ds / "contacts.csv")
+        assert all(r[13][:10] == ds for r in contacts)
+
+
+def test_every_kind_of_dirt_is_planted_and_logged(generated):
+    dirt = json.loads((generated / "truth_dirt.json").read_text())
+    assert set(dirt["counts"]) == set(KINDS)
+    assert all(n > 0 for n in dirt["counts"].values()), dirt["counts"]
+    landing = generated / "landing"
+    broken = duplicates = wrong_fields = 0
+    for ds in DATES:
+        events, bad = _json_lines(landing / "pixel" / ds / "events.jsonl.gz")
+        ids = Counter(e["event_id"] for e in events if e["event_id"])
+        duplicates += sum(n - 1 for n in ids.values())
+        _, bad_orders = _json_lines(landing / "shop" / ds / "orders.jsonl")
+        broken += bad + bad_orders
+        for source, name in (("crm", "contacts.csv"), ("shop", "customers.csv")):
+            wrong_fields += _csv_rows(landing / source / ds / name)[2]
+    by_table = dirt["by_table"]
+    assert broken == by_table["pixel/events"]["malformed_line"] + by_table["shop/orders"]["malformed_line"]
+    assert wrong_fields == (by_table["crm/contacts"].get("malformed_line", 0)
+                            + by_table["shop/customers"].get("malformed_line", 0))
+    # Late events re-use no ids; every repeated event_id is a planted exact repeat.
+    assert duplicates == by_table["pixel/events"]["duplicate_event_id"]
+    assert dirt["junk_values"], "shared junk values (0000000000, test@test.com, 1900-01-01) planted"
+
+
+def test_email_hashes_link_to_crm_contacts(generated):
+    landing = generated / "landing"
+    hashes = set()
+    for ds in DATES:
+        _, rows, _ = _csv_rows(landing / "crm" / ds / "contacts.csv")
+        hashes |= {hashlib.sha256(r[1].strip().lower().encode()).hexdigest() for r in rows if r[1]}
+    events, _ = _json_lines(landing / "pixel" / DATES[0] / "events.jsonl.gz")
+    mail = [e for e in events if e["event_type"] in ("email_open", "email_click")]
+    assert mail and all(e["email_sha256"] in hashes and e["variant"] in ("A", "B") for e in mail)
+    assert any(e["event_type"] == "login" and e["customer_id"] for e in events)
+
+
+def test_truth_must_not_live_inside_the_landing_dir(tmp_path):
+    with pytest.raises(ConfigError, match="must not be inside"):
+        generate(out=tmp_path / "landing", customers=10, days=1, seed=1, start=START,
+                 truth_path=tmp_path / "landing" / "truth.parquet")
