@@ -140,7 +140,8 @@ def demo(
     from personalization.demo import run_demo
 
     run_demo(_settings(), customers=customers, days=days, start=_parse_date(start), seed=seed,
-             full_days=min(full_days, days), run_dates=run_dates, print_reports=_print_reports)
+             full_days=min(full_days, days), run_dates=run_dates, print_reports=_print_reports,
+             print_plan=print_sync_plan)
 
 
 @app.command()
@@ -181,7 +182,26 @@ def sync(
     from personalization.esp import sync as esp_sync
 
     settings = _settings()
-    _print_reports([esp_sync(_parse_date(ds), esp, settings, dry_run=dry_run)], f"sync {esp}")
+    report = esp_sync(_parse_date(ds), esp, settings, dry_run=dry_run)
+    _print_reports([report], f"sync {esp}")
+    if dry_run:
+        print_sync_plan(report)
+
+
+def print_sync_plan(report: StepReport) -> None:
+    """Per-segment adds/updates/removes a dry-run sync would make."""
+    plan = report.details.get("plan") or {}
+    table = Table(title=f"dry run: what a {report.details.get('mode', '')} sync to "
+                        f"{report.details.get('esp', '')} would change")
+    for col in ("segment", "adds", "updates", "removes", "holdout skipped"):
+        table.add_column(col, justify="left" if col == "segment" else "right")
+    for name, counts in sorted((plan.get("segments") or {}).items()):
+        table.add_row(name, *(f"{counts.get(k, 0):,}" for k in
+                              ("adds", "updates", "removes", "holdout_skipped")))
+    table.add_row("[bold]total[/bold]", *(f"{plan.get(k, 0):,}" for k in
+                                          ("adds", "updates", "removes", "holdout_skipped")))
+    Console().print(table)
+    Console().print(f"erasures to propagate: {plan.get('erasures', 0):,}")
 
 
 @app.command()

@@ -34,7 +34,8 @@ def _generate_once(settings: Settings, customers: int, days: int, start: date, s
 
 
 def run_demo(settings: Settings, *, customers: int, days: int, start: date, seed: int,
-             full_days: int, run_dates: Callable, print_reports: Callable) -> None:
+             full_days: int, run_dates: Callable, print_reports: Callable,
+             print_plan: Callable) -> None:
     _generate_once(settings, customers, days, start, seed)
     dates = date_range(start, start + timedelta(days=days - 1))
     history, nightly = dates[:-full_days], dates[-full_days:]
@@ -45,8 +46,16 @@ def run_demo(settings: Settings, *, customers: int, days: int, start: date, seed
     console.rule(f"nightly runs {nightly[0]} .. {nightly[-1]}")
     reports += run_dates(nightly, settings, list(STEPS))
     print_reports(reports, "demo run")
+    _print_dry_run(settings, nightly[-1], print_plan)
     _print_identity_quality(settings)
     _print_where(settings, nightly[-1])
+
+
+def _print_dry_run(settings: Settings, ds: date, print_plan: Callable) -> None:
+    """What a full (mirror) sync of the last export would change at the ESP, sending nothing."""
+    from personalization.esp import sync
+
+    print_plan(sync(ds, "file_drop", settings, dry_run=True, mode="mirror"))
 
 
 def _print_identity_quality(settings: Settings) -> None:
