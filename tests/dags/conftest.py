@@ -27,7 +27,8 @@ os.environ.update({
 })
 
 # dag.test() finds the DAG it runs by parsing the DAGs folder, so the test folder holds a
-# shim that builds the real DAG through its factory, limited to the extract steps.
+# shim that loads the real DAG file: the full nightly DAG and, through its factory, one
+# limited to the extract steps.
 SHIM = f'''# airflow DAG file (safe mode only parses files that mention airflow and dag)
 import importlib.util
 
@@ -38,6 +39,7 @@ _spec.loader.exec_module(_module)
 
 extract_only = _module.make_nightly_dag(
     "personalization_extract_only", ["extract_crm", "extract_shop", "extract_pixel"])
+nightly = _module.nightly_dag
 '''
 
 

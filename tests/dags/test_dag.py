@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -108,3 +108,35 @@ def test_dag_test_runs_the_extract_tasks_for_one_logical_date(dags_airflow_db, t
         "crm/contacts", "crm/erasure_requests", "pixel/events", "shop/customers",
         "shop/order_items", "shop/orders", "shop/products")]
     assert (lake / "quarantine/crm/contacts/ds=2026-02-03/part-0.parquet").exists()
+
+
+@pytest.mark.slow
+def test_dag_test_runs_the_whole_nightly_flow_on_generated_data(dags_airflow_db, tmp_path,
+                                                                monkeypatch):
+    """The real DAG, every task, one logical date, on generated data whose history is loaded."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils.state import DagRunState
+
+    from personalization.config import load_settings
+    from personalization.generate import generate
+    from personalization.pipeline import date_range, run_step
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("PERSONALIZATION_HOME", str(home))
+    settings = load_settings(home=home)
+    start, last = date(2026, 5, 1), date(2026, 5, 5)
+    generate(out=settings.landing_dir, customers=300, days=5, seed=3, start=start,
+             truth_path=tmp_path / "truth.parquet")
+    for ds in date_range(start, last - timedelta(days=1)):  # history, as a backfill would
+        for source in ("crm", "shop", "pixel"):
+            run_step(f"extract_{source}", ds, settings)
+    dag = DagBag(dag_folder=str(dags_airflow_db / "dags")).dags["personalization_nightly"]
+    run = dag.test(logical_date=datetime(2026, 5, 5, tzinfo=UTC))
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == DagRunState.SUCCESS, states
+    assert set(states) == {"extract_crm", "extract_shop", "extract_pixel", "gate_lake",
+                           "build_marts", "gate_marts", "score", "build_segments",
+                           "gate_segments", "export", "sync"}
+    manifest = json.loads((settings.exports_dir / "2026-05-05" / "manifest.json").read_text())
+    assert manifest["ds"] == "2026-05-05" and len(manifest["segments"]) >= 12
+    assert (settings.exports_dir / "latest").resolve().name == "2026-05-05"
