@@ -1,4 +1,4 @@
-"""Run one reference implementation in its own process and print JSON (result, time, peak RSS).
+"""Run one reference implementation in its own process and print JSON (result, time).
 
 A separate process gives each competitor a clean heap and an honest peak-memory figure, and
 lets pandas run out of memory without taking the harness down."""
@@ -25,9 +25,9 @@ def main() -> None:
     except MemoryError:
         result, status = {}, "out of memory"
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB → MiB
+    # Peak memory is sampled by the harness from outside this process.
     print(json.dumps({"kind": kind, "status": status, "seconds": round(seconds, 2),
-                      "peak_rss_mib": round(peak, 1), "result": result}))
+                      "result": result}))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -58,13 +59,28 @@ def _run_night(ds: date, settings, sampler, steps: dict, extract_dates: list[dat
 
 
 def _reference(kind: str, lake: Path, ds: date, cap_mib: int | None) -> dict:
+    """Run one reference in a fresh process; its peak RSS is sampled from here (ru_maxrss of a
+    child started by fork/exec can report the parent's size)."""
+    import psutil
+
     cmd = [sys.executable, "-m", "benchmarks.reference_main", kind, str(lake), ds.isoformat()]
     if cap_mib:
         cmd.append(str(cap_mib))
-    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    if out.returncode != 0:
-        return {"kind": kind, "status": f"failed: {out.stderr.strip().splitlines()[-1:]}"}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, child.memory_info().rss)
+        except psutil.Error:
+            break
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        return {"kind": kind, "status": f"failed: {err.strip().splitlines()[-1:]}",
+                "peak_rss_mib": round(peak / 2**20, 1)}
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_rss_mib"] = round(peak / 2**20, 1)
+    return result
 
 
 def main() -> None:
@@ -73,6 +89,9 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--work", type=Path, default=None, help="working folder (default benchmarks/work/<scale>)")
     ap.add_argument("--reuse-data", action="store_true", help="skip generation if the landing data exists")
+    ap.add_argument("--landing", type=Path, default=None,
+                    help="use this existing landing folder (its last day is the incremental day)")
+    ap.add_argument("--start", type=date.fromisoformat, default=START, help="first landing date")
     ap.add_argument("--pandas-cap-mib", type=int, default=None,
                     help="address-space cap for the pandas reference (shows where it runs out)")
     ap.add_argument("--skip-pandas", action="store_true")
@@ -81,7 +100,7 @@ def main() -> None:
 
     work = args.work or REPO / "benchmarks" / "work" / str(args.scale)
     home = work / "home"
-    landing = work / "landing"
+    landing = args.landing or work / "landing"
     if home.exists():
         shutil.rmtree(home)
     os.environ["PERSONALIZATION_HOME"] = str(home)
@@ -90,15 +109,19 @@ def main() -> None:
     results: dict = {"scale": args.scale, "days": args.days, "machine": {
         "cpus": os.cpu_count(), "python": platform.python_version()}, "steps": {}}
 
-    dates = date_range(START, START + timedelta(days=args.days - 1))
+    if args.landing:  # `--days` counts the days in that folder; the last one is held back
+        dates = date_range(args.start, args.start + timedelta(days=args.days - 2))
+    else:
+        dates = date_range(args.start, args.start + timedelta(days=args.days - 1))
     extra = dates[-1] + timedelta(days=1)
-    if not (args.reuse_data and landing.exists()):
+    if not (args.landing or (args.reuse_data and landing.exists())):
         from personalization.generate import generate
 
         shutil.rmtree(landing, ignore_errors=True)
         with measured(sampler, results, "generate"):
             results["generated"] = generate(out=landing, customers=args.scale, days=args.days + 1,
-                                            seed=1, start=START, truth_path=work / "truth.parquet")
+                                            seed=1, start=args.start,
+                                            truth_path=work / "truth.parquet")
 
     full: dict = {}
     _run_night(dates[-1], settings, sampler, full, dates)

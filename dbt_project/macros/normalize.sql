@@ -124,3 +124,36 @@
 {% macro default__clean_postcode(expr) -%}
   {{ exceptions.raise_compiler_error("clean_postcode: no implementation for adapter " ~ adapter.type()) }}
 {%- endmacro %}
+
+{#- The contact columns CRM contacts and shop accounts share, typed and normalised the same
+    way (identity resolution compares them field by field). -#}
+{% macro person_columns() %}
+        {{ clean_email('email') }} as email,
+        {{ is_valid_email('email') }} as is_email_valid,
+        {{ normalize_email('email') }} as email_normalized,
+        {{ email_sha256('email') }} as email_sha256,
+        {{ clean_text('first_name') }} as first_name,
+        {{ clean_text('last_name') }} as last_name,
+        {{ clean_name('first_name') }} as first_name_clean,
+        {{ clean_name('last_name') }} as last_name_clean,
+        {{ clean_text('phone') }} as phone,
+        {{ phone_to_e164('phone', 'country') }} as phone_e164,
+        {{ clean_text('street') }} as street,
+        {{ clean_street('street') }} as street_clean,
+        {{ clean_text('city') }} as city,
+        {{ clean_name('city') }} as city_clean,
+        {{ clean_text('postcode') }} as postcode,
+        {{ clean_postcode('postcode') }} as postcode_clean,
+        nullif(upper(trim(country)), '') as country
+{%- endmacro %}
+
+{#- Latest version of each record: a later updated_at supersedes; on a tie the later
+    delivery, then the later line, wins. -#}
+{% macro latest_version(relation, key) %}
+    select *
+    from {{ relation }}
+    qualify row_number() over (
+        partition by {{ key }}
+        order by updated_at desc nulls last, delivered_on desc, line_number desc
+    ) = 1
+{%- endmacro %}
