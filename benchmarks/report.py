@@ -1,0 +1,151 @@
+"""Summarise benchmarks/results/*.json into docs/performance.md (between the results markers)
+and draw docs/performance_time.png and docs/performance_memory.png.
+
+    python benchmarks/report.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+DOC = REPO / "docs" / "performance.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+STEPS = ["extract_crm", "extract_shop", "extract_pixel", "gate_lake", "build_marts", "gate_marts",
+         "score", "build_segments", "gate_segments", "export", "sync"]
+
+
+def latest_per_scale() -> dict[int, dict]:
+    runs: dict[int, tuple[str, dict]] = {}
+    for path in sorted(RESULTS.glob("*.json")):
+        data = json.loads(path.read_text())
+        runs[data["scale"]] = (path.name, data)  # sorted by date: the newest wins
+    return {scale: data | {"file": name} for scale, (name, data) in sorted(runs.items())}
+
+
+def _fmt(v, unit=""):
+    return "–" if v is None else f"{v:,.1f}{unit}" if isinstance(v, float) else f"{v:,}{unit}"
+
+
+def tables(runs: dict[int, dict]) -> str:
+    scales = list(runs)
+    head = "| | " + " | ".join(f"{s:,} customers" for s in scales) + " |\n|---|" + "---|" * len(scales)
+    rows = [head]
+
+    def row(label, fn):
+        rows.append(f"| {label} | " + " | ".join(fn(runs[s]) for s in scales) + " |")
+
+    row("data", lambda r: r.get("generated", "–"))
+    row("**full run** (30 days of landing files), s", lambda r: _fmt(r["full_run"]["seconds"]))
+    row("full run peak RSS, MiB", lambda r: _fmt(r["full_run"]["peak_rss_mib"]))
+    row("**incremental day**, s (share of full)", lambda r: f"{r['incremental_run']['seconds']:,.1f} "
+        f"({r['incremental_run']['share_of_full_run']:.0%})")
+    row("rerun of the same day, s", lambda r: _fmt(r["rerun_same_day"]["seconds"]))
+    row("gate share of the full run", lambda r: f"{_gate_share(r['full_run']):.0%}")
+    row("gate share of the incremental run", lambda r: f"{_gate_share(r['incremental_run']):.0%}")
+    out = "### Pipeline\n\n" + "\n".join(rows) + "\n\n"
+
+    rows = ["| step | " + " | ".join(f"{s:,}: full / incr. s (peak MiB)" for s in scales) + " |",
+            "|---|" + "---|" * len(scales)]
+    for step in [*STEPS[:5], "identity", *STEPS[5:]]:
+        cells = []
+        for s in scales:
+            f, i = runs[s]["full_run"]["steps"].get(step), runs[s]["incremental_run"]["steps"].get(step)
+            if not f:
+                cells.append("–")
+                continue
+            mem = f" ({f['peak_rss_mib']:,.0f})" if "peak_rss_mib" in f else " (in build_marts)"
+            cells.append(f"{f['seconds']:,.1f} / {i['seconds'] if i else 0:,.1f}{mem}")
+        rows.append(f"| {step} | " + " | ".join(cells) + " |")
+    out += "### Per step\n\n" + "\n".join(rows) + "\n\n"
+
+    rows = ["| | " + " | ".join(f"{s:,}" for s in scales) + " |", "|---|" + "---|" * len(scales)]
+
+    def ref(kind, key, unit=""):
+        def cell(r):
+            x = r["references"].get(kind)
+            if not x:
+                return "not run"
+            if x.get("status") != "ok":
+                return x.get("status", "?")
+            return _fmt(x.get(key), unit)
+        return cell
+
+    for label, fn in [
+        ("bare DuckDB SQL, s", ref("duckdb", "seconds")),
+        ("bare DuckDB SQL, peak MiB", ref("duckdb", "peak_rss_mib")),
+        ("pandas (1 thread), s", ref("pandas", "seconds")),
+        ("pandas, peak MiB", ref("pandas", "peak_rss_mib")),
+        ("pandas and DuckDB agree (counts and sums)",
+         lambda r: "yes" if r["references"].get("pandas_vs_duckdb_differences") == []
+         else str(r["references"].get("pandas_vs_duckdb_differences", "–"))),
+        ("our dbt marts build ÷ bare DuckDB", lambda r: _fmt(r["ratios"]["pipeline_build_marts_vs_bare_duckdb"], "×")),
+        ("pandas ÷ bare DuckDB", lambda r: _fmt(r["ratios"]["pandas_vs_bare_duckdb"], "×")),
+    ]:
+        rows.append(f"| {label} | " + " | ".join(fn(runs[s]) for s in scales) + " |")
+    out += "### Reference implementations (same lake, each in its own process)\n\n" + "\n".join(rows) + "\n"
+    out += "\nResult files: " + ", ".join(f"`benchmarks/results/{r['file']}`" for r in runs.values()) + "\n"
+    return out
+
+
+def _gate_share(run: dict) -> float:
+    gates = sum(v["seconds"] for k, v in run["steps"].items() if k.startswith("gate_"))
+    return gates / run["seconds"] if run["seconds"] else 0.0
+
+
+def charts(runs: dict[int, dict]) -> None:
+    scales = list(runs)
+    labels = [f"{s:,}" for s in scales]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    bottom = [0.0] * len(scales)
+    for step in STEPS:
+        vals = [runs[s]["full_run"]["steps"].get(step, {}).get("seconds", 0) for s in scales]
+        ax.bar(labels, vals, bottom=bottom, label=step)
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax.set_ylabel("seconds (full run over 30 days)")
+    ax.set_xlabel("customers")
+    ax.set_yscale("log") if max(bottom) > 20 * min(bottom) else None
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title("Time per step by scale")
+    fig.tight_layout()
+    fig.savefig(REPO / "docs" / "performance_time.png", dpi=110)
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    series = {
+        "pipeline (peak of any step)": [runs[s]["full_run"]["peak_rss_mib"] for s in scales],
+        "bare DuckDB reference": [runs[s]["references"].get("duckdb", {}).get("peak_rss_mib", 0) for s in scales],
+        "pandas reference": [runs[s]["references"].get("pandas", {}).get("peak_rss_mib", 0) for s in scales],
+    }
+    width = 0.25
+    for i, (name, vals) in enumerate(series.items()):
+        ax.bar([x + i * width for x in range(len(scales))], vals, width, label=name)
+    ax.set_xticks([x + width for x in range(len(scales))], labels)
+    ax.set_ylabel("peak RSS, MiB")
+    ax.set_xlabel("customers")
+    ax.legend(fontsize=8)
+    ax.set_title("Peak memory by scale")
+    fig.tight_layout()
+    fig.savefig(REPO / "docs" / "performance_memory.png", dpi=110)
+
+
+def main() -> None:
+    runs = latest_per_scale()
+    if not runs:
+        raise SystemExit("no results in benchmarks/results/: run benchmarks/run.py first")
+    charts(runs)
+    text = DOC.read_text() if DOC.exists() else f"# Performance\n\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(f"{head}{START}\n{tables(runs)}\n{END}{tail}")
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    main()
