@@ -91,8 +91,52 @@ def tables(runs: dict[int, dict]) -> str:
     ]:
         rows.append(f"| {label} | " + " | ".join(fn(runs[s]) for s in scales) + " |")
     out += "### Reference implementations (same lake, each in its own process)\n\n" + "\n".join(rows) + "\n"
+    out += "\n" + outcomes(runs)
     out += "\nResult files: " + ", ".join(f"`benchmarks/results/{r['file']}`" for r in runs.values()) + "\n"
     return out
+
+
+def outcomes(runs: dict[int, dict]) -> str:
+    """Identity quality and stability, model metrics and segment sizes of each run."""
+    scales = [s for s in runs if runs[s].get("outcomes")]
+    if not scales:
+        return ""
+    rows = ["| | " + " | ".join(f"{s:,}" for s in scales) + " |", "|---|" + "---|" * len(scales)]
+
+    def row(label, fn):
+        cells = []
+        for s in scales:
+            try:
+                cells.append(fn(runs[s]["outcomes"]))
+            except (KeyError, TypeError):
+                cells.append("–")
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    for scope in ("all", "linkable", "profiles"):
+        row(f"identity precision / recall ({scope})", lambda o, sc=scope:
+            f"{o['identity']['scopes'][sc]['precision']:.4f} / {o['identity']['scopes'][sc]['recall']:.4f}")
+    row("persons keeping their id after one more day", lambda o:
+        f"{o['identity_stability_after_one_day']['share_kept']:.2%}")
+    for model in ("churn", "vip"):
+        row(f"{model} ROC AUC: model / recency-only / RFM (approved)", lambda o, m=model:
+            f"{o['models'][m]['metrics']['roc_auc']:.3f} / "
+            f"{o['models'][m]['baselines']['recency_only']['roc_auc']:.3f} / "
+            f"{o['models'][m]['baselines']['rfm_score']['roc_auc']:.3f} "
+            f"({'yes' if o['models'][m]['approved'] else 'no'})")
+    row("next best product hit rate@3: model / popularity", lambda o: _hit_rates(o["models"]["next_best_product"]))
+    names = sorted({n for s in scales for n in runs[s]["outcomes"].get("segments", {})})
+    for name in names:
+        row(f"segment `{name}` (exported rows)", lambda o, n=name: _fmt(o["segments"].get(n)))
+    return "### What the runs produced\n\n" + "\n".join(rows) + "\n"
+
+
+def _hit_rates(nbp: dict) -> str:
+    ev = nbp.get("evaluation") or {}
+    model = ev.get("hit_rate") or ev.get("model_hit_rate")
+    popular = ev.get("popularity_hit_rate") or ev.get("baseline_hit_rate")
+    if model is None:
+        return json.dumps(ev)[:60]
+    return f"{model:.3f} / {popular:.3f}"
 
 
 def _gate_share(run: dict) -> float:

@@ -83,6 +83,50 @@ def _reference(kind: str, lake: Path, ds: date, cap_mib: int | None) -> dict:
     return result
 
 
+def _identity_snapshot(settings, path: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        con.execute(f"COPY (SELECT source, source_id, unified_id FROM identity_map) TO '{path}'")
+
+
+def _stability(settings, before: Path) -> dict:
+    """Share of persons that existed before the new day and kept their unified_id."""
+    import duckdb
+
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        kept, persons = con.execute(f"""
+            WITH old AS (SELECT * FROM read_parquet('{before}')),
+                 per_person AS (
+                     SELECT old.unified_id, bool_and(new.unified_id = old.unified_id) AS kept
+                     FROM old JOIN identity_map AS new USING (source, source_id)
+                     GROUP BY old.unified_id)
+            SELECT count(*) FILTER (WHERE kept), count(*) FROM per_person""").fetchone()
+    return {"persons_before": persons, "kept_id": kept,
+            "share_kept": round(kept / persons, 5) if persons else None}
+
+
+def _outcomes(settings, truth: Path, ds: date) -> dict:
+    """What the run produced: identity quality, segment sizes, model metrics."""
+    out: dict = {}
+    if truth.exists():
+        from personalization.warehouse.evaluate import evaluate
+
+        result = evaluate(truth, settings)
+        out["identity"] = {k: result[k] for k in result if k in ("precision", "recall", "f1", "scopes")}
+    manifest = settings.exports_dir / ds.isoformat() / "manifest.json"
+    if manifest.exists():
+        out["segments"] = {s["name"]: s["rows"] for s in json.loads(manifest.read_text())["segments"]}
+    models = {}
+    for meta in sorted(settings.models_dir.glob("*/*/metadata.json")):
+        data = json.loads(meta.read_text())
+        models[meta.parent.parent.name] = {k: data.get(k) for k in
+                                           ("version", "approved", "metrics", "baselines",
+                                            "evaluation", "fit_seconds")}
+    out["models"] = models
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", type=int, required=True, help="customers (persons) to generate")
@@ -130,6 +174,10 @@ def main() -> None:
                            "peak_rss_mib": max(v["peak_rss_mib"] for v in full.values()
                                                if "peak_rss_mib" in v)}
 
+    results["outcomes"] = _outcomes(settings, work / "truth.parquet", dates[-1])
+    snapshot = work / "identity_before.parquet"
+    _identity_snapshot(settings, snapshot)
+
     # References on exactly the lake the full run used (before the extra day lands).
     refs = {"duckdb": _reference("duckdb", settings.lake_dir, dates[-1], None)}
     if not args.skip_pandas:
@@ -151,6 +199,7 @@ def main() -> None:
     incremental: dict = {}
     _run_night(extra, settings, sampler, incremental, [extra])
     results["incremental_run"] = _summary(incremental, full_total)
+    results["outcomes"]["identity_stability_after_one_day"] = _stability(settings, snapshot)
     rerun: dict = {}
     _run_night(extra, settings, sampler, rerun, [extra])
     results["rerun_same_day"] = _summary(rerun, full_total)
@@ -158,7 +207,7 @@ def main() -> None:
 
     out = REPO / "benchmarks" / "results" / f"{date.today().isoformat()}-{args.scale}.json"
     out.write_text(json.dumps(results, indent=2, default=str))
-    print(json.dumps({k: results[k] for k in ("full_run", "incremental_run", "ratios")}, indent=2,
+    print(json.dumps({k: results[k] for k in ("full_run", "incremental_run", "ratios", "outcomes")}, indent=2,
                      default=str))
     print(f"results: {out}")
     if not args.keep:
