@@ -38,7 +38,7 @@ def _objects(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
                WHEN NOT json_valid(raw) THEN 'invalid_json'
                WHEN json_type(raw) <> 'OBJECT' THEN 'not_an_object'
           END AS structural
-        FROM batch_lines WHERE trim(raw) <> ''
+        FROM batch_lines WHERE regexp_matches(raw, '\\S')  -- not blank: far cheaper than trim()
     """)
     n = con.execute("SELECT count(*) FROM objs").fetchall()[0][0]
     return n or None
