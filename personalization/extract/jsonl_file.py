@@ -74,12 +74,19 @@ def extract_events(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec,
     """Load pixel events into `out_events` and `q_events`; return rows_in (None if empty)."""
     if _objects(con, path) is None:
         return None
+    paths = ", ".join(f"'$.\"{c.name}\"'" for c in table.columns)
+    # Parse each line once (a materialised list of fields), not once per column.
     con.execute(f"""
         CREATE OR REPLACE TABLE checked AS
-        WITH valued AS (
+        WITH fields AS MATERIALIZED (
           SELECT line_number, raw, structural,
-            {_values(table, "CASE WHEN structural IS NULL THEN raw END")}
+            json_extract_string(CASE WHEN structural IS NULL THEN raw END, [{paths}]) AS f
           FROM objs
+        ), valued AS (
+          SELECT line_number, raw, structural,
+            {", ".join(blank_to_null(f"f[{i}]") + f" AS v_{c.name}"
+                       for i, c in enumerate(table.columns, start=1))}
+          FROM fields
         ), reasoned AS (
           SELECT *, coalesce(structural, {row_reason(table, ds, clock_skew_minutes)}) AS reason
           FROM valued
