@@ -115,8 +115,9 @@ def outcomes(runs: dict[int, dict]) -> str:
     for scope in ("all", "linkable", "profiles"):
         row(f"identity precision / recall ({scope})", lambda o, sc=scope:
             f"{o['identity']['scopes'][sc]['precision']:.4f} / {o['identity']['scopes'][sc]['recall']:.4f}")
-    row("persons keeping their id after one more day", lambda o:
-        f"{o['identity_stability_after_one_day']['share_kept']:.2%}")
+    row("persons keeping their id after one more day (all / known by CRM or shop)", lambda o:
+        f"{o['identity_stability_after_one_day']['share_kept']:.2%} / "
+        f"{o['identity_stability_after_one_day']['share_known_kept']:.2%}")
     for model in ("churn", "vip"):
         row(f"{model} ROC AUC: model / recency-only / RFM (approved)", lambda o, m=model:
             f"{o['models'][m]['metrics']['roc_auc']:.3f} / "

@@ -91,19 +91,27 @@ def _identity_snapshot(settings, path: Path) -> None:
 
 
 def _stability(settings, before: Path) -> dict:
-    """Share of persons that existed before the new day and kept their unified_id."""
+    """Share of persons that existed before the new day and kept their unified_id: all of
+    them, and those known by a CRM contact or shop account (not only by a cookie)."""
     import duckdb
 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        kept, persons = con.execute(f"""
+        row = con.execute(f"""
             WITH old AS (SELECT * FROM read_parquet('{before}')),
                  per_person AS (
-                     SELECT old.unified_id, bool_and(new.unified_id = old.unified_id) AS kept
+                     SELECT old.unified_id,
+                            bool_and(new.unified_id = old.unified_id) AS kept,
+                            bool_or(old.source IN ('crm', 'shop')) AS known
                      FROM old JOIN identity_map AS new USING (source, source_id)
                      GROUP BY old.unified_id)
-            SELECT count(*) FILTER (WHERE kept), count(*) FROM per_person""").fetchone()
+            SELECT count(*) FILTER (WHERE kept), count(*),
+                   count(*) FILTER (WHERE kept AND known), count(*) FILTER (WHERE known)
+            FROM per_person""").fetchone()
+    kept, persons, kept_known, known = row
     return {"persons_before": persons, "kept_id": kept,
-            "share_kept": round(kept / persons, 5) if persons else None}
+            "share_kept": round(kept / persons, 5) if persons else None,
+            "known_persons_before": known,
+            "share_known_kept": round(kept_known / known, 5) if known else None}
 
 
 def _outcomes(settings, truth: Path, ds: date) -> dict:
