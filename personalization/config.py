@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     confidence_threshold: float = Field(0.8, gt=0, lt=1)
     churn_horizon_days: int = Field(90, ge=7)
     retrain_every_days: int = Field(7, ge=1)
+    # Past this many training rows (persons x cut-offs) a deterministic sample of persons is
+    # used: the models' AUC stops improving long before, and fit time grows linearly.
+    training_max_rows: int = Field(400_000, ge=1_000)
     next_best_products_count: int = Field(3, ge=1, le=20)
 
     # Quality gate

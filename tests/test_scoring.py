@@ -248,3 +248,18 @@ def test_failed_retraining_keeps_scoring_with_the_existing_model(scoring_home, m
     assert report.details["training"]["status"] == "failed"
     assert report.details["churn_model"]["version"] == first.details["training"]["version"]
     assert _scores(due, DS + timedelta(days=1))["p_churn"].notna().any()
+
+
+def test_training_sample_keeps_whole_persons_deterministically():
+    import pandas as pd
+
+    from personalization.scoring.train import sample_persons
+
+    frame = pd.DataFrame({"unified_id": [f"u{i % 5000}" for i in range(20_000)],
+                          "cutoff": [i // 5000 for i in range(20_000)]})
+    assert sample_persons(frame, 50_000) is frame  # under the cap: untouched
+    sample = sample_persons(frame, 4_000)
+    assert 3_000 <= len(sample) <= 5_000
+    per_person = sample.groupby("unified_id")["cutoff"].nunique()
+    assert (per_person == 4).all()  # a sampled person keeps every cut-off
+    assert sample.equals(sample_persons(frame, 4_000))  # same rows every run

@@ -9,14 +9,22 @@ identity_map as (
     select source, source_id, unified_id from {{ ref('identity_map') }}
 ),
 
+-- Two equi-joins (an OR join condition cannot be hashed: a nested loop at scale).
 matches as (
-    select orders.order_id, count(distinct identity_map.unified_id) as n_persons
+    select
+        orders.order_id,
+        (accounts.unified_id is not null)::int + (guests.unified_id is not null)::int
+            as n_persons
     from orders
-    left join identity_map
-        on (identity_map.source = 'shop' and orders.customer_id = identity_map.source_id)
-        or (identity_map.source = 'guest' and orders.is_guest_checkout
-            and orders.email_normalized = identity_map.source_id)
-    group by orders.order_id
+    left join identity_map as accounts
+        on
+            accounts.source = 'shop'
+            and orders.customer_id = accounts.source_id
+    left join identity_map as guests
+        on
+            guests.source = 'guest'
+            and orders.is_guest_checkout
+            and orders.email_normalized = guests.source_id
 ),
 
 mart as (

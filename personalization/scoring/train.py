@@ -6,6 +6,8 @@ import logging
 import time
 from datetime import date, timedelta
 
+import pandas as pd
+
 from personalization.config import Settings
 from personalization.observability import StepReport, log_event, tree_rss_bytes
 from personalization.scoring import registry
@@ -66,6 +68,16 @@ def plan_cutoffs(ds: date, horizon_days: int, first_order_on: date | None) -> tu
     return usable, validation
 
 
+def sample_persons(frame: pd.DataFrame, max_rows: int) -> pd.DataFrame:
+    """At most about `max_rows` rows: all cut-off rows of a deterministic sample of persons
+    (by a hash of unified_id, so a person is in or out for every cut-off and every run)."""
+    if len(frame) <= max_rows:
+        return frame
+    buckets = pd.util.hash_pandas_object(frame["unified_id"], index=False).to_numpy() % 10_000
+    keep = buckets < max(1, int(10_000 * max_rows / len(frame)))
+    return frame.loc[keep].reset_index(drop=True)
+
+
 def train(ds: date, settings: Settings) -> StepReport:
     """Train, validate and register the churn and VIP models and evaluate recommendations.
 
@@ -94,11 +106,14 @@ def train(ds: date, settings: Settings) -> StepReport:
             frame = build_training_frame(con, [*cutoffs, validation], horizon)
         except InsufficientDataError as e:
             return _skipped(report, str(e), start)
+        rows_available = int(len(frame))
+        frame = sample_persons(frame, settings.training_max_rows)
         features_seconds = round(time.perf_counter() - start, 2)
         report.rows_in = int(len(frame))
         content_hash = data_hash(frame)
         version = registry.make_version(ds, content_hash)
         details: dict = {"version": version, "training_cutoffs": [c.isoformat() for c in cutoffs],
+                         "rows_available": rows_available, "rows_used": int(len(frame)),
                          "validation_cutoff": validation.isoformat(),
                          "features_seconds": features_seconds, "models": {}}
 
@@ -138,6 +153,7 @@ def train(ds: date, settings: Settings) -> StepReport:
                 "estimator": "CalibratedClassifierCV(Pipeline(OrdinalEncoder(device), "
                              "HistGradientBoostingClassifier)), folds grouped by unified_id",
                 "data_hash": content_hash, "rows": trained.rows,
+                "rows_available_before_sampling": rows_available,
                 "metrics": trained.metrics, "baselines": trained.baselines,
                 "cross_validation": trained.cross_validation,
                 "calibration": trained.calibration,

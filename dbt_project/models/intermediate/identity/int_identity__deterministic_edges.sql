@@ -86,6 +86,8 @@ purchase_orders as (
         and junk.key_value is null
 ),
 
+-- Two equi-joins, not one join on `a or b`: an OR condition cannot be hashed and turns
+-- into a nested loop (it stalled the build at 1M customers).
 cookie_order as (
     select distinct
         purchase_orders.pixel_key as node_a,
@@ -95,10 +97,21 @@ cookie_order as (
     inner join orders on purchase_orders.order_id = orders.order_id::varchar
     inner join records
         on
-            (orders.customer_id is not null and records.source = 'shop'
-                and orders.customer_id::varchar = records.source_id)
-            or (orders.customer_id is null and records.source = 'guest'
-                and orders.email_normalized = records.source_id)
+            records.source = 'shop'
+            and orders.customer_id::varchar = records.source_id
+    where orders.customer_id is not null
+    union
+    select distinct
+        purchase_orders.pixel_key as node_a,
+        records.record_key as node_b,
+        'cookie_order' as match_rule
+    from purchase_orders
+    inner join orders on purchase_orders.order_id = orders.order_id::varchar
+    inner join records
+        on
+            records.source = 'guest'
+            and orders.email_normalized = records.source_id
+    where orders.customer_id is null
 ),
 
 final as (
