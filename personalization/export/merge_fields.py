@@ -202,7 +202,9 @@ def build_base(con: duckdb.DuckDBPyConnection, ds: date, cfg: MergeFieldConfig,
     ),
     best_sellers AS (
         -- Fallback recommendations: most sold active products over the window; ties by sku.
-        SELECT list(name ORDER BY quantity DESC, sku) AS best_sellers
+        -- Only the top few: this list is joined to every contact (the whole catalogue per
+        -- contact ran out of memory at 1M customers).
+        SELECT list(name ORDER BY quantity DESC, sku)[1:10] AS best_sellers
         FROM (
             SELECT pr.sku, pr.name, coalesce(sum(i.quantity), 0) AS quantity
             FROM products AS pr

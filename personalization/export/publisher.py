@@ -45,8 +45,13 @@ def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     """In-memory DuckDB with the warehouse attached read-only: the export never writes to it."""
     if not settings.warehouse_path.exists():
         raise ExportError(f"warehouse not found at {settings.warehouse_path}: build it first")
+    # In memory, spilling to disk past memory_limit (an in-memory DuckDB without a temp
+    # directory fails instead: seen at 1M customers).
+    spill = settings.home / "duckdb_tmp" / "export"
+    spill.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit,
-                                 "threads": settings.duckdb_threads})
+                                 "threads": settings.duckdb_threads,
+                                 "temp_directory": str(spill)})
     try:
         con.execute(f"ATTACH {_literal(str(settings.warehouse_path))} AS wh (READ_ONLY)")
     except duckdb.Error as e:
