@@ -63,6 +63,7 @@ def test_settings_from_yaml_env_and_defaults(tmp_path, monkeypatch):
     config = tmp_path / "settings.yml"
     config.write_text(f"home: {tmp_path / 'h'}\nholdout_pct: 10\nesp_targets: [file_drop]\n")
     monkeypatch.setenv("PERSONALIZATION_CONFIG", str(config))
+    monkeypatch.delenv("PERSONALIZATION_HOME", raising=False)  # `make test` exports one
     monkeypatch.setenv("PERSONALIZATION_CONFIDENCE_THRESHOLD", "0.9")
     s = load_settings()
     assert s.home == (tmp_path / "h").resolve() and s.holdout_pct == 10
