@@ -62,3 +62,23 @@
     {%- endfor -%}
     {{ return(names | join(', ') if names else "''") }}
 {% endmacro %}
+
+{#-
+    The segments a history run processes: every segment the project defines plus those only
+    `history` knows (a deleted segment file closes its members' spells), minus
+    var('segment_history_skip') (their build failed this run). One column, `segment`.
+-#}
+{% macro segment_processed_names(history) %}
+    {%- set skip = var('segment_history_skip', []) -%}
+    select segment from (
+        {%- for node in segment_nodes() %}
+        select '{{ node.name }}' as segment union all
+        {%- endfor %}
+        select distinct segment from {{ history }}
+    ) as names
+    where segment is not null
+    {%- if skip %}
+      and segment not in ({% for s in skip %}'{{ s }}'{{ ", " if not loop.last }}{% endfor %})
+    {%- endif %}
+    group by segment
+{%- endmacro %}

@@ -6,7 +6,6 @@
 {{ config(incremental_strategy='delete+insert', unique_key=['segment', 'as_of_date'],
           on_schema_change='fail') }}
 
-{%- set skip = var('segment_history_skip', []) -%}
 
 with
 
@@ -28,17 +27,7 @@ dates as (
 ),
 
 segments as (
-    select segment from (
-        {%- for node in segment_nodes() %}
-        select '{{ node.name }}' as segment union all
-        {%- endfor %}
-        select distinct segment from history
-    ) as names
-    where segment is not null
-    {%- if skip %}
-      and segment not in ({% for s in skip %}'{{ s }}'{{ ", " if not loop.last }}{% endfor %})
-    {%- endif %}
-    group by segment
+    {{ segment_processed_names('history') }}
 ),
 
 counts as (

@@ -14,7 +14,6 @@
 
 {%- set previous = adapter.get_relation(database=this.database, schema=this.schema,
                                         identifier=this.identifier) if execute else none -%}
-{%- set skip = var('segment_history_skip', []) -%}
 
 with
 
@@ -44,19 +43,7 @@ previous as (
 ),
 
 processed as (
-    -- Every segment the project defines plus those only the history knows (a deleted
-    -- segment file closes its members' spells), minus segments whose build failed.
-    select segment from (
-        {%- for node in segment_nodes() %}
-        select '{{ node.name }}' as segment union all
-        {%- endfor %}
-        select distinct segment from previous
-    ) as names
-    where segment is not null
-    {%- if skip %}
-      and segment not in ({% for s in skip %}'{{ s }}'{{ ", " if not loop.last }}{% endfor %})
-    {%- endif %}
-    group by segment
+    {{ segment_processed_names('previous') }}
 ),
 
 untouched as (
