@@ -196,3 +196,17 @@ def test_lake_volume_drop_is_a_warning(settings):
 def test_unknown_stage_is_a_clear_error(settings):
     with pytest.raises(QualityGateError, match="unknown quality-gate stage"):
         gate(DS1, "nightly", settings)
+
+
+def test_export_with_suppressed_contact_fails(settings, tmp_path):
+    import hashlib
+
+    _build_warehouse(settings.warehouse_path)
+    digest = hashlib.sha256(b"p2@example.org").hexdigest()
+    (settings.home / "suppressions.csv").write_text(f"email_sha256,reason\n{digest},bounce\n")
+    export = tmp_path / "export" / "segments"
+    export.mkdir(parents=True)
+    pd.DataFrame({"email": ["p1@example.org", "p2@example.org"],
+                  "unified_id": ["u1", "u2"]}).to_parquet(export / "big_spenders.parquet")
+    with pytest.raises(QualityGateError, match="is_suppressed"):
+        validate_export(export.parent, DS1, settings)

@@ -137,14 +137,11 @@ def numeric_columns(con, sql: str) -> pd.DataFrame:
 
 def export_frame(con, settings: Settings, parquet: Path) -> pd.DataFrame:
     """An exported segment joined back to the warehouse's consent flags."""
+    from personalization.export.consent import register_suppressions
+
     erased = erasure_hashes_sql(settings)
-    suppressions = settings.home / "suppressions.csv"
-    suppressed = "(SELECT NULL::VARCHAR AS email_sha256 WHERE false)"
-    if suppressions.exists():
-        cols = con.execute("SELECT * FROM read_csv(?, all_varchar = true) LIMIT 0",
-                           [str(suppressions)]).df().columns
-        expr = "email_sha256" if "email_sha256" in cols else "sha256(lower(trim(email)))"
-        suppressed = f"(SELECT {expr} AS email_sha256 FROM read_csv('{suppressions}', all_varchar = true))"
+    register_suppressions(con, settings)  # one reader of suppressions.csv for the product
+    suppressed = "(SELECT email_sha256 FROM export_suppressions)"
     return con.execute(f"""
         SELECT e.email, e.unified_id,
                coalesce(p.is_contactable, false) AS is_contactable,
