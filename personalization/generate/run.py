@@ -19,6 +19,7 @@ from personalization.exceptions import ConfigError
 from personalization.generate import activity as A
 from personalization.generate import deliveries as DL
 from personalization.generate import dirt as D
+from personalization.generate import render as R
 from personalization.generate import sources as S
 from personalization.generate import vocab as V
 from personalization.generate.catalog import build_catalog
@@ -30,26 +31,38 @@ from personalization.observability import log_event, timed, tree_rss_bytes
 
 logger = logging.getLogger(__name__)
 PIXEL_HISTORY_DAYS = 30  # the first pixel delivery holds the last 30 days
+_COOKIE_ID = 32  # hash purpose of cookie ids
 
 
-def _dictionaries(con: duckdb.DuckDBPyConnection, pop, cat, seed: int) -> DL.Dictionaries:
+def _quoted(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Array:
+    """One string column of `sql` as JSON literals plus the final `null` entry."""
+    return R.with_null(R.json_quote(con.sql(sql).to_arrow_table().column(0).combine_chunks()))
+
+
+def _column(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Array:
+    return con.sql(sql).to_arrow_table().column(0).combine_chunks()
+
+
+def cookie_ids(seed: int, cookies: np.ndarray) -> pa.Array:
+    """The anonymous_id strings of cookie numbers."""
+    return R.uuid_text(seed, _COOKIE_ID, cookies)
+
+
+def _dictionaries(con: duckdb.DuckDBPyConnection, pop, cat, seed: int, start_s: int) -> DL.Dictionaries:
     n_cookies = int(pop.cookie_start[-1] + pop.n_cookies[-1])
-    cookie = con.sql(f"SELECT uuid_of(md5('cookie:{seed}:' || range)) AS v FROM range({n_cookies}) "
-                     "ORDER BY range").to_arrow_table().column("v").combine_chunks()
-    acc = con.sql("SELECT customer_id, email FROM shop_accounts ORDER BY rid").to_arrow_table()
-    sha = con.sql("SELECT email_sha256 FROM crm_contacts ORDER BY rid").to_arrow_table()
     uas = [(dev, ua) for dev in V.DEVICES for ua in V.USER_AGENTS[dev]]
     counts = np.array([len(V.USER_AGENTS[dev]) for dev in V.DEVICES])
-    unknown = [f"XX-{99000 + i}" for i in range(D.UNKNOWN_SKUS)]
+    sku = list(cat.sku) + [f"XX-{99000 + i}" for i in range(D.UNKNOWN_SKUS)]
     return DL.Dictionaries(
-        cookie=cookie, account_id=acc.column("customer_id").combine_chunks(),
-        account_email=acc.column("email").combine_chunks(),
-        person_email=con.sql("SELECT email FROM persons ORDER BY person").to_arrow_table().column("email").combine_chunks(),
-        contact_sha=sha.column("email_sha256").combine_chunks(),
-        sku=pa.array(list(cat.sku) + unknown, pa.string()), category=pa.array(list(V.CATEGORIES)),
-        city=con.sql("SELECT v FROM _v_cities ORDER BY i").to_arrow_table().column("v").combine_chunks(),
-        country=pa.array([c[0] for c in V.COUNTRIES]), device=pa.array(list(V.DEVICES)),
-        user_agent=pa.array([u for _, u in uas]),
+        seed=seed, start_s=start_s,
+        cookie_q=R.with_null(R.json_quote(cookie_ids(seed, np.arange(n_cookies)))),
+        account_id_q=_quoted(con, "SELECT customer_id FROM shop_accounts ORDER BY rid"),
+        account_email=_column(con, "SELECT email FROM shop_accounts ORDER BY rid"),
+        person_email=_column(con, "SELECT email FROM persons ORDER BY person"),
+        contact_sha_q=_quoted(con, "SELECT email_sha256 FROM crm_contacts ORDER BY rid"),
+        sku=sku, sku_q=R.with_null(R.json_quote(pa.array(sku, pa.string()))), category=V.CATEGORIES,
+        city=_column(con, "SELECT v FROM _v_cities ORDER BY i").to_pylist(),
+        country=[c[0] for c in V.COUNTRIES], device=V.DEVICES, user_agent=[u for _, u in uas],
         ua_offset=np.concatenate([[0], np.cumsum(counts)[:-1]]), ua_count=counts)
 
 
@@ -110,15 +123,14 @@ def _run(con, out: Path, n: int, days: int, seed: int, start: date, truth_path: 
                   TextColumn("{task.completed}/{task.total} days"), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
         task = progress.add_task("generate: persons and records", total=days)
-        DL.register_macros(con)
         pop = build_population(con, V.load_all(seed), n, days, start_epoch_day, seed)
         rec = build_records(con, pop, seed, start_s)
         cat = build_catalog(seed, days)
-        dicts = _dictionaries(con, pop, cat, seed)
+        dicts = _dictionaries(con, pop, cat, seed, start_s)
         shop_created = con.execute("SELECT created_day FROM shop_accounts ORDER BY rid").fetchnumpy()["created_day"]
         sim = Simulator(con, pop, cat, rec.shop_primary, rec.shop_dup, shop_created.astype(np.int64),
                         seed, start_s, start.weekday())
-        stream = DL.EventStream(con, dicts, seed, start.isoformat(), scratch, len(cat.sku))
+        stream = DL.EventStream(dicts, len(cat.sku))
         crm_rids, shop_rids, order_truth = [], [], []
         queue = A.empty_orders()
         for i in range(days):
@@ -161,14 +173,14 @@ def _run(con, out: Path, n: int, days: int, seed: int, start: date, truth_path: 
                 today = A.Orders.concat([again, today])
             queue = A.Orders.concat([queue.take(np.flatnonzero(queue.change_day > i)),
                                      today.take(np.flatnonzero(today.change_day < A.NEVER))])
-            totals["orders"] += DL.write_orders(con, out / "shop" / ds / "orders.jsonl", today,
-                                                pop.country, dicts, ds, day_end, rng, log, first, scratch)
+            totals["orders"] += DL.write_orders(out / "shop" / ds / "orders.jsonl", today, pop.country, dicts,
+                                                ds, day_end, rng, log, first)
             order_truth.append(np.stack([today.order_no, today.person]))
             progress.advance(task)
             log_event(logger, "generate.day", ds=ds, events=totals["events"], orders=totals["orders"],
                       rss_mb=round(tree_rss_bytes() / 2**20))
         progress.update(task, description="generate: ground truth")
-        _write_truth(con, truth_path, dicts, np.concatenate(crm_rids), np.concatenate(shop_rids),
+        _write_truth(con, truth_path, seed, np.concatenate(crm_rids), np.concatenate(shop_rids),
                      np.concatenate(order_truth, axis=1), stream.cookie_seen, pop)
         dirt_path = truth_path.with_name(f"{truth_path.stem}_dirt.json")
         dirt_path.write_text(json.dumps({"seed": seed, "customers": n, "days": days,
@@ -176,7 +188,7 @@ def _run(con, out: Path, n: int, days: int, seed: int, start: date, truth_path: 
     return f"{n:,} persons, {days} days, {totals['events']:,} events, {totals['orders']:,} orders"
 
 
-def _write_truth(con, path: Path, dicts: DL.Dictionaries, crm_rids: np.ndarray, shop_rids: np.ndarray,
+def _write_truth(con, path: Path, seed: int, crm_rids: np.ndarray, shop_rids: np.ndarray,
                  orders: np.ndarray, cookie_seen: np.ndarray, pop) -> None:
     """Every source record id that appears in the landing files, with its real person."""
     cookies = np.flatnonzero(cookie_seen)
@@ -184,7 +196,7 @@ def _write_truth(con, path: Path, dicts: DL.Dictionaries, crm_rids: np.ndarray, 
     con.register("_t_crm", pa.table({"rid": np.unique(crm_rids)}))
     con.register("_t_shop", pa.table({"rid": np.unique(shop_rids)}))
     con.register("_t_orders", pa.table({"order_no": orders[0], "person": orders[1]}))
-    con.register("_t_pixel", pa.table({"anonymous_id": dicts.cookie.take(pa.array(cookies)),
+    con.register("_t_pixel", pa.table({"anonymous_id": cookie_ids(seed, cookies),
                                        "person": cookie_person}))
     tmp = path.with_name(f".{path.name}.tmp")
     con.execute(f"""
