@@ -100,7 +100,7 @@ def generate(out: Path, customers: int, days: int, seed: int, start: date,
     scratch = Path(tempfile.mkdtemp(prefix=".generate-", dir=out))
     con = duckdb.connect()
     try:
-        con.execute("SET threads = 2; SET preserve_insertion_order = true; SET memory_limit = '3GB'")
+        con.execute("SET threads = 2; SET preserve_insertion_order = true; SET memory_limit = '3GB'; SET enable_progress_bar = false")
         con.execute(f"SET temp_directory = '{scratch}'")
         with timed() as t:
             summary = _run(con, out, customers, days, seed, start, truth_path, scratch)
