@@ -174,6 +174,14 @@ class Events:
     def take(self, idx: np.ndarray) -> Events:
         return Events(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
+    def compact(self) -> Events:
+        """The same events in the smallest safe integer types (a backfill day holds millions)."""
+        small = {"etype": np.int8, "variant": np.int8, "page_cat": np.int8, "country": np.int8,
+                 "device": np.int8, "product": np.int16, "cookie": np.int32, "cust_rid": np.int32,
+                 "sha_rid": np.int32, "city": np.int32, "ua": np.int32, "person": np.int32}
+        return Events(**{f.name: getattr(self, f.name).astype(small.get(f.name, np.int64), copy=False)
+                         for f in fields(self)})
+
     def __len__(self) -> int:
         return len(self.occurred_s)
 

@@ -9,7 +9,6 @@ combination. No Python code runs per row.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -232,9 +231,9 @@ def _slice_orders(f: dict[str, np.ndarray], lo: int, hi: int) -> dict[str, np.nd
             for k, v in f.items()}
 
 
-def write_orders(path: Path, orders: A.Orders, pop_country: np.ndarray, dicts: Dictionaries, ds: str,
+def write_orders(out: LandingFile, orders: A.Orders, pop_country: np.ndarray, dicts: Dictionaries, ds: str,
                  day_end_s: int, rng: np.random.Generator, log: D.DirtLog, force: bool) -> int:
-    """Write one day's orders file with its dirt; returns lines written."""
+    """Append a batch of one day's orders, with its dirt, to `out`; returns lines written."""
     n = len(orders)
     o = orders
     qty = o.item_qty.copy()
@@ -275,6 +274,5 @@ def write_orders(path: Path, orders: A.Orders, pop_country: np.ndarray, dicts: D
         part = _order_frame(dirty, broken, extra)
         part["no_id"] = np.zeros(len(broken), bool)
         raw = D.break_json(rng, _text_lines(render_orders(dicts, part)))
-    with LandingFile(None, path, "json") as f:
-        f.write_lines(lambda lo, hi: render_orders(dicts, _slice_orders(full, lo, hi)), len(idx), raw, rng)
+    out.write_lines(lambda lo, hi: render_orders(dicts, _slice_orders(full, lo, hi)), len(idx), raw, rng)
     return len(idx) + len(raw)

@@ -124,9 +124,13 @@ def _run(con, out: Path, n: int, days: int, seed: int, start: date, truth_path: 
                   console=console, transient=False) as progress:
         task = progress.add_task("generate: persons and records", total=days)
         pop = build_population(con, V.load_all(seed), n, days, start_epoch_day, seed)
+        log_event(logger, "generate.persons", persons=n, rss_mb=round(tree_rss_bytes() / 2**20))
         rec = build_records(con, pop, seed, start_s)
+        log_event(logger, "generate.records", crm=rec.crm_count, shop=rec.shop_count,
+                  rss_mb=round(tree_rss_bytes() / 2**20))
         cat = build_catalog(seed, days)
         dicts = _dictionaries(con, pop, cat, seed, start_s)
+        con.execute("DROP TABLE persons")  # records and dictionaries hold all that is needed
         shop_created = con.execute("SELECT created_day FROM shop_accounts ORDER BY rid").fetchnumpy()["created_day"]
         sim = Simulator(con, pop, cat, rec.shop_primary, rec.shop_dup, shop_created.astype(np.int64),
                         seed, start_s, start.weekday())
@@ -152,30 +156,36 @@ def _run(con, out: Path, n: int, days: int, seed: int, start: date, truth_path: 
                     "pos", pa.array(np.arange(int((cat.launch_day <= i).sum())))))
                 f.write("SELECT * FROM _products", int((cat.launch_day <= i).sum()))
                 con.unregister("_products")
-            # Pixel first (orders get their final times from the purchase events), then orders.
-            batches = [sim.history(-HISTORY_DAYS, -PIXEL_HISTORY_DAYS)] if first else []
-            sim_days = range(-PIXEL_HISTORY_DAYS, 1) if first else [i]
-            with LandingFile(con, out / "pixel" / ds / "events.jsonl.gz", "json") as f:
-                for d in sim_days:
-                    orders, events = sim.day(d)
-                    batches.append(orders)
-                    totals["events"] += stream.write(
-                        f, events, d, ds, day_end, np.random.default_rng([seed, 30, d + 1_000_000]), log,
-                        hold_late=(d == i and i < days - 1), release_late=(d == i and not first),
-                        force=first and d == i)
-            today = A.Orders.concat(batches)
-            _finalise_status(today, i)
-            changed = np.flatnonzero(queue.change_day == i)
-            if len(changed):
-                again = queue.take(changed)
+            # Orders are delivered batch by batch (status changes due today, the order history,
+            # each simulated pixel day), so the two-year backfill is never in memory at once.
+            pending = [queue.take(np.flatnonzero(queue.change_day > i))]
+
+            def deliver(batch: A.Orders, force: bool, orders_file: LandingFile, ds=ds, i=i,
+                        day_end=day_end, rng=rng, pending=pending) -> None:
+                _finalise_status(batch, i)
+                pending.append(batch.take(np.flatnonzero(batch.change_day < A.NEVER)))
+                totals["orders"] += DL.write_orders(orders_file, batch, pop.country, dicts, ds, day_end, rng,
+                                                    log, force)
+                order_truth.append(np.stack([batch.order_no, batch.person]))
+
+            with LandingFile(None, out / "shop" / ds / "orders.jsonl", "json") as orders_file, \
+                    LandingFile(None, out / "pixel" / ds / "events.jsonl.gz", "json") as pixel_file:
+                again = queue.take(np.flatnonzero(queue.change_day == i))
                 again.status[:] = again.change_status
                 again.change_day[:] = A.NEVER
-                today = A.Orders.concat([again, today])
-            queue = A.Orders.concat([queue.take(np.flatnonzero(queue.change_day > i)),
-                                     today.take(np.flatnonzero(today.change_day < A.NEVER))])
-            totals["orders"] += DL.write_orders(out / "shop" / ds / "orders.jsonl", today, pop.country, dicts,
-                                                ds, day_end, rng, log, first)
-            order_truth.append(np.stack([today.order_no, today.person]))
+                deliver(again, False, orders_file)
+                if first:
+                    deliver(sim.history(-HISTORY_DAYS, -PIXEL_HISTORY_DAYS), True, orders_file)
+                for d in range(-PIXEL_HISTORY_DAYS, 1) if first else [i]:
+                    # Pixel first: orders get their final times from the purchase events.
+                    orders, events = sim.day(d)
+                    totals["events"] += stream.write(
+                        pixel_file, events, d, ds, day_end, np.random.default_rng([seed, 30, d + 1_000_000]), log,
+                        hold_late=(d == i and i < days - 1), release_late=(d == i and not first),
+                        force=first and d == i)
+                    del events
+                    deliver(orders, False, orders_file)
+            queue = A.Orders.concat(pending)
             progress.advance(task)
             log_event(logger, "generate.day", ds=ds, events=totals["events"], orders=totals["orders"],
                       rss_mb=round(tree_rss_bytes() / 2**20))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from faker import Faker
@@ -193,6 +194,7 @@ def load_locale(code: str, locale: str, seed: int) -> LocaleVocab:
     )
 
 
+@cache
 def load_all(seed: int) -> dict[str, LocaleVocab]:
     """Vocabulary for every country in `COUNTRIES`, keyed by country code."""
     return {code: load_locale(code, locale, seed) for code, locale, *_ in COUNTRIES}
