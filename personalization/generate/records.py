@@ -221,3 +221,34 @@ def build_records(con: duckdb.DuckDBPyConnection, pop: P.Population, seed: int,
     counts = con.execute("SELECT count(*) FILTER (source = 0), count(*) FILTER (source = 1) FROM "
                      "(SELECT source FROM crm_contacts UNION ALL SELECT source FROM shop_accounts)").fetchall()[0]
     return RecordIndex(shop_primary=primary, shop_dup=dup, crm_count=counts[0], shop_count=counts[1])
+
+
+_VARIATION_SQL = {  # corruption kind -> condition on the variation codes (see `corrupt`)
+    "first_typo": "fn_mode IN (1, 2)", "first_two_edits": "fn_mode = 2", "first_nickname": "fn_mode = 3",
+    "first_initial": "fn_mode IN (4, 5)", "first_missing": "fn_mode = 6", "last_typo": "ln_mode IN (1, 2)",
+    "last_missing": "ln_mode = 6", "second_surname_dropped": "ln_mode = 7", "names_swapped": "swap",
+    "case_changed": '"case" > 0', "whitespace": "ws > 0", "birth_missing": "birth_mode = 1",
+    "birth_day_month_swapped": "birth_mode = 2", "birth_digit_slip": "birth_mode = 3", "moved": "addr_mode = 1",
+    "address_missing": "addr_mode = 2", "house_number_changed": "house_mode > 0",
+    "postcode_typo": "postcode_typo", "street_abbreviated": "street_abbrev", "street_typo": "street_typo",
+    "city_typo": "city_typo", "phone_missing": "phone_mode = 1", "phone_old_number": "phone_mode = 2",
+    "phone_digit_slip": "phone_mode = 3", "email_variant": "email_mode = 1", "email_other": "email_mode = 2",
+    "email_missing": "email_mode = 3", "email_typo": "email_mode = 4", "gender_missing": "gender_missing",
+}
+
+
+def variation_counts(con: duckdb.DuckDBPyConnection, last_day: int) -> dict:
+    """Records delivered by `last_day` per source and class, and how many carry each corruption."""
+    out = {}
+    for source, table in (("crm", "crm_contacts"), ("shop", "shop_accounts")):
+        kinds = ", ".join(f"count(*) FILTER ({cond}) AS {kind}" for kind, cond in _VARIATION_SQL.items())
+        rows = con.execute(f"SELECT cls, count(*) AS records, {kinds} FROM {table} "
+                           f"WHERE created_day <= {last_day} GROUP BY cls ORDER BY cls").fetchall()
+        names = ["records", *_VARIATION_SQL]
+        out[source] = {C.CLASSES[row[0]]: {k: int(v) for k, v in zip(names, row[1:], strict=True) if v}
+                       for row in rows}
+    out["persons_with_duplicates"] = int(con.execute(
+        f"SELECT count(DISTINCT person) FROM (SELECT person, created_day, is_dup FROM crm_contacts UNION ALL "
+        f"SELECT person, created_day, is_dup FROM shop_accounts) WHERE is_dup AND created_day <= {last_day}"
+    ).fetchone()[0])
+    return out

@@ -24,7 +24,7 @@ from personalization.generate import sources as S
 from personalization.generate import vocab as V
 from personalization.generate.catalog import build_catalog
 from personalization.generate.population import HISTORY_DAYS, build_population
-from personalization.generate.records import build_records
+from personalization.generate.records import build_records, variation_counts
 from personalization.generate.simulate import Simulator
 from personalization.generate.writers import LandingFile
 from personalization.observability import log_event, timed, tree_rss_bytes
@@ -32,6 +32,7 @@ from personalization.observability import log_event, timed, tree_rss_bytes
 logger = logging.getLogger(__name__)
 PIXEL_HISTORY_DAYS = 30  # the first pixel delivery holds the last 30 days
 _COOKIE_ID = 32  # hash purpose of cookie ids
+HISTORY_WINDOW_DAYS = 60  # the order history is drawn and written in windows (bounded memory)
 
 
 def _quoted(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Array:
@@ -100,7 +101,7 @@ def generate(out: Path, customers: int, days: int, seed: int, start: date,
     scratch = Path(tempfile.mkdtemp(prefix=".generate-", dir=out))
     con = duckdb.connect()
     try:
-        con.execute("SET threads = 2; SET preserve_insertion_order = true; SET memory_limit = '3GB'; SET enable_progress_bar = false")
+        con.execute("SET threads = 2; SET preserve_insertion_order = true; SET memory_limit = '2GB'; SET enable_progress_bar = false")
         con.execute(f"SET temp_directory = '{scratch}'")
         with timed() as t:
             summary = _run(con, out, customers, days, seed, start, truth_path, scratch)
@@ -174,8 +175,9 @@ def _run(con, out: Path, n: int, days: int, seed: int, start: date, truth_path: 
                 again.status[:] = again.change_status
                 again.change_day[:] = A.NEVER
                 deliver(again, False, orders_file)
-                if first:
-                    deliver(sim.history(-HISTORY_DAYS, -PIXEL_HISTORY_DAYS), True, orders_file)
+                for lo in range(-HISTORY_DAYS, -PIXEL_HISTORY_DAYS, HISTORY_WINDOW_DAYS) if first else []:
+                    hi = min(lo + HISTORY_WINDOW_DAYS, -PIXEL_HISTORY_DAYS)
+                    deliver(sim.history(lo, hi), lo == -HISTORY_DAYS, orders_file)
                 for d in range(-PIXEL_HISTORY_DAYS, 1) if first else [i]:
                     # Pixel first: orders get their final times from the purchase events.
                     orders, events = sim.day(d)
@@ -194,7 +196,9 @@ def _run(con, out: Path, n: int, days: int, seed: int, start: date, truth_path: 
                      np.concatenate(order_truth, axis=1), stream.cookie_seen, pop)
         dirt_path = truth_path.with_name(f"{truth_path.stem}_dirt.json")
         dirt_path.write_text(json.dumps({"seed": seed, "customers": n, "days": days,
-                                         "start": start.isoformat(), **log.to_dict()}, indent=2) + "\n")
+                                         "start": start.isoformat(), **log.to_dict(),
+                                         "record_variations": variation_counts(con, days - 1)},
+                                        indent=2) + "\n")
     return f"{n:,} persons, {days} days, {totals['events']:,} events, {totals['orders']:,} orders"
 
 

@@ -26,7 +26,7 @@ class Simulator:
 
     def history(self, first_day: int, end_day: int) -> A.Orders:
         """Orders placed in [first_day, end_day) without pixel data (the old order history)."""
-        rng = np.random.default_rng([self.seed, 4])
+        rng = np.random.default_rng([self.seed, 4, first_day + 1_000_000])
         persons, ordered_s = A.history_orders(rng, self.pop, self.cat, first_day, end_day,
                                               self.start_s, start_weekday=self.start_weekday)
         day = (ordered_s - self.start_s) // 86400
