@@ -7,17 +7,19 @@ import gzip
 import hashlib
 import json
 from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from personalization.exceptions import ConfigError
 from personalization.generate import corrupt as C
 from personalization.generate import generate
+from personalization.generate import render as R
 from personalization.generate.dirt import KINDS, RATES
 from personalization.generate.names import country_names
 from personalization.generate.population import build_population
@@ -321,3 +323,18 @@ def test_name_frequencies_match_their_calibration():
     assert abs(np.sort(es["last"].p)[::-1][:10].sum() - 0.175) < 0.02  # INE: top ten ~ 17.5 %
     for names in (*us.values(), *es.values()):
         assert abs(names.p.sum() - 1) < 1e-9 and (names.p > 0).all()
+
+
+def test_rendered_text_is_valid_json_values():
+    """The Arrow-based renderer escapes strings and formats amounts and times like json/strftime."""
+    values = pa.array(['plain', 'O"Brien \\ Co', None], pa.string())
+    quoted = R.with_null(R.json_quote(values)).to_pylist()
+    assert [json.loads(q) for q in quoted] == ["plain", 'O"Brien \\ Co', None, None]
+    assert R.money_text(np.array([12.5, -3.99, 0.004, 1234.0])).to_pylist() == ["12.50", "-3.99", "0.00", "1234.00"]
+    seconds = np.array([0, 1_790_000_000 + 3661], dtype=np.int64)
+    date_, hms = R.iso_pieces(seconds)
+    assert [f"{d}T{t}Z" for d, t in zip(date_.to_pylist(), hms.to_pylist(), strict=True)] == [
+        datetime.fromtimestamp(int(s), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for s in seconds]
+    ids = R.uuid_text(7, 1, np.arange(1000)).to_pylist()
+    assert len(set(ids)) == 1000 and all(len(i) == 36 and i.count("-") == 4 for i in ids)
+    assert ids == R.uuid_text(7, 1, np.arange(1000)).to_pylist() != R.uuid_text(8, 1, np.arange(1000)).to_pylist()
