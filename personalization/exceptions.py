@@ -35,3 +35,7 @@ class ExportError(PersonalizationError):
 
 class SyncError(PersonalizationError):
     """An ESP sync failed after all retries."""
+
+
+class SendOutcomeUnknown(SyncError):
+    """A non-idempotent send may or may not have reached the ESP (lost response)."""
