@@ -10,6 +10,7 @@ event to quarantine at night, never let a bad one through.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import UTC, date, datetime
@@ -35,8 +36,8 @@ def _blank(value: Any) -> str | None:
         text = str(value)
     elif isinstance(value, str | int | float):
         text = str(value)
-    else:
-        return "\x00"  # an object/array where a scalar belongs: never a valid value
+    else:  # an object or array: its JSON text, as DuckDB's json_extract_string gives it
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return text if text.strip() else None
 
 
@@ -61,8 +62,6 @@ def _column_reasons(col: Column, raw: Any, cutoff: datetime) -> tuple[Any, list[
         if col.required:
             reasons.append(f"missing_{col.required}:{col.name}")
         return None, reasons
-    if v == "\x00":
-        return None, [f"bad_type:{col.name}"]
     match col.kind:
         case "sha256":
             if not _SHA256.fullmatch(v.strip()):
