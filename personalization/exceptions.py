@@ -39,3 +39,7 @@ class SyncError(PersonalizationError):
 
 class SendOutcomeUnknown(SyncError):
     """A non-idempotent send may or may not have reached the ESP (lost response)."""
+
+
+class TriggerRunnerBusy(PersonalizationError):
+    """Another trigger runner holds the state file; this tick is skipped."""

@@ -18,7 +18,12 @@ from typing import Any
 import duckdb
 
 from personalization.config import Settings
-from personalization.exceptions import ConfigError, SendOutcomeUnknown, SyncError
+from personalization.exceptions import (
+    ConfigError,
+    SendOutcomeUnknown,
+    SyncError,
+    TriggerRunnerBusy,
+)
 from personalization.export.consent import suppressions_path
 from personalization.observability import log_event
 from personalization.triggers.context import context_dir
@@ -290,7 +295,9 @@ def run_loop(settings: Settings, every_seconds: float, stop: Any = None) -> None
         try:
             run_once(settings)
         except ConfigError:
-            raise
+            raise  # a rule or setting to fix: looping would only repeat it
+        except TriggerRunnerBusy as e:
+            log_event(logger, "triggers_tick_skipped", logging.WARNING, error=str(e)[:300])
         except Exception as e:  # noqa: BLE001 - keep looping; the next tick retries
             log_event(logger, "triggers_tick_failed", logging.ERROR, error=str(e)[:300])
         time.sleep(max(0.0, every_seconds - (time.monotonic() - tick)))

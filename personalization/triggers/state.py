@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from personalization.config import Settings
-from personalization.exceptions import ConfigError
+from personalization.exceptions import TriggerRunnerBusy
 from personalization.extract.partition import partition_dir, write_partition
 from personalization.intake.store import complete_length, day_file
 
@@ -47,7 +47,7 @@ def open_state(settings: Settings) -> duckdb.DuckDBPyConnection:
     """The runner's state database (created on first use).
 
     Raises:
-        ConfigError: another runner holds it.
+        TriggerRunnerBusy: another runner holds it.
     """
     root = settings.triggers_state_dir
     root.mkdir(parents=True, exist_ok=True)
@@ -55,7 +55,7 @@ def open_state(settings: Settings) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(str(root / "state.duckdb"), config={
             "memory_limit": settings.duckdb_memory_limit, "threads": settings.duckdb_threads})
     except duckdb.IOException as e:
-        raise ConfigError(f"another trigger runner is using {root / 'state.duckdb'}: {e}") from None
+        raise TriggerRunnerBusy(f"another trigger runner is using {root / 'state.duckdb'}: {e}") from None
     con.execute("set TimeZone = 'UTC'")
     con.execute(SCHEMA)
     return con
