@@ -122,7 +122,14 @@ def build_records(con: duckdb.DuckDBPyConnection, pop: P.Population, seed: int,
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _rec AS
         WITH x AS (
-            SELECT r.*, p.country, p.language, p.gender, p.nsn, p.old_nsn,
+            -- Codes that could not apply are reset, so the logged counts are what happened:
+            -- no nickname for the name, one surname only, shop accounts hold no birth date/gender.
+            SELECT r.* REPLACE (
+                       CASE WHEN r.fn_mode = 3 AND nk.nick IS NULL THEN 0 ELSE r.fn_mode END AS fn_mode,
+                       CASE WHEN r.ln_mode = 7 AND p.surname1 = p.last_name THEN 0 ELSE r.ln_mode END AS ln_mode,
+                       CASE WHEN r.source = {SRC_SHOP} THEN 0 ELSE r.birth_mode END AS birth_mode,
+                       r.gender_missing AND r.source = {SRC_CRM} AS gender_missing),
+                   p.country, p.language, p.gender, p.nsn, p.old_nsn,
                    birth_slip(p.birth_date, r.birth_mode, r.r_birth) AS birth_date,
                    CASE r.fn_mode WHEN 1 THEN typo(p.first_name, r.r_fn)
                                   WHEN 2 THEN typo(typo(p.first_name, r.r_fn), r.r_fn // 1000 + 7)

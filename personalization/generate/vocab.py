@@ -56,17 +56,29 @@ MAIL_WEIGHTS = np.array([0.40, 0.20, 0.15, 0.15, 0.10])
 
 # Formal name -> nickname, as people fill in forms (one direction is enough for planting).
 NICKNAMES = {
-    "Robert": "Bob", "William": "Bill", "Richard": "Dick", "James": "Jim", "Michael": "Mike",
+    # English
+    "Robert": "Bob", "William": "Bill", "Richard": "Rick", "James": "Jim", "Michael": "Mike",
     "Thomas": "Tom", "Joseph": "Joe", "Christopher": "Chris", "Daniel": "Dan", "Matthew": "Matt",
     "Anthony": "Tony", "Steven": "Steve", "Andrew": "Andy", "Edward": "Ed", "Benjamin": "Ben",
     "Samuel": "Sam", "Alexander": "Alex", "Nicholas": "Nick", "Jonathan": "Jon", "Timothy": "Tim",
-    "Elizabeth": "Liz", "Jennifer": "Jen", "Katherine": "Kate", "Margaret": "Maggie",
-    "Patricia": "Pat", "Susan": "Sue", "Rebecca": "Becky", "Jessica": "Jess", "Deborah": "Debbie",
-    "Victoria": "Vicky", "Kimberly": "Kim", "Christine": "Chris", "Alexandra": "Alex",
+    "John": "Jack", "David": "Dave", "Peter": "Pete", "Charles": "Charlie", "Elizabeth": "Liz",
+    "Jennifer": "Jen", "Katherine": "Kate", "Margaret": "Maggie", "Patricia": "Pat", "Susan": "Sue",
+    "Rebecca": "Becky", "Jessica": "Jess", "Deborah": "Debbie", "Victoria": "Vicky", "Kimberly": "Kim",
+    "Christine": "Chris", "Alexandra": "Alex", "Barbara": "Barb", "Sarah": "Sally", "Dorothy": "Dot",
+    # German
     "Johannes": "Hannes", "Wolfgang": "Wolf", "Friedrich": "Fritz", "Stefanie": "Steffi",
-    "Franziska": "Franzi", "Matthias": "Matze", "Maximilian": "Max", "Jean-Baptiste": "JB",
+    "Franziska": "Franzi", "Matthias": "Matze", "Maximilian": "Max", "Andreas": "Andi",
+    "Christian": "Chris", "Ursula": "Uschi", "Monika": "Moni", "Sabine": "Bine", "Elisabeth": "Lisa",
+    # French
+    "Jean-Baptiste": "JB", "Nicolas": "Nico", "Philippe": "Phil", "Christophe": "Chris",
+    "Catherine": "Cathy", "Isabelle": "Isa", "Nathalie": "Nath", "Valérie": "Val",
+    # Dutch
+    "Cornelis": "Kees", "Hendrik": "Henk", "Wilhelmina": "Mien", "Willem": "Wim", "Gerrit": "Gert",
+    "Pieter": "Piet", "Jacob": "Jaap", "Johanna": "Jo", "Cornelia": "Corrie", "Hendrika": "Riek",
+    # Spanish
     "Francisco": "Paco", "José": "Pepe", "Manuel": "Manolo", "Jesús": "Chus", "Dolores": "Lola",
-    "Cornelis": "Kees", "Johannes Jr": "Hans", "Hendrik": "Henk", "Wilhelmina": "Mien",
+    "Antonio": "Toño", "Javier": "Javi", "Alejandro": "Álex", "María Carmen": "Mari Carmen",
+    "Josefa": "Pepa", "Cristina": "Cris",
 }
 
 CATEGORIES = ("apparel", "shoes", "beauty", "home", "kitchen", "electronics", "sports", "books")
