@@ -131,28 +131,33 @@ def build_records(con: duckdb.DuckDBPyConnection, pop: P.Population, seed: int,
                        r.gender_missing AND r.source = {SRC_CRM} AS gender_missing),
                    p.country, p.language, p.gender, p.nsn, p.old_nsn,
                    birth_slip(p.birth_date, r.birth_mode, r.r_birth) AS birth_date,
-                   CASE r.fn_mode WHEN 1 THEN typo(p.first_name, r.r_fn)
-                                  WHEN 2 THEN typo(typo(p.first_name, r.r_fn), r.r_fn // 1000 + 7)
-                                  WHEN 3 THEN coalesce(nk.nick, p.first_name)
+                   CASE r.fn_mode WHEN 3 THEN coalesce(nk.nick, p.first_name)
                                   WHEN 4 THEN left(p.first_name, 1) || '.'
                                   WHEN 5 THEN left(p.first_name, 1)
-                                  WHEN 6 THEN NULL ELSE p.first_name END AS fn,
-                   CASE r.ln_mode WHEN 1 THEN typo(p.last_name, r.r_ln)
-                                  WHEN 2 THEN typo(typo(p.last_name, r.r_ln), r.r_ln // 1000 + 7)
-                                  WHEN 6 THEN NULL
-                                  WHEN 7 THEN p.surname1 ELSE p.last_name END AS ln,
+                                  WHEN 6 THEN NULL ELSE p.first_name END AS fn_base,
+                   CASE r.ln_mode WHEN 6 THEN NULL WHEN 7 THEN p.surname1 ELSE p.last_name END AS ln_base,
                    CASE WHEN r.addr_mode = 1 THEN p.old_street ELSE p.street END AS street_base,
                    CASE WHEN r.addr_mode = 1 THEN p.old_city ELSE p.city END AS city_base,
                    CASE WHEN r.addr_mode = 1 THEN p.old_postcode ELSE p.postcode END AS postcode_base,
                    p.old_street, p.old_city, p.old_postcode,
                    p.email AS email0, split_part(p.email, '@', 1) AS lp, split_part(p.email, '@', 2) AS dom
             FROM _r r JOIN persons p USING (person) LEFT JOIN _nick nk ON nk.formal = p.first_name
+        -- Macros take columns, never other macro calls (nesting would multiply the expression).
+        ), edit1 AS (
+            SELECT *,
+                CASE WHEN fn_mode IN (1, 2) THEN typo(fn_base, r_fn) ELSE fn_base END AS fn_edit1,
+                CASE WHEN ln_mode IN (1, 2) THEN typo(ln_base, r_ln) ELSE ln_base END AS ln_edit1,
+                CASE WHEN street_abbrev THEN street_abbrev(street_base) ELSE street_base END AS street_abbr
+            FROM x
+        ), edit2 AS (
+            SELECT *,
+                CASE WHEN fn_mode = 2 THEN typo(fn_edit1, r_fn // 1000 + 7) ELSE fn_edit1 END AS fn,
+                CASE WHEN ln_mode = 2 THEN typo(ln_edit1, r_ln // 1000 + 7) ELSE ln_edit1 END AS ln,
+                CASE WHEN street_typo THEN typo(street_abbr, r_addr) ELSE street_abbr END AS street_typed
+            FROM edit1
         ), named AS (
             SELECT *,
-                house_change(CASE WHEN street_typo THEN typo(CASE WHEN street_abbrev THEN street_abbrev(street_base)
-                                                                 ELSE street_base END, r_addr)
-                                  WHEN street_abbrev THEN street_abbrev(street_base) ELSE street_base END,
-                             house_mode, r_addr // 11) AS street0,
+                house_change(street_typed, house_mode, r_addr // 11) AS street0,
                 CASE WHEN city_typo THEN typo(city_base, r_addr // 13) ELSE city_base END AS city0,
                 CASE WHEN postcode_typo THEN postcode_typo(postcode_base, r_addr // 17) ELSE postcode_base END
                     AS postcode0,
@@ -169,7 +174,7 @@ def build_records(con: duckdb.DuckDBPyConnection, pop: P.Population, seed: int,
                     ELSE NULL END AS email1,
                 CASE phone_mode WHEN 1 THEN NULL WHEN 2 THEN old_nsn
                                 WHEN 3 THEN digit_slip(nsn, r_phone) ELSE nsn END AS phone_nsn
-            FROM x
+            FROM edit2
         ), swapped AS (
             SELECT *, CASE WHEN swap THEN ln ELSE fn END AS fn2,
                       CASE WHEN swap THEN fn ELSE ln END AS ln2
