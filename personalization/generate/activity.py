@@ -199,10 +199,12 @@ def session_events(rng: np.random.Generator, pop: Population, cat: Catalog, day:
     n_ev = counts.sum(1)
     sess = np.repeat(np.arange(n_sess), n_ev)
     sess_start = np.concatenate([[0], np.cumsum(n_ev)[:-1]])
-    pos = np.arange(len(sess)) - sess_start[sess]
-    cum = np.cumsum(counts, axis=1)
-    block = (pos[:, None] >= cum[sess]).sum(1)
-    j = pos - (cum[sess, block] - counts[sess, block])
+    # Events are laid out session by session, block by block: repeat each block's number by
+    # its count, and number the events within their block.
+    flat = counts.ravel()
+    block = np.repeat(np.tile(np.arange(counts.shape[1]), n_sess), flat)
+    block_start = np.concatenate([[0], np.cumsum(flat)[:-1]])
+    j = np.arange(len(sess)) - np.repeat(block_start, flat)
     gaps = rng.exponential(40.0, len(sess)).astype(np.int64) + 1
     csum = np.cumsum(gaps)
     t = s["start"][sess] + csum - csum[sess_start][sess]

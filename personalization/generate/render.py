@@ -52,9 +52,10 @@ def fixed_width_strings(matrix: np.ndarray) -> pa.StringArray:
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(matrix)))
 
 
-def json_quote(values: pa.Array) -> pa.Array:
-    """JSON string literals (escaped, quoted); nulls stay null."""
-    values = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
+def json_quote(values: pa.Array, escape: bool = True) -> pa.Array:
+    """JSON string literals (quoted; escaped unless known to be plain, e.g. hex ids); nulls stay null."""
+    if escape:
+        values = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
     return pc.binary_join_element_wise('"', values, '"', "")
 
 

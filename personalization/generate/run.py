@@ -35,9 +35,9 @@ _COOKIE_ID = 32  # hash purpose of cookie ids
 HISTORY_WINDOW_DAYS = 60  # the order history is drawn and written in windows (bounded memory)
 
 
-def _quoted(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Array:
+def _quoted(con: duckdb.DuckDBPyConnection, sql: str, escape: bool = True) -> pa.Array:
     """One string column of `sql` as JSON literals plus the final `null` entry."""
-    return R.with_null(R.json_quote(con.sql(sql).to_arrow_table().column(0).combine_chunks()))
+    return R.with_null(R.json_quote(con.sql(sql).to_arrow_table().column(0).combine_chunks(), escape))
 
 
 def _column(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Array:
@@ -56,11 +56,11 @@ def _dictionaries(con: duckdb.DuckDBPyConnection, pop, cat, seed: int, start_s: 
     sku = list(cat.sku) + [f"XX-{99000 + i}" for i in range(D.UNKNOWN_SKUS)]
     return DL.Dictionaries(
         seed=seed, start_s=start_s,
-        cookie_q=R.with_null(R.json_quote(cookie_ids(seed, np.arange(n_cookies)))),
-        account_id_q=_quoted(con, "SELECT customer_id FROM shop_accounts ORDER BY rid"),
+        cookie_q=R.with_null(R.json_quote(cookie_ids(seed, np.arange(n_cookies)), escape=False)),
+        account_id_q=_quoted(con, "SELECT customer_id FROM shop_accounts ORDER BY rid", escape=False),
         account_email=_column(con, "SELECT email FROM shop_accounts ORDER BY rid"),
         person_email=_column(con, "SELECT email FROM persons ORDER BY person"),
-        contact_sha_q=_quoted(con, "SELECT email_sha256 FROM crm_contacts ORDER BY rid"),
+        contact_sha_q=_quoted(con, "SELECT email_sha256 FROM crm_contacts ORDER BY rid", escape=False),
         sku=sku, sku_q=R.with_null(R.json_quote(pa.array(sku, pa.string()))), category=V.CATEGORIES,
         city=_column(con, "SELECT v FROM _v_cities ORDER BY i").to_pylist(),
         country=[c[0] for c in V.COUNTRIES], device=V.DEVICES, user_agent=[u for _, u in uas],
