@@ -58,8 +58,13 @@ def test_sync_makes_esp_equal_to_export_minus_holdout(esp):
     logged = sync_log(s.home, "select count(*), count(distinct email_sha256) from esp_sync_log "
                               "where kind = 'record' and status = 'ok'")
     assert logged[0][0] == planned == report.rows_out
+    # person1 (vip only): one contact write and one join; person33 (vip and cart): one
+    # contact write, two joins.
     assert sync_log(s.home, "select count(*) from esp_sync_log where email_sha256 = "
-                            f"'{email_sha256('person1@example.com')}'")[0][0] == 1
+                            f"'{email_sha256('person1@example.com')}'")[0][0] == 2
+    assert sync_log(s.home, "select count(*) from esp_sync_log where email_sha256 = "
+                            f"'{email_sha256('person33@example.com')}'")[0][0] == 3
+    assert fake.upserts["person33@example.com"] == 1  # written once, not once per segment
     assert b"person1@example.com" not in (s.home / "esp_sync.duckdb").read_bytes()
     # A rerun of the same day finds nothing to send.
     writes = fake.write_calls
@@ -96,7 +101,8 @@ def test_next_day_delta_adds_updates_removes(esp):
 
     plan = report.details["plan"]
     # person10/20 were holdout on day 1 and are exported on day 2: they are adds.
-    assert (plan["adds"], plan["updates"], plan["removes"]) == (7, 1, 5)
+    assert (plan["adds"], plan["contact_adds"], plan["removes"]) == (7, 7, 5)
+    assert plan["contact_updates"] == 1
     assert members(fake, "vip") == {r["email"] for r in day2}
     assert "sku-9" in fake.fields_of("person7@example.com").values()
 
@@ -162,7 +168,7 @@ def test_credentials_from_airflow_connection(tmp_path, monkeypatch):
             {"conn_type": "http", "password": fake.api_key, "extra": {"base_url": fake.url}}))
         s = fast_settings(tmp_path)
         write_export(s.exports_dir, D1, {"vip": _rows(range(1, 6))})
-        assert sync(D1, "klaviyo", s).rows_out == 5
+        assert sync(D1, "klaviyo", s).rows_out == 10  # 5 contact writes, 5 joins
         assert len(fake.list_emails("vip")) == 5
 
 
