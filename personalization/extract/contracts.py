@@ -122,6 +122,17 @@ EVENTS = TableSpec("pixel", "events", _cols(
     "sku", "campaign_id", "variant", "url", "country", "city", "device",
 ))
 
+# What the ESPs will not mail, pulled each night by personalization.esp.feedback (hashes
+# only). `reported_at` is the ESP's own clock, kept as text: a suppression is never
+# quarantined for being "in the future" of ds.
+ESP_SUPPRESSIONS = TableSpec("esp", "suppressions", _cols(
+    Column("esp", "enum", required="value", values=("mailchimp", "sendgrid", "klaviyo")),
+    Column("email_sha256", "sha256", required="key"),
+    Column("reason", "enum", required="value",
+           values=("unsubscribe", "bounce", "spam_complaint", "invalid_email", "manual")),
+    "esp_reason", "reported_at",
+))
+
 FILES: dict[str, tuple[FileSpec, ...]] = {
     "crm": (
         FileSpec("crm", "contacts.csv", "csv", (CONTACTS,)),
@@ -133,6 +144,7 @@ FILES: dict[str, tuple[FileSpec, ...]] = {
         FileSpec("shop", "orders.jsonl", "jsonl", (ORDERS, ORDER_ITEMS)),
     ),
     "pixel": (FileSpec("pixel", "events.jsonl.gz", "jsonl", (EVENTS,)),),
+    "esp": (FileSpec("esp", "suppressions.csv", "csv", (ESP_SUPPRESSIONS,)),),
 }
 
 
