@@ -315,41 +315,56 @@ class ApiAdapter(Adapter):
             raise error
         return out
 
-    def _with_record_retries(self, items: list, send, narrow) -> dict:
-        """Send `items`; resend what the ESP rejected, with backoff, up to
-        `esp_record_retries` more rounds. Returns what still failed."""
-        failed = send(items)
-        for round_ in range(1, self.settings.esp_record_retries + 1):
-            pending = narrow(items, failed)
-            if not pending:
+    def _with_record_retries(self, items: list, send, keys_of, error_of, narrow) -> dict:
+        """Send `items`; resend what the ESP rejected (only that), with backoff, for up to
+        `esp_record_retries` more rounds. Returns `{key: error}` of what failed last time it
+        was sent; a key that succeeded once and is not sent again stays a success."""
+        final: dict = {}
+        pending = items
+        for round_ in range(self.settings.esp_record_retries + 1):
+            failed = send(pending)
+            for item in pending:
+                for key in keys_of(item):
+                    error = error_of(failed, key)
+                    if error:
+                        final[key] = error
+                    else:
+                        final.pop(key, None)
+            pending = narrow(pending, failed)
+            if not pending or round_ == self.settings.esp_record_retries:
                 break
             log_event(logger, "esp_records_rejected", logging.WARNING, esp=self.name,
-                      records=len(failed), retry_round=round_)
-            time.sleep(self.http.backoff(round_))
-            failed = send(pending)  # everything that failed was resent
-        return failed
+                      records=len(failed), retry_round=round_ + 1)
+            time.sleep(self.http.backoff(round_ + 1))
+        return final
 
     def _upsert_batch(self, batch: Sequence[ContactChange]) -> list[RecordOutcome]:
-        def narrow(items, failed):
-            return [r for r in (c.retry(failed) for c in batch) if r is not None]
+        def keys_of(c: ContactChange) -> list[tuple[str, str]]:
+            return ([(CONTACT_LIST, c.email)] if c.action else []) + [(s, c.email)
+                                                                      for s in c.lists]
 
-        failed: Failures = self._with_record_retries(list(batch), self.upsert, narrow)
+        def error_of(failed: Failures, key: tuple[str, str]) -> str | None:
+            # A contact the ESP refused cannot join anything either.
+            return failed.get(key) or failed.get((CONTACT_LIST, key[1]))
+
+        def narrow(pending, failed):
+            return [r for r in (c.retry(failed) for c in pending) if r is not None]
+
+        failed = self._with_record_retries(list(batch), self.upsert, keys_of, error_of, narrow)
         outcomes = []
         for c in batch:
-            contact_error = failed.get((CONTACT_LIST, c.email))
-            if c.action:
+            for key in keys_of(c):
+                error = failed.get(key)
+                action = c.action if key[0] == CONTACT_LIST else "add"
                 outcomes.append(RecordOutcome(
-                    CONTACT_LIST, c.email, c.action, "failed" if contact_error else "ok",
-                    _scrub(contact_error, c.email), c.fields_hash))
-            for s in c.lists:
-                error = contact_error or failed.get((s, c.email))
-                outcomes.append(RecordOutcome(s, c.email, "add", "failed" if error else "ok",
-                                              _scrub(error, c.email)))
+                    key[0], c.email, action, "failed" if error else "ok", _scrub(error, c.email),
+                    c.fields_hash if key[0] == CONTACT_LIST else None))
         return outcomes
 
     def _simple_batch(self, list_name: str, action: str, emails, fn) -> list[RecordOutcome]:
         failed = self._with_record_retries(
-            list(emails), fn, lambda items, failed: [e for e in items if e in failed])
+            list(emails), fn, lambda e: [e], lambda failed, e: failed.get(e),
+            lambda pending, failed: [e for e in pending if e in failed])
         return [RecordOutcome(list_name, e, action, "failed" if e in failed else "ok",
                               _scrub(failed.get(e), e)) for e in emails]
 
