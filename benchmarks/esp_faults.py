@@ -127,9 +127,9 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"runs": args.runs, "contacts": args.contacts,
                                "load": os.getloadavg(), "results": results}, indent=1))
-    print(f"| ESP | scenario | syncs | killed | successes | duplicate creates | resubscribed | "
-          f"HTTP retries (mean) | 429s (mean) | lost answers (mean) | extra contact writes "
-          f"(mean) | seconds (mean) |")
+    print("| ESP | scenario | syncs | killed | successes | duplicate creates | resubscribed | "
+          "HTTP retries (mean) | 429s (mean) | lost answers (mean) | extra contact writes "
+          "(mean) | seconds (mean) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in sorted(FAKES):
         for kill in (False, True):
