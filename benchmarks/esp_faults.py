@@ -77,7 +77,7 @@ def one_run(name: str, seed: int, contacts: int, kill: bool) -> dict:
         start = time.perf_counter()
         killed = False
         if kill:
-            killed = kill_after_writes(start_sync_process(name, s, DS), fake, writes=8)
+            killed = kill_after_writes(start_sync_process(name, s, DS), fake, writes=4)
             fake.faults.clear()
             fake.arm_standard_faults(seed=seed + 10_000, delay=0.6)
         error = None
