@@ -119,11 +119,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--contacts", type=int, default=300)
+    parser.add_argument("--esp", action="append", choices=sorted(FAKES),
+                        help="only these ESPs (default: all three)")
     args = parser.parse_args()
+    esps = sorted(args.esp or FAKES)
     results = [one_run(name, seed, args.contacts, kill)
-               for name in sorted(FAKES) for kill in (False, True)
+               for name in esps for kill in (False, True)
                for seed in range(args.runs)]
-    out = REPO / "benchmarks" / "results" / f"esp-faults-{date.today().isoformat()}.json"
+    suffix = "" if esps == sorted(FAKES) else "-" + "-".join(esps)
+    out = REPO / "benchmarks" / "results" / f"esp-faults-{date.today().isoformat()}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"runs": args.runs, "contacts": args.contacts,
                                "load": os.getloadavg(), "results": results}, indent=1))
@@ -131,7 +135,7 @@ def main() -> None:
           "HTTP retries (mean) | 429s (mean) | lost answers (mean) | extra contact writes "
           "(mean) | seconds (mean) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for name in sorted(FAKES):
+    for name in esps:
         for kill in (False, True):
             rs = [r for r in results if r["esp"] == name and r["kill"] == kill]
             n = len(rs)

@@ -19,7 +19,7 @@ from personalization.esp import sync
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 N = 20_000
-UPSERT = {"mailchimp": r"^/3\.0/lists/aud1$", "sendgrid": r"^/v3/marketing/contacts$",
+UPSERT = {"mailchimp": r"^/3\.0/batches$", "sendgrid": r"^/v3/marketing/contacts$",
           "klaviyo": r"^/api/profile-bulk-import-jobs$"}
 
 

@@ -4,7 +4,9 @@ One audience (`PERSONALIZATION_MAILCHIMP_LIST_ID`); each export segment is a sta
 (a tag in the Mailchimp UI) of that audience. Each person is written once per run with
 `PUT /lists/{list_id}/members/{subscriber_hash}` carrying `status_if_new` and never `status`:
 a new member gets the status our consent record gives, an existing member keeps whatever
-status Mailchimp holds (an unsubscribe or bounce there is never undone by a sync). Joins and
+status Mailchimp holds (an unsubscribe or bounce there is never undone by a sync). The PUTs
+travel in batch operations (`POST /batches`, <= 500 operations each, polled at
+`GET /batches/{id}`; per-operation results in the tar.gz at `response_body_url`). Joins and
 leaves are `POST /lists/{list_id}/segments/{segment_id}` (`members_to_add` /
 `members_to_remove`, <= 500 each). Erasure is a permanent delete. Auth is HTTP basic with the
 API key; its `-usNN` suffix names the data centre.
@@ -16,7 +18,10 @@ case); an audience holds few merge fields, so a segment's own columns are not se
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import re
+import tarfile
 from collections.abc import Iterable, Sequence
 
 from personalization.config import Settings
@@ -32,6 +37,7 @@ from personalization.esp.batching import chunks
 from personalization.esp.creates import NamedResources
 from personalization.esp.credentials import Credentials
 from personalization.esp.fields import FieldMap, FieldRuleError
+from personalization.esp.jobs import poll
 from personalization.esp.sync_log import SyncLog
 from personalization.exceptions import SyncError
 
@@ -39,6 +45,7 @@ MERGE_TAG_MAX = 10  # Mailchimp merge tags are at most 10 characters
 MERGE_TAG = re.compile(r"[A-Z0-9_]{1,10}")
 RESERVED_TAGS = frozenset({"EMAIL"})  # the address itself is not a merge field
 SEGMENT_MAX = 500  # emails per members_to_add / members_to_remove
+BATCH_OPERATIONS = 500  # member PUTs per batch operation request
 PAGE = 1000  # members per page (Mailchimp's maximum `count`)
 # Status a *new* member gets. The export holds only contacts our consent record shows as
 # opted in (export/consent.py), so that record says "subscribed". Existing members' status
@@ -67,6 +74,16 @@ def check_merge_tag(tag: str) -> None:
         raise FieldRuleError(f"merge tag {tag!r} is reserved by Mailchimp")
 
 
+def _batch_results(raw: bytes) -> list[dict]:
+    """Every operation result in a batch's response archive (tar.gz of JSON arrays)."""
+    results: list[dict] = []
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as archive:
+        for member in archive:
+            if member.isfile() and member.name.endswith(".json"):
+                results += json.load(archive.extractfile(member))
+    return results
+
+
 def base_url_for(api_key: str) -> str:
     if "-" not in api_key:
         raise SyncError("the Mailchimp API key has no data-centre suffix (like -us21)")
@@ -77,7 +94,7 @@ class MailchimpAdapter(ApiAdapter):
     """Mailchimp audience + static segments."""
 
     name = "mailchimp"
-    upsert_batch_size = 100  # members written one by one; batches run in parallel
+    upsert_batch_size = BATCH_OPERATIONS
     remove_batch_size = SEGMENT_MAX
     erase_batch_size = 50
     concurrency = 10  # Mailchimp allows 10 simultaneous connections per user
@@ -140,11 +157,9 @@ class MailchimpAdapter(ApiAdapter):
     # --- primitives -------------------------------------------------------------------
     def upsert(self, changes: Sequence[ContactChange]) -> Failures:
         failed: Failures = {}
-        for c in changes:
-            if c.action:
-                error = self._put_member(c)
-                if error:
-                    failed[(CONTACT_LIST, c.email)] = error
+        writes = [c for c in changes if c.action]
+        for part in chunks(writes, BATCH_OPERATIONS):
+            failed |= {(CONTACT_LIST, e): err for e, err in self._put_members(part).items()}
         by_segment: dict[str, list[str]] = {}
         for c in changes:
             if (CONTACT_LIST, c.email) not in failed:
@@ -156,18 +171,42 @@ class MailchimpAdapter(ApiAdapter):
                            self._segment_change(segment, "members_to_add", list(part)).items()}
         return failed
 
-    def _put_member(self, c: ContactChange) -> str | None:
-        """Upsert one member without touching an existing member's status; error or None."""
+    def _put_members(self, contacts: Sequence[ContactChange]) -> dict[str, str]:
+        """Upsert members in one batch operation, never touching an existing member's
+        status; {email: error} of the operations Mailchimp refused."""
         assert self.fields is not None
-        r = self.http.request(
-            "PUT", f"/3.0/lists/{self.list_id}/members/{subscriber_hash(c.email)}",
-            endpoint="PUT /lists/{id}/members/{hash}", records=1, ok_statuses=(400,),
-            json={"email_address": c.email, "status_if_new": NEW_MEMBER_STATUS,
-                  "merge_fields": self.fields.apply(c.fields)})
-        if r.status_code == 400:
-            body = r.json()
-            return body.get("detail") or body.get("title") or "rejected"
-        return None
+        by_hash = {subscriber_hash(c.email): c.email for c in contacts}
+        operations = [{
+            "method": "PUT", "path": f"/lists/{self.list_id}/members/{h}", "operation_id": h,
+            "body": json.dumps({"email_address": c.email, "status_if_new": NEW_MEMBER_STATUS,
+                                "merge_fields": self.fields.apply(c.fields)}),
+        } for c, h in zip(contacts, by_hash, strict=True)]
+        # A lost answer replays the batch: the same PUTs again, harmless.
+        batch_id = self.http.request("POST", "/3.0/batches", endpoint="POST /batches",
+                                     records=len(operations),
+                                     json={"operations": operations}).json()["id"]
+        status = poll(lambda: self.http.request(
+            "GET", f"/3.0/batches/{batch_id}", endpoint="GET /batches/{id}").json(),
+            lambda b: b.get("status") == "finished",
+            interval=self.settings.esp_poll_interval_seconds,
+            timeout=max(60.0, self.policy.timeout * 10), what=f"Mailchimp batch {batch_id}")
+        if not status.get("errored_operations"):
+            return {}
+        raw = self.http.request("GET", status["response_body_url"],
+                                endpoint="GET response_body_url", presigned=True).content
+        results = _batch_results(raw)
+        failed = {}
+        for result in results:
+            if int(result.get("status_code", 500)) >= 400:
+                body = json.loads(result.get("response") or "{}")
+                email = by_hash.get(result.get("operation_id", ""))
+                if email:
+                    failed[email] = body.get("detail") or body.get("title") or "rejected"
+        missing = set(by_hash) - {r.get("operation_id") for r in results}
+        if missing:
+            raise SyncError(f"Mailchimp batch {batch_id} reported no result for "
+                            f"{len(missing)} operations")
+        return failed
 
     def remove(self, segment: str, emails: Sequence[str]) -> dict[str, str]:
         if self.segment_ids.get(segment) is None:

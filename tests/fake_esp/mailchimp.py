@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import itertools
+import json
 import re
+import tarfile
 
-from .server import FakeEsp
+from .server import FakeEsp, Request
 
 P = r"/3\.0/lists/(?P<list>[^/]+)"
 MAX_MERGE_FIELDS = 30
@@ -31,6 +34,9 @@ class FakeMailchimp(FakeEsp):
         ("PUT", P + r"/members/(?P<hash>[0-9a-f]{32})", "put_member"),
         ("POST", P + r"/members/(?P<hash>[0-9a-f]{32})/actions/delete-permanent", "delete_permanent"),
         ("GET", P + "/members", "get_members"),
+        ("POST", r"/3\.0/batches", "post_batch"),
+        ("GET", r"/3\.0/batches/(?P<batch>[^/]+)", "get_batch"),
+        ("GET", r"/files/batches/(?P<batch>[^/]+)\.tar\.gz", "get_batch_file"),
     ]
 
     def __init__(self, api_key: str = "0123456789abcdef-us21", list_id: str = "aud1"):
@@ -42,6 +48,7 @@ class FakeMailchimp(FakeEsp):
                                              "ADDRESS": "Address", "PHONE": "Phone"}
         self.segments: dict[int, dict] = {}
         self.status_change_attempts: list[tuple[str, str, str]] = []  # (email, from, to)
+        self.batches: dict[str, dict] = {}
         self._ids = itertools.count(1001)
 
     # --- helpers for tests ------------------------------------------------------------
@@ -206,6 +213,49 @@ class FakeMailchimp(FakeEsp):
         member["merge_fields"].update(body.get("merge_fields", {}))
         return 200, {"id": m["hash"], "email_address": email, "status": member["status"],
                      "merge_fields": member["merge_fields"]}, {}
+
+    def post_batch(self, m, req):
+        """Batch operations: applied at once here (Mailchimp queues them), results kept for
+        the response archive. Operation paths are relative to /3.0."""
+        results = []
+        for op in req.body.get("operations", []):
+            body = op.get("body") or ""
+            sub = Request(op["method"], "/3.0" + op["path"], {}, req.headers,
+                          json.loads(body) if body else None, body.encode())
+            status, payload, _ = self._route(sub)
+            results.append({"status_code": status, "operation_id": op.get("operation_id"),
+                            "response": json.dumps(payload)})
+        batch_id = f"b{next(self._ids)}"
+        self.batches[batch_id] = {"results": results, "polls": 0}
+        return 200, self._batch_doc(batch_id, "pending"), {}
+
+    def _batch_doc(self, batch_id: str, status: str) -> dict:
+        results = self.batches[batch_id]["results"]
+        errored = sum(r["status_code"] >= 400 for r in results)
+        doc = {"id": batch_id, "status": status, "total_operations": len(results),
+               "finished_operations": len(results) if status == "finished" else 0,
+               "errored_operations": errored if status == "finished" else 0,
+               "response_body_url": ""}
+        if status == "finished":
+            doc["response_body_url"] = f"{self.url}/files/batches/{batch_id}.tar.gz"
+        return doc
+
+    def get_batch(self, m, req):
+        batch = self.batches.get(m["batch"])
+        if batch is None:
+            return self._missing()
+        batch["polls"] += 1
+        return 200, self._batch_doc(m["batch"], "started" if batch["polls"] < 2
+                                    else "finished"), {}
+
+    def get_batch_file(self, m, req):
+        data = json.dumps(self.batches[m["batch"]]["results"]).encode()
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            info = tarfile.TarInfo(f"{m['batch']}/0.json")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        return 200, buffer.getvalue(), {}
 
     def delete_permanent(self, m, req):
         h = m["hash"]
