@@ -266,7 +266,7 @@ def _write_erasures(con: duckdb.DuckDBPyConnection, tmp: Path, previous: Path | 
         is_new = "true"
     query = f"""SELECT email, email_sha256, strftime(requested_at, '%Y-%m-%dT%H:%M:%SZ') AS requested_at,
                        {is_new} AS is_new
-                FROM export_erasures ORDER BY email"""
+                FROM export_erasures ORDER BY email_sha256"""
     path = tmp / "erasures.csv"
     files.write_csv(con, query, path, neutralise=False)
     rows, new = con.execute(f"SELECT count(*), count(*) FILTER (WHERE is_new) FROM ({query})").fetchone()
