@@ -110,3 +110,17 @@ def scan_home(settings, identifiers: dict[str, set[str]],
         if found:
             hits[path.relative_to(settings.home).as_posix()] = found
     return hits
+
+
+def an_erased_contact_line(settings) -> tuple[str, str] | None:
+    """(header, line) of a CRM landing line of a person flagged erased: a re-delivery."""
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    ids = {r[0] for r in con.execute("""SELECT m.source_id FROM identity_map m
+        JOIN customer_profiles p USING (unified_id) WHERE p.is_erased AND m.source = 'crm'""").fetchall()}
+    con.close()
+    for path in sorted(settings.landing_dir.glob("crm/*/contacts.csv")):
+        lines = path.read_text().splitlines()
+        for line in lines[1:]:
+            if line.split(",", 1)[0] in ids:
+                return lines[0], line
+    return None

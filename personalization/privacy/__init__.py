@@ -23,7 +23,7 @@ __all__ = ["email_sha256", "enforce_retention", "erase", "erase_arrivals", "is_v
 
 def __getattr__(name: str):
     if name in ("erase", "erase_arrivals"):
-        from personalization.privacy import erase as module
+        from personalization.privacy import erasure as module
 
         return getattr(module, name)
     if name == "purge_erasure_requests":
@@ -35,7 +35,7 @@ def __getattr__(name: str):
 
         return enforce_retention
     if name == "subject_access":
-        from personalization.privacy.subject_access import subject_access
+        from personalization.privacy.access import subject_access
 
         return subject_access
     raise AttributeError(name)

@@ -273,9 +273,13 @@ def update_manifest(folder: Path, changed: list[dict], ds: str, note: str = "era
                 refresh(entry)
                 if kind == "parquet" and "rows" in segment:
                     segment["rows"] = max(0, int(segment["rows"]) - removed[entry["path"]])
-    erasure_file = (manifest.get("erasures") or {}).get("file")
-    if isinstance(erasure_file, dict) and erasure_file.get("path") in removed:
-        refresh(erasure_file)
+    for top in ("erasures", "consent"):
+        block = manifest.get(top) or {}
+        entry = block.get("file") if isinstance(block, dict) else None
+        if isinstance(entry, dict) and entry.get("path") in removed:
+            refresh(entry)
+            if top == "consent" and "rows" in block:
+                block["rows"] = max(0, int(block["rows"]) - removed[entry["path"]])
     # File-drop manifests: {files: {relative path: {sha256, rows}}}.
     files = manifest.get("files")
     if isinstance(files, dict):
