@@ -15,7 +15,7 @@ import duckdb
 
 from personalization.config import Settings
 from personalization.exceptions import ExportError, QualityGateError, WarehouseError
-from personalization.export import assignment, consent, deltas, files, manifest
+from personalization.export import assignment, consent, deltas, files, mailable, manifest
 from personalization.export.merge_fields import (
     MergeFieldConfig,
     build_base,
@@ -191,6 +191,8 @@ def _export_segment(con: duckdb.DuckDBPyConnection, segment: Segment, cfg: Merge
     seg_dir = tmp / "segments"
     files.write_csv(con, ordered, seg_dir / f"{segment.name}.csv")
     files.write_parquet(con, ordered, seg_dir / f"{segment.name}.parquet")
+    mailable_rows = mailable.write_mailable(
+        con, "export_segment_rows", tmp / mailable.MAILABLE_DIR / f"{segment.name}.csv")
     prev_parquet = previous / "segments" / f"{segment.name}.parquet" if previous else None
     delta = deltas.write_deltas(con, "export_segment_rows", prev_parquet, tmp / "deltas",
                                 segment.name)
@@ -208,7 +210,8 @@ def _export_segment(con: duckdb.DuckDBPyConnection, segment: Segment, cfg: Merge
         "name": segment.name, "description": segment.description, "owner": segment.owner,
         "campaign_id": campaign, "variants": variants, "stale": False,
         "members": members, "rows": rows, "added": delta["added"], "removed": delta["removed"],
-        "changed": delta["changed"], "holdout": holdout, "excluded": excluded,
+        "changed": delta["changed"], "holdout": holdout, "mailable_rows": mailable_rows,
+        "excluded": excluded,
         "extra_columns": [name.upper() for name, _ in extras],
         "unknown_merge_fields": declared_unknown,
         "files": _segment_files(tmp, segment.name, delta),
@@ -217,6 +220,7 @@ def _export_segment(con: duckdb.DuckDBPyConnection, segment: Segment, cfg: Merge
 
 def _segment_files(tmp: Path, name: str, delta: dict[str, Any]) -> dict[str, Any]:
     return {
+        "mailable": files.file_entry(tmp / mailable.MAILABLE_DIR / f"{name}.csv", tmp),
         "csv": files.file_entry(tmp / "segments" / f"{name}.csv", tmp),
         "parquet": files.file_entry(tmp / "segments" / f"{name}.parquet", tmp),
         **{kind: files.file_entry(delta[f"{kind}_path"], tmp)
@@ -239,7 +243,7 @@ def _stale_segment(con: duckdb.DuckDBPyConnection, segment: Segment, reason: str
               reason=reason, kept_from=source.name if source else None)
     if source is None:
         return {**entry, "data_ds": None, "rows": 0, "added": 0, "removed": 0, "changed": 0,
-                "holdout": 0, "files": {}}
+                "holdout": 0, "mailable_rows": 0, "files": {}}
     seg_dir = tmp / "segments"
     seg_dir.mkdir(parents=True, exist_ok=True)
     for ext in ("csv", "parquet"):
@@ -252,8 +256,12 @@ def _stale_segment(con: duckdb.DuckDBPyConnection, segment: Segment, reason: str
     prev_entry = next((s for s in manifest.read_manifest(source / "manifest.json").get("segments", [])
                        if s.get("name") == segment.name), {})
     delta = deltas.write_empty_deltas(con, parquet, tmp / "deltas", segment.name)
+    mailable_rows = mailable.write_mailable(
+        con, f"read_parquet({_literal(str(parquet))})",
+        tmp / mailable.MAILABLE_DIR / f"{segment.name}.csv")
     return {**entry, "data_ds": prev_entry.get("data_ds") or source.name, "rows": rows,
             "added": 0, "removed": 0, "changed": 0, "holdout": holdout,
+            "mailable_rows": mailable_rows,
             "files": _segment_files(tmp, segment.name, delta)}
 
 
@@ -362,6 +370,7 @@ def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[st
         "model_versions": versions,
         "source_dates": manifest.source_dates(ds, settings),
         "holdout": {"pct": settings.holdout_pct, "salt": assignment.HOLDOUT_SALT},
+        "file_kinds": manifest.FILE_KINDS,
         "contacts": {
             "eligible": eligible,
             "excluded": {r: int(excluded_all.get(r, 0)) for r in consent.EXCLUSION_REASONS
