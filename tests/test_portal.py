@@ -97,11 +97,68 @@ def test_login_and_logout_need_the_csrf_token(portal_client):
     assert portal_client.get("/").status_code == 303
 
 
-def test_login_redirects_only_to_local_paths(portal_client):
-    token = _csrf(portal_client.get("/login").text)
-    r = portal_client.post("/login", data={"username": MARKETER, "password": MARKETER_PW,
-                                           "csrf_token": token, "next": "//evil.example/x"})
-    assert r.headers["location"] == "/"
+def _login_next(client, next_value):
+    token = _csrf(client.get("/login").text)
+    return client.post("/login", data={"username": MARKETER, "password": MARKETER_PW,
+                                       "csrf_token": token, "next": next_value})
+
+
+@pytest.mark.parametrize("evil", ["//evil.example/x", "/\\evil.example", "https://evil.example",
+                                  "/\t/evil.example", "/\n/evil.example", "evil.example"])
+def test_login_redirects_only_to_local_paths(portal_client, evil):
+    assert _login_next(portal_client, evil).headers["location"] == "/"
+
+
+def test_login_keeps_next_with_its_query_string(portal_client):
+    r = portal_client.get("/preview?segment=vip&row=1")
+    assert r.headers["location"] == "/login?next=/preview%3Fsegment%3Dvip%26row%3D1"
+    form = portal_client.get(r.headers["location"]).text
+    assert 'name="next" value="/preview?segment=vip&amp;row=1"' in form
+    back = _login_next(portal_client, "/preview?segment=vip&row=1")
+    assert back.headers["location"] == "/preview?segment=vip&row=1"
+
+
+def test_logout_ends_the_session_on_the_server(portal_world):
+    with TestClient(create_app(portal_world), follow_redirects=False) as client:
+        login(client)
+        saved = dict(client.cookies)
+        page = client.get("/")
+        assert page.status_code == 200
+        assert client.post("/logout", data={"csrf_token": _csrf(page.text)}).status_code == 303
+    # A copy of the cookie taken before signing out is worth nothing afterwards.
+    with TestClient(create_app(portal_world), cookies=saved, follow_redirects=False) as thief:
+        assert thief.get("/").status_code == 303
+        assert thief.get("/exports/2026-01-06/mailable/vip.csv").status_code == 303
+
+
+def test_throttle_stops_the_guesser_not_the_real_user(portal_world):
+    app = create_app(portal_world)
+    with TestClient(app, client=("203.0.113.9", 1), follow_redirects=False) as guesser:
+        for _ in range(10):
+            assert login(guesser, MARKETER, "wrong-password").status_code == 401
+        assert login(guesser, MARKETER, "wrong-password").status_code == 429
+        assert login(guesser, MARKETER, MARKETER_PW).status_code == 429  # no oracle while throttled
+        assert login(guesser, ADMIN, ADMIN_PW).status_code == 303  # another user is unaffected
+    with TestClient(app, client=("198.51.100.7", 1), follow_redirects=False) as real_user:
+        assert login(real_user).status_code == 303
+
+
+def test_failed_login_store_is_pruned(portal_world, monkeypatch):
+    from personalization.portal import sessions
+
+    store = sessions.SessionStore(portal_world.home / "s.sqlite", max_age_s=100, window_s=10)
+    now = [1_000.0]
+    monkeypatch.setattr(sessions.time, "time", lambda: now[0])
+    store.record_failure("a", "b")
+    sid = store.start("marketer")
+    assert store.counts() == (1, 2) and store.user_of(sid) == "marketer"
+    now[0] += 11  # past the failure window
+    store.record_failure("c")
+    assert store.counts() == (1, 1) and store.failures("a", "c") == [0, 1]
+    now[0] += 100  # past the session lifetime
+    assert store.user_of(sid) is None
+    store.start("marketer")
+    assert store.counts() == (1, 0)
 
 
 def test_session_cookie_flags(portal_world, tmp_path):
@@ -172,6 +229,34 @@ def test_marketers_cannot_trigger_runs_admins_can(portal_world):
         assert r.status_code == 303
         assert done.wait(5)
     assert calls == ["2026-01-06"]
+
+
+def test_admin_rerun_checks_the_date_and_runs_one_at_a_time(portal_world):
+    release, started, calls = threading.Event(), threading.Event(), []
+
+    def slow_rerun(ds, settings):
+        calls.append(ds.isoformat())
+        started.set()
+        release.wait(10)
+
+    with TestClient(create_app(portal_world, rerun_export=slow_rerun), follow_redirects=False) as c:
+        login(c, ADMIN, ADMIN_PW)
+        token = _csrf(c.get("/exports/2026-01-06").text)
+        for bad in ("2099-01-01", "2026-01-07", "yesterday", "2026-02-30"):
+            r = c.post("/admin/rerun-export", data={"ds": bad, "csrf_token": token})
+            assert r.status_code == 422 and "<html" in r.text, bad
+        assert c.post("/admin/rerun-export", data={"ds": "2026-01-06", "csrf_token": token}).status_code == 303
+        assert started.wait(5)
+        busy = c.post("/admin/rerun-export", data={"ds": "2026-01-05", "csrf_token": token})
+        assert busy.status_code == 409 and "already running" in busy.text
+        release.set()
+        for _ in range(100):  # the lock is released when the background run ends
+            r = c.post("/admin/rerun-export", data={"ds": "2026-01-05", "csrf_token": token})
+            if r.status_code == 303:
+                break
+            threading.Event().wait(0.05)
+        assert r.status_code == 303
+    assert calls[:2] == ["2026-01-06", "2026-01-05"]
 
 
 # --- exports and downloads ----------------------------------------------------------------
@@ -365,6 +450,60 @@ def test_ab_page_renders(marketer):
     page = marketer.get("/ab").text
     assert "cmp-cart" in page and "+100.0 %" in page and "0.197" in page and "0.490" in page
     assert "holdout</strong> 50.00 %" in page
+
+
+# --- errors ------------------------------------------------------------------------------
+
+def test_huge_row_and_page_give_4xx_or_the_last_page(marketer):
+    last = marketer.get("/segments/cart_abandoners?page=999999")
+    assert last.status_code == 200 and "page 1 of 1" in last.text and "u12" in last.text
+    for url in ("/segments/cart_abandoners?page=99999999999999999999999",
+                "/preview?segment=vip&row=99999999999999999999999",
+                "/preview/email?segment=vip&row=99999999999999999999999",
+                "/preview?segment=vip&row=-1"):
+        r = marketer.get(url)
+        assert r.status_code == 422, url
+        assert "Check the address" in r.text and "<html" in r.text
+    assert marketer.get("/preview?segment=vip&row=999999").status_code == 404
+
+
+def test_not_found_and_bad_parameters_are_friendly_pages(marketer):
+    for url in ("/exports/2099-01-01", "/segments/nope", "/no/such/page"):
+        r = marketer.get(url)
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+        assert "Not found" in r.text and "Back to the exports" in r.text
+        assert '"detail"' not in r.text
+    r = marketer.get("/segments/cart_abandoners?page=abc")
+    assert r.status_code == 422 and "page:" in r.text and "valid integer" in r.text
+
+
+def test_server_errors_are_logged_and_shown_as_a_page(portal_world, caplog, monkeypatch):
+    from personalization.portal import store
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(store, "members", broken)
+    caplog.set_level(logging.INFO)
+    with TestClient(create_app(portal_world), raise_server_exceptions=False,
+                    follow_redirects=False) as client:
+        login(client)
+        r = client.get("/segments/cart_abandoners")
+    assert r.status_code == 500 and "Something went wrong" in r.text
+    assert "disk on fire" not in r.text
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "personalization.portal.app"]
+    assert any("portal_request" in m and "status=500" in m and "RuntimeError" in m for m in lines)
+
+
+def test_user_names_cannot_forge_log_lines(portal_client, caplog):
+    caplog.set_level(logging.INFO)
+    login(portal_client, "eve\n2026-01-01 00:00:00 INFO personalization.portal.auth portal_login"
+                         " user=boss role=admin", "wrong-password")
+    portal_client.get("/segments/a%0Ab%20role=admin")
+    text = [r.getMessage() for r in caplog.records if r.name.startswith("personalization")]
+    assert text and not any("\n" in m for m in text)
+    assert not any(m.startswith("portal_login ") for m in text)
+    assert any('user="eve\\n2026' in m for m in text)
 
 
 # --- quality, models, logs ----------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from personalization.portal import store
@@ -14,6 +14,8 @@ from personalization.portal.web import render, settings_of
 
 router = APIRouter()
 CONTACTS_LISTED = 50
+# Row positions beyond any real segment are a typo, answered 422 (DuckDB's OFFSET is int64).
+MAX_ROW = 2**31
 # The email is a document of its own: inline styles allowed, nothing else (no scripts, no
 # remote images), and it may only be framed by the portal itself.
 EMAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
@@ -29,7 +31,7 @@ def _contact(request: Request, ds: str, segment: str, uid: str | None, row: int 
 
 @router.get("/preview")
 def preview_page(request: Request, segment: str | None = None, ds: str = "latest",
-                 uid: str | None = None, row: int | None = None,
+                 uid: str | None = None, row: int | None = Query(None, ge=0, le=MAX_ROW),
                  user: User = Depends(current_user)):
     settings = settings_of(request)
     export = store.load_export(settings, ds)
@@ -51,7 +53,8 @@ def preview_page(request: Request, segment: str | None = None, ds: str = "latest
 
 @router.get("/preview/email")
 def preview_email(request: Request, segment: str, ds: str = "latest", uid: str | None = None,
-                  row: int | None = None, user: User = Depends(current_user)):
+                  row: int | None = Query(None, ge=0, le=MAX_ROW),
+                  user: User = Depends(current_user)):
     _, contact = _contact(request, ds, segment, uid, row if uid is None else None)
     if contact is None:
         raise HTTPException(404, "no such contact in this segment")
