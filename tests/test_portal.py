@@ -518,6 +518,26 @@ def test_data_docs_and_model_cards(marketer):
     assert marketer.get("/models/vip/..%2F..%2Fsecret").status_code == 404
 
 
+def test_data_docs_are_served_offline_with_their_tables_filled(marketer, portal_world):
+    from fixtures_portal.build import write_real_data_docs
+
+    write_real_data_docs(portal_world.quality_dir / "data_docs")  # real GX output
+    r = marketer.get("/quality/docs/index.html")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'none'" in csp and "http" not in csp
+    page = r.text
+    assert "<script" not in page.lower() and "/static/datadocs.css" in page
+    # Nothing is loaded from another host (plain hyperlinks to GX's site may stay).
+    assert not re.search(r'src="https?://|<link[^>]+href="https?://|url\([\'"]?https?://', page)
+    rows = re.findall(r'<tr><td><span class="badge (passed|failed)">', page)
+    assert sorted(rows) == ["failed", "passed"]  # the validation table is filled
+    links = re.findall(r'<a href="(validations/[^"]+)">open</a>', page)
+    assert len(links) == 2
+    detail = marketer.get("/quality/docs/" + links[0])
+    assert detail.status_code == 200 and "<script" not in detail.text.lower()
+    assert "fixture." in detail.text and " onclick=" not in detail.text
+
+
 def test_logs_hold_no_email_addresses(marketer, caplog):
     caplog.set_level(logging.INFO)
     marketer.get("/segments/cart_abandoners")

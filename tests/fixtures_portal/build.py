@@ -241,3 +241,23 @@ def build(home: Path) -> Settings:
     _write_models(settings)
     _write_lake(settings)
     return settings
+
+
+def write_real_data_docs(docs_dir: Path) -> None:
+    """Real Great Expectations Data Docs (two validations: one passes, one fails) in `docs_dir`."""
+    import great_expectations.expectations as gxe
+    import pandas as pd
+
+    from personalization.quality.gx_runner import Check, run_checks
+
+    def suite(name: str):
+        import great_expectations as gx
+
+        return gx.ExpectationSuite(name=name, expectations=[
+            gxe.ExpectColumnValuesToNotBeNull(column="unified_id"),
+            gxe.ExpectColumnValuesToBeBetween(column="orders", min_value=0, max_value=10)])
+
+    frame = pd.DataFrame({"unified_id": ["u01", "u02"], "orders": [1, 3]})
+    bad = pd.DataFrame({"unified_id": ["u01", None], "orders": [1, 99]})
+    run_checks([Check("fixture.good", frame, suite("fixture.good"), key="unified_id"),
+                Check("fixture.bad", bad, suite("fixture.bad"), key="unified_id")], docs_dir)
