@@ -269,7 +269,24 @@ def test_exports_list_shows_dates_status_and_counts(marketer):
     assert 'class="badge warning"' in page and 'class="badge passed"' in page
     assert "/exports/2026-01-06/mailable/cart_abandoners.csv" in page
     assert "/exports/2026-01-06/download.zip" in page
-    assert ">16<" in page  # 12 cart_abandoners + 4 vip rows on 2026-01-06
+    # People, not rows: u01-u14 are in a segment on 2026-01-06 (16 segment rows: u01 and u06
+    # are in both), and u11, u12 are the holdout: 12 people can be mailed.
+    people = re.findall(r'<td class="num people"[^>]*>([\d,]+)</td>', page)
+    assert people[0] == "12"
+    assert '<strong id="mailable-people">12</strong>' in page and "14 with the holdout" in page
+
+
+def test_what_changed_shows_sizes_moves_and_percentages(marketer):
+    page = marketer.get("/").text
+    table = re.search(r'<table class="grid compact" id="changes">(.*?)</table>', page, re.S).group(1)
+    rows = {}
+    for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)[1:]:
+        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
+        rows[cells[0]] = cells[1:6]
+    # cart_abandoners: 10 -> 12 rows, u11 and u12 entered, nobody left: +20 %.
+    assert rows["cart_abandoners"] == ["10", "12", "+2", "−0", "+20.0 %"]
+    assert rows["vip"] == ["4", "4", "+0", "−0", "+0.0 %"]
+    assert rows["winback"][:2] == ["0", "0"] and rows["winback"][4] == "–"
 
 
 def _csv_rows(text: str) -> list[dict[str, str]]:
@@ -379,7 +396,9 @@ def test_zip_download_holds_the_export_files(marketer, portal_world):
 
 def test_segment_page_has_definition_chart_and_masked_sample(marketer):
     page = marketer.get("/segments/cart_abandoners").text
-    assert "Added to cart in the last 3 days" in page
+    # The dbt variable in the description is shown as its value (dbt_project.yml: 3).
+    assert "Added to cart in the last 3 days" in page and "var(" not in page
+    assert "var(" not in marketer.get("/segments").text
     assert page.count("<svg") == 2
     polyline = re.search(r'<polyline class="series" fill="none" points="([^"]+)"', page).group(1)
     assert len(polyline.split()) == 3  # one point per export date
@@ -388,6 +407,16 @@ def test_segment_page_has_definition_chart_and_masked_sample(marketer):
     for n in range(1, 13):
         assert email_of(f"u{n:02d}") not in page
     assert marketer.get("/segments/nope").status_code == 404
+
+
+def test_empty_segment_says_why_and_where_to_go(marketer):
+    for url in ("/segments/winback", "/preview?segment=winback"):
+        r = marketer.get(url)
+        assert r.status_code == 200
+        box = re.search(r'<section class="card empty" id="empty-segment">(.*?)</section>', r.text, re.S)
+        assert box, url
+        assert "3 people matched, but none may be emailed" in box.group(1)
+        assert "not opted in 3" in box.group(1) and 'href="/segments"' in box.group(1)
 
 
 # --- email preview ------------------------------------------------------------------------
@@ -511,7 +540,10 @@ def test_user_names_cannot_forge_log_lines(portal_client, caplog):
 def test_data_docs_and_model_cards(marketer):
     assert "Data Docs fixture" in marketer.get("/quality/docs/index.html").text
     assert "warning" in marketer.get("/quality").text
-    assert "vip-v1" in marketer.get("/models").text
+    models = marketer.get("/models").text
+    assert "vip-v1" in models and "approved" in models
+    trained = re.search(r'<td class="trained-on">(.*?)</td>', models, re.S).group(1)
+    assert "2026-01-04" in trained and "1,234 rows" in trained
     card = marketer.get("/models/vip/vip-v1").text
     assert "<h1>VIP model vip-v1</h1>" in card and "<td>roc_auc</td>" in card
     assert "<script>alert" not in card and "&lt;script&gt;" in card
@@ -551,6 +583,21 @@ def test_logs_hold_no_email_addresses(marketer, caplog):
     assert "portal_request" in text
     for n in range(1, 15):
         assert email_of(f"u{n:02d}") not in text
+
+
+def test_unusual_moves_are_judged_against_the_segments_own_history(portal_world):
+    from personalization.portal.changes import unusual
+
+    steady = [100, 102, 98, 101, 99, 100]  # day-to-day moves within about ±2-4 %
+    assert "unusual for this segment: +80%" in unusual(steady, 180, portal_world)
+    assert unusual(steady, 103, portal_world) is None
+    # Too little history: the quality gate's band (±50 % from 20 rows up) decides.
+    assert "large move: -60%" in unusual([100], 40, portal_world)
+    assert unusual([10], 1, portal_world) is None  # too small to judge
+    assert unusual([100] * 7, 101, portal_world) is None  # never moved, moved a little
+    assert "large move" in unusual([100] * 7, 200, portal_world)
+    assert unusual([50], 0, portal_world) == "emptied: was 50, now 0"
+    assert unusual([], 5, portal_world) is None
 
 
 def test_helpers():

@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 
 from personalization.config import Settings
 from personalization.portal.security import csrf_token
+from personalization.portal.text import dbt_vars, plain_description
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -41,4 +42,6 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any):
     context.setdefault("user", getattr(request.state, "user", None))
     context["csrf_token"] = csrf_token(request.session)
     context["auth_mode"] = settings_of(request).portal_auth
+    variables = dbt_vars(settings_of(request).project_dir)
+    context["describe"] = lambda text: plain_description(text, variables)
     return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)

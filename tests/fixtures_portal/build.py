@@ -73,7 +73,8 @@ def _members(ds: str) -> dict[str, list[dict]]:
     vip = [contact(uid, variant="A", holdout=False) for uid in ("u01", "u06", "u13")]
     if ds != "2026-01-04":
         vip.append(contact("u14", variant="B", holdout=False))
-    return {"cart_abandoners": cart, "vip": vip}
+    # winback: three members matched, all without consent, so nothing is exported.
+    return {"cart_abandoners": cart, "vip": vip, "winback": []}
 
 
 def _write_csv(path: Path, rows: list[dict], neutralise: bool) -> None:
@@ -105,17 +106,21 @@ def _write_export(settings: Settings, ds: str, previous: dict[str, list[dict]] |
     root = settings.exports_dir / ds
     members = _members(ds)
     segments = []
-    meta = {"cart_abandoners": {"description": "Added to cart in the last 3 days, no checkout.",
+    meta = {"cart_abandoners": {"description": "Added to cart in the last "
+                                               "var('cart_abandoners_days') (3) days, no checkout.",
                                 "owner": "growth", "campaign_id": CAMPAIGN, "variants": ["A", "B"]},
             "vip": {"description": "Customers the VIP model scores at or above the threshold.",
-                    "owner": "crm", "campaign_id": "vip", "variants": ["A", "B"]}}
+                    "owner": "crm", "campaign_id": "vip", "variants": ["A", "B"]},
+            "winback": {"description": "Lapsed customers to win back.", "owner": "crm",
+                        "campaign_id": "winback", "variants": ["A", "B"]}}
     for name, rows in members.items():
         files = {}
         csv_path = root / "segments" / f"{name}.csv"
         _write_csv(csv_path, rows, neutralise=True)
         files["csv"] = _entry(csv_path, root)
         pq_path = root / "segments" / f"{name}.parquet"
-        pq.write_table(pa.Table.from_pylist(rows), pq_path)
+        schema = pa.Table.from_pylist([contact("u00", variant="A", holdout=False)]).schema
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), pq_path)
         files["parquet"] = _entry(pq_path, root)
         # The mailable list is written by the export's own code from the full rows.
         mailable_path = root / mailable.MAILABLE_DIR / f"{name}.csv"
@@ -132,11 +137,13 @@ def _write_export(settings: Settings, ds: str, previous: dict[str, list[dict]] |
             _write_csv(p, drows, neutralise=False)
             files[kind] = _entry(p, root)
         segments.append({"name": name, **meta[name], "stale": False, "data_ds": ds,
-                         "members": len(rows) + 2, "rows": len(rows), "added": len(added),
+                         "members": len(rows) + (3 if name == "winback" else 2),
+                         "rows": len(rows), "added": len(added),
                          "removed": len(removed), "changed": 0,
                          "holdout": sum(r["is_holdout"] for r in rows),
                          "mailable_rows": mailable_rows,
-                         "excluded": {"not_opted_in": 2}, "extra_columns": [],
+                         "excluded": {"not_opted_in": 3 if name == "winback" else 2},
+                         "extra_columns": [],
                          "unknown_merge_fields": [], "files": files})
     (root / "erasures.csv").write_text("email,email_sha256,requested_at,is_new\n"
                                        "gone@example.com,x,2026-01-01T00:00:00,false\n")
@@ -171,8 +178,12 @@ def _write_quality(settings: Settings) -> None:
 def _write_models(settings: Settings) -> None:
     d = settings.models_dir / "vip" / "vip-v1"
     d.mkdir(parents=True, exist_ok=True)
-    (d / "metadata.json").write_text(json.dumps({"version": "vip-v1", "status": "approved",
-                                                 "trained_on": "2026-01-04"}))
+    # The shape the model registry writes (personalization/scoring/train.py).
+    (d / "metadata.json").write_text(json.dumps({
+        "model": "vip", "version": "vip-v1", "approved": True,
+        "approval_reason": "beats recency_only and rfm_score on ROC AUC",
+        "trained_ds": "2026-01-04", "rows": {"final_fit": 1234, "training": 900},
+        "training_window": {"from": "2024-01-05", "to": "2026-01-04"}}))
     (d / "model_card.md").write_text(
         "# VIP model vip-v1\n\nPredicts **VIP** customers.\n\n## Metrics\n\n"
         "| metric | value |\n|---|---|\n| roc_auc | 0.91 |\n\n- trained on 2026-01-04\n"
