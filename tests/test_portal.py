@@ -10,6 +10,7 @@ import re
 import stat
 import threading
 import zipfile
+from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,7 +19,13 @@ from fixtures_portal.build import build as build_fixture
 
 from personalization.config import load_settings
 from personalization.portal import add_user, create_app, demo_login
-from personalization.portal.abtest import campaign_results, normal_cdf, two_proportion_z_test
+from personalization.portal.abtest import (
+    campaign_results,
+    normal_cdf,
+    sample_size_per_arm,
+    two_proportion_z_test,
+    verdict,
+)
 from personalization.portal.charts import delta_chart, line_chart
 from personalization.portal.markdown import render as render_markdown
 from personalization.portal.security import mask_email, safe_child
@@ -454,8 +461,9 @@ def test_two_proportion_z_test_matches_hand_computation():
 
 
 def test_ab_results_on_hand_made_events(portal_world):
-    [c] = campaign_results(portal_world, load_export(portal_world, "latest"))
-    assert (c.campaign_id, c.segment, c.basis) == ("cmp-cart", "cart_abandoners", "recipients")
+    results = {c.campaign_id: c for c in campaign_results(portal_world, load_export(portal_world, "latest"))}
+    c = results["cmp-cart"]
+    assert (c.segment, c.basis) == ("cart_abandoners", "recipients")
     a, b = c.variants
     # Recipients: non-holdout rows per variant in the latest export (u01-u05 A, u06-u10 B).
     assert (a.variant, a.base, a.opens, a.clicks, a.conversions) == ("A", 5, 4, 2, 1)
@@ -470,69 +478,67 @@ def test_ab_results_on_hand_made_events(portal_world):
     # z = 0.690066, p = 0.490153
     assert b.conversion_lift == pytest.approx(1.0)
     assert b.conversion_p == pytest.approx(0.490153, abs=1e-5)
+    # Wilson 95 % for 2/5: centre (.4 + z²/10) / (1 + z²/5) = .443449,
+    # half z*sqrt(.048 + z²/100) / (1 + z²/5) = .325828 (z² = 3.841459).
+    assert a.click_ci == pytest.approx((0.117621, 0.769277), abs=1e-5)
+    # Difference of click rates .4 ± 1.959964 * sqrt(.048 + .032) = .4 ± .554362.
+    assert b.click_diff_ci == pytest.approx((-0.154362, 0.954362), abs=1e-5)
+    # Not significant: people per arm for .4 vs .8 at 80 % power, 5 % two-sided:
+    # (1.959964*sqrt(2*.6*.4) + 0.841621*sqrt(.24+.16))² / .16 = 22.33 -> 23, 18 more than 5.
+    assert b.click_verdict == "no difference yet, need ~18 more per arm"
+    # .2 vs .4: (1.959964*sqrt(2*.3*.7) + 0.841621*sqrt(.16+.24))² / .04 = 81.22 -> 82, 77 more.
+    assert b.conversion_verdict == "no difference yet, need ~77 more per arm"
     base = {x.group: (x.members, x.buyers) for x in c.baselines}
     # Holdout u11 bought (shop account c11), u12 did not; treated buyers u01, u06, u07, u08.
-    assert base == {"holdout": (2, 1), "treated": (10, 4)}
+    assert base == {"holdout": (2, 1), "treated": (10, 4), "variant A": (5, 1),
+                    "variant B": (5, 3)}
+    lifts = {x.group: x.lift for x in c.baselines}
+    # Purchase rate vs the holdout's .5: treated .4 -> -20 %, A .2 -> -60 %, B .6 -> +20 %.
+    assert lifts["treated"] == pytest.approx(-0.2) and lifts["variant B"] == pytest.approx(0.2)
+    assert lifts["variant A"] == pytest.approx(-0.6) and lifts["holdout"] is None
+
+
+def test_campaign_without_segment_is_compared_with_the_export_it_was_sent_from(portal_world):
+    results = {c.campaign_id: c for c in campaign_results(portal_world, load_export(portal_world, "latest"))}
+    news = results["cmp-news"]
+    assert (news.segment, news.basis) == (None, "openers")
+    # Its first event is on 2026-01-06: the export in force was 2026-01-05 (u01-u10, u13,
+    # u14: nobody in the holdout yet), not the latest one. Buyers in [01-06 09:00, 01-13
+    # 10:00]: u01 only (u11's purchase counts for nobody here: u11 was not exported yet).
+    assert {x.group: (x.members, x.buyers) for x in news.baselines} == {"treated": (12, 1)}
+    assert "2026-01-05" in news.baseline_scope and "store-wide" in news.baseline_scope
+
+
+def test_ab_results_filter_campaign_events_by_date(portal_world):
+    latest = load_export(portal_world, "latest")
+    ids = lambda **kw: [c.campaign_id for c in campaign_results(portal_world, latest, **kw)]  # noqa: E731
+    assert ids() == ["cmp-news", "cmp-cart"]
+    assert ids(since=date(2026, 1, 6)) == ["cmp-news"]
+    assert ids(until=date(2026, 1, 5)) == ["cmp-cart"]
+    assert ids(since=date(2026, 1, 7)) == []
+
+
+def test_sample_size_and_verdicts_by_hand():
+    # .10 vs .12: pooled .11; (1.959964*sqrt(.1958) + 0.841621*sqrt(.09+.1056))² / .0004
+    # = (0.867270 + 0.372222)² / .0004 = 3840.85 -> 3841 per arm.
+    assert sample_size_per_arm(0.10, 0.12) == 3841
+    assert verdict("B", "A", 100, 1000, 160, 1000, 0.0003) == "B wins"
+    assert verdict("B", "A", 160, 1000, 100, 1000, 0.0003) == "A wins"
+    assert verdict("B", "A", 0, 10, 0, 10, None) == "no difference yet (no events in either arm)"
+    assert verdict("B", "A", 0, 0, 1, 10, None) == "not enough data yet"
+    assert "to see a 10% lift" in verdict("B", "A", 10, 100, 10, 100, 1.0)
 
 
 def test_ab_page_renders(marketer):
     page = marketer.get("/ab").text
     assert "cmp-cart" in page and "+100.0 %" in page and "0.197" in page and "0.490" in page
-    assert "holdout</strong> 50.00 %" in page
-
-
-# --- errors ------------------------------------------------------------------------------
-
-def test_huge_row_and_page_give_4xx_or_the_last_page(marketer):
-    last = marketer.get("/segments/cart_abandoners?page=999999")
-    assert last.status_code == 200 and "page 1 of 1" in last.text and "u12" in last.text
-    for url in ("/segments/cart_abandoners?page=99999999999999999999999",
-                "/preview?segment=vip&row=99999999999999999999999",
-                "/preview/email?segment=vip&row=99999999999999999999999",
-                "/preview?segment=vip&row=-1"):
-        r = marketer.get(url)
-        assert r.status_code == 422, url
-        assert "Check the address" in r.text and "<html" in r.text
-    assert marketer.get("/preview?segment=vip&row=999999").status_code == 404
-
-
-def test_not_found_and_bad_parameters_are_friendly_pages(marketer):
-    for url in ("/exports/2099-01-01", "/segments/nope", "/no/such/page"):
-        r = marketer.get(url)
-        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
-        assert "Not found" in r.text and "Back to the exports" in r.text
-        assert '"detail"' not in r.text
-    r = marketer.get("/segments/cart_abandoners?page=abc")
-    assert r.status_code == 422 and "page:" in r.text and "valid integer" in r.text
-
-
-def test_server_errors_are_logged_and_shown_as_a_page(portal_world, caplog, monkeypatch):
-    from personalization.portal import store
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("disk on fire")
-
-    monkeypatch.setattr(store, "members", broken)
-    caplog.set_level(logging.INFO)
-    with TestClient(create_app(portal_world), raise_server_exceptions=False,
-                    follow_redirects=False) as client:
-        login(client)
-        r = client.get("/segments/cart_abandoners")
-    assert r.status_code == 500 and "Something went wrong" in r.text
-    assert "disk on fire" not in r.text
-    lines = [rec.getMessage() for rec in caplog.records if rec.name == "personalization.portal.app"]
-    assert any("portal_request" in m and "status=500" in m and "RuntimeError" in m for m in lines)
-
-
-def test_user_names_cannot_forge_log_lines(portal_client, caplog):
-    caplog.set_level(logging.INFO)
-    login(portal_client, "eve\n2026-01-01 00:00:00 INFO personalization.portal.auth portal_login"
-                         " user=boss role=admin", "wrong-password")
-    portal_client.get("/segments/a%0Ab%20role=admin")
-    text = [r.getMessage() for r in caplog.records if r.name.startswith("personalization")]
-    assert text and not any("\n" in m for m in text)
-    assert not any(m.startswith("portal_login ") for m in text)
-    assert any('user="eve\\n2026' in m for m in text)
+    assert "no difference yet, need ~18 more per arm" in page
+    assert "[11.8 %, 76.9 %]" in page  # click rate of A with its 95 % interval
+    assert re.search(r"holdout</td>\s*<td[^>]*>2</td>\s*<td[^>]*>1</td>\s*<td[^>]*>50.00 %", page)
+    assert "cmp-news" in page and "store-wide" in page
+    only_news = marketer.get("/ab?since=2026-01-06").text
+    assert "cmp-news" in only_news and "cmp-cart" not in only_news
+    assert marketer.get("/ab?since=yesterday").status_code == 422
 
 
 # --- quality, models, logs ----------------------------------------------------------------

@@ -23,13 +23,18 @@ def _signed_pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:+.1f} %"
 
 
+def _signed_pp(value: float | None) -> str:
+    """A difference of two rates in percentage points."""
+    return "–" if value is None else f"{value * 100:+.1f} pp"
+
+
 def _pvalue(value: float | None) -> str:
     if value is None:
         return "–"
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
-TEMPLATES.env.filters.update(pct=_pct, signed_pct=_signed_pct, pvalue=_pvalue,
+TEMPLATES.env.filters.update(pct=_pct, signed_pct=_signed_pct, signed_pp=_signed_pp, pvalue=_pvalue,
                              thousands=lambda v: f"{int(v or 0):,}")
 
 

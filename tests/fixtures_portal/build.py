@@ -226,6 +226,10 @@ def pixel_events() -> list[dict]:
     ev("purchase", "u08", _t(0, 9))  # before the click: no conversion, but a buyer
     ev("purchase", None, _t(1, 12), customer="c11")  # holdout u11 buys in the window
     ev("page_view", "u12", _t(1, 12))  # holdout u12 only browses
+    # A newsletter that is not a segment of the exports (its audience is unknown), a day later.
+    ev("email_open", "u13", _t(1, 9), "A", campaign="cmp-news")
+    ev("email_open", "u14", _t(1, 9), "B", campaign="cmp-news")
+    ev("email_click", "u13", _t(1, 10), "A", campaign="cmp-news")
     return rows
 
 
