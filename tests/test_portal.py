@@ -438,14 +438,46 @@ def test_preview_shows_fallbacks_and_never_puts_emails_in_urls(marketer):
     email = marketer.get("/preview/email?segment=cart_abandoners&uid=u03")
     assert email.status_code == 200
     assert "default-src 'none'" in email.headers["content-security-policy"]
-    assert 'title="fallback: FNAME"' in email.text and "Hi <span" in email.text
-    assert "You left something in your cart" in email.text  # segment block
-    assert "Unsubscribe" in email.text
+    # u03 speaks German (LANGUAGE de): German copy, the name's fallback highlighted.
+    assert 'title="fallback: FNAME"' in email.text and "Hallo <span" in email.text
+    assert "Sie haben etwas im Warenkorb vergessen" in email.text  # segment block
+    assert "Abmelden" in email.text
     plain = marketer.get("/preview/email?segment=cart_abandoners&row=0").text
-    assert "Hi Anna," in plain and "fallback:" not in plain
-    assert "free express shipping" in plain  # VIP block for u01
+    assert "Hallo Anna," in plain and "fallback:" not in plain
+    assert "kostenlosen Expressversand" in plain  # VIP block for u01
     assert "No fallback fired" in marketer.get("/preview?segment=vip&row=0").text
     assert marketer.get("/preview/email?segment=vip&uid=nobody").status_code == 404
+
+
+def test_preview_speaks_the_contacts_language_with_subject_and_preheader(marketer):
+    # u02 speaks French; the page shows the inbox line in the same language.
+    page = marketer.get("/preview?segment=cart_abandoners&uid=u02").text
+    assert '<strong id="copy-language">fr</strong>' in page
+    assert '<div class="subject" id="subject">Ben, votre panier vous attend</div>' in page
+    assert "Vos articles sont toujours dans votre panier." in page
+    email = marketer.get("/preview/email?segment=cart_abandoners&uid=u02").text
+    assert '<html lang="fr">' in email and "Bonjour Ben," in email and "Se désabonner" in email
+    assert 'id="preheader">Vos articles sont toujours dans votre panier.<' in email
+    # No name (the fallback fired): the subject leaves it out instead of "there, ...".
+    anonymous = marketer.get("/preview?segment=cart_abandoners&uid=u03").text
+    assert '<div class="subject" id="subject">Ihr Warenkorb wartet</div>' in anonymous
+    # The narrow (mobile) view is the same email in a phone-width frame.
+    mobile = marketer.get("/preview?segment=cart_abandoners&uid=u02&view=mobile").text
+    assert 'class="email mobile"' in mobile and 'name="view" value="mobile"' in mobile
+    assert marketer.get("/preview?segment=vip&view=tablet").status_code == 422
+
+
+def test_email_copy_falls_back_to_english_and_escapes_values():
+    from personalization.portal.emails import email_copy, inbox_line, render_email
+
+    assert {"en", "de", "fr", "nl", "es"} <= set(email_copy())
+    italian = {"FNAME": "<b>Gia</b>", "LANGUAGE": "it", "LIFECYCLE": "prospect",
+               "LOCAL_OFFER": "Free delivery", "BECAUSE_VIEWED": "", "FALLBACKS": ""}
+    html = render_email(italian, "vip")
+    assert "Hi &lt;b&gt;Gia&lt;/b&gt;," in html and "<b>Gia</b>" not in html
+    assert "WELCOME10" in html and "Early access for you" in html
+    assert 'data-tag="LOCAL_OFFER"' in html and 'data-tag="BECAUSE_VIEWED"' not in html
+    assert inbox_line(italian, "vip")["subject"] == "<b>Gia</b>, early access for you"
 
 
 # --- A/B results --------------------------------------------------------------------------

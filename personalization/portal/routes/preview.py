@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse
 
 from personalization.portal import store
 from personalization.portal.auth import current_user
-from personalization.portal.emails import fallbacks_of, merge_fields, render_email
+from personalization.portal.emails import fallbacks_of, inbox_line, merge_fields, render_email
 from personalization.portal.security import mask_email
 from personalization.portal.users import User
 from personalization.portal.web import render, settings_of
@@ -32,6 +32,7 @@ def _contact(request: Request, ds: str, segment: str, uid: str | None, row: int 
 @router.get("/preview")
 def preview_page(request: Request, segment: str | None = None, ds: str = "latest",
                  uid: str | None = None, row: int | None = Query(None, ge=0, le=MAX_ROW),
+                 view: str = Query("desktop", pattern="^(desktop|mobile)$"),
                  user: User = Depends(current_user)):
     settings = settings_of(request)
     export = store.load_export(settings, ds)
@@ -47,6 +48,7 @@ def preview_page(request: Request, segment: str | None = None, ds: str = "latest
             _, contact = _contact(request, export.ds, segment, None, 0)
     return render(request, "preview.html", export=export, segment=segment, contacts=contacts,
                   contact=contact, masked_email=mask_email((contact or {}).get("email")),
+                  inbox=inbox_line(contact, segment) if contact else None, view=view,
                   fields=merge_fields(contact) if contact else [],
                   fallbacks=fallbacks_of(contact) if contact else [])
 
