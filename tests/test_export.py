@@ -293,6 +293,31 @@ def test_mailable_file_leaves_out_the_holdout_and_bookkeeping(export_home):
     assert "INCLUDING the holdout" in m["file_kinds"]["csv"]
 
 
+def test_exclusions_are_recorded_beside_the_export_as_hashes(export_home):
+    from personalization.export.exclusions import audit_path
+
+    publish(DAY1, export_home)
+    path = audit_path(export_home, "2026-01-05")
+    assert not path.is_relative_to(export_home.exports_dir)  # never in what leaves
+    rows = duckdb.connect().execute(
+        f"SELECT segment, unified_id, email_sha256, reason, detail FROM '{path}'").fetchall()
+    h = lambda e: hashlib.sha256(e.encode()).hexdigest()  # noqa: E731
+    everyone = {r[1]: (r[2], r[3], r[4]) for r in rows if r[0] == "everyone"}
+    assert everyone == {
+        "u04": (h("noconsent@example.com"), "not_opted_in", None),
+        "u05": (h("unsub@example.com"), "unsubscribed", None),
+        "u06": (None, "erased", None),
+        "u07": (h("bad@@example"), "invalid_email", None),
+        "u08": (h("bounce@example.com"), "suppressed", "bounce"),
+        "u09": (h("forgetme@example.com"), "erasure_request", None),
+        "u10": (h("anna@example.de"), "duplicate_email", None),
+        "u99": (None, "no_profile", None)}
+    assert sorted(r[1] for r in rows if r[0] == "cart_abandoners") == ["u04", "u05"]
+    columns = [c[0] for c in duckdb.connect().execute(f"DESCRIBE SELECT * FROM '{path}'").fetchall()]
+    assert columns == ["segment", "unified_id", "email_sha256", "reason", "detail"]  # no email
+    assert not list(path.parent.parent.glob(".tmp-*"))
+
+
 def test_consent_filter_lets_no_excluded_contact_leave(export_home, monkeypatch):
     monkeypatch.setattr(publish_module, "_run_export_gate", REAL_GATE)
     publish(DAY1, export_home)
