@@ -466,6 +466,49 @@ def test_failure_mid_export_leaves_published_exports_intact(export_home, monkeyp
     assert sorted(p.name for p in export_home.exports_dir.iterdir()) == ["2026-01-05", "latest"]
 
 
+@pytest.mark.parametrize("breakage", ["import_error", "exception", "unknown_status"])
+def test_export_gate_fails_closed(export_home, monkeypatch, breakage):
+    """A gate that cannot run, crashes or answers anything but a pass publishes nothing."""
+    import sys
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(publish_module, "_run_export_gate", REAL_GATE)
+    publish(DAY1, export_home)
+    before = tree_bytes(export_home.exports_dir / "2026-01-05")
+    import personalization.quality as quality
+
+    if breakage == "import_error":
+        monkeypatch.setitem(sys.modules, "personalization.quality", None)  # import raises
+    elif breakage == "exception":
+        def crash(*args, **kwargs):
+            raise RuntimeError("GX blew up")
+
+        monkeypatch.setattr(quality, "validate_export", crash)
+    else:
+        monkeypatch.setattr(quality, "validate_export",
+                            lambda *a, **k: SimpleNamespace(status="not_available"))
+    for ds in (DAY1, DAY2):  # neither a rerun nor a new date gets through
+        with pytest.raises(QualityGateError, match="nothing is published"):
+            publish(ds, export_home)
+    assert sorted(p.name for p in export_home.exports_dir.iterdir()) == ["2026-01-05", "latest"]
+    assert tree_bytes(export_home.exports_dir / "2026-01-05") == before
+    assert os.readlink(export_home.exports_dir / "latest") == "2026-01-05"
+
+
+def test_portal_shows_only_an_all_passed_export_as_passed(tmp_path):
+    from personalization.portal.store import Export
+
+    def status(**gates):
+        return Export("2026-01-05", tmp_path, {"quality_gate": gates}).status
+
+    assert status(lake="passed", export="passed") == "passed"
+    assert status(lake="passed", export="not_available") == "incomplete"
+    assert status(lake="missing", export="passed") == "incomplete"
+    assert status(lake="passed", export="warning") == "warning"
+    assert status(lake="passed", export="failed") == "failed"
+    assert status() == "unknown"
+
+
 def test_failed_segment_keeps_previous_files_and_is_marked_stale(export_home):
     publish(DAY1, export_home)
     build_warehouse(export_home, DAY2, drop_segment="cart_abandoners")

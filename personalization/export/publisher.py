@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 
 from personalization.config import Settings
-from personalization.exceptions import ExportError, WarehouseError
+from personalization.exceptions import ExportError, QualityGateError, WarehouseError
 from personalization.export import (
     assignment,
     consent,
@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 WH = "wh.main"
 RESERVED = {"EMAIL", "UNIFIED_ID", "VARIANT", "IS_HOLDOUT", "FALLBACKS"}
 FAILED_DBT_STATUSES = {"error", "fail", "skipped", "runtime error"}
+# Gate results that let an export be published (a warning is a pass with findings).
+PASSING_GATE_STATUSES = ("passed", "warning")
 
 
 def _ident(name: str) -> str:
@@ -289,14 +291,25 @@ def _write_erasures(con: duckdb.DuckDBPyConnection, tmp: Path, previous: Path | 
 
 
 def _run_export_gate(tmp: Path, ds: date, settings: Settings) -> str:
+    """Run the export quality gate on the temp folder; anything but a pass raises.
+
+    The gate fails closed: if the quality package cannot be imported, the gate raises
+    anything, or it returns a status other than `passed`/`warning`, nothing is published.
+    """
     try:
         from personalization.quality import validate_export
-    except ImportError:
-        log_event(logger, "export_gate_unavailable", logging.WARNING,
-                  why="personalization.quality.validate_export not importable")
-        return "not_available"
-    # Raises QualityGateError on failure: the caller drops the temp folder.
-    return str(validate_export(tmp, ds, settings).status)
+
+        status = str(validate_export(tmp, ds, settings).status)
+    except QualityGateError:
+        raise
+    except Exception as e:  # an import error or a crash in the gate is a failed gate
+        raise QualityGateError(
+            f"export quality gate for {ds} could not run ({type(e).__name__}: {e}); "
+            "nothing is published") from e
+    if status not in PASSING_GATE_STATUSES:
+        raise QualityGateError(f"export quality gate for {ds} returned {status!r}; "
+                               "nothing is published")
+    return status
 
 
 def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[str],
@@ -361,7 +374,7 @@ def publish(ds: date, settings: Settings, failed_segments: Iterable[str] = ()) -
     """Write and atomically publish the export of `ds` to `<exports>/<ds>/`.
 
     Builds everything in `<exports>/.tmp-<ds>-<pid>`, runs the export quality gate on it
-    (when `personalization.quality.validate_export` exists), then renames it into place and
+    (fails closed: a gate that cannot run is a failed gate), then renames it into place and
     moves `<exports>/latest`. A rerun for the same `ds` with the same inputs gives the same
     bytes. On any failure the temp folder is removed and the published exports are untouched.
 
@@ -376,7 +389,8 @@ def publish(ds: date, settings: Settings, failed_segments: Iterable[str] = ()) -
 
     Raises:
         ExportError: inputs missing or files cannot be written/published.
-        QualityGateError: the export gate rejected the export (nothing is published).
+        QualityGateError: the export gate rejected the export, or could not run (import
+            error, any exception): nothing is published.
     """
     exports_dir = settings.exports_dir
     exports_dir.mkdir(parents=True, exist_ok=True)
