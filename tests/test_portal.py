@@ -638,6 +638,19 @@ def test_unusual_moves_are_judged_against_the_segments_own_history(portal_world)
     assert unusual([], 5, portal_world) is None
 
 
+def test_descriptions_lose_their_dbt_jinja():
+    from personalization.portal.text import plain_description
+
+    variables = {"cart_abandoners_days": 5, "confidence_threshold": 0.8}
+    # The project's value wins over the default written in brackets.
+    assert plain_description("in the last var('cart_abandoners_days') (3) days", variables) == \
+        "in the last 5 days"
+    assert plain_description("above {{ var(\"confidence_threshold\") }} from {{ ref('orders') }}",
+                             variables) == "above 0.8 from orders"
+    assert plain_description("var('unknown', 7) or var('nope') (2)", {}) == "7 or 2"
+    assert plain_description(None, variables) == ""
+
+
 def test_helpers():
     assert mask_email("jane.doe@example.com") == "j***@example.com"
     assert mask_email(None) == ""

@@ -35,6 +35,8 @@ def _vars(path: str, mtime_ns: int) -> dict[str, Any]:
 def dbt_vars(project_dir: Path) -> dict[str, Any]:
     """The `vars:` of `dbt_project.yml` (empty when it cannot be read)."""
     path = project_dir / "dbt_project.yml"
+    if not path.is_file():  # a portal deployed without the dbt project: show the brackets
+        return {}
     try:
         return _vars(str(path), path.stat().st_mtime_ns)
     except (OSError, yaml.YAMLError) as e:
