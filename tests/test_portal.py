@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import os
 import re
@@ -424,6 +425,19 @@ def test_empty_segment_says_why_and_where_to_go(marketer):
         assert box, url
         assert "3 people matched, but none may be emailed" in box.group(1)
         assert "not opted in 3" in box.group(1) and 'href="/segments"' in box.group(1)
+
+
+
+def test_segment_that_matched_nobody_says_so(marketer, portal_world):
+    path = portal_world.exports_dir / "2026-01-06" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for seg in manifest["segments"]:
+        if seg["name"] == "winback":
+            seg.update(members=0, excluded={})
+    path.write_text(json.dumps(manifest))
+    page = marketer.get("/segments/winback").text
+    assert "Nobody matched the segment's definition" in page
+    assert "Lapsed customers to win back." in page and "(crm)" in page
 
 
 # --- email preview ------------------------------------------------------------------------
