@@ -283,11 +283,34 @@ def _write_erasures(con: duckdb.DuckDBPyConnection, tmp: Path, previous: Path | 
         is_new = "true"
     query = f"""SELECT email, email_sha256, strftime(requested_at, '%Y-%m-%dT%H:%M:%SZ') AS requested_at,
                        {is_new} AS is_new
-                FROM export_erasures ORDER BY email"""
+                FROM export_erasures ORDER BY email_sha256"""
     path = tmp / "erasures.csv"
     files.write_csv(con, query, path, neutralise=False)
     rows, new = con.execute(f"SELECT count(*), count(*) FILTER (WHERE is_new) FROM ({query})").fetchone()
     return {"rows": rows, "new": new, "file": files.file_entry(path, tmp)}
+
+
+def _write_consent(con: duckdb.DuckDBPyConnection, tmp: Path) -> dict[str, Any] | None:
+    """`consent.parquet`: for every exported contact, the source record and timestamp whose
+    consent the export relied on (the `consent_audit` mart). None when the mart is missing."""
+    has_audit = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'wh' "
+        "AND table_schema = 'main' AND table_name = 'consent_audit'").fetchone()[0]
+    segment_files = sorted((tmp / "segments").glob("*.parquet"))
+    if not has_audit or not segment_files:
+        return None
+    files_sql = ", ".join(_literal(str(f)) for f in segment_files)
+    query = f"""
+        SELECT c.unified_id, c.consent_source, c.consent_source_id, c.consent_recorded_at,
+               c.opted_in_at
+        FROM {WH}.consent_audit AS c
+        WHERE c.unified_id IN (SELECT CAST(unified_id AS VARCHAR)
+                               FROM read_parquet([{files_sql}], union_by_name = true))
+        ORDER BY c.unified_id"""
+    path = tmp / "consent.parquet"
+    files.write_parquet(con, query, path)
+    rows = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+    return {"rows": rows, "file": files.file_entry(path, tmp)}
 
 
 def _run_export_gate(tmp: Path, ds: date, settings: Settings) -> str:
@@ -344,6 +367,7 @@ def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[st
                 entries.append({**entry, "data_ds": ds.isoformat()})
         erasures = _write_erasures(con, tmp, previous)
         exclusions.write(con, audit)
+        consent_file = _write_consent(con, tmp)
         versions = manifest.model_versions(con, WH)
     except duckdb.Error as e:
         raise ExportError(f"export {ds} failed in DuckDB: {e}") from e
@@ -366,6 +390,7 @@ def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[st
             "suppression_list": suppressed,
         },
         "erasures": erasures,
+        "consent": consent_file,
         "segments": entries,
     }
 
