@@ -18,7 +18,16 @@ from starlette.middleware.sessions import SessionMiddleware
 from personalization.config import Settings
 from personalization.observability import log_event
 from personalization.portal import auth, errors
-from personalization.portal.routes import ab, admin, docs, exports, lookup, preview, segments
+from personalization.portal.routes import (
+    ab,
+    admin,
+    docs,
+    exports,
+    lookup,
+    preview,
+    segments,
+    triggers,
+)
 from personalization.portal.security import log_safe, session_secret
 from personalization.portal.sessions import SESSIONS_FILE, SessionStore
 
@@ -86,7 +95,7 @@ def create_app(settings: Settings,
     app.add_exception_handler(RequestValidationError, errors.validation_error)
     app.add_exception_handler(Exception, errors.server_error)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    for module in (auth, exports, segments, preview, lookup, ab, docs, admin):
+    for module in (auth, exports, segments, preview, lookup, ab, triggers, docs, admin):
         app.include_router(module.router)
     return app
 
