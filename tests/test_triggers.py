@@ -312,3 +312,27 @@ def test_the_runner_forgets_a_person_as_soon_as_the_erasure_ledger_names_them(ho
     with duckdb.connect(str(home.triggers_state_dir / "state.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from received_events "
                            "where customer_id = 'c-anna'").fetchone() == (0,)
+
+
+def test_the_portal_shows_decisions_per_trigger_reason_and_hour(home):
+    import re
+
+    from personalization.portal import add_user
+    from personalization.portal import create_app as portal_app
+
+    carts = [event(f"p-{c}", "add_to_cart", T0, customer_id=c, sku="SKU-1")
+             for c in ("c-anna", "c-bob", "c-cleo")]
+    post(home, carts, at=T0 + timedelta(minutes=1))
+    run_once(home, now=T0 + timedelta(minutes=40))
+    add_user(home, "mia", "a-long-password-1", "marketer")
+    with TestClient(portal_app(home), follow_redirects=False) as client:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+        client.post("/login", data={"username": "mia", "password": "a-long-password-1",
+                                    "csrf_token": token, "next": "/"})
+        page = client.get("/triggers", params={"hours": 24}).text
+    totals = re.search(r'id="trigger-totals".*?</table>', page, re.S).group(0)
+    cells = re.findall(r"<td>([^<]*)</td>", totals)
+    assert cells == ["cart_abandoned", "1", "2", "0"]
+    reasons = re.search(r'id="trigger-reasons".*?</table>', page, re.S).group(0)
+    assert "no_consent" in reasons and "unsubscribed" in reasons
+    assert "2026-10-15 10:00" in page  # the hour the decisions were made (UTC)
