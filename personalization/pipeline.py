@@ -29,6 +29,14 @@ def extract(source: str) -> StepFn:
     return step
 
 
+def extract_esp_feedback(ds: date, settings: Settings) -> list[StepReport]:
+    """Pull unsubscribes, bounces and complaints from the ESPs, then load them like a source."""
+    from personalization.esp.feedback import SOURCE, pull_suppressions
+    from personalization.extract import extract_source
+
+    return [pull_suppressions(ds, settings), *extract_source(SOURCE, ds, settings)]
+
+
 def build(stage: str) -> StepFn:
     def step(ds: date, settings: Settings) -> list[StepReport]:
         from personalization.warehouse import build as dbt_build
@@ -89,6 +97,7 @@ def sync(ds: date, settings: Settings) -> list[StepReport]:
 # Order matters: DuckDB has one writer, so warehouse steps run one after another.
 STEPS: dict[str, StepFn] = {
     **{f"extract_{s}": extract(s) for s in SOURCES},
+    "extract_esp": extract_esp_feedback,  # the ESPs' feedback, before the export uses it
     "gate_lake": gate("lake"),
     # Data re-delivered for someone erased earlier leaves before anything is built on it.
     "erase_arrivals": privacy("erase_arrivals"),
