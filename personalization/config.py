@@ -99,11 +99,31 @@ class Settings(BaseSettings):
     esp_timeout_seconds: float = Field(30.0, gt=0)
     esp_poll_interval_seconds: float = Field(2.0, ge=0)
     esp_retry_seed: int | None = None  # fixes the backoff jitter (tests, reproducible runs)
+    # Rounds of retrying records an ESP rejected inside an accepted batch (transient errors).
+    esp_record_retries: int = Field(3, ge=0)
+    # Per-ESP field name overrides, {esp: {export column: ESP field}} (docs/esp.md).
+    esp_field_names: dict[str, dict[str, str]] = Field(default_factory=dict)
 
     # Portal: "password" (users in <home>/portal_users.yml) or "header" (SSO reverse proxy
     # sets X-Forwarded-User; only behind a proxy that strips the header from clients).
     portal_auth: str = Field("password", pattern="^(password|header)$")
     portal_https_only: bool = False  # mark the session cookie Secure (set behind HTTPS)
+
+    # Privacy (docs/privacy.md)
+    # Encryption at rest: off unless a key is given (env PERSONALIZATION_ENCRYPTION_KEY or a
+    # file). DuckDB needs its httpfs extension (OpenSSL) to write encrypted files; without
+    # it, allow its built-in writer, which DuckDB labels not securely encrypted.
+    encryption_key: SecretStr | None = None
+    encryption_key_file: Path | None = None
+    encryption_allow_mbedtls: bool = False
+    # The landing folder is the project's copy (rewritten on erasure, kept for the retention
+    # window). Set false when it is the source systems' read-only drop zone.
+    landing_owned: bool = True
+    # Retention windows, in days (0 = keep forever).
+    retention_pixel_events_days: int = Field(396, ge=0)  # 13 months
+    retention_quarantine_days: int = Field(30, ge=0)
+    retention_exports_days: int = Field(90, ge=0)
+    retention_logs_days: int = Field(30, ge=0)
 
     # Event intake (docs/triggers.md): HMAC-SHA256 secret of the default source, plus optional
     # per-source secrets chosen by the X-Source header.
@@ -176,7 +196,18 @@ class Settings(BaseSettings):
             "PERSONALIZATION_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "PERSONALIZATION_DUCKDB_THREADS": str(self.duckdb_threads),
             "PERSONALIZATION_DBT_THREADS": str(self.dbt_threads),
+            **self._encryption_env(),
         }
+
+    def _encryption_env(self) -> dict[str, str]:
+        """The key for dbt's connection plugin (personalization.privacy.dbt_plugin)."""
+        from personalization.privacy.encryption import key
+
+        secret = key(self)
+        if secret is None:
+            return {}
+        return {"PERSONALIZATION_ENCRYPTION_KEY": secret,
+                "PERSONALIZATION_ENCRYPTION_ALLOW_MBEDTLS": str(self.encryption_allow_mbedtls).lower()}
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -29,6 +29,14 @@ def extract(source: str) -> StepFn:
     return step
 
 
+def extract_esp_feedback(ds: date, settings: Settings) -> list[StepReport]:
+    """Pull unsubscribes, bounces and complaints from the ESPs, then load them like a source."""
+    from personalization.esp.feedback import SOURCE, pull_suppressions
+    from personalization.extract import extract_source
+
+    return [pull_suppressions(ds, settings), *extract_source(SOURCE, ds, settings)]
+
+
 def build(stage: str) -> StepFn:
     def step(ds: date, settings: Settings) -> list[StepReport]:
         from personalization.warehouse import build as dbt_build
@@ -67,6 +75,16 @@ def export(ds: date, settings: Settings) -> list[StepReport]:
     return _as_list(publish(ds, settings))
 
 
+def privacy(name: str) -> StepFn:
+    def step(ds: date, settings: Settings) -> list[StepReport]:
+        import personalization.privacy as privacy_steps
+
+        return _as_list(getattr(privacy_steps, name)(ds, settings))
+
+    step.__name__ = name
+    return step
+
+
 def sync(ds: date, settings: Settings) -> list[StepReport]:
     from personalization.esp import sync as esp_sync
 
@@ -79,7 +97,10 @@ def sync(ds: date, settings: Settings) -> list[StepReport]:
 # Order matters: DuckDB has one writer, so warehouse steps run one after another.
 STEPS: dict[str, StepFn] = {
     **{f"extract_{s}": extract(s) for s in SOURCES},
+    "extract_esp": extract_esp_feedback,  # the ESPs' feedback, before the export uses it
     "gate_lake": gate("lake"),
+    # Data re-delivered for someone erased earlier leaves before anything is built on it.
+    "erase_arrivals": privacy("erase_arrivals"),
     "build_marts": build("marts"),
     "gate_marts": gate("marts"),
     "publish_trigger_context": trigger_context,
@@ -87,7 +108,13 @@ STEPS: dict[str, StepFn] = {
     "build_segments": build("segments"),
     "gate_segments": gate("segments"),
     "export": export,
+    # After the export (which reads tonight's erasure requests for the ESPs) and before the
+    # sync: persons erased tonight leave every copy; the ledger keeps their hashes.
+    "erase": privacy("erase"),
     "sync": sync,
+    # Once every ESP confirmed a deletion, the requester's plain email is dropped too.
+    "purge_erasure_requests": privacy("purge_erasure_requests"),
+    "enforce_retention": privacy("enforce_retention"),
 }
 
 

@@ -12,7 +12,7 @@ import pytest
 from personalization.pipeline import STEPS
 
 REPO = Path(__file__).resolve().parents[2]
-EXTRACTS = ["extract_crm", "extract_shop", "extract_pixel"]
+EXTRACTS = ["extract_crm", "extract_shop", "extract_pixel", "extract_esp"]
 LATER = [s for s in STEPS if s not in EXTRACTS]
 
 
@@ -134,7 +134,8 @@ def test_dag_test_runs_the_whole_nightly_flow_on_generated_data(dags_airflow_db,
     run = dag.test(logical_date=datetime(2026, 5, 5, tzinfo=UTC))
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == DagRunState.SUCCESS, states
-    assert set(states) == {"extract_crm", "extract_shop", "extract_pixel", "gate_lake",
+    assert set(states) == {"extract_crm", "extract_shop", "extract_pixel", "extract_esp",
+                           "gate_lake",
                            "build_marts", "gate_marts", "publish_trigger_context", "score",
                            "build_segments",
                            "gate_segments", "export", "sync"}
