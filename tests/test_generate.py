@@ -7,16 +7,24 @@ import gzip
 import hashlib
 import json
 from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from personalization.exceptions import ConfigError
+from personalization.generate import corrupt as C
 from personalization.generate import generate
-from personalization.generate.dirt import KINDS
+from personalization.generate import render as R
+from personalization.generate.dirt import KINDS, RATES
+from personalization.generate.names import country_names
+from personalization.generate.population import build_population
+from personalization.generate.records import build_records
+from personalization.generate.vocab import load_all
 
 START = date(2026, 10, 1)
 DAYS = 3
@@ -210,3 +218,123 @@ def test_truth_must_not_live_inside_the_landing_dir(tmp_path):
     with pytest.raises(ConfigError, match="must not be inside"):
         generate(out=tmp_path / "landing", customers=10, days=1, seed=1, start=START,
                  truth_path=tmp_path / "landing" / "truth.parquet")
+
+
+def test_planted_event_dirt_follows_its_rates(generated):
+    """Each kind of pixel dirt is planted near its documented rate (binomial tolerance)."""
+    dirt = json.loads((generated / "truth_dirt.json").read_text())
+    lines = sum(1 for ds in DATES for _ in gzip.open(generated / "landing" / "pixel" / ds / "events.jsonl.gz"))
+    planted = dirt["by_table"]["pixel/events"]
+    for kind in ("duplicate_event_id", "future_timestamp", "missing_key", "malformed_line"):
+        expected = RATES[kind] * lines
+        assert abs(planted[kind] - expected) < 5 * expected**0.5 + 2, (kind, planted[kind], expected)
+
+
+@pytest.fixture(scope="module")
+def population() -> duckdb.DuckDBPyConnection:
+    """20,000 persons and their CRM/shop records (no events): enough for rate checks."""
+    con = duckdb.connect()
+    start_s = int(datetime(START.year, START.month, START.day).timestamp())
+    pop = build_population(con, load_all(7), 20_000, DAYS, start_s // 86400, 7)
+    con.execute("CREATE TABLE person_names AS SELECT person, first_name, last_name, surname1, country FROM persons")
+    build_records(con, pop, 7, start_s)
+    con.execute("""
+        CREATE TABLE records AS
+        SELECT 'crm' AS source, rid, person, cls, fn_mode, ln_mode, birth_mode, addr_mode, phone_mode, email_mode,
+               first_name, last_name, email, phone, street, postcode, junk_kind FROM crm_contacts
+        UNION ALL
+        SELECT 'shop', rid, person, cls, fn_mode, ln_mode, birth_mode, addr_mode, phone_mode, email_mode,
+               first_name, last_name, email, phone, street, postcode, junk_kind FROM shop_accounts
+    """)
+    return con
+
+
+def test_record_corruptions_follow_their_rates(population):
+    """Every corruption kind is drawn at its documented rate for its record class."""
+    con = population
+    checks = [("fn_mode IN (1, 2)", "first_typo"), ("fn_mode = 6", "first_missing"),
+              ("fn_mode IN (4, 5)", "first_initial"), ("ln_mode IN (1, 2)", "last_typo"),
+              ("addr_mode = 1", "moved"), ("addr_mode = 2", "address_missing"),
+              ("phone_mode = 1", "phone_missing"), ("email_mode = 2", "email_other"),
+              ("birth_mode = 2", "birth_day_month_swapped")]
+    for cls in (C.PRIMARY_SHOP, C.DUPLICATE, C.STALE_DUPLICATE):
+        n = con.execute(f"SELECT count(*) FROM records WHERE cls = {cls}").fetchone()[0]
+        assert n > 300, cls
+        for condition, kind in checks:
+            if kind.startswith("birth"):  # CRM only: shop accounts have no birth date
+                n_kind = con.execute(f"SELECT count(*) FROM records WHERE cls = {cls} AND source = 'crm'").fetchone()[0]
+                seen = con.execute(f"SELECT count(*) FROM records WHERE cls = {cls} AND source = 'crm' "
+                                   f"AND {condition}").fetchone()[0]
+            else:
+                n_kind = n
+                seen = con.execute(f"SELECT count(*) FROM records WHERE cls = {cls} AND {condition}").fetchone()[0]
+            p = C.RATES[kind][cls]
+            assert abs(seen - p * n_kind) <= 5 * (p * (1 - p) * n_kind) ** 0.5 + 1, (C.CLASSES[cls], kind, seen, p * n_kind)
+
+
+def test_corruptions_reach_the_written_values(population):
+    con = population
+    # A missing first name is empty (unless first and last were swapped).
+    assert con.execute("SELECT count(*) FROM records WHERE fn_mode = 6 AND first_name IS NOT NULL "
+                       "AND last_name IS NOT NULL").fetchone()[0] <= 0.05 * con.execute(
+        "SELECT count(*) FROM records WHERE fn_mode = 6").fetchone()[0]
+    # Spanish records that dropped the second surname carry only the first one.
+    es = con.execute("""SELECT count(*), count(*) FILTER (lower(trim(r.last_name)) = lower(p.surname1))
+                        FROM records r JOIN person_names p USING (person)
+                        WHERE r.ln_mode = 7 AND p.country = 'ES'""").fetchone()
+    assert es[0] > 20 and es[1] >= 0.85 * es[0]
+    # Stale duplicates share no e-mail, no phone and no address with the person's current
+    # (primary CRM) record; two records from the same old period may share the old ones.
+    shared = con.execute("""
+        WITH r AS (SELECT *, lower(trim(email)) AS e, regexp_replace(phone, '[^0-9]', '', 'g') AS ph,
+                          lower(street) || '|' || postcode AS addr FROM records WHERE junk_kind = 0)
+        SELECT count(DISTINCT a.source || a.rid), count(DISTINCT a.source || a.rid) FILTER (
+                   a.e = b.e OR right(a.ph, 8) = right(b.ph, 8) OR a.addr = b.addr)
+        FROM r a JOIN r b ON a.person = b.person AND b.cls = 0
+        WHERE a.cls = 3
+    """).fetchone()
+    assert shared[0] > 200 and shared[1] <= 0.01 * shared[0], shared
+
+
+def _namesake_share(con: duckdb.DuckDBPyConnection, table: str) -> float:
+    """Share of persons whose full name (in their country) is borne by another person too."""
+    return con.execute(f"""SELECT avg((k > 1)::DOUBLE) FROM (
+                             SELECT count(*) OVER (PARTITION BY country, first_name, last_name) AS k
+                             FROM {table})""").fetchone()[0]
+
+
+def test_namesakes_grow_with_population(population):
+    """Common names make namesakes (different persons, same full name) more frequent as the
+    population grows, as in a real population."""
+    small = duckdb.connect()
+    build_population(small, load_all(7), 2_000, 1, 20_000, 7)
+    share_small, share_large = _namesake_share(small, "persons"), _namesake_share(population, "person_names")
+    assert 0 < share_small < share_large, (share_small, share_large)
+
+
+def test_name_frequencies_match_their_calibration():
+    us, es = country_names("US"), country_names("ES")
+    last = us["last"]
+    top = int(np.argmax(last.p))
+    assert last.values[top] == "Smith" and abs(last.p[top] - 0.0083) < 0.0005
+    assert abs(np.sort(last.p)[::-1][:1000].sum() - 0.40) < 0.05  # US census: top 1,000 ~ 40 %
+    assert abs(us["first_male"].p[0] - 0.033) < 0.002 and us["first_male"].values[0] == "James"
+    assert es["last"].values[int(np.argmax(es["last"].p))] == "García"
+    assert abs(np.sort(es["last"].p)[::-1][:10].sum() - 0.175) < 0.02  # INE: top ten ~ 17.5 %
+    for names in (*us.values(), *es.values()):
+        assert abs(names.p.sum() - 1) < 1e-9 and (names.p > 0).all()
+
+
+def test_rendered_text_is_valid_json_values():
+    """The Arrow-based renderer escapes strings and formats amounts and times like json/strftime."""
+    values = pa.array(['plain', 'O"Brien \\ Co', None], pa.string())
+    quoted = R.with_null(R.json_quote(values)).to_pylist()
+    assert [json.loads(q) for q in quoted] == ["plain", 'O"Brien \\ Co', None, None]
+    assert R.money_text(np.array([12.5, -3.99, 0.004, 1234.0])).to_pylist() == ["12.50", "-3.99", "0.00", "1234.00"]
+    seconds = np.array([0, 1_790_000_000 + 3661], dtype=np.int64)
+    date_, hms = R.iso_pieces(seconds)
+    assert [f"{d}T{t}Z" for d, t in zip(date_.to_pylist(), hms.to_pylist(), strict=True)] == [
+        datetime.fromtimestamp(int(s), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for s in seconds]
+    ids = R.uuid_text(7, 1, np.arange(1000)).to_pylist()
+    assert len(set(ids)) == 1000 and all(len(i) == 36 and i.count("-") == 4 for i in ids)
+    assert ids == R.uuid_text(7, 1, np.arange(1000)).to_pylist() != R.uuid_text(8, 1, np.arange(1000)).to_pylist()

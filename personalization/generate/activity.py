@@ -174,6 +174,14 @@ class Events:
     def take(self, idx: np.ndarray) -> Events:
         return Events(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
+    def compact(self) -> Events:
+        """The same events in the smallest safe integer types (a backfill day holds millions)."""
+        small = {"etype": np.int8, "variant": np.int8, "page_cat": np.int8, "country": np.int8,
+                 "device": np.int8, "product": np.int16, "cookie": np.int32, "cust_rid": np.int32,
+                 "sha_rid": np.int32, "city": np.int32, "ua": np.int32, "person": np.int32}
+        return Events(**{f.name: getattr(self, f.name).astype(small.get(f.name, np.int64), copy=False)
+                         for f in fields(self)})
+
     def __len__(self) -> int:
         return len(self.occurred_s)
 
@@ -191,10 +199,12 @@ def session_events(rng: np.random.Generator, pop: Population, cat: Catalog, day:
     n_ev = counts.sum(1)
     sess = np.repeat(np.arange(n_sess), n_ev)
     sess_start = np.concatenate([[0], np.cumsum(n_ev)[:-1]])
-    pos = np.arange(len(sess)) - sess_start[sess]
-    cum = np.cumsum(counts, axis=1)
-    block = (pos[:, None] >= cum[sess]).sum(1)
-    j = pos - (cum[sess, block] - counts[sess, block])
+    # Events are laid out session by session, block by block: repeat each block's number by
+    # its count, and number the events within their block.
+    flat = counts.ravel()
+    block = np.repeat(np.tile(np.arange(counts.shape[1]), n_sess), flat)
+    block_start = np.concatenate([[0], np.cumsum(flat)[:-1]])
+    j = np.arange(len(sess)) - np.repeat(block_start, flat)
     gaps = rng.exponential(40.0, len(sess)).astype(np.int64) + 1
     csum = np.cumsum(gaps)
     t = s["start"][sess] + csum - csum[sess_start][sess]

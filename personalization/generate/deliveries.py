@@ -1,106 +1,131 @@
-"""Orders (JSONL) and pixel events (JSONL.gz): dirt planting and rendering through DuckDB.
+"""Orders (JSONL) and pixel events (JSONL.gz): dirt planting and rendering to text.
 
-Strings are attached as Arrow dictionary columns (numbers index a dictionary built once), so
-DuckDB only formats timestamps, ids and URLs on the way out: no joins, no Python per row.
+Rows are numbers (person, product, cookie and record numbers); `render` turns them into JSON
+lines with Arrow string kernels: ids and timestamps from numpy formatting, strings from
+JSON-quoted dictionaries built once, low-cardinality parts rendered once per distinct
+combination. No Python code runs per row.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from personalization.generate import activity as A
 from personalization.generate import dirt as D
+from personalization.generate import render as R
 from personalization.generate.vocab import SHOP_DOMAIN
-from personalization.generate.writers import LandingFile, render_lines
+from personalization.generate.writers import LandingFile
 
 BASE_URL = f"https://www.{SHOP_DOMAIN}/"
+STATUSES = ("placed", "cancelled", "refunded")
+_EVENT_ID = 31  # hash purpose of event ids
 
 
 @dataclass
 class Dictionaries:
-    """String dictionaries that numeric columns index into."""
+    """Strings that numeric columns index into (`*_q`: JSON-quoted, last entry `null`)."""
 
-    cookie: pa.Array  # anonymous_id per cookie number
-    account_id: pa.Array  # customer_id per shop rid
-    account_email: pa.Array
-    person_email: pa.Array
-    contact_sha: pa.Array  # email_sha256 per CRM rid
-    sku: pa.Array  # catalogue SKUs, then unknown SKUs
-    category: pa.Array
-    city: pa.Array
-    country: pa.Array
-    device: pa.Array
-    user_agent: pa.Array
+    seed: int
+    start_s: int
+    cookie_q: pa.Array  # anonymous_id per cookie number
+    account_id_q: pa.Array  # customer_id per shop rid
+    account_email: pa.Array  # raw (unquoted, may be null) e-mail per shop rid
+    person_email: pa.Array  # raw e-mail per person (guest checkouts)
+    contact_sha_q: pa.Array  # email_sha256 per CRM rid
+    sku: list[str]  # catalogue SKUs, then unknown SKUs
+    sku_q: pa.Array
+    category: tuple[str, ...]
+    city: list[str]
+    country: list[str]
+    device: tuple[str, ...]
+    user_agent: list[str]
     ua_offset: np.ndarray  # per device: first user agent and count
     ua_count: np.ndarray
+    rendered: dict[str, dict] = field(default_factory=dict)  # by_combination caches
+
+    def cache(self, name: str) -> dict:
+        return self.rendered.setdefault(name, {})
 
 
-def dict_col(indices: np.ndarray, dictionary: pa.Array) -> pa.DictionaryArray:
-    idx = np.asarray(indices, dtype=np.int64)
-    return pa.DictionaryArray.from_arrays(pa.array(idx.astype(np.int32), mask=idx < 0), dictionary)
+_CAMPAIGN_BASE = -100_000  # campaign day offsets are shifted by this to be >= 0
 
 
-EVENT_SQL = """
-    SELECT pos, event_id, occurred_at, anonymous_id, customer_id, email_sha256, event_type, sku,
-           campaign_id, variant,
-           CASE event_type
-               WHEN 'page_view' THEN '{base}' || coalesce('c/' || page_category, '')
-                                   || coalesce('?utm_source=email&utm_campaign=' || campaign_id, '')
-               WHEN 'product_view' THEN '{base}p/' || lower(sku)
-               WHEN 'search' THEN '{base}search?q=' || coalesce(page_category, 'sale')
-               WHEN 'add_to_cart' THEN '{base}cart'
-               WHEN 'checkout_start' THEN '{base}checkout'
-               WHEN 'purchase' THEN '{base}checkout/complete?order=' || order_id
-               WHEN 'login' THEN '{base}account/login'
-               WHEN 'email_click' THEN '{base}?utm_source=email&utm_campaign=' || campaign_id
-                                       || '&utm_content=' || variant
-           END AS url,
-           country, city, device, user_agent
-    FROM (
-        SELECT pos, CASE WHEN no_id THEN NULL
-                         ELSE uuid_of(md5('{seed}:' || id_day || ':' || seq)) END AS event_id,
-               iso_ts(occurred_s) AS occurred_at, anonymous_id, customer_id, email_sha256,
-               event_type, sku,
-               CASE WHEN campaign < {never} THEN 'cmp-' || strftime(DATE '{start}' + campaign::INTEGER, '%Y%m%d') END AS campaign_id,
-               CASE variant WHEN 0 THEN 'A' WHEN 1 THEN 'B' END AS variant,
-               CASE WHEN order_no >= 0 THEN 'ORD-' || lpad(order_no::VARCHAR, 9, '0') END AS order_id,
-               page_category, country, city, device, user_agent
-        FROM {table}
-    )
-"""
+def _event_middle(d: Dictionaries):
+    """Renders `,"event_type":..,"url":"<url>` (purchase URLs end where the order id goes)."""
 
-ORDER_SQL = """
-    SELECT pos, CASE WHEN no_id THEN NULL ELSE 'ORD-' || lpad(order_no::VARCHAR, 9, '0') END AS order_id,
-           customer_id,
-           CASE WHEN bad_email THEN replace(coalesce(email, 'guest'), '@', ' at ') ELSE email END AS email,
-           iso_ts(ordered_s) AS ordered_at, status, currency,
-           (CASE bad_amount WHEN 1 THEN '"' || replace(printf('%.2f', total), '.', ',') || '"'
-                            WHEN 2 THEN '"N/A"' ELSE round(total, 2)::VARCHAR END)::JSON AS total_amount,
-           items
-    FROM {table}
-"""
+    def render(etype: int, product: int, campaign: int, variant: int, page_cat: int) -> str:
+        kind = A.EVENT_TYPES[etype]
+        sku = d.sku[product] if product >= 0 else None
+        cmp = None
+        if campaign >= 0:
+            day = np.datetime64(d.start_s // 86400 + _CAMPAIGN_BASE + campaign, "D")
+            cmp = "cmp-" + str(day).replace("-", "")
+        var = "AB"[variant] if variant >= 0 else None
+        cat = d.category[page_cat] if page_cat >= 0 else None
+        url = BASE_URL + {
+            "page_view": ("c/" + cat if cat else "") + ("?utm_source=email&utm_campaign=" + cmp if cmp else ""),
+            "product_view": "p/" + (sku or "").lower(),
+            "search": "search?q=" + (cat or "sale"),
+            "add_to_cart": "cart",
+            "checkout_start": "checkout",
+            "purchase": "checkout/complete?order=",
+            "login": "account/login",
+            "email_click": f"?utm_source=email&utm_campaign={cmp}&utm_content={var}",
+            "email_open": "",
+        }[kind]
+        if kind == "email_open":
+            url_text = "null"
+        else:
+            url_text = R.json_text(url)[:-1]  # left open: purchase URLs continue
+        return (f',"event_type":"{kind}","sku":{R.json_text(sku)},"campaign_id":{R.json_text(cmp)},'
+                f'"variant":{R.json_text(var)},"url":{url_text}')
+
+    return render
 
 
-def register_macros(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE OR REPLACE MACRO uuid_of(h) AS substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' "
-                "|| substr(h, 13, 4) || '-' || substr(h, 17, 4) || '-' || substr(h, 21, 12)")
+def _event_tail(d: Dictionaries):
+    def render(country: int, city: int, device: int, ua: int) -> str:
+        return (f',"country":{R.json_text(d.country[country])},'
+                f'"city":{R.json_text(d.city[city] if city >= 0 else None)},'
+                f'"device":{R.json_text(d.device[device] if device >= 0 else None)},'
+                f'"user_agent":{R.json_text(d.user_agent[ua] if ua >= 0 else None)}}}\n')
+
+    return render
+
+
+def render_events(d: Dictionaries, f: dict[str, np.ndarray]) -> pa.Array:
+    """JSON lines (newline-terminated) of an event frame, in contract key order."""
+    eid = R.uuid_text(d.seed, _EVENT_ID, f["id_day"], f["seq"])
+    eid = pc.if_else(pa.array(f["no_id"]), R.NULL, R.concat('"', eid, '"'))
+    date, hms = R.iso_pieces(f["occurred_s"])
+    campaign = np.where(f["campaign"] < A.NEVER, f["campaign"] - _CAMPAIGN_BASE, -1)
+    middle = R.by_combination([f["etype"], f["product"], campaign, f["variant"], f["page_cat"]],
+                              _event_middle(d), d.cache("event_middle"))
+    # The URL string was left open by `middle` (except for e-mail opens, which have none).
+    url_end = pc.if_else(pa.array(f["etype"] != A.EVENT_TYPES.index("email_open")), '"', "")
+    is_buy = f["order_no"] >= 0
+    if is_buy.any():
+        order_id = R.concat("ORD-", pc.utf8_lpad(R.number_text(f["order_no"]), 9, "0"), '"')
+        url_end = pc.if_else(pa.array(is_buy), order_id, url_end)
+    device = np.asarray(f["device"], dtype=np.int64)
+    ua = np.where(device >= 0, d.ua_offset[device] + f["ua"] % d.ua_count[device], -1)
+    tail = R.by_combination([f["country"], f["city"], device, ua], _event_tail(d), d.cache("event_tail"))
+    return R.concat('{"event_id":', eid, ',"occurred_at":"', date, "T", hms, 'Z","anonymous_id":',
+                    R.lookup(d.cookie_q, f["cookie"]), ',"customer_id":', R.lookup(d.account_id_q, f["cust_rid"]),
+                    ',"email_sha256":', R.lookup(d.contact_sha_q, f["sha_rid"]), middle, url_end, tail)
 
 
 class EventStream:
     """Plants dirt into a day's events and appends them to a pixel file."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, dicts: Dictionaries, seed: int, start: str,
-                 scratch: Path, n_products: int):
-        self.con, self.dicts, self.seed, self.start = con, dicts, seed, start
-        self.scratch, self.n_products = scratch, n_products
+    def __init__(self, dicts: Dictionaries, n_products: int):
+        self.dicts, self.n_products = dicts, n_products
         self.held: dict[str, np.ndarray] | None = None  # late events for the next delivery
-        self.cookie_seen = np.zeros(len(dicts.cookie), dtype=bool)
+        self.cookie_seen = np.zeros(len(dicts.cookie_q) - 1, dtype=bool)
 
     def _frame(self, ev: A.Events, id_day: int) -> dict[str, np.ndarray]:
         n = len(ev)
@@ -118,12 +143,11 @@ class EventStream:
         """Append one simulated day of events (with dirt) to `out`; returns lines written."""
         f = self._frame(ev, id_day)
         n = len(f["seq"])
-        take = lambda fr, idx: {k: v[idx] for k, v in fr.items()}  # noqa: E731
         if hold_late:  # at-least-once tracking: some events arrive with the next delivery
             late = D.pick(rng, n, "late_event", force)
             keep = np.ones(n, dtype=bool)
             keep[late] = False
-            self.held, f = take(f, late), take(f, keep)
+            self.held, f = _take(f, late), _take(f, keep)
         if release_late and self.held is not None:
             log.add(ds, "pixel/events", "late_event", len(self.held["seq"]))
             f = {k: np.concatenate([self.held[k], f[k]]) for k in f}
@@ -140,7 +164,7 @@ class EventStream:
         key = np.concatenate([np.arange(n, dtype=float), dup + 1 + rng.random(len(dup)) * 300,
                               rng.random(len(nokey)) * n])
         order = np.argsort(key, kind="stable")
-        full = take(f, idx[order])
+        full = _take(f, idx[order])
         full["no_id"] = np.concatenate([np.zeros(n + len(dup), bool), np.ones(len(nokey), bool)])[order]
         log.add(ds, "pixel/events", "future_timestamp", len(future))
         log.add(ds, "pixel/events", "unknown_sku", len(unknown))
@@ -148,44 +172,68 @@ class EventStream:
         log.add(ds, "pixel/events", "missing_key", len(nokey))
         log.add(ds, "pixel/events", "malformed_line", len(broken))
         self.cookie_seen[f["cookie"]] = True
-        raw = D.break_json(rng, self._render(take(f, broken))) if len(broken) else []
-        self.con.register("_ev", self._arrow(full))
-        out.write(self._sql("_ev"), len(full["seq"]), raw, rng)
-        self.con.unregister("_ev")
-        return len(full["seq"]) + len(raw)
-
-    def _render(self, f: dict[str, np.ndarray]) -> list[str]:
-        f = {**f, "no_id": np.zeros(len(f["seq"]), bool)}
-        self.con.register("_evb", self._arrow(f))
-        lines = render_lines(self.con, self._sql("_evb"), "json", self.scratch)
-        self.con.unregister("_evb")
-        return lines
-
-    def _sql(self, table: str) -> str:
-        return EVENT_SQL.format(base=BASE_URL, seed=self.seed, never=A.NEVER, start=self.start, table=table)
-
-    def _arrow(self, f: dict[str, np.ndarray]) -> pa.Table:
-        d = self.dicts
-        etypes = pa.array(list(A.EVENT_TYPES))
-        ua = np.where(f["device"] >= 0, d.ua_offset[f["device"]] + f["ua"] % d.ua_count[f["device"]], -1)
-        return pa.table({
-            "pos": np.arange(len(f["seq"]), dtype=np.int64), "no_id": f["no_id"],
-            "id_day": f["id_day"], "seq": f["seq"], "occurred_s": f["occurred_s"],
-            "anonymous_id": dict_col(f["cookie"], d.cookie),
-            "customer_id": dict_col(f["cust_rid"], d.account_id),
-            "email_sha256": dict_col(f["sha_rid"], d.contact_sha),
-            "event_type": dict_col(f["etype"], etypes), "sku": dict_col(f["product"], d.sku),
-            "campaign": f["campaign"], "variant": f["variant"], "order_no": f["order_no"],
-            "page_category": dict_col(f["page_cat"], d.category),
-            "country": dict_col(f["country"], d.country), "city": dict_col(f["city"], d.city),
-            "device": dict_col(f["device"], d.device), "user_agent": dict_col(ua, d.user_agent),
-        })
+        raw = D.break_json(rng, _text_lines(render_events(self.dicts, _take(f, broken)))) if len(broken) else []
+        m = len(full["seq"])
+        out.write_lines(lambda lo, hi: render_events(self.dicts, _take(full, slice(lo, hi))), m, raw, rng)
+        return m + len(raw)
 
 
-def write_orders(con: duckdb.DuckDBPyConnection, path: Path, orders: A.Orders, pop_country: np.ndarray,
-                 dicts: Dictionaries, ds: str, day_end_s: int, rng: np.random.Generator,
-                 log: D.DirtLog, force: bool, scratch: Path) -> int:
-    """Write one day's orders file with its dirt; returns lines written."""
+def _take(frame: dict[str, np.ndarray], idx) -> dict[str, np.ndarray]:
+    return {k: v[idx] for k, v in frame.items()}
+
+
+def _text_lines(lines: pa.Array) -> list[str]:
+    """A few rendered lines as Python strings without their newline (to break them)."""
+    return [line[:-1] for line in lines.to_pylist()]
+
+
+def render_orders(d: Dictionaries, f: dict[str, np.ndarray]) -> pa.Array:
+    """JSON lines of an order frame (items as `item_*` arrays grouped by `item_offsets`)."""
+    n = len(f["order_no"])
+    order_id = R.concat('"ORD-', pc.utf8_lpad(R.number_text(f["order_no"]), 9, "0"), '"')
+    order_id = pc.if_else(pa.array(f["no_id"]), R.NULL, order_id)
+    rid, person = f["rid"], f["person"]
+    email = pc.if_else(pa.array(rid >= 0), d.account_email.take(pa.array(np.maximum(rid, 0))),
+                       d.person_email.take(pa.array(person)))
+    if f["bad_email"].any():
+        broken = pc.replace_substring(pc.fill_null(email, "guest"), "@", " at ")
+        email = pc.if_else(pa.array(f["bad_email"]), broken, email)
+    date, hms = R.iso_pieces(f["ordered_s"])
+    state = R.by_combination([f["status"], f["currency"]], lambda s, c: (
+        f'Z","status":"{STATUSES[s]}","currency":"{A.CURRENCIES[c]}","total_amount":'))
+    money = R.money_text(f["total"])
+    total = pc.if_else(pa.array(f["bad_amount"] == 1), R.concat('"', pc.replace_substring(money, ".", ","), '"'),
+                       money)
+    total = pc.if_else(pa.array(f["bad_amount"] == 2), '"N/A"', total)
+    offsets = f["item_offsets"]
+    items = R.concat('{"sku":', R.lookup(d.sku_q, f["item_product"]), ',"quantity":',
+                     R.number_text(f["item_qty"]), ',"unit_price":', R.money_text(f["item_price"]), "}")
+    items = pc.binary_join(pa.ListArray.from_arrays(pa.array((offsets - offsets[0]).astype(np.int32)), items), ",")
+    assert len(items) == n
+    return R.concat('{"order_id":', order_id, ',"customer_id":', R.lookup(d.account_id_q, rid),
+                    ',"email":', pc.fill_null(R.json_quote(email), R.NULL), ',"ordered_at":"', date, "T", hms,
+                    state, total, ',"items":[', items, "]}\n")
+
+
+def _order_frame(o: A.Orders, idx: np.ndarray, extra: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Orders `idx` (repeats allowed) as a frame with their items and the per-order `extra`."""
+    sub = o.take(idx)
+    return {"order_no": sub.order_no, "rid": sub.rid, "person": sub.person, "ordered_s": sub.ordered_s,
+            "status": sub.status, "item_offsets": sub.item_offsets, "item_product": sub.item_product,
+            "item_qty": sub.item_qty, "item_price": sub.item_price,
+            **{k: v[idx] for k, v in extra.items()}}
+
+
+def _slice_orders(f: dict[str, np.ndarray], lo: int, hi: int) -> dict[str, np.ndarray]:
+    offsets = f["item_offsets"]
+    items = slice(offsets[lo], offsets[hi])
+    return {k: (v[lo:hi + 1] if k == "item_offsets" else v[items] if k.startswith("item_") else v[lo:hi])
+            for k, v in f.items()}
+
+
+def write_orders(out: LandingFile, orders: A.Orders, pop_country: np.ndarray, dicts: Dictionaries, ds: str,
+                 day_end_s: int, rng: np.random.Generator, log: D.DirtLog, force: bool) -> int:
+    """Append a batch of one day's orders, with its dirt, to `out`; returns lines written."""
     n = len(orders)
     o = orders
     qty = o.item_qty.copy()
@@ -208,41 +256,23 @@ def write_orders(con: duckdb.DuckDBPyConnection, path: Path, orders: A.Orders, p
     ordered_s[future] = day_end_s + rng.integers(3600, 3 * 86400, len(future))
     nokey = D.pick(rng, n, "missing_key", force)
     broken = D.pick(rng, n, "malformed_line", force)
-    for kind, idx in (("invalid_email", bad_email.sum()), ("wrong_type", len(wrong)),
-                      ("unknown_sku", len(unknown)), ("negative_quantity", len(negative)),
-                      ("future_timestamp", len(future)), ("missing_key", len(nokey)),
-                      ("malformed_line", len(broken))):
-        log.add(ds, "shop/orders", kind, idx)
-    items = pa.ListArray.from_arrays(pa.array(o.item_offsets.astype(np.int32)), pa.StructArray.from_arrays(
-        [dict_col(product, dicts.sku).dictionary_decode(), pa.array(qty), pa.array(o.item_price)],
-        names=["sku", "quantity", "unit_price"]))
-    currency = pa.array(np.array(A.CURRENCIES, dtype=object)[A.COUNTRY_CURRENCY[pop_country[o.person]]]
-                        if n else np.zeros(0, dtype=object), pa.string())
-    account_email = dict_col(o.rid, dicts.account_email).dictionary_decode()
-    guest_email = dict_col(np.where(o.rid >= 0, -1, o.person), dicts.person_email).dictionary_decode()
-    table = pa.table({
-        "order_no": o.order_no, "no_id": np.zeros(n, bool),
-        "customer_id": dict_col(o.rid, dicts.account_id),
-        "email": pc.if_else(pa.array(o.rid >= 0), account_email, guest_email),
-        "bad_email": bad_email, "ordered_s": ordered_s,
-        "status": dict_col(o.status, pa.array(["placed", "cancelled", "refunded"])),
-        "currency": currency, "total": total, "bad_amount": bad_amount, "items": items,
-    })
+    for kind, count in (("invalid_email", bad_email.sum()), ("wrong_type", len(wrong)),
+                        ("unknown_sku", len(unknown)), ("negative_quantity", len(negative)),
+                        ("future_timestamp", len(future)), ("missing_key", len(nokey)),
+                        ("malformed_line", len(broken))):
+        log.add(ds, "shop/orders", kind, count)
+    dirty = A.Orders(**{**o.__dict__, "item_qty": qty, "item_product": product, "ordered_s": ordered_s})
+    extra = {"bad_email": bad_email, "bad_amount": bad_amount, "total": total,
+             "currency": A.COUNTRY_CURRENCY[pop_country[o.person]]}
     idx = np.concatenate([np.arange(n), nokey])
     key = np.concatenate([np.arange(n, dtype=float), rng.random(len(nokey)) * max(n, 1)])
     order = np.argsort(key, kind="stable")
-    full = table.take(pa.array(idx[order]))
-    no_id = np.concatenate([np.zeros(n, bool), np.ones(len(nokey), bool)])[order]
-    full = full.set_column(full.schema.get_field_index("no_id"), "no_id", pa.array(no_id))
-    full = full.append_column("pos", pa.array(np.arange(len(idx), dtype=np.int64)))
+    full = _order_frame(dirty, idx[order], extra)
+    full["no_id"] = np.concatenate([np.zeros(n, bool), np.ones(len(nokey), bool)])[order]
     raw: list[str] = []
     if len(broken):
-        part = table.take(pa.array(broken)).append_column("pos", pa.array(np.arange(len(broken), dtype=np.int64)))
-        con.register("_ordb", part)
-        raw = D.break_json(rng, render_lines(con, ORDER_SQL.format(table="_ordb"), "json", scratch))
-        con.unregister("_ordb")
-    con.register("_ord", full)
-    with LandingFile(con, path, "json") as f:
-        f.write(ORDER_SQL.format(table="_ord"), len(idx), raw, rng)
-    con.unregister("_ord")
+        part = _order_frame(dirty, broken, extra)
+        part["no_id"] = np.zeros(len(broken), bool)
+        raw = D.break_json(rng, _text_lines(render_orders(dicts, part)))
+    out.write_lines(lambda lo, hi: render_orders(dicts, _slice_orders(full, lo, hi)), len(idx), raw, rng)
     return len(idx) + len(raw)

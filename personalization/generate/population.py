@@ -22,6 +22,11 @@ MEAN_ORDERS_PER_DAY = 1 / 40  # per active buyer; Gamma heterogeneity around it
 MEAN_SESSIONS_PER_DAY = 0.3  # per alive person; Gamma heterogeneity around it
 PREF_HOURS = np.array([8.0, 12.5, 19.5, 21.5])
 PREF_HOUR_WEIGHTS = np.array([0.25, 0.20, 0.35, 0.20])
+HOUSES_PER_STREET = 30  # median street length (house numbers) of the lognormal street model
+HOUSEHOLD_SHARE = 0.15  # persons living with another person in the data (spouse, child, flatmate)
+SAME_SURNAME_IN_HOUSEHOLD = 0.7
+SHARED_LANDLINE = 0.2  # of household members: the home's phone number instead of their own
+SECOND_SURNAME_COUNTRIES = ("ES",)  # two surnames (father's, mother's)
 
 
 @dataclass
@@ -78,26 +83,62 @@ PHONE_SQL = _phone_case_sql()
 
 
 def _vocab_tables(con: duckdb.DuckDBPyConnection, vocab: dict[str, V.LocaleVocab]) -> dict:
-    """Register flattened vocab lists as DuckDB tables; return offsets/sizes per country."""
+    """Register flattened vocab lists as DuckDB tables; return offsets and cumulative weights."""
     meta = {}
     for name in ("first_female", "first_male", "last", "streets", "cities"):
-        values, offsets, sizes = [], [], []
+        values, offsets, cdfs = [], [], []
         for code, *_ in V.COUNTRIES:
-            arr = getattr(vocab[code], name)
             offsets.append(len(values))
-            sizes.append(len(arr))
-            values.extend(arr.tolist())
-        table = {"i": pa.array(np.arange(len(values), dtype=np.int64)), "v": pa.array(values)}
+            values.extend(getattr(vocab[code], name).tolist())
+            cdfs.append(np.cumsum(getattr(vocab[code], f"p_{name}")))
+        table = {"i": pa.array(np.arange(len(values), dtype=np.int64)), "v": pa.array(values, pa.string())}
         if name == "cities":
-            table["postcode"] = pa.array([p for c, *_ in V.COUNTRIES for p in vocab[c].postcodes])
+            table["postcode"] = pa.array([p for c, *_ in V.COUNTRIES for p in vocab[c].postcodes], pa.string())
         con.register(f"_v_{name}", pa.table(table))
-        meta[name] = (np.array(offsets), np.array(sizes))
+        meta[name] = (np.array(offsets), cdfs)
     return meta
 
 
 def _pick(rng: np.random.Generator, country: np.ndarray, meta: tuple) -> np.ndarray:
-    offsets, sizes = meta
-    return offsets[country] + (rng.random(len(country)) * sizes[country]).astype(np.int64)
+    """One entry per person from their country's list, by the list's probabilities."""
+    offsets, cdfs = meta
+    u = rng.random(len(country))
+    out = np.empty(len(country), dtype=np.int64)
+    for c, cdf in enumerate(cdfs):
+        mask = country == c
+        out[mask] = offsets[c] + np.minimum(np.searchsorted(cdf, u[mask] * cdf[-1]), len(cdf) - 1)
+    return out
+
+
+def _house_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
+    """House numbers on streets of lognormal length: small numbers are the most common."""
+    length = np.ceil(rng.lognormal(np.log(HOUSES_PER_STREET), 0.9, n))
+    return 1 + (rng.random(n) * length).astype(np.int64)
+
+
+def _phone_numbers(rng: np.random.Generator, country: np.ndarray) -> np.ndarray:
+    """National significant numbers (digits) of valid-looking phone numbers."""
+    n = len(country)
+    nsn_base = np.array([int(V.PHONE_NSN[c][0] or 0) * 10 ** V.PHONE_NSN[c][1] for c, *_ in V.COUNTRIES])
+    rand_digits = np.array([V.PHONE_NSN[c][1] for c, *_ in V.COUNTRIES])
+    nsn = nsn_base[country] + (rng.random(n) * 10.0 ** rand_digits[country]).astype(np.int64)
+    us = country == 0  # US: area code 201-989, exchange 200-999
+    nsn[us] = rng.integers(201, 990, us.sum()) * 10**7 + rng.integers(200, 1000, us.sum()) * 10**4 \
+        + rng.integers(0, 10**4, us.sum())
+    return nsn
+
+
+def _households(rng: np.random.Generator, country: np.ndarray) -> np.ndarray:
+    """For each person, the person whose home they share (themselves when living alone)."""
+    n = len(country)
+    home = np.arange(n)
+    joins = np.flatnonzero(rng.random(n) < HOUSEHOLD_SHARE)
+    for c in np.unique(country[joins]):
+        pool = np.flatnonzero(country == c)
+        members = joins[country[joins] == c]
+        home[members] = pool[rng.integers(0, len(pool), len(members))]
+    home = home[home]  # a chain of two joins ends at one home
+    return home
 
 
 def build_population(con: duckdb.DuckDBPyConnection, vocab: dict[str, V.LocaleVocab],
@@ -111,8 +152,19 @@ def build_population(con: duckdb.DuckDBPyConnection, vocab: dict[str, V.LocaleVo
     first_i = np.where(gender == 1, _pick(rng, country, meta["first_male"]),
                        _pick(rng, country, meta["first_female"]))
     last_i = _pick(rng, country, meta["last"])
+    second_codes = [i for i, c in enumerate(V.COUNTRIES) if c[0] in SECOND_SURNAME_COUNTRIES]
+    last2_i = np.where(np.isin(country, second_codes), _pick(rng, country, meta["last"]), -1)
     street_i, old_street_i = _pick(rng, country, meta["streets"]), _pick(rng, country, meta["streets"])
     city_i, old_city_i = _pick(rng, country, meta["cities"]), _pick(rng, country, meta["cities"])
+    house, old_house = _house_numbers(rng, n), _house_numbers(rng, n)
+    nsn, old_nsn = _phone_numbers(rng, country), _phone_numbers(rng, country)
+    # Households: a home's address (and mostly its surname, sometimes its landline) is shared.
+    home = _households(rng, country)
+    joined = home != np.arange(n)
+    street_i, city_i, house = street_i[home], city_i[home], house[home]
+    same_name = joined & (rng.random(n) < SAME_SURNAME_IN_HOUSEHOLD)
+    last_i, last2_i = np.where(same_name, last_i[home], last_i), np.where(same_name, last2_i[home], last2_i)
+    nsn = np.where(joined & (rng.random(n) < SHARED_LANDLINE), nsn[home], nsn)
     age_days = (rng.beta(2.2, 3.0, n) * 62 + 18) * 365.25
     birth = (start_epoch_day - age_days).astype(np.int64)
 
@@ -139,14 +191,7 @@ def build_population(con: duckdb.DuckDBPyConnection, vocab: dict[str, V.LocaleVo
     n_cookies = rng.geometric(0.55, n)  # 1, 2, 3... cookies (devices, cleared browsers)
     cookie_start = np.concatenate([[0], np.cumsum(n_cookies)[:-1]])
 
-    house, old_house = rng.integers(1, 200, n), rng.integers(1, 200, n)
     nsn_width = np.array([len(V.PHONE_NSN[c][0]) + V.PHONE_NSN[c][1] for c, *_ in V.COUNTRIES])
-    nsn_base = np.array([int(V.PHONE_NSN[c][0] or 0) * 10 ** V.PHONE_NSN[c][1] for c, *_ in V.COUNTRIES])
-    rand_digits = np.array([V.PHONE_NSN[c][1] for c, *_ in V.COUNTRIES])
-    nsn = nsn_base[country] + (rng.random(n) * 10.0 ** rand_digits[country]).astype(np.int64)
-    us = country == 0  # US: area code 201-989, exchange 200-999
-    nsn[us] = rng.integers(201, 990, us.sum()) * 10**7 + rng.integers(200, 1000, us.sum()) * 10**4 \
-        + rng.integers(0, 10**4, us.sum())
     mail_pattern = rng.integers(0, 5, n)
     mail_digits = np.where(rng.random(n) < 0.35, rng.integers(1, 100, n), -1)
     mail_domain = rng.choice(5, size=n, p=V.MAIL_WEIGHTS)
@@ -162,7 +207,7 @@ def build_population(con: duckdb.DuckDBPyConnection, vocab: dict[str, V.LocaleVo
                                        "domain": [d[2] for d in domains]}))
     con.register("_p", pa.table({
         "person": np.arange(n, dtype=np.int64), "ci": country, "gender": gender,
-        "first_i": first_i, "last_i": last_i, "street_i": street_i, "old_street_i": old_street_i,
+        "first_i": first_i, "last_i": last_i, "last2_i": last2_i, "old_nsn": old_nsn, "street_i": street_i, "old_street_i": old_street_i,
         "city_i": city_i, "old_city_i": old_city_i, "house": house, "old_house": old_house,
         "birth": birth.astype(np.int32), "nsn": nsn, "pattern": mail_pattern,
         "digits": mail_digits, "dom": mail_domain,
@@ -171,12 +216,13 @@ def build_population(con: duckdb.DuckDBPyConnection, vocab: dict[str, V.LocaleVo
         CREATE OR REPLACE TABLE persons AS
         WITH base AS (
             SELECT p.person, c.code AS country, c.language, p.gender,
-                   fm.v AS first_name, ln.v AS last_name,
+                   fm.v AS first_name, ln.v || coalesce(' ' || ln2.v, '') AS last_name, ln.v AS surname1,
                    CASE WHEN c.number_first THEN p.house || ' ' || s.v ELSE s.v || ' ' || p.house END AS street,
                    CASE WHEN c.number_first THEN p.old_house || ' ' || os.v ELSE os.v || ' ' || p.old_house END AS old_street,
                    ct.v AS city, ct.postcode, oc.v AS old_city, oc.postcode AS old_postcode,
                    DATE '1970-01-01' + p.birth AS birth_date,
                    lpad(p.nsn::VARCHAR, c.width::INTEGER, '0') AS nsn,
+                   lpad(p.old_nsn::VARCHAR, c.width::INTEGER, '0') AS old_nsn,
                    regexp_replace(strip_accents(lower(fm.v)), '[^a-z0-9]', '', 'g') AS f,
                    regexp_replace(strip_accents(lower(ln.v)), '[^a-z0-9]', '', 'g') AS l,
                    p.pattern, p.digits, d.domain
@@ -185,6 +231,7 @@ def build_population(con: duckdb.DuckDBPyConnection, vocab: dict[str, V.LocaleVo
             JOIN (SELECT i, v FROM _v_first_male UNION ALL SELECT i + 1000000, v FROM _v_first_female) fm
               ON fm.i = p.first_i + CASE WHEN p.gender = 1 THEN 0 ELSE 1000000 END
             JOIN _v_last ln ON ln.i = p.last_i
+            LEFT JOIN _v_last ln2 ON ln2.i = p.last2_i
             JOIN _v_streets s ON s.i = p.street_i
             JOIN _v_streets os ON os.i = p.old_street_i
             JOIN _v_cities ct ON ct.i = p.city_i
@@ -200,8 +247,8 @@ def build_population(con: duckdb.DuckDBPyConnection, vocab: dict[str, V.LocaleVo
             SELECT *, row_number() OVER (PARTITION BY local_part, domain ORDER BY person) AS k
             FROM mailed
         )
-        SELECT person, country, language, gender, first_name, last_name, street, city, postcode,
-               old_street, old_city, old_postcode, birth_date, nsn,
+        SELECT person, country, language, gender, first_name, last_name, surname1, street, city, postcode,
+               old_street, old_city, old_postcode, birth_date, nsn, old_nsn,
                -- unrelated persons never share a real address: number clashes apart
                local_part || CASE WHEN k > 1 THEN '.' || person::VARCHAR ELSE '' END
                    || '@' || domain AS email

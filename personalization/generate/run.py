@@ -19,37 +19,51 @@ from personalization.exceptions import ConfigError
 from personalization.generate import activity as A
 from personalization.generate import deliveries as DL
 from personalization.generate import dirt as D
+from personalization.generate import render as R
 from personalization.generate import sources as S
 from personalization.generate import vocab as V
 from personalization.generate.catalog import build_catalog
 from personalization.generate.population import HISTORY_DAYS, build_population
-from personalization.generate.records import build_records
+from personalization.generate.records import build_records, variation_counts
 from personalization.generate.simulate import Simulator
 from personalization.generate.writers import LandingFile
 from personalization.observability import log_event, timed, tree_rss_bytes
 
 logger = logging.getLogger(__name__)
 PIXEL_HISTORY_DAYS = 30  # the first pixel delivery holds the last 30 days
+_COOKIE_ID = 32  # hash purpose of cookie ids
+HISTORY_WINDOW_DAYS = 60  # the order history is drawn and written in windows (bounded memory)
 
 
-def _dictionaries(con: duckdb.DuckDBPyConnection, pop, cat, seed: int) -> DL.Dictionaries:
+def _quoted(con: duckdb.DuckDBPyConnection, sql: str, escape: bool = True) -> pa.Array:
+    """One string column of `sql` as JSON literals plus the final `null` entry."""
+    return R.with_null(R.json_quote(con.sql(sql).to_arrow_table().column(0).combine_chunks(), escape))
+
+
+def _column(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Array:
+    return con.sql(sql).to_arrow_table().column(0).combine_chunks()
+
+
+def cookie_ids(seed: int, cookies: np.ndarray) -> pa.Array:
+    """The anonymous_id strings of cookie numbers."""
+    return R.uuid_text(seed, _COOKIE_ID, cookies)
+
+
+def _dictionaries(con: duckdb.DuckDBPyConnection, pop, cat, seed: int, start_s: int) -> DL.Dictionaries:
     n_cookies = int(pop.cookie_start[-1] + pop.n_cookies[-1])
-    cookie = con.sql(f"SELECT uuid_of(md5('cookie:{seed}:' || range)) AS v FROM range({n_cookies}) "
-                     "ORDER BY range").to_arrow_table().column("v").combine_chunks()
-    acc = con.sql("SELECT customer_id, email FROM shop_accounts ORDER BY rid").to_arrow_table()
-    sha = con.sql("SELECT email_sha256 FROM crm_contacts ORDER BY rid").to_arrow_table()
     uas = [(dev, ua) for dev in V.DEVICES for ua in V.USER_AGENTS[dev]]
     counts = np.array([len(V.USER_AGENTS[dev]) for dev in V.DEVICES])
-    unknown = [f"XX-{99000 + i}" for i in range(D.UNKNOWN_SKUS)]
+    sku = list(cat.sku) + [f"XX-{99000 + i}" for i in range(D.UNKNOWN_SKUS)]
     return DL.Dictionaries(
-        cookie=cookie, account_id=acc.column("customer_id").combine_chunks(),
-        account_email=acc.column("email").combine_chunks(),
-        person_email=con.sql("SELECT email FROM persons ORDER BY person").to_arrow_table().column("email").combine_chunks(),
-        contact_sha=sha.column("email_sha256").combine_chunks(),
-        sku=pa.array(list(cat.sku) + unknown, pa.string()), category=pa.array(list(V.CATEGORIES)),
-        city=con.sql("SELECT v FROM _v_cities ORDER BY i").to_arrow_table().column("v").combine_chunks(),
-        country=pa.array([c[0] for c in V.COUNTRIES]), device=pa.array(list(V.DEVICES)),
-        user_agent=pa.array([u for _, u in uas]),
+        seed=seed, start_s=start_s,
+        cookie_q=R.with_null(R.json_quote(cookie_ids(seed, np.arange(n_cookies)), escape=False)),
+        account_id_q=_quoted(con, "SELECT customer_id FROM shop_accounts ORDER BY rid", escape=False),
+        account_email=_column(con, "SELECT email FROM shop_accounts ORDER BY rid"),
+        person_email=_column(con, "SELECT email FROM persons ORDER BY person"),
+        contact_sha_q=_quoted(con, "SELECT email_sha256 FROM crm_contacts ORDER BY rid", escape=False),
+        sku=sku, sku_q=R.with_null(R.json_quote(pa.array(sku, pa.string()))), category=V.CATEGORIES,
+        city=_column(con, "SELECT v FROM _v_cities ORDER BY i").to_pylist(),
+        country=[c[0] for c in V.COUNTRIES], device=V.DEVICES, user_agent=[u for _, u in uas],
         ua_offset=np.concatenate([[0], np.cumsum(counts)[:-1]]), ua_count=counts)
 
 
@@ -87,7 +101,7 @@ def generate(out: Path, customers: int, days: int, seed: int, start: date,
     scratch = Path(tempfile.mkdtemp(prefix=".generate-", dir=out))
     con = duckdb.connect()
     try:
-        con.execute("SET threads = 2; SET preserve_insertion_order = true; SET memory_limit = '3GB'")
+        con.execute("SET threads = 2; SET preserve_insertion_order = true; SET memory_limit = '2GB'; SET enable_progress_bar = false")
         con.execute(f"SET temp_directory = '{scratch}'")
         with timed() as t:
             summary = _run(con, out, customers, days, seed, start, truth_path, scratch)
@@ -110,15 +124,18 @@ def _run(con, out: Path, n: int, days: int, seed: int, start: date, truth_path: 
                   TextColumn("{task.completed}/{task.total} days"), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
         task = progress.add_task("generate: persons and records", total=days)
-        DL.register_macros(con)
         pop = build_population(con, V.load_all(seed), n, days, start_epoch_day, seed)
+        log_event(logger, "generate.persons", persons=n, rss_mb=round(tree_rss_bytes() / 2**20))
         rec = build_records(con, pop, seed, start_s)
+        log_event(logger, "generate.records", crm=rec.crm_count, shop=rec.shop_count,
+                  rss_mb=round(tree_rss_bytes() / 2**20))
         cat = build_catalog(seed, days)
-        dicts = _dictionaries(con, pop, cat, seed)
+        dicts = _dictionaries(con, pop, cat, seed, start_s)
+        con.execute("DROP TABLE persons")  # records and dictionaries hold all that is needed
         shop_created = con.execute("SELECT created_day FROM shop_accounts ORDER BY rid").fetchnumpy()["created_day"]
         sim = Simulator(con, pop, cat, rec.shop_primary, rec.shop_dup, shop_created.astype(np.int64),
                         seed, start_s, start.weekday())
-        stream = DL.EventStream(con, dicts, seed, start.isoformat(), scratch, len(cat.sku))
+        stream = DL.EventStream(dicts, len(cat.sku))
         crm_rids, shop_rids, order_truth = [], [], []
         queue = A.empty_orders()
         for i in range(days):
@@ -140,43 +157,52 @@ def _run(con, out: Path, n: int, days: int, seed: int, start: date, truth_path: 
                     "pos", pa.array(np.arange(int((cat.launch_day <= i).sum())))))
                 f.write("SELECT * FROM _products", int((cat.launch_day <= i).sum()))
                 con.unregister("_products")
-            # Pixel first (orders get their final times from the purchase events), then orders.
-            batches = [sim.history(-HISTORY_DAYS, -PIXEL_HISTORY_DAYS)] if first else []
-            sim_days = range(-PIXEL_HISTORY_DAYS, 1) if first else [i]
-            with LandingFile(con, out / "pixel" / ds / "events.jsonl.gz", "json") as f:
-                for d in sim_days:
-                    orders, events = sim.day(d)
-                    batches.append(orders)
-                    totals["events"] += stream.write(
-                        f, events, d, ds, day_end, np.random.default_rng([seed, 30, d + 1_000_000]), log,
-                        hold_late=(d == i and i < days - 1), release_late=(d == i and not first),
-                        force=first and d == i)
-            today = A.Orders.concat(batches)
-            _finalise_status(today, i)
-            changed = np.flatnonzero(queue.change_day == i)
-            if len(changed):
-                again = queue.take(changed)
+            # Orders are delivered batch by batch (status changes due today, the order history,
+            # each simulated pixel day), so the two-year backfill is never in memory at once.
+            pending = [queue.take(np.flatnonzero(queue.change_day > i))]
+
+            def deliver(batch: A.Orders, force: bool, orders_file: LandingFile, ds=ds, i=i,
+                        day_end=day_end, rng=rng, pending=pending) -> None:
+                _finalise_status(batch, i)
+                pending.append(batch.take(np.flatnonzero(batch.change_day < A.NEVER)))
+                totals["orders"] += DL.write_orders(orders_file, batch, pop.country, dicts, ds, day_end, rng,
+                                                    log, force)
+                order_truth.append(np.stack([batch.order_no, batch.person]))
+
+            with LandingFile(None, out / "shop" / ds / "orders.jsonl", "json") as orders_file, \
+                    LandingFile(None, out / "pixel" / ds / "events.jsonl.gz", "json") as pixel_file:
+                again = queue.take(np.flatnonzero(queue.change_day == i))
                 again.status[:] = again.change_status
                 again.change_day[:] = A.NEVER
-                today = A.Orders.concat([again, today])
-            queue = A.Orders.concat([queue.take(np.flatnonzero(queue.change_day > i)),
-                                     today.take(np.flatnonzero(today.change_day < A.NEVER))])
-            totals["orders"] += DL.write_orders(con, out / "shop" / ds / "orders.jsonl", today,
-                                                pop.country, dicts, ds, day_end, rng, log, first, scratch)
-            order_truth.append(np.stack([today.order_no, today.person]))
+                deliver(again, False, orders_file)
+                for lo in range(-HISTORY_DAYS, -PIXEL_HISTORY_DAYS, HISTORY_WINDOW_DAYS) if first else []:
+                    hi = min(lo + HISTORY_WINDOW_DAYS, -PIXEL_HISTORY_DAYS)
+                    deliver(sim.history(lo, hi), lo == -HISTORY_DAYS, orders_file)
+                for d in range(-PIXEL_HISTORY_DAYS, 1) if first else [i]:
+                    # Pixel first: orders get their final times from the purchase events.
+                    orders, events = sim.day(d)
+                    totals["events"] += stream.write(
+                        pixel_file, events, d, ds, day_end, np.random.default_rng([seed, 30, d + 1_000_000]), log,
+                        hold_late=(d == i and i < days - 1), release_late=(d == i and not first),
+                        force=first and d == i)
+                    del events
+                    deliver(orders, False, orders_file)
+            queue = A.Orders.concat(pending)
             progress.advance(task)
             log_event(logger, "generate.day", ds=ds, events=totals["events"], orders=totals["orders"],
                       rss_mb=round(tree_rss_bytes() / 2**20))
         progress.update(task, description="generate: ground truth")
-        _write_truth(con, truth_path, dicts, np.concatenate(crm_rids), np.concatenate(shop_rids),
+        _write_truth(con, truth_path, seed, np.concatenate(crm_rids), np.concatenate(shop_rids),
                      np.concatenate(order_truth, axis=1), stream.cookie_seen, pop)
         dirt_path = truth_path.with_name(f"{truth_path.stem}_dirt.json")
         dirt_path.write_text(json.dumps({"seed": seed, "customers": n, "days": days,
-                                         "start": start.isoformat(), **log.to_dict()}, indent=2) + "\n")
+                                         "start": start.isoformat(), **log.to_dict(),
+                                         "record_variations": variation_counts(con, days - 1)},
+                                        indent=2) + "\n")
     return f"{n:,} persons, {days} days, {totals['events']:,} events, {totals['orders']:,} orders"
 
 
-def _write_truth(con, path: Path, dicts: DL.Dictionaries, crm_rids: np.ndarray, shop_rids: np.ndarray,
+def _write_truth(con, path: Path, seed: int, crm_rids: np.ndarray, shop_rids: np.ndarray,
                  orders: np.ndarray, cookie_seen: np.ndarray, pop) -> None:
     """Every source record id that appears in the landing files, with its real person."""
     cookies = np.flatnonzero(cookie_seen)
@@ -184,7 +210,7 @@ def _write_truth(con, path: Path, dicts: DL.Dictionaries, crm_rids: np.ndarray, 
     con.register("_t_crm", pa.table({"rid": np.unique(crm_rids)}))
     con.register("_t_shop", pa.table({"rid": np.unique(shop_rids)}))
     con.register("_t_orders", pa.table({"order_no": orders[0], "person": orders[1]}))
-    con.register("_t_pixel", pa.table({"anonymous_id": dicts.cookie.take(pa.array(cookies)),
+    con.register("_t_pixel", pa.table({"anonymous_id": cookie_ids(seed, cookies),
                                        "person": cookie_person}))
     tmp = path.with_name(f".{path.name}.tmp")
     con.execute(f"""

@@ -26,7 +26,7 @@ class Simulator:
 
     def history(self, first_day: int, end_day: int) -> A.Orders:
         """Orders placed in [first_day, end_day) without pixel data (the old order history)."""
-        rng = np.random.default_rng([self.seed, 4])
+        rng = np.random.default_rng([self.seed, 4, first_day + 1_000_000])
         persons, ordered_s = A.history_orders(rng, self.pop, self.cat, first_day, end_day,
                                               self.start_s, start_weekday=self.start_weekday)
         day = (ordered_s - self.start_s) // 86400
@@ -130,7 +130,7 @@ class Simulator:
         orders = orders.take(np.argsort(orders.ordered_s, kind="stable"))
         parts.append(ev)
         events = A.Events.concat(parts)
-        return orders, events.take(np.argsort(events.occurred_s, kind="stable"))
+        return orders, events.take(np.argsort(events.occurred_s, kind="stable")).compact()
 
     def _sessions(self, person, start, rng, d, click=0, pv=1, atc=0, chk=0, buy=0, search=0,
                   login_rid=-1, sha_rid=-1, campaign=A.NEVER, variant=-1, order_pos=-1) -> dict:

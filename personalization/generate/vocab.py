@@ -1,17 +1,20 @@
-"""Word lists for the generator, taken from Faker's locale providers once per run.
+"""Word lists for the generator: countries, names, streets, places, products, devices.
 
-Faker is called a few hundred times per locale while the lists are built (streets, cities,
-postcodes) and never per generated row: rows are sampled from these arrays with numpy.
+Names come from `names` (Zipf-like frequencies). Streets, cities and postcodes come from a
+few thousand Faker calls per locale while the lists are built, never per generated row:
+rows are sampled from these arrays with numpy, by the probabilities attached to them.
 """
 
 from __future__ import annotations
 
-import importlib
 import unicodedata
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from faker import Faker
+
+from personalization.generate.names import country_names, zipf_with_top
 
 SHOP_DOMAIN = "northwind-outfitters.example"
 
@@ -53,17 +56,29 @@ MAIL_WEIGHTS = np.array([0.40, 0.20, 0.15, 0.15, 0.10])
 
 # Formal name -> nickname, as people fill in forms (one direction is enough for planting).
 NICKNAMES = {
-    "Robert": "Bob", "William": "Bill", "Richard": "Dick", "James": "Jim", "Michael": "Mike",
+    # English
+    "Robert": "Bob", "William": "Bill", "Richard": "Rick", "James": "Jim", "Michael": "Mike",
     "Thomas": "Tom", "Joseph": "Joe", "Christopher": "Chris", "Daniel": "Dan", "Matthew": "Matt",
     "Anthony": "Tony", "Steven": "Steve", "Andrew": "Andy", "Edward": "Ed", "Benjamin": "Ben",
     "Samuel": "Sam", "Alexander": "Alex", "Nicholas": "Nick", "Jonathan": "Jon", "Timothy": "Tim",
-    "Elizabeth": "Liz", "Jennifer": "Jen", "Katherine": "Kate", "Margaret": "Maggie",
-    "Patricia": "Pat", "Susan": "Sue", "Rebecca": "Becky", "Jessica": "Jess", "Deborah": "Debbie",
-    "Victoria": "Vicky", "Kimberly": "Kim", "Christine": "Chris", "Alexandra": "Alex",
+    "John": "Jack", "David": "Dave", "Peter": "Pete", "Charles": "Charlie", "Elizabeth": "Liz",
+    "Jennifer": "Jen", "Katherine": "Kate", "Margaret": "Maggie", "Patricia": "Pat", "Susan": "Sue",
+    "Rebecca": "Becky", "Jessica": "Jess", "Deborah": "Debbie", "Victoria": "Vicky", "Kimberly": "Kim",
+    "Christine": "Chris", "Alexandra": "Alex", "Barbara": "Barb", "Sarah": "Sally", "Dorothy": "Dot",
+    # German
     "Johannes": "Hannes", "Wolfgang": "Wolf", "Friedrich": "Fritz", "Stefanie": "Steffi",
-    "Franziska": "Franzi", "Matthias": "Matze", "Maximilian": "Max", "Jean-Baptiste": "JB",
+    "Franziska": "Franzi", "Matthias": "Matze", "Maximilian": "Max", "Andreas": "Andi",
+    "Christian": "Chris", "Ursula": "Uschi", "Monika": "Moni", "Sabine": "Bine", "Elisabeth": "Lisa",
+    # French
+    "Jean-Baptiste": "JB", "Nicolas": "Nico", "Philippe": "Phil", "Christophe": "Chris",
+    "Catherine": "Cathy", "Isabelle": "Isa", "Nathalie": "Nath", "Valérie": "Val",
+    # Dutch
+    "Cornelis": "Kees", "Hendrik": "Henk", "Wilhelmina": "Mien", "Willem": "Wim", "Gerrit": "Gert",
+    "Pieter": "Piet", "Jacob": "Jaap", "Johanna": "Jo", "Cornelia": "Corrie", "Hendrika": "Riek",
+    # Spanish
     "Francisco": "Paco", "José": "Pepe", "Manuel": "Manolo", "Jesús": "Chus", "Dolores": "Lola",
-    "Cornelis": "Kees", "Johannes Jr": "Hans", "Hendrik": "Henk", "Wilhelmina": "Mien",
+    "Antonio": "Toño", "Javier": "Javi", "Alejandro": "Álex", "María Carmen": "Mari Carmen",
+    "Josefa": "Pepa", "Cristina": "Cris",
 }
 
 CATEGORIES = ("apparel", "shoes", "beauty", "home", "kitchen", "electronics", "sports", "books")
@@ -108,8 +123,35 @@ USER_AGENTS = {
     ),
 }
 
-_PLACES_PER_LOCALE = 300
-_STREETS_PER_LOCALE = 400
+# Street names found in thousands of towns (national street-name rankings, docs/generator.md),
+# most common first; the rest of a country's streets come from Faker.
+COMMON_STREETS = {
+    "US": ("Second Street", "Third Street", "First Street", "Fourth Street", "Park Street", "Fifth Street",
+           "Main Street", "Sixth Street", "Oak Street", "Seventh Street", "Pine Street", "Maple Street",
+           "Cedar Street", "Elm Street", "Washington Street", "Lake Street", "Hill Street"),
+    "GB": ("High Street", "Station Road", "Main Street", "Park Road", "Church Road", "Church Street",
+           "London Road", "Victoria Road", "Green Lane", "Manor Road", "Church Lane", "Park Avenue",
+           "The Avenue", "The Crescent", "Queens Road", "New Road", "Grange Road"),
+    "DE": ("Hauptstraße", "Schulstraße", "Gartenstraße", "Dorfstraße", "Bahnhofstraße", "Bergstraße",
+           "Birkenweg", "Lindenstraße", "Kirchstraße", "Waldstraße", "Ringstraße", "Schillerstraße",
+           "Goethestraße", "Wiesenweg", "Amselweg", "Jahnstraße", "Buchenweg"),
+    "FR": ("rue de l'Église", "place de l'Église", "Grande Rue", "rue du Moulin", "place de la Mairie",
+           "rue du Château", "rue des Écoles", "rue de la Gare", "rue Principale", "rue Pasteur",
+           "rue Victor Hugo", "rue de la Mairie", "impasse du Moulin", "rue Jean Jaurès", "rue de la Fontaine"),
+    "NL": ("Kerkstraat", "Schoolstraat", "Molenstraat", "Dorpsstraat", "Molenweg", "Julianastraat",
+           "Nieuwstraat", "Wilhelminastraat", "Beatrixstraat", "Stationsstraat", "Industrieweg",
+           "Sportlaan", "Kastanjelaan", "Eikenlaan", "Parallelweg"),
+    "ES": ("Calle Mayor", "Calle Real", "Calle Iglesia", "Plaza Mayor", "Calle Nueva", "Calle Constitución",
+           "Plaza España", "Calle Sol", "Calle San José", "Calle Cervantes", "Calle Norte", "Calle Luna",
+           "Calle Libertad", "Calle Mar", "Calle Ancha"),
+}
+TOP_STREET_SHARE = 0.005  # the most common street name holds ~0.5 % of a country's addresses
+# Share of the population living in the largest city (rounded national statistics): city
+# sizes follow Zipf's law below it.
+TOP_CITY_SHARE = {"US": 0.026, "GB": 0.13, "DE": 0.044, "FR": 0.032, "NL": 0.05, "ES": 0.07}
+POSTCODES_PER_LOCALE = 2000  # spread over the cities in proportion to their size
+_CITY_DRAWS = 1500
+_STREET_DRAWS = 1500
 
 
 def ascii_fold(text: str) -> str:
@@ -120,38 +162,51 @@ def ascii_fold(text: str) -> str:
 
 @dataclass(frozen=True)
 class LocaleVocab:
-    """Sampling arrays of one locale (plain numpy arrays of Python strings)."""
+    """Sampling arrays of one country (object arrays of str) and their probabilities."""
 
     first_female: np.ndarray
     first_male: np.ndarray
     last: np.ndarray
     streets: np.ndarray
-    cities: np.ndarray
+    cities: np.ndarray  # one entry per (city, postcode) place
     postcodes: np.ndarray
+    p_first_female: np.ndarray
+    p_first_male: np.ndarray
+    p_last: np.ndarray
+    p_streets: np.ndarray
+    p_cities: np.ndarray
 
 
-def _names(provider_attr) -> np.ndarray:
-    names = list(provider_attr.keys()) if hasattr(provider_attr, "keys") else list(provider_attr)
-    return np.array(sorted({n.strip() for n in names if n.strip()}), dtype=object)
-
-
-def load_locale(locale: str, seed: int) -> LocaleVocab:
-    """Pull name lists from the Faker provider and a fixed sample of streets and places."""
-    provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+def load_locale(code: str, locale: str, seed: int) -> LocaleVocab:
+    """Names (see `names`), streets and places of one country, with their probabilities."""
     fake = Faker(locale)
     fake.seed_instance(seed)
-    streets = sorted({fake.street_name() for _ in range(_STREETS_PER_LOCALE)})
-    places = [(fake.city(), fake.postcode()) for _ in range(_PLACES_PER_LOCALE)]
+    rng = np.random.default_rng([seed, 5, sum(map(ord, code))])
+    faker_streets = sorted({fake.street_name() for _ in range(_STREET_DRAWS)} - set(COMMON_STREETS[code]))
+    streets = list(COMMON_STREETS[code]) + [faker_streets[i] for i in rng.permutation(len(faker_streets))]
+    cities = sorted({fake.city() for _ in range(_CITY_DRAWS)})
+    cities = [cities[i] for i in rng.permutation(len(cities))]  # rank = size order
+    p_city = zipf_with_top(len(cities), TOP_CITY_SHARE[code])
+    n_codes = 1 + np.floor(p_city * POSTCODES_PER_LOCALE).astype(int)
+    postcodes, seen = [], set()
+    while len(postcodes) < n_codes.sum():
+        code_ = fake.postcode()
+        if code_ not in seen:
+            seen.add(code_)
+            postcodes.append(code_)
+    place_city = np.repeat(np.arange(len(cities)), n_codes)
+    names = country_names(code)
     return LocaleVocab(
-        first_female=_names(provider.first_names_female),
-        first_male=_names(provider.first_names_male),
-        last=_names(provider.last_names),
-        streets=np.array(streets, dtype=object),
-        cities=np.array([c for c, _ in places], dtype=object),
-        postcodes=np.array([p for _, p in places], dtype=object),
+        first_female=names["first_female"].values, first_male=names["first_male"].values,
+        last=names["last"].values, streets=np.array(streets, dtype=object),
+        cities=np.array(cities, dtype=object)[place_city], postcodes=np.array(postcodes, dtype=object),
+        p_first_female=names["first_female"].p, p_first_male=names["first_male"].p, p_last=names["last"].p,
+        p_streets=zipf_with_top(len(streets), TOP_STREET_SHARE),
+        p_cities=(p_city / n_codes)[place_city],
     )
 
 
+@cache
 def load_all(seed: int) -> dict[str, LocaleVocab]:
     """Vocabulary for every country in `COUNTRIES`, keyed by country code."""
-    return {code: load_locale(locale, seed) for code, locale, *_ in COUNTRIES}
+    return {code: load_locale(code, locale, seed) for code, locale, *_ in COUNTRIES}

@@ -1,21 +1,35 @@
-"""Write landing files through DuckDB, splicing a few raw (malformed) lines in between.
+"""Write landing files, splicing a few raw (malformed) lines in between.
 
-DuckDB's COPY does the heavy lifting (CSV quoting, JSON encoding, gzip). To put malformed
-lines in the middle of a file, the rows are written in a few slices (by a `pos` column) with
-the raw lines in between; gzip slices are separate gzip members, which gzip readers (Python's
-`gzip`, DuckDB) read as one stream. A file can be written in several chunks (the backfill
-day's pixel file, one simulated day at a time) and appears atomically when closed.
+CSV files are written by DuckDB's COPY (quoting, header). JSON-lines files get their lines
+from `render` (Arrow string kernels) and are written, or gzip-compressed with ISA-L, by a
+background thread while the next chunk is rendered. To put malformed lines in the middle of
+a file, the rows are written in a few slices with the raw lines in between. A file can be
+written in several chunks (the backfill day's pixel file, one simulated day at a time) and
+appears atomically when closed.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
 import shutil
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
+
+try:  # ISA-L's deflate is ~4x faster than zlib's at a better ratio than zlib level 1
+    from isal import isal_zlib as _zlib
+
+    _LEVEL = 1
+except ImportError:  # pragma: no cover - isal is a pinned dependency; zlib is the fallback
+    import zlib as _zlib
+
+    _LEVEL = 1
+
+CHUNK_ROWS = 400_000  # rows rendered at a time: bounds memory and Arrow's 2 GiB string limit
 
 
 def _sql_path(path: Path) -> str:
@@ -25,7 +39,7 @@ def _sql_path(path: Path) -> str:
 class LandingFile:
     """One landing file being written; use as a context manager."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, fmt: str):
+    def __init__(self, con: duckdb.DuckDBPyConnection | None, path: Path, fmt: str):
         self.con, self.path, self.fmt = con, path, fmt
         self.gz = path.suffix == ".gz"
         self.lines = 0
@@ -33,12 +47,21 @@ class LandingFile:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = path.with_name(f".{path.name}.tmp")
         self._out = open(self._tmp, "wb")  # noqa: SIM115 - closed in close()
+        self._z = _zlib.compressobj(_LEVEL, _zlib.DEFLATED, 31) if self.gz else None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="landing-writer")
+        self._pending: Future | None = None
 
     def __enter__(self) -> LandingFile:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._out.close()
+        try:
+            self._drain()
+            if self._z is not None and exc_type is None:
+                self._out.write(self._z.flush())
+        finally:
+            self._pool.shutdown(wait=True)
+            self._out.close()
         if exc_type is None:
             if not self._header_done:  # nothing written at all: still a valid, empty delivery
                 raise RuntimeError(f"CSV {self.path} closed without a header")
@@ -56,6 +79,8 @@ class LandingFile:
             raw_lines: text lines (no newline) to splice in at up to three random positions.
             rng: randomness for the splice positions (needed when raw_lines is given).
         """
+        if self.gz:
+            raise ValueError("gzip files are written with write_lines")
         raw_lines = raw_lines or []
         cuts = sorted(int(c) for c in rng.integers(0, n_rows + 1, min(len(raw_lines), 3))) if raw_lines else []
         groups = np.array_split(np.arange(len(raw_lines)), len(cuts)) if cuts else []
@@ -65,31 +90,64 @@ class LandingFile:
             if hi > lo or not self._header_done:
                 self._copy(f"SELECT * EXCLUDE (pos) FROM ({select_sql}) WHERE pos >= {lo} AND pos < {hi}")
             if i < len(cuts) and len(groups[i]):
-                text = "".join(raw_lines[j] + "\n" for j in groups[i]).encode("utf-8")
-                self._out.write(gzip.compress(text, mtime=0) if self.gz else text)
+                self._out.write("".join(raw_lines[j] + "\n" for j in groups[i]).encode("utf-8"))
         self.lines += n_rows + len(raw_lines)
 
+    def write_lines(self, render: Callable[[int, int], pa.Array], n_rows: int,
+                    raw_lines: list[str] | None = None, rng: np.random.Generator | None = None) -> None:
+        """Append `n_rows` rendered lines, rendering them `CHUNK_ROWS` at a time.
+
+        Args:
+            render: `render(lo, hi)` returns the lines of rows lo..hi-1, each ending in a newline.
+            n_rows: number of rows.
+            raw_lines: text lines (no newline) to splice in at up to three random positions.
+            rng: randomness for the splice positions (needed when raw_lines is given).
+        """
+        raw_lines = raw_lines or []
+        cuts = sorted(int(c) for c in rng.integers(0, n_rows + 1, min(len(raw_lines), 3))) if raw_lines else []
+        groups = np.array_split(np.arange(len(raw_lines)), len(cuts)) if cuts else []
+        splices = {}
+        for cut, group in zip(cuts, groups, strict=True):
+            splices.setdefault(cut, []).extend(raw_lines[j] + "\n" for j in group)
+        for lo in range(0, max(n_rows, 1), CHUNK_ROWS):
+            hi = min(lo + CHUNK_ROWS, n_rows)
+            lines, offsets, data = None, np.zeros(1, dtype=np.int32), memoryview(b"")
+            if hi > lo:
+                lines = render(lo, hi)
+                offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + hi - lo + 1]
+                data = memoryview(lines.buffers()[2])
+            start = lo
+            for cut in sorted(c for c in splices if lo <= c <= hi and (c < hi or hi == n_rows)):
+                self._emit(data[offsets[start - lo]:offsets[cut - lo]], lines)
+                self._emit("".join(splices.pop(cut)).encode("utf-8"), None)
+                start = cut
+            if hi > start:
+                self._emit(data[offsets[start - lo]:offsets[hi - lo]], lines)
+        self.lines += n_rows + len(raw_lines)
+
+    def _emit(self, data, keepalive) -> None:
+        """Compress and write `data` on the writer thread (one chunk in flight at a time)."""
+        self._drain()
+
+        def work(data=data, keepalive=keepalive) -> None:  # keepalive: the Arrow buffer behind data
+            self._out.write(self._z.compress(data) if self._z is not None else data)
+
+        self._pending = self._pool.submit(work)
+
+    def _drain(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
     def _copy(self, query: str) -> None:
+        self._drain()
         part = self.path.with_name(f".{self.path.name}.part")
         options = ["FORMAT JSON"] if self.fmt == "json" else [f"HEADER {str(not self._header_done).lower()}"]
-        if self.gz:
-            options.append("COMPRESSION GZIP")
         self.con.execute(f"COPY ({query}) TO '{_sql_path(part)}' ({', '.join(options)})")
         self._header_done = True
         with open(part, "rb") as src:
             shutil.copyfileobj(src, self._out, 1 << 20)
         part.unlink()
-
-
-def render_lines(con: duckdb.DuckDBPyConnection, select_sql: str, fmt: str, scratch: Path) -> list[str]:
-    """The text lines `select_sql` would produce in a file (used to build malformed copies)."""
-    part = scratch / f".render.{fmt}"
-    header = ", HEADER false" if fmt == "csv" else ""
-    con.execute(f"COPY (SELECT * EXCLUDE (pos) FROM ({select_sql}) ORDER BY pos) TO "
-                f"'{_sql_path(part)}' (FORMAT {fmt.upper()}{header})")
-    lines = part.read_text(encoding="utf-8").splitlines()
-    part.unlink()
-    return lines
 
 
 def write_text(path: Path, text: str) -> None:
