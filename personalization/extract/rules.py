@@ -20,8 +20,11 @@ from personalization.extract.contracts import Column, TableSpec
 
 # Permissive on purpose (unicode, plus-addressing, odd-but-legal local parts): the door only
 # rejects what can never be delivered to; typos in real domains are dbt's and the ESP's job.
-_LOCAL = r'[^@\s,;:<>()\[\]"\\]+'
-_LABEL = r'[^@\s,;:<>()\[\]"\\.]+'
+# RE2's \s is ASCII only: \p{Z} (no-break, em, line separators ...) and \p{Cc} (controls)
+# are excluded too, so no address passes the door that a Unicode-aware check (the lake gate,
+# an ESP) reads as holding whitespace.
+_LOCAL = r'[^@\s\p{Z}\p{Cc},;:<>()\[\]"\\]+'
+_LABEL = r'[^@\s\p{Z}\p{Cc},;:<>()\[\]"\\.]+'
 EMAIL_RE = rf"{_LOCAL}@({_LABEL}\.)+\p{{L}}{{2,}}"
 SHA256_RE = "[0-9a-fA-F]{64}"
 TRUE_WORDS = ("true", "t", "1", "yes", "y")
