@@ -81,6 +81,10 @@ def quarantine_figures(settings, warehouse: Path) -> dict:
                     "select reason, count(*) from quarantined_orders group by reason").fetchall())
                 out["staged_orders"], out["published_orders"] = con.execute(
                     "select (select count(*) from stg_shop__orders), (select count(*) from orders)").fetchone()
+                # Orders whose account the warehouse does not hold, attached through their email.
+                out["orders_attached_through_email"] = con.execute(
+                    "select count(*) from int_orders__person_keys "
+                    "where customer_id is not null and person_source = 'guest'").fetchone()[0]
     return out
 
 
