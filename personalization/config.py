@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from personalization.exceptions import ConfigError
@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     models_dir: Path | None = None
     quality_dir: Path | None = None
     scores_dir: Path | None = None
+    intake_dir: Path | None = None
+    triggers_state_dir: Path | None = None
     project_dir: Path = REPO_ROOT
 
     # Extract
@@ -103,6 +105,22 @@ class Settings(BaseSettings):
     portal_auth: str = Field("password", pattern="^(password|header)$")
     portal_https_only: bool = False  # mark the session cookie Secure (set behind HTTPS)
 
+    # Event intake (docs/triggers.md): HMAC-SHA256 secret of the default source, plus optional
+    # per-source secrets chosen by the X-Source header.
+    intake_secret: SecretStr | None = None
+    intake_source_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    intake_max_body_bytes: int = Field(1_000_000, ge=1_000)
+    intake_max_events_per_request: int = Field(500, ge=1)
+    intake_max_in_flight: int = Field(64, ge=1)  # beyond this, 503 + Retry-After
+
+    # Behavioural triggers (docs/triggers.md)
+    triggers_dir: Path | None = None  # rule files; default <project>/triggers
+    trigger_target: str = "file_drop"  # ESP the runner sends through
+    trigger_quiet_hours: tuple[int, int] = (21, 8)  # local hours [start, end): no sends
+    trigger_frequency_cap: int = Field(2, ge=1)  # trigger + campaign emails per person ...
+    trigger_frequency_window_hours: int = Field(24, ge=1)  # ... in this many hours
+    trigger_event_retention_hours: int = Field(8 * 24, ge=1)  # events the runner keeps
+
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
                                    dotenv_settings, file_secret_settings):
@@ -127,10 +145,14 @@ class Settings(BaseSettings):
             "models_dir": "models",
             "quality_dir": "quality",
             "scores_dir": "scores",
+            "intake_dir": "intake",
+            "triggers_state_dir": "triggers",
         }
         for name, leaf in defaults.items():
             value = getattr(self, name)
             setattr(self, name, (value.expanduser().resolve() if value else self.home / leaf))
+        self.triggers_dir = (self.triggers_dir.expanduser().resolve() if self.triggers_dir
+                             else self.project_dir / "triggers")
         if self.drift_psi_error < self.drift_psi_warn:
             raise ValueError("drift_psi_error must be >= drift_psi_warn")
         return self

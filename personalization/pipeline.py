@@ -55,6 +55,12 @@ def score(ds: date, settings: Settings) -> list[StepReport]:
     return _as_list(score_customers(ds, settings))
 
 
+def trigger_context(ds: date, settings: Settings) -> list[StepReport]:
+    from personalization.triggers import publish_context
+
+    return _as_list(publish_context(ds, settings))
+
+
 def export(ds: date, settings: Settings) -> list[StepReport]:
     from personalization.export import publish
 
@@ -76,6 +82,7 @@ STEPS: dict[str, StepFn] = {
     "gate_lake": gate("lake"),
     "build_marts": build("marts"),
     "gate_marts": gate("marts"),
+    "publish_trigger_context": trigger_context,
     "score": score,
     "build_segments": build("segments"),
     "gate_segments": gate("segments"),

@@ -121,3 +121,37 @@ def test_a_bad_segment_stops_the_night_before_anything_leaves(night):
     assert not (night.exports_dir / BAD_NIGHT.isoformat()).exists()
     assert (night.exports_dir / "latest").resolve().name == NIGHTS[-1].isoformat()
     bad.unlink()
+
+
+def test_a_cart_through_the_intake_reaches_only_a_consenting_person_once(night):
+    """The trigger path on a real nightly warehouse: its published context, identity map and
+    consent decide; the intake and runner are the real ones (docs/triggers.md)."""
+    from datetime import UTC, datetime
+
+    from fastapi.testclient import TestClient
+    from pydantic import SecretStr
+
+    from personalization.intake import create_app, signature
+    from personalization.triggers import run_once
+    from personalization.triggers.senders import drop_files
+
+    settings = night.model_copy(update={"intake_secret": SecretStr("e2e"),
+                                        "triggers_dir": REPO / "triggers"})
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    pick = """select m.source_id, p.email from identity_map m
+              join customer_profiles p using (unified_id)
+              where m.source = 'shop' and p.is_contactable = {} and p.email is not null
+                and p.country in ('DE', 'GB', 'FR', 'NL') order by m.source_id limit 1"""
+    yes, yes_email = con.execute(pick.format("true")).fetchone()
+    no, _ = con.execute(pick.format("false")).fetchone()
+    con.close()
+    at = datetime(2026, 6, 6, 10, 0, tzinfo=UTC)
+    body = json.dumps([{"event_id": f"e2e-{c}", "occurred_at": at.isoformat(), "customer_id": c,
+                        "event_type": "add_to_cart", "sku": None} for c in (yes, no)]).encode()
+    client = TestClient(create_app(settings, clock=lambda: at))
+    assert client.post("/events", content=body,
+                       headers={"X-Signature": signature(b"e2e", body)}).status_code == 202
+    for minutes in (31, 45):
+        run_once(settings, now=(at + timedelta(minutes=minutes)).replace(tzinfo=None))
+    sent = [json.loads(p.read_text()) for p in drop_files(settings, "cart_abandoned")]
+    assert [s["email"] for s in sent] == [yes_email]

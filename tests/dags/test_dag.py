@@ -135,7 +135,8 @@ def test_dag_test_runs_the_whole_nightly_flow_on_generated_data(dags_airflow_db,
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == DagRunState.SUCCESS, states
     assert set(states) == {"extract_crm", "extract_shop", "extract_pixel", "gate_lake",
-                           "build_marts", "gate_marts", "score", "build_segments",
+                           "build_marts", "gate_marts", "publish_trigger_context", "score",
+                           "build_segments",
                            "gate_segments", "export", "sync"}
     manifest = json.loads((settings.exports_dir / "2026-05-05" / "manifest.json").read_text())
     assert manifest["ds"] == "2026-05-05" and len(manifest["segments"]) >= 12
