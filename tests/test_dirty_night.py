@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from personalization.config import load_settings
 from personalization.pipeline import STEPS, run_step
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parent.parent
 DS = date(2026, 5, 10)
 
 CONTACTS = """contact_id,email,first_name,last_name,phone,street,city,postcode,country,birth_date,gender,language,created_at,updated_at,email_opt_in,opt_in_at,unsubscribed_at
@@ -96,13 +94,7 @@ def write_landing(landing: Path) -> None:
 @pytest.fixture(scope="module")
 def night(tmp_path_factory):
     root = tmp_path_factory.mktemp("dirty_night")
-    project = root / "project"
-    project.mkdir()
-    for name in ("dbt_project.yml", "profiles.yml"):
-        shutil.copy(REPO / name, project / name)
-    shutil.copytree(REPO / "dbt_project", project / "dbt_project",
-                    ignore=shutil.ignore_patterns("target", "dbt_packages", "logs"))
-    settings = load_settings(home=root / "home", project_dir=project, esp_targets=[])
+    settings = load_settings(home=root / "home", esp_targets=[])
     write_landing(settings.landing_dir)
     reports = {}
     for name in STEPS:

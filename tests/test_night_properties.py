@@ -37,7 +37,6 @@ from personalization.extract import extract_source
 from personalization.extract.rules import future_cutoff
 from personalization.pipeline import STEPS, date_range, run_step
 
-REPO = Path(__file__).resolve().parent.parent
 DS = date(2026, 6, 15)
 CONTACT_COLUMNS = ("contact_id", "email", "first_name", "last_name", "phone", "street", "city",
                    "postcode", "country", "birth_date", "gender", "language", "created_at",
@@ -219,19 +218,9 @@ night_options = st.builds(
     st.floats(0.05, 0.2), st.floats(0.0, 0.25))
 
 
-def _project(root: Path) -> Path:
-    project = root / "project"
-    project.mkdir()
-    for name in ("dbt_project.yml", "profiles.yml"):
-        shutil.copy(REPO / name, project / name)
-    shutil.copytree(REPO / "dbt_project", project / "dbt_project",
-                    ignore=shutil.ignore_patterns("target", "dbt_packages", "logs"))
-    return project
-
-
-def _night(root: Path, project: Path, seed: int, people: int, options: Options) -> dict:
+def _night(root: Path, seed: int, people: int, options: Options) -> dict:
     """Generate, extract every day, run every step of the last night; never raise."""
-    s = load_settings(home=root / "home", project_dir=project, esp_targets=[])
+    s = load_settings(home=root / "home", esp_targets=[])
     truth = root / "truth.parquet"
     generate(s.landing_dir, truth, people, NIGHT_DAYS, NIGHT_START, seed=seed, options=options)
     last = NIGHT_START + timedelta(days=NIGHT_DAYS - 1)
@@ -255,14 +244,13 @@ def foreign_nights(tmp_path_factory) -> list[dict]:
     """A couple of whole nights on foreign data, examples chosen by hypothesis (derandomized,
     no shrinking: a night costs ~30-60 s)."""
     outcomes: list[dict] = []
-    project = _project(tmp_path_factory.mktemp("foreign_project"))
 
     @settings(max_examples=2, deadline=None, derandomize=True, database=None,
               phases=[Phase.generate], suppress_health_check=list(HealthCheck))
     @given(drawn=night_options)
     def run(drawn):
         seed, people, options = drawn
-        outcomes.append(_night(tmp_path_factory.mktemp("foreign_night"), project, seed, people, options))
+        outcomes.append(_night(tmp_path_factory.mktemp("foreign_night"), seed, people, options))
 
     run()
     return outcomes
