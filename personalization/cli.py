@@ -218,6 +218,18 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
     run_server(_settings(), host=host, port=port)
 
 
+@app.command("subject-access")
+def subject_access_cmd(
+    email: str = typer.Option(..., "--email", help="The person's email address."),
+    out: Path = typer.Option(..., "--out", help="Folder to write subject_access.json and summary.md into."),
+) -> None:
+    """Access request (GDPR Art. 15): write everything held about one person."""
+    from personalization.privacy import subject_access
+
+    path = subject_access(email, out, _settings())
+    console.print(f"subject access report: {path} (and {path.parent / 'summary.md'})")
+
+
 @app.command("evaluate-identity")
 def evaluate_identity(truth: Path = typer.Option(..., "--truth", exists=True, dir_okay=False,
                       help="Ground-truth file written by `generate`.")) -> None:

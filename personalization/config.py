@@ -105,6 +105,22 @@ class Settings(BaseSettings):
     portal_auth: str = Field("password", pattern="^(password|header)$")
     portal_https_only: bool = False  # mark the session cookie Secure (set behind HTTPS)
 
+    # Privacy (docs/privacy.md)
+    # Encryption at rest: off unless a key is given (env PERSONALIZATION_ENCRYPTION_KEY or a
+    # file). DuckDB needs its httpfs extension (OpenSSL) to write encrypted files; without
+    # it, allow its built-in writer, which DuckDB labels not securely encrypted.
+    encryption_key: SecretStr | None = None
+    encryption_key_file: Path | None = None
+    encryption_allow_mbedtls: bool = False
+    # The landing folder is the project's copy (rewritten on erasure, kept for the retention
+    # window). Set false when it is the source systems' read-only drop zone.
+    landing_owned: bool = True
+    # Retention windows, in days (0 = keep forever).
+    retention_pixel_events_days: int = Field(396, ge=0)  # 13 months
+    retention_quarantine_days: int = Field(30, ge=0)
+    retention_exports_days: int = Field(90, ge=0)
+    retention_logs_days: int = Field(30, ge=0)
+
     # Event intake (docs/triggers.md): HMAC-SHA256 secret of the default source, plus optional
     # per-source secrets chosen by the X-Source header.
     intake_secret: SecretStr | None = None
@@ -176,7 +192,18 @@ class Settings(BaseSettings):
             "PERSONALIZATION_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "PERSONALIZATION_DUCKDB_THREADS": str(self.duckdb_threads),
             "PERSONALIZATION_DBT_THREADS": str(self.dbt_threads),
+            **self._encryption_env(),
         }
+
+    def _encryption_env(self) -> dict[str, str]:
+        """The key for dbt's connection plugin (personalization.privacy.dbt_plugin)."""
+        from personalization.privacy.encryption import key
+
+        secret = key(self)
+        if secret is None:
+            return {}
+        return {"PERSONALIZATION_ENCRYPTION_KEY": secret,
+                "PERSONALIZATION_ENCRYPTION_ALLOW_MBEDTLS": str(self.encryption_allow_mbedtls).lower()}
 
 
 def load_settings(**overrides: Any) -> Settings:

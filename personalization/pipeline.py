@@ -67,6 +67,16 @@ def export(ds: date, settings: Settings) -> list[StepReport]:
     return _as_list(publish(ds, settings))
 
 
+def privacy(name: str) -> StepFn:
+    def step(ds: date, settings: Settings) -> list[StepReport]:
+        import personalization.privacy as privacy_steps
+
+        return _as_list(getattr(privacy_steps, name)(ds, settings))
+
+    step.__name__ = name
+    return step
+
+
 def sync(ds: date, settings: Settings) -> list[StepReport]:
     from personalization.esp import sync as esp_sync
 
@@ -80,6 +90,8 @@ def sync(ds: date, settings: Settings) -> list[StepReport]:
 STEPS: dict[str, StepFn] = {
     **{f"extract_{s}": extract(s) for s in SOURCES},
     "gate_lake": gate("lake"),
+    # Data re-delivered for someone erased earlier leaves before anything is built on it.
+    "erase_arrivals": privacy("erase_arrivals"),
     "build_marts": build("marts"),
     "gate_marts": gate("marts"),
     "publish_trigger_context": trigger_context,
@@ -87,7 +99,13 @@ STEPS: dict[str, StepFn] = {
     "build_segments": build("segments"),
     "gate_segments": gate("segments"),
     "export": export,
+    # After the export (which reads tonight's erasure requests for the ESPs) and before the
+    # sync: persons erased tonight leave every copy; the ledger keeps their hashes.
+    "erase": privacy("erase"),
     "sync": sync,
+    # Once every ESP confirmed a deletion, the requester's plain email is dropped too.
+    "purge_erasure_requests": privacy("purge_erasure_requests"),
+    "enforce_retention": privacy("enforce_retention"),
 }
 
 

@@ -291,3 +291,24 @@ def test_no_context_yet_is_one_clear_error(tmp_path):
                              triggers_dir=REPO / "triggers")
     with pytest.raises(ConfigError, match="run the nightly pipeline first"):
         run_once(settings, now=T0)
+
+
+def test_the_runner_forgets_a_person_as_soon_as_the_erasure_ledger_names_them(home):
+    post(home, [event("er1", "add_to_cart", T0, customer_id="c-anna", sku="SKU-1",
+                      anonymous_id="cookie-anna")], at=T0 + timedelta(minutes=1))
+    run_once(home, now=T0 + timedelta(minutes=40))
+    assert decisions(home)["u_anna:cart_abandoned"] == ("sent", None)
+    ledger = home.home / "privacy" / "erasure_ledger.parquet"
+    ledger.parent.mkdir(parents=True)
+    duckdb.sql(f"""copy (select * from (values
+                   (sha256('anna@example.com'), 'email', date '2026-10-15', null::date),
+                   (sha256('shop:c-anna'), 'record', date '2026-10-15', null::date),
+                   (sha256('unified:u_anna'), 'unified', date '2026-10-15', null::date))
+                   t(key_sha256, key_kind, erased_on, applied_on)) to '{ledger}' (format parquet)""")
+    post(home, [event("er2", "add_to_cart", T0 + timedelta(hours=1), customer_id="c-anna",
+                      sku="SKU-2")], at=T0 + timedelta(hours=1, minutes=1))
+    run_once(home, now=T0 + timedelta(hours=2))
+    assert "u_anna:cart_abandoned" not in decisions(home)
+    with duckdb.connect(str(home.triggers_state_dir / "state.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from received_events "
+                           "where customer_id = 'c-anna'").fetchone() == (0,)
