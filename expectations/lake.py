@@ -32,10 +32,14 @@ def build_suite(table: str, rows_loaded: int, skew_seconds: int,
         # Timestamps after the end of ds (plus skew) must have been quarantined at the door.
         gxe.ExpectColumnValuesToBeBetween(column="seconds_after_ds_end", max_value=skew_seconds),
     ]
+    # A sku listed twice in one catalogue, an order delivered twice in one file (placed, then
+    # cancelled the same day): the source's doing, not ours, and staging keeps the last line.
+    # Warn, don't stop the night (issue 21).
     if table == "shop/products":
-        expectations.append(gxe.ExpectColumnValuesToBeUnique(column="sku"))
+        expectations.append(gxe.ExpectColumnValuesToBeUnique(column="sku", severity="warning"))
     if table == "shop/order_items":
-        expectations.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=KEYS[table]))
+        expectations.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=KEYS[table],
+                                                                severity="warning"))
     if table in EMAIL_COLUMNS:
         # The product's one email rule, evaluated in SQL (personalization/privacy/emails.py).
         expectations.append(gxe.ExpectColumnValuesToBeInSet(column="is_valid_email",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from personalization.config import load_settings
 from personalization.pipeline import STEPS, run_step
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parent.parent
 DS = date(2026, 5, 10)
 
 CONTACTS = """contact_id,email,first_name,last_name,phone,street,city,postcode,country,birth_date,gender,language,created_at,updated_at,email_opt_in,opt_in_at,unsubscribed_at
@@ -57,6 +55,11 @@ ORDERS = [
     _order("o4", "s9", "nobody@mail.de", 80.0),      # account never delivered
     _order("o5", None, "ben.ott@mail.de", 90.0),     # guest checkout
     _order("o6", None, None, 10.0),                      # guest checkout without email
+    # Delivered twice in one file: placed with two lines, then cancelled with one line.
+    {**_order("o7", "s1", "anna.berg@mail.de", 70.0),
+     "items": [{"sku": "P1", "quantity": 1, "unit_price": 50.0},
+               {"sku": "P2", "quantity": 1, "unit_price": 20.0}]},
+    {**_order("o7", "s1", "anna.berg@mail.de", 50.0), "status": "cancelled"},
 ]
 
 EVENTS = [
@@ -91,17 +94,12 @@ def write_landing(landing: Path) -> None:
 @pytest.fixture(scope="module")
 def night(tmp_path_factory):
     root = tmp_path_factory.mktemp("dirty_night")
-    project = root / "project"
-    project.mkdir()
-    for name in ("dbt_project.yml", "profiles.yml"):
-        shutil.copy(REPO / name, project / name)
-    shutil.copytree(REPO / "dbt_project", project / "dbt_project",
-                    ignore=shutil.ignore_patterns("target", "dbt_packages", "logs"))
-    settings = load_settings(home=root / "home", project_dir=project, esp_targets=[])
+    settings = load_settings(home=root / "home", esp_targets=[])
     write_landing(settings.landing_dir)
+    reports = {}
     for name in STEPS:
-        run_step(name, DS, settings)
-    return settings
+        reports[name] = run_step(name, DS, settings)
+    return settings, reports
 
 
 def query(settings, sql: str) -> list[tuple]:
@@ -109,43 +107,60 @@ def query(settings, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
-def test_orders_of_quarantined_shop_accounts_do_not_stop_the_night(night):
-    assert (night.exports_dir / DS.isoformat() / "manifest.json").is_file()
+@pytest.fixture(scope="module")
+def settings(night):
+    return night[0]
 
 
-def test_extract_quarantines_the_two_bad_accounts(night):
+def test_orders_of_quarantined_shop_accounts_do_not_stop_the_night(settings):
+    assert (settings.exports_dir / DS.isoformat() / "manifest.json").is_file()
+
+
+def test_the_build_warns_how_many_orders_reached_no_person(night):
+    (marts,) = night[1]["build_marts"]
+    assert marts.status == "warn"
+    assert any(w.startswith("warn_orders_reaching_no_person") and "Got 2 results" in w
+               for w in marts.details["warnings"]), marts.details["warnings"]
+
+
+def test_extract_quarantines_the_two_bad_accounts(settings):
     reasons = duckdb.sql(f"""SELECT reason FROM read_parquet(
-        '{night.lake_dir}/quarantine/shop/customers/*/part-0.parquet') ORDER BY line_number
+        '{settings.lake_dir}/quarantine/shop/customers/*/part-0.parquet') ORDER BY line_number
         """).fetchall()
     assert [r[0].split(":")[0] for r in reasons] == ["invalid_email", "bad_type"]
 
 
-def test_an_order_of_a_quarantined_account_is_attached_through_its_own_email(night):
+def test_an_order_of_a_quarantined_account_is_attached_through_its_own_email(settings):
     # o2's account s2 was quarantined; its email is CRM contact c3's, so o2 is c3's order.
-    rows = query(night, """
+    rows = query(settings, """
         select o.order_id, o.customer_id, o.is_guest_checkout
         from orders o join identity_map m on m.unified_id = o.unified_id
         where m.source = 'crm' and m.source_id = 'c3'""")
     assert rows == [("o2", "s2", False)]
 
 
-def test_orders_that_reach_no_person_are_quarantined_with_a_reason(night):
-    rows = query(night, "select order_id, reason from quarantined_orders order by order_id")
+def test_orders_that_reach_no_person_are_quarantined_with_a_reason(settings):
+    rows = query(settings, "select order_id, reason from quarantined_orders order by order_id")
     assert rows == [("o3", "account_quarantined"), ("o6", "guest_without_email")]
 
 
-def test_every_staged_order_is_in_orders_or_in_quarantine(night):
-    staged, published, quarantined = query(night, """select
+def test_every_staged_order_is_in_orders_or_in_quarantine(settings):
+    staged, published, quarantined = query(settings, """select
         (select count(*) from stg_shop__orders), (select count(*) from orders),
         (select count(*) from quarantined_orders)""")[0]
-    assert (staged, published, quarantined) == (6, 4, 2)
+    assert (staged, published, quarantined) == (7, 5, 2)
     # o4 names an account the shop never delivered: attached through its email like a guest.
-    assert query(night, "select order_id from orders where unified_id is null") == []
-    assert {r[0] for r in query(night, "select order_id from orders")} == {"o1", "o2", "o4", "o5"}
+    assert query(settings, "select order_id from orders where unified_id is null") == []
+    assert {r[0] for r in query(settings, "select order_id from orders")} == {"o1", "o2", "o4", "o5", "o7"}
 
 
-def test_events_of_an_unknown_account_fall_back_to_the_cookie(night):
-    rows = query(night, """select e.event_id, m.source, m.source_id
+def test_an_order_delivered_twice_in_one_file_keeps_only_its_last_version(settings):
+    assert query(settings, "select status, item_count from orders where order_id = 'o7'") == [("cancelled", 1)]
+    assert query(settings, "select line_number, sku from order_items where order_id = 'o7'") == [(1, "P1")]
+
+
+def test_events_of_an_unknown_account_fall_back_to_the_cookie(settings):
+    rows = query(settings, """select e.event_id, m.source, m.source_id
         from customer_events e left join identity_map m
           on m.unified_id = e.unified_id and m.source = 'pixel'
         where e.event_id in ('e2', 'e3') order by e.event_id""")

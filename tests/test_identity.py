@@ -99,6 +99,10 @@ class IdentityProject:
         dst = root / "dbt_project"
         shutil.copytree(DBT / "models" / "intermediate" / "identity",
                         dst / "models" / "intermediate" / "identity")
+        # Identity records take orders through int_orders__person_keys (guest or account).
+        (dst / "models" / "intermediate" / "orders").mkdir(parents=True)
+        shutil.copy(DBT / "models" / "intermediate" / "orders" / "int_orders__person_keys.sql",
+                    dst / "models" / "intermediate" / "orders")
         (dst / "models" / "marts").mkdir(parents=True)
         for name in ("identity_map.sql", "identity_merges.sql", "_identity.yml"):
             shutil.copy(DBT / "models" / "marts" / name, dst / "models" / "marts" / name)
@@ -120,6 +124,9 @@ class IdentityProject:
         pq.write_table(pa.table({
             "order_id": pa.array([o[0] for o in orders], pa.string()),
             "customer_id": pa.array([o[1] for o in orders], pa.string()),
+            "email": pa.array([o[2].strip().lower() for o in orders], pa.string()),
+            "is_email_valid": pa.array([True] * len(orders), pa.bool_()),
+            "delivered_on": pa.array([dt.date(2026, 1, 1)] * len(orders), pa.date32()),
             "email_normalized": pa.array([_normalize_email(o[2]) for o in orders], pa.string()),
             "email_sha256": pa.array([sha(o[2]) for o in orders], pa.string()),
             "ordered_at": pa.array([dt.datetime(2026, 1, 1)] * len(orders), pa.timestamp("us")),

@@ -27,24 +27,23 @@ renamed as (
     where order_id is not null
 ),
 
--- Only the lines of each order's latest delivery count; a line repeated within that file
--- keeps its last occurrence.
+-- Only the lines of each order's latest version count: its latest delivery, and within that
+-- file its last line (an order delivered twice in one file, e.g. placed then cancelled, must
+-- not mix the lines of both versions).
 latest_delivery as (
     select *
     from renamed
     qualify delivered_on = max(delivered_on) over (partition by order_id)
 ),
 
-deduplicated as (
+latest_version as (
     select *
     from latest_delivery
-    qualify row_number() over (
-        partition by order_id, line_number order by file_line_number desc
-    ) = 1
+    qualify file_line_number = max(file_line_number) over (partition by order_id)
 ),
 
 final as (
-    select * exclude (file_line_number) from deduplicated
+    select * exclude (file_line_number) from latest_version
 )
 
 select * from final
