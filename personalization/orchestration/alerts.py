@@ -83,9 +83,18 @@ def send(channel: Channel, subject: str, text: str) -> bool:
             _send_email(channel, subject, text)
     except Exception as e:  # never let the alert hide the failure it reports
         log_event(logger, "alert_not_delivered", logging.ERROR, channel=channel.kind,
-                  error=f"{type(e).__name__}: {e}")
+                  error=_redacted(e, channel))
         return False
     return True
+
+
+def _redacted(error: Exception, channel: Channel) -> str:
+    """One line about a delivery error, without the webhook URL (it is the credential)."""
+    text = str(error).splitlines()[0] if str(error) else ""
+    if channel.url:
+        text = text.replace(channel.url, "<webhook url>")
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    return f"{type(error).__name__}: " + (f"HTTP {status}" if status else text)
 
 
 def _send_email(channel: Channel, subject: str, text: str) -> None:

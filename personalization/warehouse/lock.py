@@ -50,7 +50,7 @@ def lock_error_line(error: BaseException, path: Path) -> str | None:
 
 def _describe(pid: int, program: str) -> str:
     try:
-        cmdline = " ".join(psutil.Process(pid).cmdline())
+        cmdline = " ".join(" ".join(psutil.Process(pid).cmdline()).split())
     except psutil.Error:
         return program
     return cmdline[:160] or program
