@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -130,35 +128,9 @@ def test_factory_rejects_unknown_steps():
         module.make_nightly_dag("x", ["extract_crm", "explode"])
 
 
-def write_landing(root: Path, ds: str, pixel: bool = True) -> None:
-    """One tiny delivery of every source for `ds` (pixel optional)."""
-    files = {
-        f"crm/{ds}/contacts.csv": "contact_id,email,first_name,last_name,phone,street,city,"
-        "postcode,country,birth_date,gender,language,created_at,updated_at,email_opt_in,"
-        "opt_in_at,unsubscribed_at\nc1,a@example.com,A,B,,,,,,,,,,,true,,\nc2,bad,A,B,,,,,,,,,,,,,\n",
-        f"crm/{ds}/erasure_requests.csv": "email,requested_at\n",
-        f"shop/{ds}/customers.csv": "customer_id,email,first_name,last_name,phone,street,city,"
-        "postcode,country,created_at,updated_at\ns1,a@example.com,A,B,,,,,,,\n",
-        f"shop/{ds}/products.csv": "sku,name,category,price,active\nK,Mug,kitchen,9.5,true\n",
-        f"shop/{ds}/orders.jsonl": json.dumps({
-            "order_id": "o1", "customer_id": "s1", "email": "a@example.com",
-            "ordered_at": f"{ds}T08:00:00Z", "status": "placed", "currency": "EUR",
-            "total_amount": 9.5, "items": [{"sku": "K", "quantity": 1, "unit_price": 9.5}]}) + "\n",
-    }
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    if pixel:
-        events = root / "pixel" / ds / "events.jsonl.gz"
-        events.parent.mkdir(parents=True)
-        events.write_bytes(gzip.compress(json.dumps({
-            "event_id": "e1", "occurred_at": f"{ds}T09:00:00Z", "anonymous_id": "x",
-            "event_type": "page_view", "user_agent": "UA"}).encode() + b"\n"))
-
-
 @pytest.mark.slow
 def test_dag_test_runs_the_extract_tasks_for_one_logical_date(dags_airflow_db, tmp_path,
-                                                              monkeypatch):
+                                                              monkeypatch, write_landing):
     """Extracts for the logical date, their lake Asset events, the summary, the notes."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.asset import AssetEvent
