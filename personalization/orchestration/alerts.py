@@ -163,7 +163,7 @@ async def deadline_missed(context: dict | None = None, conn_id: str = ALERT_CONN
     subject = f"[airflow] {run.get('dag_id', 'personalization_nightly')} is late"
     text = (f"run {run.get('dag_run_id')} (logical date {run.get('logical_date')}) has not "
             f"finished by its deadline {deadline}; state {run.get('state')}. Exports for "
-            "marketers are not published until it does. See docs/operations.md#deadline.")
+            "marketers are not published until it does. See docs/operations.md#deploying-to-production.")
     try:
         conn = await BaseHook.aget_connection(conn_id)
     except AirflowNotFoundException:
