@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -16,6 +17,7 @@ _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # warnings and errors still come through.
 QUIET_LOGGERS = ("great_expectations", "dbt", "httpx", "httpcore", "urllib3", "asyncio",
                  "matplotlib", "numexpr", "fsspec", "filelock")
+RESOURCE_TRACKER_WARNING = "ignore:resource_tracker:UserWarning:multiprocessing.resource_tracker"
 
 
 def configure_logging(level: str = "INFO", *, handler: bool = True) -> None:
@@ -41,6 +43,9 @@ def configure_logging(level: str = "INFO", *, handler: bool = True) -> None:
         logging.getLogger("personalization").setLevel(level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # dbt leaves a few multiprocessing semaphores behind; the resource tracker (a child
+    # process, which reads this variable) would warn about them on stderr at exit.
+    os.environ.setdefault("PYTHONWARNINGS", RESOURCE_TRACKER_WARNING)
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:

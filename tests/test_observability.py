@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from datetime import date
@@ -86,3 +87,17 @@ def test_a_step_logs_each_warning_on_its_own_line(tmp_path, monkeypatch, caplog)
     assert lines[1].startswith("step_warning step=extract_pixel.events ds=2026-03-10 "
                                "warning=not delivered (source not required): ")
     assert lines[1].endswith("pixel/2026-03-10/events.jsonl.gz") and len(lines) == 2
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_leaked_semaphore_warnings_stay_off_stderr_once_configured(configured):
+    """dbt leaves semaphores behind; Airflow files the tracker's stderr warning as an ERROR."""
+    code = ("import multiprocessing, os, sys\n"
+            "from personalization.observability import configure_logging\n"
+            f"if {configured}: configure_logging(handler=False)\n"
+            "locks = [multiprocessing.get_context('spawn').Lock() for _ in range(3)]\n"
+            "os._exit(0)\n")  # no finalizers: the tracker sees the semaphores leaked
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert ("leaked semaphore" in proc.stderr) is not configured
