@@ -158,6 +158,8 @@ def run_retrain(force: bool) -> dict[str, Any]:
                                    f"(retrain_every_days={settings.retrain_every_days})")
     log_event(logger, "retrain", ds=ds.isoformat(), reason=reason or "forced")
     report = train(ds, settings)
+    if report.status == "skipped":  # too little history: not an error, but nothing trained
+        raise AirflowSkipException(f"training skipped: {report.details.get('reason')}")
     return step_result("train", ds, [report])
 
 
