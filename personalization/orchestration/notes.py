@@ -2,7 +2,8 @@
 
 A task cannot set its own note in Airflow 3 (tasks talk to the execution API, which has no
 note endpoint). So a scheduler listener (registered by `plugin.PersonalizationPlugin`) reads
-the run summary the `run_summary` task pushed and sets:
+the run summary the `run_summary` task pushed (XCom key `summary`, also when the run failed)
+and sets:
 - a note on every task that ended with warnings (the warning lines), and
 - a note on the run (the day, the verdict, which steps warned or failed).
 
@@ -57,12 +58,12 @@ def apply_notes(dag_run: Any, session: Any) -> int:
     from airflow.models.xcom import XComModel
     from sqlalchemy import select
 
-    from personalization.orchestration.tasks import SUMMARY_TASK
+    from personalization.orchestration.tasks import SUMMARY_KEY, SUMMARY_TASK
 
     row = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id,
-                                             task_ids=SUMMARY_TASK, key="return_value")).first()
+                                             task_ids=SUMMARY_TASK, key=SUMMARY_KEY)).first()
     if row is None:
-        return 0  # the summary did not get to push (it failed): the failed steps say enough
+        return 0  # no summary (its task never ran): nothing to say beyond the states
     summary = XComModel.deserialize_value(row)
     run_note, task_notes = notes_from_summary(summary)
     written = 0

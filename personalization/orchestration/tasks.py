@@ -12,6 +12,7 @@ from personalization.observability import StepReport, configure_logging, log_eve
 
 logger = logging.getLogger(__name__)
 SUMMARY_TASK = "run_summary"
+SUMMARY_KEY = "summary"
 BUSINESS_DAY_TASK = "business_day"
 
 
@@ -99,6 +100,7 @@ def run_summary(steps: list[str]) -> dict[str, Any]:
             log_event(logger, "step_warning", logging.WARNING, step=s["step"], warning=line)
     log_event(logger, "run_summary", ds=summary["ds"], status=summary["status"],
               steps=len(steps), with_warnings=summary["with_warnings"], failed=summary["failed"])
+    ti.xcom_push(key=SUMMARY_KEY, value=summary)  # also when failing: the notes read it
     if summary["failed"]:
         raise AirflowFailException(
             f"the run for {summary['ds']} did not complete: {', '.join(summary['failed'])} "
@@ -143,8 +145,6 @@ def run_retrain(force: bool) -> dict[str, Any]:
     Asset-triggered runs (a published export) take the day from the event; they retrain
     only when `scoring.training_needed` says so, and are skipped otherwise.
     """
-    from airflow.sdk.exceptions import AirflowSkipException
-
     from personalization.config import load_settings
     from personalization.scoring import train
     from personalization.scoring.score import training_needed
@@ -154,13 +154,21 @@ def run_retrain(force: bool) -> dict[str, Any]:
     settings = load_settings()
     reason = training_needed(ds, settings)
     if not (force or reason):
-        raise AirflowSkipException(f"models for {ds} are recent enough "
-                                   f"(retrain_every_days={settings.retrain_every_days})")
+        return _skip(ds, f"the models are recent enough (retrain_every_days="
+                         f"{settings.retrain_every_days})")
     log_event(logger, "retrain", ds=ds.isoformat(), reason=reason or "forced")
     report = train(ds, settings)
     if report.status == "skipped":  # too little history: not an error, but nothing trained
-        raise AirflowSkipException(f"training skipped: {report.details.get('reason')}")
+        return _skip(ds, str(report.details.get("reason")))
     return step_result("train", ds, [report])
+
+
+def _skip(ds: date, reason: str):
+    """End the task as skipped, saying why in its log (Airflow logs only "Skipping task")."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    log_event(logger, "retrain_skipped", ds=ds.isoformat(), reason=reason)
+    raise AirflowSkipException(reason)
 
 
 def _ds(ctx: Any) -> date:

@@ -162,3 +162,10 @@ def test_a_failed_task_alerts_once_and_the_summary_fails_the_run_quietly(
                        f"{today.date()}")
     assert reason.startswith(f"AirflowFailException: business day {today.date()} has not ended")
     assert not (tmp_path / "home" / "lake").exists()
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:  # the failed run's note says what did not succeed
+        note = session.query(DagRun).filter(DagRun.run_id == run.run_id).one().note
+    assert note == (f"⚠ {today.date()}: 3 steps, 0 rows out; did not succeed: "
+                    "extract_crm, extract_shop, extract_pixel")
