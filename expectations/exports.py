@@ -3,13 +3,12 @@
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from expectations.lake import EMAIL_REGEX
-
 
 def build_suite(segment: str) -> gx.ExpectationSuite:
     return gx.ExpectationSuite(name=f"export.{segment}", expectations=[
         gxe.ExpectColumnValuesToNotBeNull(column="email"),
-        gxe.ExpectColumnValuesToMatchRegex(column="email", regex=EMAIL_REGEX),
+        # The product's one email rule, evaluated in SQL by the gate's frame.
+        gxe.ExpectColumnValuesToBeInSet(column="is_valid_email", value_set=[True]),
         gxe.ExpectColumnValuesToBeUnique(column="unified_id"),
         gxe.ExpectColumnValuesToBeInSet(column="is_contactable", value_set=[True]),
         gxe.ExpectColumnValuesToBeInSet(column="is_erased", value_set=[False]),

@@ -26,6 +26,12 @@ app = typer.Typer(
 )
 segments_app = typer.Typer(help="Work with segment SQL files.", no_args_is_help=True)
 app.add_typer(segments_app, name="segments")
+intake_app = typer.Typer(help="Near-real-time event intake (docs/triggers.md).",
+                         no_args_is_help=True)
+app.add_typer(intake_app, name="intake")
+triggers_app = typer.Typer(help="Behavioural triggers: rules under triggers/ (docs/triggers.md).",
+                           no_args_is_help=True)
+app.add_typer(triggers_app, name="triggers")
 console = Console(stderr=True, soft_wrap=True)
 
 
@@ -212,6 +218,18 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
     run_server(_settings(), host=host, port=port)
 
 
+@app.command("subject-access")
+def subject_access_cmd(
+    email: str = typer.Option(..., "--email", help="The person's email address."),
+    out: Path = typer.Option(..., "--out", help="Folder to write subject_access.json and summary.md into."),
+) -> None:
+    """Access request (GDPR Art. 15): write everything held about one person."""
+    from personalization.privacy import subject_access
+
+    path = subject_access(email, out, _settings())
+    console.print(f"subject access report: {path} (and {path.parent / 'summary.md'})")
+
+
 @app.command("evaluate-identity")
 def evaluate_identity(truth: Path = typer.Option(..., "--truth", exists=True, dir_okay=False,
                       help="Ground-truth file written by `generate`.")) -> None:
@@ -240,6 +258,62 @@ def segments_preview(file: Path = typer.Argument(..., exists=True, dir_okay=Fals
     from personalization.warehouse.preview import preview
 
     Console().print(preview(file, _parse_date(ds), _settings(), limit=limit))
+
+
+@intake_app.command("serve")
+def intake_serve(host: str = typer.Option("127.0.0.1", "--host"),
+                 port: int = typer.Option(8100, "--port")) -> None:
+    """Accept signed pixel events on POST /events (secret: PERSONALIZATION_INTAKE_SECRET)."""
+    from personalization.intake import serve as run_intake
+
+    run_intake(_settings(), host=host, port=port)
+
+
+def _parse_now(value: str | None):
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO timestamp") from None
+    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+@triggers_app.command("run")
+def triggers_run(once: bool = typer.Option(False, "--once", help="Evaluate once and exit."),
+                 now: str = typer.Option(None, "--now", help="Evaluate as of this ISO time "
+                                         "(UTC unless it has an offset); default: the clock."),
+                 every: float = typer.Option(20.0, "--every", min=1,
+                                             help="Seconds between evaluations (loop).")) -> None:
+    """Evaluate the trigger rules and send what is due (at most once per trigger and cart)."""
+    from personalization.triggers import run_loop, run_once
+
+    settings = _settings()
+    if once or now:
+        report = run_once(settings, now=_parse_now(now))
+        table = Table("trigger", "sent", "suppressed", "failed",
+                      title=f"triggers as of {report.now:%Y-%m-%d %H:%M:%S} UTC")
+        for name, counts in sorted(report.decisions.items()):
+            table.add_row(name, *(f"{counts.get(k, 0):,}" for k in ("sent", "suppressed", "failed")))
+        Console().print(table)
+        Console().print(f"events read: {report.events_read:,}; deferred (quiet hours or one "
+                        f"send per person per tick): {report.deferred:,}; {report.seconds:.1f} s")
+        return
+    run_loop(settings, every)
+
+
+@triggers_app.command("list")
+def triggers_list() -> None:
+    """List the trigger rules and their timing."""
+    from personalization.triggers import load_rules
+
+    table = Table("trigger", "wait", "cool-down", "max age", "campaign", "merge fields")
+    for r in load_rules(_settings().triggers_dir):
+        table.add_row(r.name, f"{r.wait_minutes} min", f"{r.cooldown_hours:g} h",
+                      f"{r.max_age_hours:g} h", r.campaign, ", ".join(f.name for f in r.merge_fields))
+    Console().print(table)
 
 
 def _require(value, flag: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from personalization.exceptions import ConfigError
@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     models_dir: Path | None = None
     quality_dir: Path | None = None
     scores_dir: Path | None = None
+    intake_dir: Path | None = None
+    triggers_state_dir: Path | None = None
     project_dir: Path = REPO_ROOT
 
     # Extract
@@ -103,6 +105,38 @@ class Settings(BaseSettings):
     portal_auth: str = Field("password", pattern="^(password|header)$")
     portal_https_only: bool = False  # mark the session cookie Secure (set behind HTTPS)
 
+    # Privacy (docs/privacy.md)
+    # Encryption at rest: off unless a key is given (env PERSONALIZATION_ENCRYPTION_KEY or a
+    # file). DuckDB needs its httpfs extension (OpenSSL) to write encrypted files; without
+    # it, allow its built-in writer, which DuckDB labels not securely encrypted.
+    encryption_key: SecretStr | None = None
+    encryption_key_file: Path | None = None
+    encryption_allow_mbedtls: bool = False
+    # The landing folder is the project's copy (rewritten on erasure, kept for the retention
+    # window). Set false when it is the source systems' read-only drop zone.
+    landing_owned: bool = True
+    # Retention windows, in days (0 = keep forever).
+    retention_pixel_events_days: int = Field(396, ge=0)  # 13 months
+    retention_quarantine_days: int = Field(30, ge=0)
+    retention_exports_days: int = Field(90, ge=0)
+    retention_logs_days: int = Field(30, ge=0)
+
+    # Event intake (docs/triggers.md): HMAC-SHA256 secret of the default source, plus optional
+    # per-source secrets chosen by the X-Source header.
+    intake_secret: SecretStr | None = None
+    intake_source_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    intake_max_body_bytes: int = Field(1_000_000, ge=1_000)
+    intake_max_events_per_request: int = Field(500, ge=1)
+    intake_max_in_flight: int = Field(64, ge=1)  # beyond this, 503 + Retry-After
+
+    # Behavioural triggers (docs/triggers.md)
+    triggers_dir: Path | None = None  # rule files; default <project>/triggers
+    trigger_target: str = "file_drop"  # ESP the runner sends through
+    trigger_quiet_hours: tuple[int, int] = (21, 8)  # local hours [start, end): no sends
+    trigger_frequency_cap: int = Field(2, ge=1)  # trigger + campaign emails per person ...
+    trigger_frequency_window_hours: int = Field(24, ge=1)  # ... in this many hours
+    trigger_event_retention_hours: int = Field(8 * 24, ge=1)  # events the runner keeps
+
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
                                    dotenv_settings, file_secret_settings):
@@ -127,10 +161,14 @@ class Settings(BaseSettings):
             "models_dir": "models",
             "quality_dir": "quality",
             "scores_dir": "scores",
+            "intake_dir": "intake",
+            "triggers_state_dir": "triggers",
         }
         for name, leaf in defaults.items():
             value = getattr(self, name)
             setattr(self, name, (value.expanduser().resolve() if value else self.home / leaf))
+        self.triggers_dir = (self.triggers_dir.expanduser().resolve() if self.triggers_dir
+                             else self.project_dir / "triggers")
         if self.drift_psi_error < self.drift_psi_warn:
             raise ValueError("drift_psi_error must be >= drift_psi_warn")
         return self
@@ -154,7 +192,18 @@ class Settings(BaseSettings):
             "PERSONALIZATION_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "PERSONALIZATION_DUCKDB_THREADS": str(self.duckdb_threads),
             "PERSONALIZATION_DBT_THREADS": str(self.dbt_threads),
+            **self._encryption_env(),
         }
+
+    def _encryption_env(self) -> dict[str, str]:
+        """The key for dbt's connection plugin (personalization.privacy.dbt_plugin)."""
+        from personalization.privacy.encryption import key
+
+        secret = key(self)
+        if secret is None:
+            return {}
+        return {"PERSONALIZATION_ENCRYPTION_KEY": secret,
+                "PERSONALIZATION_ENCRYPTION_ALLOW_MBEDTLS": str(self.encryption_allow_mbedtls).lower()}
 
 
 def load_settings(**overrides: Any) -> Settings:

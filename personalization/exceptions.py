@@ -39,3 +39,11 @@ class ExportError(PersonalizationError):
 
 class SyncError(PersonalizationError):
     """An ESP sync failed after all retries."""
+
+
+class SendOutcomeUnknown(SyncError):
+    """A non-idempotent send may or may not have reached the ESP (lost response)."""
+
+
+class TriggerRunnerBusy(PersonalizationError):
+    """Another trigger runner holds the state file; this tick is skipped."""

@@ -113,9 +113,9 @@ def warnings_of(report: StepReport) -> list[str]:
     a few name them in other details (stale or failed segments, a missing optional file).
     When a step flags a status without saying why, the status is the line.
     """
-    if report.status in CLEAN_STATUSES:
-        return []
     d = report.details
+    if report.status in CLEAN_STATUSES or d.get("optional"):  # optional: absent by design
+        return []
     lines = [str(w) for w in d.get("warnings") or []]
     lines += [f"segment {name} failed, previous export kept: {why}"
               for name, why in (d.get("failed_segments") or {}).items()]

@@ -36,6 +36,40 @@ _BUILD_DOCS = {
     Fix, then clear the task.
     """,
 }
+_PRIVACY_WHEN_IT_FAILS = """When it fails: the error names the area and file; fix, then clear
+    the task (like every step it is idempotent for `ds`, so a rerun finishes the job). The
+    reports under `<home>/privacy/reports/<ds>/` say what was done; see docs/privacy.md."""
+_PRIVACY_DOCS = {
+    "erase_arrivals": f"""Remove data re-delivered for persons erased earlier, before anything is built.
+
+    Reads: the erasure ledger, this `ds`'s lake partitions, quarantine and landing files.
+    Writes: those partitions and files without the erased persons' rows; a report under
+    `<home>/privacy/reports/<ds>/erase_arrivals.json`.
+    {_PRIVACY_WHEN_IT_FAILS}
+    """,
+    "erase": f"""Erase tonight's erasure requests from every copy; record them in the ledger.
+
+    Reads: erasure requests up to `ds`, the warehouse (who the requesters are), the ledger.
+    Writes: the hashed ledger; lake, quarantine, landing copy, past exports, ESP drops,
+    scores and every warehouse table without those persons; a report under
+    `<home>/privacy/reports/<ds>/erase.json`.
+    {_PRIVACY_WHEN_IT_FAILS}
+    """,
+    "purge_erasure_requests": f"""Drop confirmed requesters' plain emails once every ESP deleted them.
+
+    Reads: the sync log's deletion confirmations, the ledger.
+    Writes: the lake's erasure requests, the landing copy, every `erasures.csv` in exports
+    and drops, without those emails; a report under `<home>/privacy/reports/<ds>/`.
+    {_PRIVACY_WHEN_IT_FAILS}
+    """,
+    "enforce_retention": f"""Delete what is past its retention window, counted back from `ds`.
+
+    Reads: the retention settings (`PERSONALIZATION_RETENTION_*`), folder and partition dates.
+    Writes: removes old pixel partitions (and their warehouse events), quarantine, exports,
+    drops, logs and reports; lists every path in `<home>/privacy/reports/<ds>/`.
+    {_PRIVACY_WHEN_IT_FAILS}
+    """,
+}
 _GATE_READS = {
     "lake": "this `ds`'s lake partitions and load log",
     "marts": "identity_map, customer_profiles, customer_rfm in the warehouse (read-only)",
@@ -110,6 +144,20 @@ def score(ds: date, settings: Settings) -> list[StepReport]:
     return _as_list(score_customers(ds, settings))
 
 
+def trigger_context(ds: date, settings: Settings) -> list[StepReport]:
+    """Publish the trigger runner's snapshot of the marts (people, products, recommendations).
+
+    Reads: public marts in the warehouse (read-only).
+    Writes: a new `context-<ds>-<id>/` folder of Parquet files under the triggers state dir,
+    then swaps the `context` link to it atomically (the runner keeps the old one until then).
+    When it fails: the error names the warehouse problem; the trigger runner keeps deciding
+    with the previous snapshot meanwhile. Fix, then clear the task.
+    """
+    from personalization.triggers import publish_context
+
+    return _as_list(publish_context(ds, settings))
+
+
 def export(ds: date, settings: Settings) -> list[StepReport]:
     """Publish the segment exports of `ds` (files + manifest), atomically.
 
@@ -121,6 +169,17 @@ def export(ds: date, settings: Settings) -> list[StepReport]:
     from personalization.export import publish
 
     return _as_list(publish(ds, settings))
+
+
+def privacy(name: str) -> StepFn:
+    def step(ds: date, settings: Settings) -> list[StepReport]:
+        import personalization.privacy as privacy_steps
+
+        return _as_list(getattr(privacy_steps, name)(ds, settings))
+
+    step.__name__ = name
+    step.__doc__ = _PRIVACY_DOCS[name]
+    return step
 
 
 def sync(ds: date, settings: Settings) -> list[StepReport]:
@@ -143,13 +202,22 @@ def sync(ds: date, settings: Settings) -> list[StepReport]:
 STEPS: dict[str, StepFn] = {
     **{f"extract_{s}": extract(s) for s in SOURCES},
     "gate_lake": gate("lake"),
+    # Data re-delivered for someone erased earlier leaves before anything is built on it.
+    "erase_arrivals": privacy("erase_arrivals"),
     "build_marts": build("marts"),
     "gate_marts": gate("marts"),
+    "publish_trigger_context": trigger_context,
     "score": score,
     "build_segments": build("segments"),
     "gate_segments": gate("segments"),
     "export": export,
+    # After the export (which reads tonight's erasure requests for the ESPs) and before the
+    # sync: persons erased tonight leave every copy; the ledger keeps their hashes.
+    "erase": privacy("erase"),
     "sync": sync,
+    # Once every ESP confirmed a deletion, the requester's plain email is dropped too.
+    "purge_erasure_requests": privacy("purge_erasure_requests"),
+    "enforce_retention": privacy("enforce_retention"),
 }
 
 

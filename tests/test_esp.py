@@ -202,3 +202,28 @@ def test_file_drop_writes_csvs_without_holdout_idempotently(tmp_path):
     sync(D1, "file_drop", s)
     assert json.loads((drop / "manifest.json").read_text())["files"] == manifest["files"]
     assert not list((s.home / "esp_drop").glob(".tmp-*"))
+
+
+def test_mailchimp_sync_never_resubscribes_anyone(tmp_path, monkeypatch):
+    """A member who unsubscribed (or bounced) at Mailchimp keeps that status whatever we send."""
+    fake = FAKES["mailchimp"]()
+    with fake:
+        wire(monkeypatch, "mailchimp", fake)
+        s = fast_settings(tmp_path)
+        rows = _rows(range(1, 11))
+        write_export(s.exports_dir, D1, {"vip": rows})
+        sync(D1, "mailchimp", s)
+        fake.unsubscribe("person1@example.com")
+        fake.unsubscribe("person2@example.com", status="cleaned")
+        # The warehouse has not heard of it yet: tomorrow's export still holds both, changed.
+        write_export(s.exports_dir, D2, {"vip": _rows(range(1, 11), reco="sku-7")},
+                     added={"vip": []})
+
+        report = sync(D2, "mailchimp", s)
+
+        assert fake.status_change_attempts == []
+        assert fake.status_of("person1@example.com") == "unsubscribed"
+        assert fake.status_of("person2@example.com") == "cleaned"
+        assert fake.status_of("person3@example.com") == "subscribed"  # new: status_if_new
+        assert report.status == "ok" and report.rows_quarantined == 0
+        assert "sku-7" in fake.fields_of("person1@example.com").values()

@@ -214,7 +214,7 @@ def test_publish_layout_manifest_and_checksums(export_home, monkeypatch):
     assert everyone["unknown_merge_fields"] == ["NOT_A_FIELD"]
     assert everyone["extra_columns"] == ["CATEGORY"] and not everyone["stale"]
     for seg in segs.values():
-        assert set(seg["files"]) == {"csv", "parquet", "added", "removed", "changed"}
+        assert set(seg["files"]) == {"mailable", "csv", "parquet", "added", "removed", "changed"}
         for entry in seg["files"].values():
             data = (out / entry["path"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == entry["sha256"]
@@ -256,6 +256,22 @@ def test_csv_merge_fields_fallbacks_and_locale_formats(export_home):
     assert "LIFECYCLE" in marie["FALLBACKS"] and "BEST_HOUR" in marie["FALLBACKS"]
     carts = read_csv(out / "segments" / "cart_abandoners.csv")
     assert [(r["unified_id"], r["CART_SKUS"]) for r in carts] == [("u01", "SKU1, SKU2")]
+
+
+def test_mailable_file_leaves_out_the_holdout_and_bookkeeping(export_home):
+    publish(DAY1, export_home)
+    out = export_home.exports_dir / "2026-01-05"
+    full = {r["unified_id"]: r for r in read_csv(out / "segments" / "everyone.csv")}
+    assert full["u02"]["is_holdout"] == "true"  # u02 is in the 20 % holdout
+    mailable = read_csv(out / "mailable" / "everyone.csv")
+    assert [r["email"] for r in mailable] == ["anna@example.de", "marie@example.fr"]
+    tags = list(load_merge_fields(export_home).tags)
+    assert list(mailable[0]) == ["email", *tags, "CATEGORY", "VARIANT"]
+    assert [r["VARIANT"] for r in mailable] == [full["u01"]["variant"], full["u03"]["variant"]]
+    m = json.loads((out / "manifest.json").read_text())
+    everyone = next(s for s in m["segments"] if s["name"] == "everyone")
+    assert (everyone["rows"], everyone["holdout"], everyone["mailable_rows"]) == (3, 1, 2)
+    assert "INCLUDING the holdout" in m["file_kinds"]["csv"]
 
 
 def test_consent_filter_lets_no_excluded_contact_leave(export_home, monkeypatch):
@@ -367,7 +383,7 @@ def test_rerun_is_byte_identical(export_home):
     first = tree_bytes(out)
     publish(DAY1, export_home)
     assert tree_bytes(out) == first
-    assert len(first) == 2 * 5 + 2  # 2 segments x 5 files, erasures, manifest
+    assert len(first) == 2 * 6 + 2  # 2 segments x 6 files, erasures, manifest
 
 
 def test_failure_mid_export_leaves_published_exports_intact(export_home, monkeypatch):
@@ -404,6 +420,49 @@ def test_failure_mid_export_leaves_published_exports_intact(export_home, monkeyp
     with pytest.raises(QualityGateError):
         publish(DAY2, export_home)
     assert sorted(p.name for p in export_home.exports_dir.iterdir()) == ["2026-01-05", "latest"]
+
+
+@pytest.mark.parametrize("breakage", ["import_error", "exception", "unknown_status"])
+def test_export_gate_fails_closed(export_home, monkeypatch, breakage):
+    """A gate that cannot run, crashes or answers anything but a pass publishes nothing."""
+    import sys
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(publish_module, "_run_export_gate", REAL_GATE)
+    publish(DAY1, export_home)
+    before = tree_bytes(export_home.exports_dir / "2026-01-05")
+    import personalization.quality as quality
+
+    if breakage == "import_error":
+        monkeypatch.setitem(sys.modules, "personalization.quality", None)  # import raises
+    elif breakage == "exception":
+        def crash(*args, **kwargs):
+            raise RuntimeError("GX blew up")
+
+        monkeypatch.setattr(quality, "validate_export", crash)
+    else:
+        monkeypatch.setattr(quality, "validate_export",
+                            lambda *a, **k: SimpleNamespace(status="not_available"))
+    for ds in (DAY1, DAY2):  # neither a rerun nor a new date gets through
+        with pytest.raises(QualityGateError, match="nothing is published"):
+            publish(ds, export_home)
+    assert sorted(p.name for p in export_home.exports_dir.iterdir()) == ["2026-01-05", "latest"]
+    assert tree_bytes(export_home.exports_dir / "2026-01-05") == before
+    assert os.readlink(export_home.exports_dir / "latest") == "2026-01-05"
+
+
+def test_portal_shows_only_an_all_passed_export_as_passed(tmp_path):
+    from personalization.portal.store import Export
+
+    def status(**gates):
+        return Export("2026-01-05", tmp_path, {"quality_gate": gates}).status
+
+    assert status(lake="passed", export="passed") == "passed"
+    assert status(lake="passed", export="not_available") == "incomplete"
+    assert status(lake="missing", export="passed") == "incomplete"
+    assert status(lake="passed", export="warning") == "warning"
+    assert status(lake="passed", export="failed") == "failed"
+    assert status() == "unknown"
 
 
 def test_failed_segment_keeps_previous_files_and_is_marked_stale(export_home):

@@ -55,7 +55,8 @@ def settings(tmp_path):
 
 
 def write_landing(settings, source: str, files: dict[str, str | bytes], ds: date = DS) -> Path:
-    """Write the given files and a clean minimal version of the other files of `source`."""
+    """Write the given files and a clean minimal version of the other files of `source`
+    (the intake's day file of pixel events included: it is read like a landing file)."""
     folder = settings.landing_dir / source / ds.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
     defaults = {
@@ -65,12 +66,15 @@ def write_landing(settings, source: str, files: dict[str, str | bytes], ds: date
         "products.csv": f"{PRODUCT_HEADER}\n{GOOD_PRODUCT}\n",
         "orders.jsonl": order() + "\n",
         "events.jsonl.gz": gzip.compress((event() + "\n").encode()),
+        "events.jsonl": event() + "\n",
     }
     for spec in FILES[source]:
         content = files.get(spec.file_name, defaults[spec.file_name])
         if spec.file_name.endswith(".gz") and isinstance(content, str):
             content = gzip.compress(content.encode())
-        path = folder / spec.file_name
+        root = settings.intake_dir if spec.root == "intake" else settings.landing_dir
+        path = root / source / ds.isoformat() / spec.file_name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
     return folder
 
@@ -283,7 +287,8 @@ def test_missing_file_of_a_required_source_raises_naming_source_file_and_date(se
 def test_missing_file_of_an_optional_source_is_skipped(tmp_path):
     settings = load_settings(home=tmp_path, required_sources=["crm", "shop"])
     reports = extract_source("pixel", DS, settings)
-    assert [(r.step, r.status) for r in reports] == [("extract_pixel.events", "skipped")]
+    assert [(r.step, r.status) for r in reports] == [("extract_pixel.events", "skipped"),
+                                                     ("extract_pixel.intake_events", "skipped")]
     assert not (settings.lake_dir / "raw" / "pixel").exists()
 
 

@@ -71,6 +71,10 @@ def test_great_expectations_import_chatter_is_silenced():
     (StepReport("sync_mailchimp", "2026-03-10", status="partial", rows_quarantined=4),
      ["4 record(s) failed to sync"]),
     (StepReport("score", "2026-03-10", status="warning"), ["status warning"]),
+    # the intake's day file is absent whenever the intake is not in use
+    (StepReport("extract_pixel.intake_events", "2026-03-10", status="skipped",
+                details={"missing_file": "/intake/pixel/2026-03-10/events.jsonl",
+                         "optional": True}), []),
 ])
 def test_warnings_of_a_report_name_what_to_look_at(report, expected):
     assert warnings_of(report) == expected
@@ -81,12 +85,14 @@ def test_a_step_logs_each_warning_on_its_own_line(tmp_path, monkeypatch, caplog)
     settings = load_settings(home=tmp_path / "home")
     caplog.set_level(logging.INFO, logger="personalization")
     reports = run_step("extract_pixel", date(2026, 3, 10), settings)
-    assert [r.status for r in reports] == ["skipped"]
+    assert [r.status for r in reports] == ["skipped", "skipped"]  # landing file, intake file
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step_")]
     assert lines[0].startswith("step_done step=extract_pixel.events ds=2026-03-10 rows_in=0")
     assert lines[1].startswith("step_warning step=extract_pixel.events ds=2026-03-10 "
                                "warning=not delivered (source not required): ")
-    assert lines[1].endswith("pixel/2026-03-10/events.jsonl.gz") and len(lines) == 2
+    assert lines[1].endswith("pixel/2026-03-10/events.jsonl.gz")
+    # the intake not in use is no warning
+    assert lines[2].startswith("step_done step=extract_pixel.intake_events") and len(lines) == 3
 
 
 @pytest.mark.parametrize("configured", [False, True])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 import os
@@ -181,9 +182,57 @@ def test_exports_list_shows_dates_status_and_counts(marketer):
         assert f'href="/exports/{ds}"' in page
     assert "2026-01-07" not in page  # work in progress folder is ignored
     assert 'class="badge warning"' in page and 'class="badge passed"' in page
-    assert "/exports/2026-01-06/files/segments/cart_abandoners.csv" in page
+    assert "/exports/2026-01-06/mailable/cart_abandoners.csv" in page
     assert "/exports/2026-01-06/download.zip" in page
     assert ">16<" in page  # 12 cart_abandoners + 4 vip rows on 2026-01-06
+
+
+def _csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_default_segment_download_is_mailable_without_holdout(marketer):
+    # The download offered per segment is the mailable list: uploading the full file would
+    # mail the holdout (u11, u12) and destroy the experiment.
+    page = marketer.get("/").text
+    chips = re.findall(r'<a class="chip[^"]*" href="([^"]+)"', page)
+    assert "/exports/2026-01-06/mailable/cart_abandoners.csv" in chips
+    assert not [c for c in chips if "/files/" in c]
+    r = marketer.get("/exports/2026-01-06/mailable/cart_abandoners.csv")
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    rows = _csv_rows(r.text)
+    assert [row["email"] for row in rows] == [email_of(f"u{n:02d}") for n in range(1, 11)]
+    # Only what an ESP import needs: email, merge tags, segment columns, the variant.
+    assert list(rows[0])[:3] == ["email", "FNAME", "LNAME"] and list(rows[0])[-1] == "VARIANT"
+    assert not {"unified_id", "FALLBACKS", "is_holdout", "variant"} & set(rows[0])
+    assert [row["VARIANT"] for row in rows] == ["A"] * 5 + ["B"] * 5
+    assert rows[3]["LNAME"] == "'-Smith"  # spreadsheet-safe like every CSV for people
+    # The full file stays available, labelled as such.
+    full = marketer.get("/exports/2026-01-06/files/segments/cart_abandoners.csv").text
+    assert email_of("u11") in full and email_of("u12") in full
+    detail = marketer.get("/exports/2026-01-06").text
+    assert "full CSV (incl. holdout)" in detail and "INCLUDING the holdout" in detail
+    assert "mailable CSV" in detail
+
+
+@pytest.mark.parametrize("preset, header", [
+    ("mailchimp", ["Email Address", "First Name", "Last Name", "CITY"]),
+    ("klaviyo", ["Email", "First Name", "Last Name", "City", "Country"]),
+    ("sendgrid", ["email", "first_name", "last_name", "city", "country"]),
+])
+def test_mailable_presets_rename_the_columns_only(marketer, preset, header):
+    plain = marketer.get("/exports/2026-01-06/mailable/cart_abandoners.csv").text
+    r = marketer.get(f"/exports/2026-01-06/mailable/cart_abandoners.csv?preset={preset}")
+    assert r.status_code == 200 and f"_mailable_{preset}.csv" in r.headers["content-disposition"]
+    first, _, rest = r.text.partition("\n")
+    assert first.split(",")[:len(header)] == header
+    assert rest == plain.partition("\n")[2]  # same rows, byte for byte
+
+
+def test_unknown_preset_or_segment_gives_a_clear_error(marketer):
+    r = marketer.get("/exports/2026-01-06/mailable/cart_abandoners.csv?preset=nope")
+    assert r.status_code == 422 and "mailchimp" in r.text
+    assert marketer.get("/exports/2026-01-06/mailable/nope.csv").status_code == 404
 
 
 def test_csv_download_is_the_exported_file(marketer, portal_world):

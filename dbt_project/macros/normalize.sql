@@ -28,8 +28,16 @@
   {{ return(adapter.dispatch('is_valid_email', 'personalization')(expr)) }}
 {%- endmacro %}
 
+{#- The one rule for a valid email (docs/privacy.md): the pattern and reserved TLDs are vars in
+    dbt_project.yml that personalization/privacy/emails.py reads too; this renders the same
+    expression as its valid_email_sql(). -#}
 {% macro duckdb__is_valid_email(expr) -%}
-  coalesce(regexp_full_match(lower(trim({{ expr }})), '[^@\s]+@[^@\s]+\.[^@\s]+'), false)
+  coalesce(regexp_full_match(trim({{ expr }}), '{{ var("valid_email_pattern") }}')
+    and length(trim({{ expr }})) <= 254
+    and length(split_part(trim({{ expr }}), '@', 1)) <= 64
+    and lower(regexp_extract(trim({{ expr }}), '[^.]*$')) not in (
+      {%- for tld in var("reserved_email_tlds") %}'{{ tld }}'{{ ", " if not loop.last }}{% endfor -%}
+    ), false)
 {%- endmacro %}
 
 {% macro default__is_valid_email(expr) -%}

@@ -1,37 +1,36 @@
--- Every order has exactly one person: its shop account (or guest email) appears once in
--- identity_map, so the join neither drops nor duplicates orders.
-with orders as (
-    select order_id, customer_id, email_normalized, is_guest_checkout
-    from {{ ref('stg_shop__orders') }}
+-- Every staged order is in exactly one place: once in `orders` with one person, or once in
+-- `quarantined_orders` with a reason; never in both, never dropped. An invariant of our own
+-- models (a row returned is a bug in them, never the data's fault), so it fails the build.
+with staged as (
+    select order_id from {{ ref('stg_shop__orders') }}
 ),
 
-identity_map as (
-    select source, source_id, unified_id from {{ ref('identity_map') }}
+published as (
+    select order_id, count(*) as n_rows, count(unified_id) as n_persons
+    from {{ ref('orders') }}
+    group by order_id
 ),
 
--- Two equi-joins (an OR join condition cannot be hashed: a nested loop at scale).
-matches as (
+quarantined as (
+    select order_id, count(*) as n_rows from {{ ref('quarantined_orders') }} group by order_id
+),
+
+final as (
     select
-        orders.order_id,
-        (accounts.unified_id is not null)::int + (guests.unified_id is not null)::int
-            as n_persons
-    from orders
-    left join identity_map as accounts
-        on
-            accounts.source = 'shop'
-            and orders.customer_id = accounts.source_id
-    left join identity_map as guests
-        on
-            guests.source = 'guest'
-            and orders.is_guest_checkout
-            and orders.email_normalized = guests.source_id
-),
-
-mart as (
-    select order_id, count(*) as n_rows from {{ ref('orders') }} group by order_id
+        coalesce(staged.order_id, published.order_id, quarantined.order_id) as order_id,
+        staged.order_id is not null as is_staged,
+        coalesce(published.n_rows, 0) as rows_in_orders,
+        coalesce(published.n_persons, 0) as persons_in_orders,
+        coalesce(quarantined.n_rows, 0) as rows_in_quarantine
+    from staged
+    full outer join published on staged.order_id = published.order_id
+    full outer join quarantined
+        on coalesce(staged.order_id, published.order_id) = quarantined.order_id
 )
 
-select matches.order_id, matches.n_persons, mart.n_rows
-from matches
-left join mart on matches.order_id = mart.order_id
-where matches.n_persons <> 1 or coalesce(mart.n_rows, 0) <> 1
+select *
+from final
+where
+    not is_staged
+    or rows_in_orders + rows_in_quarantine <> 1
+    or persons_in_orders <> rows_in_orders

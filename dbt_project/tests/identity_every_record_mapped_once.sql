@@ -4,8 +4,8 @@ with expected as (
     union
     select 'shop', customer_id::varchar from {{ ref('stg_shop__customers') }}
     union
-    select 'guest', email_normalized from {{ ref('stg_shop__orders') }}
-    where customer_id is null and email_normalized is not null
+    select 'guest', person_source_id from {{ ref('int_orders__person_keys') }}
+    where person_source = 'guest'
     union
     select 'pixel', anonymous_id::varchar from {{ ref('stg_pixel__events') }}
     where anonymous_id is not null

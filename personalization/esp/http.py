@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from personalization.exceptions import SyncError
+from personalization.exceptions import SendOutcomeUnknown, SyncError
 from personalization.observability import log_event
 
 logger = logging.getLogger(__name__)
@@ -149,6 +149,7 @@ class EspHttpClient:
         ok_statuses: tuple[int, ...] = (),
         limiter: str | None = None,
         presigned: bool = False,
+        replay: bool = True,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send one request, retrying transient failures.
@@ -161,6 +162,9 @@ class EspHttpClient:
             ok_statuses: Extra non-2xx statuses the caller handles itself (e.g. 404).
             limiter: Name of the client-side rate limit to respect.
             presigned: `path` is an absolute pre-signed URL: send it without credentials.
+            replay: the request is idempotent, so a lost response may be retried. With False
+                (an email send), only answers that say "not applied" (429, or no connection)
+                are retried; a timeout, reset or 5xx raises SendOutcomeUnknown instead.
             **kwargs: Passed to `httpx.Client.request` (json, params, content, ...).
 
         Returns:
@@ -181,14 +185,20 @@ class EspHttpClient:
                 response = client.request(method, path, **kwargs)
             except (httpx.TimeoutException, httpx.TransportError) as e:
                 # Timeouts and resets: the server may or may not have applied the
-                # request. Every write we send is an idempotent upsert/delete, so replay.
+                # request. Idempotent writes (upserts, deletes) are replayed.
                 error = type(e).__name__
+                if not replay and not isinstance(e, httpx.ConnectError | httpx.ConnectTimeout):
+                    self._on_call(CallRecord(endpoint, None, attempt,
+                                             round(time.perf_counter() - start, 4), records, error))
+                    raise SendOutcomeUnknown(f"{endpoint}: {error}; it may have been applied") from e
             seconds = round(time.perf_counter() - start, 4)
             status = response.status_code if response is not None else None
             self._on_call(CallRecord(endpoint, status, attempt, seconds, records, error))
             if response is not None and (response.is_success or status in ok_statuses):
                 return response
             retryable = response is None or status in RETRY_STATUSES
+            if not replay and response is not None and status != 429 and retryable:
+                raise SendOutcomeUnknown(f"{endpoint} answered {status}; it may have been applied")
             if not retryable:
                 raise SyncError(f"{endpoint} answered {status}: {_short_body(response)}")
             if attempt == attempts:

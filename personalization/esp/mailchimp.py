@@ -1,9 +1,12 @@
 """Mailchimp Marketing API v3 adapter.
 
 One audience (`PERSONALIZATION_MAILCHIMP_LIST_ID`); each export segment is a static segment
-(a tag in the Mailchimp UI) of that audience. Members are upserted with the batch endpoint
-`POST /lists/{list_id}` (<= 500 members, `update_existing: true`), then added to the static
-segment with `POST /lists/{list_id}/segments/{segment_id}` (`members_to_add`, <= 500).
+(a tag in the Mailchimp UI) of that audience. Members are upserted one by one with
+`PUT /lists/{list_id}/members/{subscriber_hash}` carrying `status_if_new` and never `status`:
+a new member gets the status our consent record gives, an existing member keeps whatever
+status Mailchimp holds (an unsubscribe or bounce there is never undone by a sync). Then
+they are added to the static segment with `POST /lists/{list_id}/segments/{segment_id}`
+(`members_to_add`, <= 500).
 Removing takes a member out of the segment, not out of the audience; erasure is a permanent
 delete. Auth is HTTP basic with the API key; its `-usNN` suffix names the data centre.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from personalization.config import Settings
 from personalization.esp.base import ApiAdapter
@@ -22,6 +26,10 @@ from personalization.esp.sync_log import SyncLog
 from personalization.exceptions import SyncError
 
 MERGE_TAG_MAX = 10  # Mailchimp merge tags are at most 10 characters
+# Status a *new* member gets. The export holds only contacts our consent record shows as
+# opted in (export/consent.py), so that record says "subscribed". Existing members' status
+# is never sent: a sync must not resubscribe anyone.
+NEW_MEMBER_STATUS = "subscribed"
 
 
 def subscriber_hash(email: str) -> str:
@@ -101,18 +109,25 @@ class MailchimpAdapter(ApiAdapter):
     # --- primitives -------------------------------------------------------------------
     def upsert(self, segment: str, contacts: Sequence[Contact]) -> dict[str, str]:
         self._ensure_merge_fields({k for c in contacts for k in c.fields})
-        members = [{"email_address": c.email, "status": "subscribed",
-                    "merge_fields": {merge_tag(k): v for k, v in c.fields.items()}}
-                   for c in contacts]
-        body = self.http.request(
-            "POST", f"/3.0/lists/{self.list_id}", endpoint="POST /lists/{id}",
-            records=len(members), json={"members": members, "update_existing": True}).json()
-        failed = {e["email_address"].lower(): e.get("error", "rejected")
-                  for e in body.get("errors", [])}
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            errors = list(pool.map(self._put_member, contacts))
+        failed = {c.email: e for c, e in zip(contacts, errors, strict=True) if e}
         accepted = [c.email for c in contacts if c.email not in failed]
         if accepted:
             failed |= self._segment_change(segment, "members_to_add", accepted)
         return failed
+
+    def _put_member(self, c: Contact) -> str | None:
+        """Upsert one member without touching an existing member's status; error or None."""
+        r = self.http.request(
+            "PUT", f"/3.0/lists/{self.list_id}/members/{subscriber_hash(c.email)}",
+            endpoint="PUT /lists/{id}/members/{hash}", records=1, ok_statuses=(400,),
+            json={"email_address": c.email, "status_if_new": NEW_MEMBER_STATUS,
+                  "merge_fields": {merge_tag(k): v for k, v in c.fields.items()}})
+        if r.status_code == 400:
+            body = r.json()
+            return body.get("detail") or body.get("title") or "rejected"
+        return None
 
     def remove(self, segment: str, emails: Sequence[str]) -> dict[str, str]:
         if segment not in self._segments():

@@ -16,6 +16,7 @@ import duckdb
 
 from personalization.config import Settings
 from personalization.exceptions import ExportError
+from personalization.privacy.emails import valid_email_sql
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +31,6 @@ EXCLUSION_REASONS = (
     "suppressed",
     "not_contactable",
     "duplicate_email",
-)
-
-# Pragmatic RFC 5322 subset: dot-atom local part, LDH domain labels, alphabetic TLD.
-EMAIL_PATTERN = (
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 )
 
 
@@ -95,26 +90,39 @@ def erasure_glob(settings: Settings) -> str:
 def register_erasures(con: duckdb.DuckDBPyConnection, ds: date, settings: Settings) -> int:
     """Temp table `export_erasures(email, email_sha256, requested_at, first_seen_ds)`.
 
-    All erasure requests delivered up to `ds` (lake partitions `ds <= ds`), one row per
-    normalised email, earliest request kept. Returns its rows.
+    Every erasure up to `ds`: requests in the lake (partitions `ds <= ds`; the requester's
+    plain email, needed by the ESP sync to delete the contact) and the hashed erasure ledger
+    (`personalization.privacy`), which alone remembers a request once every ESP confirmed
+    it. One row per hash, earliest request kept. Returns its rows.
     """
+    from personalization.privacy.ledger import ledger_path, read_parquet_sql
+
     con.execute(
         "CREATE OR REPLACE TEMP TABLE export_erasures (email VARCHAR, email_sha256 VARCHAR, "
         "requested_at TIMESTAMP, first_seen_ds DATE)"
     )
     root = settings.lake_dir / "raw" / "crm" / "erasure_requests"
-    if not any(root.glob("ds=*/part-0.parquet")):
-        return 0
     email = normalised_email_sql("email")
     try:
-        con.execute(f"""
-            INSERT INTO export_erasures
-            SELECT {email}, sha256({email}), min(CAST(requested_at AS TIMESTAMP)), min(CAST(ds AS DATE))
-            FROM read_parquet({_literal(erasure_glob(settings))}, hive_partitioning=true)
-            WHERE CAST(ds AS DATE) <= DATE {_literal(ds.isoformat())}
-              AND nullif({email}, '') IS NOT NULL
-            GROUP BY {email}
-        """)
+        if any(root.glob("ds=*/part-0.parquet")):
+            source = read_parquet_sql(settings, erasure_glob(settings), ", hive_partitioning=true")
+            con.execute(f"""
+                INSERT INTO export_erasures
+                SELECT {email}, sha256({email}), min(CAST(requested_at AS TIMESTAMP)), min(CAST(ds AS DATE))
+                FROM {source}
+                WHERE CAST(ds AS DATE) <= DATE {_literal(ds.isoformat())}
+                  AND nullif({email}, '') IS NOT NULL
+                GROUP BY {email}
+            """)
+        if ledger_path(settings).exists():
+            con.execute(f"""
+                INSERT INTO export_erasures
+                SELECT NULL, key_sha256, NULL, min(erased_on)
+                FROM {read_parquet_sql(settings, ledger_path(settings))}
+                WHERE key_kind = 'email' AND erased_on <= DATE {_literal(ds.isoformat())}
+                  AND key_sha256 NOT IN (SELECT email_sha256 FROM export_erasures)
+                GROUP BY key_sha256
+            """)
     except duckdb.Error as e:
         raise ExportError(f"cannot read erasure requests {erasure_glob(settings)}: {e}") from e
     return con.execute("SELECT count(*) FROM export_erasures").fetchone()[0]
@@ -140,8 +148,7 @@ def register_consent_filter(con: duckdb.DuckDBPyConnection, source: str = "wh.ma
                 WHEN p.is_erased IS DISTINCT FROM false THEN 'erased'
                 WHEN p.is_opted_in IS DISTINCT FROM true THEN 'not_opted_in'
                 WHEN p.is_unsubscribed IS DISTINCT FROM false THEN 'unsubscribed'
-                WHEN {email} IS NULL OR length({email}) > 254
-                     OR NOT regexp_full_match({email}, {_literal(EMAIL_PATTERN)}) THEN 'invalid_email'
+                WHEN NOT {valid_email_sql(email)} THEN 'invalid_email'
                 WHEN sha256({email}) IN (SELECT email_sha256 FROM export_erasures) THEN 'erasure_request'
                 WHEN sha256({email}) IN (SELECT email_sha256 FROM export_suppressions) THEN 'suppressed'
                 WHEN p.is_contactable IS DISTINCT FROM true THEN 'not_contactable'

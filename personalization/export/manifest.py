@@ -17,6 +17,21 @@ logger = logging.getLogger(__name__)
 
 GATE_STAGES = ("lake", "marts", "segments")
 MANIFEST_VERSION = 1
+# What each kind of file under a segment's `files` holds (shown next to every download).
+FILE_KINDS = {
+    "mailable": "mailable/<segment>.csv: the list to upload to an ESP. Holdout removed; "
+                "email, merge tags, segment columns and VARIANT only.",
+    "csv": "segments/<segment>.csv: FULL list for analysis, INCLUDING the holdout "
+           "(is_holdout = true: never mail these) and unified_id, FALLBACKS, variant. "
+           "Do not upload to an ESP.",
+    "parquet": "segments/<segment>.parquet: the full list (as csv), exact typed values, "
+               "for machines and ESP syncs.",
+    "added": "deltas/<segment>.added.csv: full rows that entered since the previous export "
+             "(holdout included, flagged).",
+    "removed": "deltas/<segment>.removed.csv: unified_id, email of people who left.",
+    "changed": "deltas/<segment>.changed.csv: full rows whose merge fields, variant or "
+               "holdout flag changed.",
+}
 _DS = re.compile(r"^ds=(\d{4}-\d{2}-\d{2})$")
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import duckdb
 
 from personalization.config import Settings
-from personalization.exceptions import ExportError, WarehouseError
-from personalization.export import assignment, consent, deltas, files, manifest
+from personalization.exceptions import ExportError, QualityGateError, WarehouseError
+from personalization.export import assignment, consent, deltas, files, mailable, manifest
 from personalization.export.merge_fields import (
     MergeFieldConfig,
     build_base,
@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 WH = "wh.main"
 RESERVED = {"EMAIL", "UNIFIED_ID", "VARIANT", "IS_HOLDOUT", "FALLBACKS"}
 FAILED_DBT_STATUSES = {"error", "fail", "skipped", "runtime error"}
+# Gate results that let an export be published (a warning is a pass with findings).
+PASSING_GATE_STATUSES = ("passed", "warning")
 
 
 def _ident(name: str) -> str:
@@ -189,6 +191,8 @@ def _export_segment(con: duckdb.DuckDBPyConnection, segment: Segment, cfg: Merge
     seg_dir = tmp / "segments"
     files.write_csv(con, ordered, seg_dir / f"{segment.name}.csv")
     files.write_parquet(con, ordered, seg_dir / f"{segment.name}.parquet")
+    mailable_rows = mailable.write_mailable(
+        con, "export_segment_rows", tmp / mailable.MAILABLE_DIR / f"{segment.name}.csv")
     prev_parquet = previous / "segments" / f"{segment.name}.parquet" if previous else None
     delta = deltas.write_deltas(con, "export_segment_rows", prev_parquet, tmp / "deltas",
                                 segment.name)
@@ -206,7 +210,8 @@ def _export_segment(con: duckdb.DuckDBPyConnection, segment: Segment, cfg: Merge
         "name": segment.name, "description": segment.description, "owner": segment.owner,
         "campaign_id": campaign, "variants": variants, "stale": False,
         "members": members, "rows": rows, "added": delta["added"], "removed": delta["removed"],
-        "changed": delta["changed"], "holdout": holdout, "excluded": excluded,
+        "changed": delta["changed"], "holdout": holdout, "mailable_rows": mailable_rows,
+        "excluded": excluded,
         "extra_columns": [name.upper() for name, _ in extras],
         "unknown_merge_fields": declared_unknown,
         "files": _segment_files(tmp, segment.name, delta),
@@ -215,6 +220,7 @@ def _export_segment(con: duckdb.DuckDBPyConnection, segment: Segment, cfg: Merge
 
 def _segment_files(tmp: Path, name: str, delta: dict[str, Any]) -> dict[str, Any]:
     return {
+        "mailable": files.file_entry(tmp / mailable.MAILABLE_DIR / f"{name}.csv", tmp),
         "csv": files.file_entry(tmp / "segments" / f"{name}.csv", tmp),
         "parquet": files.file_entry(tmp / "segments" / f"{name}.parquet", tmp),
         **{kind: files.file_entry(delta[f"{kind}_path"], tmp)
@@ -237,7 +243,7 @@ def _stale_segment(con: duckdb.DuckDBPyConnection, segment: Segment, reason: str
               reason=reason, kept_from=source.name if source else None)
     if source is None:
         return {**entry, "data_ds": None, "rows": 0, "added": 0, "removed": 0, "changed": 0,
-                "holdout": 0, "files": {}}
+                "holdout": 0, "mailable_rows": 0, "files": {}}
     seg_dir = tmp / "segments"
     seg_dir.mkdir(parents=True, exist_ok=True)
     for ext in ("csv", "parquet"):
@@ -250,8 +256,12 @@ def _stale_segment(con: duckdb.DuckDBPyConnection, segment: Segment, reason: str
     prev_entry = next((s for s in manifest.read_manifest(source / "manifest.json").get("segments", [])
                        if s.get("name") == segment.name), {})
     delta = deltas.write_empty_deltas(con, parquet, tmp / "deltas", segment.name)
+    mailable_rows = mailable.write_mailable(
+        con, f"read_parquet({_literal(str(parquet))})",
+        tmp / mailable.MAILABLE_DIR / f"{segment.name}.csv")
     return {**entry, "data_ds": prev_entry.get("data_ds") or source.name, "rows": rows,
             "added": 0, "removed": 0, "changed": 0, "holdout": holdout,
+            "mailable_rows": mailable_rows,
             "files": _segment_files(tmp, segment.name, delta)}
 
 
@@ -264,22 +274,56 @@ def _write_erasures(con: duckdb.DuckDBPyConnection, tmp: Path, previous: Path | 
         is_new = "true"
     query = f"""SELECT email, email_sha256, strftime(requested_at, '%Y-%m-%dT%H:%M:%SZ') AS requested_at,
                        {is_new} AS is_new
-                FROM export_erasures ORDER BY email"""
+                FROM export_erasures ORDER BY email_sha256"""
     path = tmp / "erasures.csv"
     files.write_csv(con, query, path, neutralise=False)
     rows, new = con.execute(f"SELECT count(*), count(*) FILTER (WHERE is_new) FROM ({query})").fetchone()
     return {"rows": rows, "new": new, "file": files.file_entry(path, tmp)}
 
 
+def _write_consent(con: duckdb.DuckDBPyConnection, tmp: Path) -> dict[str, Any] | None:
+    """`consent.parquet`: for every exported contact, the source record and timestamp whose
+    consent the export relied on (the `consent_audit` mart). None when the mart is missing."""
+    has_audit = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'wh' "
+        "AND table_schema = 'main' AND table_name = 'consent_audit'").fetchone()[0]
+    segment_files = sorted((tmp / "segments").glob("*.parquet"))
+    if not has_audit or not segment_files:
+        return None
+    files_sql = ", ".join(_literal(str(f)) for f in segment_files)
+    query = f"""
+        SELECT c.unified_id, c.consent_source, c.consent_source_id, c.consent_recorded_at,
+               c.opted_in_at
+        FROM {WH}.consent_audit AS c
+        WHERE c.unified_id IN (SELECT CAST(unified_id AS VARCHAR)
+                               FROM read_parquet([{files_sql}], union_by_name = true))
+        ORDER BY c.unified_id"""
+    path = tmp / "consent.parquet"
+    files.write_parquet(con, query, path)
+    rows = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+    return {"rows": rows, "file": files.file_entry(path, tmp)}
+
+
 def _run_export_gate(tmp: Path, ds: date, settings: Settings) -> str:
+    """Run the export quality gate on the temp folder; anything but a pass raises.
+
+    The gate fails closed: if the quality package cannot be imported, the gate raises
+    anything, or it returns a status other than `passed`/`warning`, nothing is published.
+    """
     try:
         from personalization.quality import validate_export
-    except ImportError:
-        log_event(logger, "export_gate_unavailable", logging.WARNING,
-                  why="personalization.quality.validate_export not importable")
-        return "not_available"
-    # Raises QualityGateError on failure: the caller drops the temp folder.
-    return str(validate_export(tmp, ds, settings).status)
+
+        status = str(validate_export(tmp, ds, settings).status)
+    except QualityGateError:
+        raise
+    except Exception as e:  # an import error or a crash in the gate is a failed gate
+        raise QualityGateError(
+            f"export quality gate for {ds} could not run ({type(e).__name__}: {e}); "
+            "nothing is published") from e
+    if status not in PASSING_GATE_STATUSES:
+        raise QualityGateError(f"export quality gate for {ds} returned {status!r}; "
+                               "nothing is published")
+    return status
 
 
 def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[str]) -> dict[str, Any]:
@@ -311,6 +355,7 @@ def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[st
                 entry = _export_segment(con, segment, cfg, settings, tmp, previous)
                 entries.append({**entry, "data_ds": ds.isoformat()})
         erasures = _write_erasures(con, tmp, previous)
+        consent_file = _write_consent(con, tmp)
         versions = manifest.model_versions(con, WH)
     except duckdb.Error as e:
         raise ExportError(f"export {ds} failed in DuckDB: {e}") from e
@@ -325,6 +370,7 @@ def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[st
         "model_versions": versions,
         "source_dates": manifest.source_dates(ds, settings),
         "holdout": {"pct": settings.holdout_pct, "salt": assignment.HOLDOUT_SALT},
+        "file_kinds": manifest.FILE_KINDS,
         "contacts": {
             "eligible": eligible,
             "excluded": {r: int(excluded_all.get(r, 0)) for r in consent.EXCLUSION_REASONS
@@ -332,6 +378,7 @@ def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[st
             "suppression_list": suppressed,
         },
         "erasures": erasures,
+        "consent": consent_file,
         "segments": entries,
     }
 
@@ -340,7 +387,7 @@ def publish(ds: date, settings: Settings, failed_segments: Iterable[str] = ()) -
     """Write and atomically publish the export of `ds` to `<exports>/<ds>/`.
 
     Builds everything in `<exports>/.tmp-<ds>-<pid>`, runs the export quality gate on it
-    (when `personalization.quality.validate_export` exists), then renames it into place and
+    (fails closed: a gate that cannot run is a failed gate), then renames it into place and
     moves `<exports>/latest`. A rerun for the same `ds` with the same inputs gives the same
     bytes. On any failure the temp folder is removed and the published exports are untouched.
 
@@ -355,7 +402,8 @@ def publish(ds: date, settings: Settings, failed_segments: Iterable[str] = ()) -
 
     Raises:
         ExportError: inputs missing or files cannot be written/published.
-        QualityGateError: the export gate rejected the export (nothing is published).
+        QualityGateError: the export gate rejected the export, or could not run (import
+            error, any exception): nothing is published.
     """
     exports_dir = settings.exports_dir
     exports_dir.mkdir(parents=True, exist_ok=True)

@@ -70,6 +70,9 @@ class FileSpec:
     file_name: str
     format: str  # "csv" or "jsonl"
     tables: tuple[TableSpec, ...] = field(default_factory=tuple)
+    # "landing": delivered by the source system, required unless the source is optional;
+    # "intake": the event intake's day file (docs/triggers.md), always optional.
+    root: str = "landing"
 
 
 def _cols(*columns: Column | str) -> tuple[Column, ...]:
@@ -122,6 +125,10 @@ EVENTS = TableSpec("pixel", "events", _cols(
     "sku", "campaign_id", "variant", "url", "country", "city", "device",
 ))
 
+# Events that came through `personalization intake serve`: the same contract, their own lake
+# table (one file per table and day); staging unions both and keeps each event_id once.
+INTAKE_EVENTS = TableSpec("pixel", "intake_events", EVENTS.columns)
+
 FILES: dict[str, tuple[FileSpec, ...]] = {
     "crm": (
         FileSpec("crm", "contacts.csv", "csv", (CONTACTS,)),
@@ -132,7 +139,10 @@ FILES: dict[str, tuple[FileSpec, ...]] = {
         FileSpec("shop", "products.csv", "csv", (PRODUCTS,)),
         FileSpec("shop", "orders.jsonl", "jsonl", (ORDERS, ORDER_ITEMS)),
     ),
-    "pixel": (FileSpec("pixel", "events.jsonl.gz", "jsonl", (EVENTS,)),),
+    "pixel": (
+        FileSpec("pixel", "events.jsonl.gz", "jsonl", (EVENTS,)),
+        FileSpec("pixel", "events.jsonl", "jsonl", (INTAKE_EVENTS,), root="intake"),
+    ),
 }
 
 

@@ -17,12 +17,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from personalization.extract.contracts import Column, TableSpec
+from personalization.privacy.emails import valid_email_sql
 
-# Permissive on purpose (unicode, plus-addressing, odd-but-legal local parts): the door only
-# rejects what can never be delivered to; typos in real domains are dbt's and the ESP's job.
-_LOCAL = r'[^@\s,;:<>()\[\]"\\]+'
-_LABEL = r'[^@\s,;:<>()\[\]"\\.]+'
-EMAIL_RE = rf"{_LOCAL}@({_LABEL}\.)+\p{{L}}{{2,}}"
 SHA256_RE = "[0-9a-fA-F]{64}"
 TRUE_WORDS = ("true", "t", "1", "yes", "y")
 FALSE_WORDS = ("false", "f", "0", "no", "n")
@@ -88,8 +84,8 @@ def column_reasons(col: Column, ds: date, cutoff: datetime, label: str | None = 
         out.append(entry(f"{v} IS NULL", f"missing_{col.required}"))
     match col.kind:
         case "email":
-            out.append(entry(f"{v} IS NOT NULL AND NOT regexp_full_match(trim({v}), {_quote(EMAIL_RE)})",
-                             "invalid_email"))
+            # The product's one rule for a valid email (personalization/privacy/emails.py).
+            out.append(entry(f"{v} IS NOT NULL AND NOT {valid_email_sql(v)}", "invalid_email"))
         case "sha256":
             out.append(entry(f"{v} IS NOT NULL AND NOT regexp_full_match(trim({v}), '{SHA256_RE}')",
                              "bad_type"))

@@ -57,22 +57,32 @@ def extract_source(source: str, ds: date, settings: Settings) -> list[StepReport
     if source not in FILES:
         raise ExtractError(f"unknown source {source!r}; known: {list(SOURCES)}")
     folder = settings.landing_dir / source / ds.isoformat()
-    missing = [f.file_name for f in FILES[source] if not (folder / f.file_name).is_file()]
+    missing = [f.file_name for f in FILES[source]
+               if f.root == "landing" and not (folder / f.file_name).is_file()]
     if missing and source in settings.required_sources:
         raise SourceMissingError(
             f"source {source!r} did not deliver {', '.join(missing)} for ds {ds} "
             f"(looked in {folder})")
     reports: list[StepReport] = []
     for spec in FILES[source]:
-        if spec.file_name in missing:
-            log_event(logger, "extract_source_missing", logging.WARNING, source=source,
-                      file=spec.file_name, ds=str(ds), folder=str(folder), required=False)
+        path = _file_path(spec, ds, settings)
+        if not path.is_file():
+            level = logging.WARNING if spec.root == "landing" else logging.INFO
+            log_event(logger, "extract_source_missing", level, source=source,
+                      file=spec.file_name, ds=str(ds), folder=str(path.parent), required=False)
+            # "optional": absent by design (no intake in use), not worth a warning
             reports += [StepReport(step=_step(t), ds=str(ds), status="skipped",
-                                   details={"missing_file": str(folder / spec.file_name)})
+                                   details={"missing_file": str(path),
+                                            "optional": spec.root == "intake"})
                         for t in spec.tables]
             continue
-        reports += _extract_file(spec, folder / spec.file_name, ds, settings)
+        reports += _extract_file(spec, path, ds, settings)
     return reports
+
+
+def _file_path(spec: FileSpec, ds: date, settings: Settings) -> Path:
+    root = settings.intake_dir if spec.root == "intake" else settings.landing_dir
+    return root / spec.source / ds.isoformat() / spec.file_name
 
 
 def _step(table: TableSpec) -> str:
@@ -96,7 +106,8 @@ def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
 
 def _extract_file(spec: FileSpec, path: Path, ds: date, settings: Settings) -> list[StepReport]:
     start = time.perf_counter()
-    source_file = f"{spec.source}/{ds.isoformat()}/{spec.file_name}"
+    source_file = f"{spec.root}:{spec.source}/{ds.isoformat()}/{spec.file_name}" \
+        if spec.root != "landing" else f"{spec.source}/{ds.isoformat()}/{spec.file_name}"
     skew = settings.clock_skew_minutes
     lake = settings.lake_dir
     prefix = f"{spec.source}-{spec.file_name}-{ds.isoformat()}-"

@@ -42,7 +42,8 @@ class Export:
 
     @property
     def status(self) -> str:
-        """`failed` if any gate failed, `warning` if any warned, `passed` if all passed."""
+        """`failed` if any gate failed, `warning` if any warned, `passed` only if every gate
+        says `passed`; anything else (missing, not_available, unknown) is `incomplete`."""
         values = [str(v) for v in (self.manifest.get("quality_gate") or {}).values()]
         values += [str(g.get("status")) for g in self.gates.values()]
         if not values:
@@ -51,7 +52,7 @@ class Export:
             return "failed"
         if "warning" in values:
             return "warning"
-        return "passed" if all(v in ("passed", "not_available") for v in values) else "incomplete"
+        return "passed" if all(v == "passed" for v in values) else "incomplete"
 
     @property
     def total_rows(self) -> int:

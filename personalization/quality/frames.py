@@ -41,11 +41,14 @@ def lake_frame(con: duckdb.DuckDBPyConnection, settings: Settings, table: str,
     path = lake_partition(settings, table, ds)
     if not path.exists():
         return None
+    from personalization.privacy.emails import valid_email_sql
+
     cols = list(KEYS[table])
     if table in EMAIL_COLUMNS:
-        # The lake keeps values as delivered; surrounding whitespace is staging's to trim.
+        # The product's one email rule (null = not given: the key checks judge that).
         email = EMAIL_COLUMNS[table]
-        cols = [c for c in cols if c != email] + [f"trim({email}) AS {email}"]
+        cols = [c for c in cols if c != email] + [
+            f"{email}", f"{email} IS NULL OR {valid_email_sql(email)} AS is_valid_email"]
     ts = LAKE_TIMESTAMPS[table]
     lateness = (f"epoch({ts}) - epoch(TIMESTAMP '{ds_end(ds)}')" if ts else "0")
     select = ", ".join(cols + [f"coalesce({lateness}, 0) AS seconds_after_ds_end"])
@@ -63,12 +66,41 @@ def load_log(con: duckdb.DuckDBPyConnection, settings: Settings, table: str, ds:
 
 
 def erasure_hashes_sql(settings: Settings) -> str:
-    """SQL relation of sha256 hashes of every erased email (reads the lake, any ds)."""
+    """SQL relation of the sha256 of every erased email, read by the gate itself (not through
+    the export's code): requests in the lake (any ds) and the hashed erasure ledger."""
+    from personalization.privacy.encryption import parquet_read_options
+    from personalization.privacy.ledger import ledger_path
+
+    parts = []
     glob = settings.lake_dir / "raw" / "crm" / "erasure_requests" / "*" / "part-0.parquet"
-    if not list(glob.parent.parent.glob("ds=*/part-0.parquet")):
+    if list(glob.parent.parent.glob("ds=*/part-0.parquet")):
+        parts.append(f"SELECT sha256(lower(trim(email))) AS email_sha256 FROM read_parquet("
+                     f"'{glob}', hive_partitioning = false{parquet_read_options(settings)}) "
+                     "WHERE email IS NOT NULL")
+    ledger = ledger_path(settings)
+    if ledger.exists():
+        parts.append(f"SELECT key_sha256 FROM read_parquet('{ledger}'{parquet_read_options(settings)}) "
+                     "WHERE key_kind = 'email'")
+    if not parts:
         return "(SELECT NULL::VARCHAR AS email_sha256 WHERE false)"
-    return (f"(SELECT DISTINCT sha256(lower(trim(email))) AS email_sha256 "
-            f"FROM read_parquet('{glob}', hive_partitioning = false) WHERE email IS NOT NULL)")
+    return "(SELECT DISTINCT email_sha256 FROM (" + " UNION ALL ".join(parts) + "))"
+
+
+def suppression_hashes_sql(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
+    """SQL relation of suppressed email hashes, read by the gate itself from
+    `<home>/suppressions.csv` (`email_sha256`, or plain `email` hashed here)."""
+    path = settings.home / "suppressions.csv"
+    if not path.exists():
+        return "(SELECT NULL::VARCHAR AS email_sha256 WHERE false)"
+    source = f"read_csv('{path}', header = true, all_varchar = true)"
+    columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    if "email_sha256" in columns:
+        key = "lower(trim(email_sha256))"
+    elif "email" in columns:
+        key = "sha256(lower(trim(email)))"
+    else:  # unreadable as a suppression list: suppress nothing would fail open
+        raise ValueError(f"{path} has neither email_sha256 nor email: cannot check suppressions")
+    return f"(SELECT DISTINCT {key} AS email_sha256 FROM {source})"
 
 
 def identity_map_frame(con) -> pd.DataFrame:
@@ -76,12 +108,14 @@ def identity_map_frame(con) -> pd.DataFrame:
 
 
 def profiles_frame(con, settings: Settings) -> pd.DataFrame:
+    from personalization.privacy.emails import valid_email_sql
+
     erased = erasure_hashes_sql(settings)
     return con.execute(f"""
         SELECT
             p.unified_id, p.lifecycle_stage, coalesce(p.revenue, 0) AS revenue,
-            coalesce(p.is_contactable AND NOT regexp_full_match(coalesce(p.email, ''),
-                     '[^@\\s]+@[^@\\s]+\\.[^@\\s]+'), false) AS contactable_without_valid_email,
+            coalesce(p.is_contactable AND NOT {valid_email_sql('p.email')}, false)
+                AS contactable_without_valid_email,
             coalesce(p.is_erased AND (p.email IS NOT NULL OR p.first_name IS NOT NULL
                      OR p.last_name IS NOT NULL OR p.phone IS NOT NULL OR p.street IS NOT NULL),
                      false) AS erased_but_has_personal_data,
@@ -136,17 +170,19 @@ def numeric_columns(con, sql: str) -> pd.DataFrame:
 
 
 def export_frame(con, settings: Settings, parquet: Path) -> pd.DataFrame:
-    """An exported segment joined back to the warehouse's consent flags."""
-    from personalization.export.consent import register_suppressions
+    """An exported segment joined back to the warehouse's consent flags, with the gate's own
+    reading of erasures and suppressions (independent of the export's filter)."""
+    from personalization.privacy.emails import valid_email_sql
 
     erased = erasure_hashes_sql(settings)
-    register_suppressions(con, settings)  # one reader of suppressions.csv for the product
-    suppressed = "(SELECT email_sha256 FROM export_suppressions)"
+    suppressed = suppression_hashes_sql(con, settings)
     return con.execute(f"""
         SELECT e.email, e.unified_id,
-               coalesce(p.is_contactable, false) AS is_contactable,
+               {valid_email_sql('e.email')} AS is_valid_email,
+               coalesce(p.is_contactable AND p.is_opted_in AND NOT p.is_unsubscribed, false)
+                   AS is_contactable,
                sha256(lower(trim(e.email))) IN (SELECT email_sha256 FROM {erased})
-                   OR coalesce(p.is_erased, false) AS is_erased,
+                   OR coalesce(p.is_erased, true) AS is_erased,
                sha256(lower(trim(e.email))) IN (SELECT email_sha256 FROM {suppressed}) AS is_suppressed
         FROM read_parquet(?) e
         LEFT JOIN customer_profiles p USING (unified_id)

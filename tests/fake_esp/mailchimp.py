@@ -20,6 +20,7 @@ class FakeMailchimp(FakeEsp):
         ("POST", P + "/segments", "post_segment"),
         ("POST", P + r"/segments/(?P<seg>\d+)", "post_segment_members"),
         ("GET", P + r"/segments/(?P<seg>\d+)/members", "get_segment_members"),
+        ("PUT", P + r"/members/(?P<hash>[0-9a-f]{32})", "put_member"),
         ("POST", P + r"/members/(?P<hash>[0-9a-f]{32})/actions/delete-permanent", "delete_permanent"),
         ("POST", P, "batch_subscribe"),
     ]
@@ -30,6 +31,7 @@ class FakeMailchimp(FakeEsp):
         self.members: dict[str, dict] = {}  # subscriber hash -> member
         self.merge_fields: dict[str, str] = {"FNAME": "First name", "LNAME": "Last name"}
         self.segments: dict[int, dict] = {}
+        self.status_change_attempts: list[tuple[str, str, str]] = []  # (email, from, to)
         self._ids = itertools.count(1001)
 
     # --- helpers for tests ------------------------------------------------------------
@@ -38,6 +40,13 @@ class FakeMailchimp(FakeEsp):
             if s["name"] == name:
                 return {self.members[h]["email_address"] for h in s["members"] if h in self.members}
         return set()
+
+    def unsubscribe(self, email: str, status: str = "unsubscribed") -> None:
+        """What a person clicking "unsubscribe" (or a hard bounce: `cleaned`) does."""
+        self.members[hashlib.md5(email.lower().encode()).hexdigest()]["status"] = status
+
+    def status_of(self, email: str) -> str:
+        return self.members[hashlib.md5(email.lower().encode()).hexdigest()]["status"]
 
     def fields_of(self, email: str) -> dict:
         return self.members[hashlib.md5(email.lower().encode()).hexdigest()]["merge_fields"]
@@ -116,6 +125,44 @@ class FakeMailchimp(FakeEsp):
         page = [{"email_address": e} for e in emails[offset:offset + count]]
         return 200, {"members": page, "total_items": len(emails)}, {}
 
+    def put_member(self, m, req):
+        """Add or update one member. `status_if_new` applies only to a new member; `status`
+        changes an existing one, which Mailchimp refuses for members in a compliance state
+        (unsubscribed, cleaned) and which a sync must never ask for."""
+        if not self._list_ok(m):
+            return self._missing()
+        body = req.body or {}
+        email = body.get("email_address", "").lower()
+        if hashlib.md5(email.encode()).hexdigest() != m["hash"]:
+            return 400, {"title": "Invalid Resource", "detail": "hash does not match"}, {}
+        unknown = set(body.get("merge_fields", {})) - set(self.merge_fields)
+        if unknown or "@" not in email:
+            return 400, {"title": "Invalid Resource",
+                         "detail": f"unknown merge fields {sorted(unknown)}"}, {}
+        if self.rejected(email):
+            return 400, {"title": "Invalid Resource",
+                         "detail": f"{email} looks fake or invalid, please enter a real email"}, {}
+        member = self.members.get(m["hash"])
+        if member is not None and body.get("status") and body["status"] != member["status"]:
+            self.status_change_attempts.append((email, member["status"], body["status"]))
+            if member["status"] in ("unsubscribed", "cleaned"):
+                return 400, {"title": "Member In Compliance State",
+                             "detail": f"{email} is in a compliance state due to unsubscribe, "
+                                       "bounce, or compliance review and cannot be subscribed."}, {}
+        if member is None:
+            status = body.get("status") or body.get("status_if_new")
+            if not status:
+                return 400, {"title": "Invalid Resource", "detail": "status_if_new required"}, {}
+            self.creates[email] += 1
+            member = self.members[m["hash"]] = {"email_address": email, "status": status,
+                                                "merge_fields": {}}
+        elif body.get("status"):
+            member["status"] = body["status"]
+        self.upserts[email] += 1
+        member["merge_fields"].update(body.get("merge_fields", {}))
+        return 200, {"id": m["hash"], "email_address": email, "status": member["status"],
+                     "merge_fields": member["merge_fields"]}, {}
+
     def delete_permanent(self, m, req):
         h = m["hash"]
         if h not in self.members:
@@ -146,6 +193,14 @@ class FakeMailchimp(FakeEsp):
                 if not req.body.get("update_existing"):
                     errors.append({"email_address": email, "error": "already a list member"})
                     continue
+                current = self.members[h]["status"]
+                if member.get("status") and member["status"] != current:
+                    self.status_change_attempts.append((email.lower(), current, member["status"]))
+                    if current in ("unsubscribed", "cleaned"):
+                        errors.append({"email_address": email, "error_code": "ERROR_GENERIC",
+                                       "error": f"{email} is in a compliance state"})
+                        continue
+                    self.members[h]["status"] = member["status"]
                 self.members[h]["merge_fields"].update(member.get("merge_fields", {}))
                 updated.append({"email_address": email, "id": h})
             else:

@@ -14,10 +14,13 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from personalization.config import Settings, load_settings
+from personalization.export import mailable
+from personalization.export.manifest import FILE_KINDS
 
 DATES = ("2026-01-04", "2026-01-05", "2026-01-06")
 CAMPAIGN = "cmp-cart"
@@ -114,6 +117,12 @@ def _write_export(settings: Settings, ds: str, previous: dict[str, list[dict]] |
         pq_path = root / "segments" / f"{name}.parquet"
         pq.write_table(pa.Table.from_pylist(rows), pq_path)
         files["parquet"] = _entry(pq_path, root)
+        # The mailable list is written by the export's own code from the full rows.
+        mailable_path = root / mailable.MAILABLE_DIR / f"{name}.csv"
+        with duckdb.connect() as con:
+            mailable_rows = mailable.write_mailable(
+                con, f"read_parquet('{pq_path}')", mailable_path)
+        files["mailable"] = _entry(mailable_path, root)
         before = {r["unified_id"] for r in (previous or {}).get(name, [])}
         now = {r["unified_id"] for r in rows}
         added = [r for r in rows if r["unified_id"] not in before]
@@ -126,6 +135,7 @@ def _write_export(settings: Settings, ds: str, previous: dict[str, list[dict]] |
                          "members": len(rows) + 2, "rows": len(rows), "added": len(added),
                          "removed": len(removed), "changed": 0,
                          "holdout": sum(r["is_holdout"] for r in rows),
+                         "mailable_rows": mailable_rows,
                          "excluded": {"not_opted_in": 2}, "extra_columns": [],
                          "unknown_merge_fields": [], "files": files})
     (root / "erasures.csv").write_text("email,email_sha256,requested_at,is_new\n"
@@ -137,6 +147,7 @@ def _write_export(settings: Settings, ds: str, previous: dict[str, list[dict]] |
                 "previous_export": None, "quality_gate": gate,
                 "model_versions": {"vip": ["vip-v1"], "churn": ["churn-v1"]},
                 "holdout": {"pct": 5.0, "salt": "personalization-holdout-v1"},
+                "file_kinds": FILE_KINDS,
                 "segments": segments}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return members

@@ -1,6 +1,12 @@
--- The person of an order: its shop account, or for a guest checkout its normalised email.
+-- The person of an order: its shop account, else its own normalised email (guest checkout,
+-- or an account the warehouse does not hold: int_orders__person_keys). Orders that reach no
+-- person are in quarantined_orders instead, so every staged order is in exactly one of the two.
 with orders as (
     select * from {{ ref('stg_shop__orders') }}
+),
+
+person_keys as (
+    select * from {{ ref('int_orders__person_keys') }}
 ),
 
 order_items as (
@@ -20,7 +26,7 @@ item_counts as (
 final as (
     select
         orders.order_id,
-        coalesce(accounts.unified_id, guests.unified_id) as unified_id,
+        identity_map.unified_id,
         orders.customer_id,
         orders.ordered_at,
         orders.ordered_on,
@@ -30,15 +36,14 @@ final as (
         cast(coalesce(item_counts.item_count, 0) as integer) as item_count,
         orders.is_guest_checkout
     from orders
-    left join identity_map as accounts
-        on accounts.source = 'shop'
-        and orders.customer_id = accounts.source_id
-    left join identity_map as guests
-        on guests.source = 'guest'
-        and orders.is_guest_checkout
-        and orders.email_normalized = guests.source_id
+    inner join person_keys
+        on orders.order_id = person_keys.order_id
+    left join identity_map
+        on person_keys.person_source = identity_map.source
+        and person_keys.person_source_id = identity_map.source_id
     left join item_counts
         on orders.order_id = item_counts.order_id
+    where person_keys.quarantine_reason is null
 )
 
 select * from final

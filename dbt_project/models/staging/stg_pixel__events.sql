@@ -3,6 +3,8 @@
 -- occurrence (earliest delivery, then earliest line) is kept. In an incremental run, ids
 -- already loaded from earlier deliveries are skipped; delete+insert on event_id makes a
 -- rerun of the same ds replace that day's rows. A full rebuild gives the same table.
+-- Events come through two channels with one contract: the pixel's daily file and the
+-- real-time intake (docs/triggers.md); the same event_id through both is kept once.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -12,9 +14,20 @@
 
 {%- set lower_bound = incremental_lower_bound() if is_incremental() else none %}
 
-with source as (
-    select * from {{ lake_relation('pixel', 'events') }} as events
+with pixel_file as (
+    select *, 1 as channel_rank from {{ lake_relation('pixel', 'events') }} as events
     where {{ lake_ds_window() }}
+),
+
+intake as (
+    select *, 2 as channel_rank from {{ lake_relation('pixel', 'intake_events') }} as intake_events
+    where {{ lake_ds_window() }}
+),
+
+source as (
+    select * from pixel_file
+    union all by name
+    select * from intake
 ),
 
 renamed as (
@@ -34,6 +47,7 @@ renamed as (
         {{ clean_text('city') }} as city,
         nullif(lower(trim(device)), '') as device,
         cast(ds as date) as delivered_on,
+        channel_rank,
         cast(_line_number as bigint) as line_number
     from source
     where event_id is not null
@@ -43,7 +57,7 @@ first_occurrence as (
     select *
     from renamed
     qualify row_number() over (
-        partition by event_id order by delivered_on, line_number
+        partition by event_id order by delivered_on, channel_rank, line_number
     ) = 1
 ),
 
@@ -55,7 +69,7 @@ already_loaded as (
 {% endif %}
 
 final as (
-    select * exclude (line_number)
+    select * exclude (channel_rank, line_number)
     from first_occurrence
     {% if is_incremental() %}
     where event_id not in (select event_id from already_loaded)

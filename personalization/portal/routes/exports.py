@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import zipfile
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
+from personalization.exceptions import ExportError
+from personalization.export import mailable
 from personalization.observability import log_event
 from personalization.portal import store
 from personalization.portal.auth import current_user
@@ -42,7 +45,7 @@ def _export_or_404(request: Request, ds: str) -> store.Export:
 @router.get("/exports/{ds}")
 def export_detail(request: Request, ds: str, user: User = Depends(current_user)):
     export = _export_or_404(request, ds)
-    return render(request, "export.html", export=export)
+    return render(request, "export.html", export=export, presets=mailable.load_presets())
 
 
 def _downloadable(export: store.Export) -> set[str]:
@@ -69,6 +72,36 @@ def download(request: Request, ds: str, relative: str, user: User = Depends(curr
     log_event(logger, "portal_download", ds=export.ds, file=path.relative_to(export.path).as_posix())
     media = "text/csv" if path.suffix == ".csv" else None
     return FileResponse(path, media_type=media, filename=f"{export.ds}_{path.name}")
+
+
+def _renamed_csv(path: Path, preset: str) -> Iterator[bytes]:
+    """The file with its header line renamed for `preset`, streamed in chunks."""
+    with path.open("rb") as fh:
+        header = next(csv.reader([fh.readline().decode("utf-8")]))
+        yield mailable.header_line(mailable.preset_header(header, preset))
+        while chunk := fh.read(_CHUNK):
+            yield chunk
+
+
+@router.get("/exports/{ds}/mailable/{segment}.csv")
+def download_mailable(request: Request, ds: str, segment: str, preset: str = "generic",
+                      user: User = Depends(current_user)):
+    """The segment's mailable list (no holdout), columns named for an ESP's CSV import."""
+    export = _export_or_404(request, ds)
+    entry = ((export.segment(segment) or {}).get("files") or {}).get("mailable") or {}
+    path = store.download_path(settings_of(request), export.ds, str(entry.get("path", "")))
+    if path is None:
+        raise HTTPException(404, "this export has no mailable file for that segment "
+                                 "(exports published before mailable files existed: rerun it)")
+    try:
+        mailable.preset_header([], preset)
+    except ExportError:
+        raise HTTPException(422, f"unknown import preset; choose one of "
+                                 f"{', '.join(mailable.load_presets())}") from None
+    log_event(logger, "portal_download_mailable", ds=export.ds, segment=segment, preset=preset)
+    name = f"{export.ds}_{segment}_mailable{'' if preset == 'generic' else '_' + preset}.csv"
+    return StreamingResponse(_renamed_csv(path, preset), media_type="text/csv",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 class _Sink:

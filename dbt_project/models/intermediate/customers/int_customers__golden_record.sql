@@ -123,7 +123,10 @@ latest_consent as (
         unified_id,
         is_opted_in as latest_opt_in,
         opted_in_at,
-        coalesce(opted_in_at, updated_at) as consent_at
+        coalesce(opted_in_at, updated_at) as consent_at,
+        -- The consent audit trail: the CRM record whose statement decided.
+        source_id as consent_source_id,
+        updated_at as consent_recorded_at
     from records
     where source = 'crm' and is_opted_in is not null
     qualify row_number() over (
@@ -149,7 +152,9 @@ consent as (
             or unsubscribes.unsubscribed_at >= latest_consent.consent_at
         ) as is_unsubscribed,
         latest_consent.latest_opt_in,
-        latest_consent.opted_in_at
+        latest_consent.opted_in_at,
+        latest_consent.consent_source_id,
+        latest_consent.consent_recorded_at
     from persons
     left join latest_consent using (unified_id)
     left join unsubscribes using (unified_id)
@@ -189,6 +194,8 @@ final as (
         end as opted_in_at,
         consent.is_unsubscribed,
         consent.unsubscribed_at,
+        consent.consent_source_id,
+        consent.consent_recorded_at,
         erased.unified_id is not null as is_erased,
         first_records.first_record_at
     from persons

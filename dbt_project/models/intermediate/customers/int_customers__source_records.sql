@@ -8,8 +8,8 @@ customers as (
     select * from {{ ref('stg_shop__customers') }}
 ),
 
-orders as (
-    select * from {{ ref('stg_shop__orders') }}
+order_keys as (
+    select * from {{ ref('int_orders__person_keys') }}
 ),
 
 identity_map as (
@@ -48,7 +48,8 @@ shop as (
     from customers
 ),
 
--- A guest checkout is known only by its email: the most recent spelling of it.
+-- A guest checkout (or an order whose account the warehouse does not hold) is known only by
+-- its email: the most recent spelling of it.
 guest as (
     select
         'guest' as source,
@@ -72,8 +73,8 @@ guest as (
         cast(null as timestamp) as unsubscribed_at,
         min(ordered_at) over (partition by email_normalized) as created_at,
         ordered_at as updated_at
-    from orders
-    where is_guest_checkout and email_normalized is not null
+    from order_keys
+    where person_source = 'guest'
     qualify row_number() over (
         partition by email_normalized order by ordered_at desc, order_id desc
     ) = 1

@@ -8,8 +8,8 @@ customers as (
     select * from {{ ref('stg_shop__customers') }}
 ),
 
-orders as (
-    select * from {{ ref('stg_shop__orders') }}
+order_keys as (
+    select * from {{ ref('int_orders__person_keys') }}
 ),
 
 events as (
@@ -52,7 +52,8 @@ shop as (
     from customers
 ),
 
--- A guest checkout has no account: its normalised email is the record.
+-- A guest checkout has no account: its normalised email is the record. So is an order whose
+-- account the warehouse does not hold (int_orders__person_keys).
 guest as (
     select
         'guest' as source,
@@ -66,8 +67,8 @@ guest as (
         null::varchar as postcode_clean,
         null::date as birth_date,
         max(ordered_at) as updated_at
-    from orders
-    where customer_id is null and email_normalized is not null
+    from order_keys
+    where person_source = 'guest'
     group by email_normalized
 ),
 

@@ -1,0 +1,56 @@
+-- How each order reaches its person. Through its shop account when the warehouse holds that
+-- account; else through the order's own email, like a guest checkout (the account row was
+-- quarantined at the door, or the shop never delivered it: one bad account row must not cost
+-- the order); else nowhere, and the order is quarantined with a reason (quarantined_orders).
+-- Decided here, in dbt, and not in extract: only the warehouse knows every account delivered
+-- so far, and an account that arrives (or is corrected) later reclaims its orders.
+with orders as (
+    select * from {{ ref('stg_shop__orders') }}
+),
+
+customers as (
+    select customer_id from {{ ref('stg_shop__customers') }}
+),
+
+keyed as (
+    select
+        orders.order_id,
+        orders.customer_id,
+        orders.email,
+        orders.is_email_valid,
+        orders.email_normalized,
+        orders.email_sha256,
+        orders.ordered_at,
+        orders.delivered_on,
+        customers.customer_id is not null as has_account_record
+    from orders
+    left join customers on orders.customer_id = customers.customer_id
+),
+
+final as (
+    select
+        order_id,
+        customer_id,
+        email,
+        is_email_valid,
+        email_normalized,
+        email_sha256,
+        ordered_at,
+        delivered_on,
+        case
+            when has_account_record then 'shop'
+            when email_normalized is not null then 'guest'
+        end as person_source,
+        case
+            when has_account_record then customer_id
+            when email_normalized is not null then email_normalized
+        end as person_source_id,
+        case
+            when has_account_record or email_normalized is not null then null
+            when customer_id is not null then 'account_quarantined'
+            else 'guest_without_email'
+        end as quarantine_reason
+    from keyed
+)
+
+select * from final

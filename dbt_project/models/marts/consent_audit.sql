@@ -1,0 +1,21 @@
+-- The consent audit trail: for every person, the CRM record (and its timestamp) whose
+-- email_opt_in statement decided their consent, and the unsubscribe that may override it.
+-- The export ships it for every exported contact; subject-access shows it.
+with golden_record as (
+    select * from {{ ref('int_customers__golden_record') }}
+),
+
+final as (
+    select
+        unified_id,
+        case when consent_source_id is not null then 'crm' end as consent_source,
+        consent_source_id,
+        consent_recorded_at,
+        is_opted_in,
+        opted_in_at,
+        is_unsubscribed,
+        unsubscribed_at
+    from golden_record
+)
+
+select * from final

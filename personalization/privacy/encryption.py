@@ -1,0 +1,136 @@
+"""Encryption at rest: the warehouse file and the Parquet lake, keyed from the environment.
+
+Off by default; one setting turns it on: `PERSONALIZATION_ENCRYPTION_KEY` (the key itself)
+or `PERSONALIZATION_ENCRYPTION_KEY_FILE` (a file holding it). Then
+- the warehouse is a DuckDB encrypted database (AES-GCM), opened with `ATTACH ...
+  (ENCRYPTION_KEY ...)` by every reader and by dbt (through `dbt_plugin`);
+- lake Parquet files (raw, quarantine, load log), scores, the erasure ledger and subject
+  access exports are written with Parquet modular encryption (`ENCRYPTION_CONFIG
+  {footer_key: ...}`) and read with the same key registered by `configure`.
+
+DuckDB 2.0.1 writes encrypted files only with OpenSSL, which its `httpfs` extension brings;
+where that extension cannot be installed (no access to DuckDB's extension repository, as
+here) `encryption_allow_mbedtls: true` falls back to DuckDB's built-in mbedtls writer,
+which DuckDB itself labels "not securely encrypted". See docs/privacy.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+
+import duckdb
+
+from personalization.config import Settings
+from personalization.exceptions import ConfigError
+
+logger = logging.getLogger(__name__)
+
+PARQUET_KEY_NAME = "personalization_lake"
+
+
+def key(settings: Settings) -> str | None:
+    """The configured key (from the setting or the key file), or None when encryption is off."""
+    if settings.encryption_key is not None:
+        value = settings.encryption_key.get_secret_value()
+    elif settings.encryption_key_file is not None:
+        try:
+            value = settings.encryption_key_file.read_text().strip()
+        except OSError as e:
+            raise ConfigError(f"cannot read encryption key file {settings.encryption_key_file}: "
+                              f"{e.strerror}") from None
+    else:
+        return None
+    if len(value) < 16:
+        raise ConfigError("the encryption key must be at least 16 characters long")
+    return value
+
+
+def enabled(settings: Settings) -> bool:
+    return key(settings) is not None
+
+
+def _parquet_key(secret: str) -> str:
+    # Parquet modular encryption needs a 128/192/256-bit AES key: derive 256 bits.
+    return base64.b64encode(hashlib.sha256(secret.encode()).digest()).decode()
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def enable_writer(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Make `con` able to write encrypted files: OpenSSL from httpfs, else mbedtls if allowed."""
+    try:
+        con.execute("LOAD httpfs")
+        return
+    except duckdb.Error:
+        pass
+    if not settings.encryption_allow_mbedtls:
+        raise ConfigError(
+            "encryption at rest needs DuckDB's httpfs extension (OpenSSL) to write encrypted "
+            "files and it is not installed; run `INSTALL httpfs` once where DuckDB's extension "
+            "repository is reachable, or set encryption_allow_mbedtls: true to use DuckDB's "
+            "built-in (not securely encrypted) writer")
+    con.execute("SET force_mbedtls_unsafe = 'true'")
+
+
+def configure(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Register the Parquet key (and the encrypted-file writer) on `con`; no-op when off."""
+    secret = key(settings)
+    if secret is None:
+        return
+    enable_writer(con, settings)
+    con.execute(f"PRAGMA add_parquet_key({_sql_literal(PARQUET_KEY_NAME)}, "
+                f"{_sql_literal(_parquet_key(secret))})")
+
+
+def parquet_write_options(settings: Settings) -> str:
+    """Extra COPY options (`, ENCRYPTION_CONFIG {...}` or nothing); `configure` first."""
+    return (f", ENCRYPTION_CONFIG {{footer_key: '{PARQUET_KEY_NAME}'}}"
+            if enabled(settings) else "")
+
+
+def parquet_read_options(settings: Settings) -> str:
+    """Extra read_parquet arguments (`, encryption_config = {...}` or nothing)."""
+    return (f", encryption_config = {{footer_key: '{PARQUET_KEY_NAME}'}}"
+            if enabled(settings) else "")
+
+
+def attach_options(settings: Settings, read_only: bool = True) -> str:
+    """Options for `ATTACH '<warehouse>' AS x (...)`: READ_ONLY and the key when on."""
+    options = ["READ_ONLY"] if read_only else []
+    secret = key(settings)
+    if secret is not None:
+        options.append(f"ENCRYPTION_KEY {_sql_literal(secret)}")
+    return f" ({', '.join(options)})" if options else ""
+
+
+def warehouse_alias(settings: Settings) -> str:
+    """The catalog name dbt gives the warehouse (its file name before the first dot), so
+    views that name it keep working when a reader attaches the file."""
+    return settings.warehouse_path.name.lstrip(".").split(".")[0]
+
+
+def connect_warehouse(settings: Settings, read_only: bool = True,
+                      config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection whose default catalog is the warehouse (encrypted or not).
+
+    With encryption off this is `duckdb.connect(path)`; with it on, an in-memory connection
+    that attaches the encrypted file with the key and `USE`s it.
+    """
+    if not enabled(settings):
+        return duckdb.connect(str(settings.warehouse_path), read_only=read_only,
+                              config=config or {})
+    con = duckdb.connect(config=config or {})
+    try:
+        configure(con, settings)
+        alias = warehouse_alias(settings)
+        con.execute(f"ATTACH {_sql_literal(str(settings.warehouse_path))} AS \"{alias}\""
+                    f"{attach_options(settings, read_only)}")
+        con.execute(f'USE "{alias}"')
+    except BaseException:
+        con.close()
+        raise
+    return con

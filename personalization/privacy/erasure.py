@@ -1,0 +1,245 @@
+"""The nightly erasure steps (GDPR Art. 17). See docs/privacy.md.
+
+- `erase_arrivals` (after `gate_lake`): tonight's lake partitions, quarantine and landing
+  files are matched against the whole ledger, so data re-delivered for a person erased
+  earlier is gone before the warehouse is built.
+- `erase` (after `export`, before `sync`): persons erased tonight are found the way the
+  warehouse found them (an erasure request's email on any of their records, then every
+  record identity resolution joined to them); their keys go into the hashed ledger, then
+  every copy is cleaned: lake partitions, quarantine, the landing copy (if the project owns
+  it), past exports and ESP drop folders (manifests updated), scores and every warehouse
+  table. Deletion at each ESP stays the sync's job (it reads tonight's `erasures.csv`);
+  the requester's plain email leaves the lake once every ESP confirmed (`purge`).
+
+Each step writes `<home>/privacy/reports/<ds>/<step>.json`: what was erased where.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from personalization.config import Settings
+from personalization.observability import StepReport, log_event, timed
+from personalization.privacy import encryption, ledger, redact
+from personalization.privacy.ledger import literal, read_parquet_sql
+from personalization.privacy.matching import erased_condition
+
+logger = logging.getLogger(__name__)
+
+
+def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+    spill = settings.home / "duckdb_tmp" / "privacy"
+    spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit,
+                                 "threads": settings.duckdb_threads,
+                                 "temp_directory": str(spill)})
+    encryption.configure(con, settings)
+    return con
+
+
+def _lake_glob(settings: Settings, table: str, ds: str | None = None) -> str | None:
+    pattern = f"ds={ds}" if ds else "ds=*"
+    if not list((settings.lake_dir / "raw" / table).glob(f"{pattern}/part-0.parquet")):
+        return None
+    return read_parquet_sql(settings, settings.lake_dir / "raw" / table / pattern / "part-0.parquet",
+                            ", union_by_name = true, hive_partitioning = true")
+
+
+def write_report(settings: Settings, ds: date, step: str, report: dict) -> Path:
+    path = ledger.privacy_dir(settings) / "reports" / ds.isoformat() / f"{step}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return path
+
+
+def _summary(areas: dict[str, list[dict]]) -> dict:
+    return {area: {"files": len(entries), "rows_removed": sum(e["rows_removed"] for e in entries),
+                   "changed": entries} for area, entries in areas.items()}
+
+
+def _derive_order_keys(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
+                       ds: str | None = None) -> None:
+    """Orders that belong to an erased person (by account or email) erase their lines too."""
+    orders = _lake_glob(settings, "shop/orders", ds)
+    if orders is None:
+        return
+    condition = erased_condition(["customer_id", "email"], ledger=keys)
+    con.execute(f"""INSERT INTO {keys} (key_sha256, key_kind)
+                    SELECT DISTINCT sha256('order:' || order_id), 'order' FROM {orders}
+                    WHERE {condition}""")
+
+
+def _arrival_keys(con: duckdb.DuckDBPyConnection, settings: Settings, ds: date) -> None:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE arrival_keys AS "
+                f"SELECT key_sha256, key_kind FROM {ledger.TABLE}")
+    _derive_order_keys(con, settings, "arrival_keys", ds.isoformat())
+    ledger.add_keys(con, settings, "arrival_keys", ds)
+
+
+def erase_arrivals(ds: date, settings: Settings) -> StepReport:
+    """Remove rows of already erased persons from what arrived for `ds` (lake partitions,
+    quarantine, landing files)."""
+    with timed() as t:
+        con = _connect(settings)
+        try:
+            known = ledger.register_ledger(con, settings)
+            areas: dict[str, list[dict]] = {"lake": [], "quarantine": [], "landing": []}
+            if known:
+                _arrival_keys(con, settings, ds)
+                keys = "arrival_keys"
+                areas["lake"] = redact.lake_tables(con, settings, keys, ds=ds.isoformat())
+                areas["quarantine"] = redact.quarantine(con, settings, keys, ds=ds.isoformat())
+                if settings.landing_owned:
+                    areas["landing"] = redact.landing_files(
+                        con, settings, keys, redact.landing_for(settings, areas["lake"] + areas["quarantine"]))
+        finally:
+            con.close()
+    return _finish(ds, settings, "erase_arrivals", areas, t["seconds"],
+                   {"ledger_keys": known})
+
+
+def _resolve_new_persons(con: duckdb.DuckDBPyConnection, settings: Settings, ds: date) -> int:
+    """Temp table `new_keys(key_sha256, key_kind)` for persons to erase tonight; returns the
+    number of persons found in the warehouse."""
+    con.execute("CREATE OR REPLACE TEMP TABLE new_keys (key_sha256 VARCHAR, key_kind VARCHAR)")
+    requests = _lake_glob(settings, "crm/erasure_requests")
+    if requests is not None:
+        con.execute(f"""INSERT INTO new_keys
+            SELECT DISTINCT sha256(lower(trim(email))), 'email' FROM {requests}
+            WHERE CAST(ds AS DATE) <= DATE {literal(ds.isoformat())}
+              AND nullif(trim(email), '') IS NOT NULL""")
+    if not settings.warehouse_path.exists():
+        return 0
+    wh = encryption.warehouse_alias(settings)
+    con.execute(f'ATTACH {literal(str(settings.warehouse_path))} AS "{wh}"'
+                f"{encryption.attach_options(settings, read_only=True)}")
+    try:
+        tables = {r[0] for r in con.execute(
+            f"SELECT table_name FROM information_schema.tables WHERE table_catalog = '{wh}'"
+        ).fetchall()}
+        if not {"customer_profiles", "identity_map"} <= tables:
+            return 0
+        emails = ("(SELECT key_sha256 FROM new_keys WHERE key_kind = 'email' UNION "
+                  f"SELECT key_sha256 FROM {ledger.TABLE} WHERE key_kind = 'email')")
+        records = f"(SELECT key_sha256 FROM {ledger.TABLE} WHERE key_kind = 'record')"
+        # The warehouse decided who is erased (is_erased: a request's email on any record of
+        # the person); also anyone still holding a ledger email or record.
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE erased_persons AS
+            SELECT unified_id FROM "{wh}".main.customer_profiles WHERE is_erased
+            UNION SELECT unified_id FROM "{wh}".main.customer_profiles
+                  WHERE email IS NOT NULL AND sha256(lower(trim(email))) IN {emails}
+            UNION SELECT unified_id FROM "{wh}".main.identity_map
+                  WHERE sha256(source || ':' || source_id) IN {records}
+        """)
+        persons = con.execute("SELECT count(*) FROM erased_persons").fetchone()[0]
+        con.execute(f"""
+            INSERT INTO new_keys
+            SELECT sha256('unified:' || unified_id), 'unified' FROM erased_persons
+            UNION SELECT sha256(source || ':' || source_id), 'record'
+                  FROM "{wh}".main.identity_map WHERE unified_id IN (SELECT unified_id FROM erased_persons)
+        """)
+        if "orders" in tables:
+            con.execute(f"""INSERT INTO new_keys
+                SELECT sha256('order:' || order_id), 'order' FROM "{wh}".main.orders
+                WHERE unified_id IN (SELECT unified_id FROM erased_persons)""")
+    finally:
+        con.execute(f'DETACH "{wh}"')
+    _add_record_emails(con, settings)
+    _derive_order_keys(con, settings, "new_keys")
+    return persons
+
+
+def _add_record_emails(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """The emails on an erased person's own records become ledger keys, so a re-delivery
+    under a new record id is caught too. An email that a record of someone not erased also
+    uses (a shared or junk address) is left out: it would erase that person's data."""
+    con.execute("CREATE OR REPLACE TEMP TABLE record_emails (key_sha256 VARCHAR, is_erased BOOLEAN)")
+    for table, id_column, prefix in (("crm/contacts", "contact_id", "crm"),
+                                     ("shop/customers", "customer_id", "shop")):
+        rows = _lake_glob(settings, table)
+        if rows is not None:
+            con.execute(f"""
+                INSERT INTO record_emails
+                SELECT sha256(lower(trim(email))),
+                       sha256('{prefix}:' || {id_column}) IN
+                           (SELECT key_sha256 FROM new_keys WHERE key_kind = 'record')
+                FROM {rows} WHERE nullif(trim(email), '') IS NOT NULL""")
+    con.execute("""INSERT INTO new_keys
+                   SELECT key_sha256, 'email' FROM record_emails
+                   GROUP BY key_sha256 HAVING bool_and(is_erased)""")
+    con.execute("DROP TABLE record_emails")
+
+
+def erase(ds: date, settings: Settings) -> StepReport:
+    """Record tonight's erasures in the ledger and remove those persons from every copy."""
+    with timed() as t:
+        con = _connect(settings)
+        try:
+            ledger.register_ledger(con, settings)
+            persons = _resolve_new_persons(con, settings, ds)
+            added = ledger.add_keys(con, settings, "new_keys", ds)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE pending_keys AS SELECT key_sha256, key_kind "
+                        f"FROM {ledger.TABLE} WHERE applied_on IS NULL")
+            pending = con.execute("SELECT count(*) FROM pending_keys").fetchone()[0]
+            areas = _apply_everywhere(con, settings, "pending_keys", ds) if pending else {}
+            ledger.mark_applied(con, settings, ds)
+            kinds = dict(con.execute(f"SELECT key_kind, count(*) FROM {ledger.TABLE} "
+                                     "GROUP BY 1").fetchall())
+        finally:
+            con.close()
+    return _finish(ds, settings, "erase", areas, t["seconds"],
+                   {"persons_flagged_in_warehouse": persons, "new_ledger_keys": added,
+                    "keys_applied": pending, "ledger_keys_by_kind": kinds})
+
+
+def _apply_everywhere(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
+                      ds: date) -> dict[str, list[dict]]:
+    areas: dict[str, list[dict]] = {}
+    areas["lake"] = redact.lake_tables(con, settings, keys)
+    areas["quarantine"] = redact.quarantine(con, settings, keys)
+    if settings.landing_owned:
+        files = set(redact.landing_person_files(settings))
+        files |= set(redact.landing_for(settings, areas["lake"] + areas["quarantine"]))
+        areas["landing"] = redact.landing_files(con, settings, keys, sorted(files))
+    areas["exports"] = [e for folder in _dated_folders(settings.exports_dir)
+                        for e in redact.published_folder(con, settings, folder, keys, ds.isoformat())]
+    areas["esp_drop"] = [e for folder in _dated_folders(settings.home / "esp_drop")
+                         for e in redact.published_folder(con, settings, folder, keys, ds.isoformat())]
+    areas["scores"] = redact.parquet_files(
+        con, settings, sorted(settings.scores_dir.glob("ds=*/*.parquet")), keys)
+    keys_file = ledger.privacy_dir(settings) / f".keys-{ds.isoformat()}.parquet"
+    ledger.write_parquet_atomic(con, settings, f"SELECT * FROM {keys}", keys_file)
+    try:
+        areas["warehouse"] = redact.warehouse(settings, keys_file)
+    finally:
+        keys_file.unlink(missing_ok=True)
+    return areas
+
+
+def _dated_folders(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir()
+                  if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+
+
+def _finish(ds: date, settings: Settings, step: str, areas: dict[str, list[dict]],
+            seconds: float, extra: dict) -> StepReport:
+    summary = _summary(areas)
+    removed = sum(a["rows_removed"] for a in summary.values())
+    report = {"ds": ds.isoformat(), "step": step, **extra, "rows_removed": removed,
+              "areas": summary}
+    path = write_report(settings, ds, step, report)
+    log_event(logger, "privacy_" + step, ds=ds.isoformat(), rows_removed=removed,
+              files=sum(a["files"] for a in summary.values()),
+              **{k: v for k, v in extra.items() if isinstance(v, int)}, seconds=seconds)
+    return StepReport(step=step, ds=ds.isoformat(), rows_in=removed, rows_out=0,
+                      seconds=seconds, status="ok",
+                      details={"report": str(path), **extra,
+                               "rows_removed": {k: v["rows_removed"] for k, v in summary.items()}})

@@ -1,0 +1,354 @@
+"""Remove erased persons' rows from every kind of copy, each file replaced atomically.
+
+Each function takes a DuckDB connection holding a ledger-shaped table (`keys`: the hashes
+to erase) and returns one entry per file it changed: `{"path", "rows_removed"}` (paths
+relative to the home). Nothing is rewritten when no row matches.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import uuid
+from pathlib import Path
+
+import duckdb
+
+from personalization.config import Settings
+from personalization.privacy import encryption
+from personalization.privacy.ledger import literal, read_parquet_sql, write_parquet_atomic
+from personalization.privacy.matching import erased_condition, raw_hits_sql
+
+logger = logging.getLogger(__name__)
+
+# The landing contract (DESIGN.md): the file each lake table comes from.
+LANDING_FILES = {
+    "crm/contacts": "contacts.csv",
+    "crm/erasure_requests": "erasure_requests.csv",
+    "shop/customers": "customers.csv",
+    "shop/orders": "orders.jsonl",
+    "shop/order_items": "orders.jsonl",
+    "pixel/events": "events.jsonl.gz",
+}
+# Erasure requests hold the requester's plain email until every ESP confirmed the deletion
+# (purge.py); the other lake tables are redacted as soon as a person is erased.
+PERSON_TABLES = ("crm/contacts", "shop/customers", "shop/orders", "shop/order_items",
+                 "pixel/events")
+
+
+def _rel(settings: Settings, path: Path) -> str:
+    try:
+        return path.relative_to(settings.home).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+
+
+def parquet_files(con: duckdb.DuckDBPyConnection, settings: Settings, files: list[Path],
+                  keys: str) -> list[dict]:
+    """Rewrite each Parquet file without the rows that match `keys`."""
+    changed = []
+    for path in files:
+        source = read_parquet_sql(settings, path)
+        condition = erased_condition(_columns(con, source), ledger=keys)
+        if condition is None:
+            continue
+        removed = con.execute(f"SELECT count(*) FROM {source} WHERE {condition}").fetchone()[0]
+        if removed:
+            write_parquet_atomic(con, settings, f"SELECT * FROM {source} WHERE NOT ({condition})",
+                                 path)
+            changed.append({"path": _rel(settings, path), "rows_removed": removed})
+    return changed
+
+
+def lake_tables(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
+                tables: tuple[str, ...] = PERSON_TABLES, ds: str | None = None) -> list[dict]:
+    """Lake partitions (`raw/<table>/ds=*`, or only `ds=<ds>`) without the erased rows.
+
+    Only partitions holding a match are read twice and rewritten: one scan per table finds
+    them."""
+    changed = []
+    for table in tables:
+        folder = settings.lake_dir / "raw" / table
+        pattern = f"ds={ds}" if ds else "ds=*"
+        files = sorted(folder.glob(f"{pattern}/part-0.parquet"))
+        if not files:
+            continue
+        glob = read_parquet_sql(settings, folder / pattern / "part-0.parquet",
+                                ", filename = true, union_by_name = true, hive_partitioning = false")
+        condition = erased_condition([c for c in _columns(con, glob) if c != "filename"],
+                                     ledger=keys)
+        if condition is None:
+            continue
+        hit = [Path(r[0]) for r in con.execute(
+            f"SELECT DISTINCT filename FROM {glob} WHERE {condition}").fetchall()]
+        changed += parquet_files(con, settings, sorted(hit), keys)
+    return changed
+
+
+def quarantine(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
+               ds: str | None = None) -> list[dict]:
+    """Quarantined lines (raw text) holding any erased person's email or id."""
+    pattern = f"ds={ds}" if ds else "ds=*"
+    files = sorted((settings.lake_dir / "quarantine").glob(f"*/*/{pattern}/part-0.parquet"))
+    changed = []
+    for path in files:
+        source = read_parquet_sql(settings, path)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE q_lines AS "
+                    f"SELECT *, row_number() OVER () AS _rid FROM {source}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE q_hits AS {raw_hits_sql('q_lines', 'raw', '_rid', keys)}")
+        removed = con.execute("SELECT count(*) FROM q_hits").fetchone()[0]
+        if removed:
+            write_parquet_atomic(con, settings, "SELECT * EXCLUDE (_rid) FROM q_lines "
+                                 "WHERE _rid NOT IN (SELECT rid FROM q_hits) ORDER BY _rid", path)
+            changed.append({"path": _rel(settings, path), "rows_removed": removed})
+    con.execute("DROP TABLE IF EXISTS q_lines; DROP TABLE IF EXISTS q_hits")
+    return changed
+
+
+def landing_files(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
+                  files: list[Path]) -> list[dict]:
+    """Landing files (plain or gzip) without the lines that name an erased person.
+
+    Every line is read as text with the extract's line reader, so malformed lines are
+    caught too: a line goes when any of its tokens is an erased email, id or email hash."""
+    from personalization.extract.lines import iter_line_batches  # the extract's line reader
+
+    changed = []
+    for path in files:
+        if not path.is_file():
+            continue
+        con.execute("CREATE OR REPLACE TEMP TABLE l_lines (line_number BIGINT, raw VARCHAR)")
+        for batch in iter_line_batches(path):
+            con.register("l_batch", batch)
+            con.execute("INSERT INTO l_lines SELECT * FROM l_batch")
+            con.unregister("l_batch")
+        # A CSV's first line is its header, never a person.
+        lines = ("(SELECT * FROM l_lines WHERE line_number > 1)" if path.name.endswith(".csv")
+                 else "l_lines")
+        hits = {r[0] for r in con.execute(
+            raw_hits_sql(lines, "raw", "line_number", keys)).fetchall()}
+        if not hits:
+            continue
+        _rewrite_lines(con, path, hits)
+        changed.append({"path": _rel(settings, path), "rows_removed": len(hits)})
+    con.execute("DROP TABLE IF EXISTS l_lines")
+    return changed
+
+
+def _rewrite_lines(con: duckdb.DuckDBPyConnection, path: Path, drop: set[int]) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE l_drop AS SELECT unnest(?::BIGINT[]) AS n",
+                [sorted(drop)])
+    kept = con.sql("SELECT raw FROM l_lines WHERE line_number NOT IN (SELECT n FROM l_drop) "
+                   "ORDER BY line_number").to_arrow_table().column("raw")
+    text = "\n".join(kept.to_pylist()) + "\n"
+    with path.open("rb") as fh:
+        compressed = fh.read(2) == b"\x1f\x8b"
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        data = text.encode("utf-8")
+        tmp.write_bytes(gzip.compress(data, mtime=0) if compressed else data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def landing_for(settings: Settings, changed_lake: list[dict]) -> list[Path]:
+    """The landing files that fed the lake partitions in `changed_lake`."""
+    out = set()
+    for entry in changed_lake:
+        parts = Path(entry["path"]).parts  # lake/raw|quarantine/<source>/<table>/ds=<ds>/...
+        try:
+            i = parts.index("raw") if "raw" in parts else parts.index("quarantine")
+        except ValueError:
+            continue
+        source, table, ds = parts[i + 1], parts[i + 2], parts[i + 3].removeprefix("ds=")
+        name = LANDING_FILES.get(f"{source}/{table}")
+        if name:
+            out.add(settings.landing_dir / source / ds / name)
+    return sorted(out)
+
+
+def landing_person_files(settings: Settings) -> list[Path]:
+    """Every CRM and shop landing file that can name a person (all dates). They are read
+    whole on a night with new erasures, so a run interrupted after the lake was cleaned
+    still finishes the landing copy; pixel files follow their lake partitions."""
+    root = settings.landing_dir
+    return sorted([*root.glob("crm/*/contacts.csv"), *root.glob("shop/*/customers.csv"),
+                   *root.glob("shop/*/orders.jsonl")])
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _rewrite_csv(con: duckdb.DuckDBPyConnection, path: Path, keys: str) -> int:
+    """Drop matching rows of a CSV written by the export or the file drop; cells are read
+    and written as text, so everything else stays as it was."""
+    source = f"read_csv({literal(str(path))}, header = true, all_varchar = true)"
+    condition = erased_condition(_columns(con, source), ledger=keys)
+    if condition is None:
+        return 0
+    removed = con.execute(f"SELECT count(*) FROM {source} WHERE {condition}").fetchone()[0]
+    if removed:
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            con.execute(f"COPY (SELECT * FROM {source} WHERE NOT ({condition})) TO "
+                        f"{literal(str(tmp))} (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"')")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return removed
+
+
+def _rewrite_plain_parquet(con: duckdb.DuckDBPyConnection, path: Path, keys: str) -> int:
+    source = f"read_parquet({literal(str(path))})"
+    condition = erased_condition(_columns(con, source), ledger=keys)
+    if condition is None:
+        return 0
+    removed = con.execute(f"SELECT count(*) FROM {source} WHERE {condition}").fetchone()[0]
+    if removed:
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            # Rows keep their order (exports are sorted by unified_id).
+            con.execute(f"COPY (SELECT * FROM {source} WHERE NOT ({condition})) TO "
+                        f"{literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return removed
+
+
+def published_folder(con: duckdb.DuckDBPyConnection, settings: Settings, folder: Path,
+                     keys: str, ds: str, skip: tuple[str, ...] = ("erasures.csv",)) -> list[dict]:
+    """An export or file-drop folder: rewrite its segment and delta files without erased
+    persons, update the checksums, sizes and row counts in its `manifest.json`, and record
+    the redaction there (`redactions`)."""
+    changed = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.name in skip or path.name == "manifest.json" or path.name.startswith("."):
+            continue
+        if path.suffix == ".csv":
+            removed = _rewrite_csv(con, path, keys)
+        elif path.suffix == ".parquet":
+            removed = _rewrite_plain_parquet(con, path, keys)
+        else:
+            continue
+        if removed:
+            changed.append({"path": _rel(settings, path), "file": path.relative_to(folder).as_posix(),
+                            "rows_removed": removed})
+    if changed:
+        update_manifest(folder, changed, ds)
+    return [{"path": c["path"], "rows_removed": c["rows_removed"]} for c in changed]
+
+
+def update_manifest(folder: Path, changed: list[dict], ds: str, note: str = "erasure") -> None:
+    """Refresh the manifest entries of rewritten files and append a redaction record."""
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.exists():
+        return
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    removed = {c["file"]: c["rows_removed"] for c in changed}
+
+    def refresh(entry: dict) -> None:
+        path = folder / entry["path"]
+        entry["sha256"] = _sha256(path)
+        if "bytes" in entry:
+            entry["bytes"] = path.stat().st_size
+
+    # Export manifests: per segment {files: {kind: {path, sha256, bytes}}, rows, ...}.
+    for segment in manifest.get("segments", []):
+        for kind, entry in (segment.get("files") or {}).items():
+            if isinstance(entry, dict) and entry.get("path") in removed:
+                refresh(entry)
+                if kind == "parquet" and "rows" in segment:
+                    segment["rows"] = max(0, int(segment["rows"]) - removed[entry["path"]])
+    for top in ("erasures", "consent"):
+        block = manifest.get(top) or {}
+        entry = block.get("file") if isinstance(block, dict) else None
+        if isinstance(entry, dict) and entry.get("path") in removed:
+            refresh(entry)
+            if top == "consent" and "rows" in block:
+                block["rows"] = max(0, int(block["rows"]) - removed[entry["path"]])
+    # File-drop manifests: {files: {relative path: {sha256, rows}}}.
+    files = manifest.get("files")
+    if isinstance(files, dict):
+        for rel, entry in files.items():
+            if rel in removed and isinstance(entry, dict):
+                entry["sha256"] = _sha256(folder / rel)
+                if "rows" in entry:
+                    entry["rows"] = max(0, int(entry["rows"]) - removed[rel])
+    manifest.setdefault("redactions", []).append({
+        "ds": ds, "reason": note,
+        "files": {rel: {"rows_removed": n} for rel, n in sorted(removed.items())}})
+    tmp = manifest_path.with_name(f".manifest.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, manifest_path)
+
+
+def warehouse(settings: Settings, keys_parquet: Path) -> list[dict]:
+    """Delete erased persons' rows from every table of the warehouse, then rewrite the file
+    so that freed blocks holding old values are gone too.
+
+    `keys_parquet` holds the keys to erase (the warehouse connection cannot see the
+    caller's temp tables)."""
+    if not settings.warehouse_path.exists():
+        return []
+    changed = []
+    con = encryption.connect_warehouse(settings, read_only=False)
+    try:
+        encryption.configure(con, settings)
+        con.execute(f"CREATE TEMP TABLE wh_keys AS SELECT * FROM {read_parquet_sql(settings, keys_parquet)}")
+        tables = con.execute("SELECT table_name FROM information_schema.tables WHERE "
+                             "table_schema = 'main' AND table_type = 'BASE TABLE' "
+                             "AND table_catalog = current_database()").fetchall()
+        for (table,) in tables:
+            relation = f'main."{table}"'
+            condition = erased_condition(_columns(con, relation), ledger="wh_keys")
+            if condition is None:
+                continue
+            removed = con.execute(f"SELECT count(*) FROM {relation} WHERE {condition}").fetchone()[0]
+            if removed:
+                con.execute(f"DELETE FROM {relation} WHERE {condition}")
+                changed.append({"path": f"{_rel(settings, settings.warehouse_path)}#{table}",
+                                "rows_removed": removed})
+    finally:
+        con.close()
+    if changed:
+        compact_warehouse(settings)
+    return changed
+
+
+def compact_warehouse(settings: Settings) -> None:
+    """Copy the warehouse into a fresh file and swap it in: deleted rows and dropped tables
+    leave their old bytes in free blocks until overwritten; a copy holds live data only."""
+    path = settings.warehouse_path
+    fresh = path.with_name(f".{path.name}.compact-{uuid.uuid4().hex[:8]}")
+    alias = encryption.warehouse_alias(settings)
+    con = duckdb.connect()
+    try:
+        encryption.configure(con, settings)
+        key_option = encryption.attach_options(settings, read_only=False)
+        con.execute(f'ATTACH {literal(str(path))} AS "{alias}"{key_option}')
+        con.execute(f"ATTACH {literal(str(fresh))} AS fresh{key_option}")
+        con.execute(f'COPY FROM DATABASE "{alias}" TO fresh')
+        con.execute("DETACH fresh")
+        con.execute(f'DETACH "{alias}"')
+    except BaseException:
+        con.close()
+        fresh.unlink(missing_ok=True)
+        raise
+    con.close()
+    os.replace(fresh, path)
+    Path(f"{path}.wal").unlink(missing_ok=True)
