@@ -5,6 +5,7 @@
 - `alerts`: the failure notifier and the deadline callback (channel from an Airflow connection).
 - `tasks`: the bodies of the tasks (a pipeline step, the business day, the run summary, retrain).
 - `notes`: warnings as task and run notes, set by a scheduler listener (`plugin`).
+- `docs`: the operator docs shown in the UI (DAG docs; task docs from the step docstrings).
 
 Modules import Airflow only where they need it; the product itself never needs Airflow.
 """
