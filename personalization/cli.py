@@ -195,19 +195,22 @@ def sync(
 
 
 def print_sync_plan(report: StepReport) -> None:
-    """Per-segment adds/updates/removes a dry-run sync would make."""
+    """Per-segment joins/leaves and the contact writes a dry-run sync would make."""
     plan = report.details.get("plan") or {}
     table = Table(title=f"dry run: what a {report.details.get('mode', '')} sync to "
                         f"{report.details.get('esp', '')} would change")
-    for col in ("segment", "adds", "updates", "removes", "holdout skipped"):
+    keys = ("adds", "removes", "unchanged", "holdout_skipped")
+    for col in ("segment", "joins", "leaves", "unchanged", "holdout skipped"):
         table.add_column(col, justify="left" if col == "segment" else "right")
     for name, counts in sorted((plan.get("segments") or {}).items()):
-        table.add_row(name, *(f"{counts.get(k, 0):,}" for k in
-                              ("adds", "updates", "removes", "holdout_skipped")))
-    table.add_row("[bold]total[/bold]", *(f"{plan.get(k, 0):,}" for k in
-                                          ("adds", "updates", "removes", "holdout_skipped")))
+        table.add_row(name, *(f"{counts.get(k, 0):,}" for k in keys))
+    table.add_row("[bold]total[/bold]", *(f"{plan.get(k, 0):,}" for k in keys))
     Console().print(table)
-    Console().print(f"erasures to propagate: {plan.get('erasures', 0):,}")
+    Console().print(f"contacts to write: {plan.get('contact_adds', 0):,} new, "
+                    f"{plan.get('contact_updates', 0):,} changed; erasures to propagate: "
+                    f"{plan.get('erasures', 0):,}")
+    if plan.get("dropped_columns"):
+        Console().print(f"segment columns not sent: {', '.join(plan['dropped_columns'])}")
 
 
 @app.command()

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     esp_timeout_seconds: float = Field(30.0, gt=0)
     esp_poll_interval_seconds: float = Field(2.0, ge=0)
     esp_retry_seed: int | None = None  # fixes the backoff jitter (tests, reproducible runs)
+    # Rounds of retrying records an ESP rejected inside an accepted batch (transient errors).
+    esp_record_retries: int = Field(3, ge=0)
+    # Per-ESP field name overrides, {esp: {export column: ESP field}} (docs/esp.md).
+    esp_field_names: dict[str, dict[str, str]] = Field(default_factory=dict)
 
     # Portal: "password" (users in <home>/portal_users.yml) or "header" (SSO reverse proxy
     # sets X-Forwarded-User; only behind a proxy that strips the header from clients).

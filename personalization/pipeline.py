@@ -100,6 +100,22 @@ def extract(source: str) -> StepFn:
     return step
 
 
+def extract_esp_feedback(ds: date, settings: Settings) -> list[StepReport]:
+    """Pull unsubscribes, bounces and complaints from the ESPs, then load them like a source.
+
+    Reads: each API ESP in `esp_targets` (credentials from env vars or Airflow connections).
+    Writes: `<landing>/esp/<ds>/suppressions.csv` (hashed emails; written once per day, a
+    rerun reuses it), then the lake partition `raw/esp/suppressions/ds=<ds>`.
+    When it fails: an ESP's API kept failing (the error names it and the HTTP status): check
+    its credentials or status page, then clear the task. Nothing downstream runs meanwhile:
+    an export without tonight's unsubscribes could mail them.
+    """
+    from personalization.esp.feedback import SOURCE, pull_suppressions
+    from personalization.extract import extract_source
+
+    return [pull_suppressions(ds, settings), *extract_source(SOURCE, ds, settings)]
+
+
 def build(stage: str) -> StepFn:
     def step(ds: date, settings: Settings) -> list[StepReport]:
         from personalization.warehouse import build as dbt_build
@@ -201,6 +217,7 @@ def sync(ds: date, settings: Settings) -> list[StepReport]:
 # Order matters: DuckDB has one writer, so warehouse steps run one after another.
 STEPS: dict[str, StepFn] = {
     **{f"extract_{s}": extract(s) for s in SOURCES},
+    "extract_esp": extract_esp_feedback,  # the ESPs' feedback, before the export uses it
     "gate_lake": gate("lake"),
     # Data re-delivered for someone erased earlier leaves before anything is built on it.
     "erase_arrivals": privacy("erase_arrivals"),
@@ -223,7 +240,7 @@ STEPS: dict[str, StepFn] = {
 
 # Steps that never open the warehouse file. Every other step (a new one too, until it is
 # listed here) takes the one-writer pool in Airflow and checks DuckDB's lock first.
-WAREHOUSE_FREE = frozenset({*(f"extract_{s}" for s in SOURCES), "gate_lake", "sync"})
+WAREHOUSE_FREE = frozenset({*(n for n in STEPS if n.startswith("extract_")), "gate_lake", "sync"})
 
 
 def run_step(name: str, ds: date, settings: Settings) -> list[StepReport]:

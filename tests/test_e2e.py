@@ -2,7 +2,8 @@
 DAG use: real extract, dbt on DuckDB, GX gate, scoring, segments, export and file-drop sync.
 
 One small data set is built once for the module (in a throw-away copy of the dbt project, so
-tests can add segment files); the tests then check what a demanding operator would."""
+tests can add segment files); the tests then check what a demanding operator would. The nights
+also sync to a fake Mailchimp, where one person unsubscribes between the two nights."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from fake_esp.harness import FAKES, wire
 
 from personalization.config import SOURCES, load_settings
 from personalization.exceptions import QualityGateError
@@ -44,7 +46,16 @@ def _run(ds: date, settings, steps=STEPS) -> None:
 
 
 @pytest.fixture(scope="module")
-def night(tmp_path_factory):
+def mailchimp():
+    """A fake Mailchimp the nights sync to (and read unsubscribes back from)."""
+    fake = FAKES["mailchimp"]()
+    with fake, pytest.MonkeyPatch.context() as mp:
+        wire(mp, "mailchimp", fake)
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory, mailchimp):
     root = tmp_path_factory.mktemp("e2e")
     project = root / "project"
     project.mkdir()
@@ -53,6 +64,8 @@ def night(tmp_path_factory):
     shutil.copytree(REPO / "dbt_project", project / "dbt_project",
                     ignore=shutil.ignore_patterns("target", "dbt_packages", "logs"))
     settings = load_settings(home=root / "home", project_dir=project,
+                             esp_targets=["file_drop", "mailchimp"],
+                             esp_backoff_base_seconds=0.01, esp_poll_interval_seconds=0.005,
                              retention_quarantine_days=2)
     generate(out=settings.landing_dir, customers=400, days=DAYS, seed=11, start=START,
              truth_path=root / "truth.parquet")
@@ -61,6 +74,11 @@ def night(tmp_path_factory):
     steps = list(STEPS)
     before_erase = steps[:steps.index("erase")]
     for ds in NIGHTS:
+        if ds == NIGHTS[1]:
+            # Someone unsubscribes at Mailchimp after the first night's sync.
+            mailchimp.unsubscribed_between_nights = sorted(
+                m["email_address"] for m in mailchimp.members.values())[0]
+            mailchimp.unsubscribe(mailchimp.unsubscribed_between_nights)
         # Who the warehouse flagged as erased, read before the erase step removes them
         # (test_privacy.py checks that none of it is left anywhere afterwards).
         _run(ds, settings, before_erase)
@@ -245,6 +263,25 @@ def test_each_night_publishes_a_complete_export(night):
         assert manifest["quality_gate"]["segments"] in ("passed", "warning")
         assert sum(s["rows"] for s in manifest["segments"]) > 0
     assert (night.exports_dir / "latest").resolve().name == NIGHTS[-1].isoformat()
+
+
+def test_an_unsubscribe_at_the_esp_stops_the_next_nights_export(night, mailchimp):
+    person = mailchimp.unsubscribed_between_nights
+    first, second = (_exported(night, ds) for ds in NIGHTS)
+    assert person in first and person not in second
+    removed = {r[0] for r in duckdb.sql(f"""SELECT DISTINCT email FROM read_csv(
+        '{night.exports_dir}/{NIGHTS[1]}/deltas/*.removed.csv', all_varchar = true)""").fetchall()}
+    assert person in removed  # so the sync takes them out of its segments
+    manifest = json.loads((night.exports_dir / NIGHTS[1].isoformat() / "manifest.json").read_text())
+    assert manifest["contacts"]["excluded"]["suppressed"] >= 1
+    assert mailchimp.status_of(person) == "unsubscribed"  # never resubscribed
+    assert not any(person in mailchimp.segment_emails(s) for s in mailchimp.segment_names())
+    assert mailchimp.status_change_attempts == []
+
+
+def _exported(settings, ds) -> set[str]:
+    return {r[0] for r in duckdb.sql(f"""SELECT DISTINCT email FROM read_parquet(
+        '{settings.exports_dir}/{ds}/segments/*.parquet', union_by_name = true)""").fetchall()}
 
 
 def test_every_landing_row_is_loaded_or_quarantined(night):

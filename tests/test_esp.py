@@ -58,8 +58,13 @@ def test_sync_makes_esp_equal_to_export_minus_holdout(esp):
     logged = sync_log(s.home, "select count(*), count(distinct email_sha256) from esp_sync_log "
                               "where kind = 'record' and status = 'ok'")
     assert logged[0][0] == planned == report.rows_out
+    # person1 (vip only): one contact write and one join; person33 (vip and cart): one
+    # contact write, two joins.
     assert sync_log(s.home, "select count(*) from esp_sync_log where email_sha256 = "
-                            f"'{email_sha256('person1@example.com')}'")[0][0] == 1
+                            f"'{email_sha256('person1@example.com')}'")[0][0] == 2
+    assert sync_log(s.home, "select count(*) from esp_sync_log where email_sha256 = "
+                            f"'{email_sha256('person33@example.com')}'")[0][0] == 3
+    assert fake.upserts["person33@example.com"] == 1  # written once, not once per segment
     assert b"person1@example.com" not in (s.home / "esp_sync.duckdb").read_bytes()
     # A rerun of the same day finds nothing to send.
     writes = fake.write_calls
@@ -96,7 +101,8 @@ def test_next_day_delta_adds_updates_removes(esp):
 
     plan = report.details["plan"]
     # person10/20 were holdout on day 1 and are exported on day 2: they are adds.
-    assert (plan["adds"], plan["updates"], plan["removes"]) == (7, 1, 5)
+    assert (plan["adds"], plan["contact_adds"], plan["removes"]) == (7, 7, 5)
+    assert plan["contact_updates"] == 1
     assert members(fake, "vip") == {r["email"] for r in day2}
     assert "sku-9" in fake.fields_of("person7@example.com").values()
 
@@ -162,7 +168,7 @@ def test_credentials_from_airflow_connection(tmp_path, monkeypatch):
             {"conn_type": "http", "password": fake.api_key, "extra": {"base_url": fake.url}}))
         s = fast_settings(tmp_path)
         write_export(s.exports_dir, D1, {"vip": _rows(range(1, 6))})
-        assert sync(D1, "klaviyo", s).rows_out == 5
+        assert sync(D1, "klaviyo", s).rows_out == 10  # 5 contact writes, 5 joins
         assert len(fake.list_emails("vip")) == 5
 
 
@@ -227,3 +233,121 @@ def test_mailchimp_sync_never_resubscribes_anyone(tmp_path, monkeypatch):
         assert fake.status_of("person3@example.com") == "subscribed"  # new: status_if_new
         assert report.status == "ok" and report.rows_quarantined == 0
         assert "sku-7" in fake.fields_of("person1@example.com").values()
+
+
+# --- field mapping --------------------------------------------------------------------
+
+def test_sendgrid_reserved_fields_are_written_as_such_not_created(tmp_path, monkeypatch):
+    """COUNTRY is a SendGrid reserved field: creating it as a custom field is refused (400)."""
+    fake = FAKES["sendgrid"]()
+    with fake:
+        wire(monkeypatch, "sendgrid", fake)
+        s = fast_settings(tmp_path)
+        rows = [contact(i) | {"COUNTRY": "DE", "POSTCODE": "10115"} for i in range(1, 6)]
+        write_export(s.exports_dir, D1, {"vip": rows}, contact_columns=["COUNTRY", "POSTCODE"])
+
+        report = sync(D1, "sendgrid", s)
+
+        assert report.status == "ok"
+        held = fake.fields_of("person1@example.com")
+        assert (held["country"], held["postal_code"], held["first_name"]) == ("DE", "10115",
+                                                                             "First1")
+        assert not {"COUNTRY", "POSTCODE", "FNAME"} & {n.upper() for n in fake.field_names()}
+        assert report.details["plan"]["fields"]["COUNTRY"] == "country"
+
+
+@pytest.mark.parametrize(("name", "columns", "field"), [
+    ("mailchimp", ["LAST_ORDER_DATE", "LAST_ORDER_AT"], "LAST_ORDER"),  # 10-character tags
+    ("sendgrid", ["POSTCODE", "POSTAL_CODE"], "postal_code"),  # alias and reserved name
+])
+def test_colliding_fields_are_refused_at_dry_run_with_one_line(name, columns, field,
+                                                               tmp_path, monkeypatch):
+    fake = FAKES[name]()
+    with fake:
+        wire(monkeypatch, name, fake)
+        s = fast_settings(tmp_path)
+        rows = [contact(i) | {c: f"{c}-{i}" for c in columns} for i in range(1, 4)]
+        write_export(s.exports_dir, D1, {"vip": rows}, contact_columns=columns)
+
+        with pytest.raises(SyncError) as e:
+            sync(D1, name, s, dry_run=True)
+
+        message = str(e.value)
+        assert "\n" not in message and all(c in message for c in columns)
+        assert repr(field) in message and f"esp_field_names.{name}." in message
+        assert fake.write_calls == 0
+        # The override the message names resolves it.
+        s2 = fast_settings(tmp_path, esp_field_names={name: {columns[1]: "ORDER_AT2"}})
+        assert sync(D1, name, s2).status == "ok"
+        assert fake.fields_of("person1@example.com")["ORDER_AT2"] == f"{columns[1]}-1"
+
+
+def test_segment_columns_never_clobber_contact_fields(tmp_path, monkeypatch):
+    """A person in two segments gets each segment's own value under a prefixed name (or, at
+    Mailchimp, not at all) and one set of contact-level values."""
+    for name in ESPS:
+        fake = FAKES[name]()
+        with fake:
+            wire(monkeypatch, name, fake)
+            s = fast_settings(tmp_path / name)
+            seg = {"recent": [contact(i) | {"PRODUCT_VIEW_COUNT": str(i)} for i in (1, 2)],
+                   "intent": [contact(i) | {"PRODUCT_VIEW_COUNT": str(10 * i)} for i in (1, 3)]}
+            write_export(s.exports_dir, D1, seg,
+                         extra_columns={k: ["PRODUCT_VIEW_COUNT"] for k in seg})
+
+            report = sync(D1, name, s)
+
+            held = fake.fields_of("person1@example.com")
+            if name == "mailchimp":
+                assert report.details["plan"]["dropped_columns"] == ["PRODUCT_VIEW_COUNT"]
+                assert not any(k.startswith("PRODUCT_") for k in held)
+            else:
+                assert held["RECENT__PRODUCT_VIEW_COUNT"] == "1"
+                assert held["INTENT__PRODUCT_VIEW_COUNT"] == "10"
+                assert "PRODUCT_VIEW_COUNT" not in held
+            assert fake.upserts["person1@example.com"] == 1
+
+
+# --- batching -------------------------------------------------------------------------
+
+def test_pack_fits_records_and_decimal_bytes_exactly():
+    from personalization.esp.batching import JsonEnvelope, pack
+
+    envelope = JsonEnvelope({"list_ids": ["L1"], "contacts": JsonEnvelope.ROWS})
+    rows = ['{"email": "a"}', '{"email": "bb"}', '{"email": "ccc"}', "x" * 100]
+    fixed = len('{"list_ids": ["L1"], "contacts": []}')
+    assert envelope.fixed_bytes() == fixed
+    assert envelope.body(rows[:2]) == '{"list_ids": ["L1"], "contacts": [{"email": "a"}, ' \
+                                      '{"email": "bb"}]}'
+    # Room for exactly the first two rows (14 + 2 + 15 bytes): the third starts a new body.
+    parts, too_big = pack(rows, envelope, max_records=10, max_bytes=fixed + 31)
+    assert parts == [range(0, 2), range(2, 3)] and too_big == [3]
+    assert all(len(envelope.body([rows[i] for i in p])) <= fixed + 31 for p in parts)
+    parts, _ = pack(rows[:3], envelope, max_records=1, max_bytes=10_000)
+    assert parts == [range(0, 1), range(1, 2), range(2, 3)]
+
+
+@pytest.mark.parametrize("name", ["sendgrid", "klaviyo"])
+def test_batches_just_over_the_decimal_limit_are_split_not_refused(name, tmp_path,
+                                                                   monkeypatch):
+    """Klaviyo's 5 MB is 5,000,000 bytes, SendGrid's 6 MB 6,000,000: a batch between the
+    decimal and the binary megabytes (the old bug) must be split, never sent and refused."""
+    fake = FAKES[name]()
+    with fake:
+        wire(monkeypatch, name, fake)
+        s = fast_settings(tmp_path)
+        limit = {"sendgrid": 6_000_000, "klaviyo": 5_000_000}[name]
+        n = 1_000
+        filler = "x" * (limit // n + 100)  # n rows total just over the decimal limit
+        rows = [contact(i) | {"NOTE": filler} for i in range(n)]
+        write_export(s.exports_dir, D1, {"vip": rows}, contact_columns=["NOTE"])
+
+        report = sync(D1, name, s)
+
+        assert report.status == "ok" and len(members(fake, "vip")) == n
+        statuses = [c[2] for c in fake.calls]
+        assert 413 not in statuses
+        upserts = sync_log(s.home, "select count(*) from esp_sync_log where kind = 'http' and "
+                                   "endpoint in ('PUT /v3/marketing/contacts', "
+                                   "'POST /api/profile-bulk-import-jobs')")
+        assert upserts == [(2,)]  # one request would have been over the limit

@@ -128,6 +128,14 @@ def build_warehouse(settings, day: date, people=PEOPLE, drop_segment: str | None
             ('o1', 1, 'u01', 'SKU1', 'shoes', 1, 90, 90, '2026-01-05 10:00', 'placed'),
             ('o2', 1, 'u01', 'SKU4', 'accessories', 10, 15, 150, '2025-12-01 10:00', 'placed'),
             ('o3', 1, 'u03', 'SKU2', 'accessories', 5, 20, 100, '2026-01-05 08:00', 'placed');
+        CREATE TABLE customer_content (unified_id VARCHAR, content_language VARCHAR,
+            viewed_category VARCHAR, engagement_level VARCHAR, cart_value DOUBLE,
+            cart_state VARCHAR, local_offer VARCHAR, because_viewed VARCHAR,
+            reengagement_offer VARCHAR, shipping_nudge VARCHAR);
+        INSERT INTO customer_content VALUES
+            ('u01', 'de', 'shoes', 'dormant', 10, 'below_threshold', 'Versand DE',
+             'Weil Sie shoes ansahen', 'Wir vermissen Sie', 'Fast gratis'),
+            ('u03', 'fr', NULL, 'engaged', NULL, 'none', 'Livraison FR', NULL, NULL, NULL);
     """)
     members = [p[0] for p in people] + ["u99"]
     con.execute("CREATE TABLE everyone (unified_id VARCHAR, category VARCHAR)")
@@ -245,7 +253,18 @@ def test_csv_merge_fields_fallbacks_and_locale_formats(export_home):
     assert [john[f"RECO_{i}"] for i in (1, 2, 3)] == ["Gloves", "Scarf", "Boots"]
     assert (john["BEST_HOUR"], john["VIP"], john["LAST_PRODUCT"]) == ("10", "no", "Gloves")
     assert john["FALLBACKS"].split(",") == [
-        "FNAME", "FAV_CATEGORY", "RECO_1", "RECO_2", "RECO_3", "LAST_PRODUCT", "BEST_HOUR", "VIP"]
+        "FNAME", "FAV_CATEGORY", "RECO_1", "RECO_2", "RECO_3", "LAST_PRODUCT", "BEST_HOUR", "VIP",
+        "LOCAL_OFFER"]
+    # Content rules (customer_content): u01 has every block; u02 no row, so the general
+    # offer is the fallback; u03 only the local offer, and optional blocks left out fire
+    # no fallback.
+    assert (anna["LOCAL_OFFER"], anna["BECAUSE_VIEWED"], anna["REENGAGE_OFFER"],
+            anna["SHIPPING_NUDGE"]) == ("Versand DE", "Weil Sie shoes ansahen",
+                                        "Wir vermissen Sie", "Fast gratis")
+    assert john["LOCAL_OFFER"] == "Free delivery on orders over €50"
+    assert (marie["LOCAL_OFFER"], marie["BECAUSE_VIEWED"], marie["SHIPPING_NUDGE"]) == (
+        "Livraison FR", "", "")
+    assert "BECAUSE_VIEWED" not in marie["FALLBACKS"] and "LOCAL_OFFER" not in marie["FALLBACKS"]
     assert john["FAV_CATEGORY"] == "accessories"  # most sold category
     # CSV for spreadsheets neutralises formulas; the Parquet keeps the exact value.
     assert john["LNAME"] == "'=cmd|calc"
@@ -272,6 +291,31 @@ def test_mailable_file_leaves_out_the_holdout_and_bookkeeping(export_home):
     everyone = next(s for s in m["segments"] if s["name"] == "everyone")
     assert (everyone["rows"], everyone["holdout"], everyone["mailable_rows"]) == (3, 1, 2)
     assert "INCLUDING the holdout" in m["file_kinds"]["csv"]
+
+
+def test_exclusions_are_recorded_beside_the_export_as_hashes(export_home):
+    from personalization.export.exclusions import audit_path
+
+    publish(DAY1, export_home)
+    path = audit_path(export_home, "2026-01-05")
+    assert not path.is_relative_to(export_home.exports_dir)  # never in what leaves
+    rows = duckdb.connect().execute(
+        f"SELECT segment, unified_id, email_sha256, reason, detail FROM '{path}'").fetchall()
+    h = lambda e: hashlib.sha256(e.encode()).hexdigest()  # noqa: E731
+    everyone = {r[1]: (r[2], r[3], r[4]) for r in rows if r[0] == "everyone"}
+    assert everyone == {
+        "u04": (h("noconsent@example.com"), "not_opted_in", None),
+        "u05": (h("unsub@example.com"), "unsubscribed", None),
+        "u06": (None, "erased", None),
+        "u07": (h("bad@@example"), "invalid_email", None),
+        "u08": (h("bounce@example.com"), "suppressed", "bounce"),
+        "u09": (h("forgetme@example.com"), "erasure_request", None),
+        "u10": (h("anna@example.de"), "duplicate_email", None),
+        "u99": (None, "no_profile", None)}
+    assert sorted(r[1] for r in rows if r[0] == "cart_abandoners") == ["u04", "u05"]
+    columns = [c[0] for c in duckdb.connect().execute(f"DESCRIBE SELECT * FROM '{path}'").fetchall()]
+    assert columns == ["segment", "unified_id", "email_sha256", "reason", "detail"]  # no email
+    assert not list(path.parent.parent.glob(".tmp-*"))
 
 
 def test_consent_filter_lets_no_excluded_contact_leave(export_home, monkeypatch):

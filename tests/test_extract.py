@@ -67,6 +67,8 @@ def write_landing(settings, source: str, files: dict[str, str | bytes], ds: date
         "orders.jsonl": order() + "\n",
         "events.jsonl.gz": gzip.compress((event() + "\n").encode()),
         "events.jsonl": event() + "\n",
+        "suppressions.csv": "esp,email_sha256,reason,esp_reason,reported_at\n"
+                            f"mailchimp,{'ab' * 32},unsubscribe,unsubscribed,2026-03-09 12:00:00\n",
     }
     for spec in FILES[source]:
         content = files.get(spec.file_name, defaults[spec.file_name])

@@ -291,3 +291,48 @@ def test_no_context_yet_is_one_clear_error(tmp_path):
                              triggers_dir=REPO / "triggers")
     with pytest.raises(ConfigError, match="run the nightly pipeline first"):
         run_once(settings, now=T0)
+
+
+def test_the_runner_forgets_a_person_as_soon_as_the_erasure_ledger_names_them(home):
+    post(home, [event("er1", "add_to_cart", T0, customer_id="c-anna", sku="SKU-1",
+                      anonymous_id="cookie-anna")], at=T0 + timedelta(minutes=1))
+    run_once(home, now=T0 + timedelta(minutes=40))
+    assert decisions(home)["u_anna:cart_abandoned"] == ("sent", None)
+    ledger = home.home / "privacy" / "erasure_ledger.parquet"
+    ledger.parent.mkdir(parents=True)
+    duckdb.sql(f"""copy (select * from (values
+                   (sha256('anna@example.com'), 'email', date '2026-10-15', null::date),
+                   (sha256('shop:c-anna'), 'record', date '2026-10-15', null::date),
+                   (sha256('unified:u_anna'), 'unified', date '2026-10-15', null::date))
+                   t(key_sha256, key_kind, erased_on, applied_on)) to '{ledger}' (format parquet)""")
+    post(home, [event("er2", "add_to_cart", T0 + timedelta(hours=1), customer_id="c-anna",
+                      sku="SKU-2")], at=T0 + timedelta(hours=1, minutes=1))
+    run_once(home, now=T0 + timedelta(hours=2))
+    assert "u_anna:cart_abandoned" not in decisions(home)
+    with duckdb.connect(str(home.triggers_state_dir / "state.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from received_events "
+                           "where customer_id = 'c-anna'").fetchone() == (0,)
+
+
+def test_the_portal_shows_decisions_per_trigger_reason_and_hour(home):
+    import re
+
+    from personalization.portal import add_user
+    from personalization.portal import create_app as portal_app
+
+    carts = [event(f"p-{c}", "add_to_cart", T0, customer_id=c, sku="SKU-1")
+             for c in ("c-anna", "c-bob", "c-cleo")]
+    post(home, carts, at=T0 + timedelta(minutes=1))
+    run_once(home, now=T0 + timedelta(minutes=40))
+    add_user(home, "mia", "a-long-password-1", "marketer")
+    with TestClient(portal_app(home), follow_redirects=False) as client:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+        client.post("/login", data={"username": "mia", "password": "a-long-password-1",
+                                    "csrf_token": token, "next": "/"})
+        page = client.get("/triggers", params={"hours": 24}).text
+    totals = re.search(r'id="trigger-totals".*?</table>', page, re.S).group(0)
+    cells = re.findall(r"<td>([^<]*)</td>", totals)
+    assert cells == ["cart_abandoned", "1", "2", "0"]
+    reasons = re.search(r'id="trigger-reasons".*?</table>', page, re.S).group(0)
+    assert "no_consent" in reasons and "unsubscribed" in reasons
+    assert "2026-10-15 10:00" in page  # the hour the decisions were made (UTC)

@@ -46,12 +46,12 @@ class FileDropAdapter(Adapter):
         self._export = export
         segments = []
         for name, seg in sorted(export.segments.items()):
-            added = [c for c in seg.contacts if c.email in seg.added_emails]
-            rest = [c for c in seg.contacts if c.email not in seg.added_emails]
-            segments.append(SegmentPlan(name, adds=added, updates=rest,
-                                        removes=sorted(seg.removed_emails),
+            emails = [c.email for c in seg.contacts]
+            added = [e for e in emails if e in seg.added_emails]
+            segments.append(SegmentPlan(name, adds=added, removes=sorted(seg.removed_emails),
+                                        unchanged=len(emails) - len(added),
                                         holdout=len(seg.holdout_emails)))
-        return SyncPlan(self.name, export.ds, self.mode, segments, list(export.erasures))
+        return SyncPlan(self.name, export.ds, self.mode, [], segments, list(export.erasures))
 
     def apply(self, plan: SyncPlan) -> list[RecordOutcome]:
         export = self._export
@@ -79,10 +79,7 @@ class FileDropAdapter(Adapter):
             raise SyncError(f"could not write the file drop {final}: {e}") from e
         outcomes = []
         for sp in plan.segments:
-            outcomes += [RecordOutcome(sp.segment, c.email, "add", "ok", None, c.fields_hash)
-                         for c in sp.adds]
-            outcomes += [RecordOutcome(sp.segment, c.email, "update", "ok", None,
-                                       c.fields_hash) for c in sp.updates]
+            outcomes += [RecordOutcome(sp.segment, e, "add", "ok") for e in sp.adds]
             outcomes += [RecordOutcome(sp.segment, e, "remove", "ok") for e in sp.removes]
         outcomes += [RecordOutcome(ERASURE_LIST, e, "delete", "ok") for e in plan.erasures]
         self.log.record(outcomes)

@@ -28,6 +28,16 @@ logger = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
+class TransientHttpError(SyncError):
+    """Still failing after the last retry with a status or error worth retrying later
+    (429, 5xx, timeout, dropped connection); the request may or may not have been applied.
+    `retry_after` is the wait the server asked for, if it did."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how long to retry one request."""
@@ -130,14 +140,18 @@ class EspHttpClient:
             self._plain = httpx.Client(timeout=self.policy.timeout)
         return self._plain
 
-    def _backoff(self, attempt: int, response: httpx.Response | None) -> float:
+    def backoff(self, attempt: int, response: httpx.Response | None = None) -> float:
+        """Seconds to wait before attempt `attempt + 1` (the server's ask wins), recorded."""
         asked = _retry_after_seconds(response) if response is not None else None
         if asked is not None:
-            return min(asked, self.policy.backoff_max)
-        with self._rng_lock:
-            jitter = self._rng.uniform(0.5, 1.0)  # "equal jitter": never wait less than half
-        return min(self.policy.backoff_base * (2 ** (attempt - 1)) * jitter,
-                   self.policy.backoff_max)
+            wait = min(asked, self.policy.backoff_max)
+        else:
+            with self._rng_lock:
+                jitter = self._rng.uniform(0.5, 1.0)  # "equal jitter": never less than half
+            wait = min(self.policy.backoff_base * (2 ** (attempt - 1)) * jitter,
+                       self.policy.backoff_max)
+        self.sleeps.append(wait)
+        return wait
 
     def request(
         self,
@@ -149,6 +163,7 @@ class EspHttpClient:
         ok_statuses: tuple[int, ...] = (),
         limiter: str | None = None,
         presigned: bool = False,
+        retries: int | None = None,
         replay: bool = True,
         **kwargs: Any,
     ) -> httpx.Response:
@@ -162,6 +177,8 @@ class EspHttpClient:
             ok_statuses: Extra non-2xx statuses the caller handles itself (e.g. 404).
             limiter: Name of the client-side rate limit to respect.
             presigned: `path` is an absolute pre-signed URL: send it without credentials.
+            retries: Overrides the policy's retries (0 for creates, which are not
+                idempotent: the caller looks up before trying again).
             replay: the request is idempotent, so a lost response may be retried. With False
                 (an email send), only answers that say "not applied" (429, or no connection)
                 are retried; a timeout, reset or 5xx raises SendOutcomeUnknown instead.
@@ -171,9 +188,11 @@ class EspHttpClient:
             The final response (2xx or one of `ok_statuses`).
 
         Raises:
-            SyncError: After the last retry, or at once on a non-retryable 4xx.
+            TransientHttpError: After the last retry of a retryable failure.
+            SendOutcomeUnknown: `replay=False` and the answer was lost or a 5xx.
+            SyncError: At once on a non-retryable 4xx.
         """
-        attempts = self.policy.max_retries + 1
+        attempts = (self.policy.max_retries if retries is None else retries) + 1
         for attempt in range(1, attempts + 1):
             if limiter in self._limiters:
                 self._limiters[limiter].wait()
@@ -203,13 +222,13 @@ class EspHttpClient:
                 raise SyncError(f"{endpoint} answered {status}: {_short_body(response)}")
             if attempt == attempts:
                 break
-            wait = self._backoff(attempt, response)
-            self.sleeps.append(wait)
+            wait = self.backoff(attempt, response)
             log_event(logger, "esp_http_retry", logging.WARNING, endpoint=endpoint,
                       status=status, error=error, attempt=attempt, wait_seconds=round(wait, 3))
             time.sleep(wait)
-        raise SyncError(f"{endpoint} failed after {attempts} attempts "
-                        f"(last: {status or error})")
+        raise TransientHttpError(f"{endpoint} failed after {attempts} attempts "
+                                 f"(last: {status or error})",
+                                 _retry_after_seconds(response) if response is not None else None)
 
 
 def _short_body(response: httpx.Response | None, limit: int = 300) -> str:

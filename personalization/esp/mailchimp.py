@@ -1,35 +1,58 @@
 """Mailchimp Marketing API v3 adapter.
 
 One audience (`PERSONALIZATION_MAILCHIMP_LIST_ID`); each export segment is a static segment
-(a tag in the Mailchimp UI) of that audience. Members are upserted one by one with
+(a tag in the Mailchimp UI) of that audience. Each person is written once per run with
 `PUT /lists/{list_id}/members/{subscriber_hash}` carrying `status_if_new` and never `status`:
 a new member gets the status our consent record gives, an existing member keeps whatever
-status Mailchimp holds (an unsubscribe or bounce there is never undone by a sync). Then
-they are added to the static segment with `POST /lists/{list_id}/segments/{segment_id}`
-(`members_to_add`, <= 500).
-Removing takes a member out of the segment, not out of the audience; erasure is a permanent
-delete. Auth is HTTP basic with the API key; its `-usNN` suffix names the data centre.
+status Mailchimp holds (an unsubscribe or bounce there is never undone by a sync). The PUTs
+travel in batch operations (`POST /batches`, <= 500 operations each, polled at
+`GET /batches/{id}`; per-operation results in the tar.gz at `response_body_url`). Joins and
+leaves are `POST /lists/{list_id}/segments/{segment_id}` (`members_to_add` /
+`members_to_remove`, <= 500 each). Erasure is a permanent delete. Auth is HTTP basic with the
+API key; its `-usNN` suffix names the data centre.
+
+Merge tags are at most 10 characters of A-Z, 0-9 and `_` (the column's first 10, upper
+case); an audience holds few merge fields, so a segment's own columns are not sent.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import io
+import json
+import re
+import tarfile
+from collections.abc import Iterable, Sequence
 
 from personalization.config import Settings
-from personalization.esp.base import ApiAdapter
+from personalization.esp.base import (
+    CONTACT_LIST,
+    ApiAdapter,
+    ContactChange,
+    Failures,
+    Suppression,
+    parse_time,
+)
+from personalization.esp.batching import chunks
+from personalization.esp.creates import NamedResources
 from personalization.esp.credentials import Credentials
-from personalization.esp.reader import Contact
+from personalization.esp.fields import FieldMap, FieldRuleError
+from personalization.esp.jobs import poll
 from personalization.esp.sync_log import SyncLog
 from personalization.exceptions import SyncError
 
 MERGE_TAG_MAX = 10  # Mailchimp merge tags are at most 10 characters
+MERGE_TAG = re.compile(r"[A-Z0-9_]{1,10}")
+RESERVED_TAGS = frozenset({"EMAIL"})  # the address itself is not a merge field
+SEGMENT_MAX = 500  # emails per members_to_add / members_to_remove
+BATCH_OPERATIONS = 500  # member PUTs per batch operation request
+PAGE = 1000  # members per page (Mailchimp's maximum `count`)
 # Status a *new* member gets. The export holds only contacts our consent record shows as
 # opted in (export/consent.py), so that record says "subscribed". Existing members' status
 # is never sent: a sync must not resubscribe anyone.
 NEW_MEMBER_STATUS = "subscribed"
+# Member statuses that mean "do not mail", and what they are in the lake.
+SUPPRESSED_STATUSES = {"unsubscribed": "unsubscribe", "cleaned": "bounce"}
 
 
 def subscriber_hash(email: str) -> str:
@@ -39,7 +62,26 @@ def subscriber_hash(email: str) -> str:
 
 def merge_tag(column: str) -> str:
     """Export column -> merge tag (`FAV_CATEGORY` -> `FAV_CATEGO`)."""
-    return column.upper()[:MERGE_TAG_MAX]
+    tag = column.upper()[:MERGE_TAG_MAX]
+    check_merge_tag(tag)
+    return tag
+
+
+def check_merge_tag(tag: str) -> None:
+    if not MERGE_TAG.fullmatch(tag):
+        raise FieldRuleError(f"merge tag {tag!r} is not 1-10 characters of A-Z, 0-9, _")
+    if tag in RESERVED_TAGS:
+        raise FieldRuleError(f"merge tag {tag!r} is reserved by Mailchimp")
+
+
+def _batch_results(raw: bytes) -> list[dict]:
+    """Every operation result in a batch's response archive (tar.gz of JSON arrays)."""
+    results: list[dict] = []
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as archive:
+        for member in archive:
+            if member.isfile() and member.name.endswith(".json"):
+                results += json.load(archive.extractfile(member))
+    return results
 
 
 def base_url_for(api_key: str) -> str:
@@ -52,10 +94,11 @@ class MailchimpAdapter(ApiAdapter):
     """Mailchimp audience + static segments."""
 
     name = "mailchimp"
-    upsert_batch_size = 500
-    remove_batch_size = 500
+    upsert_batch_size = BATCH_OPERATIONS
+    remove_batch_size = SEGMENT_MAX
     erase_batch_size = 50
     concurrency = 10  # Mailchimp allows 10 simultaneous connections per user
+    segment_fields = "drop"  # few merge fields per audience, 10-character tags
 
     def __init__(self, settings: Settings, log: SyncLog, mode: str = "delta", *,
                  credentials: Credentials, **kwargs):
@@ -63,79 +106,115 @@ class MailchimpAdapter(ApiAdapter):
         super().__init__(settings, log, mode,
                          base_url=(credentials.base_url or base_url_for(credentials.api_key)),
                          auth=("personalization", credentials.api_key), **kwargs)
-        self._segment_ids: dict[str, int] | None = None
-        self._merge_tags: set[str] | None = None
-        self._lock = threading.Lock()
+        lst = f"/3.0/lists/{self.list_id}"
+        self.segment_ids = NamedResources(
+            self.name, "static segment", self.http,
+            fetch=lambda: [(s["name"], s["id"]) for s in self._paged(
+                f"{lst}/segments", "GET /lists/{id}/segments", "segments", type="static")],
+            create=lambda name: self._create(f"{lst}/segments", "POST /lists/{id}/segments",
+                                             {"name": name, "static_segment": []}, "id"))
+        self.merge_tags = NamedResources(
+            self.name, "merge field", self.http,
+            fetch=lambda: [(f["tag"], f["tag"]) for f in self._paged(
+                f"{lst}/merge-fields", "GET /lists/{id}/merge-fields", "merge_fields")],
+            create=lambda tag: self._create(f"{lst}/merge-fields", "POST /lists/{id}/merge-fields",
+                                            {"tag": tag, "name": tag, "type": "text"}, "tag"))
 
-    # --- lookups ----------------------------------------------------------------------
-    def _segments(self) -> dict[str, int]:
-        if self._segment_ids is None:
-            found, offset = {}, 0
-            while True:
-                body = self.http.request(
-                    "GET", f"/3.0/lists/{self.list_id}/segments", endpoint="GET /lists/{id}/segments",
-                    params={"type": "static", "count": 1000, "offset": offset}).json()
-                found.update({s["name"]: s["id"] for s in body.get("segments", [])})
-                offset += 1000
-                if offset >= body.get("total_items", 0):
-                    break
-            self._segment_ids = found
-        return self._segment_ids
+    # --- field names ------------------------------------------------------------------
+    def field_rule(self, column: str) -> str:
+        return merge_tag(column)
 
-    def _ensure_merge_fields(self, columns: set[str]) -> None:
-        with self._lock:
-            if self._merge_tags is None:
-                body = self.http.request(
-                    "GET", f"/3.0/lists/{self.list_id}/merge-fields",
-                    endpoint="GET /lists/{id}/merge-fields", params={"count": 1000}).json()
-                self._merge_tags = {f["tag"] for f in body.get("merge_fields", [])}
-            for column in sorted(columns):
-                tag = merge_tag(column)
-                if tag not in self._merge_tags:
-                    self.http.request("POST", f"/3.0/lists/{self.list_id}/merge-fields",
-                                      endpoint="POST /lists/{id}/merge-fields",
-                                      json={"tag": tag, "name": column, "type": "text"})
-                    self._merge_tags.add(tag)
+    def field_check(self, name: str) -> None:
+        check_merge_tag(name)
 
-    def prepare(self, segments: list[str]) -> None:
-        existing = self._segments()
-        for name in segments:
-            if name not in existing:
-                body = self.http.request("POST", f"/3.0/lists/{self.list_id}/segments",
-                                         endpoint="POST /lists/{id}/segments",
-                                         json={"name": name, "static_segment": []}).json()
-                existing[name] = body["id"]
+    # --- lookups and creates ----------------------------------------------------------
+    def _paged(self, path: str, endpoint: str, key: str, **params) -> list[dict]:
+        found, offset = [], 0
+        while True:
+            body = self.http.request("GET", path, endpoint=endpoint,
+                                     params={**params, "count": PAGE, "offset": offset}).json()
+            found += body.get(key, [])
+            offset += PAGE
+            if offset >= body.get("total_items", 0):
+                return found
 
-    # --- primitives -------------------------------------------------------------------
-    def upsert(self, segment: str, contacts: Sequence[Contact]) -> dict[str, str]:
-        self._ensure_merge_fields({k for c in contacts for k in c.fields})
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            errors = list(pool.map(self._put_member, contacts))
-        failed = {c.email: e for c, e in zip(contacts, errors, strict=True) if e}
-        accepted = [c.email for c in contacts if c.email not in failed]
-        if accepted:
-            failed |= self._segment_change(segment, "members_to_add", accepted)
-        return failed
-
-    def _put_member(self, c: Contact) -> str | None:
-        """Upsert one member without touching an existing member's status; error or None."""
-        r = self.http.request(
-            "PUT", f"/3.0/lists/{self.list_id}/members/{subscriber_hash(c.email)}",
-            endpoint="PUT /lists/{id}/members/{hash}", records=1, ok_statuses=(400,),
-            json={"email_address": c.email, "status_if_new": NEW_MEMBER_STATUS,
-                  "merge_fields": {merge_tag(k): v for k, v in c.fields.items()}})
+    def _create(self, path: str, endpoint: str, payload: dict, id_key: str) -> str | None:
+        r = self.http.request("POST", path, endpoint=endpoint, json=payload, retries=0,
+                              ok_statuses=(400,))
         if r.status_code == 400:
             body = r.json()
-            return body.get("detail") or body.get("title") or "rejected"
-        return None
+            if "already exists" in (body.get("detail") or "").lower():
+                return None
+            raise SyncError(f"{endpoint} answered 400: {body.get('detail') or body}")
+        return r.json()[id_key]
+
+    def prepare(self, segments: list[str], fields: FieldMap) -> None:
+        for name in segments:
+            self.segment_ids.ensure(name)
+        for tag in sorted(set(fields.targets.values())):
+            self.merge_tags.ensure(tag)
+
+    # --- primitives -------------------------------------------------------------------
+    def upsert(self, changes: Sequence[ContactChange]) -> Failures:
+        failed: Failures = {}
+        writes = [c for c in changes if c.action]
+        for part in chunks(writes, BATCH_OPERATIONS):
+            failed |= {(CONTACT_LIST, e): err for e, err in self._put_members(part).items()}
+        by_segment: dict[str, list[str]] = {}
+        for c in changes:
+            if (CONTACT_LIST, c.email) not in failed:
+                for s in c.lists:
+                    by_segment.setdefault(s, []).append(c.email)
+        for segment, emails in sorted(by_segment.items()):
+            for part in chunks(emails, SEGMENT_MAX):
+                failed |= {(segment, e): err for e, err in
+                           self._segment_change(segment, "members_to_add", list(part)).items()}
+        return failed
+
+    def _put_members(self, contacts: Sequence[ContactChange]) -> dict[str, str]:
+        """Upsert members in one batch operation, never touching an existing member's
+        status; {email: error} of the operations Mailchimp refused."""
+        assert self.fields is not None
+        by_hash = {subscriber_hash(c.email): c.email for c in contacts}
+        operations = [{
+            "method": "PUT", "path": f"/lists/{self.list_id}/members/{h}", "operation_id": h,
+            "body": json.dumps({"email_address": c.email, "status_if_new": NEW_MEMBER_STATUS,
+                                "merge_fields": self.fields.apply(c.fields)}),
+        } for c, h in zip(contacts, by_hash, strict=True)]
+        # A lost answer replays the batch: the same PUTs again, harmless.
+        batch_id = self.http.request("POST", "/3.0/batches", endpoint="POST /batches",
+                                     records=len(operations),
+                                     json={"operations": operations}).json()["id"]
+        status = poll(lambda: self.http.request(
+            "GET", f"/3.0/batches/{batch_id}", endpoint="GET /batches/{id}").json(),
+            lambda b: b.get("status") == "finished",
+            interval=self.settings.esp_poll_interval_seconds,
+            timeout=max(60.0, self.policy.timeout * 10), what=f"Mailchimp batch {batch_id}")
+        if not status.get("errored_operations"):
+            return {}
+        raw = self.http.request("GET", status["response_body_url"],
+                                endpoint="GET response_body_url", presigned=True).content
+        results = _batch_results(raw)
+        failed = {}
+        for result in results:
+            if int(result.get("status_code", 500)) >= 400:
+                body = json.loads(result.get("response") or "{}")
+                email = by_hash.get(result.get("operation_id", ""))
+                if email:
+                    failed[email] = body.get("detail") or body.get("title") or "rejected"
+        missing = set(by_hash) - {r.get("operation_id") for r in results}
+        if missing:
+            raise SyncError(f"Mailchimp batch {batch_id} reported no result for "
+                            f"{len(missing)} operations")
+        return failed
 
     def remove(self, segment: str, emails: Sequence[str]) -> dict[str, str]:
-        if segment not in self._segments():
+        if self.segment_ids.get(segment) is None:
             return {}
         return self._segment_change(segment, "members_to_remove", list(emails))
 
     def _segment_change(self, segment: str, key: str, emails: list[str]) -> dict[str, str]:
-        seg_id = self._segments()[segment]
+        seg_id = self.segment_ids.ensure(segment)
         body = self.http.request(
             "POST", f"/3.0/lists/{self.list_id}/segments/{seg_id}",
             endpoint="POST /lists/{id}/segments/{id}", records=len(emails),
@@ -154,16 +233,20 @@ class MailchimpAdapter(ApiAdapter):
         return {}
 
     def members(self, segment: str) -> set[str]:
-        seg_id = self._segments().get(segment)
+        seg_id = self.segment_ids.get(segment)
         if seg_id is None:
             return set()
-        found, offset = set(), 0
-        while True:
-            body = self.http.request(
-                "GET", f"/3.0/lists/{self.list_id}/segments/{seg_id}/members",
-                endpoint="GET /lists/{id}/segments/{id}/members",
-                params={"count": 1000, "offset": offset}).json()
-            found |= {m["email_address"].lower() for m in body.get("members", [])}
-            offset += 1000
-            if offset >= body.get("total_items", 0):
-                return found
+        return {m["email_address"].lower() for m in self._paged(
+            f"/3.0/lists/{self.list_id}/segments/{seg_id}/members",
+            "GET /lists/{id}/segments/{id}/members", "members")}
+
+    def suppressions(self) -> Iterable[Suppression]:
+        """Unsubscribed and cleaned (hard-bounced) members of the audience."""
+        for status, reason in SUPPRESSED_STATUSES.items():
+            for m in self._paged(f"/3.0/lists/{self.list_id}/members",
+                                 "GET /lists/{id}/members", "members", status=status,
+                                 fields="members.email_address,members.status,"
+                                        "members.last_changed,total_items"):
+                yield Suppression(m["email_address"], reason, status,
+                                  parse_time(m.get("last_changed")))
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date
@@ -27,11 +26,6 @@ class Contact:
     fields: dict[str, str]  # merge tags (FNAME, CITY, RECO_1, ...), values as text
     variant: str | None = None
 
-    @property
-    def fields_hash(self) -> str:
-        payload = json.dumps(self.fields, sort_keys=True)
-        return hashlib.md5(payload.encode()).hexdigest()
-
 
 @dataclass
 class SegmentExport:
@@ -42,6 +36,9 @@ class SegmentExport:
     holdout_emails: set[str]
     added_emails: set[str] = field(default_factory=set)
     removed_emails: set[str] = field(default_factory=set)
+    # The segment's own columns (manifest `extra_columns`): values that hold for this
+    # segment only, unlike the contact-level merge tags every segment carries.
+    own_columns: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -86,14 +83,17 @@ def _emails(con: duckdb.DuckDBPyConnection, path: Path) -> set[str]:
     return {r[0] for r in rows}
 
 
-def _segment_names(path: Path) -> list[str]:
+def _segment_entries(path: Path) -> dict[str, frozenset[str]]:
+    """`{segment: its own columns}` from the manifest (else every file, no own columns)."""
     manifest = path / "manifest.json"
     if manifest.exists():
         data = json.loads(manifest.read_text())
         # A stale segment that never had a good export has no files: nothing to sync.
-        return sorted(s["name"] for s in data.get("segments", [])
-                      if not (s.get("stale") and not s.get("files")))
-    return sorted({p.name.split(".")[0] for p in (path / "segments").glob("*.*")})
+        return {s["name"]: frozenset(c.upper() for c in s.get("extra_columns") or [])
+                for s in sorted(data.get("segments", []), key=lambda s: s["name"])
+                if not (s.get("stale") and not s.get("files"))}
+    return {n: frozenset() for n in sorted({p.name.split(".")[0]
+                                             for p in (path / "segments").glob("*.*")})}
 
 
 def _is_true(value: str | None) -> bool:
@@ -105,7 +105,7 @@ def read_export(ds: date | None, settings: Settings) -> ExportView:
     found_ds, path = resolve_export_dir(ds, settings)
     con = duckdb.connect()
     segments: dict[str, SegmentExport] = {}
-    for name in _segment_names(path):
+    for name, own_columns in _segment_entries(path).items():
         parquet, csv = path / "segments" / f"{name}.parquet", path / "segments" / f"{name}.csv"
         source = parquet if parquet.exists() else csv
         if not source.exists():
@@ -126,6 +126,7 @@ def read_export(ds: date | None, settings: Settings) -> ExportView:
             name, contacts, holdout,
             _emails(con, deltas / f"{name}.added.csv") - holdout,
             _emails(con, deltas / f"{name}.removed.csv"),
+            own_columns,
         )
     erasures = sorted(_emails(con, path / "erasures.csv"))
     con.close()

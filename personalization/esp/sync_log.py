@@ -13,6 +13,7 @@ Kept apart from the warehouse so a sync never contends with dbt for DuckDB's one
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,13 +49,18 @@ def email_sha256(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
+def fields_hash(fields: dict[str, str]) -> str:
+    """Fingerprint of a contact's fields: a changed value means the contact is written again."""
+    return hashlib.md5(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class RecordOutcome:
     """What happened to one record in one list."""
 
     list_name: str
     email: str
-    action: str  # add, update, remove, delete
+    action: str  # add, update (list_name "@contact": the contact's fields), remove, delete
     status: str  # ok, failed
     error: str | None = None
     fields_hash: str | None = None

@@ -51,13 +51,21 @@ def suppressions_path(settings: Settings) -> Path:
 def register_suppressions(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     """Temp table `export_suppressions(email_sha256, reason)`; accepts a plain `email` column.
 
-    Every suppression applies regardless of `suppressed_at`: a hard bounce or a complaint is
-    never sent to again, backfills included. Returns the number of distinct hashes.
+    Holds `<home>/suppressions.csv` and, when the warehouse is attached, what the ESPs
+    reported (`stg_esp__suppressions`: unsubscribes, bounces, complaints; reason
+    `esp_<reason>`). Every suppression applies regardless of `suppressed_at`: a hard bounce
+    or a complaint is never sent to again, backfills included. Returns the number of
+    distinct hashes.
     """
     path = suppressions_path(settings)
     con.execute("CREATE OR REPLACE TEMP TABLE export_suppressions (email_sha256 VARCHAR, reason VARCHAR)")
-    if not path.exists():
-        return 0
+    if path.exists():
+        _insert_suppressions_file(con, path)
+    _insert_esp_suppressions(con)
+    return con.execute("SELECT count(*) FROM export_suppressions").fetchone()[0]
+
+
+def _insert_suppressions_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     try:
         cols = [c[0] for c in con.execute(
             f"DESCRIBE SELECT * FROM read_csv({_literal(str(path))}, header=true, all_varchar=true)"
@@ -80,7 +88,29 @@ def register_suppressions(con: duckdb.DuckDBPyConnection, settings: Settings) ->
         """)
     except duckdb.Error as e:
         raise ExportError(f"cannot read suppressions file {path}: {e}") from e
-    return con.execute("SELECT count(*) FROM export_suppressions").fetchone()[0]
+
+
+def _insert_esp_suppressions(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the ESPs' suppressions from the warehouse's `stg_esp__suppressions`, wherever the
+    warehouse is attached (none attached, or not built yet: nothing to add)."""
+    found = con.execute("""
+        SELECT database_name, schema_name FROM duckdb_views()
+        WHERE view_name = 'stg_esp__suppressions'
+        UNION ALL
+        SELECT database_name, schema_name FROM duckdb_tables()
+        WHERE table_name = 'stg_esp__suppressions'
+    """).fetchall()
+    if not found:
+        return
+    relation = f'"{found[0][0]}"."{found[0][1]}".stg_esp__suppressions'
+    try:
+        con.execute(f"""
+            INSERT INTO export_suppressions
+            SELECT email_sha256, 'esp_' || reason FROM {relation}
+            WHERE email_sha256 NOT IN (SELECT email_sha256 FROM export_suppressions)
+        """)
+    except duckdb.Error as e:  # fail closed: no export without the ESPs' feedback
+        raise ExportError(f"cannot read the ESP suppressions {relation}: {e}") from e
 
 
 def erasure_glob(settings: Settings) -> str:

@@ -34,6 +34,8 @@ class MergeField:
     fallback: str | None = None
     fallback_sql: str | None = None
     format: str | None = None
+    # Blank is a valid value (an optional content block left out): no fallback is recorded.
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ def load_merge_fields(settings: Settings, path: Path | None = None) -> MergeFiel
                 fallback=None if fallback is None else str(fallback).format(**params),
                 fallback_sql=None if fallback_sql is None else str(fallback_sql).format(**params),
                 format=fmt,
+                optional=bool(item.get("optional", False)),
             )
         )
     if len({f.tag for f in fields}) != len(fields):
@@ -171,7 +174,8 @@ def merge_select_sql(cfg: MergeFieldConfig) -> str:
         columns.append(
             f"CASE WHEN {missing} THEN {fallback} ELSE {_formatted(f.sql, f.format, cfg)} END AS \"{f.tag}\""
         )
-        fired.append(f"CASE WHEN {missing} THEN {sql_literal(f.tag)} END")
+        if not f.optional:
+            fired.append(f"CASE WHEN {missing} THEN {sql_literal(f.tag)} END")
     columns.append(f"concat_ws(',', {', '.join(fired)}) AS \"FALLBACKS\"")
     return ",\n    ".join(columns)
 
@@ -195,6 +199,7 @@ def build_base(con: duckdb.DuckDBPyConnection, ds: date, cfg: MergeFieldConfig,
     WITH eligible AS (SELECT * FROM export_eligible_contacts),
     profiles AS (SELECT * FROM {source}.customer_profiles),
     scores AS (SELECT * FROM {source}.customer_scores),
+    content AS (SELECT * FROM {source}.customer_content),
     products AS (SELECT * FROM {source}.products),
     items AS (
         SELECT * FROM {source}.order_items
@@ -281,10 +286,15 @@ def build_base(con: duckdb.DuckDBPyConnection, ds: date, cfg: MergeFieldConfig,
             fmt.thousands AS fmt_thousands,
             fmt.decimal_sep AS fmt_decimal,
             fmt.money AS fmt_money,
-            fmt.date_format AS fmt_date
+            fmt.date_format AS fmt_date,
+            cc.local_offer AS content_local_offer,
+            cc.because_viewed AS content_because_viewed,
+            cc.reengagement_offer AS content_reengagement_offer,
+            cc.shipping_nudge AS content_shipping_nudge
         FROM eligible AS e
         JOIN profiles AS p ON p.unified_id = e.unified_id
         LEFT JOIN scores AS s ON s.unified_id = e.unified_id
+        LEFT JOIN content AS cc ON cc.unified_id = e.unified_id
         LEFT JOIN reco AS r ON r.unified_id = e.unified_id
         LEFT JOIN last_item AS li ON li.unified_id = e.unified_id
         LEFT JOIN last_currency AS lc ON lc.unified_id = e.unified_id

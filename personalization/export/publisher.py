@@ -15,7 +15,15 @@ import duckdb
 
 from personalization.config import Settings
 from personalization.exceptions import ExportError, QualityGateError, WarehouseError
-from personalization.export import assignment, consent, deltas, files, mailable, manifest
+from personalization.export import (
+    assignment,
+    consent,
+    deltas,
+    exclusions,
+    files,
+    mailable,
+    manifest,
+)
 from personalization.export.merge_fields import (
     MergeFieldConfig,
     build_base,
@@ -169,6 +177,7 @@ def _export_segment(con: duckdb.DuckDBPyConnection, segment: Segment, cfg: Merge
     """)
     members = con.execute("SELECT count(*) FROM export_members").fetchone()[0]
     excluded = consent.exclusion_counts(con, "export_members")
+    exclusions.record(con, segment.name, "export_members")
     campaign, variants = _campaign(segment)
     extra_sql = "".join(f",\n    {sql}" for _, sql in extras)
     # The consent filter is the inner join on export_eligible_contacts: nothing else decides.
@@ -326,7 +335,8 @@ def _run_export_gate(tmp: Path, ds: date, settings: Settings) -> str:
     return status
 
 
-def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[str]) -> dict[str, Any]:
+def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[str],
+           audit: Path) -> dict[str, Any]:
     exports_dir = settings.exports_dir
     earlier = [d for d in files.published_dates(exports_dir) if d < ds.isoformat()]
     previous = exports_dir / earlier[-1] if earlier else None
@@ -342,6 +352,7 @@ def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[st
         consent.register_erasures(con, ds, settings)
         consent.register_consent_filter(con, WH)
         eligible = build_base(con, ds, cfg, settings, WH)
+        exclusions.start(con)
         excluded_all = dict(con.execute(
             "SELECT exclusion_reason, count(*) FROM export_contact_consent "
             "WHERE exclusion_reason IS NOT NULL GROUP BY 1").fetchall())
@@ -355,6 +366,7 @@ def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[st
                 entry = _export_segment(con, segment, cfg, settings, tmp, previous)
                 entries.append({**entry, "data_ds": ds.isoformat()})
         erasures = _write_erasures(con, tmp, previous)
+        exclusions.write(con, audit)
         consent_file = _write_consent(con, tmp)
         versions = manifest.model_versions(con, WH)
     except duckdb.Error as e:
@@ -408,17 +420,21 @@ def publish(ds: date, settings: Settings, failed_segments: Iterable[str] = ()) -
     exports_dir = settings.exports_dir
     exports_dir.mkdir(parents=True, exist_ok=True)
     tmp = exports_dir / f".tmp-{ds.isoformat()}-{os.getpid()}"
+    # Exclusions (for the portal's contact lookup) live outside the published folder.
+    audit = exclusions.tmp_path(settings, ds.isoformat())
     with timed() as t:
         files.remove_quietly(tmp)
         tmp.mkdir()
         try:
-            result = _build(ds, settings, tmp, failed_segments)
+            result = _build(ds, settings, tmp, failed_segments, audit)
             manifest.write_manifest(tmp / "manifest.json", result)
             result["quality_gate"]["export"] = _run_export_gate(tmp, ds, settings)
             manifest.write_manifest(tmp / "manifest.json", result)
             files.publish_folder(tmp, exports_dir / ds.isoformat())
+            exclusions.put_in_place(audit, settings, ds.isoformat())
         except BaseException:
             files.remove_quietly(tmp)
+            audit.unlink(missing_ok=True)
             raise
         latest_moved = files.point_latest(exports_dir, ds.isoformat())
     segs = result["segments"]

@@ -129,6 +129,17 @@ EVENTS = TableSpec("pixel", "events", _cols(
 # table (one file per table and day); staging unions both and keeps each event_id once.
 INTAKE_EVENTS = TableSpec("pixel", "intake_events", EVENTS.columns)
 
+# What the ESPs will not mail, pulled each night by personalization.esp.feedback (hashes
+# only). `reported_at` is the ESP's own clock, kept as text: a suppression is never
+# quarantined for being "in the future" of ds.
+ESP_SUPPRESSIONS = TableSpec("esp", "suppressions", _cols(
+    Column("esp", "enum", required="value", values=("mailchimp", "sendgrid", "klaviyo")),
+    Column("email_sha256", "sha256", required="key"),
+    Column("reason", "enum", required="value",
+           values=("unsubscribe", "bounce", "spam_complaint", "invalid_email", "manual")),
+    "esp_reason", "reported_at",
+))
+
 FILES: dict[str, tuple[FileSpec, ...]] = {
     "crm": (
         FileSpec("crm", "contacts.csv", "csv", (CONTACTS,)),
@@ -143,6 +154,7 @@ FILES: dict[str, tuple[FileSpec, ...]] = {
         FileSpec("pixel", "events.jsonl.gz", "jsonl", (EVENTS,)),
         FileSpec("pixel", "events.jsonl", "jsonl", (INTAKE_EVENTS,), root="intake"),
     ),
+    "esp": (FileSpec("esp", "suppressions.csv", "csv", (ESP_SUPPRESSIONS,)),),
 }
 
 

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict, deque
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from personalization.config import Settings
 from personalization.observability import log_event
-from personalization.portal import auth
-from personalization.portal.routes import ab, admin, docs, exports, preview, segments
-from personalization.portal.security import scrub, session_secret
+from personalization.portal import auth, errors
+from personalization.portal.routes import (
+    ab,
+    admin,
+    docs,
+    exports,
+    lookup,
+    preview,
+    segments,
+    triggers,
+)
+from personalization.portal.security import log_safe, session_secret
+from personalization.portal.sessions import SESSIONS_FILE, SessionStore
 
 logger = logging.getLogger(__name__)
 
@@ -48,20 +59,31 @@ def create_app(settings: Settings,
                   openapi_url=None)
     app.state.settings = settings
     app.state.rerun_export = rerun_export or _default_rerun
-    app.state.login_failures = defaultdict(deque)
+    app.state.sessions = SessionStore(settings.home / SESSIONS_FILE, SESSION_MAX_AGE_S,
+                                      auth.FAILURE_WINDOW_S)
 
     @app.middleware("http")
     async def headers_and_access_log(request: Request, call_next):
         start = time.perf_counter()
-        response = await call_next(request)
+
+        def log(status: int, **extra: Any) -> None:
+            # Path only (no query string), emails masked, control characters escaped: no
+            # personal data and no forged lines in the log.
+            log_event(logger, "portal_request", level=logging.ERROR if status >= 500 else logging.INFO,
+                      method=request.method, path=log_safe(request.url.path), status=status,
+                      ms=round((time.perf_counter() - start) * 1000, 1), **extra)
+
+        try:
+            response = await call_next(request)
+        except Exception as e:
+            # The error page is rendered further out; the request is logged here all the same.
+            log(500, error=type(e).__name__)
+            raise
         response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Cache-Control", "no-store")
-        # Path only (no query string), anything email-like masked: no personal data in logs.
-        log_event(logger, "portal_request", method=request.method,
-                  path=scrub(request.url.path), status=response.status_code,
-                  ms=round((time.perf_counter() - start) * 1000, 1))
+        log(response.status_code)
         return response
 
     # Signed cookie (itsdangerous), HttpOnly always; Secure when served over HTTPS.
@@ -69,8 +91,11 @@ def create_app(settings: Settings,
                        session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE_S,
                        same_site="lax", https_only=settings.portal_https_only)
     app.add_exception_handler(auth.NotAuthenticated, auth.login_redirect)
+    app.add_exception_handler(StarletteHTTPException, errors.http_error)
+    app.add_exception_handler(RequestValidationError, errors.validation_error)
+    app.add_exception_handler(Exception, errors.server_error)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    for module in (auth, exports, segments, preview, ab, docs, admin):
+    for module in (auth, exports, segments, preview, lookup, ab, triggers, docs, admin):
         app.include_router(module.router)
     return app
 

@@ -8,23 +8,24 @@ behind a reverse proxy that authenticates users and strips that header from clie
 from __future__ import annotations
 
 import logging
-import time
-from collections import deque
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
 from personalization.observability import log_event
-from personalization.portal.security import csrf_ok, csrf_token, scrub
+from personalization.portal.security import csrf_ok, csrf_token, log_safe
+from personalization.portal.sessions import SessionStore
 from personalization.portal.users import User, authenticate, load_users, role_of
 from personalization.portal.web import render, settings_of
 
 logger = logging.getLogger(__name__)
 
 USER_HEADER = "X-Forwarded-User"
-# Brute-force brake: this many failed logins per client within the window → 429.
-MAX_FAILURES, FAILURE_WINDOW_S = 10, 300
+# Brute-force brake, per user name + client address: someone guessing from one address is
+# slowed down there without locking the real user out anywhere else. A looser cap per
+# address stops one client from trying many user names.
+MAX_FAILURES, MAX_ADDRESS_FAILURES, FAILURE_WINDOW_S = 10, 50, 300
 
 router = APIRouter()
 
@@ -45,12 +46,13 @@ def current_user(request: Request) -> User:
             raise HTTPException(401, "no authenticated user from the proxy")
         user = User(name=name, role=role_of(settings, name))
     else:
-        data = request.session.get("user") or {}
-        entry = load_users(settings).get(str(data.get("name", "")))
-        if entry is None:  # not signed in, or the user was removed since
-            request.session.pop("user", None)
-            raise NotAuthenticated(request.url.path)
-        user = User(name=data["name"], role=entry.get("role", "marketer"))
+        name = sessions_of(request).user_of(request.session.get("sid"))
+        entry = load_users(settings).get(name) if name else None
+        if entry is None:  # not signed in, signed out, expired, or the user was removed
+            request.session.pop("sid", None)
+            query = request.url.query
+            raise NotAuthenticated(request.url.path + (f"?{query}" if query else ""))
+        user = User(name=name, role=entry.get("role", "marketer"))
     request.state.user = user
     return user
 
@@ -68,20 +70,29 @@ def require_csrf(request: Request, token: str | None) -> None:
         raise HTTPException(403, "invalid or missing form token; reload the page and try again")
 
 
+def sessions_of(request: Request) -> SessionStore:
+    return request.app.state.sessions
+
+
 def _safe_next(value: str | None) -> str:
-    # Only local paths: no scheme, no `//host` (open redirect).
+    """A local path (with its query string) to go to after login, else `/`.
+
+    Refused (open redirect): `//host`, schemes, backslashes, and any control character or
+    space (browsers drop tabs and newlines, so `/<tab>/host` would become `//host`).
+    """
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    if any(ord(c) < 33 or ord(c) == 127 for c in value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
         return "/"
     return value
 
 
-def _failures(request: Request) -> deque:
-    store = request.app.state.login_failures
-    key = request.client.host if request.client else "?"
-    q = store[key]
-    while q and q[0] < time.monotonic() - FAILURE_WINDOW_S:
-        q.popleft()
-    return q
+def _throttle_keys(request: Request, username: str) -> tuple[str, str]:
+    address = request.client.host if request.client else "?"
+    return f"user:{username.strip().lower()}|{address}", f"address:{address}"
 
 
 @router.get("/login")
@@ -98,32 +109,41 @@ def login(request: Request, username: str = Form(""), password: str = Form(""),
     if settings.portal_auth == "header":
         return RedirectResponse("/", status_code=303)
     require_csrf(request, csrf_token_field)
-    failures = _failures(request)
-    if len(failures) >= MAX_FAILURES:
-        log_event(logger, "portal_login_throttled", level=logging.WARNING)
+    store = sessions_of(request)
+    user_key, address_key = _throttle_keys(request, username)
+    by_user, by_address = store.failures(user_key, address_key)
+    if by_user >= MAX_FAILURES or by_address >= MAX_ADDRESS_FAILURES:
+        # Refused before the password is checked: a throttled guesser learns nothing.
+        log_event(logger, "portal_login_throttled", level=logging.WARNING,
+                  user=log_safe(username[:64]))
         return render(request, "login.html", status_code=429, next=_safe_next(next),
                       error="Too many failed attempts; wait a few minutes.")
     user = authenticate(settings, username.strip(), password)
     if user is None:
-        failures.append(time.monotonic())
-        # The name may be an email: log it masked.
-        log_event(logger, "portal_login_failed", level=logging.WARNING, user=scrub(username[:64]))
+        store.record_failure(user_key, address_key)
+        # The name may be an email (masked) or hold anything (escaped: no forged log lines).
+        log_event(logger, "portal_login_failed", level=logging.WARNING,
+                  user=log_safe(username[:64]))
         return render(request, "login.html", status_code=401, next=_safe_next(next),
                       error="Wrong user name or password.")
-    failures.clear()
+    store.clear_failures(user_key)
+    store.end(request.session.get("sid"))
     request.session.clear()  # new session on login (no fixation), new CSRF token
-    request.session["user"] = {"name": user.name}
+    request.session["sid"] = store.start(user.name)
     csrf_token(request.session)
-    log_event(logger, "portal_login", user=scrub(user.name), role=user.role)
+    log_event(logger, "portal_login", user=log_safe(user.name), role=user.role)
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout")
 def logout(request: Request, csrf_token_field: str = Form("", alias="csrf_token")):
     require_csrf(request, csrf_token_field)
+    # Ended on the server: a copy of the cookie saved before signing out no longer works.
+    sessions_of(request).end(request.session.get("sid"))
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
 
 def login_redirect(request: Request, exc: NotAuthenticated):
-    return RedirectResponse(f"/login?next={quote(_safe_next(exc.next_path))}", status_code=303)
+    target = quote(_safe_next(exc.next_path), safe="/")
+    return RedirectResponse(f"/login?next={target}", status_code=303)

@@ -48,7 +48,9 @@ def line_chart(points: list[tuple[str, float]], title: str) -> str:
     if not points:
         return '<p class="muted">No data yet.</p>'
     labels = [p[0] for p in points]
-    top = _nice_max(max(p[1] for p in points))
+    # Five ticks at quarters: a small (or empty) series gets a top of 4 or 8 so they are whole.
+    peak = max(p[1] for p in points)
+    top = 4.0 if peak <= 4 else 8.0 if peak <= 8 else _nice_max(peak)
     inner_w, inner_h = WIDTH - PAD_L - PAD_R, HEIGHT - PAD_T - PAD_B
     n = len(points)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import re
 import secrets
@@ -13,6 +14,7 @@ from personalization.config import Settings
 SECRET_FILE = "portal_secret"
 _EMAIL = re.compile(r"[^\s/@?&=]+@[^\s/@?&=]+\.[A-Za-z]{2,}")
 _DS = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LOG_PLAIN = re.compile(r"[A-Za-z0-9_.@*+/:-]*")
 
 
 def session_secret(settings: Settings) -> str:
@@ -54,6 +56,13 @@ def mask_email(email: str | None) -> str:
 def scrub(text: str) -> str:
     """Mask anything that looks like an email address (for log lines)."""
     return _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
+
+
+def log_safe(text: str) -> str:
+    """A user-supplied value for a log line: emails masked, and anything beyond a plain token
+    JSON-quoted, so a newline or `key=value` in a user name cannot forge a log line."""
+    masked = scrub(text)
+    return masked if _LOG_PLAIN.fullmatch(masked) else json.dumps(masked)
 
 
 def is_ds(value: str) -> bool:

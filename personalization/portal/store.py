@@ -160,6 +160,30 @@ def segment_file(export: Export, name: str) -> Path | None:
     return safe_child(export.path, str(entry.get("path", ""))) if entry else None
 
 
+@lru_cache(maxsize=512)
+def _unique_people(paths: tuple[str, ...], stamp: tuple[int, ...]) -> tuple[int, int]:
+    con = duckdb.connect()  # in memory: never the warehouse file
+    try:
+        return con.execute(
+            "SELECT count(DISTINCT unified_id),"
+            " count(DISTINCT unified_id) FILTER (WHERE is_holdout IS NOT DISTINCT FROM false)"
+            " FROM read_parquet(?, union_by_name = true)", [list(paths)]).fetchone()
+    finally:
+        con.close()
+
+
+def unique_people(export: Export) -> tuple[int, int]:
+    """(people in any segment, people who may be mailed): each person counted once.
+
+    The sum of the segments' rows counts a person once per segment they are in; this is
+    what a marketer means by "how many people". Cached per file version.
+    """
+    paths = [p for s in export.segments if (p := segment_file(export, str(s.get("name"))))]
+    if not paths:
+        return 0, 0
+    return _unique_people(tuple(map(str, paths)), tuple(p.stat().st_mtime_ns for p in paths))
+
+
 def _query(path: Path, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     con = duckdb.connect()  # in memory: never the warehouse file
     try:
@@ -205,10 +229,19 @@ def model_cards(settings: Settings) -> list[dict[str, Any]]:
     out = []
     for card in sorted(root.glob("*/*/model_card.md")):
         meta = read_json(card.parent / "metadata.json") or {}
-        out.append({"model": card.parent.parent.name, "version": card.parent.name,
-                    "metadata": meta})
-    return sorted(out, key=lambda c: (c["model"], str(c["metadata"].get("trained_on", "")),
-                                      c["version"]), reverse=True)
+        rows = meta.get("rows")
+        window = meta.get("training_window") or {}
+        out.append({
+            "model": card.parent.parent.name, "version": card.parent.name, "metadata": meta,
+            # The registry writes `trained_ds` (the run's date); older cards may say otherwise.
+            "trained_on": str(meta.get("trained_ds") or meta.get("trained_on")
+                              or meta.get("trained_at") or ""),
+            "rows": rows.get("final_fit") if isinstance(rows, dict) else rows,
+            "window": f"{window['from']} – {window['to']}" if window.get("from") else "",
+            "status": meta.get("status") or ("approved" if meta.get("approved") else
+                                             "not approved" if "approved" in meta else ""),
+        })
+    return sorted(out, key=lambda c: (c["model"], c["trained_on"], c["version"]), reverse=True)
 
 
 def model_card(settings: Settings, model: str, version: str) -> str | None:

@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 
 from personalization.config import Settings
 from personalization.portal.security import csrf_token
+from personalization.portal.text import dbt_vars, plain_description
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -22,13 +23,18 @@ def _signed_pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:+.1f} %"
 
 
+def _signed_pp(value: float | None) -> str:
+    """A difference of two rates in percentage points."""
+    return "–" if value is None else f"{value * 100:+.1f} pp"
+
+
 def _pvalue(value: float | None) -> str:
     if value is None:
         return "–"
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
-TEMPLATES.env.filters.update(pct=_pct, signed_pct=_signed_pct, pvalue=_pvalue,
+TEMPLATES.env.filters.update(pct=_pct, signed_pct=_signed_pct, signed_pp=_signed_pp, pvalue=_pvalue,
                              thousands=lambda v: f"{int(v or 0):,}")
 
 
@@ -41,4 +47,6 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any):
     context.setdefault("user", getattr(request.state, "user", None))
     context["csrf_token"] = csrf_token(request.session)
     context["auth_mode"] = settings_of(request).portal_auth
+    variables = dbt_vars(settings_of(request).project_dir)
+    context["describe"] = lambda text: plain_description(text, variables)
     return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)

@@ -211,6 +211,11 @@ def _apply_everywhere(con: duckdb.DuckDBPyConnection, settings: Settings, keys: 
                         for e in redact.published_folder(con, settings, folder, keys, ds.isoformat())]
     areas["esp_drop"] = [e for folder in _dated_folders(settings.home / "esp_drop")
                          for e in redact.published_folder(con, settings, folder, keys, ds.isoformat())]
+    # The intake's day files up to `ds` (today's is still being appended to: the trigger
+    # runner applies the ledger to what it holds on every tick, and tomorrow's night this).
+    intake = [f for day in _dated_folders(settings.intake_dir / "pixel") if day.name <= ds.isoformat()
+              for f in (day / "events.jsonl", day / "quarantine.jsonl")]
+    areas["intake"] = redact.landing_files(con, settings, keys, intake)
     areas["scores"] = redact.parquet_files(
         con, settings, sorted(settings.scores_dir.glob("ds=*/*.parquet")), keys)
     keys_file = ledger.privacy_dir(settings) / f".keys-{ds.isoformat()}.parquet"

@@ -36,7 +36,7 @@ LANDING_FILES = {
 # Erasure requests hold the requester's plain email until every ESP confirmed the deletion
 # (purge.py); the other lake tables are redacted as soon as a person is erased.
 PERSON_TABLES = ("crm/contacts", "shop/customers", "shop/orders", "shop/order_items",
-                 "pixel/events")
+                 "pixel/events", "pixel/intake_events", "triggers/sends")
 
 
 def _rel(settings: Settings, path: Path) -> str:

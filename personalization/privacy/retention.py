@@ -2,9 +2,9 @@
 
 | setting | default | what goes |
 |---|---|---|
-| `retention_pixel_events_days` | 396 (13 months) | lake `raw/pixel/events` partitions and their landing files; the warehouse's loaded events of those deliveries |
+| `retention_pixel_events_days` | 396 (13 months) | lake `raw/pixel/events` and `raw/pixel/intake_events` partitions, the intake's day files and their landing files; trigger decisions (`raw/triggers/sends`); the warehouse's loaded events of those deliveries |
 | `retention_quarantine_days` | 30 | lake `quarantine/*/*` partitions |
-| `retention_exports_days` | 90 | export folders (never the one `latest` points to) and ESP drop folders |
+| `retention_exports_days` | 90 | export folders (never the one `latest` points to), their exclusion records (`export_audit/`) and ESP drop folders |
 | `retention_logs_days` | 30 | per-run records: ESP sync run summaries, quality results, privacy reports (by ds); files in the logs folder (by age) |
 
 Windows count back from the run's logical date `ds` (a partition of `ds - window` or older
@@ -62,6 +62,13 @@ def enforce_retention(ds: date, settings: Settings) -> StepReport:
         if pixel:
             partitions = [p for p in (settings.lake_dir / "raw" / "pixel" / "events").glob("ds=*")
                           if _older(p, pixel)]
+            # Events that came through the real-time intake go with the pixel's own, and
+            # so do the trigger decisions made on them.
+            partitions += [p for table in ("pixel/intake_events", "triggers/sends")
+                           for p in (settings.lake_dir / "raw" / table).glob("ds=*")
+                           if _older(p, pixel)]
+            partitions += [p for p in (settings.intake_dir / "pixel").glob("*")
+                           if _older(p, pixel)]
             areas["pixel_events"] = _remove(partitions, settings)
             if settings.landing_owned:
                 areas["pixel_events"] += _remove(
@@ -79,6 +86,10 @@ def enforce_retention(ds: date, settings: Settings) -> StepReport:
             keep = os.readlink(latest) if latest.is_symlink() else None
             areas["exports"] = _remove(
                 [p for p in settings.exports_dir.glob("*") if _older(p, exports)
+                 and p.name != keep], settings)
+            # The export's exclusion records (hashes, for the portal's contact lookup).
+            areas["exports"] += _remove(
+                [p for p in (settings.home / "export_audit").glob("*") if _older(p, exports)
                  and p.name != keep], settings)
             areas["esp_drop"] = _remove(
                 [p for p in (settings.home / "esp_drop").glob("*") if _older(p, exports)],

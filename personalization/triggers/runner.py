@@ -26,6 +26,8 @@ from personalization.exceptions import (
 )
 from personalization.export.consent import suppressions_path
 from personalization.observability import log_event
+from personalization.privacy import ledger
+from personalization.privacy.matching import erased_condition
 from personalization.triggers.context import context_dir
 from personalization.triggers.policy import next_allowed
 from personalization.triggers.rules import TriggerRule, load_rules
@@ -78,6 +80,8 @@ def _attach_context(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
         con.execute(f"""insert into blocked_hashes select lower(email_sha256), 'suppressed'
                         from read_csv('{_sql_path(suppressions)}', header=true, all_varchar=true)
                         where email_sha256 is not null""")
+    con.execute(f"""insert into blocked_hashes select key_sha256, 'erased' from {ledger.TABLE}
+                    where key_kind = 'email'""")
     erasures = settings.lake_dir / "raw" / "crm" / "erasure_requests"
     if any(erasures.glob("*/*.parquet")):
         con.execute(f"""insert into blocked_hashes
@@ -104,6 +108,22 @@ def _attach_context(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
         left join logins as today on today.anonymous_id = e.anonymous_id
         left join keys as by_cookie on by_cookie.key_type = 'anonymous_id' and by_cookie.key = e.anonymous_id
     """)
+
+
+def _forget_erased(con: duckdb.DuckDBPyConnection, settings: Settings) -> set:
+    """Delete what the runner holds about anyone in the erasure ledger; returns the decision
+    days whose published partitions must be rewritten."""
+    days: set = set()
+    if not ledger.register_ledger(con, settings):
+        return days
+    for table in ("received_events", "sends"):
+        columns = [r[0] for r in con.execute(f"describe {table}").fetchall()]
+        condition = erased_condition(columns, ledger=ledger.TABLE)
+        if table == "sends":
+            days = {r[0] for r in con.execute(
+                f"select distinct decided_at::date from sends where {condition}").fetchall()}
+        con.execute(f"delete from {table} where {condition}")
+    return days
 
 
 def _candidates(con: duckdb.DuckDBPyConnection, rule: TriggerRule, now: datetime) -> None:
@@ -259,6 +279,7 @@ def run_once(settings: Settings, now: datetime | None = None,
     try:
         report.events_read = ingest(con, settings, now.date())
         prune(con, settings, now)
+        touched |= _forget_erased(con, settings)
         _attach_context(con, settings)
         touched |= {r[0] for r in con.execute(
             "select distinct decided_at::date from sends where status = 'sending'").fetchall()}

@@ -11,7 +11,7 @@ from personalization.orchestration import WAREHOUSE_POOL
 from personalization.pipeline import STEPS, WAREHOUSE_FREE
 
 REPO = Path(__file__).resolve().parents[2]
-EXTRACTS = ["extract_crm", "extract_shop", "extract_pixel"]
+EXTRACTS = ["extract_crm", "extract_shop", "extract_pixel", "extract_esp"]
 LATER = [s for s in STEPS if s not in EXTRACTS]
 DAG_IDS = ["personalization_nightly", "personalization_retrain"]
 
@@ -77,7 +77,8 @@ def test_steps_publish_assets_and_retraining_is_scheduled_on_the_export(dagbag):
     outlets = {t.task_id: [a.name for a in t.outlets] for t in nightly.tasks if t.outlets}
     assert outlets == {
         "extract_crm": [lake("crm").name], "extract_shop": [lake("shop").name],
-        "extract_pixel": [lake("pixel").name], "build_marts": [WAREHOUSE.name],
+        "extract_pixel": [lake("pixel").name], "extract_esp": [lake("esp").name],
+        "build_marts": [WAREHOUSE.name],
         "build_segments": [WAREHOUSE.name], "export": [EXPORT.name]}
     retrain = dagbag.dags["personalization_retrain"]
     assert retrain.timetable.asset_condition == EXPORT
@@ -147,7 +148,8 @@ def test_dag_test_runs_the_extract_tasks_for_one_logical_date(dags_airflow_db, t
                    run_conf={"landing_dir": str(landing)})
     tis = {ti.task_id: ti for ti in run.get_task_instances()}
     assert run.state == DagRunState.SUCCESS, {t: ti.state for t, ti in tis.items()}
-    assert set(tis) == {"business_day", *EXTRACTS, "run_summary"}
+    assert set(tis) == {"business_day", "extract_crm", "extract_shop", "extract_pixel",
+                        "run_summary"}
 
     lake = tmp_path / "home" / "lake"
     parts = sorted(p.relative_to(lake).as_posix() for p in (lake / "raw").rglob("part-0.parquet"))

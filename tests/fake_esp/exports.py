@@ -31,17 +31,22 @@ def _table(rows: list[dict], columns: list[str]) -> pa.Table:
 def write_export(exports_dir: Path, ds: date, segments: dict[str, list[dict]],
                  added: dict[str, list[str]] | None = None,
                  removed: dict[str, list[str]] | None = None,
-                 erasures: list[str] | None = None, fmt: str = "parquet") -> Path:
+                 erasures: list[str] | None = None, fmt: str = "parquet",
+                 extra_columns: dict[str, list[str]] | None = None,
+                 contact_columns: list[str] = ()) -> Path:
     """Write `<exports_dir>/<ds>/` and point `latest` at it.
 
     `added` defaults to every non-holdout row (a first export); `removed` to nothing.
+    `extra_columns` names a segment's own columns (keys its rows carry besides COLUMNS);
+    `contact_columns` more contact-level merge tags (in every segment's rows).
     """
     out = exports_dir / ds.isoformat()
     (out / "segments").mkdir(parents=True, exist_ok=True)
     (out / "deltas").mkdir(exist_ok=True)
     manifest = []
     for name, rows in segments.items():
-        table = _table(rows, COLUMNS)
+        own = (extra_columns or {}).get(name, [])
+        table = _table(rows, COLUMNS[:-2] + list(contact_columns) + own + COLUMNS[-2:])
         if fmt == "parquet":
             pq.write_table(table, out / "segments" / f"{name}.parquet")
         pacsv.write_csv(table, out / "segments" / f"{name}.csv")
@@ -56,7 +61,7 @@ def write_export(exports_dir: Path, ds: date, segments: dict[str, list[dict]],
                                 for e in (removed or {}).get(name, [])],
                                ["email", "unified_id"]),
                         out / "deltas" / f"{name}.removed.csv")
-        manifest.append({"name": name, "rows": len(rows), "added": len(add),
+        manifest.append({"name": name, "rows": len(rows), "added": len(add), "extra_columns": own,
                          "removed": len((removed or {}).get(name, []))})
     pacsv.write_csv(pa.table({"email": pa.array(erasures or [], pa.string())}),
                     out / "erasures.csv")

@@ -1,4 +1,9 @@
-"""Fake Klaviyo API: lists, profiles, bulk import jobs, data-privacy deletions (JSON:API)."""
+"""Fake Klaviyo API: lists, profiles, bulk import jobs, data-privacy deletions (JSON:API).
+
+Enforces what Klaviyo documents: 10,000 profiles and 5 MB = 5,000,000 bytes per import job,
+one list per job, no `$` property keys, and imports that never touch consent or
+suppression. List names may repeat (a blindly retried create makes a duplicate).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ class FakeKlaviyo(FakeEsp):
         ("POST", r"/api/lists", "post_list"),
         ("GET", r"/api/lists/(?P<list>[^/]+)/profiles", "get_list_profiles"),
         ("DELETE", r"/api/lists/(?P<list>[^/]+)/relationships/profiles", "delete_list_profiles"),
+        ("POST", r"/api/lists/(?P<list>[^/]+)/relationships/profiles", "post_list_profiles"),
         ("GET", r"/api/profiles", "get_profiles"),
         ("POST", r"/api/profile-bulk-import-jobs", "post_import"),
         ("GET", r"/api/profile-bulk-import-jobs/(?P<job>[^/]+)", "get_import"),
@@ -32,6 +38,23 @@ class FakeKlaviyo(FakeEsp):
         self._ids = itertools.count(1)
 
     # --- helpers for tests ------------------------------------------------------------
+    def suppress(self, email: str, reason: str = "UNSUBSCRIBE") -> None:
+        """An unsubscribe, bounce or complaint: the profile is suppressed for email."""
+        prof = self.profiles[email.lower()]
+        prof.setdefault("suppression", []).append(
+            {"reason": reason, "timestamp": "2026-10-01T12:00:00+00:00"})
+
+    def seed_unsubscribed(self, email: str) -> None:
+        """A profile that unsubscribed before our first sync."""
+        self.profiles[email.lower()] = {"id": self._id("P"), "attributes": {"email": email.lower()}}
+        self.suppress(email)
+
+    def still_unsubscribed(self, email: str) -> bool:
+        return bool(self.profiles.get(email.lower(), {}).get("suppression"))
+
+    def list_names(self) -> list[str]:
+        return [v["name"] for v in self.lists.values()]
+
     def list_emails(self, name: str) -> set[str]:
         by_id = {p["id"]: e for e, p in self.profiles.items()}
         for lst in self.lists.values():
@@ -42,8 +65,8 @@ class FakeKlaviyo(FakeEsp):
     def fields_of(self, email: str) -> dict:
         a = self.profiles[email]["attributes"]
         out = {k: a[k] for k in ("first_name", "last_name") if k in a}
-        if "location" in a:
-            out["city"] = a["location"].get("city")
+        for k, v in a.get("location", {}).items():
+            out[k] = v
         out.update(a.get("properties", {}))
         return out
 
@@ -98,8 +121,25 @@ class FakeKlaviyo(FakeEsp):
             lst["profiles"].discard(d["id"])
         return 204, None, {}
 
+    def post_list_profiles(self, m, req):
+        lst = self.lists.get(m["list"])
+        data = req.body.get("data", [])
+        if lst is None:
+            return 404, {"errors": [{"status": 404, "title": "Not found"}]}, {}
+        if len(data) > 1000:
+            return 400, {"errors": [{"status": 400, "title": "at most 1000 profiles"}]}, {}
+        known = {p["id"] for p in self.profiles.values()}
+        lst["profiles"].update(d["id"] for d in data if d["id"] in known)
+        return 204, None, {}
+
     def get_profiles(self, m, req):
         flt = req.query.get("filter", [""])[0]
+        if flt.startswith("greater-than(subscriptions.email.marketing.suppression.timestamp,"):
+            items = [{"type": "profile", "id": p["id"], "attributes": {
+                "email": e, "subscriptions": {"email": {"marketing": {
+                    "can_receive_email_marketing": False, "suppression": p["suppression"]}}}}}
+                for e, p in sorted(self.profiles.items()) if p.get("suppression")]
+            return self._page(items, req, "/api/profiles")
         match = re.fullmatch(r"any\(email,(\[.*\])\)", flt)
         if not match:
             return 400, {"errors": [{"status": 400, "title": "unsupported filter"}]}, {}
@@ -111,13 +151,21 @@ class FakeKlaviyo(FakeEsp):
         return 200, {"data": items, "links": {"next": None}}, {}
 
     def post_import(self, m, req):
-        if len(req.raw) > 5 * 1024 * 1024:
+        if len(req.raw) > 5_000_000:
             return 413, {"errors": [{"status": 413, "title": "payload over 5MB"}]}, {}
         data = req.body["data"]
         profiles = data["attributes"]["profiles"]["data"]
         if len(profiles) > 10_000:
             return 400, {"errors": [{"status": 400, "title": "at most 10,000 profiles"}]}, {}
         list_ids = [d["id"] for d in data.get("relationships", {}).get("lists", {}).get("data", [])]
+        if len(list_ids) > 1:
+            return 400, {"errors": [{"status": 400, "title": "one list per import job"}]}, {}
+        for p in profiles:
+            attrs = p["attributes"]
+            if "subscriptions" in attrs or any(k.startswith("$")
+                                               for k in attrs.get("properties", {})):
+                return 400, {"errors": [{"status": 400, "title": "Invalid profile attributes",
+                                         "detail": "no subscriptions or $ properties"}]}, {}
         if any(i not in self.lists for i in list_ids):
             return 404, {"errors": [{"status": 404, "title": "list not found"}]}, {}
         errors = []
@@ -136,8 +184,8 @@ class FakeKlaviyo(FakeEsp):
                 prof = self.profiles[email] = {"id": self._id("P"), "attributes": {"email": email}}
             merged = prof["attributes"]
             for k, v in attrs.items():
-                if k == "properties":
-                    merged.setdefault("properties", {}).update(v)
+                if isinstance(v, dict):  # properties, location: merged key by key
+                    merged.setdefault(k, {}).update(v)
                 else:
                     merged[k] = v
             for i in list_ids:

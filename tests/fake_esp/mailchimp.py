@@ -1,14 +1,25 @@
-"""Fake Mailchimp Marketing API v3: one audience, merge fields, static segments."""
+"""Fake Mailchimp Marketing API v3: one audience, merge fields, static segments, members.
+
+Enforces what Mailchimp documents: merge tags of 1-10 characters A-Z/0-9/_, EMAIL reserved,
+a tag at most once ("already exists"), at most 30 merge fields per audience, 500 emails per
+segment change, and no status change for a member in a compliance state (unsubscribed,
+cleaned). Static segment names may repeat (so a blindly retried create makes a duplicate).
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import itertools
+import json
+import re
+import tarfile
 
-from .server import FakeEsp
+from .server import FakeEsp, Request
 
 P = r"/3\.0/lists/(?P<list>[^/]+)"
+MAX_MERGE_FIELDS = 30
 
 
 class FakeMailchimp(FakeEsp):
@@ -22,16 +33,22 @@ class FakeMailchimp(FakeEsp):
         ("GET", P + r"/segments/(?P<seg>\d+)/members", "get_segment_members"),
         ("PUT", P + r"/members/(?P<hash>[0-9a-f]{32})", "put_member"),
         ("POST", P + r"/members/(?P<hash>[0-9a-f]{32})/actions/delete-permanent", "delete_permanent"),
-        ("POST", P, "batch_subscribe"),
+        ("GET", P + "/members", "get_members"),
+        ("POST", r"/3\.0/batches", "post_batch"),
+        ("GET", r"/3\.0/batches/(?P<batch>[^/]+)", "get_batch"),
+        ("GET", r"/files/batches/(?P<batch>[^/]+)\.tar\.gz", "get_batch_file"),
     ]
 
     def __init__(self, api_key: str = "0123456789abcdef-us21", list_id: str = "aud1"):
         super().__init__()
         self.api_key, self.list_id = api_key, list_id
         self.members: dict[str, dict] = {}  # subscriber hash -> member
-        self.merge_fields: dict[str, str] = {"FNAME": "First name", "LNAME": "Last name"}
+        # The fields a new audience has (Mailchimp: FNAME, LNAME, ADDRESS, PHONE).
+        self.merge_fields: dict[str, str] = {"FNAME": "First name", "LNAME": "Last name",
+                                             "ADDRESS": "Address", "PHONE": "Phone"}
         self.segments: dict[int, dict] = {}
         self.status_change_attempts: list[tuple[str, str, str]] = []  # (email, from, to)
+        self.batches: dict[str, dict] = {}
         self._ids = itertools.count(1001)
 
     # --- helpers for tests ------------------------------------------------------------
@@ -44,6 +61,14 @@ class FakeMailchimp(FakeEsp):
     def unsubscribe(self, email: str, status: str = "unsubscribed") -> None:
         """What a person clicking "unsubscribe" (or a hard bounce: `cleaned`) does."""
         self.members[hashlib.md5(email.lower().encode()).hexdigest()]["status"] = status
+
+    def seed_unsubscribed(self, email: str) -> None:
+        """A member who unsubscribed before our first sync."""
+        self.members[hashlib.md5(email.lower().encode()).hexdigest()] = {
+            "email_address": email.lower(), "status": "unsubscribed", "merge_fields": {}}
+
+    def still_unsubscribed(self, email: str) -> bool:
+        return self.status_of(email) == "unsubscribed"
 
     def status_of(self, email: str) -> str:
         return self.members[hashlib.md5(email.lower().encode()).hexdigest()]["status"]
@@ -73,8 +98,17 @@ class FakeMailchimp(FakeEsp):
 
     def post_merge_field(self, m, req):
         tag = req.body.get("tag", "")
-        if not tag or len(tag) > 10:
-            return 400, {"title": "Invalid Resource", "detail": "tag must be 1-10 chars"}, {}
+        if not re.fullmatch(r"[A-Z0-9_]{1,10}", tag) or tag == "EMAIL":
+            return 400, {"title": "Invalid Resource",
+                         "detail": f"The tag {tag!r} is invalid: 1-10 of A-Z, 0-9, _"}, {}
+        if tag in self.merge_fields:
+            return 400, {"title": "Invalid Resource",
+                         "detail": f"A Merge Field with the tag \"{tag}\" already exists "
+                                   "for this list."}, {}
+        if len(self.merge_fields) >= MAX_MERGE_FIELDS:
+            return 400, {"title": "Invalid Resource",
+                         "detail": f"this audience has the maximum of {MAX_MERGE_FIELDS} "
+                                   "merge fields"}, {}
         self.merge_fields[tag] = req.body.get("name", tag)
         return 200, {"tag": tag, "name": req.body.get("name"), "type": "text"}, {}
 
@@ -114,6 +148,23 @@ class FakeMailchimp(FakeEsp):
         return 200, {"members_added": added, "members_removed": removed, "errors": errors,
                      "total_added": len(added), "total_removed": len(removed),
                      "error_count": len(errors)}, {}
+
+    def segment_names(self) -> list[str]:
+        return [s["name"] for s in self.segments.values()]
+
+    def get_members(self, m, req):
+        if not self._list_ok(m):
+            return self._missing()
+        status = req.query.get("status", [None])[0]
+        found = sorted((v for v in self.members.values()
+                        if status is None or v["status"] == status),
+                       key=lambda v: v["email_address"])
+        offset = int(req.query.get("offset", ["0"])[0])
+        count = min(int(req.query.get("count", ["10"])[0]), 1000)
+        page = [{"email_address": v["email_address"], "status": v["status"],
+                 "last_changed": v.get("last_changed", "2026-01-01T00:00:00+00:00")}
+                for v in found[offset:offset + count]]
+        return 200, {"members": page, "total_items": len(found)}, {}
 
     def get_segment_members(self, m, req):
         seg = self.segments.get(int(m["seg"]))
@@ -163,6 +214,49 @@ class FakeMailchimp(FakeEsp):
         return 200, {"id": m["hash"], "email_address": email, "status": member["status"],
                      "merge_fields": member["merge_fields"]}, {}
 
+    def post_batch(self, m, req):
+        """Batch operations: applied at once here (Mailchimp queues them), results kept for
+        the response archive. Operation paths are relative to /3.0."""
+        results = []
+        for op in req.body.get("operations", []):
+            body = op.get("body") or ""
+            sub = Request(op["method"], "/3.0" + op["path"], {}, req.headers,
+                          json.loads(body) if body else None, body.encode())
+            status, payload, _ = self._route(sub)
+            results.append({"status_code": status, "operation_id": op.get("operation_id"),
+                            "response": json.dumps(payload)})
+        batch_id = f"b{next(self._ids)}"
+        self.batches[batch_id] = {"results": results, "polls": 0}
+        return 200, self._batch_doc(batch_id, "pending"), {}
+
+    def _batch_doc(self, batch_id: str, status: str) -> dict:
+        results = self.batches[batch_id]["results"]
+        errored = sum(r["status_code"] >= 400 for r in results)
+        doc = {"id": batch_id, "status": status, "total_operations": len(results),
+               "finished_operations": len(results) if status == "finished" else 0,
+               "errored_operations": errored if status == "finished" else 0,
+               "response_body_url": ""}
+        if status == "finished":
+            doc["response_body_url"] = f"{self.url}/files/batches/{batch_id}.tar.gz"
+        return doc
+
+    def get_batch(self, m, req):
+        batch = self.batches.get(m["batch"])
+        if batch is None:
+            return self._missing()
+        batch["polls"] += 1
+        return 200, self._batch_doc(m["batch"], "started" if batch["polls"] < 2
+                                    else "finished"), {}
+
+    def get_batch_file(self, m, req):
+        data = json.dumps(self.batches[m["batch"]]["results"]).encode()
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            info = tarfile.TarInfo(f"{m['batch']}/0.json")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        return 200, buffer.getvalue(), {}
+
     def delete_permanent(self, m, req):
         h = m["hash"]
         if h not in self.members:
@@ -171,44 +265,3 @@ class FakeMailchimp(FakeEsp):
         for seg in self.segments.values():
             seg["members"].discard(h)
         return 204, None, {}
-
-    def batch_subscribe(self, m, req):
-        if not self._list_ok(m):
-            return self._missing()
-        members = req.body.get("members", [])
-        if len(members) > 500:
-            return 400, {"title": "Invalid Resource",
-                         "detail": "You may only add up to 500 members per call"}, {}
-        new, updated, errors = [], [], []
-        for member in members:
-            email = member.get("email_address", "")
-            unknown = set(member.get("merge_fields", {})) - set(self.merge_fields)
-            if self.rejected(email) or unknown or "@" not in email:
-                errors.append({"email_address": email, "error": f"{email} looks fake or invalid",
-                               "error_code": "ERROR_GENERIC"})
-                continue
-            h = hashlib.md5(email.lower().encode()).hexdigest()
-            self.upserts[email.lower()] += 1
-            if h in self.members:
-                if not req.body.get("update_existing"):
-                    errors.append({"email_address": email, "error": "already a list member"})
-                    continue
-                current = self.members[h]["status"]
-                if member.get("status") and member["status"] != current:
-                    self.status_change_attempts.append((email.lower(), current, member["status"]))
-                    if current in ("unsubscribed", "cleaned"):
-                        errors.append({"email_address": email, "error_code": "ERROR_GENERIC",
-                                       "error": f"{email} is in a compliance state"})
-                        continue
-                    self.members[h]["status"] = member["status"]
-                self.members[h]["merge_fields"].update(member.get("merge_fields", {}))
-                updated.append({"email_address": email, "id": h})
-            else:
-                self.creates[email.lower()] += 1
-                self.members[h] = {"email_address": email.lower(),
-                                   "status": member.get("status"),
-                                   "merge_fields": dict(member.get("merge_fields", {}))}
-                new.append({"email_address": email, "id": h})
-        return 200, {"new_members": new, "updated_members": updated, "errors": errors,
-                     "total_created": len(new), "total_updated": len(updated),
-                     "error_count": len(errors)}, {}

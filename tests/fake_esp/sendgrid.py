@@ -1,13 +1,30 @@
-"""Fake SendGrid Marketing Campaigns contacts API (lists, custom fields, async jobs)."""
+"""Fake SendGrid Marketing Campaigns contacts API (lists, custom fields, async jobs,
+suppressions).
+
+Enforces what SendGrid documents: custom field names of A-Z/0-9/_ not starting with a digit,
+unique case-insensitively and never a reserved field's name ("already exists" otherwise); a
+contact may carry only reserved fields and known custom field ids; 30,000 contacts and
+6 MB = 6,000,000 bytes per upsert. List names may repeat (a blindly retried create makes a
+duplicate). Suppressions (unsubscribes, group unsubscribes, bounces, spam reports) are kept
+apart from contacts, as at SendGrid, and no endpoint here lifts one.
+"""
 
 from __future__ import annotations
 
 import itertools
+import re
+import time
 import uuid
 
 from .server import FakeEsp
 
-RESERVED = {"first_name", "last_name", "city", "email"}
+RESERVED = {"email", "first_name", "last_name", "alternate_emails", "address_line_1",
+            "address_line_2", "city", "state_province_region", "postal_code", "country",
+            "phone_number_id", "external_id", "anonymous_id"}
+READ_ONLY = {"created_at", "updated_at", "contact_id", "last_clicked", "last_opened",
+             "last_emailed", "lists", "segments", "automation_id", "unique_name"}
+MAX_BYTES = 6_000_000
+SUPPRESSION_KINDS = ("unsubscribes", "bounces", "spam_reports", "group")
 
 
 class FakeSendGrid(FakeEsp):
@@ -25,6 +42,8 @@ class FakeSendGrid(FakeEsp):
         ("GET", r"/v3/marketing/contacts/exports/(?P<id>[^/]+)", "get_export"),
         ("GET", r"/files/errors/(?P<job>[^/]+)\.csv", "get_errors_file"),
         ("GET", r"/files/exports/(?P<id>[^/]+)\.csv", "get_export_file"),
+        ("GET", r"/v3/suppression/(?P<kind>unsubscribes|bounces|spam_reports)", "get_suppressions"),
+        ("GET", r"/v3/asm/suppressions", "get_group_suppressions"),
     ]
 
     def __init__(self, api_key: str = "SG.fake-key-0123456789"):
@@ -35,16 +54,42 @@ class FakeSendGrid(FakeEsp):
         self.fields: dict[str, str] = {}  # id -> name
         self.jobs: dict[str, dict] = {}
         self.exports: dict[str, dict] = {}
+        self.suppressed: dict[str, list[dict]] = {k: [] for k in SUPPRESSION_KINDS}
         self._ids = itertools.count(1)
 
     # --- helpers for tests ------------------------------------------------------------
+    def suppress(self, email: str, kind: str = "unsubscribes") -> None:
+        """What an unsubscribe click, a bounce or a spam report does at SendGrid."""
+        item = {"email": email.lower(), "created": int(time.time())}
+        if kind == "group":
+            item |= {"group_id": 7, "group_name": "Newsletter"}
+        self.suppressed[kind].append(item)
+
+    def seed_unsubscribed(self, email: str) -> None:
+        """A contact who unsubscribed (globally) before our first sync."""
+        self.contacts[email.lower()] = {"id": uuid.uuid4().hex, "email": email.lower(),
+                                        "list_ids": set(), "custom_fields": {}}
+        self.suppress(email, "unsubscribes")
+
+    def still_unsubscribed(self, email: str) -> bool:
+        return any(i["email"] == email.lower() for i in self.suppressed["unsubscribes"])
+
+    def retry_hint(self) -> dict[str, str]:
+        return {"X-RateLimit-Reset": str(int(time.time()) + 1)}  # SendGrid: epoch seconds
+
+    def list_names(self) -> list[str]:
+        return list(self.lists.values())
+
+    def field_names(self) -> list[str]:
+        return list(self.fields.values())
+
     def list_emails(self, name: str) -> set[str]:
         ids = [i for i, n in self.lists.items() if n == name]
         return {e for e, c in self.contacts.items() if ids and ids[0] in c["list_ids"]}
 
     def fields_of(self, email: str) -> dict:
         c = self.contacts[email]
-        out = {k: c[k] for k in ("first_name", "last_name", "city") if k in c}
+        out = {k: c[k] for k in sorted(RESERVED - {"email"}) if k in c}
         out.update({self.fields[i]: v for i, v in c.get("custom_fields", {}).items()})
         return out
 
@@ -59,6 +104,18 @@ class FakeSendGrid(FakeEsp):
         return 200, {"result": [{"id": i, "name": n, "contact_count": len(self.list_emails(n))}
                                 for i, n in self.lists.items()], "_metadata": {}}, {}
 
+    def get_suppressions(self, m, req):
+        return 200, self._slice(self.suppressed[m["kind"]], req), {}
+
+    def get_group_suppressions(self, m, req):
+        return 200, self._slice(self.suppressed["group"], req), {}
+
+    @staticmethod
+    def _slice(items, req):
+        offset = int(req.query.get("offset", ["0"])[0])
+        limit = min(int(req.query.get("limit", ["500"])[0]), 500)
+        return items[offset:offset + limit]
+
     def post_list(self, m, req):
         list_id = str(uuid.UUID(int=next(self._ids)))
         self.lists[list_id] = req.body["name"]
@@ -70,6 +127,13 @@ class FakeSendGrid(FakeEsp):
                      "reserved_fields": [{"id": r, "name": r} for r in sorted(RESERVED)]}, {}
 
     def post_field(self, m, req):
+        name = req.body.get("name", "")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,99}", name):
+            return 400, {"errors": [{"field": "name", "message": "invalid field name"}]}, {}
+        taken = {n.lower() for n in self.fields.values()} | RESERVED | READ_ONLY
+        if name.lower() in taken:
+            return 400, {"errors": [{"field": "name",
+                                     "message": f"field name {name} already exists"}]}, {}
         field_id = f"e{next(self._ids)}_T"
         self.fields[field_id] = req.body["name"]
         return 200, {"id": field_id, "name": req.body["name"], "field_type": "Text"}, {}
@@ -81,8 +145,13 @@ class FakeSendGrid(FakeEsp):
 
     def put_contacts(self, m, req):
         contacts = req.body.get("contacts", [])
-        if len(contacts) > 30_000 or len(req.raw) > 6 * 1024 * 1024:
+        if len(contacts) > 30_000 or len(req.raw) > MAX_BYTES:
             return 413, {"errors": [{"message": "request too large: 30,000 contacts or 6MB"}]}, {}
+        for c in contacts:
+            unknown = set(c) - RESERVED - {"custom_fields"}
+            if unknown:
+                return 400, {"errors": [{"field": sorted(unknown)[0],
+                                         "message": "is not a reserved field"}]}, {}
         unknown_lists = set(req.body.get("list_ids", [])) - set(self.lists)
         if unknown_lists:
             return 404, {"errors": [{"message": "list not found"}]}, {}

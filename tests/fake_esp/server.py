@@ -15,6 +15,7 @@ Paths under `/files/` stand for pre-signed download URLs and need no credentials
 from __future__ import annotations
 
 import json
+import random
 import re
 import socket
 import threading
@@ -109,6 +110,28 @@ class FakeEsp:
         with self.lock:
             self.faults.append(fault)
         return fault
+
+    def arm_standard_faults(self, seed: int = 0, delay: float = 0.5) -> int:
+        """The standard fault profile: on every endpoint (lists, fields, segments, jobs,
+        upserts, lookups, downloads) one 429 with a retry hint, one 503, one reset after the
+        request was applied (lost response) and one slow answer after applying (a client
+        timeout when `delay` exceeds it), each spread over the endpoint's first calls by
+        `seed`. Returns how many faults were armed."""
+        rng = random.Random(seed)
+        armed = 0
+        for method, pattern, _ in self.routes:
+            kinds = [("status", {"status": 429, "headers": self.retry_hint()}),
+                     ("status", {"status": 503}), ("reset", {}), ("slow", {"delay": delay})]
+            rng.shuffle(kinds)
+            for kind, extra in kinds:
+                self.add_fault(kind, method=method, path=f"^{pattern}/?$",
+                               skip=rng.randint(0, 2), **extra)
+                armed += 1
+        return armed
+
+    def retry_hint(self) -> dict[str, str]:
+        """The header this ESP's 429 carries (seconds to wait)."""
+        return {"Retry-After": "1"}
 
     def reject(self, emails, times: int = 1, ) -> None:
         with self.lock:

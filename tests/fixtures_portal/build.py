@@ -73,7 +73,8 @@ def _members(ds: str) -> dict[str, list[dict]]:
     vip = [contact(uid, variant="A", holdout=False) for uid in ("u01", "u06", "u13")]
     if ds != "2026-01-04":
         vip.append(contact("u14", variant="B", holdout=False))
-    return {"cart_abandoners": cart, "vip": vip}
+    # winback: three members matched, all without consent, so nothing is exported.
+    return {"cart_abandoners": cart, "vip": vip, "winback": []}
 
 
 def _write_csv(path: Path, rows: list[dict], neutralise: bool) -> None:
@@ -105,17 +106,21 @@ def _write_export(settings: Settings, ds: str, previous: dict[str, list[dict]] |
     root = settings.exports_dir / ds
     members = _members(ds)
     segments = []
-    meta = {"cart_abandoners": {"description": "Added to cart in the last 3 days, no checkout.",
+    meta = {"cart_abandoners": {"description": "Added to cart in the last "
+                                               "var('cart_abandoners_days') (3) days, no checkout.",
                                 "owner": "growth", "campaign_id": CAMPAIGN, "variants": ["A", "B"]},
             "vip": {"description": "Customers the VIP model scores at or above the threshold.",
-                    "owner": "crm", "campaign_id": "vip", "variants": ["A", "B"]}}
+                    "owner": "crm", "campaign_id": "vip", "variants": ["A", "B"]},
+            "winback": {"description": "Lapsed customers to win back.", "owner": "crm",
+                        "campaign_id": "winback", "variants": ["A", "B"]}}
     for name, rows in members.items():
         files = {}
         csv_path = root / "segments" / f"{name}.csv"
         _write_csv(csv_path, rows, neutralise=True)
         files["csv"] = _entry(csv_path, root)
         pq_path = root / "segments" / f"{name}.parquet"
-        pq.write_table(pa.Table.from_pylist(rows), pq_path)
+        schema = pa.Table.from_pylist([contact("u00", variant="A", holdout=False)]).schema
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), pq_path)
         files["parquet"] = _entry(pq_path, root)
         # The mailable list is written by the export's own code from the full rows.
         mailable_path = root / mailable.MAILABLE_DIR / f"{name}.csv"
@@ -132,11 +137,13 @@ def _write_export(settings: Settings, ds: str, previous: dict[str, list[dict]] |
             _write_csv(p, drows, neutralise=False)
             files[kind] = _entry(p, root)
         segments.append({"name": name, **meta[name], "stale": False, "data_ds": ds,
-                         "members": len(rows) + 2, "rows": len(rows), "added": len(added),
+                         "members": len(rows) + (3 if name == "winback" else 2),
+                         "rows": len(rows), "added": len(added),
                          "removed": len(removed), "changed": 0,
                          "holdout": sum(r["is_holdout"] for r in rows),
                          "mailable_rows": mailable_rows,
-                         "excluded": {"not_opted_in": 2}, "extra_columns": [],
+                         "excluded": {"not_opted_in": 3 if name == "winback" else 2},
+                         "extra_columns": [],
                          "unknown_merge_fields": [], "files": files})
     (root / "erasures.csv").write_text("email,email_sha256,requested_at,is_new\n"
                                        "gone@example.com,x,2026-01-01T00:00:00,false\n")
@@ -171,8 +178,12 @@ def _write_quality(settings: Settings) -> None:
 def _write_models(settings: Settings) -> None:
     d = settings.models_dir / "vip" / "vip-v1"
     d.mkdir(parents=True, exist_ok=True)
-    (d / "metadata.json").write_text(json.dumps({"version": "vip-v1", "status": "approved",
-                                                 "trained_on": "2026-01-04"}))
+    # The shape the model registry writes (personalization/scoring/train.py).
+    (d / "metadata.json").write_text(json.dumps({
+        "model": "vip", "version": "vip-v1", "approved": True,
+        "approval_reason": "beats recency_only and rfm_score on ROC AUC",
+        "trained_ds": "2026-01-04", "rows": {"final_fit": 1234, "training": 900},
+        "training_window": {"from": "2024-01-05", "to": "2026-01-04"}}))
     (d / "model_card.md").write_text(
         "# VIP model vip-v1\n\nPredicts **VIP** customers.\n\n## Metrics\n\n"
         "| metric | value |\n|---|---|\n| roc_auc | 0.91 |\n\n- trained on 2026-01-04\n"
@@ -215,6 +226,10 @@ def pixel_events() -> list[dict]:
     ev("purchase", "u08", _t(0, 9))  # before the click: no conversion, but a buyer
     ev("purchase", None, _t(1, 12), customer="c11")  # holdout u11 buys in the window
     ev("page_view", "u12", _t(1, 12))  # holdout u12 only browses
+    # A newsletter that is not a segment of the exports (its audience is unknown), a day later.
+    ev("email_open", "u13", _t(1, 9), "A", campaign="cmp-news")
+    ev("email_open", "u14", _t(1, 9), "B", campaign="cmp-news")
+    ev("email_click", "u13", _t(1, 10), "A", campaign="cmp-news")
     return rows
 
 
@@ -241,3 +256,23 @@ def build(home: Path) -> Settings:
     _write_models(settings)
     _write_lake(settings)
     return settings
+
+
+def write_real_data_docs(docs_dir: Path) -> None:
+    """Real Great Expectations Data Docs (two validations: one passes, one fails) in `docs_dir`."""
+    import great_expectations.expectations as gxe
+    import pandas as pd
+
+    from personalization.quality.gx_runner import Check, run_checks
+
+    def suite(name: str):
+        import great_expectations as gx
+
+        return gx.ExpectationSuite(name=name, expectations=[
+            gxe.ExpectColumnValuesToNotBeNull(column="unified_id"),
+            gxe.ExpectColumnValuesToBeBetween(column="orders", min_value=0, max_value=10)])
+
+    frame = pd.DataFrame({"unified_id": ["u01", "u02"], "orders": [1, 3]})
+    bad = pd.DataFrame({"unified_id": ["u01", None], "orders": [1, 99]})
+    run_checks([Check("fixture.good", frame, suite("fixture.good"), key="unified_id"),
+                Check("fixture.bad", bad, suite("fixture.bad"), key="unified_id")], docs_dir)

@@ -15,33 +15,8 @@ products as (
     select * from {{ ref('products') }}
 ),
 
-checkouts as (
-    select unified_id, occurred_at as checked_out_at
-    from events
-    where event_type in ('checkout_start', 'purchase') and occurred_at < {{ segment_window_end() }}
-    union all
-    select unified_id, ordered_at as checked_out_at
-    from orders
-    where ordered_at < {{ segment_window_end() }}
-),
-
-last_checkout as (
-    select unified_id, max(checked_out_at) as last_checked_out_at
-    from checkouts
-    where unified_id is not null
-    group by unified_id
-),
-
 cart_adds as (
-    select events.unified_id, events.sku, events.occurred_at
-    from events
-    left join last_checkout on events.unified_id = last_checkout.unified_id
-    where events.unified_id is not null
-      and events.event_type = 'add_to_cart'
-      and events.sku is not null
-      and {{ segment_in_window('events.occurred_at', var('cart_abandoners_days')) }}
-      and (last_checkout.last_checked_out_at is null
-           or events.occurred_at > last_checkout.last_checked_out_at)
+    {{ open_cart_adds('events', 'orders', var('cart_abandoners_days')) }}
 ),
 
 cart_lines as (

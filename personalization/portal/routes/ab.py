@@ -1,6 +1,8 @@
-"""A/B results per campaign and variant, with lift, p-value and the holdout baseline."""
+"""A/B results per campaign and variant: verdicts, intervals, lift vs holdout, date filter."""
 
 from __future__ import annotations
+
+from datetime import date
 
 from fastapi import APIRouter, Depends, Request
 
@@ -14,8 +16,10 @@ router = APIRouter()
 
 
 @router.get("/ab")
-def ab_page(request: Request, ds: str = "latest", user: User = Depends(current_user)):
+def ab_page(request: Request, ds: str = "latest", since: date | None = None,
+            until: date | None = None, user: User = Depends(current_user)):
     settings = settings_of(request)
     export = store.load_export(settings, ds)
-    return render(request, "ab.html", export=export, campaigns=campaign_results(settings, export),
+    return render(request, "ab.html", export=export, since=since, until=until,
+                  campaigns=campaign_results(settings, export, since=since, until=until),
                   conversion_days=CONVERSION_DAYS)

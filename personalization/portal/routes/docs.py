@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from personalization.portal import store
 from personalization.portal.auth import current_user
+from personalization.portal.datadocs import render_offline
 from personalization.portal.markdown import render as render_markdown
 from personalization.portal.security import safe_child
 from personalization.portal.users import User
 from personalization.portal.web import render, settings_of
 
 router = APIRouter()
-# GX Data Docs use their own scripts and styles; allow them from the portal only.
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; frame-ancestors 'self'")
+# Data Docs pages are rewritten to run no script at all (datadocs.py); GX's inline styles stay.
+DOCS_CSP = ("default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; font-src 'self'; frame-ancestors 'self'; base-uri 'none'; "
+            "form-action 'self'")
 
 
 @router.get("/quality")
@@ -32,7 +34,10 @@ def data_docs(request: Request, relative: str = "", user: User = Depends(current
     path = safe_child(root, relative or "index.html") if root.is_dir() else None
     if path is None:
         raise HTTPException(404, "no such Data Docs page")
-    return FileResponse(path, headers={"Content-Security-Policy": DOCS_CSP})
+    headers = {"Content-Security-Policy": DOCS_CSP}
+    if path.suffix == ".html":
+        return HTMLResponse(render_offline(path.read_text(encoding="utf-8")), headers=headers)
+    return FileResponse(path, headers=headers)
 
 
 @router.get("/models")

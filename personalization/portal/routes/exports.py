@@ -16,6 +16,7 @@ from personalization.export import mailable
 from personalization.observability import log_event
 from personalization.portal import store
 from personalization.portal.auth import current_user
+from personalization.portal.changes import what_changed
 from personalization.portal.security import is_ds
 from personalization.portal.users import User
 from personalization.portal.web import render, settings_of
@@ -30,9 +31,12 @@ _CHUNK = 1 << 20
 
 @router.get("/")
 def exports_list(request: Request, user: User = Depends(current_user)):
-    exports = store.all_exports(settings_of(request))
-    return render(request, "exports.html", exports=exports,
-                  latest=store.latest_ds(settings_of(request)))
+    settings = settings_of(request)
+    exports = store.all_exports(settings)
+    latest = store.load_export(settings, "latest")
+    return render(request, "exports.html", exports=exports, latest=latest.ds if latest else None,
+                  people={e.ds: store.unique_people(e) for e in exports},
+                  changes=what_changed(settings, latest) if latest else [])
 
 
 def _export_or_404(request: Request, ds: str) -> store.Export:
@@ -45,7 +49,9 @@ def _export_or_404(request: Request, ds: str) -> store.Export:
 @router.get("/exports/{ds}")
 def export_detail(request: Request, ds: str, user: User = Depends(current_user)):
     export = _export_or_404(request, ds)
-    return render(request, "export.html", export=export, presets=mailable.load_presets())
+    changes = {c.name: c for c in what_changed(settings_of(request), export)}
+    return render(request, "export.html", export=export, presets=mailable.load_presets(),
+                  changes=changes, people=store.unique_people(export))
 
 
 def _downloadable(export: store.Export) -> set[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from personalization.portal import charts, store
 from personalization.portal.auth import current_user
@@ -22,15 +22,16 @@ def segments_list(request: Request, user: User = Depends(current_user)):
 
 
 @router.get("/segments/{name}")
-def segment_page(request: Request, name: str, ds: str = "latest", page: int = 0,
-                 user: User = Depends(current_user)):
+def segment_page(request: Request, name: str, ds: str = "latest",
+                 page: int = Query(0, ge=0, le=2**31), user: User = Depends(current_user)):
     settings = settings_of(request)
     export = store.load_export(settings, ds)
     seg = export.segment(name) if export else None
     if export is None or seg is None:
         raise HTTPException(404, "no such segment in this export")
     history = store.segment_history(settings, name)
-    page = max(page, 0)
+    # Past the end: the last page (the manifest knows the row count).
+    page = min(page, max(int(seg.get("rows") or 0) - 1, 0) // SAMPLE_SIZE)
     sample = store.members(export, name, limit=SAMPLE_SIZE, offset=page * SAMPLE_SIZE)
     columns = [c for c in (sample[0].keys() if sample else []) if c not in NOT_TAGS]
     return render(

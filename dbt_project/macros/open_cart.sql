@@ -1,0 +1,31 @@
+{#-
+    Add-to-carts still in a person's cart: in the last `days` days up to the end of ds and
+    after their last checkout start, purchase or order. One definition for the
+    cart_abandoners segment and the shipping nudge of the content rules.
+    Returns a select of (unified_id, sku, occurred_at) over the relations named `events`
+    (customer_events) and `orders`.
+-#}
+{% macro open_cart_adds(events, orders, days) -%}
+    select cart_events.unified_id, cart_events.sku, cart_events.occurred_at
+    from {{ events }} as cart_events
+    left join (
+        select unified_id, max(checked_out_at) as last_checked_out_at
+        from (
+            select unified_id, occurred_at as checked_out_at
+            from {{ events }}
+            where event_type in ('checkout_start', 'purchase') and occurred_at < {{ segment_window_end() }}
+            union all
+            select unified_id, ordered_at as checked_out_at
+            from {{ orders }}
+            where ordered_at < {{ segment_window_end() }}
+        ) as checkouts
+        where unified_id is not null
+        group by unified_id
+    ) as last_checkout on cart_events.unified_id = last_checkout.unified_id
+    where cart_events.unified_id is not null
+      and cart_events.event_type = 'add_to_cart'
+      and cart_events.sku is not null
+      and {{ segment_in_window('cart_events.occurred_at', days) }}
+      and (last_checkout.last_checked_out_at is null
+           or cart_events.occurred_at > last_checkout.last_checked_out_at)
+{%- endmacro %}
