@@ -8,7 +8,7 @@ DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS      ?= 14
 DEMO_START     ?= 2026-10-01
 
-.PHONY: demo test install lint browser bench clean
+.PHONY: demo test install lint browser bench clean airflow
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -37,8 +37,23 @@ lint: install
 test: install browser lint
 	$(BIN)/python -m pytest -q --timeout=900
 
+# Airflow standalone (scheduler, API server + UI, DAG processor, triggerer) on this worktree's
+# DAGs; see docs/operations.md. Its children start a plain `airflow`, so the venv goes on PATH;
+# the API's base URL carries the same port, or tasks cannot reach the execution API.
+AIRFLOW_HOME ?= $(CURDIR)/.airflow
+AIRFLOW_PORT ?= 8080
+AIRFLOW_DAGS ?= $(CURDIR)/dags
+AIRFLOW_ENV = PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW_HOME="$(AIRFLOW_HOME)" \
+	AIRFLOW__CORE__DAGS_FOLDER="$(AIRFLOW_DAGS)" AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__API__PORT=$(AIRFLOW_PORT) AIRFLOW__API__BASE_URL=http://localhost:$(AIRFLOW_PORT)
+
+airflow: install
+	$(AIRFLOW_ENV) airflow db migrate
+	$(AIRFLOW_ENV) airflow pools set personalization_warehouse 1 "one writer: every task that opens the warehouse"
+	$(AIRFLOW_ENV) exec airflow standalone
+
 bench: install
 	$(BIN)/python benchmarks/run.py --scale 10000
 
 clean:
-	rm -rf $(VENV) .personalization
+	rm -rf $(VENV) .personalization .airflow

@@ -21,6 +21,10 @@ class WarehouseError(PersonalizationError):
     """dbt failed to build or test a model."""
 
 
+class WarehouseLockedError(WarehouseError):
+    """Another process holds DuckDB's single write lock on the warehouse file."""
+
+
 class QualityGateError(PersonalizationError):
     """An error-severity expectation failed: nothing downstream may run."""
 

@@ -70,8 +70,10 @@ def extract_source(source: str, ds: date, settings: Settings) -> list[StepReport
             level = logging.WARNING if spec.root == "landing" else logging.INFO
             log_event(logger, "extract_source_missing", level, source=source,
                       file=spec.file_name, ds=str(ds), folder=str(path.parent), required=False)
+            # "optional": absent by design (no intake in use), not worth a warning
             reports += [StepReport(step=_step(t), ds=str(ds), status="skipped",
-                                   details={"missing_file": str(path)})
+                                   details={"missing_file": str(path),
+                                            "optional": spec.root == "intake"})
                         for t in spec.tables]
             continue
         reports += _extract_file(spec, path, ds, settings)

@@ -112,6 +112,7 @@ def score(ds: date, settings: Settings) -> StepReport:
         details[f"{name}_model"] = {"version": meta and meta["version"], "why": why}
         if meta is None or not meta.get("approved"):
             report.status = "warning"
+            details.setdefault("warnings", []).append(f"{name} model: {why}")
             log_event(logger, "scoring_model_warning", level=logging.WARNING, model=name,
                       ds=ds.isoformat(), reason=why)
 
