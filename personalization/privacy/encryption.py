@@ -169,7 +169,8 @@ def connect_warehouse(settings: Settings, read_only: bool = True,
     if not enabled(settings):
         return duckdb.connect(str(settings.warehouse_path), read_only=read_only,
                               config=config or {})
-    con = duckdb.connect(config=config or {})
+    # Spill beside the warehouse, as DuckDB does for a file database (not ./.tmp).
+    con = duckdb.connect(config={"temp_directory": f"{settings.warehouse_path}.tmp", **(config or {})})
     try:
         configure(con, settings)
         alias = warehouse_alias(settings)
