@@ -140,6 +140,25 @@ def test_the_key_is_never_written_in_clear(encrypted_night):
 
 
 @pytest.mark.slow
+def test_no_email_in_clear_outside_the_deliverables(encrypted_night):
+    """Every file under the home except exports, ESP drops and the source systems' own
+    deliveries (landing, intake) holds none of the landing emails in its bytes: sync log,
+    trigger state, export audit, reports, quality results, dbt logs and target files."""
+    settings, _ = encrypted_night
+    emails = [e.encode() for e in _landing_emails(settings)]
+    plain_by_design = {settings.exports_dir, settings.home / "esp_drop", settings.landing_dir,
+                       settings.intake_dir}
+    checked, found = 0, []
+    for path in settings.home.rglob("*"):
+        if not path.is_file() or any(d in path.parents for d in plain_by_design):
+            continue
+        raw = path.read_bytes().lower()
+        checked += 1
+        found += [(str(path), e) for e in emails if e in raw][:1]
+    assert checked > 50 and found == []
+
+
+@pytest.mark.slow
 def test_readers_outside_the_night_work_encrypted(encrypted_night):
     """Segment preview, identity evaluation, subject access, the portal's A/B and trigger
     pages and a trigger runner tick all open the encrypted warehouse and lake."""
