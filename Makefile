@@ -35,7 +35,7 @@ lint: install
 	$(BIN)/sqlfluff lint dbt_project/models --disable-progress-bar
 
 test: install browser lint
-	$(BIN)/python -m pytest -q --timeout=900
+	$(BIN)/python -m pytest -q --timeout=900 -n 2 --dist loadfile
 
 # Airflow standalone (scheduler, API server + UI, DAG processor, triggerer) on this worktree's
 # DAGs; see docs/operations.md. Its children start a plain `airflow`, so the venv goes on PATH;
