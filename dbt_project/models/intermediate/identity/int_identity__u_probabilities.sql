@@ -7,7 +7,7 @@
 -- only matters for tiny populations.
 {%- set sample_pairs = var('identity_u_sample_pairs', 1000000) %}
 {%- set max_partners = var('identity_u_max_partners', 100) %}
-{%- set prior_pairs = var('identity_u_prior_pairs', 1000) %}
+{%- set prior_pairs = var('identity_u_prior_pairs', 10000) %}
 
 with records as (
     select * from {{ ref('int_identity__guarded_records') }}
