@@ -30,18 +30,21 @@
 {%- endmacro %}
 
 {#- Level of one name comparison: 4 exact, 3 one edit / JW >= 0.92, 2 two edits (names of
-    five letters or more) / JW >= 0.85, 1 one side is the other's initial, 0 other. `jw` and
-    `ed` are the pair's Jaro-Winkler similarity and edit distance, computed once. -#}
-{% macro identity_name_level(a, b, jw=none, ed=none) -%}
+    five letters or more) / JW >= 0.85, 1 one side is the other's initial, 0 other. `jw` is
+    the pair's Jaro-Winkler similarity if already computed; the edit distance is only
+    computed when Jaro-Winkler leaves it open (0.7 <= JW < 0.92): most pairs are far apart. -#}
+{% macro identity_name_level(a, b, jw=none) -%}
     {%- set jw = jw or identity_jaro_winkler(a, b) -%}
-    {%- set ed = ed or identity_edit_distance(a, b) -%}
+    {%- set ed = identity_edit_distance(a, b) -%}
     case
         when {{ a }} is null or {{ b }} is null then -1
         when {{ a }} = {{ b }} then 4
-        when (length({{ a }}) = 1 or length({{ b }}) = 1) then
+        when length(replace({{ a }}, '.', '')) = 1 or length(replace({{ b }}, '.', '')) = 1 then
             case when left({{ a }}, 1) = left({{ b }}, 1) then 1 else 0 end
-        when {{ ed }} <= 1 or {{ jw }} >= 0.92 then 3
-        when ({{ ed }} <= 2 and least(length({{ a }}), length({{ b }})) >= 5) or {{ jw }} >= 0.85 then 2
+        when {{ jw }} >= 0.92 then 3
+        when {{ jw }} < 0.7 then 0
+        when {{ ed }} <= 1 then 3
+        when {{ jw }} >= 0.85 or ({{ ed }} <= 2 and least(length({{ a }}), length({{ b }})) >= 5) then 2
         else 0
     end
 {%- endmacro %}
@@ -58,13 +61,9 @@
             birth_a, birth_b, street_a, street_b, postcode_a, postcode_b, city_a, city_b,
             phone_a, phone_b, email_local_a, email_local_b,
             {{ identity_jaro_winkler('first_a', 'first_b') }} as jw_first,
-            {{ identity_edit_distance('first_a', 'first_b') }} as ed_first,
             {{ identity_jaro_winkler('last_a', 'last_b') }} as jw_last,
-            {{ identity_edit_distance('last_a', 'last_b') }} as ed_last,
             {{ identity_jaro_winkler('first_a', 'last_b') }} as jw_first_last,
-            {{ identity_edit_distance('first_a', 'last_b') }} as ed_first_last,
             {{ identity_jaro_winkler('last_a', 'first_b') }} as jw_last_first,
-            {{ identity_edit_distance('last_a', 'first_b') }} as ed_last_first,
             {{ identity_edit_distance('cast(birth_a as varchar(10))', 'cast(birth_b as varchar(10))') }} as ed_birth,
             {{ identity_jaro_winkler('street_a', 'street_b') }} as jw_street,
             {{ identity_edit_distance('postcode_a', 'postcode_b') }} as ed_postcode,
@@ -75,10 +74,10 @@
     oriented as (
         select
             *,
-            {{ identity_name_level('first_a', 'first_b', 'jw_first', 'ed_first') }} as first_straight,
-            {{ identity_name_level('last_a', 'last_b', 'jw_last', 'ed_last') }} as last_straight,
-            {{ identity_name_level('first_a', 'last_b', 'jw_first_last', 'ed_first_last') }} as first_swapped,
-            {{ identity_name_level('last_a', 'first_b', 'jw_last_first', 'ed_last_first') }} as last_swapped
+            {{ identity_name_level('first_a', 'first_b', 'jw_first') }} as first_straight,
+            {{ identity_name_level('last_a', 'last_b', 'jw_last') }} as last_straight,
+            {{ identity_name_level('first_a', 'last_b', 'jw_first_last') }} as first_swapped,
+            {{ identity_name_level('last_a', 'first_b', 'jw_last_first') }} as last_swapped
         from similarities
     ),
 
@@ -122,7 +121,9 @@
             end as phone_level,
             case
                 when email_local_a is null or email_local_b is null then -1
-                when email_local_a = email_local_b and length(email_local_a) >= 4 then 1
+                when email_local_a = email_local_b and length(email_local_a) >= 4 then 2
+                when {{ identity_email_stem('email_local_a') }} = {{ identity_email_stem('email_local_b') }}
+                    and length({{ identity_email_stem('email_local_a') }}) >= 6 then 1
                 else 0
             end as email_local_part_level
         from oriented
@@ -130,3 +131,8 @@
 
     select * from levels
 {% endmacro %}
+
+{#- A mailbox name without digits and punctuation (anna.schmidt85 -> annaschmidt). -#}
+{% macro identity_email_stem(local_part) -%}
+    regexp_replace({{ local_part }}, '[^a-z]', '', 'g')
+{%- endmacro %}

@@ -48,8 +48,9 @@
             0: ['other', 0.35, 0.99989],
         },
         'email_local_part': {
-            1: ['same mailbox name, other domain', 0.10, 0.0005],
-            0: ['other', 0.90, 0.9995],
+            2: ['same mailbox name, other domain', 0.10, 0.0002],
+            1: ['same mailbox name without digits and punctuation', 0.20, 0.0005],
+            0: ['other', 0.70, 0.9993],
         },
     }) }}
 {% endmacro %}
@@ -77,14 +78,14 @@
 
 {#-
     Hard conditions on a pair's comparison levels, beside its match probability:
-    - evidence beyond the names: birth date, address (postcode or street), phone or mailbox
-      name agree at least roughly. Two people who share only a name (and a city) are never
-      merged, however rare the name;
+    - evidence beyond the names: birth date, address (postcode or street), phone or the whole
+      mailbox name agree at least roughly. Two people who share only a name (and a city, or a
+      mailbox name built from that name) are never merged, however rare the name;
     - a first name that differs outright (level 0) needs the birth date to agree: members of
       one household agree on last name, address and phone, evidence that is not independent
       (the model's assumption) and would otherwise be counted three times.
 -#}
 {% macro identity_match_guard() -%}
-    ((birth_date_level >= 2 or address_level >= 2 or phone_level >= 1 or email_local_part_level >= 1)
+    ((birth_date_level >= 2 or address_level >= 2 or phone_level >= 1 or email_local_part_level >= 2)
         and (first_name_level <> 0 or birth_date_level >= 2))
 {%- endmacro %}

@@ -82,6 +82,10 @@ keys as (
     -- The mailbox name at another provider.
     select record_key, component_id, 'email_local_part', email_local_part
     from people where length(email_local_part) >= 4
+    union all
+    -- ... or with another year suffix: the mailbox name without digits and punctuation.
+    select record_key, component_id, 'email_stem', {{ identity_email_stem('email_local_part') }}
+    from people where length({{ identity_email_stem('email_local_part') }}) >= 6
 ),
 
 final as (

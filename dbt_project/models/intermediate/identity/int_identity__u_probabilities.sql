@@ -6,7 +6,7 @@
 -- prior u0 (identity_comparison_levels) with var identity_u_prior_pairs pseudo-pairs, which
 -- only matters for tiny populations.
 {%- set sample_pairs = var('identity_u_sample_pairs', 1000000) %}
-{%- set max_partners = var('identity_u_max_partners', 100) %}
+{%- set max_partners = var('identity_u_max_partners', 20) %}
 {%- set prior_pairs = var('identity_u_prior_pairs', 10000) %}
 
 with records as (
