@@ -236,10 +236,14 @@ def subject_access_cmd(
 @app.command("evaluate-identity")
 def evaluate_identity(truth: Path = typer.Option(..., "--truth", exists=True, dir_okay=False,
                       help="Ground-truth file written by `generate`.")) -> None:
-    """Score identity resolution against ground truth: pairwise precision, recall, F1."""
-    from personalization.warehouse.evaluate import evaluate, format_report
+    """Score identity resolution against ground truth: pairwise precision, recall, F1 (overall,
+    per scope and per source pair) and the largest predicted persons."""
+    from personalization.warehouse.evaluate import evaluate, format_details, format_report
 
-    Console().print(format_report(evaluate(truth, _settings())))
+    result = evaluate(truth, _settings())
+    Console().print(format_report(result))
+    for table in format_details(result):
+        Console().print(table)
 
 
 @segments_app.command("list")
