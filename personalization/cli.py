@@ -233,6 +233,25 @@ def subject_access_cmd(
     console.print(f"subject access report: {path} (and {path.parent / 'summary.md'})")
 
 
+@app.command("rekey")
+def rekey_cmd(
+    from_key_file: Path | None = typer.Option(None, "--from-key-file", exists=True, dir_okay=False,
+                                              help="File holding the current key (omit: the data is plain)."),
+    to_key_file: Path | None = typer.Option(None, "--to-key-file", exists=True, dir_okay=False,
+                                            help="File holding the new key (omit: decrypt)."),
+) -> None:
+    """Encrypt, re-key or decrypt the warehouse and lake in place (docs/privacy.md); then
+    change the setting. Run while the DAG and the trigger runner are paused."""
+    from personalization.privacy.rekey import rekey
+
+    settings = _settings()
+    report = rekey(*(settings.model_copy(update={"encryption_key": None, "encryption_key_file": f})
+                     for f in (from_key_file, to_key_file)))
+    console.print(f"rewrote {report.rows_out} of {report.rows_in} Parquet files; warehouse "
+                  f"{'rewritten' if report.details['warehouse_rewritten'] else 'unchanged'}; "
+                  f"now {'encrypted' if report.details['encrypted'] else 'plain'}")
+
+
 @app.command("evaluate-identity")
 def evaluate_identity(truth: Path = typer.Option(..., "--truth", exists=True, dir_okay=False,
                       help="Ground-truth file written by `generate`.")) -> None:

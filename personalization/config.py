@@ -206,8 +206,14 @@ class Settings(BaseSettings):
         secret = key(self)
         if secret is None:
             return {}
+        from personalization.privacy.encryption import parquet_read_options, warehouse_alias
+
         return {"PERSONALIZATION_ENCRYPTION_KEY": secret,
-                "PERSONALIZATION_ENCRYPTION_ALLOW_MBEDTLS": str(self.encryption_allow_mbedtls).lower()}
+                "PERSONALIZATION_ENCRYPTION_ALLOW_MBEDTLS": str(self.encryption_allow_mbedtls).lower(),
+                # profiles.yml target, its catalog name, and the lake sources' read option
+                "PERSONALIZATION_DBT_TARGET": "duckdb_encrypted",
+                "PERSONALIZATION_WAREHOUSE_ALIAS": warehouse_alias(self),
+                "PERSONALIZATION_PARQUET_READ_OPTIONS": parquet_read_options(self)}
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -32,6 +32,7 @@ from personalization.export.merge_fields import (
     register_locales,
 )
 from personalization.observability import StepReport, log_event, timed
+from personalization.privacy import encryption
 from personalization.warehouse.catalog import Segment, list_segments
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,9 @@ def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
                                  "threads": settings.duckdb_threads,
                                  "temp_directory": str(spill)})
     try:
-        con.execute(f"ATTACH {_literal(str(settings.warehouse_path))} AS wh (READ_ONLY)")
+        encryption.configure(con, settings)  # key, and the lake's erasure requests' key
+        con.execute(f"ATTACH {_literal(str(settings.warehouse_path))} AS wh"
+                    f"{encryption.attach_options(settings, read_only=True)}")
     except duckdb.Error as e:
         con.close()
         raise ExportError(f"cannot open warehouse {settings.warehouse_path}: {e}") from e

@@ -37,6 +37,7 @@ from personalization.config import Settings
 from personalization.observability import log_event, timed
 from personalization.portal import store
 from personalization.portal.store import Export, segment_file
+from personalization.privacy import encryption
 
 logger = logging.getLogger(__name__)
 
@@ -208,10 +209,12 @@ def _create_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> bool:
     events = _glob(settings.lake_dir / "raw" / "pixel" / "events")
     if not events:
         return False
+    encryption.configure(con, settings)  # the lake key, when encryption at rest is on
+    lake = encryption.parquet_read_options(settings)
     con.execute(
         "CREATE TEMP VIEW events AS SELECT event_id, CAST(occurred_at AS TIMESTAMP) AS occurred_at,"
         " anonymous_id, customer_id, email_sha256, event_type, campaign_id, variant"
-        f" FROM read_parquet({_files_sql(events)}, hive_partitioning = false, union_by_name = true)"
+        f" FROM read_parquet({_files_sql(events)}, hive_partitioning = false, union_by_name = true{lake})"
         " QUALIFY event_id IS NULL"
         " OR row_number() OVER (PARTITION BY event_id ORDER BY occurred_at) = 1")
     customers = _glob(settings.lake_dir / "raw" / "shop" / "customers")
@@ -219,7 +222,7 @@ def _create_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> bool:
         con.execute(
             "CREATE TEMP VIEW customers AS SELECT customer_id, sha256(lower(trim(email))) AS h"
             f" FROM read_parquet({_files_sql(customers)}, hive_partitioning = false,"
-            " union_by_name = true)"
+            f" union_by_name = true{lake})"
             " WHERE nullif(trim(email), '') IS NOT NULL"
             " QUALIFY row_number() OVER (PARTITION BY customer_id"
             "                            ORDER BY updated_at DESC NULLS LAST) = 1")

@@ -24,6 +24,7 @@ from expectations import segments as segment_suites
 from personalization.config import Settings
 from personalization.exceptions import QualityGateError
 from personalization.observability import StepReport, log_event
+from personalization.privacy import encryption
 from personalization.quality import drift, frames
 from personalization.quality.gx_runner import Check, Finding, run_checks
 
@@ -44,6 +45,7 @@ def gate(ds: date, stage: str, settings: Settings) -> StepReport:
     metrics: dict = {"sizes": {}, "distributions": {}}
     if stage == "lake":
         with duckdb.connect() as con:
+            encryption.configure(con, settings)
             checks = _lake_checks(con, settings, ds, previous, metrics)
     else:
         with _warehouse(settings) as con:
@@ -67,7 +69,9 @@ def validate_export(export_dir: Path, ds: date, settings: Settings) -> StepRepor
 def _warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
     if not settings.warehouse_path.exists():
         raise QualityGateError(f"warehouse not found at {settings.warehouse_path}: build it first")
-    return duckdb.connect(str(settings.warehouse_path), read_only=True)
+    con = encryption.connect_warehouse(settings, read_only=True)
+    encryption.configure(con, settings)  # the gate also reads the lake's erasure requests
+    return con
 
 
 def _lake_checks(con, settings: Settings, ds: date, previous: dict, metrics: dict) -> list[Check]:

@@ -25,6 +25,12 @@ LAKE_TIMESTAMPS = {
 }
 
 
+def _lake_options(settings: Settings) -> str:
+    from personalization.privacy.encryption import parquet_read_options
+
+    return parquet_read_options(settings)
+
+
 def ds_end(ds: date) -> datetime:
     return datetime.combine(ds + timedelta(days=1), time())
 
@@ -52,7 +58,8 @@ def lake_frame(con: duckdb.DuckDBPyConnection, settings: Settings, table: str,
     ts = LAKE_TIMESTAMPS[table]
     lateness = (f"epoch({ts}) - epoch(TIMESTAMP '{ds_end(ds)}')" if ts else "0")
     select = ", ".join(cols + [f"coalesce({lateness}, 0) AS seconds_after_ds_end"])
-    return con.execute(f"SELECT {select} FROM read_parquet(?)", [str(path)]).df()
+    return con.execute(f"SELECT {select} FROM read_parquet(?{_lake_options(settings)})",
+                       [str(path)]).df()
 
 
 def load_log(con: duckdb.DuckDBPyConnection, settings: Settings, table: str, ds: date) -> dict | None:
@@ -60,7 +67,7 @@ def load_log(con: duckdb.DuckDBPyConnection, settings: Settings, table: str, ds:
     if not path.exists():
         return None
     row = con.execute("SELECT sum(rows_loaded), sum(rows_in), sum(rows_quarantined) "
-                      "FROM read_parquet(?)", [str(path)]).fetchone()
+                      f"FROM read_parquet(?{_lake_options(settings)})", [str(path)]).fetchone()
     return {"rows_loaded": int(row[0] or 0), "rows_in": int(row[1] or 0),
             "rows_quarantined": int(row[2] or 0)}
 

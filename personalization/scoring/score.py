@@ -15,11 +15,11 @@ from datetime import time as clock
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from personalization.config import Settings
 from personalization.exceptions import ScoringError
 from personalization.observability import StepReport, log_event, tree_rss_bytes
+from personalization.privacy import encryption
 from personalization.scoring import registry
 from personalization.scoring.db import connect_read_only
 from personalization.scoring.features import build_features
@@ -154,7 +154,7 @@ def score(ds: date, settings: Settings) -> StepReport:
     finally:
         con.close()
 
-    path = _write_atomically(table.cast(SCHEMA), scores_path(settings, ds))
+    path = _write_atomically(table.cast(SCHEMA), scores_path(settings, ds), settings)
     report.rows_in = table.num_rows
     report.rows_out = table.num_rows
     if chosen["churn"] is None or chosen["vip"] is None:
@@ -173,11 +173,11 @@ def score(ds: date, settings: Settings) -> StepReport:
     return report
 
 
-def _write_atomically(table: pa.Table, path: Path) -> Path:
+def _write_atomically(table: pa.Table, path: Path, settings: Settings) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        pq.write_table(table, tmp)
+        encryption.write_arrow(table, tmp, settings)  # plain pq.write_table when off
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ import duckdb
 from personalization.config import Settings
 from personalization.exceptions import ExportError
 from personalization.observability import StepReport, log_event
+from personalization.privacy import encryption
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ def publish_context(ds: date, settings: Settings) -> StepReport:
     target.mkdir()
     rows: dict[str, int] = {}
     try:
-        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+        con = encryption.connect_warehouse(settings, read_only=True)
+        encryption.configure(con, settings)  # the context is a copy: written encrypted too
     except duckdb.Error as e:
         shutil.rmtree(target, ignore_errors=True)
         raise ExportError(f"cannot read the warehouse {settings.warehouse_path}: {e}") from e
@@ -85,8 +87,9 @@ def publish_context(ds: date, settings: Settings) -> StepReport:
             if name == "recommendations" and "customer_scores" not in tables:
                 query = "select null::varchar as unified_id, null::varchar[] as " \
                         "next_best_products where false"
-            con.execute(f"copy ({query}) to '{path}' (format parquet)")
-            rows[name] = con.execute(f"select count(*) from '{path}'").fetchone()[0]
+            con.execute(f"copy ({query}) to '{path}' (format parquet{encryption.copy_options(con)})")
+            rows[name] = con.execute(f"select count(*) from read_parquet('{path}'"
+                                     f"{encryption.parquet_read_options(settings)})").fetchone()[0]
     except duckdb.Error as e:
         shutil.rmtree(target, ignore_errors=True)
         raise ExportError(f"publishing the trigger context failed: {e}") from e

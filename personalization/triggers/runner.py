@@ -26,7 +26,7 @@ from personalization.exceptions import (
 )
 from personalization.export.consent import suppressions_path
 from personalization.observability import log_event
-from personalization.privacy import ledger
+from personalization.privacy import encryption, ledger
 from personalization.privacy.matching import erased_condition
 from personalization.triggers.context import context_dir
 from personalization.triggers.policy import next_allowed
@@ -72,7 +72,8 @@ def _attach_context(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     target = ctx.resolve()
     for name in ("people", "keys", "products", "recommendations"):
         con.execute(f"create or replace temp view {name} as "
-                    f"select * from read_parquet('{_sql_path(target / (name + '.parquet'))}')")
+                    f"select * from read_parquet('{_sql_path(target / (name + '.parquet'))}'"
+                    f"{encryption.parquet_read_options(settings)})")
     # Suppressions and erasure requests can arrive during the day: read them every tick.
     suppressions = suppressions_path(settings)
     con.execute("create or replace temp table blocked_hashes (email_sha256 varchar, reason varchar)")
@@ -86,7 +87,8 @@ def _attach_context(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     if any(erasures.glob("*/*.parquet")):
         con.execute(f"""insert into blocked_hashes
                         select sha256(lower(trim(email))), 'erased'
-                        from read_parquet('{_sql_path(erasures)}/*/*.parquet')
+                        from read_parquet('{_sql_path(erasures)}/*/*.parquet'
+                                          {encryption.parquet_read_options(settings)})
                         where email is not null""")
     # An event finds its person by shop login, by the hash of an email link, by a cookie
     # logged in today (only when the cookie points at one person), or by a known cookie.

@@ -18,6 +18,7 @@ from rich.table import Table
 from personalization.config import Settings
 from personalization.exceptions import WarehouseError
 from personalization.observability import log_event, timed
+from personalization.privacy.encryption import connect_warehouse
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ def evaluate(truth_path: Path | str, settings: Settings, largest: int = 10) -> d
         raise WarehouseError(f"warehouse not found at {settings.warehouse_path}: build the marts first")
     with timed() as t:
         try:
-            with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            with connect_warehouse(settings, read_only=True) as con:
                 tables = {r[0] for r in con.execute(
                     "select table_name from information_schema.tables").fetchall()}
                 if "identity_map" not in tables:
