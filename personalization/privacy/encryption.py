@@ -24,6 +24,7 @@ import duckdb
 
 from personalization.config import Settings
 from personalization.exceptions import ConfigError
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +57,6 @@ def _parquet_key(secret: str) -> str:
     return base64.b64encode(hashlib.sha256(secret.encode()).digest()).decode()
 
 
-def _sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
 
 def enable_writer(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Make `con` able to write encrypted files: OpenSSL from httpfs, else mbedtls if allowed."""
@@ -82,8 +80,8 @@ def configure(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     if secret is None:
         return
     enable_writer(con, settings)
-    con.execute(f"PRAGMA add_parquet_key({_sql_literal(PARQUET_KEY_NAME)}, "
-                f"{_sql_literal(_parquet_key(secret))})")
+    con.execute(f"PRAGMA add_parquet_key({literal(PARQUET_KEY_NAME)}, "
+                f"{literal(_parquet_key(secret))})")
 
 
 def parquet_write_options(settings: Settings) -> str:
@@ -103,7 +101,7 @@ def attach_options(settings: Settings, read_only: bool = True) -> str:
     options = ["READ_ONLY"] if read_only else []
     secret = key(settings)
     if secret is not None:
-        options.append(f"ENCRYPTION_KEY {_sql_literal(secret)}")
+        options.append(f"ENCRYPTION_KEY {literal(secret)}")
     return f" ({', '.join(options)})" if options else ""
 
 
@@ -127,7 +125,7 @@ def connect_warehouse(settings: Settings, read_only: bool = True,
     try:
         configure(con, settings)
         alias = warehouse_alias(settings)
-        con.execute(f"ATTACH {_sql_literal(str(settings.warehouse_path))} AS \"{alias}\""
+        con.execute(f"ATTACH {literal(settings.warehouse_path)} AS \"{alias}\""
                     f"{attach_options(settings, read_only)}")
         con.execute(f'USE "{alias}"')
     except BaseException:
