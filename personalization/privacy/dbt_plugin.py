@@ -17,6 +17,7 @@ from duckdb import DuckDBPyConnection
 
 from personalization.exceptions import ConfigError
 from personalization.privacy import encryption
+from personalization.sql import literal
 
 
 class Plugin(BasePlugin):
@@ -30,8 +31,8 @@ class Plugin(BasePlugin):
         allow_mbedtls = os.environ.get("PERSONALIZATION_ENCRYPTION_ALLOW_MBEDTLS") == "true"
         encryption.enable_writer_with(conn, allow_mbedtls)
         encryption.register_parquet_key(conn, secret)
-        conn.execute(f"ATTACH IF NOT EXISTS {encryption.sql_literal(path)} AS \"{alias}\" "
-                     f"(ENCRYPTION_KEY {encryption.sql_literal(secret)})")
+        conn.execute(f"ATTACH IF NOT EXISTS {literal(path)} AS \"{alias}\" "
+                     f"(ENCRYPTION_KEY {literal(secret)})")
 
     def configure_cursor(self, cursor) -> None:
         # Unqualified names (hooks, `run_query` in macros) resolve in the warehouse, as

@@ -24,6 +24,7 @@ import duckdb
 
 from personalization.config import Settings
 from personalization.exceptions import ConfigError
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +55,6 @@ def enabled(settings: Settings) -> bool:
 def _parquet_key(secret: str) -> str:
     # Parquet modular encryption needs a 128/192/256-bit AES key: derive 256 bits.
     return base64.b64encode(hashlib.sha256(secret.encode()).digest()).decode()
-
-
-def _sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-sql_literal = _sql_literal
 
 
 def enable_writer(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -96,8 +90,8 @@ def register_parquet_key(con: duckdb.DuckDBPyConnection, secret: str) -> None:
     """`PRAGMA add_parquet_key` for the lake key derived from `secret`; remembered on `con`
     (a DuckDB variable) so `copy_options(con)` knows the connection writes encrypted. Also
     encrypts what DuckDB spills to its temp directory."""
-    con.execute(f"PRAGMA add_parquet_key({_sql_literal(PARQUET_KEY_NAME)}, "
-                f"{_sql_literal(_parquet_key(secret))})")
+    con.execute(f"PRAGMA add_parquet_key({literal(PARQUET_KEY_NAME)}, "
+                f"{literal(_parquet_key(secret))})")
     con.execute("SET temp_file_encryption = true")
     con.execute(f"SET VARIABLE {_CONFIGURED_VARIABLE} = true")
 
@@ -125,7 +119,7 @@ def write_arrow(table, path, settings: Settings) -> None:
     try:
         configure(con, settings)
         con.register("arrow_table", table)
-        con.execute(f"COPY (SELECT * FROM arrow_table) TO {_sql_literal(str(path))} "
+        con.execute(f"COPY (SELECT * FROM arrow_table) TO {literal(str(path))} "
                     f"(FORMAT parquet, COMPRESSION zstd{parquet_write_options(settings)})")
     finally:
         con.close()
@@ -149,7 +143,7 @@ def attach_options(settings: Settings, read_only: bool = True) -> str:
     options = ["READ_ONLY"] if read_only else []
     secret = key(settings)
     if secret is not None:
-        options.append(f"ENCRYPTION_KEY {_sql_literal(secret)}")
+        options.append(f"ENCRYPTION_KEY {literal(secret)}")
     return f" ({', '.join(options)})" if options else ""
 
 
@@ -174,7 +168,7 @@ def connect_warehouse(settings: Settings, read_only: bool = True,
     try:
         configure(con, settings)
         alias = warehouse_alias(settings)
-        con.execute(f"ATTACH {_sql_literal(str(settings.warehouse_path))} AS \"{alias}\""
+        con.execute(f"ATTACH {literal(settings.warehouse_path)} AS \"{alias}\""
                     f"{attach_options(settings, read_only)}")
         con.execute(f'USE "{alias}"')
     except BaseException:

@@ -21,6 +21,7 @@ from personalization.config import Settings
 from personalization.exceptions import ConfigError
 from personalization.observability import StepReport, log_event, timed
 from personalization.privacy import encryption
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def rekey(old: Settings, new: Settings) -> StepReport:
             for name, secret in ((_OLD, old_key), (_NEW, new_key)):
                 if secret is not None:
                     con.execute(f"PRAGMA add_parquet_key('{name}', "
-                                f"{encryption.sql_literal(encryption._parquet_key(secret))})")
+                                f"{literal(encryption._parquet_key(secret))})")
             files = encrypted_parquet(old)
             rewritten = sum(_rekey_parquet(con, path, old_key, new_key) for path in files)
         finally:
@@ -77,7 +78,7 @@ def _options(secret: str | None, name: str, reading: bool) -> str:
 
 def _readable(con: duckdb.DuckDBPyConnection, path: Path, secret: str | None, name: str) -> bool:
     try:
-        con.execute(f"SELECT count(*) FROM read_parquet({encryption.sql_literal(str(path))}"
+        con.execute(f"SELECT count(*) FROM read_parquet({literal(str(path))}"
                     f"{_options(secret, name, True)})").fetchone()
         return True
     except duckdb.Error:
@@ -92,8 +93,8 @@ def _rekey_parquet(con: duckdb.DuckDBPyConnection, path: Path, old_key: str | No
         raise ConfigError(f"{path} opens with neither the old nor the new key")
     tmp = path.with_name(f".{path.name}.rekey-{uuid.uuid4().hex[:8]}")
     try:
-        con.execute(f"COPY (SELECT * FROM read_parquet({encryption.sql_literal(str(path))}"
-                    f"{_options(old_key, _OLD, True)})) TO {encryption.sql_literal(str(tmp))} "
+        con.execute(f"COPY (SELECT * FROM read_parquet({literal(str(path))}"
+                    f"{_options(old_key, _OLD, True)})) TO {literal(str(tmp))} "
                     f"(FORMAT parquet, COMPRESSION zstd{_options(new_key, _NEW, False)})")
         os.replace(tmp, path)
     finally:
@@ -103,7 +104,7 @@ def _rekey_parquet(con: duckdb.DuckDBPyConnection, path: Path, old_key: str | No
 
 def _attach(secret: str | None, read_only: bool) -> str:
     options = (["READ_ONLY"] if read_only else []) + (
-        [f"ENCRYPTION_KEY {encryption.sql_literal(secret)}"] if secret is not None else [])
+        [f"ENCRYPTION_KEY {literal(secret)}"] if secret is not None else [])
     return f" ({', '.join(options)})" if options else ""
 
 
@@ -118,14 +119,14 @@ def _rekey_warehouse(settings: Settings, old_key: str | None, new_key: str | Non
         if new_key is not None:
             encryption.enable_writer(con, settings)
         try:
-            con.execute(f'ATTACH {encryption.sql_literal(str(path))} AS "{alias}"'
+            con.execute(f'ATTACH {literal(str(path))} AS "{alias}"'
                         f"{_attach(old_key, True)}")
         except duckdb.Error:
-            con.execute(f'ATTACH {encryption.sql_literal(str(path))} AS "{alias}"'
+            con.execute(f'ATTACH {literal(str(path))} AS "{alias}"'
                         f"{_attach(new_key, True)}")
             return False  # already under the new key (a rerun)
         # Under the warehouse's own catalog name the views' SQL binds as it will afterwards.
-        con.execute(f"ATTACH {encryption.sql_literal(str(fresh))} AS fresh{_attach(new_key, False)}")
+        con.execute(f"ATTACH {literal(str(fresh))} AS fresh{_attach(new_key, False)}")
         con.execute(f'COPY FROM DATABASE "{alias}" TO fresh')
         con.execute("DETACH fresh")
         con.execute(f'DETACH "{alias}"')

@@ -23,12 +23,13 @@ from personalization.config import Settings
 from personalization.exceptions import ExportError
 from personalization.observability import StepReport, log_event
 from personalization.privacy import encryption
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
 CONTEXT_LINK = "context"
 
-# One query per file; every one reads only public marts (DESIGN.md).
+# One query per file; every one reads only public marts (docs/design.md).
 QUERIES = {
     "people": """
         select unified_id, email, email_sha256, first_name, language, country,
@@ -83,12 +84,12 @@ def publish_context(ds: date, settings: Settings) -> StepReport:
         tables = {r[0] for r in con.execute(
             "select table_name from information_schema.tables").fetchall()}
         for name, query in QUERIES.items():
-            path = str(target / f"{name}.parquet").replace("'", "''")
+            path = literal(target / f"{name}.parquet")
             if name == "recommendations" and "customer_scores" not in tables:
                 query = "select null::varchar as unified_id, null::varchar[] as " \
                         "next_best_products where false"
-            con.execute(f"copy ({query}) to '{path}' (format parquet{encryption.copy_options(con)})")
-            rows[name] = con.execute(f"select count(*) from read_parquet('{path}'"
+            con.execute(f"copy ({query}) to {path} (format parquet{encryption.copy_options(con)})")
+            rows[name] = con.execute(f"select count(*) from read_parquet({path}"
                                      f"{encryption.parquet_read_options(settings)})").fetchone()[0]
     except duckdb.Error as e:
         shutil.rmtree(target, ignore_errors=True)

@@ -21,6 +21,7 @@ from personalization.exceptions import TriggerRunnerBusy
 from personalization.extract.partition import partition_dir, write_partition
 from personalization.intake.store import complete_length, day_file
 from personalization.privacy import encryption
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
@@ -121,9 +122,8 @@ def publish_sends(con: duckdb.DuckDBPyConnection, settings: Settings, days: set[
     cols = ", ".join(SENDS_COLUMNS)
     for day in sorted(days):
         def write(path: Path, day: date = day) -> None:
-            target = str(path).replace("'", "''")
             con.execute(f"""copy (select {cols} from sends
                                   where decided_at::date = ? order by decided_at, dedup_key)
-                            to '{target}' (format parquet{encryption.copy_options(con)})""", [day])
+                            to {literal(path)} (format parquet{encryption.copy_options(con)})""", [day])
         write_partition(partition_dir(lake, "raw", "triggers", "sends", day), lake,
                         f"triggers-sends-{day.isoformat()}-", write)

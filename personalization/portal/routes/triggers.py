@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 from fastapi import APIRouter, Depends, Query, Request
 
+from personalization import lake
 from personalization.portal import charts
 from personalization.portal.auth import current_user
 from personalization.portal.users import User
@@ -17,8 +18,9 @@ router = APIRouter()
 
 
 def _sends_glob(settings) -> str | None:
-    folder = settings.lake_dir / "raw" / "triggers" / "sends"
-    return str(folder / "*" / "*.parquet") if any(folder.glob("*/*.parquet")) else None
+    if not lake.partition_files(settings, "triggers/sends"):
+        return None
+    return str(lake.partition_file(settings, "triggers/sends"))
 
 
 def trigger_log(settings, hours: int) -> dict:
