@@ -74,6 +74,10 @@ def test_the_whole_flow_runs_with_encryption_on(encrypted_night):
         profiles = con.execute("SELECT count(*) FROM customer_profiles").fetchone()[0]
         scores = con.execute("SELECT count(*) FROM customer_scores").fetchone()[0]
     assert profiles > 100 and scores == profiles
+    # erasure rewrote encrypted lake files (still encrypted: the next tests read every file)
+    erase = json.loads((settings.home / "privacy" / "reports" / NIGHT.isoformat()
+                        / "erase.json").read_text())
+    assert erase["areas"]["lake"]["rows_removed"] > 0
 
 
 @pytest.mark.slow
