@@ -39,7 +39,7 @@ lint: install
 
 # The dbt structure rules (layers, descriptions, contracts) over dbt's manifest.json.
 structure: install
-	$(BIN)/python -m personalization.warehouse_structure
+	$(BIN)/python -m personalization.warehouse.structure
 
 test: install browser lint structure
 	PERSONALIZATION_REQUIRE_BROWSER=$(REQUIRE_BROWSER) $(BIN)/python -m pytest -q --timeout=900

@@ -57,7 +57,6 @@ def _parquet_key(secret: str) -> str:
     return base64.b64encode(hashlib.sha256(secret.encode()).digest()).decode()
 
 
-
 def enable_writer(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Make `con` able to write encrypted files: OpenSSL from httpfs, else mbedtls if allowed."""
     try:
