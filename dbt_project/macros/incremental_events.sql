@@ -23,6 +23,8 @@
     where unified_id is not null and sku in (
         select sku from {{ ref('int_events__sku_categories') }}
         where changed_on > date '{{ lower_bound }}')
+    union
+    select unified_id from {{ ref('int_events__expired_persons') }}
 {%- endmacro %}
 
 

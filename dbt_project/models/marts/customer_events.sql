@@ -15,6 +15,9 @@
     pre_hook="{{ event_mart_pre_hook() }}"
 ) }}
 
+-- Runs after int_events__expired_persons, which reads the rows the pre-hook deletes:
+-- depends_on: {{ ref('int_events__expired_persons') }}
+
 {%- set lower_bound = incremental_lower_bound() if is_incremental() else none %}
 
 with events as (

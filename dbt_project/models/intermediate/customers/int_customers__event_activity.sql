@@ -11,6 +11,7 @@
 ) }}
 -- depends_on: {{ ref('int_events__key_persons') }}
 -- depends_on: {{ ref('int_events__sku_categories') }}
+-- depends_on: {{ ref('int_events__expired_persons') }}
 
 {%- set lower_bound = incremental_lower_bound('last_delivered_on') if is_incremental() else none %}
 
