@@ -8,7 +8,7 @@ time weekly training and nightly scoring on the copy.
 A 100k-person warehouse from `benchmarks/run.py --keep` times 10 gives 1M persons with the
 real per-person mix of orders, items, events and engagement days (the copies share the
 catalogue, so item co-occurrence counts grow 10x as they would with 10x the shoppers).
-Writes benchmarks/results/scoring-<date>-<persons>.json.
+Writes benchmarks/results/scoring/<date>-<persons>.json.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import argparse
 import json
 import shutil
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -77,8 +76,6 @@ def main() -> None:
         trained = train(args.ds, settings)
     with measured(sampler, steps, "score"):
         nightly = score(args.ds, settings)
-    with measured(sampler, steps, "score_rerun"):
-        rerun = score(args.ds, settings)
     sampler.stop()
     persons = counts["customer_profiles"]
     result = {
@@ -92,10 +89,9 @@ def main() -> None:
         "score": {"seconds": nightly.seconds, "rows_out": nightly.rows_out,
                   "trained_first": "training" in nightly.details,
                   "seconds_by_part": nightly.details.get("seconds_by_part")},
-        "score_rerun": {"seconds": rerun.seconds,
-                        "seconds_by_part": rerun.details.get("seconds_by_part")},
     }
-    out = REPO / "benchmarks" / "results" / f"scoring-{date.today().isoformat()}-{persons}.json"
+    out = REPO / "benchmarks" / "results" / "scoring" / f"{date.today().isoformat()}-{persons}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(json.dumps(result, indent=2, default=str))
     print(f"results: {out}")

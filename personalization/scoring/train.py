@@ -6,8 +6,6 @@ import logging
 import time
 from datetime import date, timedelta
 
-import pandas as pd
-
 from personalization.config import Settings
 from personalization.observability import StepReport, log_event, tree_rss_bytes
 from personalization.scoring import registry
