@@ -66,9 +66,18 @@ class SummaryLine:
     reports: list[StepReport]
 
 
+# Statuses that need no attention: a passed gate, an empty delivery, a source not delivered
+# that is not required.
+_FINE = {"ok", "passed", "empty", "skipped"}
+
+
 def _status(statuses: list[str]) -> str:
-    odd = sorted({s for s in statuses if s != "ok"})
-    return ",".join(odd) if odd else "ok"
+    """The one status of a group: the statuses that need attention (warnings, failures), or,
+    when there are none, the group's status if all agree, else `ok`."""
+    odd = sorted(set(statuses) - _FINE)
+    if odd:
+        return ",".join(odd)
+    return statuses[0] if len(set(statuses)) == 1 else "ok"
 
 
 def summary_lines(lines: list[SummaryLine]) -> list[str]:

@@ -110,12 +110,14 @@ def test_the_demo_summary_has_one_line_per_step_and_night_with_totals():
                                         StepReport("build_marts", "2026-10-02", rows_out=1,
                                                    seconds=0.25, status="warning")]),
         SummaryLine(d2, long_step, [StepReport(long_step, "2026-10-02", seconds=0.25)]),
+        SummaryLine(d2, "gate_marts", [StepReport("gate_marts", "2026-10-02", status="passed")]),
     ])
     body = [line.split() for line in lines[2:-2]]
     assert body == [
         ["2026-10-01", "load", "lake", "15", "14", "1", "1.5", "ok"],  # the extracts merged
         ["2026-10-02", "build_marts", "0", "101", "0", "2.2", "warning"],
         ["2026-10-02", long_step, "0", "0", "0", "0.2", "ok"],  # never cut
+        ["2026-10-02", "gate_marts", "0", "0", "0", "0.0", "passed"],
         ["2026-10-02", "night", "total", "0", "101", "0", "2.5", "warning"],
     ]
     assert lines[-1].split() == ["2", "nights", "total", "15", "115", "1", "4.0", "warning"]

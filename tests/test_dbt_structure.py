@@ -53,9 +53,12 @@ def test_each_rule_names_the_model_that_breaks_it():
                contract=False),
         _model("products", "marts", refs=["stg_shop__orders"], description=None),
         _model("prospects", "segments", refs=["orders"], contract=False),
-        _model("identity_splits", "intermediate", refs=["stg_shop__orders"], contract=False),
-        _model("wide", "marts", refs=["stg_shop__orders"],
+        _model("identity_splits", "intermediate", refs=["int_orders__enriched"], contract=False),
+        _model("wide", "marts", refs=["int_orders__enriched"],
                code="select 1" + " join x using (a)" * (MAX_JOINS + 1)),
+        # Four leaf marts on one model fan out; its segments would not count.
+        *[_model(f"report_{i}", "marts", refs=["products"]) for i in range(4)],
+        *[_model(f"segment_{i}", "segments", refs=["orders"]) for i in range(5)],
     ]
     found = check(_manifest(*GOOD, *bad))
     assert [(v.rule, v.model) for v in found] == sorted([
@@ -66,6 +69,7 @@ def test_each_rule_names_the_model_that_breaks_it():
         ("public_without_contract", "prospects"),
         ("layer_prefix", "identity_splits"),
         ("too_many_joins", "wide"),
+        ("fanout", "products"),
     ])
     reads = next(v for v in found if v.rule == "intermediate_reads_mart")
     assert reads.detail == "orders"  # the staging parent is fine; only the mart is named

@@ -427,7 +427,6 @@ def test_empty_segment_says_why_and_where_to_go(marketer):
         assert "not opted in 3" in box.group(1) and 'href="/segments"' in box.group(1)
 
 
-
 def test_segment_that_matched_nobody_says_so(marketer, portal_world):
     path = portal_world.exports_dir / "2026-01-06" / "manifest.json"
     manifest = json.loads(path.read_text())

@@ -133,6 +133,15 @@
 {% endmacro %}
 
 {#- A mailbox name without digits and punctuation (anna.schmidt85 -> annaschmidt). -#}
-{% macro identity_email_stem(local_part) -%}
+{% macro identity_email_stem(local_part) %}
+    {{ return(adapter.dispatch('identity_email_stem', 'personalization')(local_part)) }}
+{% endmacro %}
+
+{#- Spark's regexp_replace replaces every match. -#}
+{% macro default__identity_email_stem(local_part) -%}
+    regexp_replace({{ local_part }}, '[^a-z]', '')
+{%- endmacro %}
+
+{% macro duckdb__identity_email_stem(local_part) -%}
     regexp_replace({{ local_part }}, '[^a-z]', '', 'g')
 {%- endmacro %}

@@ -36,7 +36,6 @@ def _bucket_sql(text_sql: str) -> str:
     return f"CAST(('0x' || substr(sha256({text_sql}), 1, 8)) AS UBIGINT)"
 
 
-
 def holdout_sql(unified_id_sql: str, holdout_pct: float) -> str:
     """SQL twin of `is_holdout`."""
     threshold = round(holdout_pct * BUCKETS / 100)

@@ -36,7 +36,6 @@ EXCLUSION_REASONS = (
 )
 
 
-
 def normalised_email_sql(column: str) -> str:
     """How an email is compared and hashed everywhere: trimmed, lower case."""
     return f"lower(trim({column}))"

@@ -14,7 +14,6 @@ KEY = ("unified_id", "email")
 REMOVED_COLUMNS = KEY
 
 
-
 def _same_key(a: str, b: str) -> str:
     return " AND ".join(f"{a}.{k} = {b}.{k}" for k in KEY)
 

@@ -22,7 +22,6 @@ LATEST = "latest"
 _FORMULA_START = r"^[=+\-@\t\r]"
 
 
-
 def column_types(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
     """(name, type) of a table or `SELECT` in column order."""
     return [(r[0], r[1]) for r in con.execute(f"DESCRIBE {relation}").fetchall()]

@@ -53,7 +53,6 @@ class MergeFieldConfig:
         return tuple(f.tag for f in self.fields)
 
 
-
 def load_merge_fields(settings: Settings, path: Path | None = None) -> MergeFieldConfig:
     """Parse the merge-field mapping, filling `{param}` placeholders.
 

@@ -25,7 +25,6 @@ TRUE_WORDS = ("true", "t", "1", "yes", "y")
 FALSE_WORDS = ("false", "f", "0", "no", "n")
 
 
-
 def _words(values: tuple[str, ...]) -> str:
     return ", ".join(literal(v) for v in values)
 

@@ -34,7 +34,6 @@ except ImportError:  # pragma: no cover - isal is a pinned dependency; zlib is t
 CHUNK_ROWS = 400_000  # rows rendered at a time: bounds memory and Arrow's 2 GiB string limit
 
 
-
 class LandingFile:
     """One landing file being written; use as a context manager."""
 

@@ -40,7 +40,6 @@ def ledger_path(settings: Settings) -> Path:
     return privacy_dir(settings) / "erasure_ledger.parquet"
 
 
-
 def read_parquet_sql(settings: Settings, path_or_glob: str | Path, extra: str = "") -> str:
     """`read_parquet(...)` with the lake's encryption options."""
     return (f"read_parquet({literal(path_or_glob)}{extra}"

@@ -43,7 +43,6 @@ TOKEN_KEYS = (
 TOKEN_SPLIT = r'[\s,;"{}\[\]:]+'
 
 
-
 def _in_ledger(hash_sql: str, kind: str, ledger: str) -> str:
     return (f"({hash_sql}) IN (SELECT key_sha256 FROM {ledger} WHERE key_kind = '{kind}')")
 

@@ -62,7 +62,6 @@ def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-
 def _attach_context(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Views over the nightly snapshot plus the intraday privacy lists."""
     ctx = context_dir(settings)

@@ -13,7 +13,9 @@ layers of dbt Labs' structure guide as docs/conventions.md states them:
 - `public_without_contract`: every public model has `contract: {enforced: true}`;
 - `layer_prefix`: `stg_` in staging, `int_` in intermediate;
 - `too_many_inputs` / `too_many_joins` / `too_long`: a model reads at most
-  `MAX_INPUTS` models, joins at most `MAX_JOINS` times and has at most `MAX_LINES` lines.
+  `MAX_INPUTS` models, joins at most `MAX_JOINS` times and has at most `MAX_LINES` lines;
+- `fanout`: at most `MAX_LEAF_CHILDREN` models read a model and feed nothing further (as
+  dbt-project-evaluator's model fanout); segments do not count, reading marts is their job.
 
 Known violations sit in `dbt_project/structure_allowlist.yml`, each with the reason and the
 issue that removes it; anything else fails (exit 1). An allowlist entry that no longer
@@ -42,6 +44,7 @@ PREFIXES = {"staging": "stg_", "intermediate": "int_"}
 MAX_INPUTS = 6
 MAX_JOINS = 8
 MAX_LINES = 150
+MAX_LEAF_CHILDREN = 3
 _JOIN = re.compile(r"\bjoin\b", re.IGNORECASE)
 
 
@@ -64,9 +67,18 @@ def layer(node: dict[str, Any]) -> str:
 def check(manifest: dict[str, Any]) -> list[Violation]:
     """Every rule violation of the models in `manifest` (a parsed manifest.json)."""
     models = {k: v for k, v in manifest["nodes"].items() if v.get("resource_type") == "model"}
+    children: dict[str, set[str]] = {k: set() for k in models}
+    for uid, node in models.items():
+        for parent in node.get("depends_on", {}).get("nodes", []):
+            if parent in children:
+                children[parent].add(uid)
     out: list[Violation] = []
-    for node in models.values():
+    for uid, node in models.items():
         name, where = node["name"], layer(node)
+        leaves = sorted(models[c]["name"] for c in children[uid]
+                        if not children[c] and layer(models[c]) != "segments")
+        if len(leaves) > MAX_LEAF_CHILDREN:
+            out.append(Violation("fanout", name, ", ".join(leaves)))
         parents = node.get("depends_on", {}).get("nodes", [])
         sources = sorted(p.split(".", 2)[-1] for p in parents if p.startswith("source."))
         refs = [models[p] for p in parents if p in models]
