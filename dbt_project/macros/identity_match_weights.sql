@@ -78,14 +78,17 @@
 
 {#-
     Hard conditions on a pair's comparison levels, beside its match probability:
-    - evidence beyond the names: birth date, address (postcode or street), phone or the whole
-      mailbox name agree at least roughly. Two people who share only a name (and a city, or a
-      mailbox name built from that name) are never merged, however rare the name;
+    - evidence beyond the names: birth date, address (postcode or street) or phone agree at
+      least roughly, or the whole mailbox name agrees where the names do not both agree (a
+      mailbox name is mostly built from the name, so beside equal names it is no evidence:
+      namesakes at different providers share it). Two people who share only a name (and a
+      city, or a mailbox name built from that name) are never merged, however rare the name;
     - a first name that differs outright (level 0) needs the birth date to agree: members of
       one household agree on last name, address and phone, evidence that is not independent
       (the model's assumption) and would otherwise be counted three times.
 -#}
 {% macro identity_match_guard() -%}
-    ((birth_date_level >= 2 or address_level >= 2 or phone_level >= 1 or email_local_part_level >= 2)
+    ((birth_date_level >= 2 or address_level >= 2 or phone_level >= 1
+        or (email_local_part_level >= 2 and not (first_name_level = 4 and last_name_level = 4)))
         and (first_name_level <> 0 or birth_date_level >= 2))
 {%- endmacro %}

@@ -123,6 +123,16 @@ def _national_number(rng, n: int) -> np.ndarray:
     return np.asarray([f"{a}{b}" for a, b in zip(area, line, strict=True)], dtype=object)
 
 
+def _mailbox(address: str) -> str:
+    """The mailbox an address reaches: Gmail ignores dots and reads googlemail.com as
+    gmail.com, so emma.fischer@gmail.com and emmafischer@googlemail.com cannot belong to
+    two people."""
+    local, domain = address.split("@")
+    if domain in ("gmail.com", "googlemail.com"):
+        return f"{local.replace('.', '')}@gmail.com"
+    return address
+
+
 def _emails(rng, first: np.ndarray, last: np.ndarray, country_idx: np.ndarray) -> np.ndarray:
     """Unique addresses built from the name; a namesake gets a number, as providers do."""
     pattern = rng.integers(0, 4, len(first))
@@ -137,10 +147,10 @@ def _emails(rng, first: np.ndarray, last: np.ndarray, country_idx: np.ndarray) -
         l_ = ascii_fold(la).lower().replace(" ", "").replace("'", "")
         local = (f"{f_}.{l_}", f"{f_[0]}{l_}", f"{f_}{l_}", f"{l_}.{f_}")[p]
         candidate, k = f"{local}@{d}", 1
-        while candidate in seen:
+        while _mailbox(candidate) in seen:
             k += 1
             candidate = f"{local}{k}@{d}" if k < 5 else f"{local}{rng.integers(10, 99999)}@{d}"
-        seen.add(candidate)
+        seen.add(_mailbox(candidate))
         out[i] = candidate
     return out
 
