@@ -85,10 +85,14 @@
       city, or a mailbox name built from that name) are never merged, however rare the name;
     - a first name that differs outright (level 0) needs the birth date to agree: members of
       one household agree on last name, address and phone, evidence that is not independent
-      (the model's assumption) and would otherwise be counted three times.
+      (the model's assumption) and would otherwise be counted three times;
+    - birth dates that differ clearly (level 0: more than two characters, not a swap) are a
+      contradiction, as in the cluster conflict guard: same-name relatives at one address
+      (father and son) agree on everything else, and a mailbox name built from that name.
 -#}
 {% macro identity_match_guard() -%}
     ((birth_date_level >= 2 or address_level >= 2 or phone_level >= 1
         or (email_local_part_level >= 2 and not (first_name_level = 4 and last_name_level = 4)))
-        and (first_name_level <> 0 or birth_date_level >= 2))
+        and (first_name_level <> 0 or birth_date_level >= 2)
+        and birth_date_level <> 0)
 {%- endmacro %}
