@@ -114,6 +114,15 @@ def invoke(command: Sequence[str], settings: Settings, ds: date | None = None,
     args = ["--quiet", "--no-use-colors", "--no-send-anonymous-usage-stats",
             "--no-version-check", *command, *common_args(settings)]
     run_vars = {**({"ds": ds.isoformat()} if ds is not None else {}), **(extra_vars or {})}
+    if settings.engine == "spark":
+        from personalization.warehouse import spark
+
+        spark.session(settings)  # the session dbt-spark's `session` method picks up
+        run_vars["lake_tables"] = spark.lake_tables(settings)
+        if command and command[0] == "build":
+            # dbt unit tests check the SQL logic, which is one text for both engines: they
+            # run on DuckDB; on Spark their literal fixtures would only cost time.
+            args += ["--exclude-resource-type", "unit_test"]
     if run_vars:
         args += ["--vars", json.dumps(run_vars)]
     with dbt_environment(settings):
@@ -160,6 +169,7 @@ def build(ds: date, stage: str, settings: Settings, full_refresh: bool = False) 
         command.append("--full-refresh")
     with timed() as t:
         result = invoke(command, settings, ds=ds, extra_vars=_model_vars(settings))
+    _serve(result, settings)
     report = _report(result, ds, stage, t["seconds"], full_refresh)
     log_event(logger, "dbt_build_done", stage=stage, ds=ds.isoformat(),
               models=report.rows_out, tests=report.details["tests_passed"],
@@ -191,8 +201,10 @@ def build_segments(ds: date, settings: Settings) -> StepReport:
                 failed.setdefault(name, f"{r.node.name}: {_one_line(r.message or str(r.status))}")
         record = settings.dbt_target_dir / f"segment_build_{ds.isoformat()}.json"
         record.write_text(json.dumps({"ds": ds.isoformat(), "failed_segments": failed}, indent=2))
+        _serve(result, settings)
         history = invoke(_command(STAGES["segment_history"]), settings, ds=ds,
                          extra_vars={**_model_vars(settings), "segment_history_skip": sorted(failed)})
+        _serve(history, settings)
     report = _report(result, ds, "segments", t["seconds"], False)
     history_report = _report(history, ds, "segments", 0, False)
     report.rows_out += history_report.rows_out
@@ -205,6 +217,14 @@ def build_segments(ds: date, settings: Settings) -> StepReport:
     log_event(logger, "dbt_build_done", stage="segments", ds=ds.isoformat(),
               models=report.rows_out, failed_segments=len(failed), seconds=report.seconds)
     return report
+
+
+def _serve(result: Any, settings: Settings) -> None:
+    """On Spark, copy what the run built into the DuckDB warehouse the later steps read."""
+    if settings.engine == "spark":
+        from personalization.warehouse import spark
+
+        spark.serve(result, settings)
 
 
 def _command(spec: dict[str, list[str]]) -> list[str]:
@@ -307,6 +327,10 @@ def _release_duckdb() -> None:
 
 def _holds_later_data(ds: date, settings: Settings) -> bool:
     """True when an incremental staging table already holds a delivery after `ds`."""
+    if settings.engine == "spark":
+        from personalization.warehouse import spark
+
+        return spark.holds_later_data(ds, settings, INCREMENTAL_TABLES)
     if not settings.warehouse_path.exists():
         return False
     import duckdb

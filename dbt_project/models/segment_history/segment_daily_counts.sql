@@ -48,7 +48,7 @@ counts as (
 
 final as (
     select
-        cast(segment as varchar) as segment,
+        cast(segment as string) as segment,
         cast(as_of_date as date) as as_of_date,
         cast(size as integer) as size,
         cast(entered as integer) as entered,

@@ -34,8 +34,8 @@ previous as (
     select segment, unified_id, entered_on, left_on from {{ previous }}
     {%- else %}
     select
-        cast(null as varchar) as segment,
-        cast(null as varchar) as unified_id,
+        cast(null as string) as segment,
+        cast(null as string) as unified_id,
         cast(null as date) as entered_on,
         cast(null as date) as left_on
     where 1 = 0
@@ -105,8 +105,8 @@ final as (
 )
 
 select
-    cast(segment as varchar) as segment,
-    cast(unified_id as varchar) as unified_id,
+    cast(segment as string) as segment,
+    cast(unified_id as string) as unified_id,
     cast(entered_on as date) as entered_on,
     cast(left_on as date) as left_on
 from final

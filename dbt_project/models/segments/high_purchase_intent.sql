@@ -49,7 +49,7 @@ final as (
         intent.unified_id,
         cast(intent.product_view_count as integer) as product_view_count,
         cast(intent.last_added_to_cart_at as timestamp) as last_added_to_cart_at,
-        cast(intent.last_added_sku as varchar) as last_added_sku
+        cast(intent.last_added_sku as string) as last_added_sku
     from intent
     left join last_purchase on intent.unified_id = last_purchase.unified_id
     where intent.product_view_count > {{ var('high_purchase_intent_min_views') }}

@@ -22,7 +22,7 @@ final as (
     select
         unified_id,
         cast(first_order_at as timestamp) as first_order_at,
-        cast(first_order_id as varchar) as first_order_id,
+        cast(first_order_id as string) as first_order_id,
         cast(first_order_amount as double) as first_order_amount
     from first_orders
     where first_order_at >= {{ segment_window_start(var('new_customers_days')) }}

@@ -39,7 +39,7 @@ final as (
         browsing.unified_id,
         cast(browsing.product_view_count as integer) as product_view_count,
         cast(browsing.last_viewed_at as timestamp) as last_viewed_at,
-        cast(browsing.last_viewed_sku as varchar) as last_viewed_sku
+        cast(browsing.last_viewed_sku as string) as last_viewed_sku
     from browsing
     left join window_orders on browsing.unified_id = window_orders.unified_id
     where browsing.product_view_count >= {{ var('recent_browsers_min_views') }}

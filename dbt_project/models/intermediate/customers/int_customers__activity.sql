@@ -30,11 +30,14 @@ devices as (
 ),
 
 main_device as (
-    select unified_id, device as main_device
-    from devices
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select unified_id, device as main_device,
+            (row_number() over (
         partition by unified_id order by n_events desc, last_used_at desc, device
-    ) = 1
+    ) = 1) as qualify_keep
+        from devices
+    ) as qualified
+    where qualify_keep
 ),
 
 -- Purchased units rank first, product views only break ties and stand in when nothing was bought.
@@ -51,12 +54,15 @@ category_signals as (
 ),
 
 favourite_category as (
-    select unified_id, category as favourite_category
-    from category_signals
-    group by unified_id, category
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select unified_id, category as favourite_category,
+            (row_number() over (
         partition by unified_id order by sum(units) desc, sum(views) desc, category
-    ) = 1
+    ) = 1) as qualify_keep
+        from category_signals
+    group by unified_id, category
+    ) as qualified
+    where qualify_keep
 ),
 
 persons as (

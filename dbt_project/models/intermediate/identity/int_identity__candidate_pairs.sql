@@ -49,7 +49,7 @@ blocking_keys as (
     select distinct record_key, component_id, 'street_name|' || street_clean || '|' || name_soundex
     from names where street_clean is not null and name_soundex is not null
     union all
-    select distinct record_key, component_id, 'birth_name|' || birth_date::varchar || '|' || name_soundex
+    select distinct record_key, component_id, 'birth_name|' || birth_date::string || '|' || name_soundex
     from names where birth_date is not null and name_soundex is not null
     union all
     select record_key, component_id, 'phone|' || phone_e164
@@ -57,14 +57,17 @@ blocking_keys as (
     union all
     -- The mailbox name without digits and punctuation (anna.schmidt85 -> annaschmidt):
     -- the same person at another provider, or with another year suffix.
-    select distinct record_key, component_id, 'email_stem|' || regexp_replace(email_local_part, '[^a-z]', '', 'g')
-    from people where length(regexp_replace(email_local_part, '[^a-z]', '', 'g')) >= 6
+    select distinct record_key, component_id, 'email_stem|' || {{ regexp_replace_all("email_local_part", '[^a-z]', '') }}
+    from people where length({{ regexp_replace_all("email_local_part", '[^a-z]', '') }}) >= 6
 ),
 
 sized_blocks as (
-    select record_key, component_id, block_key
-    from blocking_keys
-    qualify count(*) over (partition by block_key) between 2 and {{ max_block_size }}
+    select {{ star_except(['qualify_keep']) }} from (
+        select record_key, component_id, block_key,
+            (count(*) over (partition by block_key) between 2 and {{ max_block_size }}) as qualify_keep
+        from blocking_keys
+    ) as qualified
+    where qualify_keep
 ),
 
 final as (

@@ -21,22 +21,24 @@ fuzzy_edges as (
     where is_match
 ),
 
--- Fuzzy edges between deterministic components: a much smaller graph than records.
-component_edges as (
-    select distinct
+-- Fuzzy edges between deterministic components: a much smaller graph than records. Written
+-- as relations for the connected-components macro (Spark iterates over them from Jinja).
+{%- set component_edges %}
+    (select distinct
         component_a.component_id as node_a,
         component_b.component_id as node_b
-    from fuzzy_edges
-    inner join components as component_a on fuzzy_edges.node_a = component_a.record_key
-    inner join components as component_b on fuzzy_edges.node_b = component_b.record_key
-),
-
-component_nodes as (
-    select distinct component_id as node from components
-),
+    from {{ ref('int_identity__scored_pairs') }} as fuzzy_edges
+    inner join {{ ref('int_identity__deterministic_components') }} as component_a
+        on fuzzy_edges.node_a = component_a.record_key
+    inner join {{ ref('int_identity__deterministic_components') }} as component_b
+        on fuzzy_edges.node_b = component_b.record_key
+    where fuzzy_edges.is_match)
+{%- endset %}
+{%- set component_nodes = "(select distinct component_id as node from "
+                          ~ ref('int_identity__deterministic_components') ~ ")" %}
 
 merged_components as (
-    {{ identity_connected_components('component_nodes', 'component_edges') }}
+    {{ identity_connected_components(component_nodes, component_edges) }}
 ),
 
 candidate_clusters as (
@@ -73,15 +75,12 @@ incident_edges as (
 
 -- The strongest edge that holds a record in its cluster: deterministic beats fuzzy.
 record_rules as (
-    select
+    select {{ star_except(['qualify_keep']) }} from (
+        select
         incident_edges.record_key,
         incident_edges.match_rule,
-        incident_edges.match_score
-    from incident_edges
-    inner join clustered as self_side on incident_edges.record_key = self_side.record_key
-    inner join clustered as other_side on incident_edges.other_key = other_side.record_key
-    where self_side.cluster_id = other_side.cluster_id
-    qualify row_number() over (
+        incident_edges.match_score,
+            (row_number() over (
         partition by incident_edges.record_key
         order by
             incident_edges.match_rule = 'fuzzy',
@@ -90,7 +89,13 @@ record_rules as (
                 when 'email' then 1 when 'cookie_login' then 2 when 'cookie_order' then 3
                 when 'email_hash' then 4 else 5
             end
-    ) = 1
+    ) = 1) as qualify_keep
+        from incident_edges
+    inner join clustered as self_side on incident_edges.record_key = self_side.record_key
+    inner join clustered as other_side on incident_edges.other_key = other_side.record_key
+    where self_side.cluster_id = other_side.cluster_id
+    ) as qualified
+    where qualify_keep
 ),
 
 final as (

@@ -49,7 +49,7 @@ compared as (
         case
             when birth_a is null or birth_b is null then 0
             when birth_a = birth_b then {{ identity_weight('birth_exact') }}
-            when damerau_levenshtein(birth_a::varchar, birth_b::varchar) <= 1
+            when damerau_levenshtein(birth_a::string, birth_b::string) <= 1
                 or (month(birth_a) = day(birth_b) and day(birth_a) = month(birth_b) and year(birth_a) = year(birth_b))
                 then {{ identity_weight('birth_typo') }}
             else {{ identity_weight('birth_other') }}
@@ -70,8 +70,8 @@ compared as (
         case
             when email_local_a is null or email_local_b is null then 0
             when email_local_a = email_local_b and length(email_local_a) >= 6 then {{ identity_weight('email_local_exact') }}
-            when regexp_replace(email_local_a, '[^a-z]', '', 'g') = regexp_replace(email_local_b, '[^a-z]', '', 'g')
-                and length(regexp_replace(email_local_a, '[^a-z]', '', 'g')) >= 6
+            when {{ regexp_replace_all("email_local_a", '[^a-z]', '') }} = {{ regexp_replace_all("email_local_b", '[^a-z]', '') }}
+                and length({{ regexp_replace_all("email_local_a", '[^a-z]', '') }}) >= 6
                 then {{ identity_weight('email_local_stem') }}
             else {{ identity_weight('email_local_other') }}
         end as email_local_weight
