@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     spark_shuffle_partitions: int = Field(4, ge=1)  # 4 on one small box; ~2-3 x cores on a cluster
     spark_driver_memory: str = "2g"
     spark_warehouse_dir: Path | None = None  # Spark's tables (Parquet); s3a://... on a cluster
+    # dbt data tests with every build; off only where another engine's run already tested the
+    # same SQL on the same data (the Spark equality test).
+    dbt_tests: bool = True
 
     # DuckDB: spill instead of growing past the limit.
     duckdb_memory_limit: str = "6GB"

@@ -74,8 +74,24 @@
 {%- endmacro %}
 
 {% macro spark__ordered_list(expr, order_by) -%}
-  {#- Spark 4's array_agg keeps input order only under WITHIN GROUP. -#}
-  array_agg({{ expr }}) within group (order by {{ order_by }})
+  {#- Spark's collect_list has no ORDER BY: collect (keys..., value) structs, sort them with a
+      comparator that honours each key's direction, keep the values. Nulls are dropped, as
+      the callers filter them out anyway. -#}
+  {%- set keys = [] -%}
+  {%- for part in order_by.split(',') -%}
+    {%- set words = part.strip().split() -%}
+    {%- do keys.append({'expr': words[0], 'desc': (words | length > 1 and words[1] | lower == 'desc')}) -%}
+  {%- endfor -%}
+  transform(
+    array_sort(
+      collect_list(struct({% for k in keys %}{{ k.expr }} as k{{ loop.index0 }}, {% endfor %}{{ expr }} as v)),
+      (l, r) -> case
+        {%- for k in keys %}
+        when l.k{{ loop.index0 }} < r.k{{ loop.index0 }} then {{ '1' if k.desc else '-1' }}
+        when l.k{{ loop.index0 }} > r.k{{ loop.index0 }} then {{ '-1' if k.desc else '1' }}
+        {%- endfor %}
+        else 0 end),
+    e -> e.v)
 {%- endmacro %}
 
 
@@ -171,3 +187,73 @@
 {% macro default__keyed_incremental() %}{{ return('incremental') }}{% endmacro %}
 
 {% macro spark__keyed_incremental() %}{{ return('table') }}{% endmacro %}
+
+
+{#-
+  Incremental strategy of a table whose rows for one date a rerun replaces
+  (segment_daily_counts): DuckDB deletes and inserts on the key; Spark overwrites the
+  date's partition (the model is partitioned by that date on Spark).
+-#}
+{% macro date_replace_strategy() -%}
+  {{ return(adapter.dispatch('date_replace_strategy', 'personalization')()) }}
+{%- endmacro %}
+
+{% macro default__date_replace_strategy() %}{{ return('delete+insert') }}{% endmacro %}
+
+{% macro spark__date_replace_strategy() %}{{ return('insert_overwrite') }}{% endmacro %}
+
+
+{#-
+  A table that reads its previous self (segment_membership_history): DuckDB builds the new
+  table beside the old one and swaps; dbt-spark drops a Parquet table before creating it
+  again, so on Spark a pre-hook first copies the previous table to `<name>__previous` and
+  the model reads that. Returns the relation to read, or none on the first build.
+-#}
+{% macro previous_self_relation() -%}
+  {{ return(adapter.dispatch('previous_self_relation', 'personalization')()) }}
+{%- endmacro %}
+
+{% macro default__previous_self_relation() -%}
+  {{ return(adapter.get_relation(database=this.database, schema=this.schema,
+                                 identifier=this.identifier) if execute else none) }}
+{%- endmacro %}
+
+{% macro spark__previous_self_relation() -%}
+  {{ return(adapter.get_relation(database=this.database, schema=this.schema,
+                                 identifier=this.identifier ~ '__previous') if execute else none) }}
+{%- endmacro %}
+
+{#- The pre-hook: on Spark, copy the current table aside (or drop a stale copy). -#}
+{% macro keep_previous_self() -%}
+  {{ return(adapter.dispatch('keep_previous_self', 'personalization')()) }}
+{%- endmacro %}
+
+{% macro default__keep_previous_self() %}select 1{% endmacro %}
+
+{% macro spark__keep_previous_self() -%}
+  {%- set current = adapter.get_relation(database=this.database, schema=this.schema,
+                                         identifier=this.identifier) if execute else none -%}
+  {%- set copy = this.schema ~ '.' ~ this.identifier ~ '__previous' -%}
+  {%- if current is not none -%}
+    {%- do run_query('drop table if exists ' ~ copy) -%}
+    create table {{ copy }} using parquet as select * from {{ current }}
+  {%- else -%}
+    drop table if exists {{ copy }}
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- One row per day from `start_date` to `end_date` (both date expressions, inclusive), as
+    column `as_of_date`. -#}
+{% macro date_series(start_date, end_date) -%}
+  {{ return(adapter.dispatch('date_series', 'personalization')(start_date, end_date)) }}
+{%- endmacro %}
+
+{% macro default__date_series(start_date, end_date) -%}
+    select cast(generated as date) as as_of_date
+    from generate_series({{ start_date }}, {{ end_date }}, interval 1 day) as series(generated)  -- noqa: LT01
+{%- endmacro %}
+
+{% macro spark__date_series(start_date, end_date) -%}
+    select explode(sequence({{ start_date }}, {{ end_date }}, interval 1 day)) as as_of_date
+{%- endmacro %}

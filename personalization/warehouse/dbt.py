@@ -164,7 +164,7 @@ def build(ds: date, stage: str, settings: Settings, full_refresh: bool = False) 
         log_event(logger, "dbt_full_refresh", ds=ds.isoformat(),
                   reason="incremental tables hold deliveries after ds")
         full_refresh = True
-    command = _command(spec)
+    command = _command(spec, settings)
     if full_refresh:
         command.append("--full-refresh")
     with timed() as t:
@@ -186,7 +186,7 @@ def build_segments(ds: date, settings: Settings) -> StepReport:
     untouched. Anything else failing (customer_scores, the history) raises WarehouseError.
     """
     segments = _segment_names(settings)
-    command = _command(STAGES["segments"])
+    command = _command(STAGES["segments"], settings)
 
     def is_segment_failure(result: Any) -> bool:
         return _segment_of(result.node, segments) is not None
@@ -202,7 +202,7 @@ def build_segments(ds: date, settings: Settings) -> StepReport:
         record = settings.dbt_target_dir / f"segment_build_{ds.isoformat()}.json"
         record.write_text(json.dumps({"ds": ds.isoformat(), "failed_segments": failed}, indent=2))
         _serve(result, settings)
-        history = invoke(_command(STAGES["segment_history"]), settings, ds=ds,
+        history = invoke(_command(STAGES["segment_history"], settings), settings, ds=ds,
                          extra_vars={**_model_vars(settings), "segment_history_skip": sorted(failed)})
         _serve(history, settings)
     report = _report(result, ds, "segments", t["seconds"], False)
@@ -227,11 +227,15 @@ def _serve(result: Any, settings: Settings) -> None:
         spark.serve(result, settings)
 
 
-def _command(spec: dict[str, list[str]]) -> list[str]:
-    command = ["build", "--select", *spec["select"]]
+def _command(spec: dict[str, list[str]], settings: Settings) -> list[str]:
+    # `run` skips dbt's data tests: only where the same SQL was tested on the same data by
+    # another engine's run (settings.dbt_tests, off in the Spark equality test).
+    command = ["build" if settings.dbt_tests else "run", "--select", *spec["select"]]
     if spec["exclude"]:
         command += ["--exclude", *spec["exclude"]]
-    return command + ["--indirect-selection", *spec["indirect_selection"]]
+    if settings.dbt_tests:
+        command += ["--indirect-selection", *spec["indirect_selection"]]
+    return command
 
 
 def _model_vars(settings: Settings) -> dict[str, Any]:

@@ -146,7 +146,8 @@ def serve(result: Any, settings: Settings) -> dict[str, int]:
             files = [_duckdb_path(f) for f in table.inputFiles()]
             if files:
                 con.execute(f"create or replace table main.{name} as "
-                            "select * from read_parquet(?, union_by_name = true)", [files])
+                            "select * from read_parquet(?, union_by_name = true, hive_partitioning = true)",
+                            [files])
             else:
                 empty = table.limit(0).toArrow()  # noqa: F841 - read by DuckDB by name
                 con.execute(f"create or replace table main.{name} as select * from empty")

@@ -10,10 +10,9 @@
     the spells of those who left and open spells for those who entered. Unprocessed
     segments are carried over untouched.
 -#}
-{{ config(materialized='table') }}
+{{ config(materialized='table', pre_hook="{{ keep_previous_self() }}") }}
 
-{%- set previous = adapter.get_relation(database=this.database, schema=this.schema,
-                                        identifier=this.identifier) if execute else none -%}
+{%- set previous = previous_self_relation() -%}
 
 with
 

@@ -22,7 +22,7 @@ intent as (
         unified_id,
         count(*) filter (where event_type = 'product_view') as product_view_count,
         max(occurred_at) filter (where event_type = 'add_to_cart') as last_added_to_cart_at,
-        arg_max(sku, occurred_at) filter (where event_type = 'add_to_cart') as last_added_sku
+        max_by(sku, occurred_at) filter (where event_type = 'add_to_cart') as last_added_sku
     from window_events
     group by unified_id
 ),

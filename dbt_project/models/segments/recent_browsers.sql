@@ -22,7 +22,7 @@ browsing as (
         count(*) filter (where event_type = 'product_view') as product_view_count,
         count(*) filter (where event_type = 'purchase') as purchase_event_count,
         max(occurred_at) filter (where event_type = 'product_view') as last_viewed_at,
-        arg_max(sku, occurred_at) filter (where event_type = 'product_view') as last_viewed_sku
+        max_by(sku, occurred_at) filter (where event_type = 'product_view') as last_viewed_sku
     from window_events
     group by unified_id
 ),
