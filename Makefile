@@ -8,7 +8,7 @@ DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS      ?= 14
 DEMO_START     ?= 2026-10-01
 
-.PHONY: demo test install lint browser bench clean airflow spark spark-deps
+.PHONY: demo test install lint browser structure bench clean airflow spark spark-deps
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -22,10 +22,13 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 install: $(STAMP)
 
 # Headless Chromium for the portal's browser tests (Debian packages; we are root in CI).
+# `make test` requires them (REQUIRE_BROWSER=1): without Chromium the browser tests fail, not
+# skip. `make test REQUIRE_BROWSER=0` on a machine without root skips them instead.
+REQUIRE_BROWSER ?= 1
 browser:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
 	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
-	    || echo "warning: could not install chromium; browser tests will be skipped"; }
+	    || echo "warning: could not install chromium; browser tests will fail (REQUIRE_BROWSER=$(REQUIRE_BROWSER))"; }
 
 # The Spark engine's extra and Java 17 (Debian package), for tests/test_spark.py only; the
 # default install stays light. Without them the Spark test is skipped (docs/scale_out.md).
@@ -51,8 +54,12 @@ lint: install
 	$(BIN)/ruff check personalization tests dags expectations benchmarks
 	$(BIN)/sqlfluff lint dbt_project/models --disable-progress-bar
 
-test: install browser spark-deps lint
-	$(BIN)/python -m pytest -q --timeout=900
+# The dbt structure rules (layers, descriptions, contracts) over dbt's manifest.json.
+structure: install
+	$(BIN)/python -m personalization.warehouse.structure
+
+test: install browser spark-deps lint structure
+	PERSONALIZATION_REQUIRE_BROWSER=$(REQUIRE_BROWSER) $(BIN)/python -m pytest -q --timeout=900 -n 2 --dist loadfile
 
 # Airflow standalone (scheduler, API server + UI, DAG processor, triggerer) on this worktree's
 # DAGs; see docs/operations.md. Its children start a plain `airflow`, so the venv goes on PATH;
@@ -70,6 +77,7 @@ airflow: install
 	$(AIRFLOW_ENV) exec airflow standalone
 
 bench: install
+	$(BIN)/pip install -q -c constraints.txt -e ".[bench]"
 	$(BIN)/python benchmarks/run.py --scale 10000
 
 clean:

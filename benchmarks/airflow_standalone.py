@@ -60,7 +60,7 @@ class Standalone:
         # -o install: the suite runs after `make install`; never reinstall from here
         self.proc = subprocess.Popen(args, cwd=REPO, env=clean, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        self.client = httpx.Client(base_url=f"http://localhost:{self.port}", timeout=30)
+        self.client = httpx.Client(base_url=f"http://localhost:{self.port}", timeout=120)
 
     def wait_ready(self, timeout: float = 300) -> float:
         """Wait until every component reports healthy, then log in; returns seconds waited."""

@@ -39,8 +39,8 @@ from fake_esp.harness import (  # noqa: E402
 )
 
 from personalization.esp import sync  # noqa: E402
-from personalization.esp.sync_log import email_sha256  # noqa: E402
 from personalization.exceptions import SyncError  # noqa: E402
+from personalization.privacy.emails import email_sha256  # noqa: E402
 
 DS = date(2026, 10, 1)
 UNSUBSCRIBED = "person3@example.com"

@@ -24,7 +24,7 @@ STEPS = ["extract_crm", "extract_shop", "extract_pixel", "gate_lake", "build_mar
 
 def latest_per_scale() -> dict[int, dict]:
     runs: dict[int, tuple[str, dict]] = {}
-    for path in sorted(RESULTS.glob("*.json")):
+    for path in sorted(RESULTS.glob("2*.json")):  # <date>-<scale>.json; other harnesses differ
         data = json.loads(path.read_text())
         runs[data["scale"]] = (path.name, data)  # sorted by date: the newest wins
     return {scale: data | {"file": name} for scale, (name, data) in sorted(runs.items())}

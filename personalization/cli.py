@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -61,8 +62,13 @@ def _print_reports(reports: list[StepReport], title: str) -> None:
     Console().print(table)
 
 
-def run_dates(dates: list[date], settings: Settings, steps: list[str]) -> list[StepReport]:
-    """Run `steps` for each date in order, with a progress bar; stop at the first failure."""
+def run_dates(dates: list[date], settings: Settings, steps: list[str],
+              on_step: Callable[[date, str, list[StepReport]], None] | None = None
+              ) -> list[StepReport]:
+    """Run `steps` for each date in order, with a progress bar; stop at the first failure.
+
+    `on_step(ds, step, reports)` is called after each step (the demo's summary groups by it).
+    """
     from personalization.pipeline import run_step
 
     reports: list[StepReport] = []
@@ -74,7 +80,10 @@ def run_dates(dates: list[date], settings: Settings, steps: list[str]) -> list[S
             for name in steps:
                 progress.update(task, description=f"{ds} {name}")
                 try:
-                    reports += run_step(name, ds, settings)
+                    done = run_step(name, ds, settings)
+                    reports += done
+                    if on_step is not None:
+                        on_step(ds, name, done)
                 except PersonalizationError:
                     _print_reports(reports, "completed before the failure")
                     raise
@@ -146,7 +155,7 @@ def demo(
     from personalization.demo import run_demo
 
     run_demo(_settings(), customers=customers, days=days, start=_parse_date(start), seed=seed,
-             full_days=min(full_days, days), run_dates=run_dates, print_reports=_print_reports,
+             full_days=min(full_days, days), run_dates=run_dates,
              print_plan=print_sync_plan)
 
 
@@ -233,13 +242,36 @@ def subject_access_cmd(
     console.print(f"subject access report: {path} (and {path.parent / 'summary.md'})")
 
 
+@app.command("rekey")
+def rekey_cmd(
+    from_key_file: Path | None = typer.Option(None, "--from-key-file", exists=True, dir_okay=False,
+                                              help="File holding the current key (omit: the data is plain)."),
+    to_key_file: Path | None = typer.Option(None, "--to-key-file", exists=True, dir_okay=False,
+                                            help="File holding the new key (omit: decrypt)."),
+) -> None:
+    """Encrypt, re-key or decrypt the warehouse and lake in place (docs/privacy.md); then
+    change the setting. Run while the DAG and the trigger runner are paused."""
+    from personalization.privacy.rekey import rekey
+
+    settings = _settings()
+    report = rekey(*(settings.model_copy(update={"encryption_key": None, "encryption_key_file": f})
+                     for f in (from_key_file, to_key_file)))
+    console.print(f"rewrote {report.rows_out} of {report.rows_in} Parquet files; warehouse "
+                  f"{'rewritten' if report.details['warehouse_rewritten'] else 'unchanged'}; "
+                  f"now {'encrypted' if report.details['encrypted'] else 'plain'}")
+
+
 @app.command("evaluate-identity")
 def evaluate_identity(truth: Path = typer.Option(..., "--truth", exists=True, dir_okay=False,
                       help="Ground-truth file written by `generate`.")) -> None:
-    """Score identity resolution against ground truth: pairwise precision, recall, F1."""
-    from personalization.warehouse.evaluate import evaluate, format_report
+    """Score identity resolution against ground truth: pairwise precision, recall, F1 (overall,
+    per scope and per source pair) and the largest predicted persons."""
+    from personalization.warehouse.evaluate import evaluate, format_details, format_report
 
-    Console().print(format_report(evaluate(truth, _settings())))
+    result = evaluate(truth, _settings())
+    Console().print(format_report(result))
+    for table in format_details(result):
+        Console().print(table)
 
 
 @segments_app.command("list")

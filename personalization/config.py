@@ -210,6 +210,8 @@ class Settings(BaseSettings):
             "PERSONALIZATION_DUCKDB_THREADS": str(self.duckdb_threads),
             "PERSONALIZATION_DBT_THREADS": str(self.dbt_threads),
             "PERSONALIZATION_ENGINE": self.engine,
+            # profiles.yml's output; encryption at rest (below) applies to DuckDB only
+            **({"PERSONALIZATION_DBT_TARGET": "spark"} if self.engine == "spark" else {}),
             "PERSONALIZATION_SPARK_SCHEMA": self.spark_schema,
             **self._encryption_env(),
         }
@@ -221,8 +223,14 @@ class Settings(BaseSettings):
         secret = key(self)
         if secret is None:
             return {}
+        from personalization.privacy.encryption import parquet_read_options, warehouse_alias
+
         return {"PERSONALIZATION_ENCRYPTION_KEY": secret,
-                "PERSONALIZATION_ENCRYPTION_ALLOW_MBEDTLS": str(self.encryption_allow_mbedtls).lower()}
+                "PERSONALIZATION_ENCRYPTION_ALLOW_MBEDTLS": str(self.encryption_allow_mbedtls).lower(),
+                # profiles.yml target, its catalog name, and the lake sources' read option
+                "PERSONALIZATION_DBT_TARGET": "duckdb_encrypted",
+                "PERSONALIZATION_WAREHOUSE_ALIAS": warehouse_alias(self),
+                "PERSONALIZATION_PARQUET_READ_OPTIONS": parquet_read_options(self)}
 
 
 def load_settings(**overrides: Any) -> Settings:

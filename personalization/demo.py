@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from rich.console import Console
 
 from personalization.config import SOURCES, Settings
+from personalization.observability import StepReport
 from personalization.pipeline import STEPS, date_range
 
 logger = logging.getLogger(__name__)
@@ -34,21 +36,78 @@ def _generate_once(settings: Settings, customers: int, days: int, start: date, s
 
 
 def run_demo(settings: Settings, *, customers: int, days: int, start: date, seed: int,
-             full_days: int, run_dates: Callable, print_reports: Callable,
+             full_days: int, run_dates: Callable,
              print_plan: Callable) -> None:
     _generate_once(settings, customers, days, start, seed)
     dates = date_range(start, start + timedelta(days=days - 1))
     history, nightly = dates[:-full_days], dates[-full_days:]
-    reports = []
+    lines: list[SummaryLine] = []
     if history:
         console.rule(f"loading history {history[0]} .. {history[-1]} into the lake")
-        reports += run_dates(history, settings, [f"extract_{s}" for s in SOURCES])
+        run_dates(history, settings, [f"extract_{s}" for s in SOURCES],
+                  on_step=lambda ds, step, done: lines.append(SummaryLine(ds, "load lake", done)))
     console.rule(f"nightly runs {nightly[0]} .. {nightly[-1]}")
-    reports += run_dates(nightly, settings, list(STEPS))
-    print_reports(reports, "demo run")
+    run_dates(nightly, settings, list(STEPS),
+              on_step=lambda ds, step, done: lines.append(SummaryLine(ds, step, done)))
+    console.rule("what happened")
+    for text in summary_lines(lines):
+        console.print(text, highlight=False, markup=False, overflow="ignore", crop=False)
     _print_dry_run(settings, nightly[-1], print_plan)
     _print_identity_quality(settings)
     _print_where(settings, nightly[-1])
+
+
+@dataclass
+class SummaryLine:
+    """One step of one night, with the reports it returned."""
+
+    ds: date
+    step: str
+    reports: list[StepReport]
+
+
+# Statuses that need no attention: a passed gate, an empty delivery, a source not delivered
+# that is not required.
+_FINE = {"ok", "passed", "empty", "skipped"}
+
+
+def _status(statuses: list[str]) -> str:
+    """The one status of a group: the statuses that need attention (warnings, failures), or,
+    when there are none, the group's status if all agree, else `ok`."""
+    odd = sorted(set(statuses) - _FINE)
+    if odd:
+        return ",".join(odd)
+    return statuses[0] if len(set(statuses)) == 1 else "ok"
+
+
+def summary_lines(lines: list[SummaryLine]) -> list[str]:
+    """The demo's summary as text: one line per step and night (lines of the same step and
+    night merged: the history's three extracts are one `load lake` line), a total per night,
+    a grand total. Step names are never cut."""
+    merged: dict[tuple[date, str], list[StepReport]] = {}
+    for line in lines:
+        merged.setdefault((line.ds, line.step), []).extend(line.reports)
+    width = max([len("night total"), *(len(step) for _, step in merged)])
+    header = (f"{'night':<10}  {'step':<{width}}  {'rows in':>11}  {'rows out':>11}  "
+              f"{'quarantined':>11}  {'seconds':>8}  status")
+    out = [header, "-" * len(header)]
+
+    def row(ds: str, step: str, reports: list[StepReport]) -> str:
+        return (f"{ds:<10}  {step:<{width}}  {sum(r.rows_in for r in reports):>11,}  "
+                f"{sum(r.rows_out for r in reports):>11,}  "
+                f"{sum(r.rows_quarantined for r in reports):>11,}  "
+                f"{sum(r.seconds for r in reports):>8.1f}  {_status([r.status for r in reports])}")
+
+    nights = sorted({ds for ds, _ in merged})
+    for ds in nights:
+        night = [(step, reports) for (d, step), reports in merged.items() if d == ds]
+        out += [row(ds.isoformat(), step, reports) for step, reports in night]
+        if len(night) > 1:
+            out.append(row(ds.isoformat(), "night total", [r for _, rs in night for r in rs]))
+    everything = [r for reports in merged.values() for r in reports]
+    out.append("-" * len(header))
+    out.append(row(f"{len(nights)} nights", "total", everything))
+    return out
 
 
 def _print_dry_run(settings: Settings, ds: date, print_plan: Callable) -> None:

@@ -90,3 +90,34 @@ def test_missing_settings_file_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PERSONALIZATION_CONFIG", str(tmp_path / "nope.yml"))
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings()
+
+
+def test_the_demo_summary_has_one_line_per_step_and_night_with_totals():
+    from datetime import date
+
+    from personalization.demo import SummaryLine, summary_lines
+    from personalization.observability import StepReport
+
+    d1, d2 = date(2026, 10, 1), date(2026, 10, 2)
+    crm = StepReport("extract_crm", "2026-10-01", rows_in=10, rows_out=9, rows_quarantined=1,
+                     seconds=1.0)
+    shop = StepReport("extract_shop", "2026-10-01", rows_in=5, rows_out=5, seconds=0.5)
+    long_step = "publish_trigger_context_with_a_very_long_name"
+    lines = summary_lines([
+        SummaryLine(d1, "load lake", [crm]), SummaryLine(d1, "load lake", [shop]),
+        SummaryLine(d2, "build_marts", [StepReport("build_marts", "2026-10-02", rows_out=100,
+                                                   seconds=2.0),
+                                        StepReport("build_marts", "2026-10-02", rows_out=1,
+                                                   seconds=0.25, status="warning")]),
+        SummaryLine(d2, long_step, [StepReport(long_step, "2026-10-02", seconds=0.25)]),
+        SummaryLine(d2, "gate_marts", [StepReport("gate_marts", "2026-10-02", status="passed")]),
+    ])
+    body = [line.split() for line in lines[2:-2]]
+    assert body == [
+        ["2026-10-01", "load", "lake", "15", "14", "1", "1.5", "ok"],  # the extracts merged
+        ["2026-10-02", "build_marts", "0", "101", "0", "2.2", "warning"],
+        ["2026-10-02", long_step, "0", "0", "0", "0.2", "ok"],  # never cut
+        ["2026-10-02", "gate_marts", "0", "0", "0", "0.0", "passed"],
+        ["2026-10-02", "night", "total", "0", "101", "0", "2.5", "warning"],
+    ]
+    assert lines[-1].split() == ["2", "nights", "total", "15", "115", "1", "4.0", "warning"]

@@ -11,8 +11,8 @@ from fake_esp.exports import contact, write_export
 from fake_esp.harness import FAKES, fast_settings, members, sync_log, wire
 
 from personalization.esp import sync
-from personalization.esp.sync_log import email_sha256
 from personalization.exceptions import SyncError
+from personalization.privacy.emails import email_sha256
 
 pytestmark = pytest.mark.timeout(60)
 

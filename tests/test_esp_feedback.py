@@ -15,8 +15,8 @@ from fake_esp.harness import FAKES, fast_settings, wire
 
 from personalization.esp import sync
 from personalization.esp.feedback import delivery_path, pull_suppressions
-from personalization.esp.sync_log import email_sha256
 from personalization.extract import extract_source
+from personalization.privacy.emails import email_sha256
 
 pytestmark = pytest.mark.timeout(120)
 

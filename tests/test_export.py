@@ -19,6 +19,7 @@ import pytest
 from personalization.config import load_settings
 from personalization.exceptions import ExportError, QualityGateError
 from personalization.export import assignment, is_holdout, load_merge_fields, publish, suppress
+from personalization.export import deltas as deltas_module
 from personalization.export import publisher as publish_module
 
 DAY1 = date(2026, 1, 5)
@@ -435,7 +436,7 @@ def test_failure_mid_export_leaves_published_exports_intact(export_home, monkeyp
     day1 = export_home.exports_dir / "2026-01-05"
     before = tree_bytes(day1)
     calls = {"n": 0}
-    real = publish_module.deltas.write_deltas
+    real = deltas_module.write_deltas
 
     def failing_write_deltas(*args, **kwargs):
         calls["n"] += 1
@@ -443,7 +444,7 @@ def test_failure_mid_export_leaves_published_exports_intact(export_home, monkeyp
             raise OSError("disk full")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(publish_module.deltas, "write_deltas", failing_write_deltas)
+    monkeypatch.setattr(deltas_module, "write_deltas", failing_write_deltas)
     for ds in (DAY1, DAY2):  # a rerun of a published date and a new date
         calls["n"] = 0
         with pytest.raises(OSError, match="disk full"):
@@ -454,7 +455,7 @@ def test_failure_mid_export_leaves_published_exports_intact(export_home, monkeyp
         assert sorted(p.name for p in export_home.exports_dir.iterdir()) == ["2026-01-05", "latest"]
 
     # A rejecting quality gate publishes nothing either.
-    monkeypatch.setattr(publish_module.deltas, "write_deltas", real)
+    monkeypatch.setattr(deltas_module, "write_deltas", real)
 
     def reject(tmp, ds, settings):
         assert (tmp / "manifest.json").exists()  # the gate sees the complete folder

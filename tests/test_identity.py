@@ -187,6 +187,12 @@ RULES_CRM = [
            birth_date="1970-01-01"),
     person("c11", "Karl", "Braun", "karl@x2.de", street="Seeweg 4", postcode="28195",
            birth_date="1970-01-01"),
+    # The same person twice with no shared key: other mailbox, no phone, a typo in both
+    # names, street number and postcode digits transposed, day and month swapped.
+    person("c12", "Katharina", "Zimmermann", "k.zimmermann@mail.de", street="Rosenweg 14",
+           postcode="04109", birth_date="1979-04-12", city="Leipzig"),
+    person("c13", "Katarina", "Zimmerman", "kati.z@web.de", street="Rosenweg 41",
+           postcode="04190", birth_date="1979-12-04", city="Leipzig"),
     # Two deterministic groups of four joined by one fuzzy edge: 8 records > cap of 6.
     *[person(f"g{i}", "Max", "Mustermann", "max.m@big.de", street="Allee 1", postcode="99084",
              birth_date="1980-01-02") for i in range(1, 5)],
@@ -236,6 +242,12 @@ def test_typo_name_same_address_and_birth_date_merges(rules):
 
 def test_swapped_first_and_last_name_merges(rules):
     assert rules.ids()["crm:c8"] == rules.ids()["shop:s2"]
+
+
+def test_typod_duplicate_with_no_shared_key_is_found(rules):
+    assert rules.ids()["crm:c12"] == rules.ids()["crm:c13"]
+    assert rules.query("select blocking_rule from int_identity__candidate_pairs "
+                       "where node_a = 'crm:c12' and node_b = 'crm:c13'") == [("full_name_birth_year",)]
 
 
 def test_nickname_merges(rules):

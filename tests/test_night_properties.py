@@ -325,8 +325,6 @@ where lower(pa.first_name) = lower(pb.first_name) and lower(pa.last_name) = lowe
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 21 over-merging: the identity engineer's fix "
-                   "(address evidence, cluster coherence) has not landed on this branch")
 def test_no_two_people_who_share_only_a_name_are_merged(foreign_nights):
     for o in foreign_nights:
         persons = o["truth"].with_name(f"{o['truth'].stem}_persons.parquet")

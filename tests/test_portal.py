@@ -15,7 +15,7 @@ from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
-from fixtures_portal.build import DATES, email_of, sha_file
+from fixtures_portal.build import DATES, email_of
 from fixtures_portal.build import build as build_fixture
 
 from personalization.config import load_settings
@@ -427,7 +427,6 @@ def test_empty_segment_says_why_and_where_to_go(marketer):
         assert "not opted in 3" in box.group(1) and 'href="/segments"' in box.group(1)
 
 
-
 def test_segment_that_matched_nobody_says_so(marketer, portal_world):
     path = portal_world.exports_dir / "2026-01-06" / "manifest.json"
     manifest = json.loads(path.read_text())
@@ -670,13 +669,8 @@ def test_helpers():
     assert mask_email(None) == ""
     assert "<svg" in line_chart([("2026-01-01", 3), ("2026-01-02", 5)], "t")
     assert delta_chart([("2026-01-01", 2, 1)], "t").count("<rect") == 2
-    md = render_markdown("# T\n\n- a\n- **b**\n\n1. x\n\ntext `c`")
+    md = render_markdown("# T\n\n- a\n- **b**\n\n1. x\n\ntext `c` <script>x</script>"
+                         "\n\n[l](javascript:alert(1))").replace("\n", "")
     assert "<ul><li>a</li><li><strong>b</strong></li></ul>" in md and "<ol>" in md
-    assert "<code>c</code>" in md
-
-
-def test_manifest_hashes_of_fixture_match(portal_world):
-    export = load_export(portal_world, "2026-01-06")
-    for seg in export.segments:
-        for entry in seg["files"].values():
-            assert sha_file(export.path / entry["path"]) == entry["sha256"]
+    assert "<code>c</code>" in md and "<script>" not in md and "&lt;script&gt;" in md
+    assert "href=" not in md  # a javascript: link stays text

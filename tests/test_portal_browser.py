@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -18,9 +19,16 @@ from fixtures_portal.build import email_of, write_real_data_docs
 
 from personalization.portal import add_user
 
+# `make test` sets PERSONALIZATION_REQUIRE_BROWSER=1 (and CI sets CI=true): there a missing
+# Chromium fails these tests instead of skipping them, so the suite cannot be green without
+# them. `make test REQUIRE_BROWSER=0` skips them on a machine without root.
+MISSING = not (CHROMIUM and CHROMEDRIVER)
+_FLAG = os.environ.get("PERSONALIZATION_REQUIRE_BROWSER")
+REQUIRED = (_FLAG not in ("", "0") if _FLAG is not None
+            else os.environ.get("CI", "").lower() in ("1", "true"))
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+    pytest.mark.skipif(MISSING and not REQUIRED,
                        reason="needs Debian chromium + chromium-driver (`make browser`)"),
 ]
 USER, PASSWORD = "marketer", "browser-pass-1"
@@ -29,6 +37,9 @@ SECRET = "TOP-SECRET-OUTSIDE-EXPORTS"
 
 @pytest.fixture(scope="module")
 def portal_browser(tmp_path_factory):
+    if MISSING:
+        pytest.fail("PERSONALIZATION_REQUIRE_BROWSER is set but chromium/chromedriver are not "
+                    "installed (`make browser` needs root for apt-get)", pytrace=False)
     root = tmp_path_factory.mktemp("portal_browser")
     settings = build_fixture(root / "home")
     add_user(settings, USER, PASSWORD)

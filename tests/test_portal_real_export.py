@@ -7,6 +7,7 @@ its manifest, mailable files and exclusion records come from the export code its
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import re
@@ -108,3 +109,15 @@ def test_preview_of_a_real_export_shows_the_content_blocks(real_portal):
     assert '<html lang="de">' in email and "Hallo Anna," in email
     for block in ("Versand DE", "Weil Sie shoes ansahen", "Wir vermissen Sie", "Fast gratis"):
         assert block in email
+
+
+def test_every_file_of_a_real_export_downloads_byte_for_byte_as_its_manifest_says(real_portal):
+    manifest = real_portal.get("/exports/2026-01-06/files/manifest.json").json()
+    entries = [e for seg in manifest["segments"] for e in seg["files"].values()]
+    assert len(entries) == 2 * 6  # 2 segments x (full csv, parquet, mailable, 3 deltas)
+    for entry in entries:
+        body = real_portal.get(f"/exports/2026-01-06/files/{entry['path']}").content
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["path"]
+    # The erasure list (plain emails, for the ESP sync only) is listed but never served.
+    erasures = manifest["erasures"]["file"]["path"]
+    assert real_portal.get(f"/exports/2026-01-06/files/{erasures}").status_code == 404

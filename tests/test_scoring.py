@@ -250,16 +250,27 @@ def test_failed_retraining_keeps_scoring_with_the_existing_model(scoring_home, m
     assert _scores(due, DS + timedelta(days=1))["p_churn"].notna().any()
 
 
-def test_training_sample_keeps_whole_persons_deterministically():
-    import pandas as pd
+def test_training_sample_keeps_whole_persons_deterministically(tmp_path):
+    from personalization.scoring.features import build_training_frame, count_training_rows
+    from personalization.scoring.train import sample_share
 
-    from personalization.scoring.train import sample_persons
-
-    frame = pd.DataFrame({"unified_id": [f"u{i % 5000}" for i in range(20_000)],
-                          "cutoff": [i // 5000 for i in range(20_000)]})
-    assert sample_persons(frame, 50_000) is frame  # under the cap: untouched
-    sample = sample_persons(frame, 4_000)
-    assert 3_000 <= len(sample) <= 5_000
+    path = tmp_path / "w.duckdb"
+    build_synthetic_warehouse(path, DS, customers=400, seed=3)
+    con = duckdb.connect(str(path), read_only=True)
+    cutoffs = [date(2025, 10, 1), date(2025, 12, 1)]
+    full = build_training_frame(con, cutoffs, 90)
+    assert count_training_rows(con, cutoffs) == len(full)
+    assert sample_share(len(full), len(full)) is None  # under the cap: everyone
+    share = sample_share(len(full), len(full) // 4)
+    sample = build_training_frame(con, cutoffs, 90, share)
+    again = build_training_frame(con, cutoffs, 90, share)
+    con.close()
+    assert 0.1 * len(full) < len(sample) < 0.45 * len(full)
+    pd.testing.assert_frame_equal(sample, again)  # same rows every run
+    # A sampled person keeps every cut-off they have, with the features they have unsampled.
     per_person = sample.groupby("unified_id")["cutoff"].nunique()
-    assert (per_person == 4).all()  # a sampled person keeps every cut-off
-    assert sample.equals(sample_persons(frame, 4_000))  # same rows every run
+    assert per_person.equals(full.groupby("unified_id")["cutoff"].nunique()[per_person.index])
+    both = sample.merge(full, on=["unified_id", "cutoff"], suffixes=("", "_full"))
+    assert len(both) == len(sample)
+    for column in FEATURES:
+        assert both[column].equals(both[f"{column}_full"].rename(column)), column

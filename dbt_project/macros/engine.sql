@@ -173,8 +173,8 @@
 
 
 {#-
-  Materialization of the append-mostly staging tables that replace rows by a key
-  (delete+insert). dbt-spark offers keyed replacement (merge) only on Delta, Iceberg or
+  Materialization of the incremental tables that replace rows by a key or by person
+  (delete+insert, or a deleting pre-hook + append: staging and the event marts). dbt-spark offers keyed replacement (merge) only on Delta, Iceberg or
   Hudi tables; on plain Parquet tables Spark rebuilds them from the lake every night, which
   gives the same rows (a full rebuild is defined to equal the incremental result) and
   which a cluster does in minutes. A Delta deployment sets file_format + merge instead

@@ -14,11 +14,13 @@
         edges: a relation or CTE name with columns `node_a`, `node_b`.
     Returns: a SELECT of (node, component_id), component_id = the smallest node key.
 -#}
-{% macro identity_connected_components(nodes, edges) %}
-    {{ return(adapter.dispatch("identity_connected_components", "personalization")(nodes, edges)) }}
+{% macro identity_connected_components(nodes, edges, context=none) %}
+    {{ return(adapter.dispatch("identity_connected_components", "personalization")(nodes, edges, context)) }}
 {% endmacro %}
 
-{% macro default__identity_connected_components(nodes, edges) %}
+{#- context: the calling model's CTEs before the call (text after `with`), when `nodes` and
+    `edges` are names of those CTEs; DuckDB reads the CTEs in place and ignores it. -#}
+{% macro default__identity_connected_components(nodes, edges, context=none) %}
     with recursive cc_edges as (
         select node_a, node_b from {{ edges }}
         union all
@@ -44,12 +46,16 @@
     Spark has no recursion that keeps one row per node (its recursive CTEs allow neither
     aggregates nor UNION in the step), so it iterates from Jinja: min-label propagation plus
     pointer jumping (a node takes its label's label), each pass a cached temporary view, until
-    a pass changes nothing. Chains converge in O(log length) passes. `nodes` and `edges` must
-    be SQL a temporary view can be made of (a relation or a parenthesised select), not names
-    of CTEs of the calling model. Fails when var('identity_cc_max_passes') is reached.
+    a pass changes nothing. Chains converge in O(log length) passes. `nodes` and `edges` are
+    relations (or parenthesised selects), or names of CTEs given in `context`. Fails when
+    var('identity_cc_max_passes') is reached.
 -#}
-{% macro spark__identity_connected_components(nodes, edges) %}
-    {%- set prefix = 'cc_' ~ model.name -%}
+{% macro spark__identity_connected_components(nodes, edges, context=none) %}
+    {%- set prefix = 'cc_' ~ model.name ~ '_' ~ local_md5(edges ~ (context or ''))[:8] -%}
+    {%- if context -%}
+        {%- set nodes = "(with " ~ context ~ " select node from " ~ nodes ~ ")" -%}
+        {%- set edges = "(with " ~ context ~ " select node_a, node_b from " ~ edges ~ ")" -%}
+    {%- endif -%}
     {%- if not execute -%}
         select cast(null as string) as node, cast(null as string) as component_id
     {%- else -%}

@@ -1,37 +1,91 @@
 {#-
-    Fellegi-Sunter m/u probabilities per comparison level (docs/identity.md explains and
-    tabulates them). m = P(level | same person), u = P(level | different persons); a level
-    adds log2(m / u) to the pair's match weight. Tune here, then rerun
-    `personalization evaluate-identity` on generated data.
+    The Fellegi-Sunter comparisons of fuzzy identity matching: their levels, and the weak
+    prior (m0, u0) that the per-run estimates start from.
+
+    m = P(level | same person), u = P(level | different persons); a level adds log2(m / u) to
+    a pair's match weight. m and u are NOT these numbers: they are learned at every build,
+    u from random record pairs (int_identity__u_probabilities) and m by expectation-
+    maximisation over the blocked pairs (int_identity__m_probabilities). m0/u0 only act as a
+    Dirichlet prior worth var identity_m_prior_pairs (m) and var identity_u_prior_pairs (u)
+    pairs, so a handful of hand-made records still get sensible weights while a real
+    population's own counts dominate (docs/identity.md).
+
+    Level codes per comparison, highest = strongest agreement; -1 = a side is missing (adds 0).
 -#}
-{% macro identity_mu_table() %}
+{% macro identity_comparison_levels() %}
     {{ return({
-        'first_exact': [0.90, 0.01], 'first_close': [0.06, 0.005],
-        'first_fuzzy': [0.02, 0.03], 'first_other': [0.005, 0.955],
-        'last_exact': [0.90, 0.002], 'last_close': [0.06, 0.002],
-        'last_fuzzy': [0.02, 0.02], 'last_other': [0.005, 0.976],
-        'birth_exact': [0.95, 0.0001], 'birth_typo': [0.03, 0.001], 'birth_other': [0.003, 0.9999],
-        'address_exact': [0.80, 0.0005], 'address_same_street': [0.03, 0.0001],
-        'address_same_postcode': [0.05, 0.002], 'address_other': [0.08, 0.9975],
-        'phone_exact': [0.60, 0.00001], 'phone_other': [0.40, 0.99999],
-        'email_local_exact': [0.10, 0.002], 'email_local_stem': [0.25, 0.01],
-        'email_local_other': [0.65, 0.9995],
+        'first_name': {
+            4: ['exact', 0.85, 0.01],
+            3: ['one edit or Jaro-Winkler >= 0.92', 0.08, 0.004],
+            2: ['two edits or Jaro-Winkler >= 0.85', 0.03, 0.02],
+            1: ['initial', 0.01, 0.005],
+            0: ['other', 0.03, 0.961],
+        },
+        'last_name': {
+            4: ['exact', 0.85, 0.002],
+            3: ['one edit or Jaro-Winkler >= 0.92', 0.08, 0.002],
+            2: ['two edits or Jaro-Winkler >= 0.85', 0.03, 0.01],
+            1: ['initial', 0.01, 0.002],
+            0: ['other', 0.03, 0.984],
+        },
+        'birth_date': {
+            3: ['exact', 0.90, 0.0001],
+            2: ['day/month swapped or one character', 0.05, 0.002],
+            1: ['two characters', 0.02, 0.02],
+            0: ['other', 0.03, 0.9779],
+        },
+        'address': {
+            5: ['same street and postcode', 0.70, 0.00005],
+            4: ['street and postcode within one edit', 0.05, 0.00002],
+            3: ['same street, other postcode', 0.03, 0.0001],
+            2: ['postcode within one edit, other street', 0.07, 0.002],
+            1: ['same city only', 0.05, 0.02],
+            0: ['other', 0.10, 0.97773],
+        },
+        'phone': {
+            2: ['exact', 0.60, 0.00001],
+            1: ['one digit', 0.05, 0.0001],
+            0: ['other', 0.35, 0.99989],
+        },
+        'email_local_part': {
+            2: ['same mailbox name, other domain', 0.10, 0.0002],
+            1: ['same mailbox name without digits and punctuation', 0.20, 0.0005],
+            0: ['other', 0.70, 0.9993],
+        },
     }) }}
 {% endmacro %}
 
-{#- The log-likelihood weight of one comparison level, as a SQL constant. -#}
-{% macro identity_weight(level) -%}
-    {%- set mu = identity_mu_table()[level] -%}
-    log2({{ mu[0] }} / {{ mu[1] }})
+{#- The comparison names, in a fixed order. -#}
+{% macro identity_comparison_names() %}
+    {{ return(['first_name', 'last_name', 'birth_date', 'address', 'phone', 'email_local_part']) }}
+{% endmacro %}
+
+{#- A values list of the prior: (comparison, level, m0, u0). -#}
+{% macro identity_prior_rows() -%}
+    {%- set rows = [] -%}
+    {%- for comparison, levels in identity_comparison_levels().items() -%}
+        {%- for level, spec in levels.items() -%}
+            {%- do rows.append("('" ~ comparison ~ "', " ~ level ~ ", " ~ spec[1] ~ ", " ~ spec[2] ~ ")") -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    select
+        comparison,
+        cast(comparison_level as integer) as comparison_level,
+        cast(m_prior as double) as m_prior,
+        cast(u_prior as double) as u_prior
+    from (values {{ rows | join(', ') }}) as prior_rows (comparison, comparison_level, m_prior, u_prior)
 {%- endmacro %}
 
-{#- Weight of a name comparison: exact, Jaro-Winkler >= 0.92, >= 0.80, other; 0 if missing. -#}
-{% macro identity_name_weight(kind, a, b) -%}
-    case
-        when {{ a }} is null or {{ b }} is null then 0
-        when {{ a }} = {{ b }} then {{ identity_weight(kind ~ '_exact') }}
-        when jaro_winkler_similarity({{ a }}, {{ b }}) >= 0.92 then {{ identity_weight(kind ~ '_close') }}
-        when jaro_winkler_similarity({{ a }}, {{ b }}) >= 0.80 then {{ identity_weight(kind ~ '_fuzzy') }}
-        else {{ identity_weight(kind ~ '_other') }}
-    end
+{#-
+    Hard conditions on a pair's comparison levels, beside its match probability:
+    - evidence beyond the names: birth date, address (postcode or street), phone or the whole
+      mailbox name agree at least roughly. Two people who share only a name (and a city, or a
+      mailbox name built from that name) are never merged, however rare the name;
+    - a first name that differs outright (level 0) needs the birth date to agree: members of
+      one household agree on last name, address and phone, evidence that is not independent
+      (the model's assumption) and would otherwise be counted three times.
+-#}
+{% macro identity_match_guard() -%}
+    ((birth_date_level >= 2 or address_level >= 2 or phone_level >= 1 or email_local_part_level >= 2)
+        and (first_name_level <> 0 or birth_date_level >= 2))
 {%- endmacro %}

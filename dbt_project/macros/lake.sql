@@ -55,11 +55,12 @@
 {%- endmacro %}
 
 
-{#- Newest delivery already in {{ this }} before `ds` (1900-01-01 when none). -#}
-{% macro incremental_lower_bound() -%}
+{#- Newest delivery already in {{ this }} before `ds` (1900-01-01 when none), read from
+    `column` (the event marts name theirs `last_delivered_on`). -#}
+{% macro incremental_lower_bound(column='delivered_on') -%}
   {%- if not execute -%}{{ return('1900-01-01') }}{%- endif -%}
   {%- set result = run_query(
-        "select coalesce(max(delivered_on), date '1900-01-01') from " ~ this
-        ~ " where delivered_on < date '" ~ var('ds') ~ "'") -%}
+        "select coalesce(max(" ~ column ~ "), date '1900-01-01') from " ~ this
+        ~ " where " ~ column ~ " < date '" ~ var('ds') ~ "'") -%}
   {{ return(result.columns[0].values()[0] | string) }}
 {%- endmacro %}

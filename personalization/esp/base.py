@@ -27,8 +27,9 @@ from personalization.esp.batching import chunks
 from personalization.esp.fields import FieldMap, build_field_map, segment_field
 from personalization.esp.http import EspHttpClient, RetryPolicy
 from personalization.esp.reader import ExportView
-from personalization.esp.sync_log import RecordOutcome, SyncLog, email_sha256, fields_hash
+from personalization.esp.sync_log import RecordOutcome, SyncLog, fields_hash
 from personalization.observability import log_event
+from personalization.privacy.emails import email_sha256
 
 logger = logging.getLogger(__name__)
 

@@ -29,8 +29,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from personalization.config import Settings
-from personalization.esp.sync_log import SyncLog, email_sha256, sync_db_path
+from personalization.esp.sync_log import SyncLog, sync_db_path
 from personalization.observability import StepReport, log_event, timed
+from personalization.privacy.emails import email_sha256
 
 logger = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from personalization.esp.http import CallRecord
+from personalization.privacy.emails import email_sha256
 
 _DDL = """
 create table if not exists esp_sync_log (
@@ -42,11 +43,6 @@ create table if not exists esp_erasures (
 _LOG_COLUMNS = ("run_id", "kind", "esp", "ds", "logged_at", "endpoint", "http_status",
                 "attempt", "seconds", "records", "list_name", "email_sha256", "action",
                 "status", "error")
-
-
-def email_sha256(email: str) -> str:
-    """Hash of the normalised address: what the log stores instead of the email."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
 def fields_hash(fields: dict[str, str]) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from personalization.sql import literal
+
 # Fixed salt: changing it reshuffles the holdout, which breaks every running comparison.
 HOLDOUT_SALT = "personalization-holdout-v1"
 BUCKETS = 10_000
@@ -34,14 +36,10 @@ def _bucket_sql(text_sql: str) -> str:
     return f"CAST(('0x' || substr(sha256({text_sql}), 1, 8)) AS UBIGINT)"
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def holdout_sql(unified_id_sql: str, holdout_pct: float) -> str:
     """SQL twin of `is_holdout`."""
     threshold = round(holdout_pct * BUCKETS / 100)
-    text = f"{_literal(HOLDOUT_SALT + ':')} || {unified_id_sql}"
+    text = f"{literal(HOLDOUT_SALT + ':')} || {unified_id_sql}"
     return f"({_bucket_sql(text)} % {BUCKETS} < {threshold})"
 
 
@@ -49,6 +47,6 @@ def variant_sql(unified_id_sql: str, campaign: str, variants: Sequence[str]) -> 
     """SQL twin of `variant`."""
     if not variants:
         raise ValueError("a campaign needs at least one variant")
-    text = f"{_literal(campaign + ':')} || {unified_id_sql}"
-    choices = "[" + ", ".join(_literal(str(v)) for v in variants) + "]"
+    text = f"{literal(campaign + ':')} || {unified_id_sql}"
+    choices = "[" + ", ".join(literal(v) for v in variants) + "]"
     return f"{choices}[1 + CAST({_bucket_sql(text)} % {len(variants)} AS INTEGER)]"

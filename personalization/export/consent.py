@@ -14,9 +14,11 @@ from pathlib import Path
 
 import duckdb
 
+from personalization import lake
 from personalization.config import Settings
 from personalization.exceptions import ExportError
-from personalization.privacy.emails import valid_email_sql
+from personalization.privacy.emails import email_sha256_sql, valid_email_sql
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +34,6 @@ EXCLUSION_REASONS = (
     "not_contactable",
     "duplicate_email",
 )
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def normalised_email_sql(column: str) -> str:
@@ -68,21 +66,21 @@ def register_suppressions(con: duckdb.DuckDBPyConnection, settings: Settings) ->
 def _insert_suppressions_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     try:
         cols = [c[0] for c in con.execute(
-            f"DESCRIBE SELECT * FROM read_csv({_literal(str(path))}, header=true, all_varchar=true)"
+            f"DESCRIBE SELECT * FROM read_csv({literal(path)}, header=true, all_varchar=true)"
         ).fetchall()]
         if "email_sha256" in cols:
             key = "lower(trim(email_sha256))"
         elif "email" in cols:
             # Plain emails are hashed on read and never copied anywhere.
             logger.warning("suppressions file %s holds plain emails; store email_sha256 instead", path)
-            key = f"sha256({normalised_email_sql('email')})"
+            key = email_sha256_sql("email")
         else:
             raise ExportError(f"suppressions file {path} needs an email_sha256 (or email) column")
         reason = "reason" if "reason" in cols else "NULL"
         con.execute(f"""
             INSERT INTO export_suppressions
             SELECT {key}, any_value({reason})
-            FROM read_csv({_literal(str(path))}, header=true, all_varchar=true)
+            FROM read_csv({literal(path)}, header=true, all_varchar=true)
             WHERE nullif(trim({key}), '') IS NOT NULL
             GROUP BY 1
         """)
@@ -114,7 +112,7 @@ def _insert_esp_suppressions(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def erasure_glob(settings: Settings) -> str:
-    return str(settings.lake_dir / "raw" / "crm" / "erasure_requests" / "ds=*" / "part-0.parquet")
+    return str(lake.partition_file(settings, "crm/erasure_requests"))
 
 
 def register_erasures(con: duckdb.DuckDBPyConnection, ds: date, settings: Settings) -> int:
@@ -131,16 +129,15 @@ def register_erasures(con: duckdb.DuckDBPyConnection, ds: date, settings: Settin
         "CREATE OR REPLACE TEMP TABLE export_erasures (email VARCHAR, email_sha256 VARCHAR, "
         "requested_at TIMESTAMP, first_seen_ds DATE)"
     )
-    root = settings.lake_dir / "raw" / "crm" / "erasure_requests"
     email = normalised_email_sql("email")
     try:
-        if any(root.glob("ds=*/part-0.parquet")):
+        if lake.partition_files(settings, "crm/erasure_requests"):
             source = read_parquet_sql(settings, erasure_glob(settings), ", hive_partitioning=true")
             con.execute(f"""
                 INSERT INTO export_erasures
                 SELECT {email}, sha256({email}), min(CAST(requested_at AS TIMESTAMP)), min(CAST(ds AS DATE))
                 FROM {source}
-                WHERE CAST(ds AS DATE) <= DATE {_literal(ds.isoformat())}
+                WHERE CAST(ds AS DATE) <= DATE {literal(ds.isoformat())}
                   AND nullif({email}, '') IS NOT NULL
                 GROUP BY {email}
             """)
@@ -149,7 +146,7 @@ def register_erasures(con: duckdb.DuckDBPyConnection, ds: date, settings: Settin
                 INSERT INTO export_erasures
                 SELECT NULL, key_sha256, NULL, min(erased_on)
                 FROM {read_parquet_sql(settings, ledger_path(settings))}
-                WHERE key_kind = 'email' AND erased_on <= DATE {_literal(ds.isoformat())}
+                WHERE key_kind = 'email' AND erased_on <= DATE {literal(ds.isoformat())}
                   AND key_sha256 NOT IN (SELECT email_sha256 FROM export_erasures)
                 GROUP BY key_sha256
             """)

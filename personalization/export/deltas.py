@@ -7,14 +7,11 @@ from pathlib import Path
 import duckdb
 
 from personalization.export.files import column_types, write_csv
+from personalization.sql import literal
 
 # A contact in the ESP is a person at an email: a changed email is a removal plus an addition.
 KEY = ("unified_id", "email")
 REMOVED_COLUMNS = KEY
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _same_key(a: str, b: str) -> str:
@@ -33,7 +30,7 @@ def write_deltas(con: duckdb.DuckDBPyConnection, current: str, previous_parquet:
         counts `added`, `removed`, `changed` and the paths under `<kind>_path`.
     """
     if previous_parquet is not None and previous_parquet.exists():
-        prev = f"read_parquet({_literal(str(previous_parquet))})"
+        prev = f"read_parquet({literal(previous_parquet)})"
     else:
         prev = f"(SELECT * FROM {current} WHERE false)"
     con.execute(f"CREATE OR REPLACE TEMP TABLE export_previous AS SELECT * FROM {prev}")
@@ -66,7 +63,7 @@ def write_deltas(con: duckdb.DuckDBPyConnection, current: str, previous_parquet:
 def write_empty_deltas(con: duckdb.DuckDBPyConnection, parquet: Path, out_dir: Path,
                        segment: str) -> dict[str, Path | int]:
     """Empty delta files (headers only) for a stale segment: its list did not change."""
-    empty = f"SELECT * FROM read_parquet({_literal(str(parquet))}) WHERE false"
+    empty = f"SELECT * FROM read_parquet({literal(parquet)}) WHERE false"
     out: dict[str, Path | int] = {}
     for kind in ("added", "removed", "changed"):
         query = empty if kind != "removed" else f"SELECT {', '.join(REMOVED_COLUMNS)} FROM ({empty})"

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from personalization.exceptions import ExportError
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
@@ -19,10 +20,6 @@ DS_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 LATEST = "latest"
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 _FORMULA_START = r"^[=+\-@\t\r]"
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def column_types(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
@@ -33,7 +30,7 @@ def column_types(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[st
 def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
     """Parquet of `query` (which must be ordered: the bytes depend on row order)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(f"COPY ({query}) TO {_literal(str(path))} (FORMAT parquet, COMPRESSION zstd)")
+    con.execute(f"COPY ({query}) TO {literal(path)} (FORMAT parquet, COMPRESSION zstd)")
 
 
 def write_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path,
@@ -53,7 +50,7 @@ def write_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path,
         else:
             cols.append(quoted)
     con.execute(
-        f"COPY (SELECT {', '.join(cols)} FROM ({query})) TO {_literal(str(path))} "
+        f"COPY (SELECT {', '.join(cols)} FROM ({query})) TO {literal(path)} "
         "(FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', DATEFORMAT '%Y-%m-%d')"
     )
 

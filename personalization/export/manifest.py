@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 
+from personalization import lake
 from personalization.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -58,13 +59,10 @@ def gate_results(ds: date, settings: Settings) -> dict[str, str]:
 
 def source_dates(ds: date, settings: Settings) -> dict[str, str | None]:
     """Newest loaded `ds` (≤ ds) per lake table, from the load-log partitions."""
-    root = settings.lake_dir / "load_log"
     out: dict[str, str | None] = {}
-    if not root.exists():
-        return out
-    for table_dir in sorted(p for p in root.glob("*/*") if p.is_dir()):
+    for table_dir in sorted({p.parent for p in lake.area_partitions(settings, "load_log")}):
         dates = [m.group(1) for p in table_dir.iterdir()
-                 if (m := _DS.match(p.name)) and (p / "part-0.parquet").exists()]
+                 if (m := _DS.match(p.name)) and (p / lake.PART_FILE).exists()]
         dates = [d for d in dates if d <= ds.isoformat()]
         out[f"{table_dir.parent.name}/{table_dir.name}"] = max(dates) if dates else None
     return out

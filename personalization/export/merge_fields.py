@@ -18,6 +18,7 @@ import yaml
 
 from personalization.config import Settings
 from personalization.exceptions import ExportError
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +51,6 @@ class MergeFieldConfig:
     @property
     def tags(self) -> tuple[str, ...]:
         return tuple(f.tag for f in self.fields)
-
-
-def sql_literal(value: Any) -> str:
-    """A SQL string literal (single quotes doubled): values from YAML never become SQL."""
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def load_merge_fields(settings: Settings, path: Path | None = None) -> MergeFieldConfig:
@@ -145,7 +141,7 @@ def date_sql(value: str, cfg: MergeFieldConfig) -> str:
     """SQL formatting a date per locale (strftime needs a constant format, hence the CASE)."""
     formats = sorted({v.get("date", "%Y-%m-%d") for v in cfg.locales.values()})
     whens = " ".join(
-        f"WHEN {sql_literal(f)} THEN strftime(CAST({value} AS DATE), {sql_literal(f)})" for f in formats
+        f"WHEN {literal(f)} THEN strftime(CAST({value} AS DATE), {literal(f)})" for f in formats
     )
     return f"CASE b.fmt_date {whens} ELSE strftime(CAST({value} AS DATE), '%Y-%m-%d') END"
 
@@ -170,12 +166,12 @@ def merge_select_sql(cfg: MergeFieldConfig) -> str:
         if f.fallback_sql is not None:
             fallback = f"coalesce({_formatted(f.fallback_sql, f.format, cfg)}, '')"
         else:
-            fallback = sql_literal(f.fallback or "")
+            fallback = literal(f.fallback or "")
         columns.append(
             f"CASE WHEN {missing} THEN {fallback} ELSE {_formatted(f.sql, f.format, cfg)} END AS \"{f.tag}\""
         )
         if not f.optional:
-            fired.append(f"CASE WHEN {missing} THEN {sql_literal(f.tag)} END")
+            fired.append(f"CASE WHEN {missing} THEN {literal(f.tag)} END")
     columns.append(f"concat_ws(',', {', '.join(fired)}) AS \"FALLBACKS\"")
     return ",\n    ".join(columns)
 
@@ -192,8 +188,8 @@ def build_base(con: duckdb.DuckDBPyConnection, ds: date, cfg: MergeFieldConfig,
     if default_locale not in cfg.locales:
         default_locale = "en"
     days = int(cfg.params["best_seller_days"])
-    day_end = f"(DATE {sql_literal(ds.isoformat())} + INTERVAL 1 DAY)"
-    day_start = f"(DATE {sql_literal(ds.isoformat())} - INTERVAL {days} DAY)"
+    day_end = f"(DATE {literal(ds.isoformat())} + INTERVAL 1 DAY)"
+    day_start = f"(DATE {literal(ds.isoformat())} - INTERVAL {days} DAY)"
     con.execute(f"""
     CREATE OR REPLACE TEMP TABLE export_base AS
     WITH eligible AS (SELECT * FROM export_eligible_contacts),
@@ -257,7 +253,7 @@ def build_base(con: duckdb.DuckDBPyConnection, ds: date, cfg: MergeFieldConfig,
     ),
     resolved AS (
         SELECT k.unified_id,
-               coalesce(l1.locale, l2.locale, {sql_literal(default_locale)}) AS locale
+               coalesce(l1.locale, l2.locale, {literal(default_locale)}) AS locale
         FROM locale_keys AS k
         LEFT JOIN export_locales AS l1 ON l1.locale = k.full_key
         LEFT JOIN export_locales AS l2 ON l2.locale = k.language_key

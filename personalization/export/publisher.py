@@ -1,11 +1,14 @@
-"""`publish(ds, settings)`: build `<exports>/<ds>/` in a temp folder, check it, swap it in."""
+"""`publish(ds, settings)`: build `<exports>/<ds>/` in a temp folder, check it, swap it in.
+
+The coordinator: the jobs live in `segments` (one segment's files), `stale` (carry-over of a
+failed segment), `erasures` (erasures.csv, consent.parquet), `run_results` (which segments
+failed) and `manifest`.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -15,40 +18,21 @@ import duckdb
 
 from personalization.config import Settings
 from personalization.exceptions import ExportError, QualityGateError, WarehouseError
-from personalization.export import (
-    assignment,
-    consent,
-    deltas,
-    exclusions,
-    files,
-    mailable,
-    manifest,
-)
-from personalization.export.merge_fields import (
-    MergeFieldConfig,
-    build_base,
-    load_merge_fields,
-    merge_select_sql,
-    register_locales,
-)
+from personalization.export import assignment, consent, exclusions, files, manifest
+from personalization.export.erasures import write_consent_audit, write_erasures
+from personalization.export.merge_fields import build_base, load_merge_fields, register_locales
+from personalization.export.run_results import find_failed_segments
+from personalization.export.segments import WH, export_segment
+from personalization.export.stale import carry_over
 from personalization.observability import StepReport, log_event, timed
-from personalization.warehouse.catalog import Segment, list_segments
+from personalization.privacy import encryption
+from personalization.sql import literal
+from personalization.warehouse.catalog import list_segments
 
 logger = logging.getLogger(__name__)
 
-WH = "wh.main"
-RESERVED = {"EMAIL", "UNIFIED_ID", "VARIANT", "IS_HOLDOUT", "FALLBACKS"}
-FAILED_DBT_STATUSES = {"error", "fail", "skipped", "runtime error"}
 # Gate results that let an export be published (a warning is a pass with findings).
 PASSING_GATE_STATUSES = ("passed", "warning")
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
@@ -63,254 +47,13 @@ def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
                                  "threads": settings.duckdb_threads,
                                  "temp_directory": str(spill)})
     try:
-        con.execute(f"ATTACH {_literal(str(settings.warehouse_path))} AS wh (READ_ONLY)")
+        encryption.configure(con, settings)  # key, and the lake's erasure requests' key
+        con.execute(f"ATTACH {literal(settings.warehouse_path)} AS wh"
+                    f"{encryption.attach_options(settings, read_only=True)}")
     except duckdb.Error as e:
         con.close()
         raise ExportError(f"cannot open warehouse {settings.warehouse_path}: {e}") from e
     return con
-
-
-def _campaign(segment: Segment) -> tuple[str, list[str]]:
-    campaign = str(segment.meta.get("campaign_id") or segment.name)
-    variants = segment.meta.get("variants") or list(assignment.DEFAULT_VARIANTS)
-    if isinstance(variants, str):
-        variants = [v.strip() for v in variants.split(",") if v.strip()]
-    return campaign, [str(v) for v in variants]
-
-
-def find_failed_segments(con: duckdb.DuckDBPyConnection, segments: list[Segment], ds: date,
-                    settings: Settings, reported: Iterable[str] = ()) -> dict[str, str]:
-    """Segments whose build failed: reported by the caller, missing from the warehouse, or
-    in error/skipped in dbt's `run_results.json` of this `ds`. Returns name -> reason."""
-    failed = {name: "reported failed by the segment build" for name in reported}
-    tables = {r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables "
-        "WHERE table_catalog = 'wh' AND table_schema = 'main'").fetchall()}
-    names = {s.name for s in segments}
-    for name in sorted(names - tables):
-        failed.setdefault(name, "table missing from the warehouse")
-    # What the segment build recorded for this ds (run_results.json only holds the last call).
-    record = settings.dbt_target_dir / f"segment_build_{ds.isoformat()}.json"
-    if record.exists():
-        for name, message in json.loads(record.read_text()).get("failed_segments", {}).items():
-            if name in names:
-                failed.setdefault(name, f"segment build failed: {message}")
-    run_results = settings.dbt_target_dir / "run_results.json"
-    if run_results.exists():
-        try:
-            data = json.loads(run_results.read_text())
-        except ValueError as e:
-            logger.warning("cannot read %s: %s", run_results, e)
-            data = {}
-        run_vars = (data.get("args") or {}).get("vars") or {}
-        run_ds = run_vars.get("ds") if isinstance(run_vars, dict) else None
-        if run_ds in (None, ds.isoformat()):
-            for result in data.get("results", []):
-                parts = str(result.get("unique_id", "")).split(".")
-                if parts[0] == "model" and parts[-1] in names \
-                        and str(result.get("status")) in FAILED_DBT_STATUSES:
-                    failed.setdefault(parts[-1], f"dbt status {result.get('status')}")
-    return failed
-
-
-def _extra_columns(con: duckdb.DuckDBPyConnection, segment: Segment,
-                   cfg: MergeFieldConfig) -> list[tuple[str, str]]:
-    """(source column, SQL over `m`) for the segment's own columns, named in upper case.
-
-    Lists become `a, b, c` text (merge tags are text); collisions with standard columns
-    are skipped with a warning.
-    """
-    taken = RESERVED | set(cfg.tags)
-    out = []
-    for name, dtype in files.column_types(con, f"{WH}.{_ident(segment.name)}"):
-        if name.lower() == "unified_id":
-            continue
-        tag = name.upper()
-        if tag in taken:
-            log_event(logger, "export_column_skipped", logging.WARNING, segment=segment.name,
-                      column=name, why="collides with a standard export column")
-            continue
-        taken.add(tag)
-        col = f"m.{_ident(name)}"
-        if dtype.endswith("[]"):
-            expr = f"array_to_string(CAST({col} AS VARCHAR[]), ', ')"
-        elif dtype.startswith(("STRUCT", "MAP", "UNION")):
-            expr = f"CAST({col} AS VARCHAR)"
-        else:
-            expr = col
-        out.append((name, f"{expr} AS {_ident(tag)}"))
-    return out
-
-
-def _not_expired(con: duckdb.DuckDBPyConnection, segment: Segment) -> str:
-    """SQL condition keeping only members with an open spell in the membership history.
-
-    Expiry (a member inactive for `expires_after_days`) is decided once, in dbt's history
-    layer; the export follows it for every segment the history has processed."""
-    has_history = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'wh' "
-        "AND table_schema = 'main' AND table_name = 'segment_membership_history'").fetchone()[0]
-    if not has_history:
-        return ""
-    history = f"{WH}.segment_membership_history"
-    processed = con.execute(f"SELECT count(*) FROM {history} WHERE segment = ?",
-                            [segment.name]).fetchone()[0]
-    if not processed:
-        return ""
-    return (f" AND CAST(unified_id AS VARCHAR) IN (SELECT unified_id FROM {history} "
-            f"WHERE segment = {_literal(segment.name)} AND left_on IS NULL)")
-
-
-def _export_segment(con: duckdb.DuckDBPyConnection, segment: Segment, cfg: MergeFieldConfig,
-                    settings: Settings, tmp: Path, previous: Path | None) -> dict[str, Any]:
-    table = f"{WH}.{_ident(segment.name)}"
-    extras = _extra_columns(con, segment, cfg)
-    others = ", ".join(f"{_ident(name)}" for name, _ in extras)
-    # Members: one row per person (a segment should already be, but the export must not
-    # send twice); the ORDER BY ALL makes the kept row deterministic.
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE export_members AS
-        SELECT DISTINCT ON (unified_id) *
-        FROM (SELECT CAST(unified_id AS VARCHAR) AS unified_id{', ' + others if others else ''}
-              FROM {table} WHERE unified_id IS NOT NULL{_not_expired(con, segment)})
-        ORDER BY ALL
-    """)
-    members = con.execute("SELECT count(*) FROM export_members").fetchone()[0]
-    excluded = consent.exclusion_counts(con, "export_members")
-    exclusions.record(con, segment.name, "export_members")
-    campaign, variants = _campaign(segment)
-    extra_sql = "".join(f",\n    {sql}" for _, sql in extras)
-    # The consent filter is the inner join on export_eligible_contacts: nothing else decides.
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE export_segment_rows AS
-        SELECT
-            b.email,
-            b.unified_id,
-            {merge_select_sql(cfg)}{extra_sql},
-            {assignment.variant_sql('b.unified_id', campaign, variants)} AS variant,
-            {assignment.holdout_sql('b.unified_id', settings.holdout_pct)} AS is_holdout
-        FROM export_members AS m
-        JOIN export_eligible_contacts AS e ON e.unified_id = m.unified_id
-        JOIN export_base AS b ON b.unified_id = e.unified_id
-        ORDER BY b.unified_id
-    """)
-    rows, holdout = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE is_holdout) FROM export_segment_rows").fetchone()
-    ordered = "SELECT * FROM export_segment_rows ORDER BY unified_id"
-    seg_dir = tmp / "segments"
-    files.write_csv(con, ordered, seg_dir / f"{segment.name}.csv")
-    files.write_parquet(con, ordered, seg_dir / f"{segment.name}.parquet")
-    mailable_rows = mailable.write_mailable(
-        con, "export_segment_rows", tmp / mailable.MAILABLE_DIR / f"{segment.name}.csv")
-    prev_parquet = previous / "segments" / f"{segment.name}.parquet" if previous else None
-    delta = deltas.write_deltas(con, "export_segment_rows", prev_parquet, tmp / "deltas",
-                                segment.name)
-    declared_unknown = sorted(
-        f for f in segment.merge_fields
-        if f.upper() not in set(cfg.tags) | {name.upper() for name, _ in extras} | RESERVED
-    )
-    if declared_unknown:
-        log_event(logger, "export_unknown_merge_fields", logging.WARNING, segment=segment.name,
-                  fields=declared_unknown)
-    log_event(logger, "export_segment", segment=segment.name, members=members, rows=rows,
-              added=delta["added"], removed=delta["removed"], holdout=holdout,
-              excluded=sum(excluded.values()))
-    return {
-        "name": segment.name, "description": segment.description, "owner": segment.owner,
-        "campaign_id": campaign, "variants": variants, "stale": False,
-        "members": members, "rows": rows, "added": delta["added"], "removed": delta["removed"],
-        "changed": delta["changed"], "holdout": holdout, "mailable_rows": mailable_rows,
-        "excluded": excluded,
-        "extra_columns": [name.upper() for name, _ in extras],
-        "unknown_merge_fields": declared_unknown,
-        "files": _segment_files(tmp, segment.name, delta),
-    }
-
-
-def _segment_files(tmp: Path, name: str, delta: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "mailable": files.file_entry(tmp / mailable.MAILABLE_DIR / f"{name}.csv", tmp),
-        "csv": files.file_entry(tmp / "segments" / f"{name}.csv", tmp),
-        "parquet": files.file_entry(tmp / "segments" / f"{name}.parquet", tmp),
-        **{kind: files.file_entry(delta[f"{kind}_path"], tmp)
-           for kind in ("added", "removed", "changed")},
-    }
-
-
-def _stale_segment(con: duckdb.DuckDBPyConnection, segment: Segment, reason: str, ds: date,
-                   tmp: Path, exports_dir: Path) -> dict[str, Any]:
-    """Carry the segment's files over from the newest earlier export that has them."""
-    campaign, variants = _campaign(segment)
-    entry: dict[str, Any] = {
-        "name": segment.name, "description": segment.description, "owner": segment.owner,
-        "campaign_id": campaign, "variants": variants, "stale": True, "stale_reason": reason,
-    }
-    source = next((exports_dir / d for d in reversed(files.published_dates(exports_dir))
-                   if d < ds.isoformat()
-                   and (exports_dir / d / "segments" / f"{segment.name}.parquet").exists()), None)
-    log_event(logger, "export_segment_stale", logging.WARNING, segment=segment.name,
-              reason=reason, kept_from=source.name if source else None)
-    if source is None:
-        return {**entry, "data_ds": None, "rows": 0, "added": 0, "removed": 0, "changed": 0,
-                "holdout": 0, "mailable_rows": 0, "files": {}}
-    seg_dir = tmp / "segments"
-    seg_dir.mkdir(parents=True, exist_ok=True)
-    for ext in ("csv", "parquet"):
-        shutil.copyfile(source / "segments" / f"{segment.name}.{ext}",
-                        seg_dir / f"{segment.name}.{ext}")
-    parquet = seg_dir / f"{segment.name}.parquet"
-    rows, holdout = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE is_holdout) FROM read_parquet({_literal(str(parquet))})"
-    ).fetchone()
-    prev_entry = next((s for s in manifest.read_manifest(source / "manifest.json").get("segments", [])
-                       if s.get("name") == segment.name), {})
-    delta = deltas.write_empty_deltas(con, parquet, tmp / "deltas", segment.name)
-    mailable_rows = mailable.write_mailable(
-        con, f"read_parquet({_literal(str(parquet))})",
-        tmp / mailable.MAILABLE_DIR / f"{segment.name}.csv")
-    return {**entry, "data_ds": prev_entry.get("data_ds") or source.name, "rows": rows,
-            "added": 0, "removed": 0, "changed": 0, "holdout": holdout,
-            "mailable_rows": mailable_rows,
-            "files": _segment_files(tmp, segment.name, delta)}
-
-
-def _write_erasures(con: duckdb.DuckDBPyConnection, tmp: Path, previous: Path | None) -> dict[str, Any]:
-    prev_csv = previous / "erasures.csv" if previous else None
-    if prev_csv is not None and prev_csv.exists():
-        is_new = (f"email_sha256 NOT IN (SELECT email_sha256 FROM "
-                  f"read_csv({_literal(str(prev_csv))}, header=true, all_varchar=true))")
-    else:
-        is_new = "true"
-    query = f"""SELECT email, email_sha256, strftime(requested_at, '%Y-%m-%dT%H:%M:%SZ') AS requested_at,
-                       {is_new} AS is_new
-                FROM export_erasures ORDER BY email_sha256"""
-    path = tmp / "erasures.csv"
-    files.write_csv(con, query, path, neutralise=False)
-    rows, new = con.execute(f"SELECT count(*), count(*) FILTER (WHERE is_new) FROM ({query})").fetchone()
-    return {"rows": rows, "new": new, "file": files.file_entry(path, tmp)}
-
-
-def _write_consent(con: duckdb.DuckDBPyConnection, tmp: Path) -> dict[str, Any] | None:
-    """`consent.parquet`: for every exported contact, the source record and timestamp whose
-    consent the export relied on (the `consent_audit` mart). None when the mart is missing."""
-    has_audit = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'wh' "
-        "AND table_schema = 'main' AND table_name = 'consent_audit'").fetchone()[0]
-    segment_files = sorted((tmp / "segments").glob("*.parquet"))
-    if not has_audit or not segment_files:
-        return None
-    files_sql = ", ".join(_literal(str(f)) for f in segment_files)
-    query = f"""
-        SELECT c.unified_id, c.consent_source, c.consent_source_id, c.consent_recorded_at,
-               c.opted_in_at
-        FROM {WH}.consent_audit AS c
-        WHERE c.unified_id IN (SELECT CAST(unified_id AS VARCHAR)
-                               FROM read_parquet([{files_sql}], union_by_name = true))
-        ORDER BY c.unified_id"""
-    path = tmp / "consent.parquet"
-    files.write_parquet(con, query, path)
-    rows = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
-    return {"rows": rows, "file": files.file_entry(path, tmp)}
 
 
 def _run_export_gate(tmp: Path, ds: date, settings: Settings) -> str:
@@ -360,14 +103,14 @@ def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[st
         entries = []
         for segment in segments:
             if segment.name in failed:
-                entries.append(_stale_segment(con, segment, failed[segment.name], ds, tmp,
+                entries.append(carry_over(con, segment, failed[segment.name], ds, tmp,
                                               exports_dir))
             else:
-                entry = _export_segment(con, segment, cfg, settings, tmp, previous)
+                entry = export_segment(con, segment, cfg, settings, tmp, previous)
                 entries.append({**entry, "data_ds": ds.isoformat()})
-        erasures = _write_erasures(con, tmp, previous)
+        erasures = write_erasures(con, tmp, previous)
         exclusions.write(con, audit)
-        consent_file = _write_consent(con, tmp)
+        consent_file = write_consent_audit(con, tmp, WH)
         versions = manifest.model_versions(con, WH)
     except duckdb.Error as e:
         raise ExportError(f"export {ds} failed in DuckDB: {e}") from e

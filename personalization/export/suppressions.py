@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 from collections.abc import Iterable
 from datetime import date
@@ -11,13 +10,9 @@ from datetime import date
 from personalization.config import Settings
 from personalization.exceptions import ExportError
 from personalization.export.consent import suppressions_path
+from personalization.privacy.emails import email_sha256
 
 COLUMNS = ("email_sha256", "reason", "suppressed_at")
-
-
-def email_sha256(email: str) -> str:
-    """The hash every part of the product uses: sha256 of the trimmed, lower-cased email."""
-    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
 
 
 def suppress(emails: Iterable[str], reason: str, suppressed_on: date, settings: Settings) -> int:

@@ -1,5 +1,5 @@
 """The landing contract as data: which files each source delivers, which lake tables they
-become, and the type and checks of every column (docs/architecture.md, DESIGN.md).
+become, and the type and checks of every column (docs/architecture.md, docs/design.md).
 
 Everything the extractors validate is declared here, so the contract can be read in one place
 and the SQL that enforces it is generated, not hand-written per table.

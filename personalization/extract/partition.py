@@ -18,10 +18,10 @@ from datetime import date
 from pathlib import Path
 
 from personalization.exceptions import ExtractError
+from personalization.lake import PART_FILE
 
 logger = logging.getLogger(__name__)
 
-PART_FILE = "part-0.parquet"
 STAGING_DIR = ".tmp"
 
 

@@ -18,18 +18,15 @@ from datetime import date, datetime, time, timedelta
 
 from personalization.extract.contracts import Column, TableSpec
 from personalization.privacy.emails import valid_email_sql
+from personalization.sql import literal
 
 SHA256_RE = "[0-9a-fA-F]{64}"
 TRUE_WORDS = ("true", "t", "1", "yes", "y")
 FALSE_WORDS = ("false", "f", "0", "no", "n")
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _words(values: tuple[str, ...]) -> str:
-    return ", ".join(_quote(v) for v in values)
+    return ", ".join(literal(v) for v in values)
 
 
 def future_cutoff(ds: date, clock_skew_minutes: int) -> datetime:
@@ -74,7 +71,7 @@ def column_reasons(col: Column, ds: date, cutoff: datetime, label: str | None = 
     """
     v = f"v_{col.name}"
     value = typed_value(col)
-    label = label or _quote(col.name)
+    label = label or literal(col.name)
 
     def entry(cond: str, code: str) -> str:
         return f"CASE WHEN {cond} THEN '{code}:' || {label} END"
@@ -119,7 +116,7 @@ def row_reason(table: TableSpec, ds: date, clock_skew_minutes: int,
     cutoff = future_cutoff(ds, clock_skew_minutes)
     parts = []
     for col in table.columns:
-        label = f"{label_prefix} || {_quote(col.name)}" if label_prefix else None
+        label = f"{label_prefix} || {literal(col.name)}" if label_prefix else None
         parts += column_reasons(col, ds, cutoff, label)
     return f"nullif(concat_ws('; ', {', '.join(parts)}), '')"
 

@@ -21,6 +21,8 @@ from personalization.extract.partition import (
     write_partition,
 )
 from personalization.observability import StepReport, log_event
+from personalization.privacy import encryption
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +103,7 @@ def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
         "temp_directory": str(spill),
     })
     con.execute("SET TimeZone = 'UTC'")
+    encryption.configure(con, settings)  # the lake key, when encryption at rest is on
     return con
 
 
@@ -149,8 +152,8 @@ def _create_empty(con: duckdb.DuckDBPyConnection, table: TableSpec) -> None:
 def _copy(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None):
     def write(path: Path) -> None:
         # Sorted, so a rerun on the same file produces the same bytes.
-        target = str(path).replace("'", "''")
-        con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)",
+        con.execute(f"COPY ({query}) TO {literal(path)} (FORMAT parquet, COMPRESSION zstd"
+                    f"{encryption.copy_options(con)})",
                     params or [])
     return write
 

@@ -28,6 +28,7 @@ from personalization.generate.records import build_records, variation_counts
 from personalization.generate.simulate import Simulator
 from personalization.generate.writers import LandingFile
 from personalization.observability import log_event, timed, tree_rss_bytes
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 PIXEL_HISTORY_DAYS = 30  # the first pixel delivery holds the last 30 days
@@ -225,7 +226,7 @@ def _write_truth(con, path: Path, seed: int, crm_rids: np.ndarray, shop_rids: np
                 UNION ALL
                 SELECT 'pixel', anonymous_id, person FROM _t_pixel
             ) ORDER BY source, source_id
-        ) TO '{str(tmp).replace("'", "''")}' (FORMAT PARQUET)
+        ) TO {literal(tmp)} (FORMAT PARQUET)
     """)
     tmp.replace(path)
     for name in ("_t_crm", "_t_shop", "_t_orders", "_t_pixel"):

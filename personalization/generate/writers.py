@@ -20,6 +20,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from personalization.sql import literal
+
 try:  # ISA-L's deflate is ~4x faster than zlib's at a better ratio than zlib level 1
     from isal import isal_zlib as _zlib
 
@@ -30,10 +32,6 @@ except ImportError:  # pragma: no cover - isal is a pinned dependency; zlib is t
     _LEVEL = 1
 
 CHUNK_ROWS = 400_000  # rows rendered at a time: bounds memory and Arrow's 2 GiB string limit
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 class LandingFile:
@@ -143,7 +141,7 @@ class LandingFile:
         self._drain()
         part = self.path.with_name(f".{self.path.name}.part")
         options = ["FORMAT JSON"] if self.fmt == "json" else [f"HEADER {str(not self._header_done).lower()}"]
-        self.con.execute(f"COPY ({query}) TO '{_sql_path(part)}' ({', '.join(options)})")
+        self.con.execute(f"COPY ({query}) TO {literal(part)} ({', '.join(options)})")
         self._header_done = True
         with open(part, "rb") as src:
             shutil.copyfileobj(src, self._out, 1 << 20)

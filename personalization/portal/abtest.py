@@ -29,14 +29,17 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 
+from personalization import lake
 from personalization.config import Settings
 from personalization.observability import log_event, timed
 from personalization.portal import store
 from personalization.portal.store import Export, segment_file
+from personalization.privacy import encryption
+from personalization.privacy.emails import email_sha256_sql
+from personalization.sql import literal_list
 
 logger = logging.getLogger(__name__)
 
@@ -194,32 +197,34 @@ class CampaignResult:
     baseline_scope: str = ""  # what the baseline compares, in words
 
 
-def _glob(path: Path) -> list[str]:
-    return sorted(str(p) for p in path.glob("ds=*/part-0.parquet"))
+def _glob(settings: Settings, table: str) -> list[str]:
+    return [str(p) for p in lake.partition_files(settings, table)]
 
 
 def _files_sql(paths: list[str]) -> str:
     # DDL cannot take prepared parameters: quote the paths as SQL literals instead.
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+    return literal_list(paths)
 
 
 def _create_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> bool:
     """Temp tables `events`, `customers`, `resolved` (one person per event) from the lake."""
-    events = _glob(settings.lake_dir / "raw" / "pixel" / "events")
+    events = _glob(settings, "pixel/events")
     if not events:
         return False
+    encryption.configure(con, settings)  # the lake key, when encryption at rest is on
+    lake = encryption.parquet_read_options(settings)
     con.execute(
         "CREATE TEMP VIEW events AS SELECT event_id, CAST(occurred_at AS TIMESTAMP) AS occurred_at,"
         " anonymous_id, customer_id, email_sha256, event_type, campaign_id, variant"
-        f" FROM read_parquet({_files_sql(events)}, hive_partitioning = false, union_by_name = true)"
+        f" FROM read_parquet({_files_sql(events)}, hive_partitioning = false, union_by_name = true{lake})"
         " QUALIFY event_id IS NULL"
         " OR row_number() OVER (PARTITION BY event_id ORDER BY occurred_at) = 1")
-    customers = _glob(settings.lake_dir / "raw" / "shop" / "customers")
+    customers = _glob(settings, "shop/customers")
     if customers:
         con.execute(
-            "CREATE TEMP VIEW customers AS SELECT customer_id, sha256(lower(trim(email))) AS h"
+            f"CREATE TEMP VIEW customers AS SELECT customer_id, {email_sha256_sql('email')} AS h"
             f" FROM read_parquet({_files_sql(customers)}, hive_partitioning = false,"
-            " union_by_name = true)"
+            f" union_by_name = true{lake})"
             " WHERE nullif(trim(email), '') IS NOT NULL"
             " QUALIFY row_number() OVER (PARTITION BY customer_id"
             "                            ORDER BY updated_at DESC NULLS LAST) = 1")
@@ -276,7 +281,7 @@ def _load_members(con: duckdb.DuckDBPyConnection, export: Export) -> None:
     for seg in export.segments:
         path = segment_file(export, str(seg.get("name")))
         if path is not None:
-            con.execute("INSERT INTO members SELECT ?, ?, unified_id, sha256(lower(trim(email))),"
+            con.execute(f"INSERT INTO members SELECT ?, ?, unified_id, {email_sha256_sql('email')},"
                         " CAST(variant AS VARCHAR),"
                         " coalesce(CAST(is_holdout AS BOOLEAN), false) FROM read_parquet(?)",
                         [export.ds, seg.get("name"), str(path)])

@@ -19,16 +19,18 @@ from typing import Any
 
 import duckdb
 
+from personalization import lake
 from personalization.config import Settings
 from personalization.exceptions import PersonalizationError
 from personalization.observability import log_event
 from personalization.privacy import encryption
-from personalization.privacy.emails import email_sha256
-from personalization.privacy.ledger import ledger_path, literal, read_parquet_sql
+from personalization.privacy.emails import email_sha256, email_sha256_sql
+from personalization.privacy.ledger import ledger_path, read_parquet_sql
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
-_EMAIL_HASH = "sha256(lower(trim(email)))"
+_EMAIL_HASH = email_sha256_sql("email")
 
 
 class SubjectAccessError(PersonalizationError):
@@ -42,10 +44,9 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) 
 
 
 def _lake(settings: Settings, table: str) -> str | None:
-    folder = settings.lake_dir / "raw" / table
-    if not list(folder.glob("ds=*/part-0.parquet")):
+    if not lake.partition_files(settings, table):
         return None
-    return read_parquet_sql(settings, folder / "ds=*" / "part-0.parquet",
+    return read_parquet_sql(settings, lake.partition_file(settings, table),
                             ", hive_partitioning = true, union_by_name = true")
 
 
@@ -71,12 +72,12 @@ def collect(email: str, settings: Settings) -> dict[str, Any]:
             if rel:
                 con.execute(f"INSERT INTO sar_records SELECT DISTINCT '{source}', {id_column} "
                             f"FROM {rel} WHERE {_EMAIL_HASH} = ?", [key])
-        con.execute("""CREATE TEMP TABLE sar_persons AS
+        con.execute(f"""CREATE TEMP TABLE sar_persons AS
             SELECT unified_id FROM customer_profiles WHERE email_sha256 = ? OR
-                   (email IS NOT NULL AND sha256(lower(trim(email))) = ?)
+                   (email IS NOT NULL AND {_EMAIL_HASH} = ?)
             UNION SELECT m.unified_id FROM identity_map m JOIN sar_records r USING (source, source_id)
             UNION SELECT unified_id FROM identity_map
-                  WHERE source = 'guest' AND sha256(lower(trim(source_id))) = ?""", [key, key, key])
+                  WHERE source = 'guest' AND {email_sha256_sql('source_id')} = ?""", [key, key, key])
         persons = [r[0] for r in con.execute("SELECT unified_id FROM sar_persons ORDER BY 1").fetchall()]
         in_persons = "unified_id IN (SELECT unified_id FROM sar_persons)"
         out: dict[str, Any] = {
@@ -211,7 +212,7 @@ def _exports(settings: Settings, persons: list[str]) -> list[dict]:
         for f in files:
             rows += [{"export_ds": f.parent.parent.name, "segment": f.stem, **r}
                      for r in _rows(con, f"SELECT unified_id, variant, is_holdout FROM "
-                                         f"read_parquet({literal(str(f))}) WHERE CAST(unified_id AS VARCHAR) "
+                                         f"read_parquet({literal(f)}) WHERE CAST(unified_id AS VARCHAR) "
                                          "IN (SELECT unnest(?::VARCHAR[]))", [persons])]
         return rows
     finally:

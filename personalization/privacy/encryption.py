@@ -24,6 +24,7 @@ import duckdb
 
 from personalization.config import Settings
 from personalization.exceptions import ConfigError
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
@@ -56,18 +57,18 @@ def _parquet_key(secret: str) -> str:
     return base64.b64encode(hashlib.sha256(secret.encode()).digest()).decode()
 
 
-def _sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def enable_writer(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Make `con` able to write encrypted files: OpenSSL from httpfs, else mbedtls if allowed."""
+    enable_writer_with(con, settings.encryption_allow_mbedtls)
+
+
+def enable_writer_with(con: duckdb.DuckDBPyConnection, allow_mbedtls: bool) -> None:
     try:
         con.execute("LOAD httpfs")
         return
     except duckdb.Error:
         pass
-    if not settings.encryption_allow_mbedtls:
+    if not allow_mbedtls:
         raise ConfigError(
             "encryption at rest needs DuckDB's httpfs extension (OpenSSL) to write encrypted "
             "files and it is not installed; run `INSTALL httpfs` once where DuckDB's extension "
@@ -82,8 +83,46 @@ def configure(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     if secret is None:
         return
     enable_writer(con, settings)
-    con.execute(f"PRAGMA add_parquet_key({_sql_literal(PARQUET_KEY_NAME)}, "
-                f"{_sql_literal(_parquet_key(secret))})")
+    register_parquet_key(con, secret)
+
+
+def register_parquet_key(con: duckdb.DuckDBPyConnection, secret: str) -> None:
+    """`PRAGMA add_parquet_key` for the lake key derived from `secret`; remembered on `con`
+    (a DuckDB variable) so `copy_options(con)` knows the connection writes encrypted. Also
+    encrypts what DuckDB spills to its temp directory."""
+    con.execute(f"PRAGMA add_parquet_key({literal(PARQUET_KEY_NAME)}, "
+                f"{literal(_parquet_key(secret))})")
+    con.execute("SET temp_file_encryption = true")
+    con.execute(f"SET VARIABLE {_CONFIGURED_VARIABLE} = true")
+
+
+_CONFIGURED_VARIABLE = "personalization_parquet_key"
+
+
+def copy_options(con: duckdb.DuckDBPyConnection) -> str:
+    """Extra COPY options for a connection `configure` prepared (nothing when it was not):
+    for writers that hold a connection but not the settings."""
+    on = con.execute(f"SELECT getvariable('{_CONFIGURED_VARIABLE}')").fetchone()[0]
+    return f", ENCRYPTION_CONFIG {{footer_key: '{PARQUET_KEY_NAME}'}}" if on else ""
+
+
+def write_arrow(table, path, settings: Settings) -> None:
+    """Write a pyarrow table to Parquet `path`: pyarrow when encryption is off, else DuckDB
+    with the lake key (pyarrow's own encryption needs a KMS client; DuckDB's is the one
+    every reader here uses)."""
+    if not enabled(settings):
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+        return
+    con = duckdb.connect()
+    try:
+        configure(con, settings)
+        con.register("arrow_table", table)
+        con.execute(f"COPY (SELECT * FROM arrow_table) TO {literal(str(path))} "
+                    f"(FORMAT parquet, COMPRESSION zstd{parquet_write_options(settings)})")
+    finally:
+        con.close()
 
 
 def parquet_write_options(settings: Settings) -> str:
@@ -93,8 +132,9 @@ def parquet_write_options(settings: Settings) -> str:
 
 
 def parquet_read_options(settings: Settings) -> str:
-    """Extra read_parquet arguments (`, encryption_config = {...}` or nothing)."""
-    return (f", encryption_config = {{footer_key: '{PARQUET_KEY_NAME}'}}"
+    """Extra read_parquet arguments (`, encryption_config = ...` or nothing). Without
+    braces, so it survives templates that `str.format` (dbt-duckdb's external_location)."""
+    return (f", encryption_config = struct_pack(footer_key := '{PARQUET_KEY_NAME}')"
             if enabled(settings) else "")
 
 
@@ -103,7 +143,7 @@ def attach_options(settings: Settings, read_only: bool = True) -> str:
     options = ["READ_ONLY"] if read_only else []
     secret = key(settings)
     if secret is not None:
-        options.append(f"ENCRYPTION_KEY {_sql_literal(secret)}")
+        options.append(f"ENCRYPTION_KEY {literal(secret)}")
     return f" ({', '.join(options)})" if options else ""
 
 
@@ -123,11 +163,12 @@ def connect_warehouse(settings: Settings, read_only: bool = True,
     if not enabled(settings):
         return duckdb.connect(str(settings.warehouse_path), read_only=read_only,
                               config=config or {})
-    con = duckdb.connect(config=config or {})
+    # Spill beside the warehouse, as DuckDB does for a file database (not ./.tmp).
+    con = duckdb.connect(config={"temp_directory": f"{settings.warehouse_path}.tmp", **(config or {})})
     try:
         configure(con, settings)
         alias = warehouse_alias(settings)
-        con.execute(f"ATTACH {_sql_literal(str(settings.warehouse_path))} AS \"{alias}\""
+        con.execute(f"ATTACH {literal(settings.warehouse_path)} AS \"{alias}\""
                     f"{attach_options(settings, read_only)}")
         con.execute(f'USE "{alias}"')
     except BaseException:

@@ -23,11 +23,14 @@ from pathlib import Path
 
 import duckdb
 
+from personalization import lake
 from personalization.config import Settings
 from personalization.observability import StepReport, log_event, timed
 from personalization.privacy import encryption, ledger, redact
-from personalization.privacy.ledger import literal, read_parquet_sql
+from personalization.privacy.emails import email_sha256_sql
+from personalization.privacy.ledger import read_parquet_sql
 from personalization.privacy.matching import erased_condition
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +46,9 @@ def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
 
 
 def _lake_glob(settings: Settings, table: str, ds: str | None = None) -> str | None:
-    pattern = f"ds={ds}" if ds else "ds=*"
-    if not list((settings.lake_dir / "raw" / table).glob(f"{pattern}/part-0.parquet")):
+    if not lake.partition_files(settings, table, ds):
         return None
-    return read_parquet_sql(settings, settings.lake_dir / "raw" / table / pattern / "part-0.parquet",
+    return read_parquet_sql(settings, lake.partition_file(settings, table, ds),
                             ", union_by_name = true, hive_partitioning = true")
 
 
@@ -110,13 +112,13 @@ def _resolve_new_persons(con: duckdb.DuckDBPyConnection, settings: Settings, ds:
     requests = _lake_glob(settings, "crm/erasure_requests")
     if requests is not None:
         con.execute(f"""INSERT INTO new_keys
-            SELECT DISTINCT sha256(lower(trim(email))), 'email' FROM {requests}
+            SELECT DISTINCT {email_sha256_sql('email')}, 'email' FROM {requests}
             WHERE CAST(ds AS DATE) <= DATE {literal(ds.isoformat())}
               AND nullif(trim(email), '') IS NOT NULL""")
     if not settings.warehouse_path.exists():
         return 0
     wh = encryption.warehouse_alias(settings)
-    con.execute(f'ATTACH {literal(str(settings.warehouse_path))} AS "{wh}"'
+    con.execute(f'ATTACH {literal(settings.warehouse_path)} AS "{wh}"'
                 f"{encryption.attach_options(settings, read_only=True)}")
     try:
         tables = {r[0] for r in con.execute(
@@ -133,7 +135,7 @@ def _resolve_new_persons(con: duckdb.DuckDBPyConnection, settings: Settings, ds:
             CREATE OR REPLACE TEMP TABLE erased_persons AS
             SELECT unified_id FROM "{wh}".main.customer_profiles WHERE is_erased
             UNION SELECT unified_id FROM "{wh}".main.customer_profiles
-                  WHERE email IS NOT NULL AND sha256(lower(trim(email))) IN {emails}
+                  WHERE email IS NOT NULL AND {email_sha256_sql('email')} IN {emails}
             UNION SELECT unified_id FROM "{wh}".main.identity_map
                   WHERE sha256(source || ':' || source_id) IN {records}
         """)
@@ -166,7 +168,7 @@ def _add_record_emails(con: duckdb.DuckDBPyConnection, settings: Settings) -> No
         if rows is not None:
             con.execute(f"""
                 INSERT INTO record_emails
-                SELECT sha256(lower(trim(email))),
+                SELECT {email_sha256_sql('email')},
                        sha256('{prefix}:' || {id_column}) IN
                            (SELECT key_sha256 FROM new_keys WHERE key_kind = 'record')
                 FROM {rows} WHERE nullif(trim(email), '') IS NOT NULL""")

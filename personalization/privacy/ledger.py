@@ -26,6 +26,7 @@ import duckdb
 
 from personalization.config import Settings
 from personalization.privacy import encryption
+from personalization.sql import literal
 
 KINDS = ("email", "record", "order", "unified")
 TABLE = "erasure_ledger"
@@ -39,27 +40,29 @@ def ledger_path(settings: Settings) -> Path:
     return privacy_dir(settings) / "erasure_ledger.parquet"
 
 
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def read_parquet_sql(settings: Settings, path_or_glob: str | Path, extra: str = "") -> str:
     """`read_parquet(...)` with the lake's encryption options."""
-    return (f"read_parquet({literal(str(path_or_glob))}{extra}"
+    return (f"read_parquet({literal(path_or_glob)}{extra}"
             f"{encryption.parquet_read_options(settings)})")
+
+
+def copy_atomic(con: duckdb.DuckDBPyConnection, query: str, target: Path, options: str) -> None:
+    """`COPY (query) TO target (options)` through a temp file in the same folder and
+    `os.replace`: a reader sees the old file or the new one, never half of one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        con.execute(f"COPY ({query}) TO {literal(tmp)} ({options})")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_parquet_atomic(con: duckdb.DuckDBPyConnection, settings: Settings, query: str,
                          target: Path) -> None:
-    """Write `query` to `target` through a temp file in the same folder and `os.replace`."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        con.execute(f"COPY ({query}) TO {literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd"
-                    f"{encryption.parquet_write_options(settings)})")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write `query` to `target` as (optionally encrypted) Parquet, atomically."""
+    copy_atomic(con, query, target,
+                f"FORMAT parquet, COMPRESSION zstd{encryption.parquet_write_options(settings)}")
 
 
 def register_ledger(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:

@@ -8,10 +8,12 @@ every token of it is tried as an email and as each kind of id.
 
 from __future__ import annotations
 
+from personalization.privacy.emails import email_sha256_sql
 from personalization.privacy.ledger import TABLE
+from personalization.sql import identifier
 
 # column -> (ledger kind, SQL hash of the value `{c}`)
-_EMAIL = "sha256(lower(trim({c})))"
+_EMAIL = email_sha256_sql("{c}")
 COLUMN_KEYS: dict[str, tuple[str, str]] = {
     "email": ("email", _EMAIL),
     "email_normalized": ("email", _EMAIL),
@@ -41,10 +43,6 @@ TOKEN_KEYS = (
 TOKEN_SPLIT = r'[\s,;"{}\[\]:]+'
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _in_ledger(hash_sql: str, kind: str, ledger: str) -> str:
     return (f"({hash_sql}) IN (SELECT key_sha256 FROM {ledger} WHERE key_kind = '{kind}')")
 
@@ -57,12 +55,12 @@ def erased_condition(columns: list[str], alias: str = "", ledger: str = TABLE) -
     parts = []
     for name, (kind, hash_sql) in COLUMN_KEYS.items():
         if name in lowered:
-            column = f"{prefix}{_quote(lowered[name])}"
+            column = f"{prefix}{identifier(lowered[name])}"
             parts.append(_in_ledger(hash_sql.format(c=f"CAST({column} AS VARCHAR)"), kind, ledger))
     if "source" in lowered and "source_id" in lowered:
         parts.append(_in_ledger(
-            f"sha256({prefix}{_quote(lowered['source'])} || ':' || "
-            f"{prefix}{_quote(lowered['source_id'])})", "record", ledger))
+            f"sha256({prefix}{identifier(lowered['source'])} || ':' || "
+            f"{prefix}{identifier(lowered['source_id'])})", "record", ledger))
     if not parts:
         return None
     return "coalesce(" + " OR ".join(parts) + ", false)"

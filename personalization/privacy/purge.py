@@ -18,11 +18,14 @@ from pathlib import Path
 
 import duckdb
 
+from personalization import lake
 from personalization.config import Settings
 from personalization.observability import StepReport, timed
 from personalization.privacy import redact
+from personalization.privacy.emails import email_sha256_sql
 from personalization.privacy.erasure import _connect, _dated_folders, _finish
-from personalization.privacy.ledger import literal, read_parquet_sql
+from personalization.privacy.ledger import read_parquet_sql
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +33,11 @@ logger = logging.getLogger(__name__)
 def _confirmed(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Temp table `confirmed(key_sha256, key_kind)`: request hashes every ESP target deleted."""
     con.execute("CREATE OR REPLACE TEMP TABLE confirmed (key_sha256 VARCHAR, key_kind VARCHAR)")
-    requests = settings.lake_dir / "raw" / "crm" / "erasure_requests"
-    if not list(requests.glob("ds=*/part-0.parquet")):
+    if not lake.partition_files(settings, "crm/erasure_requests"):
         return
     con.execute(f"""CREATE OR REPLACE TEMP TABLE request_hashes AS
-        SELECT DISTINCT sha256(lower(trim(email))) AS key_sha256
-        FROM {read_parquet_sql(settings, requests / 'ds=*' / 'part-0.parquet', ', union_by_name = true')}
+        SELECT DISTINCT {email_sha256_sql('email')} AS key_sha256
+        FROM {read_parquet_sql(settings, lake.partition_file(settings, 'crm/erasure_requests'), ', union_by_name = true')}
         WHERE nullif(trim(email), '') IS NOT NULL""")
     targets = list(settings.esp_targets)
     if not targets:  # nothing to delete at: the plain address is not needed at all
@@ -44,7 +46,7 @@ def _confirmed(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     log = settings.home / "esp_sync.duckdb"
     if not log.exists():
         return
-    con.execute(f"ATTACH {literal(str(log))} AS sync_log (READ_ONLY)")
+    con.execute(f"ATTACH {literal(log)} AS sync_log (READ_ONLY)")
     try:
         has_table = con.execute("SELECT count(*) FROM information_schema.tables WHERE "
                                 "table_catalog = 'sync_log' AND table_name = 'esp_erasures'"
@@ -64,11 +66,11 @@ def _confirmed(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 def _blank_emails(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """Empty the `email` cells of confirmed rows of an `erasures.csv` (add `email_sha256`
     when the file has none), keeping row order; returns the rows changed."""
-    source = f"read_csv({literal(str(path))}, header = true, all_varchar = true)"
+    source = f"read_csv({literal(path)}, header = true, all_varchar = true)"
     columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     if "email" not in columns:
         return 0
-    hashed = "email_sha256" if "email_sha256" in columns else "sha256(lower(trim(email)))"
+    hashed = "email_sha256" if "email_sha256" in columns else email_sha256_sql("email")
     changed = con.execute(f"""SELECT count(*) FROM {source} WHERE nullif(trim(email), '') IS NOT NULL
         AND {hashed} IN (SELECT key_sha256 FROM confirmed)""").fetchone()[0]
     if not changed:
@@ -80,7 +82,7 @@ def _blank_emails(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         select += f", CASE WHEN nullif(trim(email), '') IS NOT NULL THEN {hashed} END AS email_sha256"
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        con.execute(f"COPY (SELECT {select} FROM {source}) TO {literal(str(tmp))} "
+        con.execute(f"COPY (SELECT {select} FROM {source}) TO {literal(tmp)} "
                     "(FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"')")
         os.replace(tmp, path)
     finally:

@@ -17,14 +17,16 @@ from pathlib import Path
 
 import duckdb
 
+from personalization import lake
 from personalization.config import Settings
 from personalization.privacy import encryption
-from personalization.privacy.ledger import literal, read_parquet_sql, write_parquet_atomic
+from personalization.privacy.ledger import copy_atomic, read_parquet_sql, write_parquet_atomic
 from personalization.privacy.matching import erased_condition, raw_hits_sql
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
-# The landing contract (DESIGN.md): the file each lake table comes from.
+# The landing contract (docs/design.md): the file each lake table comes from.
 LANDING_FILES = {
     "crm/contacts": "contacts.csv",
     "crm/erasure_requests": "erasure_requests.csv",
@@ -75,12 +77,9 @@ def lake_tables(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
     them."""
     changed = []
     for table in tables:
-        folder = settings.lake_dir / "raw" / table
-        pattern = f"ds={ds}" if ds else "ds=*"
-        files = sorted(folder.glob(f"{pattern}/part-0.parquet"))
-        if not files:
+        if not lake.partition_files(settings, table, ds):
             continue
-        glob = read_parquet_sql(settings, folder / pattern / "part-0.parquet",
+        glob = read_parquet_sql(settings, lake.partition_file(settings, table, ds),
                                 ", filename = true, union_by_name = true, hive_partitioning = false")
         condition = erased_condition([c for c in _columns(con, glob) if c != "filename"],
                                      ledger=keys)
@@ -95,8 +94,8 @@ def lake_tables(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
 def quarantine(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
                ds: str | None = None) -> list[dict]:
     """Quarantined lines (raw text) holding any erased person's email or id."""
-    pattern = f"ds={ds}" if ds else "ds=*"
-    files = sorted((settings.lake_dir / "quarantine").glob(f"*/*/{pattern}/part-0.parquet"))
+    files = [p / lake.PART_FILE for p in lake.area_partitions(settings, "quarantine", ds)
+             if (p / lake.PART_FILE).exists()]
     changed = []
     for path in files:
         source = read_parquet_sql(settings, path)
@@ -192,41 +191,30 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _rewrite_without(con: duckdb.DuckDBPyConnection, path: Path, source: str, keys: str,
+                     options: str) -> int:
+    """Rewrite the file `path` (read as `source`) without the rows of erased persons, in the
+    same format (`options` of COPY) and row order; returns the rows removed."""
+    condition = erased_condition(_columns(con, source), ledger=keys)
+    if condition is None:
+        return 0
+    removed = con.execute(f"SELECT count(*) FROM {source} WHERE {condition}").fetchone()[0]
+    if removed:
+        copy_atomic(con, f"SELECT * FROM {source} WHERE NOT ({condition})", path, options)
+    return removed
+
+
 def _rewrite_csv(con: duckdb.DuckDBPyConnection, path: Path, keys: str) -> int:
     """Drop matching rows of a CSV written by the export or the file drop; cells are read
     and written as text, so everything else stays as it was."""
-    source = f"read_csv({literal(str(path))}, header = true, all_varchar = true)"
-    condition = erased_condition(_columns(con, source), ledger=keys)
-    if condition is None:
-        return 0
-    removed = con.execute(f"SELECT count(*) FROM {source} WHERE {condition}").fetchone()[0]
-    if removed:
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            con.execute(f"COPY (SELECT * FROM {source} WHERE NOT ({condition})) TO "
-                        f"{literal(str(tmp))} (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"')")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    return removed
+    return _rewrite_without(con, path, f"read_csv({literal(path)}, header = true, all_varchar = true)",
+                            keys, "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"'")
 
 
 def _rewrite_plain_parquet(con: duckdb.DuckDBPyConnection, path: Path, keys: str) -> int:
-    source = f"read_parquet({literal(str(path))})"
-    condition = erased_condition(_columns(con, source), ledger=keys)
-    if condition is None:
-        return 0
-    removed = con.execute(f"SELECT count(*) FROM {source} WHERE {condition}").fetchone()[0]
-    if removed:
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            # Rows keep their order (exports are sorted by unified_id).
-            con.execute(f"COPY (SELECT * FROM {source} WHERE NOT ({condition})) TO "
-                        f"{literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    return removed
+    # Rows keep their order (exports are sorted by unified_id).
+    return _rewrite_without(con, path, f"read_parquet({literal(path)})", keys,
+                            "FORMAT parquet, COMPRESSION zstd")
 
 
 def published_folder(con: duckdb.DuckDBPyConnection, settings: Settings, folder: Path,
@@ -340,8 +328,8 @@ def compact_warehouse(settings: Settings) -> None:
     try:
         encryption.configure(con, settings)
         key_option = encryption.attach_options(settings, read_only=False)
-        con.execute(f'ATTACH {literal(str(path))} AS "{alias}"{key_option}')
-        con.execute(f"ATTACH {literal(str(fresh))} AS fresh{key_option}")
+        con.execute(f'ATTACH {literal(path)} AS "{alias}"{key_option}')
+        con.execute(f"ATTACH {literal(fresh)} AS fresh{key_option}")
         con.execute(f'COPY FROM DATABASE "{alias}" TO fresh')
         con.execute("DETACH fresh")
         con.execute(f'DETACH "{alias}"')

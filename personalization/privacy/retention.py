@@ -22,6 +22,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from personalization import lake
 from personalization.config import Settings
 from personalization.observability import StepReport, timed
 from personalization.privacy import encryption
@@ -60,12 +61,12 @@ def enforce_retention(ds: date, settings: Settings) -> StepReport:
         areas: dict[str, list[dict]] = {}
         pixel = _cutoff(ds, settings.retention_pixel_events_days)
         if pixel:
-            partitions = [p for p in (settings.lake_dir / "raw" / "pixel" / "events").glob("ds=*")
+            partitions = [p for p in lake.table_dir(settings, "pixel/events").glob(lake.ds_dir(None))
                           if _older(p, pixel)]
             # Events that came through the real-time intake go with the pixel's own, and
             # so do the trigger decisions made on them.
             partitions += [p for table in ("pixel/intake_events", "triggers/sends")
-                           for p in (settings.lake_dir / "raw" / table).glob("ds=*")
+                           for p in lake.table_dir(settings, table).glob(lake.ds_dir(None))
                            if _older(p, pixel)]
             partitions += [p for p in (settings.intake_dir / "pixel").glob("*")
                            if _older(p, pixel)]
@@ -78,7 +79,7 @@ def enforce_retention(ds: date, settings: Settings) -> StepReport:
         quarantine = _cutoff(ds, settings.retention_quarantine_days)
         if quarantine:
             areas["quarantine"] = _remove(
-                [p for p in (settings.lake_dir / "quarantine").glob("*/*/ds=*")
+                [p for p in lake.area_partitions(settings, "quarantine")
                  if _older(p, quarantine)], settings)
         exports = _cutoff(ds, settings.retention_exports_days)
         if exports:

@@ -11,7 +11,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from personalization import lake
 from personalization.config import Settings
+from personalization.privacy.emails import email_sha256_sql
 
 # Timestamp column whose maximum must not pass the end of ds, per lake table.
 LAKE_TIMESTAMPS = {
@@ -25,12 +27,18 @@ LAKE_TIMESTAMPS = {
 }
 
 
+def _lake_options(settings: Settings) -> str:
+    from personalization.privacy.encryption import parquet_read_options
+
+    return parquet_read_options(settings)
+
+
 def ds_end(ds: date) -> datetime:
     return datetime.combine(ds + timedelta(days=1), time())
 
 
 def lake_partition(settings: Settings, table: str, ds: date) -> Path:
-    return settings.lake_dir / "raw" / table / f"ds={ds.isoformat()}" / "part-0.parquet"
+    return lake.partition_file(settings, table, ds)
 
 
 def lake_frame(con: duckdb.DuckDBPyConnection, settings: Settings, table: str,
@@ -52,15 +60,16 @@ def lake_frame(con: duckdb.DuckDBPyConnection, settings: Settings, table: str,
     ts = LAKE_TIMESTAMPS[table]
     lateness = (f"epoch({ts}) - epoch(TIMESTAMP '{ds_end(ds)}')" if ts else "0")
     select = ", ".join(cols + [f"coalesce({lateness}, 0) AS seconds_after_ds_end"])
-    return con.execute(f"SELECT {select} FROM read_parquet(?)", [str(path)]).df()
+    return con.execute(f"SELECT {select} FROM read_parquet(?{_lake_options(settings)})",
+                       [str(path)]).df()
 
 
 def load_log(con: duckdb.DuckDBPyConnection, settings: Settings, table: str, ds: date) -> dict | None:
-    path = settings.lake_dir / "load_log" / table / f"ds={ds.isoformat()}" / "part-0.parquet"
+    path = lake.partition_file(settings, table, ds, area="load_log")
     if not path.exists():
         return None
     row = con.execute("SELECT sum(rows_loaded), sum(rows_in), sum(rows_quarantined) "
-                      "FROM read_parquet(?)", [str(path)]).fetchone()
+                      f"FROM read_parquet(?{_lake_options(settings)})", [str(path)]).fetchone()
     return {"rows_loaded": int(row[0] or 0), "rows_in": int(row[1] or 0),
             "rows_quarantined": int(row[2] or 0)}
 
@@ -72,9 +81,9 @@ def erasure_hashes_sql(settings: Settings) -> str:
     from personalization.privacy.ledger import ledger_path
 
     parts = []
-    glob = settings.lake_dir / "raw" / "crm" / "erasure_requests" / "*" / "part-0.parquet"
-    if list(glob.parent.parent.glob("ds=*/part-0.parquet")):
-        parts.append(f"SELECT sha256(lower(trim(email))) AS email_sha256 FROM read_parquet("
+    glob = lake.partition_file(settings, "crm/erasure_requests")
+    if lake.partition_files(settings, "crm/erasure_requests"):
+        parts.append(f"SELECT {email_sha256_sql('email')} AS email_sha256 FROM read_parquet("
                      f"'{glob}', hive_partitioning = false{parquet_read_options(settings)}) "
                      "WHERE email IS NOT NULL")
     ledger = ledger_path(settings)
@@ -97,7 +106,7 @@ def suppression_hashes_sql(con: duckdb.DuckDBPyConnection, settings: Settings) -
     if "email_sha256" in columns:
         key = "lower(trim(email_sha256))"
     elif "email" in columns:
-        key = "sha256(lower(trim(email)))"
+        key = email_sha256_sql("email")
     else:  # unreadable as a suppression list: suppress nothing would fail open
         raise ValueError(f"{path} has neither email_sha256 nor email: cannot check suppressions")
     return f"(SELECT DISTINCT {key} AS email_sha256 FROM {source})"
@@ -119,7 +128,7 @@ def profiles_frame(con, settings: Settings) -> pd.DataFrame:
             coalesce(p.is_erased AND (p.email IS NOT NULL OR p.first_name IS NOT NULL
                      OR p.last_name IS NOT NULL OR p.phone IS NOT NULL OR p.street IS NOT NULL),
                      false) AS erased_but_has_personal_data,
-            (p.email IS NOT NULL AND sha256(lower(trim(p.email))) IN (SELECT email_sha256 FROM {erased}))
+            (p.email IS NOT NULL AND {email_sha256_sql('p.email')} IN (SELECT email_sha256 FROM {erased}))
                 AS email_matches_erasure_request,
             coalesce(p.is_contactable AND (NOT coalesce(p.is_opted_in, false)
                      OR coalesce(p.is_unsubscribed, false) OR coalesce(p.is_erased, false)),
@@ -181,9 +190,9 @@ def export_frame(con, settings: Settings, parquet: Path) -> pd.DataFrame:
                {valid_email_sql('e.email')} AS is_valid_email,
                coalesce(p.is_contactable AND p.is_opted_in AND NOT p.is_unsubscribed, false)
                    AS is_contactable,
-               sha256(lower(trim(e.email))) IN (SELECT email_sha256 FROM {erased})
+               {email_sha256_sql('e.email')} IN (SELECT email_sha256 FROM {erased})
                    OR coalesce(p.is_erased, true) AS is_erased,
-               sha256(lower(trim(e.email))) IN (SELECT email_sha256 FROM {suppressed}) AS is_suppressed
+               {email_sha256_sql('e.email')} IN (SELECT email_sha256 FROM {suppressed}) AS is_suppressed
         FROM read_parquet(?) e
         LEFT JOIN customer_profiles p USING (unified_id)
     """, [str(parquet)]).df()

@@ -12,6 +12,7 @@ import duckdb
 
 from personalization.config import Settings
 from personalization.exceptions import ScoringError
+from personalization.privacy.encryption import connect_warehouse
 
 REQUIRED_TABLES = ("customer_profiles", "orders", "order_items", "customer_events",
                    "customer_engagement_daily", "products")
@@ -27,7 +28,7 @@ def connect_read_only(settings: Settings) -> duckdb.DuckDBPyConnection:
     if not path.exists():
         raise ScoringError(f"warehouse not found at {path}; build the marts first")
     try:
-        con = duckdb.connect(str(path), read_only=True, config={
+        con = connect_warehouse(settings, read_only=True, config={
             "memory_limit": settings.duckdb_memory_limit,
             "threads": settings.duckdb_threads,
         })

@@ -34,6 +34,7 @@ past_orders as (
     select unified_id, ordered_at, total_amount
     from orders
     where status = 'placed' and unified_id is not null and ordered_at < $cutoff::timestamp
+      and {sample_filter}
 ),
 
 order_features as (
@@ -75,6 +76,7 @@ category_spend as (
     select unified_id, category, sum(line_amount) as spend
     from order_items
     where status = 'placed' and unified_id is not null and ordered_at < $cutoff::timestamp
+      and unified_id in (select unified_id from order_features)
     group by unified_id, category
 ),
 
@@ -93,6 +95,7 @@ device_counts as (
     where occurred_at < $cutoff::timestamp
       and occurred_at >= $cutoff::timestamp - interval 365 day
       and device is not null
+      and unified_id in (select unified_id from order_features)
     group by unified_id, device
 ),
 
@@ -166,6 +169,7 @@ population as (
     select distinct unified_id
     from orders
     where status = 'placed' and unified_id is not null and ordered_at < $cutoff::timestamp
+      and {sample_filter}
 ),
 
 joined as (
@@ -192,6 +196,11 @@ final as (
 select * from final order by unified_id
 """
 
+# A deterministic sample of persons: `$sample` of every 10,000 (by a hash of unified_id, so a
+# person is in or out at every cut-off and in every run); null keeps everyone.
+SAMPLE_FILTER = "($sample::bigint is null or hash(unified_id) % 10000 < $sample::bigint)"
+_LABELS_SQL = _LABELS_SQL.format(sample_filter=SAMPLE_FILTER)
+
 _WINDOWS = (7, 30, 90)
 _ENGAGEMENT = {"product_views": "product_views", "add_to_carts": "add_to_carts",
                "email_opens": "email_opens", "email_clicks": "email_clicks"}
@@ -205,47 +214,66 @@ def _render_features_sql() -> str:
                         f"$cutoff::date - interval {days} day), 0) as {name}_{days}")
             columns.append(f"coalesce(e.{name}_{days}, 0) as {name}_{days}")
     return _FEATURES_SQL.format(engagement_sums=",\n        ".join(sums),
-                                engagement_columns=",\n        ".join(columns))
+                                engagement_columns=",\n        ".join(columns),
+                                sample_filter=SAMPLE_FILTER)
 
 
 FEATURES_SQL = _render_features_sql()
 
 
-def build_features(con: duckdb.DuckDBPyConnection, cutoff: date) -> pd.DataFrame:
+def build_features(con: duckdb.DuckDBPyConnection, cutoff: date,
+                   sample: int | None = None) -> pd.DataFrame:
     """Feature rows as of `cutoff` for everyone with a placed order before it.
 
     Args:
         con: a (read-only) warehouse connection.
         cutoff: exclusive cut-off date; nothing at or after its midnight is read.
+        sample: keep only persons whose unified_id hashes below `sample` of 10,000
+            (training on a sample); None keeps everyone.
 
     Returns:
         One row per `unified_id`, sorted by it, with the columns in `FEATURES`.
     """
-    df = con.execute(FEATURES_SQL, {"cutoff": cutoff}).df()
+    df = con.execute(FEATURES_SQL, {"cutoff": cutoff, "sample": sample}).df()
     # DuckDB sums doubles in parallel, so the last bits vary between runs; rounding makes
     # the features (and so the data hash, the model and the scores) reproducible.
     df[NUMERIC_FEATURES] = df[NUMERIC_FEATURES].astype("float64").round(6)
     return df
 
 
-def build_labels(con: duckdb.DuckDBPyConnection, cutoff: date, horizon_days: int) -> pd.DataFrame:
-    """Churn and VIP labels for the horizon after `cutoff`, for the same population.
+def build_labels(con: duckdb.DuckDBPyConnection, cutoff: date, horizon_days: int,
+                 sample: int | None = None) -> pd.DataFrame:
+    """Churn and VIP labels for the horizon after `cutoff`, for the same population
+    (and the same `sample` as `build_features`).
 
     Returns:
         `unified_id, future_spend, is_churned, is_vip`, sorted by `unified_id`.
     """
-    labels = con.execute(_LABELS_SQL, {"cutoff": cutoff, "horizon": horizon_days}).df()
+    labels = con.execute(_LABELS_SQL, {"cutoff": cutoff, "horizon": horizon_days,
+                                       "sample": sample}).df()
     labels["future_spend"] = labels["future_spend"].astype("float64").round(6)
     return labels
 
 
+def count_training_rows(con: duckdb.DuckDBPyConnection, cutoffs: list[date]) -> int:
+    """Rows `build_training_frame` gives without sampling: buyers before each cut-off."""
+    total = 0
+    for cutoff in cutoffs:
+        total += con.execute(
+            "select count(distinct unified_id) from orders where status = 'placed' "
+            "and unified_id is not null and ordered_at < $cutoff::timestamp",
+            {"cutoff": cutoff}).fetchone()[0]
+    return int(total)
+
+
 def build_training_frame(con: duckdb.DuckDBPyConnection, cutoffs: list[date],
-                         horizon_days: int) -> pd.DataFrame:
-    """Features joined to labels for several cut-offs, stacked (one row per person and cut-off)."""
+                         horizon_days: int, sample: int | None = None) -> pd.DataFrame:
+    """Features joined to labels for several cut-offs, stacked (one row per person and cut-off),
+    for a `sample` of persons (see `build_features`)."""
     frames = []
     for cutoff in cutoffs:
-        feats = build_features(con, cutoff)
-        labels = build_labels(con, cutoff, horizon_days)
+        feats = build_features(con, cutoff, sample)
+        labels = build_labels(con, cutoff, horizon_days, sample)
         frame = feats.merge(labels, on="unified_id", how="inner", validate="one_to_one")
         frame["cutoff"] = pd.Timestamp(cutoff)
         frames.append(frame)

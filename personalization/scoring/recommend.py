@@ -19,61 +19,73 @@ LOOKBACK_DAYS = 365
 POPULARITY_DAYS = 90
 FALLBACK_DEPTH = 10  # popular items offered per fallback source, beyond k
 
-_RECOMMEND_SQL = """
-create or replace temp table {target} as
-with
-purchases as (
-    select distinct unified_id, sku
+# Staged as temp tables (`{target}_<stage>`): DuckDB inlines a CTE at every use, and the
+# interactions feed three later stages. Candidate lists are built per person with list
+# functions (neighbours' top k, then the favourite category's and the overall best sellers
+# minus what the person bought) instead of ranking every (person, candidate) row: the same
+# result as "all candidates, unbought, first source wins, first k by source and score", at a
+# fraction of the rows.
+_RECOMMEND_STAGES = (
+"""
+create or replace temp table {target}_interactions as
+select unified_id, sku, max(weight) as weight, max(interacted_at) as last_at
+from (
+    select unified_id, sku, 3.0 as weight, ordered_at as interacted_at
     from order_items
     where status = 'placed' and unified_id is not null and sku is not null
       and ordered_at < $cutoff::timestamp
-),
-
-interactions as (
-    select unified_id, sku, max(weight) as weight, max(interacted_at) as last_at
-    from (
-        select unified_id, sku, 3.0 as weight, ordered_at as interacted_at
-        from order_items
-        where status = 'placed' and unified_id is not null and sku is not null
-          and ordered_at < $cutoff::timestamp
-          and ordered_at >= $cutoff::timestamp - to_days($lookback)
-        union all
-        select unified_id, sku, 1.0 as weight, occurred_at as interacted_at
-        from customer_events
-        where event_type = 'product_view' and unified_id is not null and sku is not null
-          and occurred_at < $cutoff::timestamp
-          and occurred_at >= $cutoff::timestamp - to_days($lookback)
-    )
-    group by unified_id, sku
-),
-
-recent as (
-    select unified_id, sku, weight
-    from interactions
-    qualify row_number() over (partition by unified_id order by last_at desc, sku) <= $recent
-),
-
+      and ordered_at >= $cutoff::timestamp - to_days($lookback)
+    union all
+    select unified_id, sku, 1.0 as weight, occurred_at as interacted_at
+    from customer_events
+    where event_type = 'product_view' and unified_id is not null and sku is not null
+      and occurred_at < $cutoff::timestamp
+      and occurred_at >= $cutoff::timestamp - to_days($lookback)
+)
+group by unified_id, sku
+""",
+"""
+create or replace temp table {target}_recent as
+select unified_id, sku, weight
+from {target}_interactions
+qualify row_number() over (partition by unified_id order by last_at desc, sku) <= $recent
+""",
+"""
+create or replace temp table {target}_similar as
+with
 item_weight as (
-    select sku, sum(weight) as weight from recent group by sku
+    select sku, sum(weight) as weight from {target}_recent group by sku
 ),
 
 pairs as (
     select a.sku as sku_a, b.sku as sku_b, sum(least(a.weight, b.weight)) as co
-    from recent as a
-    inner join recent as b on a.unified_id = b.unified_id and a.sku <> b.sku
+    from {target}_recent as a
+    inner join {target}_recent as b on a.unified_id = b.unified_id and a.sku <> b.sku
     group by a.sku, b.sku
-),
+)
 
-similar_items as (
-    select p.sku_a, p.sku_b, p.co / sqrt(wa.weight * wb.weight) as similarity
-    from pairs as p
-    inner join item_weight as wa on p.sku_a = wa.sku
-    inner join item_weight as wb on p.sku_b = wb.sku
-    where p.co >= 2  -- one shared person is coincidence, not structure
-    qualify row_number() over (partition by p.sku_a order by similarity desc, p.sku_b)
-        <= $neighbours
-),
-
+select p.sku_a, p.sku_b, p.co / sqrt(wa.weight * wb.weight) as similarity
+from pairs as p
+inner join item_weight as wa on p.sku_a = wa.sku
+inner join item_weight as wb on p.sku_b = wb.sku
+where p.co >= 2  -- one shared person is coincidence, not structure
+qualify row_number() over (partition by p.sku_a order by similarity desc, p.sku_b)
+    <= $neighbours
+""",
+"""
+create or replace temp table {target}_purchases as
+select distinct unified_id, sku
+from order_items
+where status = 'placed' and unified_id is not null and sku is not null
+  and ordered_at < $cutoff::timestamp
+""",
+"""
+create or replace temp table {target}_bought as
+select unified_id, list(sku) as skus from {target}_purchases group by unified_id
+""",
+"""
+create or replace temp table {target}_popular as
+with
 active_products as (
     select sku, category from products where coalesce(is_active, true)
 ),
@@ -85,78 +97,99 @@ popular as (
     where i.status = 'placed' and i.ordered_at < $cutoff::timestamp
       and i.ordered_at >= $cutoff::timestamp - to_days($popularity_days)
     group by i.sku, p.category
+)
+
+select
+    sku,
+    category,
+    row_number() over (order by buyers desc, sku) as overall_rank,
+    row_number() over (partition by category order by buyers desc, sku) as category_rank
+from popular
+""",
+"""
+create or replace temp table {target} as
+with
+people as (
+    select unified_id from ({population})
 ),
 
-popular_ranked as (
-    select
-        sku,
-        category,
-        row_number() over (order by buyers desc, sku) as overall_rank,
-        row_number() over (partition by category order by buyers desc, sku) as category_rank
-    from popular
+active_products as (
+    select sku, category from products where coalesce(is_active, true)
 ),
 
 favourite_category as (
     select i.unified_id, p.category
-    from interactions as i
+    from {target}_interactions as i
     inner join active_products as p on i.sku = p.sku
+    where i.unified_id in (select unified_id from people)
     group by i.unified_id, p.category
     qualify row_number() over (partition by i.unified_id
                                order by sum(i.weight) desc, p.category) = 1
 ),
 
-people as (
-    select unified_id from ({population})
-),
-
-from_neighbours as (
-    select r.unified_id, s.sku_b as sku, 1 as source, sum(r.weight * s.similarity) as score
-    from recent as r
-    inner join similar_items as s on r.sku = s.sku_a
+neighbour_scores as (
+    select r.unified_id, s.sku_b as sku, sum(r.weight * s.similarity) as score
+    from {target}_recent as r
+    inner join {target}_similar as s on r.sku = s.sku_a
     where r.unified_id in (select unified_id from people)
+      and s.sku_b in (select sku from active_products)
     group by r.unified_id, s.sku_b
 ),
 
-from_category as (
-    select f.unified_id, p.sku, 2 as source, -p.category_rank::double as score
-    from favourite_category as f
-    inner join popular_ranked as p
-        on f.category = p.category and p.category_rank <= $k + $depth
-    where f.unified_id in (select unified_id from people)
+from_neighbours as (
+    -- Only the first k can be chosen: neighbours rank before every fallback.
+    select n.unified_id, list(n.sku order by n.score desc, n.sku)[1:$k] as skus
+    from neighbour_scores as n
+    anti join {target}_purchases as b on n.unified_id = b.unified_id and n.sku = b.sku
+    group by n.unified_id
 ),
 
-from_overall as (
-    select people.unified_id, p.sku, 3 as source, -p.overall_rank::double as score
+category_lists as (
+    select category, list(sku order by category_rank) as skus
+    from {target}_popular
+    where category_rank <= $k + $depth
+    group by category
+),
+
+overall_list as (
+    select coalesce(list(sku order by overall_rank), []::varchar[]) as skus
+    from {target}_popular
+    where overall_rank <= $k + $depth
+),
+
+offered as (
+    -- Each fallback skips what the person bought and what an earlier source already offers.
+    select
+        people.unified_id,
+        coalesce(n.skus, []::varchar[]) as neighbours,
+        list_filter(coalesce(c.skus, []::varchar[]), lambda x:
+            not list_contains(coalesce(b.skus, []::varchar[]), x)
+            and not list_contains(coalesce(n.skus, []::varchar[]), x)) as category,
+        list_filter((select skus from overall_list), lambda x:
+            not list_contains(coalesce(b.skus, []::varchar[]), x)
+            and not list_contains(coalesce(n.skus, []::varchar[]), x)
+            and not list_contains(coalesce(c.skus, []::varchar[]), x)) as overall
     from people
-    cross join popular_ranked as p
-    where p.overall_rank <= $k + $depth
-),
-
-candidates as (
-    select * from from_neighbours
-    union all select * from from_category
-    union all select * from from_overall
-),
-
-unbought as (
-    select c.*
-    from candidates as c
-    inner join active_products as p on c.sku = p.sku
-    anti join purchases as b on c.unified_id = b.unified_id and c.sku = b.sku
-    qualify row_number() over (partition by c.unified_id, c.sku order by c.source) = 1
+    left join from_neighbours as n on people.unified_id = n.unified_id
+    left join favourite_category as f on people.unified_id = f.unified_id
+    left join category_lists as c on f.category = c.category
+    left join {target}_bought as b on people.unified_id = b.unified_id
 ),
 
 final as (
     select
         unified_id,
-        list(sku order by source, score desc, sku)[1:$k] as next_best_products,
-        list(source order by source, score desc, sku)[1:$k] as sources
-    from unbought
-    group by unified_id
+        list_concat(neighbours, category, overall)[1:$k] as next_best_products,
+        list_concat(list_transform(neighbours, lambda x: 1),
+                    list_transform(category, lambda x: 2),
+                    list_transform(overall, lambda x: 3))[1:$k] as sources
+    from offered
+    where len(neighbours) + len(category) + len(overall) > 0
 )
 
 select * from final
-"""
+""",
+)
 
 _POPULARITY_BASELINE_SQL = """
 with
@@ -227,8 +260,12 @@ def build_recommendations(con: duckdb.DuckDBPyConnection, cutoff: date, k: int,
         The temp table name: `unified_id, next_best_products VARCHAR[], sources INTEGER[]`
         (source 1 = co-occurrence, 2 = favourite-category best sellers, 3 = overall).
     """
-    con.execute(_RECOMMEND_SQL.format(target=target, population=population_sql),
-                _params(cutoff, k))
+    params = _params(cutoff, k)
+    for stage in _RECOMMEND_STAGES:
+        sql = stage.format(target=target, population=population_sql)
+        con.execute(sql, {name: value for name, value in params.items() if f"${name}" in sql})
+    for stage in ("interactions", "recent", "similar", "purchases", "bought", "popular"):
+        con.execute(f"drop table if exists {target}_{stage}")
     return target
 
 

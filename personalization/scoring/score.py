@@ -10,16 +10,17 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from personalization.config import Settings
 from personalization.exceptions import ScoringError
 from personalization.observability import StepReport, log_event, tree_rss_bytes
+from personalization.privacy import encryption
 from personalization.scoring import registry
 from personalization.scoring.db import connect_read_only
 from personalization.scoring.features import build_features
@@ -117,44 +118,43 @@ def score(ds: date, settings: Settings) -> StepReport:
                       ds=ds.isoformat(), reason=why)
 
     cutoff = ds + timedelta(days=1)
+    parts: dict[str, float] = {}
     con = connect_read_only(settings)
     try:
-        features = build_features(con, cutoff)
-        predictions = features[["unified_id"]].copy()
-        for name, meta in chosen.items():
-            if meta is None:
-                predictions[_COLUMN[name]] = None
-                continue
-            estimator = registry.load_estimator(settings.models_dir, name, meta["version"])
-            predictions[_COLUMN[name]] = predict(estimator, features)
-        predictions = predictions.astype({"p_vip": "float64", "p_churn": "float64"})
-        reco = build_recommendations(con, cutoff, settings.next_best_products_count,
-                                     POPULATION_SQL)
-        hours = build_send_hours(con, cutoff, POPULATION_SQL)
-        con.register("_predictions", predictions)
-        table = con.sql(f"""
-            select
-                people.unified_id,
-                s.p_vip,
-                s.p_churn,
-                $vip_version as vip_model_version,
-                $churn_version as churn_model_version,
-                $scored_at::timestamp as scored_at,
-                coalesce(r.next_best_products, []::varchar[]) as next_best_products,
-                h.best_send_hour
-            from ({POPULATION_SQL}) as people
-            left join _predictions as s on people.unified_id = s.unified_id
-            left join {reco} as r on people.unified_id = r.unified_id
-            left join {hours} as h on people.unified_id = h.unified_id
-            order by people.unified_id
-        """, params={"vip_version": chosen["vip"] and chosen["vip"]["version"],
-                     "churn_version": chosen["churn"] and chosen["churn"]["version"],
-                     "scored_at": scored_at(ds)}).to_arrow_table()
+        with _timed(parts, "features"):
+            features = build_features(con, cutoff)
+        with _timed(parts, "predict"):
+            predictions = _predict(features, chosen, settings)
+        with _timed(parts, "recommendations"):
+            reco = build_recommendations(con, cutoff, settings.next_best_products_count,
+                                         POPULATION_SQL)
+        with _timed(parts, "send_hours"):
+            hours = build_send_hours(con, cutoff, POPULATION_SQL)
+        with _timed(parts, "join"):
+            con.register("_predictions", predictions)
+            table = con.sql(f"""
+                select
+                    people.unified_id,
+                    s.p_vip,
+                    s.p_churn,
+                    $vip_version as vip_model_version,
+                    $churn_version as churn_model_version,
+                    $scored_at::timestamp as scored_at,
+                    coalesce(r.next_best_products, []::varchar[]) as next_best_products,
+                    h.best_send_hour
+                from ({POPULATION_SQL}) as people
+                left join _predictions as s on people.unified_id = s.unified_id
+                left join {reco} as r on people.unified_id = r.unified_id
+                left join {hours} as h on people.unified_id = h.unified_id
+                order by people.unified_id
+            """, params={"vip_version": chosen["vip"] and chosen["vip"]["version"],
+                         "churn_version": chosen["churn"] and chosen["churn"]["version"],
+                         "scored_at": scored_at(ds)}).to_arrow_table()
         personal_hours = con.execute(f"select avg(is_personal::int) from {hours}").fetchone()[0]
     finally:
         con.close()
 
-    path = _write_atomically(table.cast(SCHEMA), scores_path(settings, ds))
+    path = _write_atomically(table.cast(SCHEMA), scores_path(settings, ds), settings)
     report.rows_in = table.num_rows
     report.rows_out = table.num_rows
     if chosen["churn"] is None or chosen["vip"] is None:
@@ -162,6 +162,7 @@ def score(ds: date, settings: Settings) -> StepReport:
             "skipped_because") or "no trained model available for this date"
     details.update({
         "path": str(path), "scored_persons": int(len(features)),
+        "seconds_by_part": {k: round(v, 2) for k, v in parts.items()},
         "share_personal_send_hour": round(float(personal_hours or 0.0), 4),
         "peak_rss_mb": round(tree_rss_bytes() / 2**20),
     })
@@ -173,11 +174,30 @@ def score(ds: date, settings: Settings) -> StepReport:
     return report
 
 
-def _write_atomically(table: pa.Table, path: Path) -> Path:
+@contextmanager
+def _timed(into: dict[str, float], name: str):
+    start = time.perf_counter()
+    yield
+    into[name] = time.perf_counter() - start
+
+
+def _predict(features, chosen: dict[str, dict | None], settings: Settings):
+    """`unified_id, p_vip, p_churn` for the feature rows (None where no model exists)."""
+    predictions = features[["unified_id"]].copy()
+    for name, meta in chosen.items():
+        if meta is None:
+            predictions[_COLUMN[name]] = None
+            continue
+        estimator = registry.load_estimator(settings.models_dir, name, meta["version"])
+        predictions[_COLUMN[name]] = predict(estimator, features)
+    return predictions.astype({"p_vip": "float64", "p_churn": "float64"})
+
+
+def _write_atomically(table: pa.Table, path: Path, settings: Settings) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        pq.write_table(table, tmp)
+        encryption.write_arrow(table, tmp, settings)  # plain pq.write_table when off
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)

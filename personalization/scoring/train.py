@@ -6,14 +6,12 @@ import logging
 import time
 from datetime import date, timedelta
 
-import pandas as pd
-
 from personalization.config import Settings
 from personalization.observability import StepReport, log_event, tree_rss_bytes
 from personalization.scoring import registry
 from personalization.scoring.card import classifier_card, recommender_card
 from personalization.scoring.db import connect_read_only
-from personalization.scoring.features import FEATURES, build_training_frame
+from personalization.scoring.features import FEATURES, build_training_frame, count_training_rows
 from personalization.scoring.models import (
     HYPERPARAMETERS,
     LABELS,
@@ -68,14 +66,12 @@ def plan_cutoffs(ds: date, horizon_days: int, first_order_on: date | None) -> tu
     return usable, validation
 
 
-def sample_persons(frame: pd.DataFrame, max_rows: int) -> pd.DataFrame:
-    """At most about `max_rows` rows: all cut-off rows of a deterministic sample of persons
-    (by a hash of unified_id, so a person is in or out for every cut-off and every run)."""
-    if len(frame) <= max_rows:
-        return frame
-    buckets = pd.util.hash_pandas_object(frame["unified_id"], index=False).to_numpy() % 10_000
-    keep = buckets < max(1, int(10_000 * max_rows / len(frame)))
-    return frame.loc[keep].reset_index(drop=True)
+def sample_share(rows_available: int, max_rows: int) -> int | None:
+    """Persons to keep per 10,000 so that about `max_rows` of `rows_available` remain
+    (None: all fit). Sampling happens in SQL, before features are computed."""
+    if rows_available <= max_rows:
+        return None
+    return max(1, int(10_000 * max_rows / rows_available))
 
 
 def train(ds: date, settings: Settings) -> StepReport:
@@ -103,11 +99,11 @@ def train(ds: date, settings: Settings) -> StepReport:
                             {"end": ds + timedelta(days=1)}).fetchone()[0]
         try:
             cutoffs, validation = plan_cutoffs(ds, horizon, first)
-            frame = build_training_frame(con, [*cutoffs, validation], horizon)
+            rows_available = count_training_rows(con, [*cutoffs, validation])
+            frame = build_training_frame(con, [*cutoffs, validation], horizon,
+                                         sample_share(rows_available, settings.training_max_rows))
         except InsufficientDataError as e:
             return _skipped(report, str(e), start)
-        rows_available = int(len(frame))
-        frame = sample_persons(frame, settings.training_max_rows)
         features_seconds = round(time.perf_counter() - start, 2)
         report.rows_in = int(len(frame))
         content_hash = data_hash(frame)

@@ -22,12 +22,14 @@ import duckdb
 from personalization.config import Settings
 from personalization.exceptions import ExportError
 from personalization.observability import StepReport, log_event
+from personalization.privacy import encryption
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
 CONTEXT_LINK = "context"
 
-# One query per file; every one reads only public marts (DESIGN.md).
+# One query per file; every one reads only public marts (docs/design.md).
 QUERIES = {
     "people": """
         select unified_id, email, email_sha256, first_name, language, country,
@@ -73,7 +75,8 @@ def publish_context(ds: date, settings: Settings) -> StepReport:
     target.mkdir()
     rows: dict[str, int] = {}
     try:
-        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+        con = encryption.connect_warehouse(settings, read_only=True)
+        encryption.configure(con, settings)  # the context is a copy: written encrypted too
     except duckdb.Error as e:
         shutil.rmtree(target, ignore_errors=True)
         raise ExportError(f"cannot read the warehouse {settings.warehouse_path}: {e}") from e
@@ -81,12 +84,13 @@ def publish_context(ds: date, settings: Settings) -> StepReport:
         tables = {r[0] for r in con.execute(
             "select table_name from information_schema.tables").fetchall()}
         for name, query in QUERIES.items():
-            path = str(target / f"{name}.parquet").replace("'", "''")
+            path = literal(target / f"{name}.parquet")
             if name == "recommendations" and "customer_scores" not in tables:
                 query = "select null::varchar as unified_id, null::varchar[] as " \
                         "next_best_products where false"
-            con.execute(f"copy ({query}) to '{path}' (format parquet)")
-            rows[name] = con.execute(f"select count(*) from '{path}'").fetchone()[0]
+            con.execute(f"copy ({query}) to {path} (format parquet{encryption.copy_options(con)})")
+            rows[name] = con.execute(f"select count(*) from read_parquet({path}"
+                                     f"{encryption.parquet_read_options(settings)})").fetchone()[0]
     except duckdb.Error as e:
         shutil.rmtree(target, ignore_errors=True)
         raise ExportError(f"publishing the trigger context failed: {e}") from e

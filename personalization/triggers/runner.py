@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from personalization import lake
 from personalization.config import Settings
 from personalization.exceptions import (
     ConfigError,
@@ -26,8 +27,10 @@ from personalization.exceptions import (
 )
 from personalization.export.consent import suppressions_path
 from personalization.observability import log_event
-from personalization.privacy import ledger
+from personalization.privacy import encryption, ledger
+from personalization.privacy.emails import email_sha256_sql
 from personalization.privacy.matching import erased_condition
+from personalization.sql import literal
 from personalization.triggers.context import context_dir
 from personalization.triggers.policy import next_allowed
 from personalization.triggers.rules import TriggerRule, load_rules
@@ -59,10 +62,6 @@ def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _sql_path(path: Any) -> str:
-    return str(path).replace("'", "''")
-
-
 def _attach_context(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Views over the nightly snapshot plus the intraday privacy lists."""
     ctx = context_dir(settings)
@@ -72,21 +71,22 @@ def _attach_context(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     target = ctx.resolve()
     for name in ("people", "keys", "products", "recommendations"):
         con.execute(f"create or replace temp view {name} as "
-                    f"select * from read_parquet('{_sql_path(target / (name + '.parquet'))}')")
+                    f"select * from read_parquet({literal(target / (name + '.parquet'))}"
+                    f"{encryption.parquet_read_options(settings)})")
     # Suppressions and erasure requests can arrive during the day: read them every tick.
     suppressions = suppressions_path(settings)
     con.execute("create or replace temp table blocked_hashes (email_sha256 varchar, reason varchar)")
     if suppressions.is_file():
         con.execute(f"""insert into blocked_hashes select lower(email_sha256), 'suppressed'
-                        from read_csv('{_sql_path(suppressions)}', header=true, all_varchar=true)
+                        from read_csv({literal(suppressions)}, header=true, all_varchar=true)
                         where email_sha256 is not null""")
     con.execute(f"""insert into blocked_hashes select key_sha256, 'erased' from {ledger.TABLE}
                     where key_kind = 'email'""")
-    erasures = settings.lake_dir / "raw" / "crm" / "erasure_requests"
-    if any(erasures.glob("*/*.parquet")):
+    if lake.partition_files(settings, "crm/erasure_requests"):
         con.execute(f"""insert into blocked_hashes
-                        select sha256(lower(trim(email))), 'erased'
-                        from read_parquet('{_sql_path(erasures)}/*/*.parquet')
+                        select {email_sha256_sql('email')}, 'erased'
+                        from read_parquet({literal(lake.partition_file(settings, 'crm/erasure_requests'))}
+                                          {encryption.parquet_read_options(settings)})
                         where email is not null""")
     # An event finds its person by shop login, by the hash of an email link, by a cookie
     # logged in today (only when the cookie points at one person), or by a known cookie.

@@ -20,6 +20,8 @@ from personalization.config import Settings
 from personalization.exceptions import TriggerRunnerBusy
 from personalization.extract.partition import partition_dir, write_partition
 from personalization.intake.store import complete_length, day_file
+from personalization.privacy import encryption
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ def open_state(settings: Settings) -> duckdb.DuckDBPyConnection:
     except duckdb.IOException as e:
         raise TriggerRunnerBusy(f"another trigger runner is using {root / 'state.duckdb'}: {e}") from None
     con.execute("set TimeZone = 'UTC'")
+    encryption.configure(con, settings)  # lake, ledger and context are read/written with it
     con.execute(SCHEMA)
     return con
 
@@ -119,9 +122,8 @@ def publish_sends(con: duckdb.DuckDBPyConnection, settings: Settings, days: set[
     cols = ", ".join(SENDS_COLUMNS)
     for day in sorted(days):
         def write(path: Path, day: date = day) -> None:
-            target = str(path).replace("'", "''")
             con.execute(f"""copy (select {cols} from sends
                                   where decided_at::date = ? order by decided_at, dedup_key)
-                            to '{target}' (format parquet)""", [day])
+                            to {literal(path)} (format parquet{encryption.copy_options(con)})""", [day])
         write_partition(partition_dir(lake, "raw", "triggers", "sends", day), lake,
                         f"triggers-sends-{day.isoformat()}-", write)

@@ -339,8 +339,10 @@ def _holds_later_data(ds: date, settings: Settings) -> bool:
         return False
     import duckdb
 
+    from personalization.privacy.encryption import connect_warehouse
+
     try:
-        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        with connect_warehouse(settings, read_only=True) as con:
             present = {row[0] for row in con.execute(
                 "select table_name from information_schema.tables where table_schema = 'main'"
             ).fetchall()}

@@ -18,6 +18,7 @@ from rich.table import Table
 from personalization.config import Settings
 from personalization.exceptions import WarehouseError
 from personalization.observability import log_event, timed
+from personalization.privacy.encryption import connect_warehouse
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,33 @@ select
 
 SCOPES = {"all": "true", "linkable": "is_linkable", "profiles": "source in ('crm', 'shop')"}
 
+# Pair counts per source pair (crm-shop, shop-shop, crm-pixel, ...) from per-group source
+# counts: n_s * n_t pairs between two sources of one group, n_s (n_s - 1) / 2 within one.
+_SOURCE_PAIR_SQL = """
+with grouped as (
+    select {key} as group_key, source, count(*)::hugeint as n
+    from identity_eval
+    group by all
+),
+paired as (
+    select a.source as source_a, b.source as source_b,
+        case when a.source = b.source then a.n * (a.n - 1) / 2 else a.n * b.n end as pairs
+    from grouped a join grouped b on a.group_key = b.group_key and a.source <= b.source
+)
+select source_a || '-' || source_b as source_pair, sum(pairs)::bigint as pairs
+from paired group by all
+"""
+
+_LARGEST_CLUSTERS_SQL = """
+select unified_id, count(*) as records, count(distinct person_id) as true_persons,
+    count(*) filter (where source = 'crm') as crm, count(*) filter (where source = 'shop') as shop,
+    count(*) filter (where source = 'pixel') as pixel
+from identity_eval
+group by unified_id
+order by records desc, unified_id
+limit $limit
+"""
+
 _RULES_SQL = """
 select match_rule, count(*) as records
 from identity_map
@@ -86,20 +114,23 @@ def pair_metrics(true_pairs: int, predicted_pairs: int, true_positive_pairs: int
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def evaluate(truth_path: Path | str, settings: Settings) -> dict[str, Any]:
+def evaluate(truth_path: Path | str, settings: Settings, largest: int = 10) -> dict[str, Any]:
     """Compare `identity_map` in the warehouse with the ground truth written by `generate`.
 
     Args:
         truth_path: Parquet file with columns `source, source_id, person_id` (source in crm,
             shop, pixel, order; orders are not in identity_map and are ignored).
         settings: where the warehouse lives.
+        largest: how many of the largest predicted persons to list.
 
     Returns:
         A dict with `precision`, `recall`, `f1` (pairwise), the pair counts and
         `true_persons` vs `predicted_persons` over all evaluated records; the same per scope
         in `scopes` (`all`, `linkable`: cookies with no identifying key left out,
         `profiles`: crm and shop only); `truth_records`, `mapped_records` and
-        `records_by_rule` (identity_map rows per match_rule).
+        `records_by_rule` (identity_map rows per match_rule); `by_source_pair` (pair counts,
+        precision, recall, F1 per source pair such as `crm-shop`) and `largest_clusters`
+        (the largest unified_ids with their true persons and records per source).
 
     Raises:
         WarehouseError: the truth file or the identity_map table is missing.
@@ -111,7 +142,7 @@ def evaluate(truth_path: Path | str, settings: Settings) -> dict[str, Any]:
         raise WarehouseError(f"warehouse not found at {settings.warehouse_path}: build the marts first")
     with timed() as t:
         try:
-            with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            with connect_warehouse(settings, read_only=True) as con:
                 tables = {r[0] for r in con.execute(
                     "select table_name from information_schema.tables").fetchall()}
                 if "identity_map" not in tables:
@@ -133,10 +164,24 @@ def evaluate(truth_path: Path | str, settings: Settings) -> dict[str, Any]:
                     {"p": str(truth_path)}).fetchone()[0]
                 mapped_records = con.execute("select count(*) from identity_map").fetchone()[0]
                 rules = dict(con.execute(_RULES_SQL).fetchall())
+                counted = {name: dict(con.execute(_SOURCE_PAIR_SQL.format(key=key)).fetchall())
+                           for name, key in (("true", "person_id"), ("predicted", "unified_id"),
+                                             ("overlap", "person_id || '|' || unified_id"))}
+                by_source_pair = {
+                    pair: {"true_pairs": counted["true"].get(pair, 0),
+                           "predicted_pairs": counted["predicted"].get(pair, 0),
+                           "true_positive_pairs": counted["overlap"].get(pair, 0),
+                           **pair_metrics(counted["true"].get(pair, 0), counted["predicted"].get(pair, 0),
+                                          counted["overlap"].get(pair, 0))}
+                    for pair in sorted(set(counted["true"]) | set(counted["predicted"]))}
+                cursor = con.execute(_LARGEST_CLUSTERS_SQL, {"limit": largest})
+                names = [d[0] for d in cursor.description]
+                largest_clusters = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         except duckdb.Error as e:
             raise WarehouseError(f"could not evaluate identity against {truth_path}: {e}") from e
     result: dict[str, Any] = {**scopes["all"], "scopes": scopes, "truth_records": truth_records,
                               "mapped_records": mapped_records, "records_by_rule": rules,
+                              "by_source_pair": by_source_pair, "largest_clusters": largest_clusters,
                               "seconds": t["seconds"]}
     log_event(logger, "identity_evaluated", **{
         f"{scope}_{k}": round(counts[k], 4) for scope, counts in scopes.items()
@@ -160,3 +205,18 @@ def format_report(result: dict[str, Any]) -> Table:
     for rule, count in result.get("records_by_rule", {}).items():
         table.add_row(f"records matched by {rule}", f"{count:,}", *blank)
     return table
+
+
+def format_details(result: dict[str, Any]) -> list[Table]:
+    """Rich tables: precision/recall/F1 per source pair, and the largest predicted persons."""
+    pairs = Table("source pair", "precision", "recall", "f1", "true pairs", "predicted pairs",
+                  title="Per source pair")
+    for pair, m in result.get("by_source_pair", {}).items():
+        pairs.add_row(pair, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}",
+                      f"{m['true_pairs']:,}", f"{m['predicted_pairs']:,}")
+    clusters = Table("unified_id", "records", "true persons", "crm", "shop", "pixel",
+                     title="Largest predicted persons")
+    for c in result.get("largest_clusters", []):
+        clusters.add_row(c["unified_id"], *(f"{c[k]:,}" for k in
+                                            ("records", "true_persons", "crm", "shop", "pixel")))
+    return [pairs, clusters]

@@ -23,6 +23,7 @@ from rich.text import Text
 from personalization.config import Settings
 from personalization.exceptions import WarehouseError
 from personalization.observability import log_event, timed
+from personalization.privacy.encryption import connect_warehouse
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def segment_preview(file: Path, ds: date | None, settings: Settings,
     with timed() as t:
         compiled = compile_segment(file, ds, settings)
         try:
-            with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            with connect_warehouse(settings, read_only=True) as con:
                 size = con.execute(f"select count(*) from ({compiled}) as segment").fetchone()[0]
                 cursor = con.execute(f"select * from ({compiled}) as segment "
                                      f"order by 1 limit {int(limit)}")
@@ -142,7 +143,7 @@ def _latest_ds(settings: Settings) -> date | None:
     import duckdb
 
     try:
-        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        with connect_warehouse(settings, read_only=True) as con:
             return con.execute("select max(as_of_date) from main.customer_profiles").fetchone()[0]
     except duckdb.Error:
         return None

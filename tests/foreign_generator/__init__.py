@@ -2,7 +2,7 @@
 
 Its own vocabulary (eight countries, Zipf-distributed names and streets, households, planted
 namesakes), its own corruption model and its own dirt, written in exactly the landing
-contract of DESIGN.md, so the night can be tried on data we did not generate.
+contract of docs/design.md, so the night can be tried on data we did not generate.
 
 Public surface:
     generate(out, truth_path, people, days, start, seed, options) -> dict (summary)

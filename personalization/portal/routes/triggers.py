@@ -7,17 +7,20 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 from fastapi import APIRouter, Depends, Query, Request
 
+from personalization import lake
 from personalization.portal import charts
 from personalization.portal.auth import current_user
 from personalization.portal.users import User
 from personalization.portal.web import render, settings_of
+from personalization.privacy import encryption
 
 router = APIRouter()
 
 
 def _sends_glob(settings) -> str | None:
-    folder = settings.lake_dir / "raw" / "triggers" / "sends"
-    return str(folder / "*" / "*.parquet") if any(folder.glob("*/*.parquet")) else None
+    if not lake.partition_files(settings, "triggers/sends"):
+        return None
+    return str(lake.partition_file(settings, "triggers/sends"))
 
 
 def trigger_log(settings, hours: int) -> dict:
@@ -31,8 +34,10 @@ def trigger_log(settings, hours: int) -> dict:
         return {"totals": [], "reasons": [], "hourly": [], "since": None, "latest": None}
     con = duckdb.connect()
     try:
+        encryption.configure(con, settings)  # the lake key, when encryption at rest is on
         con.execute(f"create temp view decided as select * from read_parquet('{glob}', "
-                    "hive_partitioning = false) where status <> 'sending'")
+                    f"hive_partitioning = false{encryption.parquet_read_options(settings)}) "
+                    "where status <> 'sending'")
         latest = con.execute("select max(decided_at) from decided").fetchone()[0]
         since = (latest or datetime.now(UTC).replace(tzinfo=None)) - timedelta(hours=hours)
         # A view cannot take a parameter: a table of the window's rows (hours, not years).

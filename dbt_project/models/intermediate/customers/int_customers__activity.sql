@@ -1,43 +1,19 @@
 -- What a person does on the site and in email: first/last seen, last email open/click, the
 -- device they use most, and their favourite category (most units bought in placed orders,
 -- else most product views; ties to the alphabetically first category).
-with events as (
-    select * from {{ ref('customer_events') }}
-    where unified_id is not null
+-- The event parts come pre-aggregated per person (incremental models), so this table is
+-- rebuilt nightly from a few rows per person, never from the events.
+with event_activity as (
+    select * from {{ ref('int_customers__event_activity') }}
+),
+
+category_views as (
+    select * from {{ ref('int_customers__category_views') }}
 ),
 
 order_items as (
     select * from {{ ref('order_items') }}
     where unified_id is not null
-),
-
-event_times as (
-    select
-        unified_id,
-        min(occurred_at) as first_seen_at,
-        max(occurred_at) as last_seen_at,
-        max(occurred_at) filter (where event_type = 'email_open') as last_email_open_at,
-        max(occurred_at) filter (where event_type = 'email_click') as last_email_click_at
-    from events
-    group by unified_id
-),
-
-devices as (
-    select unified_id, device, count(*) as n_events, max(occurred_at) as last_used_at
-    from events
-    where device is not null
-    group by unified_id, device
-),
-
-main_device as (
-    select {{ star_except(['qualify_keep']) }} from (
-        select unified_id, device as main_device,
-            (row_number() over (
-        partition by unified_id order by n_events desc, last_used_at desc, device
-    ) = 1) as qualify_keep
-        from devices
-    ) as qualified
-    where qualify_keep
 ),
 
 -- Purchased units rank first, product views only break ties and stand in when nothing was bought.
@@ -47,10 +23,8 @@ category_signals as (
     where status = 'placed' and category is not null
     group by unified_id, category
     union all
-    select unified_id, category, 0 as units, count(*) as views
-    from events
-    where event_type = 'product_view' and category is not null
-    group by unified_id, category
+    select unified_id, category, 0 as units, views
+    from category_views
 ),
 
 favourite_category as (
@@ -66,7 +40,7 @@ favourite_category as (
 ),
 
 persons as (
-    select unified_id from event_times
+    select unified_id from event_activity
     union
     select unified_id from order_items
 ),
@@ -74,15 +48,14 @@ persons as (
 final as (
     select
         persons.unified_id,
-        event_times.first_seen_at,
-        event_times.last_seen_at,
-        event_times.last_email_open_at,
-        event_times.last_email_click_at,
-        main_device.main_device,
+        event_activity.first_seen_at,
+        event_activity.last_seen_at,
+        event_activity.last_email_open_at,
+        event_activity.last_email_click_at,
+        event_activity.main_device,
         favourite_category.favourite_category
     from persons
-    left join event_times using (unified_id)
-    left join main_device using (unified_id)
+    left join event_activity using (unified_id)
     left join favourite_category using (unified_id)
 )
 

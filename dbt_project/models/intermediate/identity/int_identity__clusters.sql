@@ -1,19 +1,19 @@
--- One row per record: its cluster (a person) after deterministic and fuzzy edges, the rule
--- that placed it and that rule's score. A cluster above var identity_max_cluster_size is
--- not trusted: it falls back to its deterministic-only components (reported in
--- identity_oversized_clusters).
+-- One row per record: its cluster (a person) after deterministic and fuzzy edges (with the
+-- conflict guard of int_identity__fuzzy_clusters), the rule that placed it and that rule's
+-- score. A cluster above var identity_max_cluster_size is not trusted: it falls back to its
+-- deterministic-only components (reported in identity_oversized_clusters).
 {%- set max_cluster_size = var('identity_max_cluster_size', 50) %}
 
 with records as (
     select * from {{ ref('int_identity__guarded_records') }}
 ),
 
-components as (
-    select * from {{ ref('int_identity__deterministic_components') }}
-),
-
 deterministic_edges as (
     select * from {{ ref('int_identity__deterministic_edges') }}
+),
+
+fuzzy_clusters as (
+    select * from {{ ref('int_identity__fuzzy_clusters') }}
 ),
 
 fuzzy_edges as (
@@ -21,34 +21,13 @@ fuzzy_edges as (
     where is_match
 ),
 
--- Fuzzy edges between deterministic components: a much smaller graph than records. Written
--- as relations for the connected-components macro (Spark iterates over them from Jinja).
-{%- set component_edges %}
-    (select distinct
-        component_a.component_id as node_a,
-        component_b.component_id as node_b
-    from {{ ref('int_identity__scored_pairs') }} as fuzzy_edges
-    inner join {{ ref('int_identity__deterministic_components') }} as component_a
-        on fuzzy_edges.node_a = component_a.record_key
-    inner join {{ ref('int_identity__deterministic_components') }} as component_b
-        on fuzzy_edges.node_b = component_b.record_key
-    where fuzzy_edges.is_match)
-{%- endset %}
-{%- set component_nodes = "(select distinct component_id as node from "
-                          ~ ref('int_identity__deterministic_components') ~ ")" %}
-
-merged_components as (
-    {{ identity_connected_components(component_nodes, component_edges) }}
-),
-
 candidate_clusters as (
     select
-        components.record_key,
-        components.component_id,
-        merged_components.component_id as merged_cluster_id,
-        count(*) over (partition by merged_components.component_id) as merged_size
-    from components
-    inner join merged_components on components.component_id = merged_components.node
+        record_key,
+        component_id,
+        fuzzy_cluster_id as merged_cluster_id,
+        count(*) over (partition by fuzzy_cluster_id) as merged_size
+    from fuzzy_clusters
 ),
 
 clustered as (

@@ -22,6 +22,7 @@ final as (
         case when junk_phone.key_value is null then records.phone_e164 end as phone_e164,
         records.street_clean,
         records.postcode_clean,
+        records.city_clean,
         case when junk_birth_date.key_value is null then records.birth_date end as birth_date,
         records.updated_at,
         junk_email.key_value is not null as has_junk_email,

@@ -3,7 +3,7 @@
 -- Rules (docs/identity.md): a previous id goes to the cluster that holds most of its records
 -- (its "claim"); a cluster keeps, among the ids it claims, the one with most records (then
 -- the smallest); the others are absorbed (identity_merges). A cluster that claims nothing
--- gets 'u_' || first 16 hex of sha256(its smallest record key), so a rebuild from scratch
+-- gets 'u_' || first 16 hex of {{ sha256_hex("its smallest record key") }}, so a rebuild from scratch
 -- gives the same ids; if that id was ever used, the run date is mixed in.
 {%- set previous_map = none %}
 {%- set previous_merges = none %}

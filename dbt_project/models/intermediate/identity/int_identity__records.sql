@@ -31,6 +31,7 @@ crm as (
         phone_e164,
         street_clean,
         postcode_clean,
+        city_clean,
         birth_date,
         updated_at
     from contacts
@@ -47,6 +48,7 @@ shop as (
         phone_e164,
         street_clean,
         postcode_clean,
+        city_clean,
         null::date as birth_date,
         updated_at
     from customers
@@ -65,6 +67,7 @@ guest as (
         null::string as phone_e164,
         null::string as street_clean,
         null::string as postcode_clean,
+        null::string as city_clean,
         null::date as birth_date,
         max(ordered_at) as updated_at
     from order_keys
@@ -83,6 +86,7 @@ pixel as (
         null::string as phone_e164,
         null::string as street_clean,
         null::string as postcode_clean,
+        null::string as city_clean,
         null::date as birth_date,
         max(occurred_at) as updated_at
     from events
@@ -115,6 +119,7 @@ final as (
         nullif(unioned.phone_e164, '') as phone_e164,
         nullif(unioned.street_clean, '') as street_clean,
         nullif(unioned.postcode_clean, '') as postcode_clean,
+        nullif(unioned.city_clean, '') as city_clean,
         unioned.birth_date,
         unioned.updated_at
     from unioned

@@ -1,0 +1,136 @@
+"""Identity resolution at scale: ours vs the Splink yardstick on the same records.
+
+    python benchmarks/identity.py --customers 100000 [--seed 7] [--work DIR]
+        [--splink-python PATH]   # a Python with `pip install splink` (its own environment)
+
+Generates one day of the harder generator (`personalization generate`), extracts it, builds
+the identity models with dbt (timed, per model), evaluates identity_map against the ground
+truth (`evaluate`), then, if --splink-python is given, runs benchmarks/identity_splink.py on
+the same crm/shop person records and scores its clusters the same way. Both are compared on
+the `profiles` scope (crm + shop records, the only ones Splink sees). Writes
+benchmarks/results/identity-<customers>-<date>.json. One run at a time: it uses both cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import duckdb  # noqa: E402
+
+from personalization.config import load_settings  # noqa: E402
+from personalization.extract import extract_source  # noqa: E402
+from personalization.generate import generate  # noqa: E402
+from personalization.warehouse.dbt import invoke  # noqa: E402
+from personalization.warehouse.evaluate import evaluate, pair_metrics  # noqa: E402
+
+DS = date(2026, 1, 1)
+SELECT = ["+identity_map", "+identity_merges", "+identity_splits", "+identity_oversized_clusters",
+          "identity_blocking_rules"]
+
+RECORDS_SQL = """
+copy (
+    select record_key, first_name_canonical as first_name, last_name_clean as last_name,
+        birth_date, street_clean as street, postcode_clean as postcode, city_clean as city,
+        phone_e164 as phone, email_normalized as email
+    from int_identity__guarded_records
+    where source in ('crm', 'shop')
+) to '{path}' (format parquet)
+"""
+
+SCORE_SQL = """
+with truth as (
+    select source || ':' || source_id as record_key, person_id
+    from read_parquet($truth) where source in ('crm', 'shop')
+),
+scored as (
+    select truth.person_id, clusters.cluster_id
+    from truth join read_parquet($clusters) clusters on clusters.record_key = truth.record_key
+)
+select
+    (select sum(n * (n - 1) / 2) from (select count(*)::hugeint n from scored group by person_id))::bigint,
+    (select sum(n * (n - 1) / 2) from (select count(*)::hugeint n from scored group by cluster_id))::bigint,
+    (select sum(n * (n - 1) / 2) from (select count(*)::hugeint n from scored group by person_id, cluster_id))::bigint
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/identity-bench"))
+    parser.add_argument("--splink-python", type=Path)
+    args = parser.parse_args()
+
+    home = args.work / f"c{args.customers}-s{args.seed}"
+    settings = load_settings(home=home)
+    truth = home / "truth.parquet"
+    result: dict = {"customers": args.customers, "seed": args.seed, "date": date.today().isoformat(),
+                    "machine": f"{platform.machine()} {platform.processor()}".strip()}
+    if not truth.exists():
+        started = time.perf_counter()
+        generate(out=settings.landing_dir, customers=args.customers, days=1, seed=args.seed, start=DS,
+                 truth_path=truth)
+        for source in ("crm", "shop", "pixel"):
+            extract_source(source, DS, settings)
+        result["generate_extract_seconds"] = round(time.perf_counter() - started, 1)
+
+    started = time.perf_counter()
+    invoke(["build", "--select", *SELECT, "--indirect-selection", "cautious"], settings, ds=DS)
+    result["identity_build_seconds"] = round(time.perf_counter() - started, 1)
+    run_results = json.loads((settings.dbt_target_dir / "run_results.json").read_text())["results"]
+    result["model_seconds"] = {r["unique_id"].split(".")[-1]: round(r["execution_time"], 1)
+                               for r in run_results if r["unique_id"].startswith("model.")
+                               and r["execution_time"] >= 1}
+    ours = evaluate(truth, settings)
+    result["ours"] = {scope: {k: ours["scopes"][scope][k] for k in
+                              ("precision", "recall", "f1", "records_evaluated", "true_pairs")}
+                      for scope in ours["scopes"]}
+    result["ours_by_source_pair"] = ours["by_source_pair"]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        result["blocking_rules"] = [dict(zip(("rule", "blocks", "skipped_blocks", "skipped_records",
+                                              "candidate_pairs", "only_this_rule"), row, strict=True))
+                                    for row in con.execute("select * from identity_blocking_rules "
+                                                           "order by blocking_rule").fetchall()]
+        result["model"] = [dict(zip(("comparison", "level", "m", "u", "weight"), row, strict=True))
+                           for row in con.execute(
+                               "select comparison, comparison_level, m_probability, u_probability, "
+                               "match_weight from int_identity__m_probabilities order by 1, 2").fetchall()]
+        result["prior_weight"] = con.execute(
+            "select max(prior_weight) from int_identity__m_probabilities").fetchone()[0]
+        records = home / "person_records.parquet"
+        con.execute(RECORDS_SQL.format(path=records))
+
+    if args.splink_python:
+        clusters = home / "splink_clusters.parquet"
+        run = subprocess.run([str(args.splink_python), str(REPO / "benchmarks" / "identity_splink.py"),
+                              str(records), str(clusters)], capture_output=True, text=True, check=False)
+        if run.returncode != 0:
+            result["splink_error"] = run.stderr[-2000:]
+        else:
+            result["splink_timing"] = json.loads(run.stdout.strip().splitlines()[-1])
+            true_pairs, predicted, overlap = duckdb.execute(
+                SCORE_SQL, {"truth": str(truth), "clusters": str(clusters)}).fetchone()
+            result["splink"] = {"profiles": {**pair_metrics(true_pairs, predicted, overlap),
+                                             "true_pairs": true_pairs}}
+
+    out = REPO / "benchmarks" / "results" / f"identity-{args.customers}-{date.today().isoformat()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    summary = {k: result[k] for k in ("identity_build_seconds", "ours") if k in result}
+    summary["splink"] = result.get("splink") or result.get("splink_error")
+    print(json.dumps(summary, indent=2, default=str))
+    print(f"written {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Scoring at scale without generating the scale: copy a real warehouse's scoring inputs
+`--factor` times (each copy's ids suffixed, so persons, orders and events are distinct) and
+time weekly training and nightly scoring on the copy.
+
+    python benchmarks/scoring_scale.py --warehouse benchmarks/work/100000/home/warehouse.duckdb \
+        --ds 2026-09-30 --factor 10
+
+A 100k-person warehouse from `benchmarks/run.py --keep` times 10 gives 1M persons with the
+real per-person mix of orders, items, events and engagement days (the copies share the
+catalogue, so item co-occurrence counts grow 10x as they would with 10x the shoppers).
+Writes benchmarks/results/scoring/<date>-<persons>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.memory import PeakSampler, measured  # noqa: E402
+from personalization.config import load_settings  # noqa: E402
+from personalization.scoring import score, train  # noqa: E402
+from personalization.scoring.db import REQUIRED_TABLES  # noqa: E402
+
+# Columns that identify a row or a person; each copy suffixes them.
+ID_COLUMNS = ("unified_id", "order_id", "event_id", "customer_id")
+
+
+def scale_warehouse(source: Path, target: Path, factor: int) -> dict[str, int]:
+    """Write `target` holding the scoring marts of `source`, each row `factor` times."""
+    import duckdb
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    counts = {}
+    with duckdb.connect(str(target)) as con:
+        con.execute(f"attach '{source}' as src (read_only)")
+        for table in REQUIRED_TABLES:
+            columns = [r[0] for r in con.execute(
+                "select column_name from information_schema.columns where table_catalog = 'src' "
+                "and table_name = ? order by ordinal_position", [table]).fetchall()]
+            if table == "products":
+                con.execute(f"create table {table} as select * from src.{table}")
+            else:
+                select = ", ".join(
+                    f"case when {c} is null then null else {c} || '~' || copy end as {c}"
+                    if c in ID_COLUMNS else c for c in columns)
+                con.execute(f"create table {table} as select {select} "
+                            f"from src.{table}, range({factor}) as copies(copy)")
+            counts[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
+    return counts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--warehouse", type=Path, required=True)
+    ap.add_argument("--ds", type=date.fromisoformat, required=True)
+    ap.add_argument("--factor", type=int, default=10)
+    ap.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "scoring")
+    args = ap.parse_args()
+
+    shutil.rmtree(args.work, ignore_errors=True)
+    settings = load_settings(home=args.work)
+    sampler = PeakSampler().start()
+    steps: dict = {}
+    with measured(sampler, steps, "copy_warehouse"):
+        counts = scale_warehouse(args.warehouse, settings.warehouse_path, args.factor)
+    with measured(sampler, steps, "train"):
+        trained = train(args.ds, settings)
+    with measured(sampler, steps, "score"):
+        nightly = score(args.ds, settings)
+    sampler.stop()
+    persons = counts["customer_profiles"]
+    result = {
+        "persons": persons, "factor": args.factor, "ds": args.ds.isoformat(),
+        "source_warehouse": str(args.warehouse), "rows": counts, "steps": steps,
+        "train": {k: trained.details.get(k) for k in ("rows_available", "rows_used",
+                                                       "features_seconds", "seconds_by_part")}
+        | {"seconds": trained.seconds, "status": trained.status,
+           "models": {m: {k: v for k, v in d.items() if k in ("approved", "roc_auc", "fit_seconds")}
+                      for m, d in trained.details.get("models", {}).items()}},
+        "score": {"seconds": nightly.seconds, "rows_out": nightly.rows_out,
+                  "trained_first": "training" in nightly.details,
+                  "seconds_by_part": nightly.details.get("seconds_by_part")},
+    }
+    out = REPO / "benchmarks" / "results" / "scoring" / f"{date.today().isoformat()}-{persons}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(json.dumps(result, indent=2, default=str))
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()

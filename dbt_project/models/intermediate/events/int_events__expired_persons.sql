@@ -1,0 +1,31 @@
+-- One row per person some of whose loaded events retention has expired since the last build
+-- (their delivery is gone from stg_pixel__events; docs/privacy.md). customer_events drops
+-- those events; the per-person event marts recompute these persons.
+-- Reads the customer_events table as the last build left it, by name and not by ref():
+-- this model must run before customer_events replaces those rows, and a ref would order it
+-- after. Empty on the first build.
+{%- set built = adapter.get_relation(this.database, this.schema, 'customer_events') %}
+{%- if built is not none and execute
+      and 'delivered_on' not in (adapter.get_columns_in_relation(built) | map(attribute='name')) %}
+  {%- set built = none %}  {#- a table from before the incremental marts #}
+{%- endif %}
+
+with stg_events as (
+    select * from {{ ref('stg_pixel__events') }}
+),
+
+{% if built is not none %}
+final as (
+    select distinct unified_id
+    from {{ built }}
+    where unified_id is not null
+      and delivered_on < coalesce(
+          (select min(delivered_on) from stg_events), date '9999-12-31')
+)
+{% else %}
+final as (
+    select cast(null as string) as unified_id where false
+)
+{% endif %}
+
+select * from final

@@ -1,0 +1,53 @@
+-- One row per blocking rule: what it costs (its candidate pairs), what it alone finds, and
+-- what the block-size cap made it skip. A user reads this before adding or changing a rule.
+{%- set max_block_size = var('identity_max_block_size', 50) %}
+
+with keys as (
+    select * from {{ ref('int_identity__blocking_keys') }}
+),
+
+blocked as (
+    select * from {{ ref('int_identity__blocked_pairs') }}
+),
+
+candidates as (
+    select * from {{ ref('int_identity__candidate_pairs') }}
+),
+
+blocks as (
+    select
+        blocking_rule,
+        count(distinct block_key) as block_count,
+        count(distinct case when block_size > {{ max_block_size }} then block_key end) as skipped_block_count,
+        sum(case when block_size > {{ max_block_size }} then 1 else 0 end) as skipped_record_count
+    from keys
+    group by blocking_rule
+),
+
+pairs as (
+    select blocking_rule, count(*) as candidate_pair_count
+    from blocked
+    group by blocking_rule
+),
+
+only_rule as (
+    select blocking_rule, count(*) as only_this_rule_pair_count
+    from candidates
+    where blocking_rule_count = 1
+    group by blocking_rule
+),
+
+final as (
+    select
+        blocks.blocking_rule,
+        blocks.block_count,
+        blocks.skipped_block_count,
+        blocks.skipped_record_count,
+        coalesce(pairs.candidate_pair_count, 0) as candidate_pair_count,
+        coalesce(only_rule.only_this_rule_pair_count, 0) as only_this_rule_pair_count
+    from blocks
+    left join pairs on blocks.blocking_rule = pairs.blocking_rule
+    left join only_rule on blocks.blocking_rule = only_rule.blocking_rule
+)
+
+select * from final

@@ -1,0 +1,44 @@
+-- One row per (comparison pattern, comparison): the candidate pairs grouped by their vector
+-- of comparison levels (kept as columns too, for the training sessions' filters), in long
+-- form. Expectation-maximisation runs over these few hundred
+-- patterns (weighted by pair_count), not over millions of pairs.
+with comparisons as (
+    select * from {{ ref('int_identity__pair_comparisons') }}
+),
+
+patterns as (
+    select
+        {%- for comparison in identity_comparison_names() %}
+        {{ comparison }}_level,
+        {%- endfor %}
+        count(*) as pair_count
+    from comparisons
+    group by
+        {%- for comparison in identity_comparison_names() %}
+        {{ comparison }}_level{% if not loop.last %},{% endif %}
+        {%- endfor %}
+),
+
+keyed as (
+    select
+        *,
+        {%- for comparison in identity_comparison_names() %}
+        cast({{ comparison }}_level as string(2)){% if not loop.last %} || ',' ||{% endif %}
+        {%- endfor %} as pattern_id
+    from patterns
+),
+
+final as (
+    {%- for comparison in identity_comparison_names() %}
+    select
+        keyed.*,
+        '{{ comparison }}' as comparison,
+        {{ comparison }}_level as comparison_level
+    from keyed
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+)
+
+select * from final

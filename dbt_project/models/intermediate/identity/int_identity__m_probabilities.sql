@@ -1,0 +1,158 @@
+-- One row per (comparison, level): m = P(level | same person), learned by expectation-
+-- maximisation over the candidate pairs with u fixed (int_identity__u_probabilities), in
+-- training sessions as Splink does: each session takes the candidate pairs that agree
+-- exactly on some fields (its rule) and estimates m of the other comparisons only. Among
+-- pairs born on the same day, the different persons look like random pairs on their names
+-- and addresses, so EM can tell them apart; over all candidate pairs it could not (a
+-- household's members agree on address, last name and phone, which random pairs rarely do,
+-- so EM would call them one person). Sessions:
+--   same_birth_date (birth_date exact): trains names, address, phone, mailbox name;
+--   same_full_name  (both names exact): trains birth date, address, phone, mailbox name.
+-- A comparison's m is the mean over the sessions that trained it. E step: each pattern's
+-- match probability from m, u and the session's match share; M step: m = the match-weighted
+-- share of each level. var identity_em_iterations iterations are unrolled into plain SQL (no
+-- loops or recursion, so the same SQL runs on Spark); `m_change` is the last iteration's
+-- largest move, ~0 when converged. The weak prior m0 counts as var identity_m_prior_pairs
+-- pairs. Finally the prior, the probability that two random person records are one person,
+-- is estimated by EM over all n(n-1)/2 record pairs with m and u fixed (`prior_weight`).
+{%- set iterations = var('identity_em_iterations', 25) %}
+{%- set prior_pairs = var('identity_m_prior_pairs', 10) %}
+{%- set initial_lambda = var('identity_em_initial_lambda', 0.1) %}
+{%- set sessions = {
+    'same_birth_date': {'filter': 'birth_date_level = 3', 'fixed': ['birth_date']},
+    'same_full_name': {'filter': 'first_name_level = 4 and last_name_level = 4', 'fixed': ['first_name', 'last_name']},
+} %}
+
+with patterns as (
+    select * from {{ ref('int_identity__comparison_patterns') }}
+),
+
+u_probabilities as (
+    select * from {{ ref('int_identity__u_probabilities') }}
+),
+
+prior as (
+    {{ identity_prior_rows() }}
+),
+
+parameters_start as (
+    select
+        prior.comparison,
+        prior.comparison_level,
+        prior.m_prior,
+        prior.m_prior as m_probability,
+        u_probabilities.u_probability,
+        cast({{ initial_lambda }} as double) as match_share
+    from prior
+    inner join u_probabilities
+        on prior.comparison = u_probabilities.comparison
+        and prior.comparison_level = u_probabilities.comparison_level
+),
+{%- for session, spec in sessions.items() %}
+
+{{ session }}_patterns as (
+    select * from patterns where {{ spec.filter }}
+),
+
+{{ session }}_0 as (
+    select * from parameters_start
+),
+{%- for k in range(1, iterations + 1) %}
+
+{{ session }}_{{ k }} as (
+    {{ identity_em_step(session ~ '_patterns', session ~ '_' ~ (k - 1), spec.fixed, prior_pairs, initial_lambda) }}
+),
+{%- endfor %}
+{%- endfor %}
+
+-- Mean m over the sessions that trained each comparison.
+trained as (
+    select
+        comparison,
+        comparison_level,
+        max(m_prior) as m_prior,
+        avg(m_probability) as m_probability,
+        max(u_probability) as u_probability,
+        max(m_change) as m_change
+    from (
+        {%- for session, spec in sessions.items() %}
+        select
+            last_step.comparison,
+            last_step.comparison_level,
+            last_step.m_prior,
+            last_step.m_probability,
+            last_step.u_probability,
+            abs(last_step.m_probability - step_before.m_probability) as m_change
+        from {{ session }}_{{ iterations }} as last_step
+        inner join {{ session }}_{{ iterations - 1 }} as step_before
+            on last_step.comparison = step_before.comparison
+            and last_step.comparison_level = step_before.comparison_level
+        where last_step.comparison not in ({{ "'" ~ spec.fixed | join("', '") ~ "'" }})
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+        {%- endfor %}
+    ) as sessions
+    group by comparison, comparison_level
+),
+
+records as (
+    select count(*) as record_count
+    from {{ ref('int_identity__guarded_records') }}
+    where source in ('crm', 'shop') and (first_name_clean is not null or last_name_clean is not null)
+),
+
+-- Pattern weights (sum of log(m/u)) with the trained m; the guards of
+-- int_identity__scored_pairs (identity_match_guard) make a pattern never a match.
+pattern_factors as (
+    select
+        patterns.pattern_id,
+        max(patterns.pair_count) as pair_count,
+        sum(coalesce(ln(trained.m_probability / trained.u_probability), 0)) as pattern_log_factor,
+        bool_and({{ identity_match_guard() }}) as passes_guard
+    from patterns
+    left join trained
+        on patterns.comparison = trained.comparison
+        and patterns.comparison_level = trained.comparison_level
+    group by patterns.pattern_id
+),
+
+-- The share of matches among ALL record pairs (the prior), by EM with m and u fixed: the
+-- pairs outside the candidates are taken as non-matches. Starts at 1 / n (each record about
+-- one duplicate).
+share_0 as (
+    select 1.0 / greatest(1, record_count - 1) as match_share, record_count * (record_count - 1) / 2.0 as record_pair_count
+    from records
+),
+{%- for k in range(1, 11) %}
+
+share_{{ k }} as (
+    select
+        least(0.5, greatest(1.0 / greatest(1.0, max(previous.record_pair_count)), sum(
+            case when pattern_factors.passes_guard then pattern_factors.pair_count * (1 / (1 + exp(-greatest(-40, least(40,
+                ln(previous.match_share / (1 - previous.match_share)) + pattern_factors.pattern_log_factor
+            ))))) else 0 end
+        ) / greatest(1.0, max(previous.record_pair_count)))) as match_share,
+        max(previous.record_pair_count) as record_pair_count
+    from share_{{ k - 1 }} as previous
+    cross join pattern_factors
+),
+{%- endfor %}
+
+final as (
+    select
+        trained.comparison,
+        trained.comparison_level,
+        trained.m_prior,
+        trained.m_probability,
+        trained.u_probability,
+        log(2, trained.m_probability / trained.u_probability) as match_weight,
+        share_10.match_share as prior_match_probability,
+        log(2, share_10.match_share / (1 - share_10.match_share)) as prior_weight,
+        {{ iterations }} as em_iterations,
+        max(trained.m_change) over () as m_change
+    from trained
+    cross join share_10
+)
+
+select * from final
