@@ -70,6 +70,9 @@ def session(settings: Settings) -> Any:
         # DuckDB's semantics for the project's SQL: a bad cast or x/0 gives null, not an error.
         .config("spark.sql.ansi.enabled", "false")
         .config("spark.sql.parquet.mergeSchema", "true")
+        # Identity's EM unrolls its iterations into one query: deep plans need more passes.
+        .config("spark.sql.analyzer.maxIterations", "1000")
+        .config("spark.sql.optimizer.maxIterations", "1000")
         # String literals as DuckDB reads them: a backslash is a backslash ('\s+' is a regex).
         .config("spark.sql.parser.escapedStringLiterals", "true")
         .config("spark.sql.sources.partitionColumnTypeInference.enabled", "true")

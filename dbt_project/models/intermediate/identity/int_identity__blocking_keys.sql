@@ -44,7 +44,7 @@ names as (
 
 keys as (
     select record_key, component_id, 'name_birth_date' as blocking_rule,
-        name_soundex || '|' || cast(birth_date as string(10)) as block_key
+        name_soundex || '|' || cast(birth_date as varchar(10)) as block_key
     from names where birth_date is not null
     union all
     select record_key, component_id, 'name_postcode', name_soundex || '|' || postcode_clean
@@ -62,7 +62,7 @@ keys as (
     union all
     select record_key, component_id, 'full_name_birth_year',
         least(first_name_soundex, last_name_soundex) || '|'
-        || greatest(first_name_soundex, last_name_soundex) || '|' || cast(year(birth_date) as string(4))
+        || greatest(first_name_soundex, last_name_soundex) || '|' || cast(year(birth_date) as varchar(4))
     from people
     where first_name_soundex is not null and last_name_soundex is not null and birth_date is not null
     union all
@@ -70,10 +70,10 @@ keys as (
     from people where postcode_clean is not null and street_clean is not null
     union all
     select record_key, component_id, 'birth_date_postcode',
-        cast(birth_date as string(10)) || '|' || postcode_clean
+        cast(birth_date as varchar(10)) || '|' || postcode_clean
     from people where birth_date is not null and postcode_clean is not null
     union all
-    select record_key, component_id, 'birth_date_city', cast(birth_date as string(10)) || '|' || city_clean
+    select record_key, component_id, 'birth_date_city', cast(birth_date as varchar(10)) || '|' || city_clean
     from people where birth_date is not null and city_clean is not null
     union all
     select record_key, component_id, 'phone', phone_e164

@@ -23,7 +23,7 @@ keyed as (
     select
         *,
         {%- for comparison in identity_comparison_names() %}
-        cast({{ comparison }}_level as string(2)){% if not loop.last %} || ',' ||{% endif %}
+        cast({{ comparison }}_level as varchar(2)){% if not loop.last %} || ',' ||{% endif %}
         {%- endfor %} as pattern_id
     from patterns
 ),
