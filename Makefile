@@ -43,9 +43,10 @@ $(SPARK_STAMP): $(STAMP)
 
 spark-deps: $(SPARK_STAMP)
 
-# The DuckDB-vs-Spark equality night on demo data.
+# The DuckDB-vs-Spark equality night on demo data (opt-in until identity's EM runs on Spark:
+# docs/scale_out.md "Not done yet"; then add spark-deps to `test` and drop the opt-in).
 spark: spark-deps
-	$(BIN)/python -m pytest -q tests/test_spark.py
+	PERSONALIZATION_SPARK_TESTS=1 $(BIN)/python -m pytest -q tests/test_spark.py
 
 demo: install
 	$(BIN)/personalization demo --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --start $(DEMO_START)
@@ -58,7 +59,7 @@ lint: install
 structure: install
 	$(BIN)/python -m personalization.warehouse.structure
 
-test: install browser spark-deps lint structure
+test: install browser lint structure
 	PERSONALIZATION_REQUIRE_BROWSER=$(REQUIRE_BROWSER) $(BIN)/python -m pytest -q --timeout=900 -n 2 --dist loadfile
 
 # Airflow standalone (scheduler, API server + UI, DAG processor, triggerer) on this worktree's

@@ -11,6 +11,7 @@ Java 17 (`make spark`); skipped without them.
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import time
 from datetime import date, timedelta
@@ -21,6 +22,10 @@ import pytest
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
+# Opt-in (make spark sets it): on main's identity SQL the unrolled EM of
+# int_identity__m_probabilities does not finish on Spark yet (docs/scale_out.md, "Not done").
+if os.environ.get("PERSONALIZATION_SPARK_TESTS") != "1":
+    pytest.skip("Spark equality test is opt-in: make spark", allow_module_level=True)
 pytest.importorskip("pyspark")
 pytest.importorskip("dbt.adapters.spark")
 if shutil.which("java") is None:
