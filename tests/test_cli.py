@@ -13,7 +13,7 @@ from personalization.config import load_settings
 from personalization.exceptions import ConfigError
 
 COMMANDS = ["generate", "run", "demo", "train", "gate", "export", "sync", "serve",
-            "evaluate-identity", "segments", "segments list", "segments preview"]
+            "evaluate-identity", "rekey", "segments", "segments list", "segments preview"]
 
 
 def cli(*args: str, env: dict | None = None, cwd: Path | None = None):

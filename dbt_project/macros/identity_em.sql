@@ -15,7 +15,8 @@
         {%- if update_m %}
         case when prior.comparison in ({{ ("'" ~ fixed | join("', '") ~ "'") if fixed else "''" }}) then prior.m_prior
             else (coalesce(maximised.weighted_pairs, 0) + {{ prior_pairs }} * prior.m_prior)
-                / (coalesce(maximised.comparison_weighted_pairs, 0) + {{ prior_pairs }})
+                / (coalesce(max(maximised.comparison_weighted_pairs) over (partition by prior.comparison), 0)
+                + {{ prior_pairs }})
         end as m_probability,
         {%- else %}
         previous_m.m_probability,

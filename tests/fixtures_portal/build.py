@@ -7,7 +7,6 @@ tests/test_portal.py. The portal only reads files, so writing them directly is e
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -19,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from personalization.config import Settings, load_settings
-from personalization.export import mailable
+from personalization.export import files, mailable
 from personalization.export.manifest import FILE_KINDS
 
 DATES = ("2026-01-04", "2026-01-05", "2026-01-06")
@@ -29,7 +28,6 @@ TAGS = ("FNAME", "LNAME", "CITY", "COUNTRY", "LANGUAGE", "FAV_CATEGORY", "RECO_1
         "LAST_ORDER_DATE")
 FIRST = ["Anna", "Ben", None, "Dora", "Emil", "Fay", "Gus", "Hana", "Ivan", "Jules", "Kim", "Lou",
          "Mira", "Nils"]
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def email_of(uid: str) -> str:
@@ -77,25 +75,19 @@ def _members(ds: str) -> dict[str, list[dict]]:
     return {"cart_abandoners": cart, "vip": vip, "winback": []}
 
 
+_KEYS_ONLY = pa.schema([("unified_id", pa.string()), ("email", pa.string())])
+
+
 def _write_csv(path: Path, rows: list[dict], neutralise: bool) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["unified_id", "email"])
-        writer.writeheader()
-        for row in rows:
-            out = {}
-            for k, v in row.items():
-                if isinstance(v, bool):
-                    v = "true" if v else "false"
-                if neutralise and isinstance(v, str) and v.startswith(_FORMULA):
-                    v = "'" + v
-                out[k] = "" if v is None else v
-            writer.writerow(out)
+    """The rows as a CSV written by the export's own writer (formula neutralising included)."""
+    table = pa.Table.from_pylist(rows) if rows else _KEYS_ONLY.empty_table()
+    with duckdb.connect() as con:
+        con.register("fixture_rows", table)
+        files.write_csv(con, "SELECT * FROM fixture_rows", path, neutralise=neutralise)
 
 
 def _entry(path: Path, root: Path) -> dict:
-    return {"path": path.relative_to(root).as_posix(), "sha256": sha_file(path),
-            "bytes": path.stat().st_size}
+    return files.file_entry(path, root)
 
 
 def sha_file(path: Path) -> str:
