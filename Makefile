@@ -8,7 +8,7 @@ DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS      ?= 14
 DEMO_START     ?= 2026-10-01
 
-.PHONY: demo test install lint browser structure bench clean airflow
+.PHONY: demo test install lint browser structure bench clean airflow spark spark-deps
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -29,6 +29,24 @@ browser:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
 	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
 	    || echo "warning: could not install chromium; browser tests will fail (REQUIRE_BROWSER=$(REQUIRE_BROWSER))"; }
+
+# The Spark engine's extra and Java 17 (Debian package), for tests/test_spark.py only; the
+# default install stays light. Without them the Spark test is skipped (docs/scale_out.md).
+SPARK_STAMP := $(VENV)/.spark-installed
+$(SPARK_STAMP): $(STAMP)
+	@command -v java >/dev/null 2>&1 || \
+	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless) \
+	    || echo "warning: could not install Java 17; Spark tests will be skipped"; }
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,spark]' \
+	  || echo "warning: could not install the spark extra; Spark tests will be skipped"
+	@touch $(SPARK_STAMP)
+
+spark-deps: $(SPARK_STAMP)
+
+# The DuckDB-vs-Spark equality night on demo data (opt-in until identity's EM runs on Spark:
+# docs/scale_out.md "Not done yet"; then add spark-deps to `test` and drop the opt-in).
+spark: spark-deps
+	PERSONALIZATION_SPARK_TESTS=1 $(BIN)/python -m pytest -q tests/test_spark.py
 
 demo: install
 	$(BIN)/personalization demo --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --start $(DEMO_START)

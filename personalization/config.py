@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     clock_skew_minutes: int = Field(15, ge=0, le=24 * 60)
     required_sources: list[str] = Field(default_factory=lambda: list(SOURCES))
 
+    # Engine the dbt project builds on (docs/scale_out.md): "duckdb" (embedded, default) or
+    # "spark" (dbt-spark session: local mode here, a cluster master in production).
+    engine: str = Field("duckdb", pattern="^(duckdb|spark)$")
+    spark_master: str = "local[2]"  # e.g. "spark://host:7077", "yarn", "k8s://..."
+    spark_schema: str = "personalization"
+    spark_shuffle_partitions: int = Field(4, ge=1)  # 4 on one small box; ~2-3 x cores on a cluster
+    spark_driver_memory: str = "2g"
+    spark_warehouse_dir: Path | None = None  # Spark's tables (Parquet); s3a://... on a cluster
+    # dbt data tests with every build; off only where another engine's run already tested the
+    # same SQL on the same data (the Spark equality test).
+    dbt_tests: bool = True
+
     # DuckDB: spill instead of growing past the limit.
     duckdb_memory_limit: str = "6GB"
     duckdb_threads: int = Field(2, ge=1)
@@ -167,6 +179,7 @@ class Settings(BaseSettings):
             "scores_dir": "scores",
             "intake_dir": "intake",
             "triggers_state_dir": "triggers",
+            "spark_warehouse_dir": "spark_warehouse",
         }
         for name, leaf in defaults.items():
             value = getattr(self, name)
@@ -196,6 +209,10 @@ class Settings(BaseSettings):
             "PERSONALIZATION_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "PERSONALIZATION_DUCKDB_THREADS": str(self.duckdb_threads),
             "PERSONALIZATION_DBT_THREADS": str(self.dbt_threads),
+            "PERSONALIZATION_ENGINE": self.engine,
+            # profiles.yml's output; encryption at rest (below) applies to DuckDB only
+            **({"PERSONALIZATION_DBT_TARGET": "spark"} if self.engine == "spark" else {}),
+            "PERSONALIZATION_SPARK_SCHEMA": self.spark_schema,
             **self._encryption_env(),
         }
 

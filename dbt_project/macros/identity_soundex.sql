@@ -6,16 +6,16 @@
     (they do). Null or letter-less input gives null.
 -#}
 {% macro identity_soundex(raw_name) %}
-    {%- set name = "strip_accents(lower(" ~ raw_name ~ "))" %}
+    {%- set name = strip_accents("lower(" ~ raw_name ~ ")") %}
     nullif(
         left(
-            left(regexp_replace({{ name }}, '[^a-z]', '', 'g'), 1)
+            left({{ regexp_replace_all(name, '[^a-z]', '') }}, 1)
             || replace(
                 substr(
-                    {%- set coded = "replace(translate(regexp_replace(" ~ name ~ ", '[^a-z]', '', 'g'), 'bfpvcgjkqsxzdtlmnraeiouyhw', '11112222222233455600000099'), '9', '')" %}
+                    {%- set coded = "replace(translate(" ~ regexp_replace_all(name, '[^a-z]', '') ~ ", 'bfpvcgjkqsxzdtlmnraeiouyhw', '11112222222233455600000099'), '9', '')" %}
                     {%- set state = namespace(sql=coded) %}
                     {%- for digit in range(0, 7) %}
-                        {%- set state.sql = "regexp_replace(" ~ state.sql ~ ", '" ~ digit ~ "+', '" ~ digit ~ "', 'g')" %}
+                        {%- set state.sql = regexp_replace_all(state.sql, digit ~ '+', digit | string) %}
                     {%- endfor %}
                     {{ state.sql }},
                     2

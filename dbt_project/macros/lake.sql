@@ -13,11 +13,11 @@
                    | selectattr('name', 'equalto', table_name) | first -%}
     (select
     {%- for column in node.columns.values() %}
-      cast(null as {{ column.data_type }}) as {{ column.name }}{{ "," if not loop.last }}
+      {{ dbt.cast('null', column.data_type) }} as {{ column.name }}{{ "," if not loop.last }}
     {%- endfor %}
     where false)
   {%- else -%}
-    {{ relation }}
+    {{ personalization.lake_path_relation(source_name, table_name) }}
   {%- endif -%}
 {%- endmacro %}
 

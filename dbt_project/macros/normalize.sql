@@ -1,21 +1,18 @@
 {#-
   Shared normalisation used by the staging models. Each macro returns a SQL expression.
-  Engine-specific SQL (regex flags, sha256, strip_accents) goes through adapter.dispatch so a
-  Spark or Trino version can be added as `spark__<name>` / `trino__<name>` without touching
-  the models (DESIGN.md "Beyond one machine").
+  They are written with the engine primitives of engine.sql (regexp_replace_all,
+  regexp_matches_fully, sha256_hex, strip_accents), so one text runs on DuckDB and Spark; an
+  engine that needs more overrides one as `<adapter>__<name>` (DESIGN.md "Beyond one machine").
 -#}
 
 {% macro clean_text(expr) -%}
   {{ return(adapter.dispatch('clean_text', 'personalization')(expr)) }}
 {%- endmacro %}
 
-{% macro duckdb__clean_text(expr) -%}
-  nullif(trim(regexp_replace({{ expr }}, '\s+', ' ', 'g')), '')
+{% macro default__clean_text(expr) -%}
+  nullif(trim({{ regexp_replace_all(expr, '\\s+', ' ') }}), '')
 {%- endmacro %}
 
-{% macro default__clean_text(expr) -%}
-  {{ exceptions.raise_compiler_error("clean_text: no implementation for adapter " ~ adapter.type() ~ "; add " ~ adapter.type() ~ "__clean_text") }}
-{%- endmacro %}
 
 
 {#- lower(trim(email)); empty -> null. Kept even when invalid (the raw value, for audit). -#}
@@ -31,18 +28,15 @@
 {#- The one rule for a valid email (docs/privacy.md): the pattern and reserved TLDs are vars in
     dbt_project.yml that personalization/privacy/emails.py reads too; this renders the same
     expression as its valid_email_sql(). -#}
-{% macro duckdb__is_valid_email(expr) -%}
-  coalesce(regexp_full_match(trim({{ expr }}), '{{ var("valid_email_pattern") }}')
+{% macro default__is_valid_email(expr) -%}
+  coalesce({{ regexp_matches_fully('trim(' ~ expr ~ ')', var('valid_email_pattern')) }}
     and length(trim({{ expr }})) <= 254
     and length(split_part(trim({{ expr }}), '@', 1)) <= 64
-    and lower(regexp_extract(trim({{ expr }}), '[^.]*$')) not in (
+    and lower(regexp_extract(trim({{ expr }}), '[^.]*$', 0)) not in (
       {%- for tld in var("reserved_email_tlds") %}'{{ tld }}'{{ ", " if not loop.last }}{% endfor -%}
     ), false)
 {%- endmacro %}
 
-{% macro default__is_valid_email(expr) -%}
-  {{ exceptions.raise_compiler_error("is_valid_email: no implementation for adapter " ~ adapter.type()) }}
-{%- endmacro %}
 
 
 {#-
@@ -54,7 +48,7 @@
   {{ return(adapter.dispatch('normalize_email', 'personalization')(expr)) }}
 {%- endmacro %}
 
-{% macro duckdb__normalize_email(expr) -%}
+{% macro default__normalize_email(expr) -%}
   case when {{ is_valid_email(expr) }} then
     case
       when split_part(lower(trim({{ expr }})), '@', 2) in ('gmail.com', 'googlemail.com') then
@@ -66,9 +60,6 @@
   end
 {%- endmacro %}
 
-{% macro default__normalize_email(expr) -%}
-  {{ exceptions.raise_compiler_error("normalize_email: no implementation for adapter " ~ adapter.type()) }}
-{%- endmacro %}
 
 
 {#- sha256 hex of lower(trim(email)): the same hash the pixel sends in email links. -#}
@@ -76,13 +67,10 @@
   {{ return(adapter.dispatch('email_sha256', 'personalization')(expr)) }}
 {%- endmacro %}
 
-{% macro duckdb__email_sha256(expr) -%}
-  case when {{ is_valid_email(expr) }} then sha256(lower(trim({{ expr }}))) end
+{% macro default__email_sha256(expr) -%}
+  case when {{ is_valid_email(expr) }} then {{ sha256_hex('lower(trim(' ~ expr ~ '))') }} end
 {%- endmacro %}
 
-{% macro default__email_sha256(expr) -%}
-  {{ exceptions.raise_compiler_error("email_sha256: no implementation for adapter " ~ adapter.type()) }}
-{%- endmacro %}
 
 
 {#- Names and cities for matching: accents stripped, lower case, whitespace collapsed. -#}
@@ -90,13 +78,10 @@
   {{ return(adapter.dispatch('clean_name', 'personalization')(expr)) }}
 {%- endmacro %}
 
-{% macro duckdb__clean_name(expr) -%}
-  nullif(trim(regexp_replace(lower(strip_accents({{ expr }})), '\s+', ' ', 'g')), '')
+{% macro default__clean_name(expr) -%}
+  nullif(trim({{ regexp_replace_all('lower(' ~ strip_accents(expr) ~ ')', '\\s+', ' ') }}), '')
 {%- endmacro %}
 
-{% macro default__clean_name(expr) -%}
-  {{ exceptions.raise_compiler_error("clean_name: no implementation for adapter " ~ adapter.type()) }}
-{%- endmacro %}
 
 
 {#- Street for matching: like a name, punctuation dropped, common words abbreviated. -#}
@@ -104,20 +89,15 @@
   {{ return(adapter.dispatch('clean_street', 'personalization')(expr)) }}
 {%- endmacro %}
 
-{% macro duckdb__clean_street(expr) -%}
-  nullif(trim(regexp_replace(
-    regexp_replace(regexp_replace(regexp_replace(regexp_replace(
-      regexp_replace(lower(strip_accents(replace({{ expr }}, 'ß', 'ss'))), '[^a-z0-9 ]+', ' ', 'g'),
-      '\bstreet\b', 'st', 'g'),
-      '\bavenue\b', 'ave', 'g'),
-      '\broad\b', 'rd', 'g'),
-      'strasse\b', 'str', 'g'),
-    '\s+', ' ', 'g')), '')
+{% macro default__clean_street(expr) -%}
+  {%- set state = namespace(sql="lower(" ~ strip_accents("replace(" ~ expr ~ ", 'ß', 'ss')") ~ ")") -%}
+  {%- for pattern, replacement in [('[^a-z0-9 ]+', ' '), ('\\bstreet\\b', 'st'), ('\\bavenue\\b', 'ave'),
+                                   ('\\broad\\b', 'rd'), ('strasse\\b', 'str'), ('\\s+', ' ')] -%}
+    {%- set state.sql = regexp_replace_all(state.sql, pattern, replacement) -%}
+  {%- endfor %}
+  nullif(trim({{ state.sql }}), '')
 {%- endmacro %}
 
-{% macro default__clean_street(expr) -%}
-  {{ exceptions.raise_compiler_error("clean_street: no implementation for adapter " ~ adapter.type()) }}
-{%- endmacro %}
 
 
 {#- Postcode for matching: upper case, letters and digits only ("sw1a 1aa" -> "SW1A1AA"). -#}
@@ -125,13 +105,10 @@
   {{ return(adapter.dispatch('clean_postcode', 'personalization')(expr)) }}
 {%- endmacro %}
 
-{% macro duckdb__clean_postcode(expr) -%}
-  nullif(regexp_replace(upper({{ expr }}), '[^A-Z0-9]', '', 'g'), '')
+{% macro default__clean_postcode(expr) -%}
+  nullif({{ regexp_replace_all('upper(' ~ expr ~ ')', '[^A-Z0-9]', '') }}, '')
 {%- endmacro %}
 
-{% macro default__clean_postcode(expr) -%}
-  {{ exceptions.raise_compiler_error("clean_postcode: no implementation for adapter " ~ adapter.type()) }}
-{%- endmacro %}
 
 {#- The contact columns CRM contacts and shop accounts share, typed and normalised the same
     way (identity resolution compares them field by field). -#}
@@ -158,10 +135,15 @@
 {#- Latest version of each record: a later updated_at supersedes; on a tie the later
     delivery, then the later line, wins. -#}
 {% macro latest_version(relation, key) %}
-    select *
-    from {{ relation }}
-    qualify row_number() over (
-        partition by {{ key }}
-        order by updated_at desc nulls last, delivered_on desc, line_number desc
-    ) = 1
+    select {{ star_except(['version_rank']) }}
+    from (
+        select
+            *,
+            row_number() over (
+                partition by {{ key }}
+                order by updated_at desc nulls last, delivered_on desc, line_number desc
+            ) as version_rank
+        from {{ relation }}
+    ) as versions
+    where version_rank = 1
 {%- endmacro %}

@@ -29,17 +29,17 @@
   {{ return(adapter.dispatch('phone_to_e164', 'personalization')(phone_expr, country_expr)) }}
 {%- endmacro %}
 
-{% macro duckdb__phone_to_e164(phone_expr, country_expr) -%}
-  {%- set digits = "regexp_replace(coalesce(" ~ phone_expr ~ ", ''), '[^0-9]', '', 'g')" -%}
+{% macro default__phone_to_e164(phone_expr, country_expr) -%}
+  {%- set digits = regexp_replace_all("coalesce(" ~ phone_expr ~ ", '')", '[^0-9]', '') -%}
   {%- set is_intl = "(trim(" ~ phone_expr ~ ") like '+%' or " ~ digits ~ " like '00%')" -%}
-  {%- set intl = "ltrim(" ~ digits ~ ", '0')" -%}
+  {%- set intl = "trim(leading '0' from " ~ digits ~ ")" -%}
   {%- set cc = personalization.country_calling_code(country_expr) -%}
   {%- set national -%}(
     case
       when upper(trim({{ country_expr }})) in ('US', 'CA') and length({{ digits }}) = 11
         and {{ digits }} like '1%' then substr({{ digits }}, 2)
       when upper(trim({{ country_expr }})) = 'IT' then {{ digits }}
-      else ltrim({{ digits }}, '0')
+      else trim(leading '0' from {{ digits }})
     end)
   {%- endset -%}
   case
@@ -60,6 +60,3 @@
   end
 {%- endmacro %}
 
-{% macro default__phone_to_e164(phone_expr, country_expr) -%}
-  {{ exceptions.raise_compiler_error("phone_to_e164: no implementation for adapter " ~ adapter.type()) }}
-{%- endmacro %}

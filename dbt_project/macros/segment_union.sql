@@ -39,7 +39,7 @@
             {%- do log("segment " ~ node.name ~ " has no table yet: left out of history", info=true) -%}
         {%- else -%}
             {%- do parts.append(
-                "select distinct '" ~ node.name ~ "' as segment, cast(unified_id as varchar) as unified_id, "
+                "select distinct '" ~ node.name ~ "' as segment, cast(unified_id as string) as unified_id, "
                 ~ segment_expires_after_days(node) ~ " as expires_after_days from " ~ relation
                 ~ " where unified_id is not null") -%}
         {%- endif -%}
@@ -47,7 +47,7 @@
     {%- if parts -%}
         {{ parts | join('\nunion all\n') }}
     {%- else -%}
-        select cast(null as varchar) as segment, cast(null as varchar) as unified_id,
+        select cast(null as string) as segment, cast(null as string) as unified_id,
                cast(null as integer) as expires_after_days
         where 1 = 0
     {%- endif -%}

@@ -1,13 +1,13 @@
 -- Every source record in staging maps to exactly one unified_id (rows returned = failures).
 with expected as (
-    select 'crm' as source, contact_id::varchar as source_id from {{ ref('stg_crm__contacts') }}
+    select 'crm' as source, contact_id::string as source_id from {{ ref('stg_crm__contacts') }}
     union
-    select 'shop', customer_id::varchar from {{ ref('stg_shop__customers') }}
+    select 'shop', customer_id::string from {{ ref('stg_shop__customers') }}
     union
     select 'guest', person_source_id from {{ ref('int_orders__person_keys') }}
     where person_source = 'guest'
     union
-    select 'pixel', anonymous_id::varchar from {{ ref('stg_pixel__events') }}
+    select 'pixel', anonymous_id::string from {{ ref('stg_pixel__events') }}
     where anonymous_id is not null
 ),
 

@@ -114,6 +114,15 @@ def invoke(command: Sequence[str], settings: Settings, ds: date | None = None,
     args = ["--quiet", "--no-use-colors", "--no-send-anonymous-usage-stats",
             "--no-version-check", *command, *common_args(settings)]
     run_vars = {**({"ds": ds.isoformat()} if ds is not None else {}), **(extra_vars or {})}
+    if settings.engine == "spark":
+        from personalization.warehouse import spark
+
+        spark.session(settings)  # the session dbt-spark's `session` method picks up
+        run_vars["lake_tables"] = spark.lake_tables(settings)
+        if command and command[0] == "build":
+            # dbt unit tests check the SQL logic, which is one text for both engines: they
+            # run on DuckDB; on Spark their literal fixtures would only cost time.
+            args += ["--exclude-resource-type", "unit_test"]
     if run_vars:
         args += ["--vars", json.dumps(run_vars)]
     with dbt_environment(settings):
@@ -155,11 +164,12 @@ def build(ds: date, stage: str, settings: Settings, full_refresh: bool = False) 
         log_event(logger, "dbt_full_refresh", ds=ds.isoformat(),
                   reason="incremental tables hold deliveries after ds")
         full_refresh = True
-    command = _command(spec)
+    command = _command(spec, settings)
     if full_refresh:
         command.append("--full-refresh")
     with timed() as t:
         result = invoke(command, settings, ds=ds, extra_vars=_model_vars(settings))
+    _serve(result, settings)
     report = _report(result, ds, stage, t["seconds"], full_refresh)
     log_event(logger, "dbt_build_done", stage=stage, ds=ds.isoformat(),
               models=report.rows_out, tests=report.details["tests_passed"],
@@ -176,7 +186,7 @@ def build_segments(ds: date, settings: Settings) -> StepReport:
     untouched. Anything else failing (customer_scores, the history) raises WarehouseError.
     """
     segments = _segment_names(settings)
-    command = _command(STAGES["segments"])
+    command = _command(STAGES["segments"], settings)
 
     def is_segment_failure(result: Any) -> bool:
         return _segment_of(result.node, segments) is not None
@@ -191,8 +201,10 @@ def build_segments(ds: date, settings: Settings) -> StepReport:
                 failed.setdefault(name, f"{r.node.name}: {_one_line(r.message or str(r.status))}")
         record = settings.dbt_target_dir / f"segment_build_{ds.isoformat()}.json"
         record.write_text(json.dumps({"ds": ds.isoformat(), "failed_segments": failed}, indent=2))
-        history = invoke(_command(STAGES["segment_history"]), settings, ds=ds,
+        _serve(result, settings)
+        history = invoke(_command(STAGES["segment_history"], settings), settings, ds=ds,
                          extra_vars={**_model_vars(settings), "segment_history_skip": sorted(failed)})
+        _serve(history, settings)
     report = _report(result, ds, "segments", t["seconds"], False)
     history_report = _report(history, ds, "segments", 0, False)
     report.rows_out += history_report.rows_out
@@ -207,11 +219,23 @@ def build_segments(ds: date, settings: Settings) -> StepReport:
     return report
 
 
-def _command(spec: dict[str, list[str]]) -> list[str]:
-    command = ["build", "--select", *spec["select"]]
+def _serve(result: Any, settings: Settings) -> None:
+    """On Spark, copy what the run built into the DuckDB warehouse the later steps read."""
+    if settings.engine == "spark":
+        from personalization.warehouse import spark
+
+        spark.serve(result, settings)
+
+
+def _command(spec: dict[str, list[str]], settings: Settings) -> list[str]:
+    # `run` skips dbt's data tests: only where the same SQL was tested on the same data by
+    # another engine's run (settings.dbt_tests, off in the Spark equality test).
+    command = ["build" if settings.dbt_tests else "run", "--select", *spec["select"]]
     if spec["exclude"]:
         command += ["--exclude", *spec["exclude"]]
-    return command + ["--indirect-selection", *spec["indirect_selection"]]
+    if settings.dbt_tests:
+        command += ["--indirect-selection", *spec["indirect_selection"]]
+    return command
 
 
 def _model_vars(settings: Settings) -> dict[str, Any]:
@@ -307,6 +331,10 @@ def _release_duckdb() -> None:
 
 def _holds_later_data(ds: date, settings: Settings) -> bool:
     """True when an incremental staging table already holds a delivery after `ds`."""
+    if settings.engine == "spark":
+        from personalization.warehouse import spark
+
+        return spark.holds_later_data(ds, settings, INCREMENTAL_TABLES)
     if not settings.warehouse_path.exists():
         return False
     import duckdb

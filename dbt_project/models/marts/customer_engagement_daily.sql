@@ -1,7 +1,7 @@
 -- Incremental (exception to the marts-as-tables rule): a night recomputes only the persons
 -- whose events changed (macros/incremental_events.sql); `--full-refresh` gives the same table.
 {{ config(
-    materialized='incremental',
+    materialized=keyed_incremental(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ delete_touched_persons() }}"

@@ -8,7 +8,7 @@
 -- deliveries about to be reloaded (a rerun of `ds`) and of deliveries retention removed from
 -- stg_pixel__events.
 {{ config(
-    materialized='incremental',
+    materialized=keyed_incremental(),
     incremental_strategy='delete+insert',
     unique_key='event_id',
     on_schema_change='fail',

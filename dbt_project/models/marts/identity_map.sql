@@ -6,10 +6,10 @@ with assignment as (
 
 final as (
     select
-        source::varchar as source,
-        source_id::varchar as source_id,
-        unified_id::varchar as unified_id,
-        match_rule::varchar as match_rule,
+        source::string as source,
+        source_id::string as source_id,
+        unified_id::string as unified_id,
+        match_rule::string as match_rule,
         match_score::double as match_score
     from assignment
 )

@@ -9,8 +9,8 @@ with changes as (
 
 final as (
     select distinct
-        previous_unified_id::varchar as absorbed_unified_id,
-        unified_id::varchar as surviving_unified_id,
+        previous_unified_id::string as absorbed_unified_id,
+        unified_id::string as surviving_unified_id,
         changed_on::date as merged_on
     from changes
     where change_type = 'merge'

@@ -3,7 +3,8 @@
     The first build (or --full-refresh) derives every date from the earliest spell to ds
     out of segment_membership_history, so the counts can always be rebuilt from it.
 -#}
-{{ config(incremental_strategy='delete+insert', unique_key=['segment', 'as_of_date'],
+{{ config(incremental_strategy=date_replace_strategy(), unique_key=['segment', 'as_of_date'],
+          partition_by=(['as_of_date'] if target.type == 'spark' else none),
           on_schema_change='fail') }}
 
 
@@ -17,12 +18,8 @@ dates as (
     {%- if is_incremental() %}
     select {{ segment_as_of_date() }} as as_of_date
     {%- else %}
-    select cast(generated as date) as as_of_date
-    from generate_series(
-        (select coalesce(min(entered_on), {{ segment_as_of_date() }}) from history),
-        {{ segment_as_of_date() }},
-        interval 1 day
-    ) as series(generated)  -- noqa: LT01
+    {{ date_series("(select coalesce(min(entered_on), " ~ segment_as_of_date() ~ ") from history)",
+                   segment_as_of_date()) }}
     {%- endif %}
 ),
 
@@ -48,11 +45,11 @@ counts as (
 
 final as (
     select
-        cast(segment as varchar) as segment,
+        cast(segment as string) as segment,
         cast(as_of_date as date) as as_of_date,
         cast(size as integer) as size,
         cast(entered as integer) as entered,
-        cast(left_count as integer) as "left"
+        cast(left_count as integer) as {{ adapter.quote('left') }}
     from counts
 )
 

@@ -10,10 +10,9 @@
     the spells of those who left and open spells for those who entered. Unprocessed
     segments are carried over untouched.
 -#}
-{{ config(materialized='table') }}
+{{ config(materialized='table', pre_hook="{{ keep_previous_self() }}") }}
 
-{%- set previous = adapter.get_relation(database=this.database, schema=this.schema,
-                                        identifier=this.identifier) if execute else none -%}
+{%- set previous = previous_self_relation() -%}
 
 with
 
@@ -34,8 +33,8 @@ previous as (
     select segment, unified_id, entered_on, left_on from {{ previous }}
     {%- else %}
     select
-        cast(null as varchar) as segment,
-        cast(null as varchar) as unified_id,
+        cast(null as string) as segment,
+        cast(null as string) as unified_id,
         cast(null as date) as entered_on,
         cast(null as date) as left_on
     where 1 = 0
@@ -105,8 +104,8 @@ final as (
 )
 
 select
-    cast(segment as varchar) as segment,
-    cast(unified_id as varchar) as unified_id,
+    cast(segment as string) as segment,
+    cast(unified_id as string) as unified_id,
     cast(entered_on as date) as entered_on,
     cast(left_on as date) as left_on
 from final

@@ -33,8 +33,8 @@ cart_lines as (
 final as (
     select
         unified_id,
-        cast(list(sku order by added_at desc, sku) as varchar[]) as cart_skus,
-        cast(list(product_name order by added_at desc, sku) as varchar[]) as cart_product_names,
+        cast({{ ordered_list('sku', 'added_at desc, sku') }} as {{ type_string_list() }}) as cart_skus,
+        cast({{ ordered_list('product_name', 'added_at desc, sku') }} as {{ type_string_list() }}) as cart_product_names,
         cast(count(*) as integer) as cart_item_count,
         cast(max(added_at) as timestamp) as last_added_to_cart_at
     from cart_lines

@@ -34,7 +34,7 @@ ranked as (
 final as (
     select
         unified_id,
-        cast(category as varchar) as category,
+        cast(category as string) as category,
         cast(category_view_count as integer) as category_view_count,
         cast(last_viewed_at as timestamp) as last_viewed_at
     from ranked

@@ -22,7 +22,7 @@ intent as (
         unified_id,
         count(*) filter (where event_type = 'product_view') as product_view_count,
         max(occurred_at) filter (where event_type = 'add_to_cart') as last_added_to_cart_at,
-        arg_max(sku, occurred_at) filter (where event_type = 'add_to_cart') as last_added_sku
+        max_by(sku, occurred_at) filter (where event_type = 'add_to_cart') as last_added_sku
     from window_events
     group by unified_id
 ),
@@ -49,7 +49,7 @@ final as (
         intent.unified_id,
         cast(intent.product_view_count as integer) as product_view_count,
         cast(intent.last_added_to_cart_at as timestamp) as last_added_to_cart_at,
-        cast(intent.last_added_sku as varchar) as last_added_sku
+        cast(intent.last_added_sku as string) as last_added_sku
     from intent
     left join last_purchase on intent.unified_id = last_purchase.unified_id
     where intent.product_view_count > {{ var('high_purchase_intent_min_views') }}

@@ -21,7 +21,7 @@ final as (
         profiles.unified_id,
         cast(profiles.opted_in_at as timestamp) as opted_in_at,
         cast(profiles.first_seen_at as timestamp) as first_seen_at,
-        cast(profiles.favourite_category as varchar) as favourite_category
+        cast(profiles.favourite_category as string) as favourite_category
     from profiles
     left join buyers on profiles.unified_id = buyers.unified_id
     where profiles.email is not null

@@ -22,7 +22,7 @@ browsing as (
         count(*) filter (where event_type = 'product_view') as product_view_count,
         count(*) filter (where event_type = 'purchase') as purchase_event_count,
         max(occurred_at) filter (where event_type = 'product_view') as last_viewed_at,
-        arg_max(sku, occurred_at) filter (where event_type = 'product_view') as last_viewed_sku
+        max_by(sku, occurred_at) filter (where event_type = 'product_view') as last_viewed_sku
     from window_events
     group by unified_id
 ),
@@ -39,7 +39,7 @@ final as (
         browsing.unified_id,
         cast(browsing.product_view_count as integer) as product_view_count,
         cast(browsing.last_viewed_at as timestamp) as last_viewed_at,
-        cast(browsing.last_viewed_sku as varchar) as last_viewed_sku
+        cast(browsing.last_viewed_sku as string) as last_viewed_sku
     from browsing
     left join window_orders on browsing.unified_id = window_orders.unified_id
     where browsing.product_view_count >= {{ var('recent_browsers_min_views') }}

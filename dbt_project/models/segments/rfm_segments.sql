@@ -8,8 +8,8 @@ rfm as (
 final as (
     select
         unified_id,
-        cast(rfm_segment as varchar) as rfm_segment,
-        cast(rfm_score as varchar) as rfm_score,
+        cast(rfm_segment as string) as rfm_segment,
+        cast(rfm_score as string) as rfm_score,
         cast(recency_score as integer) as recency_score,
         cast(frequency_score as integer) as frequency_score,
         cast(monetary_score as integer) as monetary_score

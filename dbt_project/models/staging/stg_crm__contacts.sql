@@ -5,7 +5,7 @@ with source as (
 
 renamed as (
     select
-        cast(contact_id as varchar) as contact_id,
+        cast(contact_id as string) as contact_id,
         {{ person_columns() }},
         cast(birth_date as date) as birth_date,
         nullif(lower(trim(gender)), '') as gender,
@@ -26,7 +26,7 @@ latest as (
 ),
 
 final as (
-    select * exclude (line_number) from latest
+    select {{ star_except(['line_number']) }} from latest
 )
 
 select * from final

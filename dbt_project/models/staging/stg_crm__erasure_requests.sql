@@ -15,12 +15,15 @@ renamed as (
 
 -- One row per person asking: the first request counts (erasure is never undone).
 first_request as (
-    select *
-    from renamed
-    where email_sha256 is not null
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select *,
+            (row_number() over (
         partition by email_sha256 order by requested_at nulls last, delivered_on
-    ) = 1
+    ) = 1) as qualify_keep
+        from renamed
+    where email_sha256 is not null
+    ) as qualified
+    where qualify_keep
 ),
 
 final as (

@@ -6,9 +6,9 @@ with source as (
 renamed as (
     select
         lower(trim(email_sha256)) as email_sha256,
-        cast(esp as varchar) as esp,
-        cast(reason as varchar) as reason,
-        cast(esp_reason as varchar) as esp_reason,
+        cast(esp as string) as esp,
+        cast(reason as string) as reason,
+        cast(esp_reason as string) as esp_reason,
         {{ dbt.safe_cast("nullif(trim(reported_at), '')", api.Column.translate_type("timestamp")) }}
             as reported_at,
         cast(ds as date) as delivered_on
@@ -19,12 +19,15 @@ renamed as (
 -- One row per address: the first time any ESP reported it (a suppression is never lifted
 -- here; an ESP that lifts one stops reporting it, but the export stays on the safe side).
 first_report as (
-    select *
-    from renamed
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select *,
+            (row_number() over (
         partition by email_sha256
         order by delivered_on, reported_at nulls last, esp, reason
-    ) = 1
+    ) = 1) as qualify_keep
+        from renamed
+    ) as qualified
+    where qualify_keep
 ),
 
 final as (

@@ -6,7 +6,7 @@
 -- Events come through two channels with one contract: the pixel's daily file and the
 -- real-time intake (docs/triggers.md); the same event_id through both is kept once.
 {{ config(
-    materialized='incremental',
+    materialized=keyed_incremental(),
     incremental_strategy='delete+insert',
     unique_key='event_id',
     on_schema_change='fail'
@@ -24,24 +24,30 @@ intake as (
     where {{ lake_ds_window() }}
 ),
 
+-- Both channels share the pixel contract; columns named so the union does not depend on
+-- the order the Parquet files hold them in.
+{%- set event_columns = ['event_id', 'occurred_at', 'anonymous_id', 'customer_id', 'email_sha256',
+                         'event_type', 'sku', 'campaign_id', 'variant', 'url', 'country', 'city',
+                         'device', '_line_number', 'ds', 'channel_rank'] %}
+
 source as (
-    select * from pixel_file
-    union all by name
-    select * from intake
+    select {{ event_columns | join(', ') }} from pixel_file
+    union all
+    select {{ event_columns | join(', ') }} from intake
 ),
 
 renamed as (
     select
-        cast(event_id as varchar) as event_id,
+        cast(event_id as string) as event_id,
         cast(occurred_at as timestamp) as occurred_at,
         cast(cast(occurred_at as timestamp) as date) as occurred_on,
-        cast(anonymous_id as varchar) as anonymous_id,
-        cast(customer_id as varchar) as customer_id,
+        cast(anonymous_id as string) as anonymous_id,
+        cast(customer_id as string) as customer_id,
         nullif(lower(trim(email_sha256)), '') as email_sha256,
         lower(trim(event_type)) as event_type,
-        cast(sku as varchar) as sku,
-        cast(campaign_id as varchar) as campaign_id,
-        cast(variant as varchar) as variant,
+        cast(sku as string) as sku,
+        cast(campaign_id as string) as campaign_id,
+        cast(variant as string) as variant,
         url,
         nullif(upper(trim(country)), '') as country,
         {{ clean_text('city') }} as city,
@@ -54,11 +60,14 @@ renamed as (
 ),
 
 first_occurrence as (
-    select *
-    from renamed
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select *,
+            (row_number() over (
         partition by event_id order by delivered_on, channel_rank, line_number
-    ) = 1
+    ) = 1) as qualify_keep
+        from renamed
+    ) as qualified
+    where qualify_keep
 ),
 
 {% if is_incremental() %}
@@ -69,7 +78,7 @@ already_loaded as (
 {% endif %}
 
 final as (
-    select * exclude (channel_rank, line_number)
+    select {{ star_except(['channel_rank', 'line_number']) }}
     from first_occurrence
     {% if is_incremental() %}
     where event_id not in (select event_id from already_loaded)

@@ -5,7 +5,7 @@ with source as (
 
 renamed as (
     select
-        cast(customer_id as varchar) as customer_id,
+        cast(customer_id as string) as customer_id,
         {{ person_columns() }},
         cast(created_at as timestamp) as created_at,
         cast(updated_at as timestamp) as updated_at,
@@ -20,7 +20,7 @@ latest as (
 ),
 
 final as (
-    select * exclude (line_number) from latest
+    select {{ star_except(['line_number']) }} from latest
 )
 
 select * from final

@@ -2,7 +2,7 @@
 -- drops ALL old lines of a re-delivered order before inserting its new lines, so an order
 -- that lost a line on re-delivery loses it here too.
 {{ config(
-    materialized='incremental',
+    materialized=keyed_incremental(),
     incremental_strategy='delete+insert',
     unique_key='order_id',
     on_schema_change='fail'
@@ -15,9 +15,9 @@ with source as (
 
 renamed as (
     select
-        cast(order_id as varchar) as order_id,
+        cast(order_id as string) as order_id,
         cast(line_number as integer) as line_number,
-        cast(sku as varchar) as sku,
+        cast(sku as string) as sku,
         cast(quantity as integer) as quantity,
         cast(unit_price as double) as unit_price,
         cast(quantity as integer) * cast(unit_price as double) as line_amount,
@@ -31,19 +31,25 @@ renamed as (
 -- file its last line (an order delivered twice in one file, e.g. placed then cancelled, must
 -- not mix the lines of both versions).
 latest_delivery as (
-    select *
-    from renamed
-    qualify delivered_on = max(delivered_on) over (partition by order_id)
+    select {{ star_except(['qualify_keep']) }} from (
+        select *,
+            (delivered_on = max(delivered_on) over (partition by order_id)) as qualify_keep
+        from renamed
+    ) as qualified
+    where qualify_keep
 ),
 
 latest_version as (
-    select *
-    from latest_delivery
-    qualify file_line_number = max(file_line_number) over (partition by order_id)
+    select {{ star_except(['qualify_keep']) }} from (
+        select *,
+            (file_line_number = max(file_line_number) over (partition by order_id)) as qualify_keep
+        from latest_delivery
+    ) as qualified
+    where qualify_keep
 ),
 
 final as (
-    select * exclude (file_line_number) from latest_version
+    select {{ star_except(['file_line_number']) }} from latest_version
 )
 
 select * from final

@@ -3,7 +3,7 @@
 -- delete+insert on order_id: a re-delivered order (status change) replaces its old row, and
 -- rerunning the same ds replaces that day's rows instead of appending them twice.
 {{ config(
-    materialized='incremental',
+    materialized=keyed_incremental(),
     incremental_strategy='delete+insert',
     unique_key='order_id',
     on_schema_change='fail'
@@ -16,8 +16,8 @@ with source as (
 
 renamed as (
     select
-        cast(order_id as varchar) as order_id,
-        cast(customer_id as varchar) as customer_id,
+        cast(order_id as string) as order_id,
+        cast(customer_id as string) as customer_id,
         {{ clean_email('email') }} as email,
         {{ is_valid_email('email') }} as is_email_valid,
         {{ normalize_email('email') }} as email_normalized,
@@ -36,15 +36,18 @@ renamed as (
 
 -- The latest delivery of an order wins (then the later line of that file).
 latest as (
-    select *
-    from renamed
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select *,
+            (row_number() over (
         partition by order_id order by delivered_on desc, line_number desc
-    ) = 1
+    ) = 1) as qualify_keep
+        from renamed
+    ) as qualified
+    where qualify_keep
 ),
 
 final as (
-    select * exclude (line_number) from latest
+    select {{ star_except(['line_number']) }} from latest
 )
 
 select * from final

@@ -5,7 +5,7 @@ with source as (
 
 renamed as (
     select
-        cast(sku as varchar) as sku,
+        cast(sku as string) as sku,
         {{ clean_text('name') }} as name,
         nullif(lower(trim(category)), '') as category,
         cast(price as double) as price,
@@ -19,15 +19,18 @@ renamed as (
 -- Each delivery is the full catalogue; a SKU keeps its attributes from the newest one
 -- it appears in (a SKU dropped from the catalogue keeps its last known row).
 latest as (
-    select *
-    from renamed
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select *,
+            (row_number() over (
         partition by sku order by delivered_on desc, line_number desc
-    ) = 1
+    ) = 1) as qualify_keep
+        from renamed
+    ) as qualified
+    where qualify_keep
 ),
 
 final as (
-    select * exclude (line_number) from latest
+    select {{ star_except(['line_number']) }} from latest
 )
 
 select * from final

@@ -7,13 +7,13 @@ with source as (
 
 final as (
     select
-        cast(trigger as varchar) as trigger_name,
-        cast(dedup_key as varchar) as dedup_key,
-        cast(unified_id as varchar) as unified_id,
-        cast(email_sha256 as varchar) as email_sha256,
-        cast(status as varchar) as status,
-        cast(reason as varchar) as reason,
-        cast(campaign as varchar) as campaign_id,
+        cast(trigger as string) as trigger_name,
+        cast(dedup_key as string) as dedup_key,
+        cast(unified_id as string) as unified_id,
+        cast(email_sha256 as string) as email_sha256,
+        cast(status as string) as status,
+        cast(reason as string) as reason,
+        cast(campaign as string) as campaign_id,
         cast(due_at as timestamp) as due_at,
         cast(decided_at as timestamp) as decided_at,
         cast(sent_at as timestamp) as sent_at

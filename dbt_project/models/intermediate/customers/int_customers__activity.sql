@@ -28,12 +28,15 @@ category_signals as (
 ),
 
 favourite_category as (
-    select unified_id, category as favourite_category
-    from category_signals
-    group by unified_id, category
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select unified_id, category as favourite_category,
+            (row_number() over (
         partition by unified_id order by sum(units) desc, sum(views) desc, category
-    ) = 1
+    ) = 1) as qualify_keep
+        from category_signals
+    group by unified_id, category
+    ) as qualified
+    where qualify_keep
 ),
 
 persons as (

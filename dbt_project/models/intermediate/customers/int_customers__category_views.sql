@@ -2,7 +2,7 @@
 -- Incremental (exception to the intermediate-as-tables rule): a night recomputes only the
 -- persons whose events changed (macros/incremental_events.sql).
 {{ config(
-    materialized='incremental',
+    materialized=keyed_incremental(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ delete_touched_persons() }}"

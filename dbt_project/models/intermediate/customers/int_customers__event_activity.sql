@@ -4,7 +4,7 @@
 -- Incremental (exception to the intermediate-as-tables rule): a night recomputes only the
 -- persons whose events changed (macros/incremental_events.sql).
 {{ config(
-    materialized='incremental',
+    materialized=keyed_incremental(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ delete_touched_persons() }}"
@@ -50,11 +50,14 @@ devices as (
 ),
 
 main_device as (
-    select unified_id, device as main_device
-    from devices
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select unified_id, device as main_device,
+            (row_number() over (
         partition by unified_id order by n_events desc, last_used_at desc, device
-    ) = 1
+    ) = 1) as qualify_keep
+        from devices
+    ) as qualified
+    where qualify_keep
 ),
 
 final as (

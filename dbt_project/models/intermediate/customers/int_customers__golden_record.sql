@@ -21,13 +21,16 @@ persons as (
 ),
 
 best_email as (
-    select unified_id, email, email_sha256
-    from records
-    where is_email_valid
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select unified_id, email, email_sha256,
+            (row_number() over (
         partition by unified_id
         order by source_priority, updated_at desc nulls last, source_id
-    ) = 1
+    ) = 1) as qualify_keep
+        from records
+    where is_email_valid
+    ) as qualified
+    where qualify_keep
 ),
 
 first_name_counts as (
@@ -39,12 +42,15 @@ first_name_counts as (
 ),
 
 first_names as (
-    select unified_id, first_name
-    from first_name_counts
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select unified_id, first_name,
+            (row_number() over (
         partition by unified_id
         order by frequency desc, updated_at desc nulls last, source_priority, source_id
-    ) = 1
+    ) = 1) as qualify_keep
+        from first_name_counts
+    ) as qualified
+    where qualify_keep
 ),
 
 last_name_counts as (
@@ -56,82 +62,106 @@ last_name_counts as (
 ),
 
 last_names as (
-    select unified_id, last_name
-    from last_name_counts
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select unified_id, last_name,
+            (row_number() over (
         partition by unified_id
         order by frequency desc, updated_at desc nulls last, source_priority, source_id
-    ) = 1
+    ) = 1) as qualify_keep
+        from last_name_counts
+    ) as qualified
+    where qualify_keep
 ),
 
 phones as (
-    select unified_id, phone_e164 as phone
-    from records
-    where phone_e164 is not null
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select unified_id, phone_e164 as phone,
+            (row_number() over (
         partition by unified_id order by updated_at desc nulls last, source_priority, source_id
-    ) = 1
+    ) = 1) as qualify_keep
+        from records
+    where phone_e164 is not null
+    ) as qualified
+    where qualify_keep
 ),
 
 addresses as (
-    select unified_id, street, city, postcode, country
-    from records
-    where street is not null
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select unified_id, street, city, postcode, country,
+            (row_number() over (
         partition by unified_id order by updated_at desc nulls last, source_priority, source_id
-    ) = 1
+    ) = 1) as qualify_keep
+        from records
+    where street is not null
+    ) as qualified
+    where qualify_keep
 ),
 
 countries as (
-    select unified_id, country
-    from records
-    where country is not null
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select unified_id, country,
+            (row_number() over (
         partition by unified_id order by updated_at desc nulls last, source_priority, source_id
-    ) = 1
+    ) = 1) as qualify_keep
+        from records
+    where country is not null
+    ) as qualified
+    where qualify_keep
 ),
 
 languages as (
-    select unified_id, language
-    from records
-    where language is not null
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select unified_id, language,
+            (row_number() over (
         partition by unified_id order by updated_at desc nulls last, source_id
-    ) = 1
+    ) = 1) as qualify_keep
+        from records
+    where language is not null
+    ) as qualified
+    where qualify_keep
 ),
 
 birth_dates as (
-    select unified_id, birth_date
-    from records
-    where birth_date is not null
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select unified_id, birth_date,
+            (row_number() over (
         partition by unified_id order by updated_at desc nulls last, source_id
-    ) = 1
+    ) = 1) as qualify_keep
+        from records
+    where birth_date is not null
+    ) as qualified
+    where qualify_keep
 ),
 
 genders as (
-    select unified_id, gender
-    from records
-    where gender is not null
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select unified_id, gender,
+            (row_number() over (
         partition by unified_id order by updated_at desc nulls last, source_id
-    ) = 1
+    ) = 1) as qualify_keep
+        from records
+    where gender is not null
+    ) as qualified
+    where qualify_keep
 ),
 
 latest_consent as (
-    select
+    select {{ star_except(['qualify_keep']) }} from (
+        select
         unified_id,
         is_opted_in as latest_opt_in,
         opted_in_at,
         coalesce(opted_in_at, updated_at) as consent_at,
         -- The consent audit trail: the CRM record whose statement decided.
         source_id as consent_source_id,
-        updated_at as consent_recorded_at
-    from records
-    where source = 'crm' and is_opted_in is not null
-    qualify row_number() over (
+        updated_at as consent_recorded_at,
+            (row_number() over (
         partition by unified_id order by updated_at desc nulls last, source_id
-    ) = 1
+    ) = 1) as qualify_keep
+        from records
+    where source = 'crm' and is_opted_in is not null
+    ) as qualified
+    where qualify_keep
 ),
 
 unsubscribes as (

@@ -55,8 +55,8 @@ final as (
         cast(recency_score as integer) as recency_score,
         cast(frequency_score as integer) as frequency_score,
         cast(monetary_score as integer) as monetary_score,
-        cast(recency_score as varchar) || cast(frequency_score as varchar)
-            || cast(monetary_score as varchar) as rfm_score,
+        cast(recency_score as string) || cast(frequency_score as string)
+            || cast(monetary_score as string) as rfm_score,
         case
             when recency_score = 5 and fm_score >= 4 then 'champions'
             when recency_score in (3, 4) and fm_score >= 4 then 'loyal'

@@ -38,9 +38,9 @@ shop as (
         email, is_email_valid, email_sha256,
         first_name, first_name_clean, last_name, last_name_clean,
         phone_e164, street, city, postcode, country,
-        cast(null as varchar) as language,
+        cast(null as string) as language,
         cast(null as date) as birth_date,
-        cast(null as varchar) as gender,
+        cast(null as string) as gender,
         cast(null as boolean) as is_opted_in,
         cast(null as timestamp) as opted_in_at,
         cast(null as timestamp) as unsubscribed_at,
@@ -51,33 +51,36 @@ shop as (
 -- A guest checkout (or an order whose account the warehouse does not hold) is known only by
 -- its email: the most recent spelling of it.
 guest as (
-    select
+    select {{ star_except(['qualify_keep']) }} from (
+        select
         'guest' as source,
         email_normalized as source_id,
         3 as source_priority,
         email, is_email_valid, email_sha256,
-        cast(null as varchar) as first_name,
-        cast(null as varchar) as first_name_clean,
-        cast(null as varchar) as last_name,
-        cast(null as varchar) as last_name_clean,
-        cast(null as varchar) as phone_e164,
-        cast(null as varchar) as street,
-        cast(null as varchar) as city,
-        cast(null as varchar) as postcode,
-        cast(null as varchar) as country,
-        cast(null as varchar) as language,
+        cast(null as string) as first_name,
+        cast(null as string) as first_name_clean,
+        cast(null as string) as last_name,
+        cast(null as string) as last_name_clean,
+        cast(null as string) as phone_e164,
+        cast(null as string) as street,
+        cast(null as string) as city,
+        cast(null as string) as postcode,
+        cast(null as string) as country,
+        cast(null as string) as language,
         cast(null as date) as birth_date,
-        cast(null as varchar) as gender,
+        cast(null as string) as gender,
         cast(null as boolean) as is_opted_in,
         cast(null as timestamp) as opted_in_at,
         cast(null as timestamp) as unsubscribed_at,
         min(ordered_at) over (partition by email_normalized) as created_at,
-        ordered_at as updated_at
-    from order_keys
-    where person_source = 'guest'
-    qualify row_number() over (
+        ordered_at as updated_at,
+            (row_number() over (
         partition by email_normalized order by ordered_at desc, order_id desc
-    ) = 1
+    ) = 1) as qualify_keep
+        from order_keys
+    where person_source = 'guest'
+    ) as qualified
+    where qualify_keep
 ),
 
 records as (

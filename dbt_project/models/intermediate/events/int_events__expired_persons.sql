@@ -24,7 +24,7 @@ final as (
 )
 {% else %}
 final as (
-    select cast(null as varchar) as unified_id where false
+    select cast(null as string) as unified_id where false
 )
 {% endif %}
 

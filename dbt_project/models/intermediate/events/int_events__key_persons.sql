@@ -7,7 +7,7 @@
 -- re-checks every known pair (a few per person, cheap) and adds the pairs of new deliveries;
 -- only new or changed pairs are written.
 {{ config(
-    materialized='incremental',
+    materialized=keyed_incremental(),
     incremental_strategy='delete+insert',
     unique_key='person_key',
     on_schema_change='fail'
@@ -86,7 +86,7 @@ final as (
             as previous_unified_id
         {%- else -%}
         date '{{ var("ds") }}' as remapped_on,
-        cast(null as varchar) as previous_unified_id
+        cast(null as string) as previous_unified_id
         {%- endif %}
     from mapped
     {% if is_incremental() -%}

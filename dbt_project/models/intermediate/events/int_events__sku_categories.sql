@@ -4,7 +4,7 @@
 -- Incremental (exception to the intermediate-as-tables rule): it remembers the previous
 -- category; only new or changed skus are written.
 {{ config(
-    materialized='incremental',
+    materialized=keyed_incremental(),
     incremental_strategy='delete+insert',
     unique_key='sku',
     on_schema_change='fail'

@@ -54,15 +54,12 @@ incident_edges as (
 
 -- The strongest edge that holds a record in its cluster: deterministic beats fuzzy.
 record_rules as (
-    select
+    select {{ star_except(['qualify_keep']) }} from (
+        select
         incident_edges.record_key,
         incident_edges.match_rule,
-        incident_edges.match_score
-    from incident_edges
-    inner join clustered as self_side on incident_edges.record_key = self_side.record_key
-    inner join clustered as other_side on incident_edges.other_key = other_side.record_key
-    where self_side.cluster_id = other_side.cluster_id
-    qualify row_number() over (
+        incident_edges.match_score,
+            (row_number() over (
         partition by incident_edges.record_key
         order by
             incident_edges.match_rule = 'fuzzy',
@@ -71,7 +68,13 @@ record_rules as (
                 when 'email' then 1 when 'cookie_login' then 2 when 'cookie_order' then 3
                 when 'email_hash' then 4 else 5
             end
-    ) = 1
+    ) = 1) as qualify_keep
+        from incident_edges
+    inner join clustered as self_side on incident_edges.record_key = self_side.record_key
+    inner join clustered as other_side on incident_edges.other_key = other_side.record_key
+    where self_side.cluster_id = other_side.cluster_id
+    ) as qualified
+    where qualify_keep
 ),
 
 final as (

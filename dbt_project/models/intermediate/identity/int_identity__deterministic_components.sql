@@ -8,8 +8,11 @@ edges as (
     select node_a, node_b from {{ ref('int_identity__deterministic_edges') }}
 ),
 
+-- The macro gets relations, not CTE names: Spark iterates over them from Jinja.
 components as (
-    {{ identity_connected_components('records', 'edges') }}
+    {{ identity_connected_components(
+        "(select record_key as node from " ~ ref('int_identity__guarded_records') ~ ")",
+        "(select node_a, node_b from " ~ ref('int_identity__deterministic_edges') ~ ")") }}
 ),
 
 final as (

@@ -20,11 +20,11 @@ orders as (
 usable_events as (
     select distinct
         'pixel:' || events.anonymous_id as pixel_key,
-        events.customer_id::varchar as customer_id,
+        events.customer_id::string as customer_id,
         events.email_sha256
     from events
     left join junk
-        on junk.key_type = 'cookie' and events.anonymous_id::varchar = junk.key_value
+        on junk.key_type = 'cookie' and events.anonymous_id::string = junk.key_value
     where
         events.anonymous_id is not null
         and (events.customer_id is not null or events.email_sha256 is not null)
@@ -79,7 +79,7 @@ purchase_orders as (
         regexp_extract(events.url, '[?&]order=([^&#]+)', 1) as order_id
     from events
     left join junk
-        on junk.key_type = 'cookie' and events.anonymous_id::varchar = junk.key_value
+        on junk.key_type = 'cookie' and events.anonymous_id::string = junk.key_value
     where
         events.anonymous_id is not null
         and events.url like '%order=%'
@@ -94,11 +94,11 @@ cookie_order as (
         records.record_key as node_b,
         'cookie_order' as match_rule
     from purchase_orders
-    inner join orders on purchase_orders.order_id = orders.order_id::varchar
+    inner join orders on purchase_orders.order_id = orders.order_id::string
     inner join records
         on
             records.source = 'shop'
-            and orders.customer_id::varchar = records.source_id
+            and orders.customer_id::string = records.source_id
     where orders.customer_id is not null
     union
     select distinct
@@ -106,7 +106,7 @@ cookie_order as (
         records.record_key as node_b,
         'cookie_order' as match_rule
     from purchase_orders
-    inner join orders on purchase_orders.order_id = orders.order_id::varchar
+    inner join orders on purchase_orders.order_id = orders.order_id::string
     inner join records
         on
             records.source = 'guest'

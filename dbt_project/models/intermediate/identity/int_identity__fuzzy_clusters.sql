@@ -8,7 +8,10 @@
 {%- set threshold = var('identity_match_threshold', 0.99) %}
 {%- set margin = var('identity_conflict_margin', 10) %}
 
-with records as (
+{#- The CTEs before each connected-components call, kept as text: on Spark the macro
+    iterates over temporary views made from them (identity_connected_components.sql). -#}
+{%- set ctes_first %}
+records as (
     select * from {{ ref('int_identity__guarded_records') }}
 ),
 
@@ -38,10 +41,13 @@ weighted_component_edges as (
 
 first_edges as (
     select node_a, node_b from weighted_component_edges
-),
+)
+{%- endset %}
+{%- set ctes_second %}
+{{ ctes_first }},
 
 first_pass as (
-    {{ identity_connected_components('component_nodes', 'first_edges') }}
+    {{ identity_connected_components('component_nodes', 'first_edges', ctes_first) }}
 ),
 
 first_assignment as (
@@ -63,10 +69,13 @@ second_edges as (
     where
         first_conflicts.cluster_id is null
         or weighted_component_edges.match_weight >= log(2, {{ threshold }} / (1 - {{ threshold }})) + {{ margin }}
-),
+)
+{%- endset %}
+
+with {{ ctes_second }},
 
 second_pass as (
-    {{ identity_connected_components('component_nodes', 'second_edges') }}
+    {{ identity_connected_components('component_nodes', 'second_edges', ctes_second) }}
 ),
 
 second_assignment as (

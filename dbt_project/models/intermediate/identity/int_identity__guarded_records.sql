@@ -34,7 +34,7 @@ final as (
     left join junk as junk_phone
         on junk_phone.key_type = 'phone' and records.phone_e164 = junk_phone.key_value
     left join junk as junk_birth_date
-        on junk_birth_date.key_type = 'birth_date' and records.birth_date::varchar = junk_birth_date.key_value
+        on junk_birth_date.key_type = 'birth_date' and records.birth_date::string = junk_birth_date.key_value
 )
 
 select * from final

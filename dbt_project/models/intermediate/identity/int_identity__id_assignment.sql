@@ -3,7 +3,7 @@
 -- Rules (docs/identity.md): a previous id goes to the cluster that holds most of its records
 -- (its "claim"); a cluster keeps, among the ids it claims, the one with most records (then
 -- the smallest); the others are absorbed (identity_merges). A cluster that claims nothing
--- gets 'u_' || first 16 hex of sha256(its smallest record key), so a rebuild from scratch
+-- gets 'u_' || first 16 hex of {{ sha256_hex("its smallest record key") }}, so a rebuild from scratch
 -- gives the same ids; if that id was ever used, the run date is mixed in.
 {%- set previous_map = none %}
 {%- set previous_merges = none %}
@@ -20,7 +20,7 @@ previous_map as (
     {%- if previous_map is not none %}
     select source || ':' || source_id as record_key, unified_id from {{ previous_map }}
     {%- else %}
-    select null::varchar as record_key, null::varchar as unified_id where false
+    select null::string as record_key, null::string as unified_id where false
     {%- endif %}
 ),
 
@@ -28,7 +28,7 @@ absorbed_ids as (
     {%- if previous_merges is not none %}
     select absorbed_unified_id as unified_id from {{ previous_merges }}
     {%- else %}
-    select null::varchar as unified_id where false
+    select null::string as unified_id where false
     {%- endif %}
 ),
 
@@ -46,19 +46,25 @@ cluster_previous_ids as (
 ),
 
 claims as (
-    select cluster_id, previous_unified_id, record_count
-    from cluster_previous_ids
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select cluster_id, previous_unified_id, record_count,
+            (row_number() over (
         partition by previous_unified_id order by record_count desc, cluster_id
-    ) = 1
+    ) = 1) as qualify_keep
+        from cluster_previous_ids
+    ) as qualified
+    where qualify_keep
 ),
 
 survivors as (
-    select cluster_id, previous_unified_id as unified_id
-    from claims
-    qualify row_number() over (
+    select {{ star_except(['qualify_keep']) }} from (
+        select cluster_id, previous_unified_id as unified_id,
+            (row_number() over (
         partition by cluster_id order by record_count desc, previous_unified_id
-    ) = 1
+    ) = 1) as qualify_keep
+        from claims
+    ) as qualified
+    where qualify_keep
 ),
 
 used_ids as (
@@ -78,11 +84,11 @@ fresh_ids as (
     select
         new_clusters.cluster_id,
         case
-            when used_ids.unified_id is null then 'u_' || left(sha256(new_clusters.cluster_id), 16)
-            else 'u_' || left(sha256(new_clusters.cluster_id || '@{{ var("ds") }}'), 16)
+            when used_ids.unified_id is null then 'u_' || left({{ sha256_hex("new_clusters.cluster_id") }}, 16)
+            else 'u_' || left({{ sha256_hex("new_clusters.cluster_id || '@" ~ var("ds") ~ "'") }}, 16)
         end as unified_id
     from new_clusters
-    left join used_ids on 'u_' || left(sha256(new_clusters.cluster_id), 16) = used_ids.unified_id
+    left join used_ids on 'u_' || left({{ sha256_hex("new_clusters.cluster_id") }}, 16) = used_ids.unified_id
 ),
 
 cluster_ids as (

@@ -60,8 +60,8 @@ shared_emails as (
 phone_digits as (
     select distinct
         phone_e164,
-        right(regexp_replace(phone_e164, '[^0-9]', '', 'g'), 7) as subscriber_digits,
-        length(regexp_replace(phone_e164, '[^0-9]', '', 'g')) as digit_count
+        right({{ regexp_replace_all("phone_e164", '[^0-9]', '') }}, 7) as subscriber_digits,
+        length({{ regexp_replace_all("phone_e164", '[^0-9]', '') }}) as digit_count
     from records
     where phone_e164 is not null
 ),
@@ -74,7 +74,7 @@ junk_phones as (
     from phone_digits
     where
         digit_count < 8
-        or regexp_full_match(subscriber_digits, '0+|1+|2+|3+|4+|5+|6+|7+|8+|9+')
+        or {{ regexp_matches_fully('subscriber_digits', '0+|1+|2+|3+|4+|5+|6+|7+|8+|9+') }}
         or subscriber_digits in ('1234567', '2345678', '3456789', '7654321', '0123456', '9876543')
 ),
 
@@ -92,7 +92,7 @@ shared_phones as (
 default_birth_dates as (
     select distinct
         'birth_date' as key_type,
-        birth_date::varchar as key_value,
+        birth_date::string as key_value,
         'default_or_impossible_date' as reason
     from records
     where
@@ -104,7 +104,7 @@ default_birth_dates as (
 shared_cookies as (
     select
         'cookie' as key_type,
-        anonymous_id::varchar as key_value,
+        anonymous_id::string as key_value,
         'shared_by_many_accounts' as reason
     from events
     where anonymous_id is not null and (customer_id is not null or email_sha256 is not null)

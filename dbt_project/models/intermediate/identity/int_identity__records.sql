@@ -23,7 +23,7 @@ nicknames as (
 crm as (
     select
         'crm' as source,
-        contact_id::varchar as source_id,
+        contact_id::string as source_id,
         email_normalized,
         email_sha256,
         first_name_clean,
@@ -40,7 +40,7 @@ crm as (
 shop as (
     select
         'shop' as source,
-        customer_id::varchar as source_id,
+        customer_id::string as source_id,
         email_normalized,
         email_sha256,
         first_name_clean,
@@ -62,12 +62,12 @@ guest as (
         email_normalized as source_id,
         email_normalized,
         min(email_sha256) as email_sha256,
-        null::varchar as first_name_clean,
-        null::varchar as last_name_clean,
-        null::varchar as phone_e164,
-        null::varchar as street_clean,
-        null::varchar as postcode_clean,
-        null::varchar as city_clean,
+        null::string as first_name_clean,
+        null::string as last_name_clean,
+        null::string as phone_e164,
+        null::string as street_clean,
+        null::string as postcode_clean,
+        null::string as city_clean,
         null::date as birth_date,
         max(ordered_at) as updated_at
     from order_keys
@@ -78,15 +78,15 @@ guest as (
 pixel as (
     select
         'pixel' as source,
-        anonymous_id::varchar as source_id,
-        null::varchar as email_normalized,
-        null::varchar as email_sha256,
-        null::varchar as first_name_clean,
-        null::varchar as last_name_clean,
-        null::varchar as phone_e164,
-        null::varchar as street_clean,
-        null::varchar as postcode_clean,
-        null::varchar as city_clean,
+        anonymous_id::string as source_id,
+        null::string as email_normalized,
+        null::string as email_sha256,
+        null::string as first_name_clean,
+        null::string as last_name_clean,
+        null::string as phone_e164,
+        null::string as street_clean,
+        null::string as postcode_clean,
+        null::string as city_clean,
         null::date as birth_date,
         max(occurred_at) as updated_at
     from events

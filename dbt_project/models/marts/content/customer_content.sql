@@ -14,17 +14,17 @@ blocks as (
 
 keyed as (
     select unified_id, content_language, 'local_offer' as block,
-           coalesce(country, '*') as match_value, cast(null as varchar) as fill
+           coalesce(country, '*') as match_value, cast(null as string) as fill
     from attributes
     union all
     select unified_id, content_language, 'because_viewed', '*', viewed_category
     from attributes
     where viewed_category is not null
     union all
-    select unified_id, content_language, 'reengagement', engagement_level, cast(null as varchar)
+    select unified_id, content_language, 'reengagement', engagement_level, cast(null as string)
     from attributes
     union all
-    select unified_id, content_language, 'shipping_nudge', cart_state, cast(null as varchar)
+    select unified_id, content_language, 'shipping_nudge', cart_state, cast(null as string)
     from attributes
 ),
 
