@@ -210,3 +210,26 @@ def test_export_with_suppressed_contact_fails(settings, tmp_path):
                   "unified_id": ["u1", "u2"]}).to_parquet(export / "big_spenders.parquet")
     with pytest.raises(QualityGateError, match="is_suppressed"):
         validate_export(export.parent, DS1, settings)
+
+
+def test_drift_on_a_small_run_must_beat_sampling_noise():
+    import numpy as np
+    import pandas as pd
+
+    from personalization.quality import drift
+
+    rng = np.random.default_rng(7)
+    # 170 scores against 170 from the same distribution: PSI is often above 0.1 by chance
+    # alone, never above the noise floor at 99.9 % in 200 tries.
+    chance = []
+    for _ in range(200):
+        before, after = pd.Series(rng.random(170)), pd.Series(rng.random(170))
+        previous = drift.histogram(before)
+        chance.append(drift.psi(previous, after) > drift.noise_floor(previous, after))
+    assert sum(chance) <= 2
+    # A real shift of the same size is beyond the floor; at 10,000 rows the floor is tiny.
+    previous = drift.histogram(pd.Series(rng.random(170)))
+    shifted = pd.Series(rng.random(170) ** 3)
+    assert drift.psi(previous, shifted) > drift.noise_floor(previous, shifted)
+    big = drift.histogram(pd.Series(rng.random(10_000)))
+    assert drift.noise_floor(big, pd.Series(rng.random(10_000))) < 0.01

@@ -147,7 +147,10 @@ def _drift_checks(name: str, frame, columns: list[str], settings: Settings, prev
         prev = previous.get("distributions", {}).get(key)
         value = drift.psi(prev, frame[col]) if prev else None
         if value is not None:
-            rows.append({"feature": key, "psi": round(value, 4)})
+            # Only a shift beyond sampling noise counts (small runs give large PSI by chance).
+            floor = drift.noise_floor(prev, frame[col])
+            rows.append({"feature": key, "psi": round(value, 4), "noise_floor": round(floor, 4),
+                         "psi_significant": round(value, 4) if value > floor else 0.0})
     if not rows:
         return []
     return [Check(f"drift.{name}", pd.DataFrame(rows),
