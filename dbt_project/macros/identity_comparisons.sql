@@ -145,3 +145,16 @@
 {% macro duckdb__identity_email_stem(local_part) -%}
     regexp_replace({{ local_part }}, '[^a-z]', '', 'g')
 {%- endmacro %}
+
+
+{#- The fields identity_compare_pairs reads, from the two records `a` and `b` of a pair. -#}
+{% macro identity_pair_sides(a, b) -%}
+    {%- set fields = [('first_name_canonical', 'first'), ('last_name_clean', 'last'),
+                      ('birth_date', 'birth'), ('street_clean', 'street'),
+                      ('postcode_clean', 'postcode'), ('city_clean', 'city'),
+                      ('phone_e164', 'phone'), ('email_local_part', 'email_local')] -%}
+    {%- for column, name in fields %}
+        {{ a }}.{{ column }} as {{ name }}_a,
+        {{ b }}.{{ column }} as {{ name }}_b{{ ',' if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}

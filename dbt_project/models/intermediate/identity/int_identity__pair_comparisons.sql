@@ -17,22 +17,7 @@ joined as (
         pairs.node_a,
         pairs.node_b,
         pairs.blocking_rule,
-        a.first_name_canonical as first_a,
-        b.first_name_canonical as first_b,
-        a.last_name_clean as last_a,
-        b.last_name_clean as last_b,
-        a.birth_date as birth_a,
-        b.birth_date as birth_b,
-        a.street_clean as street_a,
-        b.street_clean as street_b,
-        a.postcode_clean as postcode_a,
-        b.postcode_clean as postcode_b,
-        a.city_clean as city_a,
-        b.city_clean as city_b,
-        a.phone_e164 as phone_a,
-        b.phone_e164 as phone_b,
-        a.email_local_part as email_local_a,
-        b.email_local_part as email_local_b
+        {{ identity_pair_sides('a', 'b') }}
     from pairs
     inner join records as a on pairs.node_a = a.record_key
     inner join records as b on pairs.node_b = b.record_key

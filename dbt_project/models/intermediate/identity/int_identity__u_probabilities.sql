@@ -53,22 +53,7 @@ joined as (
     select
         sampled.record_number as node_a,
         sampled.other_number as node_b,
-        a.first_name_canonical as first_a,
-        b.first_name_canonical as first_b,
-        a.last_name_clean as last_a,
-        b.last_name_clean as last_b,
-        a.birth_date as birth_a,
-        b.birth_date as birth_b,
-        a.street_clean as street_a,
-        b.street_clean as street_b,
-        a.postcode_clean as postcode_a,
-        b.postcode_clean as postcode_b,
-        a.city_clean as city_a,
-        b.city_clean as city_b,
-        a.phone_e164 as phone_a,
-        b.phone_e164 as phone_b,
-        a.email_local_part as email_local_a,
-        b.email_local_part as email_local_b
+        {{ identity_pair_sides('a', 'b') }}
     from sampled
     inner join numbered as a on sampled.record_number = a.record_number
     inner join numbered as b on sampled.other_number = b.record_number
