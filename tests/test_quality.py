@@ -49,7 +49,8 @@ def _build_warehouse(path, *, monetary_factor=1.0, duplicate_profile=False, eras
         FROM (SELECT *, row_number() OVER (ORDER BY unified_id) AS i FROM customer_profiles
               WHERE revenue > 0);
         CREATE OR REPLACE TABLE customer_scores AS
-        SELECT unified_id, (i % 10) / 10.0 AS p_vip, (i % 7) / 7.0 AS p_churn, 9 AS best_send_hour
+        SELECT unified_id, (i % 10) / 10.0 AS p_vip, (i % 7) / 7.0 AS p_churn, 9 AS best_send_hour,
+               'vip-1' AS vip_model_version, 'churn-1' AS churn_model_version
         FROM (SELECT unified_id, row_number() OVER () AS i FROM customer_profiles);
         CREATE OR REPLACE TABLE big_spenders AS
         SELECT unified_id, revenue AS spent FROM customer_profiles LIMIT {segment_size};
@@ -233,3 +234,19 @@ def test_drift_on_a_small_run_must_beat_sampling_noise():
     assert drift.psi(previous, shifted) > drift.noise_floor(previous, shifted)
     big = drift.histogram(pd.Series(rng.random(10_000)))
     assert drift.noise_floor(big, pd.Series(rng.random(10_000))) < 0.01
+
+
+def test_score_drift_is_judged_against_the_same_model_only(settings):
+    _build_warehouse(settings.warehouse_path)
+    _manifest(settings)
+    gate(DS1, "segments", settings)
+    shift = "UPDATE customer_scores SET p_churn = p_churn * p_churn * p_churn"
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # a new model scores differently
+        con.execute(shift)
+        con.execute("UPDATE customer_scores SET churn_model_version = 'churn-2'")
+    assert gate(DS2, "segments", settings).status == "passed"
+    _build_warehouse(settings.warehouse_path)  # the same new model, scores moved back: drift
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("UPDATE customer_scores SET churn_model_version = 'churn-2'")
+    with pytest.raises(QualityGateError, match=r"drift\.customer_scores"):
+        gate(date(2026, 3, 3), "segments", settings)

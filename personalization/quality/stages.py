@@ -118,7 +118,7 @@ def _segment_checks(con, settings: Settings, previous: dict, metrics: dict) -> l
         checks.append(Check("customer_scores", scores, mart_suites.customer_scores_suite(),
                             key="unified_id"))
         checks += _drift_checks("customer_scores", scores, ["p_vip", "p_churn"], settings,
-                                previous, metrics)
+                                previous, metrics, judged=_same_model(con, previous, metrics))
     for segment in list_segments(settings):
         if segment.name not in tables:
             log_event(logger, "segment_not_built", level=logging.WARNING, segment=segment.name)
@@ -136,8 +136,25 @@ def _segment_checks(con, settings: Settings, previous: dict, metrics: dict) -> l
     return checks
 
 
+def _same_model(con, previous: dict, metrics: dict) -> list[str]:
+    """The score columns whose model version is the previous run's: a new model moves its
+    scores by design (its own validation judged it), so only the same model's drift counts."""
+    versions = dict(zip(("p_vip", "p_churn"), con.execute(
+        "SELECT any_value(vip_model_version), any_value(churn_model_version) FROM customer_scores"
+    ).fetchone(), strict=True))
+    metrics["model_versions"] = versions
+    before = previous.get("model_versions")
+    same = [c for c in versions if before is None or before.get(c) == versions[c]]
+    for column in sorted(set(versions) - set(same)):
+        log_event(logger, "drift_not_judged_new_model", level=logging.WARNING, column=column,
+                  previous=before.get(column), current=versions[column])
+    return same
+
+
 def _drift_checks(name: str, frame, columns: list[str], settings: Settings, previous: dict,
-                  metrics: dict) -> list[Check]:
+                  metrics: dict, judged: list[str] | None = None) -> list[Check]:
+    """PSI of `columns` against the previous run (only `judged` ones, default all); every
+    column's histogram is stored as the next run's baseline."""
     import pandas as pd
 
     rows = []
@@ -145,6 +162,8 @@ def _drift_checks(name: str, frame, columns: list[str], settings: Settings, prev
         key = f"{name}.{col}"
         metrics["distributions"][key] = drift.histogram(frame[col])
         prev = previous.get("distributions", {}).get(key)
+        if judged is not None and col not in judged:
+            continue
         value = drift.psi(prev, frame[col]) if prev else None
         if value is not None:
             # Only a shift beyond sampling noise counts (small runs give large PSI by chance).
