@@ -60,7 +60,7 @@ structure: install
 	$(BIN)/python -m personalization.warehouse.structure
 
 test: install browser lint structure
-	PERSONALIZATION_REQUIRE_BROWSER=$(REQUIRE_BROWSER) $(BIN)/python -m pytest -q --timeout=900 -n 2 --dist loadfile --durations=30
+	PERSONALIZATION_REQUIRE_BROWSER=$(REQUIRE_BROWSER) $(BIN)/python -m pytest -q --timeout=900 -n 3 --dist loadfile --durations=30
 
 # Airflow standalone (scheduler, API server + UI, DAG processor, triggerer) on this worktree's
 # DAGs; see docs/operations.md. Its children start a plain `airflow`, so the venv goes on PATH;

@@ -80,13 +80,23 @@ def chrome(profile_dir: Path, download_dir: Path | None = None, width: int = 136
 
 def click_and_wait(driver, element, timeout: float = 10) -> None:
     """Click something that navigates, and wait until the next page has replaced this one."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, timeout).until(ec.staleness_of(old))
+
+    def replaced(d) -> bool:
+        try:
+            return ec.staleness_of(old)(d)
+        except WebDriverException as e:  # chromedriver's own words for a stale node, mid-swap
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+
+    WebDriverWait(driver, timeout).until(replaced)
     WebDriverWait(driver, timeout).until(
         lambda d: d.execute_script("return document.readyState") == "complete")
 
