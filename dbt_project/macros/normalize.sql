@@ -2,7 +2,7 @@
   Shared normalisation used by the staging models. Each macro returns a SQL expression.
   They are written with the engine primitives of engine.sql (regexp_replace_all,
   regexp_matches_fully, sha256_hex, strip_accents), so one text runs on DuckDB and Spark; an
-  engine that needs more overrides one as `<adapter>__<name>` (DESIGN.md "Beyond one machine").
+  engine that needs more overrides one as `<adapter>__<name>` (docs/scale_out.md).
 -#}
 
 {% macro clean_text(expr) -%}
