@@ -98,6 +98,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--work", type=Path, default=Path("/tmp/identity-nights"))
+    parser.add_argument("--last-night-only", action="store_true",
+                        help="start from the warehouse saved before the last night by an earlier run")
     args = parser.parse_args()
 
     home = args.work / f"c{args.customers}-d{args.days}-s{args.seed}"
@@ -118,7 +120,11 @@ def main() -> None:
     maps = home / "maps"
     maps.mkdir(exist_ok=True)
     for number, ds in enumerate(days, start=1):
-        if number == len(days) and number > 1:
+        if args.last_night_only and number < len(days):
+            continue
+        if args.last_night_only:
+            shutil.copy(home / "warehouse_before_last.duckdb", settings.warehouse_path)
+        elif number == len(days) and number > 1:
             shutil.copy(settings.warehouse_path, home / "warehouse_before_last.duckdb")
         build_seconds = _build(settings, ds, full_refresh=number == 1)
         identity_seconds, per_model = _identity_seconds(settings)
