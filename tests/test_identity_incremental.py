@@ -148,7 +148,7 @@ def test_incremental_nights_compare_only_pairs_of_new_or_changed_records(nights)
 
 def test_ids_stay_stable_through_merges_and_splits(nights):
     assert nights[2]["merges"] >= 1 and nights[2]["splits"] >= 1
-    for before, after in zip(nights, nights[1:]):
+    for before, after in zip(nights, nights[1:], strict=False):
         kept = [key for key in before["incremental"] if key in after["incremental"]]
         unchanged = sum(before["incremental"][key] == after["incremental"][key] for key in kept)
         assert unchanged / len(kept) >= 0.95
