@@ -36,6 +36,7 @@ STAGES: dict[str, dict[str, list[str]]] = {
         ],
         "exclude": [
             "tag:segment",
+            "tag:scores",
             f"path:{MODELS}/segments",
             f"path:{MODELS}/segment_history",
             f"path:{MODELS}/scoring",
