@@ -155,7 +155,7 @@ class IdentityProject:
             "occurred_at": pa.array([dt.datetime(2026, 1, 1)] * len(events), pa.timestamp("us")),
         }), self.data / "events.parquet")
 
-    def build(self, ds: str) -> None:
+    def build(self, ds: str, full_refresh: bool = False) -> None:
         # A subprocess, not dbtRunner: dbt-duckdb keeps its DuckDB instance open in-process,
         # and the tests then could not open the file to read the results.
         env = {**os.environ, "PERSONALIZATION_HOME": str(self.root),
@@ -165,6 +165,7 @@ class IdentityProject:
             str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(self.root),
             "--profiles-dir", str(self.root), "--target-path", str(self.root / "target"),
             "--log-path", str(self.root / "logs"), "--vars", json.dumps({"ds": ds, **self.vars}),
+            *(["--full-refresh"] if full_refresh else []),
         ], env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             errors = [line for line in result.stdout.splitlines() if "ERROR" in line or "Error" in line

@@ -120,7 +120,7 @@ def invoke(command: Sequence[str], settings: Settings, ds: date | None = None,
 
         spark.session(settings)  # the session dbt-spark's `session` method picks up
         run_vars["lake_tables"] = spark.lake_tables(settings)
-        if command and command[0] == "build":
+        if command and command[0] == "build" and "--exclude-resource-type" not in command:
             # dbt unit tests check the SQL logic, which is one text for both engines: they
             # run on DuckDB; on Spark their literal fixtures would only cost time.
             args += ["--exclude-resource-type", "unit_test"]
@@ -203,8 +203,11 @@ def build_segments(ds: date, settings: Settings) -> StepReport:
         record = settings.dbt_target_dir / f"segment_build_{ds.isoformat()}.json"
         record.write_text(json.dumps({"ds": ds.isoformat(), "failed_segments": failed}, indent=2))
         _serve(result, settings)
+        # The skip list only when a segment failed: the same --vars as the call above let
+        # dbt reuse its parse (any change to --vars forces a full re-parse, ~10 s).
+        skip = {"segment_history_skip": sorted(failed)} if failed else {}
         history = invoke(_command(STAGES["segment_history"], settings), settings, ds=ds,
-                         extra_vars={**_model_vars(settings), "segment_history_skip": sorted(failed)})
+                         extra_vars={**_model_vars(settings), **skip})
         _serve(history, settings)
     report = _report(result, ds, "segments", t["seconds"], False)
     history_report = _report(history, ds, "segments", 0, False)
@@ -229,13 +232,16 @@ def _serve(result: Any, settings: Settings) -> None:
 
 
 def _command(spec: dict[str, list[str]], settings: Settings) -> list[str]:
-    # `run` skips dbt's data tests: only where the same SQL was tested on the same data by
-    # another engine's run (settings.dbt_tests, off in the Spark equality test).
-    command = ["build" if settings.dbt_tests else "run", "--select", *spec["select"]]
+    # Without dbt's data tests only where the same SQL was tested on the same data by another
+    # engine's run (settings.dbt_tests, off in the Spark equality test); still `build`, so
+    # the seeds the models read are loaded.
+    command = ["build", "--select", *spec["select"]]
     if spec["exclude"]:
         command += ["--exclude", *spec["exclude"]]
     if settings.dbt_tests:
         command += ["--indirect-selection", *spec["indirect_selection"]]
+    else:
+        command += ["--exclude-resource-type", "test", "unit_test"]
     return command
 
 

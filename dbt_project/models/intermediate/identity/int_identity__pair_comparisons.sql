@@ -1,30 +1,47 @@
--- One row per candidate pair: the level of every comparison (identity_compare_pairs) and the
+-- One row per candidate pair: the level of every comparison (identity_compare_pairs, read
+-- from the cache int_identity__compared_pairs for the records' current fingerprints) and the
 -- term-frequency adjustment of its exact name and address agreements.
 with pairs as (
     select * from {{ ref('int_identity__candidate_pairs') }}
 ),
 
 records as (
-    select * from {{ ref('int_identity__guarded_records') }}
+    select * from {{ ref('int_identity__record_fingerprints') }}
+),
+
+cached as (
+    select * from {{ ref('int_identity__compared_pairs') }}
+    where cache_version = {{ identity_cache_version() }}
 ),
 
 frequencies as (
     select * from {{ ref('int_identity__term_frequencies') }}
 ),
 
-joined as (
+-- Every candidate pair was compared (int_identity__compared_pairs runs over them all);
+-- a left join so a missing comparison would show as null levels (not_null tests).
+compared as (
     select
         pairs.node_a,
         pairs.node_b,
         pairs.blocking_rule,
-        {{ identity_pair_sides('a', 'b') }}
+        {%- for comparison in identity_comparison_names() %}
+        cached.{{ comparison }}_level,
+        {%- endfor %}
+        cached.first_value,
+        cached.last_value,
+        cached.street_value,
+        cached.postcode_value,
+        cached.city_value
     from pairs
     inner join records as a on pairs.node_a = a.record_key
     inner join records as b on pairs.node_b = b.record_key
-),
-
-compared as (
-    {{ identity_compare_pairs('joined', 'node_a, node_b, blocking_rule') }}
+    left join cached
+        on
+            pairs.node_a = cached.node_a
+            and pairs.node_b = cached.node_b
+            and a.fingerprint = cached.fingerprint_a
+            and b.fingerprint = cached.fingerprint_b
 ),
 
 final as (
