@@ -56,7 +56,8 @@ class SegmentsProject:
             _segments_shutil.copy(_SEGMENTS_REPO / name, self.root / name)
         _segments_shutil.copytree(_SEGMENTS_REPO / "dbt_project" / "macros",
                                   self.root / "dbt_project" / "macros")
-        for folder in ("segments", "segment_history", "scoring"):
+        # customer_scores reads the scores Parquet through its staging model.
+        for folder in ("segments", "segment_history", "scoring", "staging/scores"):
             _segments_shutil.copytree(_SEGMENTS_REPO / "dbt_project" / "models" / folder,
                                       models / folder)
         (models / "marts").mkdir()

@@ -11,7 +11,7 @@ RECENT = "2026-03-29 12:00:00"
 
 def _build(project, ds: str, **extra_vars) -> None:
     # The segments stage in two dbt calls: segments first, then the history that reads them.
-    for selector in (["customer_scores", "vip"], ["tag:segment_history"]):
+    for selector in (["tag:scores", "vip"], ["tag:segment_history"]):
         outcome = project.dbt("build", "--select", *selector, ds=ds, extra_vars=extra_vars)
         failed = [(r.node.name, r.message) for r in outcome.result.results
                   if str(r.status) not in ("success", "pass")]
