@@ -127,7 +127,7 @@ def nights(tmp_path_factory):
     incremental.build(NIGHTS[1])
     counts = incremental.query(f"""select
         count(*) filter (where compared_on = '{NIGHTS[0]}'), count(*) filter (where compared_on = '{NIGHTS[1]}'),
-        (select count(*) from identity_merges), (select count(*) from identity_splits)
+        (select count(*) from identity_merges), (select count(*) from int_identity__splits)
         from int_identity__compared_pairs""")[0]
     return {"first": first, "incremental": incremental.ids(), "rebuilt": rebuilt.ids(),
             "compared_first": counts[0], "compared_second": counts[1], "merges": counts[2], "splits": counts[3]}
