@@ -1,7 +1,10 @@
-"""Peak resident memory of this process tree, sampled in the background."""
+"""Peak resident memory of this process tree, sampled in the background, and how busy the
+machine was meanwhile (load average, CPU seconds of this tree): on a shared machine wall
+seconds alone mislead, so results record both."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -15,12 +18,14 @@ class PeakSampler:
     def __init__(self, interval: float = 0.1):
         self.interval = interval
         self._peak = 0
+        self._loads: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self._peak = max(self._peak, tree_rss_bytes())
+            self._loads.append(os.getloadavg()[0])
             time.sleep(self.interval)
 
     def start(self) -> PeakSampler:
@@ -33,6 +38,12 @@ class PeakSampler:
 
     def reset(self) -> None:
         self._peak = tree_rss_bytes()
+        self._loads = []
+
+    def load(self) -> float | None:
+        """Mean 1-minute load average since the last reset (None if not sampled yet)."""
+        loads = self._loads or [os.getloadavg()[0]]
+        return round(sum(loads) / len(loads), 2)
 
     def peak(self) -> int:
         return max(self._peak, tree_rss_bytes())
@@ -40,9 +51,21 @@ class PeakSampler:
 
 @contextmanager
 def measured(sampler: PeakSampler, into: dict, name: str):
-    """Record wall seconds and peak RSS (MiB) of the block under `into[name]`."""
+    """Record under `into[name]`: wall seconds, peak RSS (MiB), CPU seconds of this process and
+    its finished children, the mean load average, and `machine_share`: the CPU seconds as a
+    share of what all cores could give in that wall time (low under a high load = starved)."""
     sampler.reset()
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), _cpu_seconds()
     yield
-    into[name] = {"seconds": round(time.perf_counter() - start, 2),
-                  "peak_rss_mib": round(sampler.peak() / 2**20, 1)}
+    seconds = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu0
+    into[name] = {"seconds": round(seconds, 2),
+                  "peak_rss_mib": round(sampler.peak() / 2**20, 1),
+                  "cpu_seconds": round(cpu, 2),
+                  "load_avg": sampler.load(),
+                  "machine_share": round(cpu / (seconds * (os.cpu_count() or 1)), 3) if seconds else None}
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 DOC = REPO / "docs" / "performance.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+SCALES = (10_000, 100_000, 1_000_000, 3_000_000, 5_000_000)  # as benchmarks/run.py
 STEPS = ["extract_crm", "extract_shop", "extract_pixel", "gate_lake", "build_marts", "gate_marts",
          "score", "build_segments", "gate_segments", "export", "sync"]
 
@@ -26,6 +27,8 @@ def latest_per_scale() -> dict[int, dict]:
     runs: dict[int, tuple[str, dict]] = {}
     for path in sorted(RESULTS.glob("2*.json")):  # <date>-<scale>.json; other harnesses differ
         data = json.loads(path.read_text())
+        if "scale" not in data or "full_run" not in data:  # another harness's file
+            continue
         runs[data["scale"]] = (path.name, data)  # sorted by date: the newest wins
     return {scale: data | {"file": name} for scale, (name, data) in sorted(runs.items())}
 
@@ -40,9 +43,18 @@ def tables(runs: dict[int, dict]) -> str:
     rows = [head]
 
     def row(label, fn):
-        rows.append(f"| {label} | " + " | ".join(fn(runs[s]) for s in scales) + " |")
+        rows.append(f"| {label} | " + " | ".join(_cell(fn, runs[s]) for s in scales) + " |")
 
+    row("result file (complete run?)", lambda r: f"{r['file']} ({'yes' if r.get('complete', True) else 'partial'})")
     row("data", lambda r: r.get("generated", "–"))
+    row("generation, s (CPU s, mean load, peak MiB)", lambda r: _fmt(r["generate"]["seconds"]) +
+        f" ({_fmt(r['generate'].get('cpu_seconds'))}, {_fmt(r['generate'].get('load_avg'))}, "
+        f"{_fmt(r['generate']['peak_rss_mib'])})")
+    row("mean load average during the full / incremental run (2 cores)",
+        lambda r: f"{_fmt(r['full_run'].get('load_avg'))} / {_fmt(r['incremental_run'].get('load_avg'))}")
+    row("full run CPU s", lambda r: _fmt(r["full_run"].get("cpu_seconds")))
+    row("incremental CPU s (share of full run's CPU)", lambda r: f"{r['incremental_run']['cpu_seconds']:,.1f} "
+        f"({r['incremental_run']['cpu_share_of_full_run']:.0%})")
     row("**full run** (30 days of landing files), s", lambda r: _fmt(r["full_run"]["seconds"]))
     row("full run peak RSS, MiB", lambda r: _fmt(r["full_run"]["peak_rss_mib"]))
     row("**incremental day**, s (share of full)", lambda r: f"{r['incremental_run']['seconds']:,.1f} "
@@ -50,14 +62,18 @@ def tables(runs: dict[int, dict]) -> str:
     row("rerun of the same day, s", lambda r: _fmt(r["rerun_same_day"]["seconds"]))
     row("gate share of the full run", lambda r: f"{_gate_share(r['full_run']):.0%}")
     row("gate share of the incremental run", lambda r: f"{_gate_share(r['incremental_run']):.0%}")
+    missing = [f"{x:,}" for x in SCALES if x not in runs]
     out = "### Pipeline\n\n" + "\n".join(rows) + "\n\n"
+    if missing:
+        out += f"Not run yet: {', '.join(missing)} customers.\n\n"
 
     rows = ["| step | " + " | ".join(f"{s:,}: full / incr. s (peak MiB)" for s in scales) + " |",
             "|---|" + "---|" * len(scales)]
     for step in [*STEPS[:5], "identity", *STEPS[5:]]:
         cells = []
         for s in scales:
-            f, i = runs[s]["full_run"]["steps"].get(step), runs[s]["incremental_run"]["steps"].get(step)
+            f = runs[s]["full_run"]["steps"].get(step)
+            i = runs[s].get("incremental_run", {}).get("steps", {}).get(step)
             if not f:
                 cells.append("–")
                 continue
@@ -89,11 +105,19 @@ def tables(runs: dict[int, dict]) -> str:
         ("our dbt marts build ÷ bare DuckDB", lambda r: _fmt(r["ratios"]["pipeline_build_marts_vs_bare_duckdb"], "×")),
         ("pandas ÷ bare DuckDB", lambda r: _fmt(r["ratios"]["pandas_vs_bare_duckdb"], "×")),
     ]:
-        rows.append(f"| {label} | " + " | ".join(fn(runs[s]) for s in scales) + " |")
+        rows.append(f"| {label} | " + " | ".join(_cell(fn, runs[s]) for s in scales) + " |")
     out += "### Reference implementations (same lake, each in its own process)\n\n" + "\n".join(rows) + "\n"
     out += "\n" + outcomes(runs)
     out += "\nResult files: " + ", ".join(f"`benchmarks/results/{r['file']}`" for r in runs.values()) + "\n"
     return out
+
+
+def _cell(fn, run: dict) -> str:
+    """One table cell; a partial run (stopped before that phase) shows "–"."""
+    try:
+        return fn(run)
+    except (KeyError, TypeError, ValueError):
+        return "–"
 
 
 def outcomes(runs: dict[int, dict]) -> str:

@@ -2,6 +2,11 @@
 every step, then an incremental day and a rerun, then the reference implementations.
 
     python benchmarks/run.py --scale 100000 [--days 30] [--work DIR] [--keep]
+    python benchmarks/run.py --scale 1000000 --skip-pandas   # also 3000000 and 5000000 (SCALES)
+
+Every step records wall seconds, CPU seconds, the mean load average and its share of the
+machine (benchmarks/memory.py): other jobs share the machine, so compare shares (an
+incremental night as a share of the full run) and CPU seconds, not only wall seconds.
 
 Writes benchmarks/results/<date>-<scale>.json; `python benchmarks/report.py` turns all results
 into docs/performance.md.
@@ -29,6 +34,7 @@ from personalization.config import SOURCES, load_settings  # noqa: E402
 from personalization.pipeline import date_range, run_step  # noqa: E402
 
 START = date(2026, 9, 1)
+SCALES = (10_000, 100_000, 1_000_000, 3_000_000, 5_000_000)  # the scales docs/performance.md reports
 NIGHTLY = ["gate_lake", "build_marts", "gate_marts", "score", "build_segments", "gate_segments",
            "export", "sync"]
 
@@ -159,13 +165,18 @@ def main() -> None:
     settings = load_settings(home=home, landing_dir=landing)
     sampler = PeakSampler().start()
     results: dict = {"scale": args.scale, "days": args.days, "machine": {
-        "cpus": os.cpu_count(), "python": platform.python_version()}, "steps": {}}
+        "cpus": os.cpu_count(), "python": platform.python_version(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}, "steps": {}}
 
     if args.landing:  # `--days` counts the days in that folder; the last one is held back
         dates = date_range(args.start, args.start + timedelta(days=args.days - 2))
     else:
         dates = date_range(args.start, args.start + timedelta(days=args.days - 1))
     extra = dates[-1] + timedelta(days=1)
+    out = REPO / "benchmarks" / "results" / f"{date.today().isoformat()}-{args.scale}.json"
+    gen_record = work / "generate.json"  # the generation's timing, kept for --reuse-data runs
+    if args.reuse_data and landing.exists() and gen_record.exists():
+        results.update(json.loads(gen_record.read_text()))
     if not (args.landing or (args.reuse_data and landing.exists())):
         from personalization.generate import generate
 
@@ -174,13 +185,15 @@ def main() -> None:
             results["generated"] = generate(out=landing, customers=args.scale, days=args.days + 1,
                                             seed=1, start=args.start,
                                             truth_path=work / "truth.parquet")
+        results["generate"]["load_avg_at_end"] = round(os.getloadavg()[0], 2)
+        gen_record.write_text(json.dumps({k: results[k] for k in ("generated", "generate")}, indent=2))
 
     full: dict = {}
     _run_night(dates[-1], settings, sampler, full, dates)
-    full_total = sum(v["seconds"] for k, v in full.items() if k != "identity")
-    results["full_run"] = {"steps": full, "seconds": round(full_total, 2),
-                           "peak_rss_mib": max(v["peak_rss_mib"] for v in full.values()
-                                               if "peak_rss_mib" in v)}
+    results["full_run"] = _summary(full, 0)
+    del results["full_run"]["share_of_full_run"], results["full_run"]["cpu_share_of_full_run"]
+    full_total, full_cpu = results["full_run"]["seconds"], results["full_run"]["cpu_seconds"]
+    _save(results, out)  # partial results survive a run stopped later
 
     results["outcomes"] = _outcomes(settings, work / "truth.parquet", dates[-1])
     snapshot = work / "identity_before.parquet"
@@ -194,6 +207,7 @@ def main() -> None:
         refs["pandas_vs_duckdb_differences"] = same_results(refs["duckdb"]["result"],
                                                             refs["pandas"]["result"])
     results["references"] = refs
+    _save(results, out)
     results["ratios"] = {
         "pipeline_build_marts_vs_bare_duckdb": _ratio(full["build_marts"]["seconds"],
                                                       refs["duckdb"].get("seconds")),
@@ -206,15 +220,17 @@ def main() -> None:
 
     incremental: dict = {}
     _run_night(extra, settings, sampler, incremental, [extra])
-    results["incremental_run"] = _summary(incremental, full_total)
+    results["incremental_run"] = _summary(incremental, full_total, full_cpu)
     results["outcomes"]["identity_stability_after_one_day"] = _stability(settings, snapshot)
+    _save(results, out)
     rerun: dict = {}
     _run_night(extra, settings, sampler, rerun, [extra])
-    results["rerun_same_day"] = _summary(rerun, full_total)
+    results["rerun_same_day"] = _summary(rerun, full_total, full_cpu)
     sampler.stop()
+    results["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
 
-    out = REPO / "benchmarks" / "results" / f"{date.today().isoformat()}-{args.scale}.json"
-    out.write_text(json.dumps(results, indent=2, default=str))
+    results["complete"] = True
+    _save(results, out)
     print(json.dumps({k: results[k] for k in ("full_run", "incremental_run", "ratios", "outcomes")}, indent=2,
                      default=str))
     print(f"results: {out}")
@@ -222,10 +238,19 @@ def main() -> None:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _summary(steps: dict, full_total: float) -> dict:
-    total = sum(v["seconds"] for k, v in steps.items() if k != "identity")
-    return {"steps": steps, "seconds": round(total, 2),
+def _save(results: dict, out: Path) -> None:
+    results.setdefault("complete", False)
+    out.write_text(json.dumps(results, indent=2, default=str))
+
+
+def _summary(steps: dict, full_total: float, full_cpu: float | None = None) -> dict:
+    timed = [v for k, v in steps.items() if k != "identity"]
+    total = sum(v["seconds"] for v in timed)
+    cpu = sum(v.get("cpu_seconds", 0) for v in timed)
+    return {"steps": steps, "seconds": round(total, 2), "cpu_seconds": round(cpu, 2),
+            "load_avg": round(sum(v.get("load_avg") or 0 for v in timed) / len(timed), 2),
             "share_of_full_run": round(total / full_total, 3) if full_total else None,
+            "cpu_share_of_full_run": round(cpu / full_cpu, 3) if full_cpu else None,
             "peak_rss_mib": max(v["peak_rss_mib"] for v in steps.values() if "peak_rss_mib" in v)}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from datetime import date
@@ -64,14 +65,27 @@ def main() -> None:
     ap.add_argument("--ds", type=date.fromisoformat, required=True)
     ap.add_argument("--factor", type=int, default=10)
     ap.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "scoring")
+    ap.add_argument("--reuse-warehouse", action="store_true",
+                    help="keep the copy already in --work (made by an earlier run with this --factor)")
     args = ap.parse_args()
 
-    shutil.rmtree(args.work, ignore_errors=True)
     settings = load_settings(home=args.work)
+    reuse = args.reuse_warehouse and settings.warehouse_path.exists()
+    if reuse:
+        shutil.rmtree(settings.models_dir, ignore_errors=True)
+    else:
+        shutil.rmtree(args.work, ignore_errors=True)
+        settings = load_settings(home=args.work)
     sampler = PeakSampler().start()
     steps: dict = {}
-    with measured(sampler, steps, "copy_warehouse"):
-        counts = scale_warehouse(args.warehouse, settings.warehouse_path, args.factor)
+    if reuse:
+        import duckdb
+
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            counts = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in REQUIRED_TABLES}
+    else:
+        with measured(sampler, steps, "copy_warehouse"):
+            counts = scale_warehouse(args.warehouse, settings.warehouse_path, args.factor)
     with measured(sampler, steps, "train"):
         trained = train(args.ds, settings)
     with measured(sampler, steps, "score"):
@@ -79,7 +93,7 @@ def main() -> None:
     sampler.stop()
     persons = counts["customer_profiles"]
     result = {
-        "persons": persons, "factor": args.factor, "ds": args.ds.isoformat(),
+        "persons": persons, "factor": args.factor, "load_avg_at_end": [round(x, 2) for x in os.getloadavg()], "ds": args.ds.isoformat(),
         "source_warehouse": str(args.warehouse), "rows": counts, "steps": steps,
         "train": {k: trained.details.get(k) for k in ("rows_available", "rows_used",
                                                        "features_seconds", "seconds_by_part")}

@@ -338,3 +338,29 @@ def test_rendered_text_is_valid_json_values():
     ids = R.uuid_text(7, 1, np.arange(1000)).to_pylist()
     assert len(set(ids)) == 1000 and all(len(i) == 36 and i.count("-") == 4 for i in ids)
     assert ids == R.uuid_text(7, 1, np.arange(1000)).to_pylist() != R.uuid_text(8, 1, np.arange(1000)).to_pylist()
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_chunks_rendered_in_threads_are_written_in_order_with_the_splices(tmp_path, monkeypatch, gz):
+    """write_lines renders chunks on several threads ahead of the writer: the file must be
+    the rows in order with the raw lines spliced in, whatever the chunking."""
+    from personalization.generate import writers as W
+
+    monkeypatch.setattr(W, "MIN_CHUNK_ROWS", 7)
+    monkeypatch.setattr(W, "CHUNK_ROWS", 13)
+    n = 1000
+
+    def render(lo, hi):
+        return pa.array([f"row {i}\n" for i in range(lo, hi)], pa.string())
+
+    rng = np.random.default_rng(5)
+    path = tmp_path / ("f.jsonl.gz" if gz else "f.jsonl")
+    with W.LandingFile(None, path, "json") as f:
+        f.write_lines(render, n, ["raw a", "raw b", "raw c", "raw d"], rng)
+    text = (gzip.decompress(path.read_bytes()) if gz else path.read_bytes()).decode()
+    lines = text.splitlines()
+    assert [x for x in lines if x.startswith("row")] == [f"row {i}" for i in range(n)]
+    assert sorted(x for x in lines if x.startswith("raw")) == ["raw a", "raw b", "raw c", "raw d"]
+    assert len(lines) == n + 4
+    cuts = sorted(int(c) for c in np.random.default_rng(5).integers(0, n + 1, 3))
+    assert lines.index("raw a") == cuts[0]  # spliced where the rng put it, not at a chunk edge

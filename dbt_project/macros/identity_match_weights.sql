@@ -78,8 +78,9 @@
 
 {#-
     Hard conditions on a pair's comparison levels, beside its match probability:
-    - evidence beyond the names: birth date, address (postcode or street) or phone agree at
-      least roughly, or the whole mailbox name agrees where the names do not both agree (a
+    - evidence beyond the names: birth date, address (the postcode at least within one
+      edit; a similar street in another postcode is not enough: street names repeat from town
+      to town) or phone agree at least roughly, or the whole mailbox name agrees where the names do not both agree (a
       mailbox name is mostly built from the name, so beside equal names it is no evidence:
       namesakes at different providers share it). Two people who share only a name (and a
       city, or a mailbox name built from that name) are never merged, however rare the name;
@@ -91,7 +92,7 @@
       (father and son) agree on everything else, and a mailbox name built from that name.
 -#}
 {% macro identity_match_guard() -%}
-    ((birth_date_level >= 2 or address_level >= 2 or phone_level >= 1
+    ((birth_date_level >= 2 or address_level in (2, 4, 5) or phone_level >= 1
         or (email_local_part_level >= 2 and not (first_name_level = 4 and last_name_level = 4)))
         and (first_name_level <> 0 or birth_date_level >= 2)
         and birth_date_level <> 0)

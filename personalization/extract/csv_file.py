@@ -18,7 +18,7 @@ import duckdb
 
 from personalization.exceptions import ExtractError
 from personalization.extract.contracts import TableSpec
-from personalization.extract.lines import REPLACEMENT_CHAR, load_lines
+from personalization.extract.lines import REPLACEMENT_CHAR, drop_lines, load_lines
 from personalization.extract.rules import blank_to_null, row_reason, typed_select
 from personalization.observability import log_event
 
@@ -93,7 +93,7 @@ def extract_csv(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec, ds
           {typed_select(table)}
         FROM valued
     """)
-    con.execute("DROP TABLE split")
+    drop_lines(con, "split")
     cols = ", ".join(c.name for c in table.columns)
     con.execute(f"""CREATE OR REPLACE TABLE out_{table.name} AS
                     SELECT {cols}, line_number AS _line_number FROM checked WHERE reason IS NULL""")

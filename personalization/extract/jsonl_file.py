@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from personalization.extract.contracts import TableSpec
-from personalization.extract.lines import REPLACEMENT_CHAR, load_lines
+from personalization.extract.lines import REPLACEMENT_CHAR, drop_lines, load_lines
 from personalization.extract.rules import blank_to_null, row_reason, typed_select
 
 # Never stored, not even in quarantine: data minimisation (user agent) and no IP addresses.
@@ -96,7 +96,7 @@ def extract_events(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec,
           {typed_select(table)}
         FROM reasoned
     """)
-    con.execute("DROP TABLE objs")
+    drop_lines(con, "objs")
     cols = ", ".join(mask_ips(c.name) + f" AS {c.name}" if c.name == "url" else c.name
                      for c in table.columns)
     con.execute(f"""CREATE OR REPLACE TABLE out_{table.name} AS

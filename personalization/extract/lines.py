@@ -1,13 +1,15 @@
 """Load a landing file into DuckDB as numbered text lines.
 
-Files are read in large binary chunks and split on b"\\n" in C; each chunk goes to DuckDB
-as one Arrow batch, so no Python code runs per line. Reading lines ourselves (rather than
-with DuckDB's CSV reader) keeps the exact line number and the original text of every line,
-which quarantine needs, and survives invalid UTF-8, CRLF, a BOM and blank lines.
+DuckDB's CSV reader splits the file (one VARCHAR column, no quoting, a delimiter text never
+holds), so no Python code touches the lines of a well-formed file; the exact line number and
+the original text of every line, which quarantine needs, are kept, and invalid UTF-8, CRLF, a
+BOM and blank lines survive (see `load_lines`). `iter_line_batches` is the Python chunk reader
+for what DuckDB cannot split, and the privacy redaction of landing files.
 """
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import logging
 import zlib
@@ -18,12 +20,19 @@ import duckdb
 import pyarrow as pa
 
 from personalization.exceptions import ExtractError
+from personalization.observability import log_event
+from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 32 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 REPLACEMENT_CHAR = "\ufffd"
+# The "delimiter" given to DuckDB's CSV reader when it splits lines: control characters that
+# text never holds (JSON forbids them unescaped). A line that does hold them is rejected by
+# the reader and read back exactly (see `load_lines`).
+NO_DELIM = "\x01\x02\x03\x04"
+MAX_LINE_BYTES = 8 * 1024 * 1024  # a longer line is read back exactly, not lost
 
 
 def _open(path: Path):
@@ -81,32 +90,144 @@ def _batch(data: bytes, first_line: int) -> pa.RecordBatch:
 
 
 def load_lines(con: duckdb.DuckDBPyConnection, path: Path, table: str, select_sql: str) -> int:
-    """Stream `path` into `table`, one Arrow batch at a time; return the physical line count.
+    """Make view `table` = `select_sql` over the numbered lines of `path`; return the line count.
+
+    The file is split into lines by DuckDB's CSV reader (one VARCHAR column, no quote, a
+    delimiter that does not occur in text), in C and in parallel for plain files; the lines are
+    kept in table `_lines_<table>` in file order, so a line's number is its position. Lines
+    the reader rejects (invalid UTF-8, longer than MAX_LINE_BYTES, holding the delimiter) are
+    read back byte-exact from the file by their line numbers and decoded as before (invalid
+    bytes -> U+FFFD, so the validators quarantine them as `invalid_encoding`). A file the reader
+    cannot split at all (mixed CRLF/LF line endings, a lone CR) goes through the Python chunk
+    reader `iter_line_batches` instead, with the same result.
 
     Args:
         con: DuckDB connection.
-        path: landing file (plain or gzip).
-        table: created (replaced) from the first batch's result of `select_sql`.
+        path: landing file (plain or gzip, decided by content).
+        table: name of the view to create (replaced); drop it with `drop_lines`.
         select_sql: a SELECT over `batch_lines(line_number, raw)` (trailing "\r" already
-            stripped), so that parsing happens while loading and the raw lines are never
-            stored twice.
+            stripped, a BOM removed, blank lines as '').
     """
+    lines, rejects = f"_lines_{table}", f"_rejects_{table}"
+    drop_lines(con, table)
+    try:
+        con.execute(f"CREATE TABLE {lines} AS SELECT coalesce(raw, '') AS raw "
+                    f"FROM {_read_csv_sql(path, rejects)}")
+        rejected = sorted(r[0] for r in con.execute(f"SELECT DISTINCT line FROM {rejects}").fetchall())
+    except duckdb.Error as e:
+        log_event(logger, "extract_line_reader_fallback", logging.WARNING, file=str(path),
+                  error=str(e).splitlines()[0][:200])
+        con.execute(f"DROP TABLE IF EXISTS {lines}")
+        return _load_lines_python(con, path, table, select_sql)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {rejects}")
+        con.execute(f"DROP TABLE IF EXISTS {rejects}_scan")
+    good = con.execute(f"SELECT count(*) FROM {lines}").fetchall()[0][0]
+    if not rejected:
+        numbered = f"SELECT rowid + 1 AS line_number, raw FROM {lines}"
+    else:
+        texts = exact_lines(path, set(rejected))
+        missing = [n for n in rejected if n not in texts]
+        if missing:  # the reader and the file disagree: never guess, never lose a line
+            raise ExtractError(f"{path}: rejected line(s) {missing[:5]} not found in the file")
+        con.register("_rejected_batch", pa.table({
+            "line_number": pa.array(rejected, pa.int64()),
+            "raw": pa.array([texts[n] for n in rejected], pa.string())}))
+        con.execute(f"CREATE OR REPLACE TABLE {lines}_rejected AS SELECT * FROM _rejected_batch")
+        con.unregister("_rejected_batch")
+        # The i-th line the reader kept comes after the k-th rejected line iff
+        # line_k - k (kept lines before it) < i: its number is i + (the largest such k).
+        con.execute(f"""CREATE OR REPLACE TABLE {lines}_skips AS
+                        SELECT g, max(k) AS k FROM (
+                          SELECT line_number - row_number() OVER (ORDER BY line_number) AS g,
+                                 row_number() OVER (ORDER BY line_number) AS k
+                          FROM {lines}_rejected) GROUP BY g""")
+        numbered = (f"SELECT l.rowid + 1 + coalesce(s.k, 0) AS line_number, l.raw FROM {lines} l "
+                    f"ASOF LEFT JOIN {lines}_skips s ON l.rowid + 1 > s.g "
+                    f"UNION ALL SELECT line_number, raw FROM {lines}_rejected")
+    con.execute(f"CREATE VIEW {table} AS WITH batch_lines AS ({numbered}) {select_sql}")
+    return good + len(rejected)
+
+
+def drop_lines(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Drop the view made by `load_lines` and the tables behind it."""
+    con.execute(f"DROP VIEW IF EXISTS {table}")
+    for suffix in ("", "_rejected", "_skips"):
+        con.execute(f"DROP TABLE IF EXISTS _lines_{table}{suffix}")
+
+
+def _load_lines_python(con: duckdb.DuckDBPyConnection, path: Path, table: str,
+                       select_sql: str) -> int:
+    """`load_lines` through the Python chunk reader (files DuckDB's reader cannot split)."""
+    lines = f"_lines_{table}"
     total = 0
-    created = False
+    con.execute(f"CREATE OR REPLACE TABLE {lines} (line_number BIGINT, raw VARCHAR)")
     for batch in iter_line_batches(path):
         con.register("_line_batch", batch)
-        query = f"WITH batch_lines AS (SELECT line_number, raw FROM _line_batch) {select_sql}"
-        if created:
-            con.execute(f"INSERT INTO {table} {query}")
-        else:
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS {query}")
-            created = True
+        con.execute(f"INSERT INTO {lines} SELECT line_number, raw FROM _line_batch")
         con.unregister("_line_batch")
         total += batch.num_rows
-    if not created:  # zero bytes: the same shape, no rows
-        con.register("_line_batch", pa.table({"line_number": pa.array([], pa.int64()),
-                                              "raw": pa.array([], pa.string())}))
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS WITH batch_lines AS "
-                    f"(SELECT * FROM _line_batch) {select_sql}")
-        con.unregister("_line_batch")
+    con.execute(f"CREATE VIEW {table} AS WITH batch_lines AS "
+                f"(SELECT line_number, raw FROM {lines}) {select_sql}")
     return total
+
+
+def _compression(path: Path) -> str:
+    # Decide by content, not by suffix: a plain file named .gz (or the reverse) still loads.
+    with path.open("rb") as f:
+        return "gzip" if f.read(2) == GZIP_MAGIC else "none"
+
+
+def _read_csv_sql(path: Path, rejects: str) -> str:
+    """DuckDB's CSV reader used as a line splitter: one VARCHAR column, no quoting."""
+    return (f"read_csv({literal(path)}, columns={{'raw': 'VARCHAR'}}, delim={literal(NO_DELIM)}, "
+            f"quote='', escape='', comment='', header=false, auto_detect=false, "
+            f"compression='{_compression(path)}', max_line_size={MAX_LINE_BYTES}, "
+            f"store_rejects=true, rejects_table='{rejects}', rejects_scan='{rejects}_scan')")
+
+
+def exact_lines(path: Path, wanted: set[int], chunk_bytes: int = CHUNK_BYTES) -> dict[int, str]:
+    """The text of the physical lines `wanted` (1-based), decoded as `iter_line_batches` does.
+
+    Newlines are counted in C (`bytes.count`); only chunks that hold a wanted line are split.
+    """
+    out: dict[int, str] = {}
+    targets = sorted(wanted)
+    if not targets:
+        return out
+    next_line, rest = 1, b""
+    try:
+        with _open(path) as f:
+            while next_line <= targets[-1]:
+                chunk = f.read(chunk_bytes)
+                data = rest + chunk
+                if chunk:
+                    cut = data.rfind(b"\n")
+                    if cut < 0:
+                        rest = data
+                        continue
+                    rest, body = data[cut + 1:], data[:cut]
+                    n = body.count(b"\n") + 1
+                    i = bisect.bisect_left(targets, next_line)
+                    if i == len(targets) or targets[i] >= next_line + n:
+                        next_line += n
+                        continue
+                    pieces = body.split(b"\n")
+                else:
+                    pieces = [data] if data else []
+                for offset, piece in enumerate(pieces):
+                    if next_line + offset in wanted:
+                        out[next_line + offset] = _decode(piece, next_line + offset == 1)
+                next_line += len(pieces)
+                if not chunk:
+                    break
+    except (OSError, EOFError, zlib.error) as e:
+        raise ExtractError(f"cannot read landing file {path}: {e}") from e
+    return out
+
+
+def _decode(line: bytes, first: bool) -> str:
+    text = line.decode("utf-8", errors="replace")
+    if first and text.startswith("\ufeff"):
+        text = text[1:]
+    return text[:-1] if text.endswith("\r") else text

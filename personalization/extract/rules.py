@@ -128,5 +128,6 @@ def typed_select(table: TableSpec) -> str:
 
 def blank_to_null(expr: str) -> str:
     """An input field: NULL when absent, empty or only whitespace (CSV "empty = unknown")."""
-    # regexp_matches(x, '\\S') finds the first non-blank character: much cheaper than trim().
-    return f"CASE WHEN regexp_matches({expr}, '\\S') THEN {expr} END"
+    # regexp_matches(x, '\\S') finds the first non-blank character: much cheaper than trim();
+    # most values start with a visible character, which ascii() sees cheaper still.
+    return f"CASE WHEN ascii({expr}) > 32 OR regexp_matches({expr}, '\\S') THEN {expr} END"

@@ -36,6 +36,7 @@ STAGES: dict[str, dict[str, list[str]]] = {
         ],
         "exclude": [
             "tag:segment",
+            "tag:scores",
             f"path:{MODELS}/segments",
             f"path:{MODELS}/segment_history",
             f"path:{MODELS}/scoring",
@@ -202,8 +203,11 @@ def build_segments(ds: date, settings: Settings) -> StepReport:
         record = settings.dbt_target_dir / f"segment_build_{ds.isoformat()}.json"
         record.write_text(json.dumps({"ds": ds.isoformat(), "failed_segments": failed}, indent=2))
         _serve(result, settings)
+        # The skip list only when a segment failed: the same --vars as the call above let
+        # dbt reuse its parse (any change to --vars forces a full re-parse, ~10 s).
+        skip = {"segment_history_skip": sorted(failed)} if failed else {}
         history = invoke(_command(STAGES["segment_history"], settings), settings, ds=ds,
-                         extra_vars={**_model_vars(settings), "segment_history_skip": sorted(failed)})
+                         extra_vars={**_model_vars(settings), **skip})
         _serve(history, settings)
     report = _report(result, ds, "segments", t["seconds"], False)
     history_report = _report(history, ds, "segments", 0, False)

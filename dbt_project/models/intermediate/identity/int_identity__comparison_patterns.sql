@@ -7,16 +7,7 @@ with comparisons as (
 ),
 
 patterns as (
-    select
-        {%- for comparison in identity_comparison_names() %}
-        {{ comparison }}_level,
-        {%- endfor %}
-        count(*) as pair_count
-    from comparisons
-    group by
-        {%- for comparison in identity_comparison_names() %}
-        {{ comparison }}_level{% if not loop.last %},{% endif %}
-        {%- endfor %}
+    {{ identity_count_patterns('comparisons') }}
 ),
 
 keyed as (

@@ -1,0 +1,172 @@
+"""Incremental identity over several nights: time per night, id stability, incremental = full.
+
+    python benchmarks/identity_nights.py --customers 100000 [--days 3] [--seed 7] [--work DIR]
+
+Generates `days` deliveries of the harder generator (`personalization generate`), extracts
+them, then builds the identity models night by night with dbt: night 1 from scratch, the
+next nights incrementally (only new or changed records and the pairs they form are compared;
+docs/identity.md). Reports per night the identity models' seconds (staging apart), the
+share of crm/shop records (and of true persons known by crm or shop) whose unified_id did
+not change from the night before, and precision/recall (`evaluate`). The last night is also
+rebuilt with `--full-refresh` from the warehouse as it was before that night, and both
+identity maps are compared record by record (clusters and ids). Writes
+benchmarks/results/identity-nights-<customers>-<date>.json. One run at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import duckdb  # noqa: E402
+
+from personalization.config import load_settings  # noqa: E402
+from personalization.extract import extract_source  # noqa: E402
+from personalization.generate import generate  # noqa: E402
+from personalization.warehouse.dbt import invoke  # noqa: E402
+from personalization.warehouse.evaluate import evaluate  # noqa: E402
+
+START = date(2026, 1, 1)
+SELECT = ["+identity_map", "+identity_merges", "+int_identity__splits", "+int_identity__oversized_clusters",
+          "int_identity__blocking_rules"]
+
+STABILITY_SQL = """
+with today as (select source || ':' || source_id as record_key, unified_id from read_parquet($today)),
+before as (select source || ':' || source_id as record_key, unified_id from read_parquet($before)),
+truth as (select source || ':' || source_id as record_key, person_id from read_parquet($truth)),
+both_nights as (
+    select today.record_key, truth.person_id, today.unified_id = before.unified_id as kept
+    from today join before using (record_key) left join truth using (record_key)
+    where today.record_key like 'crm:%' or today.record_key like 'shop:%'
+)
+select
+    count(*) as records,
+    avg(kept::int) as records_kept,
+    (select avg(all_kept::int) from (select person_id, bool_and(kept) as all_kept from both_nights
+                                     where person_id is not null group by person_id)) as persons_kept,
+    (select count(distinct person_id) from both_nights) as persons
+from both_nights
+"""
+
+COMPARE_SQL = """
+with a as (select source || ':' || source_id as k, unified_id as id from read_parquet($a)),
+b as (select source || ':' || source_id as k, unified_id as id from read_parquet($b)),
+j as (select a.k, a.id as id_a, b.id as id_b from a full join b using (k))
+select
+    count(*) as records,
+    count(*) filter (where id_a is null or id_b is null) as missing,
+    count(*) filter (where id_a <> id_b) as different_ids,
+    (select count(*) from (select id_a from j group by id_a having count(distinct id_b) > 1)) as split_clusters,
+    (select count(*) from (select id_b from j group by id_b having count(distinct id_a) > 1)) as merged_clusters
+from j
+"""
+
+
+def _identity_seconds(settings) -> tuple[float, dict[str, float]]:
+    results = json.loads((settings.dbt_target_dir / "run_results.json").read_text())["results"]
+    models = {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results
+              if r["unique_id"].startswith("model.")}
+    identity = {k: round(v, 1) for k, v in models.items() if "identity" in k}
+    return round(sum(identity.values()), 1), {k: v for k, v in identity.items() if v >= 0.5}
+
+
+def _export_map(settings, path: Path) -> None:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        con.execute(f"copy (select source, source_id, unified_id from identity_map) to '{path}' (format parquet)")
+
+
+def _build(settings, ds: date, full_refresh: bool = False) -> float:
+    command = ["build", "--select", *SELECT, "--indirect-selection", "cautious"]
+    if full_refresh:
+        command.append("--full-refresh")
+    started = time.perf_counter()
+    invoke(command, settings, ds=ds)
+    return round(time.perf_counter() - started, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/identity-nights"))
+    parser.add_argument("--last-night-only", action="store_true",
+                        help="start from the warehouse saved before the last night by an earlier run")
+    args = parser.parse_args()
+
+    home = args.work / f"c{args.customers}-d{args.days}-s{args.seed}"
+    settings = load_settings(home=home)
+    truth = home / "truth.parquet"
+    days = [START + timedelta(days=d) for d in range(args.days)]
+    result: dict = {"customers": args.customers, "days": args.days, "seed": args.seed,
+                    "date": date.today().isoformat(), "nights": []}
+    if not truth.exists():
+        started = time.perf_counter()
+        generate(out=settings.landing_dir, customers=args.customers, days=args.days, seed=args.seed,
+                 start=START, truth_path=truth)
+        for ds in days:
+            for source in ("crm", "shop", "pixel"):
+                extract_source(source, ds, settings)
+        result["generate_extract_seconds"] = round(time.perf_counter() - started, 1)
+
+    maps = home / "maps"
+    maps.mkdir(exist_ok=True)
+    for number, ds in enumerate(days, start=1):
+        if args.last_night_only and number < len(days):
+            continue
+        if args.last_night_only:
+            shutil.copy(home / "warehouse_before_last.duckdb", settings.warehouse_path)
+        elif number == len(days) and number > 1:
+            shutil.copy(settings.warehouse_path, home / "warehouse_before_last.duckdb")
+        build_seconds = _build(settings, ds, full_refresh=number == 1)
+        identity_seconds, per_model = _identity_seconds(settings)
+        night = {"ds": ds.isoformat(), "mode": "full" if number == 1 else "incremental",
+                 "build_seconds": build_seconds, "identity_model_seconds": identity_seconds,
+                 "model_seconds": per_model}
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            night["pairs_compared_tonight"] = con.execute(
+                "select count(*) from int_identity__compared_pairs where compared_on = ?", [ds]).fetchone()[0]
+            night["pairs_cached"] = con.execute("select count(*) from int_identity__compared_pairs").fetchone()[0]
+            night["candidate_pairs"] = con.execute("select count(*) from int_identity__candidate_pairs").fetchone()[0]
+        _export_map(settings, maps / f"night{number}.parquet")
+        scores = evaluate(truth, settings)["scopes"]
+        night["quality"] = {scope: {k: round(scores[scope][k], 4) for k in ("precision", "recall", "f1")}
+                            for scope in ("linkable", "profiles")}
+        if number > 1:
+            row = duckdb.execute(STABILITY_SQL, {"today": str(maps / f"night{number}.parquet"),
+                                                 "before": str(maps / f"night{number - 1}.parquet"),
+                                                 "truth": str(truth)}).fetchone()
+            night["stability"] = dict(zip(("crm_shop_records", "records_kept", "persons_kept", "persons"),
+                                          row, strict=True))
+        result["nights"].append(night)
+        print(json.dumps(night, default=str), flush=True)
+
+    if len(days) > 1:
+        incremental_map = maps / f"night{len(days)}.parquet"
+        shutil.copy(home / "warehouse_before_last.duckdb", settings.warehouse_path)
+        seconds = _build(settings, days[-1], full_refresh=True)
+        identity_seconds, per_model = _identity_seconds(settings)
+        _export_map(settings, maps / "full_refresh.parquet")
+        row = duckdb.execute(COMPARE_SQL, {"a": str(incremental_map),
+                                           "b": str(maps / "full_refresh.parquet")}).fetchone()
+        result["full_refresh_last_night"] = {
+            "build_seconds": seconds, "identity_model_seconds": identity_seconds, "model_seconds": per_model,
+            "vs_incremental": dict(zip(("records", "missing", "different_ids", "split_clusters",
+                                        "merged_clusters"), row, strict=True))}
+        print(json.dumps(result["full_refresh_last_night"], default=str), flush=True)
+
+    out = REPO / "benchmarks" / "results" / f"identity-nights-{args.customers}-{date.today().isoformat()}.json"
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"written {out}")
+
+
+if __name__ == "__main__":
+    main()

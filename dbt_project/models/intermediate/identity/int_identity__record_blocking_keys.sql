@@ -1,0 +1,113 @@
+-- One row per (person record fingerprint, blocking rule, block key): the cache of blocking
+-- keys. Incremental (an exception to the folder's tables): a night computes the keys of new
+-- and changed records only; rows of fingerprints no longer current are ignored downstream
+-- (int_identity__blocking_keys) and dropped by a full refresh. Each rule is a conjunction
+-- of fields that a duplicate keeps when others are corrupted; phonetic codes (Soundex)
+-- absorb most spelling typos, and rules without names find duplicates whose names both
+-- changed.
+{{ config(materialized='incremental', on_schema_change='fail') }}
+
+with records as (
+    select * from {{ ref('int_identity__record_fingerprints') }}
+),
+
+new_records as (
+    select records.*
+    from records
+    {%- if is_incremental() %}
+    where not exists (
+        select 1 from {{ this }} as cached
+        where
+            cached.record_key = records.record_key
+            and cached.fingerprint = records.fingerprint
+            and cached.cache_version = {{ identity_cache_version() }}
+    )
+    {%- endif %}
+),
+
+people as (
+    select
+        record_key,
+        fingerprint,
+        first_name_canonical,
+        last_name_clean,
+        postcode_clean,
+        street_clean,
+        city_clean,
+        birth_date,
+        phone_e164,
+        email_local_part,
+        {{ identity_soundex('first_name_canonical') }} as first_name_soundex,
+        {{ identity_soundex('last_name_clean') }} as last_name_soundex
+    from new_records
+),
+
+-- Each name on its own row, so a swapped first/last name still meets its twin.
+names as (
+    select record_key, fingerprint, first_name_soundex as name_soundex, postcode_clean,
+        street_clean, city_clean, birth_date
+    from people where first_name_soundex is not null
+    union all
+    select record_key, fingerprint, last_name_soundex as name_soundex, postcode_clean,
+        street_clean, city_clean, birth_date
+    from people where last_name_soundex is not null
+),
+
+keys as (
+    select record_key, fingerprint, 'name_birth_date' as blocking_rule,
+        name_soundex || '|' || cast(birth_date as varchar(10)) as block_key
+    from names where birth_date is not null
+    union all
+    select record_key, fingerprint, 'name_postcode', name_soundex || '|' || postcode_clean
+    from names where postcode_clean is not null
+    union all
+    select record_key, fingerprint, 'name_street', name_soundex || '|' || street_clean
+    from names where street_clean is not null
+    union all
+    -- Both names (sorted, so swapped names meet) in the same city: someone who moved.
+    select record_key, fingerprint, 'full_name_city',
+        least(first_name_soundex, last_name_soundex) || '|'
+        || greatest(first_name_soundex, last_name_soundex) || '|' || city_clean
+    from people
+    where first_name_soundex is not null and last_name_soundex is not null and city_clean is not null
+    union all
+    select record_key, fingerprint, 'full_name_birth_year',
+        least(first_name_soundex, last_name_soundex) || '|'
+        || greatest(first_name_soundex, last_name_soundex) || '|' || cast(year(birth_date) as varchar(4))
+    from people
+    where first_name_soundex is not null and last_name_soundex is not null and birth_date is not null
+    union all
+    select record_key, fingerprint, 'address', postcode_clean || '|' || street_clean
+    from people where postcode_clean is not null and street_clean is not null
+    union all
+    select record_key, fingerprint, 'birth_date_postcode',
+        cast(birth_date as varchar(10)) || '|' || postcode_clean
+    from people where birth_date is not null and postcode_clean is not null
+    union all
+    select record_key, fingerprint, 'birth_date_city', cast(birth_date as varchar(10)) || '|' || city_clean
+    from people where birth_date is not null and city_clean is not null
+    union all
+    select record_key, fingerprint, 'phone', phone_e164
+    from people where phone_e164 is not null
+    union all
+    -- The mailbox name at another provider.
+    select record_key, fingerprint, 'email_local_part', email_local_part
+    from people where length(email_local_part) >= 4
+    union all
+    -- ... or with another year suffix: the mailbox name without digits and punctuation.
+    select record_key, fingerprint, 'email_stem', {{ identity_email_stem('email_local_part') }}
+    from people where length({{ identity_email_stem('email_local_part') }}) >= 6
+),
+
+final as (
+    select distinct
+        record_key,
+        fingerprint,
+        blocking_rule,
+        block_key,
+        {{ identity_cache_version() }} as cache_version,
+        cast('{{ var("ds") }}' as date) as computed_on
+    from keys
+)
+
+select * from final
