@@ -155,14 +155,16 @@ class IdentityProject:
             "occurred_at": pa.array([dt.datetime(2026, 1, 1)] * len(events), pa.timestamp("us")),
         }), self.data / "events.parquet")
 
-    def build(self, ds: str, full_refresh: bool = False) -> None:
+    def build(self, ds: str, full_refresh: bool = False, run_only: bool = False) -> None:
+        """`dbt build` (or `dbt run`: models only, no tests or seeds) for the logical date."""
         # A subprocess, not dbtRunner: dbt-duckdb keeps its DuckDB instance open in-process,
         # and the tests then could not open the file to read the results.
         env = {**os.environ, "PERSONALIZATION_HOME": str(self.root),
                "PERSONALIZATION_WAREHOUSE_PATH": str(self.root / "warehouse.duckdb"),
                "PERSONALIZATION_DUCKDB_MEMORY_LIMIT": "1GB", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
         result = subprocess.run([
-            str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(self.root),
+            str(Path(sys.executable).parent / "dbt"), "run" if run_only else "build",
+            "--project-dir", str(self.root),
             "--profiles-dir", str(self.root), "--target-path", str(self.root / "target"),
             "--log-path", str(self.root / "logs"), "--vars", json.dumps({"ds": ds, **self.vars}),
             *(["--full-refresh"] if full_refresh else []),

@@ -266,3 +266,10 @@
 {% macro spark__dateadd(datepart, interval, from_date_or_timestamp) -%}
     timestampadd({{ datepart }}, {{ interval }}, {{ from_date_or_timestamp }})
 {%- endmacro %}
+
+
+{#- identity_hash_bucket (identity_incremental.sql) on Spark: DuckDB's hash through the
+    session function of warehouse/spark.py, so both engines sample the same u pairs. -#}
+{% macro spark__identity_hash_bucket(expr, buckets) -%}
+    duckdb_hash_bucket(cast({{ expr }} as string), {{ buckets }})
+{%- endmacro %}

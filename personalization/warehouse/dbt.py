@@ -269,7 +269,8 @@ def _segment_of(node: Any, segments: set[str]) -> str | None:
 
 def generate_docs(settings: Settings, ds: date | None = None) -> Path:
     """`dbt docs generate` into the dbt target dir; returns the path of index.html."""
-    invoke(["docs", "generate"], settings, ds=ds)
+    # The nightly build's --vars: the docs show the SQL that ran, and dbt reuses its parse.
+    invoke(["docs", "generate"], settings, ds=ds, extra_vars=_model_vars(settings))
     index = settings.dbt_target_dir / "index.html"
     if not index.exists():
         raise WarehouseError(f"dbt docs generate wrote no {index}")
