@@ -34,8 +34,8 @@ from personalization.warehouse.dbt import invoke  # noqa: E402
 from personalization.warehouse.evaluate import evaluate, pair_metrics  # noqa: E402
 
 DS = date(2026, 1, 1)
-SELECT = ["+identity_map", "+identity_merges", "+identity_splits", "+identity_oversized_clusters",
-          "identity_blocking_rules"]
+SELECT = ["+identity_map", "+identity_merges", "+int_identity__splits", "+int_identity__oversized_clusters",
+          "int_identity__blocking_rules"]
 
 RECORDS_SQL = """
 copy (
@@ -99,7 +99,7 @@ def main() -> None:
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         result["blocking_rules"] = [dict(zip(("rule", "blocks", "skipped_blocks", "skipped_records",
                                               "candidate_pairs", "only_this_rule"), row, strict=True))
-                                    for row in con.execute("select * from identity_blocking_rules "
+                                    for row in con.execute("select * from int_identity__blocking_rules "
                                                            "order by blocking_rule").fetchall()]
         result["model"] = [dict(zip(("comparison", "level", "m", "u", "weight"), row, strict=True))
                            for row in con.execute(

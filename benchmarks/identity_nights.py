@@ -35,8 +35,8 @@ from personalization.warehouse.dbt import invoke  # noqa: E402
 from personalization.warehouse.evaluate import evaluate  # noqa: E402
 
 START = date(2026, 1, 1)
-SELECT = ["+identity_map", "+identity_merges", "+identity_splits", "+identity_oversized_clusters",
-          "identity_blocking_rules"]
+SELECT = ["+identity_map", "+identity_merges", "+int_identity__splits", "+int_identity__oversized_clusters",
+          "int_identity__blocking_rules"]
 
 STABILITY_SQL = """
 with today as (select source || ':' || source_id as record_key, unified_id from read_parquet($today)),

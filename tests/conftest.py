@@ -129,3 +129,30 @@ class SegmentsProject:
 def segments_project(tmp_path) -> SegmentsProject:
     """A dbt project copy with segments, history and scores over stand-in mart tables."""
     return SegmentsProject(tmp_path)
+
+
+# --- scheduling (`make test`: xdist --dist loadfile) -------------------------------------------
+# The Spark equality night (a JVM and one night on both engines, the longest module) starts
+# first on its own worker, so it overlaps with the rest of the suite instead of ending it.
+_EARLY_MODULES = ("tests/test_spark.py",)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from collections import OrderedDict
+
+    from xdist.scheduler import LoadFileScheduling
+
+    class _EarlyFirst(OrderedDict):
+        def __setitem__(self, key, value):
+            super().__setitem__(key, value)
+            if key in _EARLY_MODULES:
+                self.move_to_end(key, last=False)
+
+    class EarlyFirstScheduling(LoadFileScheduling):
+        def __init__(self, config, log=None):
+            super().__init__(config, log)
+            self.workqueue = _EarlyFirst()
+
+    return EarlyFirstScheduling(config, log)

@@ -83,6 +83,16 @@ def _person_table(rows: list[dict], id_column: str, with_birth_date: bool) -> pa
             columns[name] = pa.array([r[name] for r in rows], pa.timestamp("us"))
         else:
             columns[name] = pa.array([r[name] for r in rows], pa.string())
+    # The rest of what int_persons__records reads (display and consent fields).
+    columns["is_email_valid"] = pa.array([r["email_normalized"] is not None for r in rows], pa.bool_())
+    columns["postcode"] = columns["postcode_clean"]
+    columns["created_at"] = columns["updated_at"]
+    if with_birth_date:  # crm
+        for name in ("language", "gender"):
+            columns[name] = pa.nulls(len(rows), pa.string())
+        columns["is_opted_in"] = pa.nulls(len(rows), pa.bool_())
+        for name in ("opted_in_at", "unsubscribed_at"):
+            columns[name] = pa.nulls(len(rows), pa.timestamp("us"))
     return pa.table(columns)
 
 
@@ -103,6 +113,9 @@ class IdentityProject:
         (dst / "models" / "intermediate" / "orders").mkdir(parents=True)
         shutil.copy(DBT / "models" / "intermediate" / "orders" / "int_orders__person_keys.sql",
                     dst / "models" / "intermediate" / "orders")
+        # ... and the person records (crm, shop, guest) through int_persons__records.
+        shutil.copytree(DBT / "models" / "intermediate" / "persons",
+                        dst / "models" / "intermediate" / "persons")
         (dst / "models" / "marts").mkdir(parents=True)
         for name in ("identity_map.sql", "identity_merges.sql", "_identity.yml"):
             shutil.copy(DBT / "models" / "marts" / name, dst / "models" / "marts" / name)
@@ -142,14 +155,16 @@ class IdentityProject:
             "occurred_at": pa.array([dt.datetime(2026, 1, 1)] * len(events), pa.timestamp("us")),
         }), self.data / "events.parquet")
 
-    def build(self, ds: str, full_refresh: bool = False) -> None:
+    def build(self, ds: str, full_refresh: bool = False, run_only: bool = False) -> None:
+        """`dbt build` (or `dbt run`: models only, no tests or seeds) for the logical date."""
         # A subprocess, not dbtRunner: dbt-duckdb keeps its DuckDB instance open in-process,
         # and the tests then could not open the file to read the results.
         env = {**os.environ, "PERSONALIZATION_HOME": str(self.root),
                "PERSONALIZATION_WAREHOUSE_PATH": str(self.root / "warehouse.duckdb"),
                "PERSONALIZATION_DUCKDB_MEMORY_LIMIT": "1GB", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
         result = subprocess.run([
-            str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(self.root),
+            str(Path(sys.executable).parent / "dbt"), "run" if run_only else "build",
+            "--project-dir", str(self.root),
             "--profiles-dir", str(self.root), "--target-path", str(self.root / "target"),
             "--log-path", str(self.root / "logs"), "--vars", json.dumps({"ds": ds, **self.vars}),
             *(["--full-refresh"] if full_refresh else []),
@@ -271,7 +286,7 @@ def test_oversized_cluster_is_split_back_and_reported(rules):
     assert len({ids[f"crm:g{i}"] for i in range(1, 5)}) == 1
     assert len({ids[f"crm:h{i}"] for i in range(1, 5)}) == 1
     assert ids["crm:g1"] != ids["crm:h1"]
-    assert rules.query("select cluster_id, record_count from identity_oversized_clusters") == [
+    assert rules.query("select cluster_id, record_count from int_identity__oversized_clusters") == [
         ("crm:g1", 8)]
 
 

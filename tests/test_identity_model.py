@@ -23,7 +23,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 IDENTITY = REPO / "dbt_project" / "models" / "intermediate" / "identity"
-UNDER_TEST = ("int_identity__term_frequencies", "int_identity__pair_comparisons",
+UNDER_TEST = ("int_identity__term_frequencies", "int_identity__record_fingerprints",
+              "int_identity__compared_pairs", "int_identity__pair_comparisons",
               "int_identity__m_probabilities")
 LAMBDA = 0.3
 PAIRS = 200_000.0
@@ -98,6 +99,7 @@ def model(tmp_path_factory) -> Path:
         "int_identity__candidate_pairs": pa.Table.from_pylist([
             {"node_a": "crm:0", "node_b": "crm:1", "blocking_rule": "test"},
             {"node_a": "crm:30", "node_b": "crm:31", "blocking_rule": "test"}]),
+        "int_identity__u_sample_pairs": pa.Table.from_pylist([{"node_a": "crm:0", "node_b": "crm:2"}]),
         "int_identity__comparison_patterns": _patterns(),
         "int_identity__u_probabilities": pa.Table.from_pylist(u_rows),
     }

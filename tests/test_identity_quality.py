@@ -12,8 +12,8 @@ from personalization.generate import generate
 from personalization.warehouse.dbt import invoke
 from personalization.warehouse.evaluate import evaluate, format_report
 
-IDENTITY_SELECT = ["+identity_map", "+identity_merges", "+identity_splits",
-                   "+identity_oversized_clusters"]
+IDENTITY_SELECT = ["+identity_map", "+identity_merges", "+int_identity__splits",
+                   "+int_identity__oversized_clusters"]
 
 
 @pytest.mark.slow

@@ -27,9 +27,10 @@ from personalization.warehouse import invoke
 NIGHT1 = date(2026, 5, 1)
 NIGHT2 = NIGHT1 + timedelta(days=1)
 # Every model the incremental nights maintain, and the tables built from them.
-TABLES = ("customer_events", "customer_engagement_daily", "int_customers__event_activity",
-          "int_customers__category_views", "int_customers__activity", "customer_profiles")
-SELECT = ["--select", "+customer_profiles", "+customer_engagement_daily"]
+TABLES = ("int_events__resolved", "customer_events", "customer_engagement_daily",
+          "int_customers__event_activity", "int_customers__category_views",
+          "int_customers__activity", "customer_profiles")
+SELECT = ["--select", "+customer_profiles", "+customer_engagement_daily", "+customer_events"]
 
 
 def _plant_login(landing) -> tuple[str, str]:

@@ -505,7 +505,7 @@ def test_two_proportion_z_test_matches_hand_computation():
     assert two_proportion_z_test(0, 10, 0, 10) == (None, None)
 
 
-def test_ab_results_on_hand_made_events(portal_world):
+def test_ab_results_on_hand_made_responses(portal_world):
     results = {c.campaign_id: c for c in campaign_results(portal_world, load_export(portal_world, "latest"))}
     c = results["cmp-cart"]
     assert (c.segment, c.basis) == ("cart_abandoners", "recipients")

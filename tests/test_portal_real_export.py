@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import re
+from datetime import datetime
 
 import duckdb
 import pytest
@@ -19,6 +20,8 @@ from test_export import DAY1, DAY2, build_warehouse, export_home  # noqa: F401 -
 
 from personalization.export import publish
 from personalization.portal import create_app
+from personalization.portal.abtest import campaign_results
+from personalization.portal.store import load_export
 
 SEE = {"X-Forwarded-User": "marketer"}
 
@@ -121,3 +124,35 @@ def test_every_file_of_a_real_export_downloads_byte_for_byte_as_its_manifest_say
     # The erasure list (plain emails, for the ESP sync only) is listed but never served.
     erasures = manifest["erasures"]["file"]["path"]
     assert real_portal.get(f"/exports/2026-01-06/files/{erasures}").status_code == 404
+
+
+def test_ab_results_read_the_campaign_files_a_real_publish_wrote(export_home):  # noqa: F811
+    """publish() copies the warehouse's campaign_responses mart and the purchase events since
+    its first response into the export; the A/B page counts those, per unified_id."""
+    with duckdb.connect(str(export_home.warehouse_path)) as con:
+        con.execute("""
+            CREATE TABLE campaign_responses AS SELECT * FROM (VALUES
+              ('cmp', 'A', 'u01', DATE '2026-01-05', TIMESTAMP '2026-01-05 08:00',
+               TIMESTAMP '2026-01-05 09:00', true, true, true),
+              ('cmp', 'A', 'u02', DATE '2026-01-05', TIMESTAMP '2026-01-05 08:00',
+               TIMESTAMP '2026-01-05 08:00', true, false, false),
+              ('cmp', 'B', 'u03', DATE '2026-01-05', TIMESTAMP '2026-01-05 10:00',
+               TIMESTAMP '2026-01-05 10:00', false, true, false))
+            AS t(campaign_id, variant, unified_id, activity_on, first_event_at, last_event_at,
+                 has_opened, has_clicked, has_converted)""")
+        con.execute("""
+            CREATE TABLE customer_events AS SELECT * FROM (VALUES
+              ('u01', 'purchase', TIMESTAMP '2026-01-05 12:00'),
+              ('u02', 'purchase', TIMESTAMP '2026-01-04 12:00'),
+              ('u02', 'page_view', TIMESTAMP '2026-01-05 12:00'))
+            AS t(unified_id, event_type, occurred_at)""")
+    publish(DAY1, export_home)
+    export = load_export(export_home, DAY1.isoformat())
+    assert export.manifest["campaigns"]["responses"]["rows"] == 3
+    # Only purchases since the first response (08:00 on the 5th) are published.
+    assert export.manifest["campaigns"]["purchases"]["rows"] == 1
+    (result,) = campaign_results(export_home, export)
+    counts = {v.variant: (v.opens, v.clicks, v.conversions) for v in result.variants}
+    assert counts == {"A": (2, 1, 1), "B": (0, 1, 0)}
+    assert (result.first_event, result.last_event) == (
+        datetime(2026, 1, 5, 8), datetime(2026, 1, 5, 10))

@@ -12,12 +12,12 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from synthetic_warehouse import build_synthetic_warehouse
 
 from personalization.config import load_settings
 from personalization.scoring import registry, score, scores_path, train
 from personalization.scoring.features import FEATURES, build_features, build_labels
 from personalization.scoring.score import training_needed
-from personalization.scoring.synthetic import build_synthetic_warehouse
 
 DS = date(2026, 3, 31)
 CONTRACT = ["unified_id", "p_vip", "p_churn", "vip_model_version", "churn_model_version",

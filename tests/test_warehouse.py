@@ -16,6 +16,7 @@ import pytest
 from personalization.config import load_settings
 from personalization.exceptions import WarehouseError
 from personalization.warehouse import build, generate_docs, invoke
+from personalization.warehouse.dbt import _model_vars
 
 DAY1 = date(2026, 3, 30)
 DAY2 = date(2026, 3, 31)
@@ -335,15 +336,18 @@ def test_rerun_changes_nothing_and_full_refresh_agrees(warehouse):
 
 def test_unit_tests_pass(warehouse):
     # Unit tests of this stage's models (segment unit tests need customer_scores built).
+    # The build's --vars, so dbt reuses the fixture's parse (other vars: a full re-parse).
     result = invoke(["test", "--select", "test_type:unit,path:dbt_project/models/intermediate",
-                     "test_type:unit,path:dbt_project/models/marts"], warehouse["settings"], ds=DAY2)
+                     "test_type:unit,path:dbt_project/models/marts"], warehouse["settings"], ds=DAY2,
+                    extra_vars=_model_vars(warehouse["settings"]))
     names = {r.node.name for r in result.results}
     assert {"lifecycle_stage_thresholds", "rfm_quintiles_and_segments"} <= names
 
 
 def test_failure_names_the_node_in_one_line(warehouse):
     with pytest.raises(WarehouseError) as err:
-        invoke(["show", "--inline", "select * from no_such_table"], warehouse["settings"])
+        invoke(["show", "--inline", "select * from no_such_table"], warehouse["settings"],
+               ds=DAY2, extra_vars=_model_vars(warehouse["settings"]))
     message = str(err.value)
     assert message.startswith("dbt show failed:")
     assert "no_such_table" in message and "Traceback" not in message

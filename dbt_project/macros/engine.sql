@@ -257,3 +257,19 @@
 {% macro spark__date_series(start_date, end_date) -%}
     select explode(sequence({{ start_date }}, {{ end_date }}, interval 1 day)) as as_of_date
 {%- endmacro %}
+
+
+{#- dbt's cross-database dateadd on Spark. dbt-spark's own goes through unix seconds and
+    `to_timestamp`, which is null on this project's timestamps without zone (a month window
+    then selected nobody); Spark's timestampadd keeps the type and clamps month ends as
+    DuckDB's interval arithmetic does. -#}
+{% macro spark__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    timestampadd({{ datepart }}, {{ interval }}, {{ from_date_or_timestamp }})
+{%- endmacro %}
+
+
+{#- identity_hash_bucket (identity_incremental.sql) on Spark: DuckDB's hash through the
+    session function of warehouse/spark.py, so both engines sample the same u pairs. -#}
+{% macro spark__identity_hash_bucket(expr, buckets) -%}
+    duckdb_hash_bucket(cast({{ expr }} as string), {{ buckets }})
+{%- endmacro %}

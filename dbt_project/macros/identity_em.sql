@@ -78,3 +78,124 @@
         and prior.comparison_level = maximised.comparison_level
 {% endmacro %}
 
+
+
+
+{#-
+    The training sessions' CTEs: for each session of `sessions` ({name: {filter, fixed}}),
+    `<name>_patterns` (the CTE `patterns` where filter), `<name>_0` (the CTE
+    `parameters_start`) and the EM iterations `<name>_1` .. `<name>_<iterations>`, each one
+    identity_em_step over the one before; comma-separated, no trailing comma. `context` is
+    the text of the caller's CTEs (after `with`) these read: patterns, parameters_start,
+    prior, u_probabilities.
+-#}
+{% macro identity_em_sessions(sessions, iterations, prior_pairs, initial_lambda, context) %}
+    {{ return(adapter.dispatch('identity_em_sessions', 'personalization')(
+        sessions, iterations, prior_pairs, initial_lambda, context)) }}
+{% endmacro %}
+
+{% macro identity_em_session_start(session, spec) %}
+{{ session }}_patterns as (
+    select * from patterns where {{ spec.filter }}
+),
+
+{{ session }}_0 as (
+    select * from parameters_start
+)
+{%- endmacro %}
+
+{#- DuckDB: every iteration unrolled into the model's one query (context unused). -#}
+{% macro default__identity_em_sessions(sessions, iterations, prior_pairs, initial_lambda, context) %}
+{%- for session, spec in sessions.items() %}
+
+{{ identity_em_session_start(session, spec) }},
+{%- for k in range(1, iterations + 1) %}
+
+{{ session }}_{{ k }} as (
+    {{ identity_em_step(session ~ '_patterns', session ~ '_' ~ (k - 1), spec.fixed, prior_pairs, initial_lambda) }}
+){% if not loop.last %},{% endif %}
+{%- endfor %}
+{%- if not loop.last %},{% endif %}
+{%- endfor %}
+{% endmacro %}
+
+{#-
+    Spark: the unrolled query is a plan hundreds of operators deep that Spark's optimizer
+    does not get through (> 7.5 min on the demo). Each iteration runs as its own query (all
+    sessions at once) with the same identity_em_step SQL; its result (one row per session
+    and comparison level: a few dozen rows at any data size) comes back to the driver and
+    goes into the next iteration as literal rows. Doubles travel as their shortest
+    round-trip decimal text, so each iteration reads exactly the doubles the previous one
+    computed. The model gets the last two iterations (all it reads) as literal CTEs.
+-#}
+{% macro spark__identity_em_sessions(sessions, iterations, prior_pairs, initial_lambda, context) %}
+{%- if not execute or iterations < 1 -%}
+    {{ return(default__identity_em_sessions(sessions, iterations, prior_pairs, initial_lambda, context)) }}
+{%- endif -%}
+{%- set columns = ['comparison', 'comparison_level', 'm_prior', 'm_probability', 'u_probability', 'match_share'] -%}
+{%- set starts = [] -%}
+{%- for session, spec in sessions.items() -%}
+    {%- do starts.append(identity_em_session_start(session, spec)) -%}
+{%- endfor -%}
+{%- set with_sessions = "with " ~ context ~ ",\n" ~ starts | join(",\n") ~ "\n" -%}
+{%- set first = run_query(with_sessions ~ "select " ~ columns | join(', ') ~ " from parameters_start") -%}
+{%- set state = namespace(previous={}, kept={}) -%}
+{%- for session in sessions -%}
+    {%- do state.previous.update({session: first.rows}) -%}
+{%- endfor -%}
+{%- for k in range(1, iterations + 1) -%}
+    {%- set steps = [] -%}
+    {%- for session, spec in sessions.items() -%}
+        {%- do steps.append("select '" ~ session ~ "' as em_session, " ~ columns | join(', ') ~ " from ("
+            ~ identity_em_step(session ~ '_patterns', "(" ~ identity_em_literal_rows(state.previous[session], columns) ~ ")",
+                               spec.fixed, prior_pairs, initial_lambda) ~ ") as step") -%}
+    {%- endfor -%}
+    {%- set result = run_query(with_sessions ~ steps | join("\nunion all\n")) -%}
+    {%- for session in sessions -%}
+        {%- set rows = [] -%}
+        {%- for row in result.rows if row['em_session'] == session -%}
+            {%- do rows.append(row) -%}
+        {%- endfor -%}
+        {%- do state.previous.update({session: rows}) -%}
+        {%- if k >= iterations - 1 -%}
+            {%- do state.kept.update({session ~ '_' ~ k: identity_em_literal_rows(rows, columns)}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+{%- endfor -%}
+{%- for session, spec in sessions.items() %}
+
+{{ identity_em_session_start(session, spec) }}
+{%- for k in range([iterations - 1, 1] | max, iterations + 1) %},
+
+{{ session }}_{{ k }} as (
+    {{ state.kept[session ~ '_' ~ k] }}
+)
+{%- endfor %}
+{%- if not loop.last %},{% endif %}
+{%- endfor %}
+{% endmacro %}
+
+{#- EM parameter rows (agate rows with `columns`) as a select over literal values, with the
+    column types of identity_em_step's output (numbers as text cast back: exact for doubles). -#}
+{% macro identity_em_literal_rows(rows, columns) -%}
+    {%- set literals = [] -%}
+    {%- for row in rows -%}
+        {%- set values = [] -%}
+        {%- for column in columns -%}
+            {%- if row[column] is none -%}
+                {%- do values.append('null') -%}
+            {%- else -%}
+                {%- do values.append("'" ~ row[column] ~ "'") -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- do literals.append('(' ~ values | join(', ') ~ ')') -%}
+    {%- endfor -%}
+    select
+        comparison,
+        cast(comparison_level as int) as comparison_level,
+        cast(m_prior as double) as m_prior,
+        cast(m_probability as double) as m_probability,
+        cast(u_probability as double) as u_probability,
+        cast(match_share as double) as match_share
+    from values {{ literals | join(', ') }} as em_rows ({{ columns | join(', ') }})
+{%- endmacro %}

@@ -1,6 +1,7 @@
 {#-
-  Incremental event marts (docs/performance.md). customer_events writes the events of new
-  deliveries and re-writes those whose person or category changed; the marts built from it
+  Incremental event marts (docs/performance.md). int_events__resolved (published as the
+  customer_events view) writes the events of new deliveries and re-writes those whose person
+  or category changed; the marts built from it
   (customer_engagement_daily, int_customers__event_activity, int_customers__category_views)
   recompute only the persons those events belong to, and the persons they left.
 -#}
@@ -9,7 +10,7 @@
     deliveries after it, key pairs identity moved (to and from whom), events of skus whose
     category changed. -#}
 {% macro touched_event_persons(lower_bound) -%}
-    select unified_id from {{ ref('customer_events') }}
+    select unified_id from {{ ref('int_events__resolved') }}
     where delivered_on > date '{{ lower_bound }}'
       and delivered_on <= date '{{ var("ds") }}' and unified_id is not null
     union
@@ -19,7 +20,7 @@
     select previous_unified_id from {{ ref('int_events__key_persons') }}
     where remapped_on > date '{{ lower_bound }}' and previous_unified_id is not null
     union
-    select unified_id from {{ ref('customer_events') }}
+    select unified_id from {{ ref('int_events__resolved') }}
     where unified_id is not null and sku in (
         select sku from {{ ref('int_events__sku_categories') }}
         where changed_on > date '{{ lower_bound }}')
@@ -41,7 +42,7 @@
 {%- endmacro %}
 
 
-{#- Pre-hook of customer_events: in an incremental run, drop the rows of the deliveries
+{#- Pre-hook of int_events__resolved: in an incremental run, drop the rows of the deliveries
     about to be reloaded (a rerun of `ds` replaces them, also when an event left the
     delivery) and of deliveries no longer in stg_pixel__events (expired by retention). -#}
 {% macro event_mart_pre_hook() -%}
@@ -54,4 +55,33 @@
   {%- else -%}
     select 1
   {%- endif -%}
+{%- endmacro %}
+
+
+{#- The config of a per-person event model (int_customers__event_activity,
+    int_customers__category_views, customer_engagement_daily): incremental append after the
+    pre-hook deleted the touched persons' rows. Also records the models the touched-person
+    query reads, which dbt cannot see at parse time (it runs only in incremental runs). -#}
+{% macro per_person_event_config() -%}
+  {{ config(
+      materialized=keyed_incremental(),
+      incremental_strategy='append',
+      on_schema_change='fail',
+      pre_hook="{{ delete_touched_persons() }}"
+  ) }}
+  {%- do ref('int_events__key_persons') -%}
+  {%- do ref('int_events__sku_categories') -%}
+  {%- do ref('int_events__expired_persons') -%}
+{%- endmacro %}
+
+
+{#- The events a per-person event model aggregates: those with a person, and in an
+    incremental run only the touched persons' (all their events, so each is recomputed
+    whole). Its `last_delivered_on` column is how the next run finds its lower bound. -#}
+{% macro touched_person_events() -%}
+    select * from {{ ref('int_events__resolved') }}
+    where unified_id is not null
+    {%- if is_incremental() %}
+      and unified_id in ({{ touched_event_persons(incremental_lower_bound('last_delivered_on')) }})
+    {%- endif %}
 {%- endmacro %}

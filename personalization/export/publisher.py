@@ -19,6 +19,7 @@ import duckdb
 from personalization.config import Settings
 from personalization.exceptions import ExportError, QualityGateError, WarehouseError
 from personalization.export import assignment, consent, exclusions, files, manifest
+from personalization.export.campaigns import write_campaign_results
 from personalization.export.erasures import write_consent_audit, write_erasures
 from personalization.export.merge_fields import build_base, load_merge_fields, register_locales
 from personalization.export.run_results import find_failed_segments
@@ -111,6 +112,7 @@ def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[st
         erasures = write_erasures(con, tmp, previous)
         exclusions.write(con, audit)
         consent_file = write_consent_audit(con, tmp, WH)
+        campaigns = write_campaign_results(con, tmp, WH)
         versions = manifest.model_versions(con, WH)
     except duckdb.Error as e:
         raise ExportError(f"export {ds} failed in DuckDB: {e}") from e
@@ -134,6 +136,7 @@ def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[st
         },
         "erasures": erasures,
         "consent": consent_file,
+        "campaigns": campaigns,
         "segments": entries,
     }
 

@@ -1,4 +1,4 @@
-"""A/B results from the pixel data in the lake: opens, clicks, conversions per variant.
+"""A/B results from the warehouse: opens, clicks, conversions per variant.
 
 Definitions (per campaign + variant, people = distinct persons):
 - opens: people with an `email_open`; clicks: people with an `email_click`;
@@ -18,9 +18,10 @@ Definitions (per campaign + variant, people = distinct persons):
   later one;
 - `since` / `until` keep only campaign events on those dates (inclusive).
 
-A person is the email hash: taken from the event, else from the shop account
-(lake `shop/customers`), else from another event of the same cookie. Events are deduplicated
-by `event_id` (delivery is at-least-once).
+A person is a `unified_id`: the export publishes the `campaign_responses` mart (per campaign,
+variant, person and day: opened, clicked, converted; built by dbt from the deduplicated,
+identity-resolved events) and the purchase events since the first response
+(export/campaigns.py); this module only counts and compares. It never opens the warehouse.
 """
 
 from __future__ import annotations
@@ -32,14 +33,11 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 
-from personalization import lake
 from personalization.config import Settings
 from personalization.observability import log_event, timed
 from personalization.portal import store
+from personalization.portal.security import safe_child
 from personalization.portal.store import Export, segment_file
-from personalization.privacy import encryption
-from personalization.privacy.emails import email_sha256_sql
-from personalization.sql import literal_list
 
 logger = logging.getLogger(__name__)
 
@@ -197,91 +195,46 @@ class CampaignResult:
     baseline_scope: str = ""  # what the baseline compares, in words
 
 
-def _glob(settings: Settings, table: str) -> list[str]:
-    return [str(p) for p in lake.partition_files(settings, table)]
-
-
-def _files_sql(paths: list[str]) -> str:
-    # DDL cannot take prepared parameters: quote the paths as SQL literals instead.
-    return literal_list(paths)
-
-
-def _create_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> bool:
-    """Temp tables `events`, `customers`, `resolved` (one person per event) from the lake."""
-    events = _glob(settings, "pixel/events")
-    if not events:
-        return False
-    encryption.configure(con, settings)  # the lake key, when encryption at rest is on
-    lake = encryption.parquet_read_options(settings)
-    con.execute(
-        "CREATE TEMP VIEW events AS SELECT event_id, CAST(occurred_at AS TIMESTAMP) AS occurred_at,"
-        " anonymous_id, customer_id, email_sha256, event_type, campaign_id, variant"
-        f" FROM read_parquet({_files_sql(events)}, hive_partitioning = false, union_by_name = true{lake})"
-        " QUALIFY event_id IS NULL"
-        " OR row_number() OVER (PARTITION BY event_id ORDER BY occurred_at) = 1")
-    customers = _glob(settings, "shop/customers")
-    if customers:
-        con.execute(
-            f"CREATE TEMP VIEW customers AS SELECT customer_id, {email_sha256_sql('email')} AS h"
-            f" FROM read_parquet({_files_sql(customers)}, hive_partitioning = false,"
-            f" union_by_name = true{lake})"
-            " WHERE nullif(trim(email), '') IS NOT NULL"
-            " QUALIFY row_number() OVER (PARTITION BY customer_id"
-            "                            ORDER BY updated_at DESC NULLS LAST) = 1")
-    else:
-        con.execute("CREATE TEMP VIEW customers AS"
-                    " SELECT NULL::VARCHAR AS customer_id, NULL::VARCHAR AS h WHERE false")
-    # min(): deterministic when a shared device saw two people.
-    con.execute("""
-        CREATE TEMP TABLE resolved AS
-        WITH direct AS (
-            SELECT e.*, coalesce(e.email_sha256, c.h) AS h
-            FROM events e LEFT JOIN customers c ON c.customer_id = e.customer_id),
-        cookie AS (
-            SELECT anonymous_id, min(h) AS h FROM direct
-            WHERE anonymous_id IS NOT NULL AND h IS NOT NULL GROUP BY anonymous_id)
-        SELECT d.occurred_at, d.event_type, d.campaign_id, d.variant,
-               coalesce(d.h, k.h) AS person
-        FROM direct d LEFT JOIN cookie k ON k.anonymous_id = d.anonymous_id""")
+def _load_results(con: duckdb.DuckDBPyConnection, export: Export) -> bool:
+    """Temp tables `responses` and `purchases` from the export's campaign files (False when
+    the export has none: published before the campaign_responses mart existed)."""
+    entries = export.manifest.get("campaigns") or {}
+    paths = {}
+    for name in ("responses", "purchases"):
+        entry = (entries.get(name) or {}).get("file") or {}
+        path = safe_child(export.path, str(entry.get("path", ""))) if entry else None
+        if path is None or not path.exists():
+            return False
+        paths[name] = str(path)
+    con.execute("CREATE TEMP TABLE responses AS SELECT * FROM read_parquet(?)",
+                [paths["responses"]])
+    con.execute("CREATE TEMP TABLE purchases AS SELECT * FROM read_parquet(?)",
+                [paths["purchases"]])
     return True
 
 
-_VARIANTS_SQL = f"""
-    WITH camp AS (
-        SELECT campaign_id, variant, event_type, person, occurred_at FROM resolved
-        WHERE campaign_id IS NOT NULL AND variant IS NOT NULL AND person IS NOT NULL
-          AND event_type IN ('email_open', 'email_click')),
-    clicks AS (SELECT * FROM camp WHERE event_type = 'email_click'),
-    conversions AS (
-        SELECT c.campaign_id, c.variant, count(DISTINCT c.person) AS conversions
-        FROM clicks c JOIN resolved p
-          ON p.person = c.person AND p.event_type = 'purchase'
-         AND p.occurred_at >= c.occurred_at
-         AND p.occurred_at <= c.occurred_at + INTERVAL {CONVERSION_DAYS} DAY
-        GROUP BY ALL),
-    counts AS (
-        SELECT campaign_id, variant,
-               count(DISTINCT person) FILTER (WHERE event_type = 'email_open') AS opens,
-               count(DISTINCT person) FILTER (WHERE event_type = 'email_click') AS clicks,
-               min(occurred_at) AS first_event, max(occurred_at) AS last_event
-        FROM camp GROUP BY ALL)
-    SELECT n.campaign_id, n.variant, n.opens, n.clicks, coalesce(v.conversions, 0),
-           n.first_event, n.last_event
-    FROM counts n LEFT JOIN conversions v USING (campaign_id, variant)
-    ORDER BY n.campaign_id, n.variant
+_VARIANTS_SQL = """
+    SELECT campaign_id, variant,
+           count(DISTINCT unified_id) FILTER (WHERE has_opened) AS opens,
+           count(DISTINCT unified_id) FILTER (WHERE has_clicked) AS clicks,
+           count(DISTINCT unified_id) FILTER (WHERE has_converted) AS conversions,
+           min(first_event_at) AS first_event, max(last_event_at) AS last_event
+    FROM responses
+    GROUP BY campaign_id, variant
+    ORDER BY campaign_id, variant
 """
 
 
 def _load_members(con: duckdb.DuckDBPyConnection, export: Export) -> None:
-    """Rows of `export` in table `members(ds, segment, unified_id, h, variant, is_holdout)`."""
+    """Rows of `export` in table `members(ds, segment, unified_id, variant, is_holdout)`."""
     con.execute("CREATE TEMP TABLE IF NOT EXISTS members (ds VARCHAR, segment VARCHAR,"
-                " unified_id VARCHAR, h VARCHAR, variant VARCHAR, is_holdout BOOLEAN)")
+                " unified_id VARCHAR, variant VARCHAR, is_holdout BOOLEAN)")
     if con.execute("SELECT count(*) FROM members WHERE ds = ?", [export.ds]).fetchone()[0]:
         return
     for seg in export.segments:
         path = segment_file(export, str(seg.get("name")))
         if path is not None:
-            con.execute(f"INSERT INTO members SELECT ?, ?, unified_id, {email_sha256_sql('email')},"
+            con.execute("INSERT INTO members SELECT ?, ?, CAST(unified_id AS VARCHAR),"
                         " CAST(variant AS VARCHAR),"
                         " coalesce(CAST(is_holdout AS BOOLEAN), false) FROM read_parquet(?)",
                         [export.ds, seg.get("name"), str(path)])
@@ -305,14 +258,14 @@ def _baselines(con, ds: str, segment: str | None, start: datetime,
                   if segment else "NULL")
     rows = con.execute(f"""
         WITH people AS (
-            SELECT h, bool_or(is_holdout) AS is_holdout, {by_variant} AS variant FROM members
-            WHERE ds = ? AND {scope} AND h IS NOT NULL GROUP BY h),
+            SELECT unified_id, bool_or(is_holdout) AS is_holdout, {by_variant} AS variant
+            FROM members
+            WHERE ds = ? AND {scope} AND unified_id IS NOT NULL GROUP BY unified_id),
         buyers AS (
-            SELECT DISTINCT person AS h FROM resolved
-            WHERE event_type = 'purchase' AND occurred_at BETWEEN ? AND ?)
+            SELECT DISTINCT unified_id FROM purchases WHERE purchased_at BETWEEN ? AND ?)
         SELECT CASE WHEN is_holdout THEN 'holdout' ELSE 'treated' END AS grp, variant,
-               grouping(variant) = 1 AS whole_group, count(*), count(b.h)
-        FROM people p LEFT JOIN buyers b USING (h)
+               grouping(variant) = 1 AS whole_group, count(*), count(b.unified_id)
+        FROM people p LEFT JOIN buyers b USING (unified_id)
         GROUP BY GROUPING SETS ((grp), (grp, variant))
         ORDER BY grp, whole_group DESC, variant""",
         [ds] + ([segment] if segment else []) + [start, end]).fetchall()
@@ -337,26 +290,28 @@ def export_in_force(settings: Settings, when: date) -> Export | None:
 
 def campaign_results(settings: Settings, export: Export | None, since: date | None = None,
                      until: date | None = None) -> list[CampaignResult]:
-    """A/B results of every campaign with variants in the pixel data (newest first).
+    """A/B results of every campaign with variants in the export's responses (newest first).
 
     Args:
-        settings: product settings (reads `<lake>/raw/pixel/events` and `shop/customers`).
-        export: the export whose members give a segment campaign's recipients, variants and
-            holdout (None: no recipients, no baseline).
+        settings: product settings (older exports, for a campaign without a segment).
+        export: the export whose campaign files (the warehouse's responses and purchases) are
+            counted and whose members give a segment campaign's recipients, variants and
+            holdout (None: no results).
         since: keep campaign events on or after this day.
         until: keep campaign events on or before this day.
     """
+    if export is None:
+        return []
     con = duckdb.connect()  # in memory: the warehouse file is never opened
     try:
         with timed() as t:
-            if not _create_views(con, settings):
+            if not _load_results(con, export):
                 return []
             _keep_campaign_events(con, since, until)
-            if export is not None:
-                _load_members(con, export)
+            _load_members(con, export)
             by_campaign: dict[str, CampaignResult] = {}
             segments = {str(s.get("campaign_id") or s.get("name")): s
-                        for s in (export.segments if export else [])}
+                        for s in export.segments}
             for cid, var, opens, clicks, conv, first, last in con.execute(_VARIANTS_SQL).fetchall():
                 seg = segments.get(cid)
                 res = by_campaign.setdefault(cid, CampaignResult(
@@ -375,13 +330,11 @@ def campaign_results(settings: Settings, export: Export | None, since: date | No
 
 def _keep_campaign_events(con: duckdb.DuckDBPyConnection, since: date | None,
                           until: date | None) -> None:
-    """Drop campaign events outside [since, until]; purchases stay (they are the outcome)."""
+    """Drop campaign responses outside [since, until]; purchases stay (they are the outcome)."""
     if since is not None:
-        con.execute("DELETE FROM resolved WHERE campaign_id IS NOT NULL AND occurred_at < ?",
-                    [datetime.combine(since, datetime.min.time())])
+        con.execute("DELETE FROM responses WHERE activity_on < ?", [since])
     if until is not None:
-        con.execute("DELETE FROM resolved WHERE campaign_id IS NOT NULL AND occurred_at >= ?",
-                    [datetime.combine(until + timedelta(days=1), datetime.min.time())])
+        con.execute("DELETE FROM responses WHERE activity_on > ?", [until])
 
 
 def _compare(res: CampaignResult) -> None:

@@ -7,9 +7,10 @@
   warehouse found them (an erasure request's email on any of their records, then every
   record identity resolution joined to them); their keys go into the hashed ledger, then
   every copy is cleaned: lake partitions, quarantine, the landing copy (if the project owns
-  it), past exports and ESP drop folders (manifests updated), scores and every warehouse
-  table. Deletion at each ESP stays the sync's job (it reads tonight's `erasures.csv`);
-  the requester's plain email leaves the lake once every ESP confirmed (`purge`).
+  it), past exports and ESP drop folders (manifests updated), scores, every warehouse
+  table and the Spark engine's tables. Deletion at each ESP stays the sync's job (it
+  reads tonight's `erasures.csv`); the requester's plain email leaves the lake once every
+  ESP confirmed (`purge`).
 
 Each step writes `<home>/privacy/reports/<ds>/<step>.json`: what was erased where.
 """
@@ -220,6 +221,10 @@ def _apply_everywhere(con: duckdb.DuckDBPyConnection, settings: Settings, keys: 
     areas["intake"] = redact.landing_files(con, settings, keys, intake)
     areas["scores"] = redact.parquet_files(
         con, settings, sorted(settings.scores_dir.glob("ds=*/*.parquet")), keys)
+    # Tables built by the Spark engine (docs/scale_out.md), whatever the engine setting now.
+    from personalization.warehouse import spark
+
+    areas["spark_tables"] = spark.erase(con, settings, keys)
     keys_file = ledger.privacy_dir(settings) / f".keys-{ds.isoformat()}.parquet"
     ledger.write_parquet_atomic(con, settings, f"SELECT * FROM {keys}", keys_file)
     try:

@@ -322,14 +322,29 @@ def compact_warehouse(settings: Settings) -> None:
     """Copy the warehouse into a fresh file and swap it in: deleted rows and dropped tables
     leave their old bytes in free blocks until overwritten; a copy holds live data only."""
     path = settings.warehouse_path
-    fresh = path.with_name(f".{path.name}.compact-{uuid.uuid4().hex[:8]}")
     alias = encryption.warehouse_alias(settings)
+    key_option = encryption.attach_options(settings, read_only=False)
     con = duckdb.connect()
     try:
         encryption.configure(con, settings)
-        key_option = encryption.attach_options(settings, read_only=False)
         con.execute(f'ATTACH {literal(path)} AS "{alias}"{key_option}')
-        con.execute(f"ATTACH {literal(fresh)} AS fresh{key_option}")
+    except BaseException:
+        con.close()
+        raise
+    replace_with_copy(con, path, alias, key_option, "compact")
+
+
+def replace_with_copy(con: duckdb.DuckDBPyConnection, path: Path, alias: str,
+                      fresh_options: str, purpose: str) -> None:
+    """Copy the database file `path`, attached on `con` as `alias`, into a fresh file
+    (attached with `fresh_options`, e.g. its encryption key) and atomically swap it in.
+
+    Closes `con`. The copy is made under the warehouse's own catalog name so the views' SQL
+    binds as it will afterwards; on any error the fresh file is removed and `path` is left
+    as it was. Used to compact (redaction) and to re-encrypt (rekey) the warehouse."""
+    fresh = path.with_name(f".{path.name}.{purpose}-{uuid.uuid4().hex[:8]}")
+    try:
+        con.execute(f"ATTACH {literal(fresh)} AS fresh{fresh_options}")
         con.execute(f'COPY FROM DATABASE "{alias}" TO fresh')
         con.execute("DETACH fresh")
         con.execute(f'DETACH "{alias}"')

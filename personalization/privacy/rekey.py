@@ -20,7 +20,7 @@ import duckdb
 from personalization.config import Settings
 from personalization.exceptions import ConfigError
 from personalization.observability import StepReport, log_event, timed
-from personalization.privacy import encryption
+from personalization.privacy import encryption, redact
 from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,6 @@ def _rekey_warehouse(settings: Settings, old_key: str | None, new_key: str | Non
     if not path.exists() or old_key == new_key:
         return False
     alias = encryption.warehouse_alias(settings)
-    fresh = path.with_name(f".{path.name}.rekey-{uuid.uuid4().hex[:8]}")
     con = duckdb.connect()
     try:
         if new_key is not None:
@@ -124,17 +123,10 @@ def _rekey_warehouse(settings: Settings, old_key: str | None, new_key: str | Non
         except duckdb.Error:
             con.execute(f'ATTACH {literal(str(path))} AS "{alias}"'
                         f"{_attach(new_key, True)}")
+            con.close()
             return False  # already under the new key (a rerun)
-        # Under the warehouse's own catalog name the views' SQL binds as it will afterwards.
-        con.execute(f"ATTACH {literal(str(fresh))} AS fresh{_attach(new_key, False)}")
-        con.execute(f'COPY FROM DATABASE "{alias}" TO fresh')
-        con.execute("DETACH fresh")
-        con.execute(f'DETACH "{alias}"')
     except BaseException:
         con.close()
-        fresh.unlink(missing_ok=True)
         raise
-    con.close()
-    os.replace(fresh, path)
-    Path(f"{path}.wal").unlink(missing_ok=True)
+    redact.replace_with_copy(con, path, alias, _attach(new_key, False), "rekey")
     return True

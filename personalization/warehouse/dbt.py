@@ -36,6 +36,7 @@ STAGES: dict[str, dict[str, list[str]]] = {
         ],
         "exclude": [
             "tag:segment",
+            "tag:scores",
             f"path:{MODELS}/segments",
             f"path:{MODELS}/segment_history",
             f"path:{MODELS}/scoring",
@@ -119,7 +120,7 @@ def invoke(command: Sequence[str], settings: Settings, ds: date | None = None,
 
         spark.session(settings)  # the session dbt-spark's `session` method picks up
         run_vars["lake_tables"] = spark.lake_tables(settings)
-        if command and command[0] == "build":
+        if command and command[0] == "build" and "--exclude-resource-type" not in command:
             # dbt unit tests check the SQL logic, which is one text for both engines: they
             # run on DuckDB; on Spark their literal fixtures would only cost time.
             args += ["--exclude-resource-type", "unit_test"]
@@ -231,13 +232,16 @@ def _serve(result: Any, settings: Settings) -> None:
 
 
 def _command(spec: dict[str, list[str]], settings: Settings) -> list[str]:
-    # `run` skips dbt's data tests: only where the same SQL was tested on the same data by
-    # another engine's run (settings.dbt_tests, off in the Spark equality test).
-    command = ["build" if settings.dbt_tests else "run", "--select", *spec["select"]]
+    # Without dbt's data tests only where the same SQL was tested on the same data by another
+    # engine's run (settings.dbt_tests, off in the Spark equality test); still `build`, so
+    # the seeds the models read are loaded.
+    command = ["build", "--select", *spec["select"]]
     if spec["exclude"]:
         command += ["--exclude", *spec["exclude"]]
     if settings.dbt_tests:
         command += ["--indirect-selection", *spec["indirect_selection"]]
+    else:
+        command += ["--exclude-resource-type", "test", "unit_test"]
     return command
 
 
@@ -265,7 +269,8 @@ def _segment_of(node: Any, segments: set[str]) -> str | None:
 
 def generate_docs(settings: Settings, ds: date | None = None) -> Path:
     """`dbt docs generate` into the dbt target dir; returns the path of index.html."""
-    invoke(["docs", "generate"], settings, ds=ds)
+    # The nightly build's --vars: the docs show the SQL that ran, and dbt reuses its parse.
+    invoke(["docs", "generate"], settings, ds=ds, extra_vars=_model_vars(settings))
     index = settings.dbt_target_dir / "index.html"
     if not index.exists():
         raise WarehouseError(f"dbt docs generate wrote no {index}")

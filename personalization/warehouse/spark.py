@@ -107,6 +107,34 @@ def register_functions(spark: Any) -> None:
     damerau_levenshtein = udf(damerau_levenshtein, "bigint", useArrow=True)
     spark.udf.register("jaro_winkler_similarity", jaro_winkler_similarity)
     spark.udf.register("damerau_levenshtein", damerau_levenshtein)
+    spark.udf.register("duckdb_hash_bucket", _duckdb_hash_bucket_udf())
+
+
+def _duckdb_hash_bucket_udf() -> Any:
+    """`duckdb_hash_bucket(x, n)`: DuckDB's `hash(x) % n`, computed by DuckDB on each Arrow
+    batch (vectorised). Identity's u sample puts records into slots by this hash
+    (identity_hash_bucket); Spark's own hash is another function, so it would sample other
+    pairs and learn slightly other u than DuckDB. Needs the same duckdb version on the
+    executors as on the DuckDB side (it is a dependency of this package)."""
+    import duckdb
+    import pandas as pd
+    from pyspark.sql.functions import pandas_udf
+
+    def duckdb_hash_bucket(values, buckets):
+        frame = pd.DataFrame({"v": values.astype("string"), "b": buckets.astype("int64")})
+        con = duckdb.connect()
+        try:
+            con.register("frame", frame)
+            out = con.execute("select cast(hash(v) % cast(b as ubigint) as bigint) as bucket "
+                              "from frame").df()["bucket"]
+        finally:
+            con.close()
+        return out.astype("int64")
+
+    # Series in, Series out (set here: this module's annotations are strings).
+    duckdb_hash_bucket.__annotations__ = {"values": pd.Series, "buckets": pd.Series,
+                                          "return": pd.Series}
+    return pandas_udf(duckdb_hash_bucket, "bigint")
 
 
 def lake_tables(settings: Settings) -> list[str]:
@@ -155,6 +183,10 @@ def serve(result: Any, settings: Settings) -> dict[str, int]:
                 empty = table.limit(0).toArrow()  # noqa: F841 - read by DuckDB by name
                 con.execute(f"create or replace table main.{name} as select * from empty")
             copied[name] = con.execute(f"select count(*) from main.{name}").fetchone()[0]
+    # Connected components' passes (identity_connected_components.sql) are scratch tables
+    # holding record keys; the models that made them have read them, so none stays.
+    for row in spark.sql(f"show tables in {settings.spark_schema} like 'cc_*'").collect():
+        spark.sql(f"drop table if exists {settings.spark_schema}.{row.tableName}")
     log_event(logger, "spark_served", tables=len(copied), rows=sum(copied.values()),
               warehouse=str(settings.warehouse_path))
     return copied
@@ -182,3 +214,57 @@ def holds_later_data(ds: Any, settings: Settings, tables: tuple[str, ...]) -> bo
             if newest is not None and newest > ds:
                 return True
     return False
+
+
+def erase(con: Any, settings: Settings, keys: str) -> list[dict]:
+    """Rewrite the Spark tables' Parquet files without the rows of erased persons.
+
+    Part of the erase step (personalization.privacy.erasure), with any engine setting: a
+    home that ever built on Spark keeps those tables until the next Spark build. Rows are
+    matched like every other copy (privacy.matching on the columns that identify a person,
+    `keys` a ledger-shaped relation on `con`); each file is replaced atomically and its
+    Hadoop checksum sidecar (`.<file>.crc`, which would no longer match) removed. Partition
+    columns stay in the folder names (read with hive_partitioning off). A session of this
+    process re-reads the changed tables' file lists. Needs no Spark: plain Parquet through
+    DuckDB. A warehouse on object storage (`s3a://`) is not reachable here: there use Delta
+    tables and `DELETE`, or rebuild them from the redacted lake (docs/scale_out.md).
+
+    Returns:
+        One `{"path", "rows_removed"}` per file changed (paths relative to the home).
+    """
+    from personalization.privacy.ledger import copy_atomic
+    from personalization.privacy.matching import erased_condition
+    from personalization.sql import literal
+
+    root = settings.spark_warehouse_dir
+    if root is None or "://" in str(root) or not Path(root).is_dir():
+        return []
+    root = Path(root)
+    changed: list[dict] = []
+    tables: set[str] = set()
+    for path in sorted(root.rglob("*.parquet")):
+        parts = path.relative_to(root).parts
+        if any(part.startswith((".", "_")) for part in parts):
+            continue  # Spark's own temporary and hidden files
+        source = f"read_parquet({literal(str(path))}, hive_partitioning = false)"
+        columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        condition = erased_condition(columns, ledger=keys)
+        if condition is None:
+            continue
+        removed = con.execute(f"SELECT count(*) FROM {source} WHERE {condition}").fetchone()[0]
+        if not removed:
+            continue
+        copy_atomic(con, f"SELECT * FROM {source} WHERE NOT ({condition})", path,
+                    "FORMAT parquet, COMPRESSION snappy")
+        path.with_name(f".{path.name}.crc").unlink(missing_ok=True)
+        try:
+            shown = path.relative_to(settings.home).as_posix()
+        except ValueError:
+            shown = str(path)
+        changed.append({"path": shown, "rows_removed": removed})
+        if len(parts) >= 3 and parts[0].endswith(".db"):
+            tables.add(f"{parts[0][:-3]}.{parts[1]}")
+    if _SESSION is not None:
+        for table in sorted(tables):
+            _SESSION.catalog.refreshTable(table)
+    return changed

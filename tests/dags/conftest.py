@@ -54,14 +54,41 @@ retrain = _load("personalization_retrain").retrain_dag
 '''
 
 
+def _session_dir(tmp_path_factory) -> Path:
+    """A folder of this pytest session that every xdist worker sees (the workers' temp
+    folders are siblings); without xdist the session's own temp folder."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
-def dags_airflow_db() -> Path:
-    """Migrate the sqlite metadata DB once; returns AIRFLOW_HOME."""
+def migrated_airflow_db(tmp_path_factory) -> Path:
+    """A freshly migrated, never used sqlite metadata DB: `airflow db migrate` runs once per
+    session (~20-40 s) under a lock, and every worker copies the result."""
+    import fcntl
+    import shutil
+
+    shared = _session_dir(tmp_path_factory)
+    template = shared / "airflow-migrated.db"
+    with (shared / "airflow-migrated.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not template.exists():
+            airflow = Path(sys.executable).parent / "airflow"
+            proc = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True,
+                                  env=os.environ.copy(), timeout=300)
+            assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+            shutil.copyfile(AIRFLOW_HOME / "airflow.db", shared / "airflow-migrated.db.part")
+            (shared / "airflow-migrated.db.part").rename(template)
+    return template
+
+
+@pytest.fixture(scope="session")
+def dags_airflow_db(migrated_airflow_db) -> Path:
+    """The migrated sqlite metadata DB in this worker's AIRFLOW_HOME; returns AIRFLOW_HOME."""
+    import shutil
+
     (TEST_DAGS_FOLDER / "extract_only.py").write_text(SHIM)
-    airflow = Path(sys.executable).parent / "airflow"
-    proc = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True,
-                          env=os.environ.copy(), timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    shutil.copyfile(migrated_airflow_db, AIRFLOW_HOME / "airflow.db")
     return AIRFLOW_HOME
 
 

@@ -1,8 +1,10 @@
 """Writes a fixture home in the real layout (docs/exports.md, docs/architecture.md).
 
 Three exports (2026-01-04..06) of two segments, quality results, Data Docs, a model card,
-and hand-made pixel events for one A/B campaign whose expected numbers are worked out in
-tests/test_portal.py. The portal only reads files, so writing them directly is enough.
+and hand-made A/B campaign files (the warehouse's campaign_responses mart and purchase events
+as the export publishes them) whose expected numbers are worked out in tests/test_portal.py.
+The portal only reads files, so writing them directly is enough; the mart itself is tested by
+its dbt unit test (models/marts/_marts.yml).
 """
 
 from __future__ import annotations
@@ -32,10 +34,6 @@ FIRST = ["Anna", "Ben", None, "Dora", "Emil", "Fay", "Gus", "Hana", "Ivan", "Jul
 
 def email_of(uid: str) -> str:
     return f"{FIRST[int(uid[1:]) - 1] or 'nobody'}.{uid}@example.com".lower()
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def contact(uid: str, *, variant: str, holdout: bool, extra: dict | None = None) -> dict:
@@ -147,6 +145,7 @@ def _write_export(settings: Settings, ds: str, previous: dict[str, list[dict]] |
                 "model_versions": {"vip": ["vip-v1"], "churn": ["churn-v1"]},
                 "holdout": {"pct": 5.0, "salt": "personalization-holdout-v1"},
                 "file_kinds": FILE_KINDS,
+                "campaigns": _write_campaign_files(root),
                 "segments": segments}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return members
@@ -186,54 +185,51 @@ def _t(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 1, 5) + timedelta(days=day, hours=hour, minutes=minute)
 
 
-def pixel_events() -> list[dict]:
-    """Hand-made campaign events (see tests/test_portal.py for the expected results)."""
+def campaign_responses() -> list[dict]:
+    """Hand-made campaign responses, per campaign, variant, person and day, as the
+    campaign_responses mart gives them (see tests/test_portal.py for the expected results)."""
     rows: list[dict] = []
 
-    def ev(kind, uid=None, when=None, variant=None, campaign=CAMPAIGN, customer=None,
-           cookie=None, event_id=None):
-        rows.append({"event_id": event_id or f"e{len(rows):03d}", "occurred_at": when,
-                     "anonymous_id": cookie, "customer_id": customer,
-                     "email_sha256": sha(email_of(uid)) if uid else None, "event_type": kind,
-                     "sku": None, "campaign_id": campaign if kind.startswith("email") else None,
-                     "variant": variant if kind.startswith("email") else None, "url": None,
-                     "country": None, "city": None, "device": "desktop", "_line_number": len(rows) + 1})
+    def resp(uid, variant, first, last, opened, clicked=False, converted=False,
+             campaign=CAMPAIGN):
+        rows.append({"campaign_id": campaign, "variant": variant, "unified_id": uid,
+                      "activity_on": first.date(), "first_event_at": first, "last_event_at": last,
+                      "has_opened": opened, "has_clicked": clicked, "has_converted": converted})
 
-    for uid in ("u01", "u02", "u03", "u04"):
-        ev("email_open", uid, _t(0, 8), "A")
-    ev("email_open", "u01", _t(0, 9), "A")  # a second open: still one person
-    ev("email_open", "u01", _t(0, 9), "A", event_id="e004")  # redelivered duplicate event
-    for uid in ("u06", "u07", "u08", "u09", "u10"):
-        ev("email_open", uid, _t(0, 8, 30), "B")
-    ev("email_click", "u01", _t(0, 10), "A")
-    ev("email_click", "u02", _t(0, 10), "A")
-    ev("email_click", "u06", _t(0, 10), "B")
-    ev("email_click", "u07", _t(0, 10), "B", cookie="cookie-u07")
-    ev("email_click", "u08", _t(0, 10), "B")
-    ev("email_click", "u09", _t(0, 10), "B")
-    ev("purchase", "u01", _t(2, 10))  # 2 days after the click: converts (A)
-    ev("purchase", "u02", _t(20, 10))  # 20 days after: does not convert, outside the window
-    ev("purchase", None, _t(0, 11), customer="c06")  # shop account of u06: converts (B)
-    ev("purchase", None, _t(0, 12), cookie="cookie-u07")  # same cookie as u07's click (B)
-    ev("purchase", "u08", _t(0, 9))  # before the click: no conversion, but a buyer
-    ev("purchase", None, _t(1, 12), customer="c11")  # holdout u11 buys in the window
-    ev("page_view", "u12", _t(1, 12))  # holdout u12 only browses
+    # u01 opened twice and clicked, then bought 2 days later: converts (A).
+    resp("u01", "A", _t(0, 8), _t(0, 10), True, True, True)
+    # u02 clicked but bought 20 days later: no conversion.
+    resp("u02", "A", _t(0, 8), _t(0, 10), True, True)
+    for uid in ("u03", "u04"):
+        resp(uid, "A", _t(0, 8), _t(0, 8), True)
+    # u06 bought through its shop account and u07 through the cookie of its click (identity
+    # in the warehouse): both convert (B); u08 bought before its click; u09 only clicked.
+    resp("u06", "B", _t(0, 8, 30), _t(0, 10), True, True, True)
+    resp("u07", "B", _t(0, 8, 30), _t(0, 10), True, True, True)
+    resp("u08", "B", _t(0, 8, 30), _t(0, 10), True, True)
+    resp("u09", "B", _t(0, 8, 30), _t(0, 10), True, True)
+    resp("u10", "B", _t(0, 8, 30), _t(0, 8, 30), True)
     # A newsletter that is not a segment of the exports (its audience is unknown), a day later.
-    ev("email_open", "u13", _t(1, 9), "A", campaign="cmp-news")
-    ev("email_open", "u14", _t(1, 9), "B", campaign="cmp-news")
-    ev("email_click", "u13", _t(1, 10), "A", campaign="cmp-news")
+    resp("u13", "A", _t(1, 9), _t(1, 10), True, True, campaign="cmp-news")
+    resp("u14", "B", _t(1, 9), _t(1, 9), True, campaign="cmp-news")
     return rows
 
 
-def _write_lake(settings: Settings) -> None:
-    events = settings.lake_dir / "raw" / "pixel" / "events" / "ds=2026-01-05" / "part-0.parquet"
-    events.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(pixel_events()), events)
-    customers = settings.lake_dir / "raw" / "shop" / "customers" / "ds=2026-01-04" / "part-0.parquet"
-    customers.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist([
-        {"customer_id": f"c{n}", "email": f"  {email_of('u' + n).upper()} ",
-         "updated_at": datetime(2026, 1, 1)} for n in ("06", "11")]), customers)
+def campaign_purchases() -> list[dict]:
+    """Purchase events since the first response, per person (holdout u11 buys in the window,
+    holdout u12 does not buy)."""
+    return [{"unified_id": uid, "purchased_at": when} for uid, when in (
+        ("u01", _t(2, 10)), ("u02", _t(20, 10)), ("u06", _t(0, 11)), ("u07", _t(0, 12)),
+        ("u08", _t(0, 9)), ("u11", _t(1, 12)))]
+
+
+def _write_campaign_files(root: Path) -> dict:
+    out = {}
+    for name, rows in (("responses", campaign_responses()), ("purchases", campaign_purchases())):
+        path = root / f"campaign_{name}.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), path)
+        out[name] = {"rows": len(rows), "file": _entry(path, root)}
+    return out
 
 
 def build(home: Path) -> Settings:
@@ -246,7 +242,6 @@ def build(home: Path) -> Settings:
     (settings.exports_dir / ".tmp-2026-01-07-123").mkdir()  # work in progress: ignored
     _write_quality(settings)
     _write_models(settings)
-    _write_lake(settings)
     return settings
 
 

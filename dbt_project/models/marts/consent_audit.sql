@@ -1,8 +1,8 @@
 -- The consent audit trail: for every person, the CRM record (and its timestamp) whose
 -- email_opt_in statement decided their consent, and the unsubscribe that may override it.
 -- The export ships it for every exported contact; subject-access shows it.
-with golden_record as (
-    select * from {{ ref('int_customers__golden_record') }}
+with consent as (
+    select * from {{ ref('int_customers__consent') }}
 ),
 
 final as (
@@ -15,7 +15,7 @@ final as (
         opted_in_at,
         is_unsubscribed,
         unsubscribed_at
-    from golden_record
+    from consent
 )
 
 select * from final

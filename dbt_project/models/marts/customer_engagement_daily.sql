@@ -1,26 +1,10 @@
 -- Incremental (exception to the marts-as-tables rule): a night recomputes only the persons
 -- whose events changed (macros/incremental_events.sql); `--full-refresh` gives the same table.
-{{ config(
-    materialized=keyed_incremental(),
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ delete_touched_persons() }}"
-) }}
--- depends_on: {{ ref('int_events__key_persons') }}
--- depends_on: {{ ref('int_events__sku_categories') }}
--- depends_on: {{ ref('int_events__expired_persons') }}
-
-{%- set lower_bound = incremental_lower_bound('last_delivered_on') if is_incremental() else none %}
+{{ per_person_event_config() }}
 
 with events as (
-    select * from {{ ref('customer_events') }}
+    {{ touched_person_events() }}
 ),
-
-{% if is_incremental() %}
-touched as (
-    {{ touched_event_persons(lower_bound) }}
-),
-{% endif %}
 
 final as (
     select
@@ -37,11 +21,7 @@ final as (
         cast(count(*) filter (where event_type = 'email_click') as integer) as email_clicks,
         max(delivered_on) as last_delivered_on
     from events
-    where unified_id is not null
-      and delivered_on <= date '{{ var("ds") }}'
-    {% if is_incremental() -%}
-      and unified_id in (select unified_id from touched)
-    {%- endif %}
+    where delivered_on <= date '{{ var("ds") }}'
     group by unified_id, cast(occurred_at as date)
 )
 

@@ -1,32 +1,21 @@
+-- One row per order line of an order that reaches a person (int_order_items__resolved).
 with order_items as (
-    select * from {{ ref('stg_shop__order_items') }}
-),
-
-orders as (
-    select * from {{ ref('orders') }}
-),
-
-products as (
-    select * from {{ ref('products') }}
+    select * from {{ ref('int_order_items__resolved') }}
 ),
 
 final as (
     select
-        order_items.order_id,
-        order_items.line_number,
-        orders.unified_id,
-        order_items.sku,
-        products.category,
-        order_items.quantity,
-        order_items.unit_price,
-        order_items.line_amount,
-        orders.ordered_at,
-        orders.status
+        order_id,
+        line_number,
+        unified_id,
+        sku,
+        category,
+        quantity,
+        unit_price,
+        line_amount,
+        ordered_at,
+        status
     from order_items
-    inner join orders
-        on order_items.order_id = orders.order_id
-    left join products
-        on order_items.sku = products.sku
 )
 
 select * from final

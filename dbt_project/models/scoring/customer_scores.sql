@@ -1,20 +1,18 @@
--- The scores of the logical date var('ds') as a warehouse table, typed to the contract.
-with
-
-scores as (
-    select * from {{ scores_relation() }}
+-- The scores of the logical date var('ds') as a warehouse table (contract: _customer_scores.yml).
+with scores as (
+    select * from {{ ref('stg_scores__customer_scores') }}
 ),
 
 final as (
     select
-        cast(unified_id as string) as unified_id,
-        cast(p_vip as double) as p_vip,
-        cast(p_churn as double) as p_churn,
-        cast(vip_model_version as string) as vip_model_version,
-        cast(churn_model_version as string) as churn_model_version,
-        cast(scored_at as timestamp) as scored_at,
-        cast(next_best_products as {{ type_string_list() }}) as next_best_products,
-        cast(best_send_hour as integer) as best_send_hour
+        unified_id,
+        p_vip,
+        p_churn,
+        vip_model_version,
+        churn_model_version,
+        scored_at,
+        next_best_products,
+        best_send_hour
     from scores
 )
 

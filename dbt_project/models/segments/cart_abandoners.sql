@@ -27,7 +27,7 @@ cart_lines as (
         max(cart_adds.occurred_at) as added_at
     from cart_adds
     left join products on cart_adds.sku = products.sku
-    group by 1, 2, 3
+    group by cart_adds.unified_id, cart_adds.sku, coalesce(products.name, cart_adds.sku)
 ),
 
 final as (

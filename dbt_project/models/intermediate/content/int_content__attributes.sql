@@ -11,19 +11,19 @@
 with
 
 profiles as (
-    select * from {{ ref('customer_profiles') }}
+    select * from {{ ref('int_customers__profiles') }}
 ),
 
 events as (
-    select * from {{ ref('customer_events') }}
+    select * from {{ ref('int_events__resolved') }}
 ),
 
 orders as (
-    select * from {{ ref('orders') }}
+    select * from {{ ref('int_orders__resolved') }}
 ),
 
 products as (
-    select * from {{ ref('products') }}
+    select * from {{ ref('stg_shop__products') }}
 ),
 
 views as (

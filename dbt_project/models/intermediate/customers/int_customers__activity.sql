@@ -12,7 +12,7 @@ category_views as (
 ),
 
 order_items as (
-    select * from {{ ref('order_items') }}
+    select * from {{ ref('int_order_items__resolved') }}
     where unified_id is not null
 ),
 

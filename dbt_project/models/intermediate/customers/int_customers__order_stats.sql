@@ -1,15 +1,15 @@
 -- Order history per person (every person, 0 orders included). Only `placed` orders count:
 -- cancelled and refunded orders are neither revenue nor a purchase.
-with identity_map as (
-    select * from {{ ref('identity_map') }}
+with id_assignment as (
+    select * from {{ ref('int_identity__id_assignment') }}
 ),
 
 orders as (
-    select * from {{ ref('orders') }}
+    select * from {{ ref('int_orders__resolved') }}
 ),
 
 persons as (
-    select distinct unified_id from identity_map
+    select distinct unified_id from id_assignment
 ),
 
 placed as (

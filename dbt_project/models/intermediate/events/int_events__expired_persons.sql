@@ -1,10 +1,10 @@
 -- One row per person some of whose loaded events retention has expired since the last build
--- (their delivery is gone from stg_pixel__events; docs/privacy.md). customer_events drops
--- those events; the per-person event marts recompute these persons.
--- Reads the customer_events table as the last build left it, by name and not by ref():
--- this model must run before customer_events replaces those rows, and a ref would order it
--- after. Empty on the first build.
-{%- set built = adapter.get_relation(this.database, this.schema, 'customer_events') %}
+-- (their delivery is gone from stg_pixel__events; docs/privacy.md). int_events__resolved
+-- drops those events; the per-person event marts recompute these persons.
+-- Reads the int_events__resolved table as the last build left it, by name and not by ref():
+-- this model must run before int_events__resolved replaces those rows, and a ref would order
+-- it after. Empty on the first build.
+{%- set built = adapter.get_relation(this.database, this.schema, 'int_events__resolved') %}
 {%- if built is not none and execute
       and 'delivered_on' not in (adapter.get_columns_in_relation(built) | map(attribute='name')) %}
   {%- set built = none %}  {#- a table from before the incremental marts #}

@@ -1,7 +1,8 @@
 -- One row per key pair (customer_id, anonymous_id) seen on pixel events: the person its
 -- events belong to (the logged-in shop account's, else the cookie's), and the run (ds) in
--- which that person last changed. customer_events re-maps only the events of key pairs
--- changed since its last run, instead of joining every event to identity_map nightly.
+-- which that person last changed. int_events__resolved re-maps only the events of key pairs
+-- changed since its last run, instead of joining every event to the identity assignment
+-- (int_identity__id_assignment, what identity_map publishes) nightly.
 -- Incremental (exception to the intermediate-as-tables rule): it remembers the previous
 -- person of every key pair, which is how a night knows what identity changed. Each night
 -- re-checks every known pair (a few per person, cheap) and adds the pairs of new deliveries;
@@ -22,8 +23,8 @@ with events as (
     {%- endif %}
 ),
 
-identity_map as (
-    select * from {{ ref('identity_map') }}
+id_assignment as (
+    select * from {{ ref('int_identity__id_assignment') }}
 ),
 
 new_pairs as (
@@ -62,10 +63,10 @@ mapped as (
         pairs.*,
         coalesce(accounts.unified_id, cookies.unified_id) as unified_id
     from pairs
-    left join identity_map as accounts
+    left join id_assignment as accounts
         on accounts.source = 'shop'
         and pairs.customer_id = accounts.source_id
-    left join identity_map as cookies
+    left join id_assignment as cookies
         on cookies.source = 'pixel'
         and pairs.anonymous_id = cookies.source_id
 ),

@@ -1,6 +1,6 @@
--- One row per sku ever in the catalogue: the category customer_events gives its events, and
+-- One row per sku ever in the catalogue: the category int_events__resolved gives its events, and
 -- the run (ds) in which that category last changed (a new sku counts as a change).
--- customer_events re-labels only the events of skus changed since its last run.
+-- int_events__resolved re-labels only the events of skus changed since its last run.
 -- Incremental (exception to the intermediate-as-tables rule): it remembers the previous
 -- category; only new or changed skus are written.
 {{ config(
@@ -11,7 +11,7 @@
 ) }}
 
 with products as (
-    select sku, category from {{ ref('products') }}
+    select sku, category from {{ ref('stg_shop__products') }}
 ),
 
 {% if is_incremental() %}

@@ -2,7 +2,7 @@
 -- least one name) in the same block, across different deterministic components. Several
 -- rules are unioned so a duplicate with typos in some fields still shares a block through
 -- the others; a block larger than var identity_max_block_size is skipped, which caps every
--- rule at max_block_size^2 / 2 pairs per key (identity_blocking_rules reports what each
+-- rule at max_block_size^2 / 2 pairs per key (int_identity__blocking_rules reports what each
 -- rule costs and what it skipped). Names are taken both ways round (swapped first/last).
 {%- set max_block_size = var('identity_max_block_size', 50) %}
 

@@ -1,7 +1,7 @@
 -- One row per record: its cluster (a person) after deterministic and fuzzy edges (with the
 -- conflict guard of int_identity__fuzzy_clusters), the rule that placed it and that rule's
 -- score. A cluster above var identity_max_cluster_size is not trusted: it falls back to its
--- deterministic-only components (reported in identity_oversized_clusters).
+-- deterministic-only components (reported in int_identity__oversized_clusters).
 {%- set max_cluster_size = var('identity_max_cluster_size', 50) %}
 
 with records as (

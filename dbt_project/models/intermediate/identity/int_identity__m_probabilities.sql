@@ -10,8 +10,8 @@
 --   same_full_name  (both names exact): trains birth date, address, phone, mailbox name.
 -- A comparison's m is the mean over the sessions that trained it. E step: each pattern's
 -- match probability from m, u and the session's match share; M step: m = the match-weighted
--- share of each level. var identity_em_iterations iterations are unrolled into plain SQL (no
--- loops or recursion, so the same SQL runs on Spark); `m_change` is the last iteration's
+-- share of each level. var identity_em_iterations iterations are unrolled into plain SQL
+-- (Spark runs them one query each: identity_em_sessions); `m_change` is the last iteration's
 -- largest move, ~0 when converged. The weak prior m0 counts as var identity_m_prior_pairs
 -- pairs. Finally the prior, the probability that two random person records are one person,
 -- is estimated by EM over all n(n-1)/2 record pairs with m and u fixed (`prior_weight`).
@@ -23,7 +23,10 @@
     'same_full_name': {'filter': 'first_name_level = 4 and last_name_level = 4', 'fixed': ['first_name', 'last_name']},
 } %}
 
-with patterns as (
+{#- The CTEs the EM iterations read, kept as text: on Spark identity_em_sessions runs each
+    iteration as its own query over them (identity_em.sql). -#}
+{%- set em_context %}
+patterns as (
     select * from {{ ref('int_identity__comparison_patterns') }}
 ),
 
@@ -47,23 +50,11 @@ parameters_start as (
     inner join u_probabilities
         on prior.comparison = u_probabilities.comparison
         and prior.comparison_level = u_probabilities.comparison_level
-),
-{%- for session, spec in sessions.items() %}
+)
+{%- endset %}
 
-{{ session }}_patterns as (
-    select * from patterns where {{ spec.filter }}
-),
-
-{{ session }}_0 as (
-    select * from parameters_start
-),
-{%- for k in range(1, iterations + 1) %}
-
-{{ session }}_{{ k }} as (
-    {{ identity_em_step(session ~ '_patterns', session ~ '_' ~ (k - 1), spec.fixed, prior_pairs, initial_lambda) }}
-),
-{%- endfor %}
-{%- endfor %}
+with {{ em_context }},
+{{ identity_em_sessions(sessions, iterations, prior_pairs, initial_lambda, em_context) }},
 
 -- Mean m over the sessions that trained each comparison.
 trained as (

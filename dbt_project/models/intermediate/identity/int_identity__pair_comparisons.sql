@@ -44,6 +44,36 @@ compared as (
             and b.fingerprint = cached.fingerprint_b
 ),
 
+-- Term frequencies adjust exact agreements only; the address levels use the value they agree
+-- on (street, postcode, or only the city). One row per agreement, so one join to frequencies.
+agreements as (
+    select node_a, node_b, 'first_name' as field, first_value as value
+    from compared where first_name_level = 4
+    union all
+    select node_a, node_b, 'last_name' as field, last_value as value
+    from compared where last_name_level = 4
+    union all
+    select node_a, node_b, 'street' as field, street_value as value
+    from compared where address_level in (5, 3)
+    union all
+    select node_a, node_b, 'postcode' as field, postcode_value as value
+    from compared where address_level = 2
+    union all
+    select node_a, node_b, 'city' as field, city_value as value
+    from compared where address_level = 1
+),
+
+adjustments as (
+    select
+        agreements.node_a,
+        agreements.node_b,
+        sum(frequencies.tf_adjustment) as tf_adjustment
+    from agreements
+    inner join frequencies
+        on agreements.field = frequencies.field and agreements.value = frequencies.value
+    group by agreements.node_a, agreements.node_b
+),
+
 final as (
     select
         compared.node_a,
@@ -55,27 +85,10 @@ final as (
         compared.address_level,
         compared.phone_level,
         compared.email_local_part_level,
-        -- Term frequencies adjust exact agreements only; the address levels use the value
-        -- they agree on (street, postcode, or only the city).
-        case when compared.first_name_level = 4 then coalesce(first_tf.tf_adjustment, 0) else 0 end
-        + case when compared.last_name_level = 4 then coalesce(last_tf.tf_adjustment, 0) else 0 end
-        + case
-            when compared.address_level in (5, 3) then coalesce(street_tf.tf_adjustment, 0)
-            when compared.address_level = 2 then coalesce(postcode_tf.tf_adjustment, 0)
-            when compared.address_level = 1 then coalesce(city_tf.tf_adjustment, 0)
-            else 0
-        end as tf_adjustment
+        coalesce(adjustments.tf_adjustment, 0) as tf_adjustment
     from compared
-    left join frequencies as first_tf
-        on first_tf.field = 'first_name' and compared.first_value = first_tf.value
-    left join frequencies as last_tf
-        on last_tf.field = 'last_name' and compared.last_value = last_tf.value
-    left join frequencies as street_tf
-        on street_tf.field = 'street' and compared.street_value = street_tf.value
-    left join frequencies as postcode_tf
-        on postcode_tf.field = 'postcode' and compared.postcode_value = postcode_tf.value
-    left join frequencies as city_tf
-        on city_tf.field = 'city' and compared.city_value = city_tf.value
+    left join adjustments
+        on compared.node_a = adjustments.node_a and compared.node_b = adjustments.node_b
 )
 
 select * from final

@@ -1,15 +1,8 @@
--- One row per source record that identity resolution places: crm contacts, shop accounts,
--- guest-checkout emails and pixel cookies, with the comparison fields they carry.
-with contacts as (
-    select * from {{ ref('stg_crm__contacts') }}
-),
-
-customers as (
-    select * from {{ ref('stg_shop__customers') }}
-),
-
-order_keys as (
-    select * from {{ ref('int_orders__person_keys') }}
+-- One row per source record that identity resolution places: the person records (crm
+-- contacts, shop accounts, guest-checkout emails: int_persons__records) and pixel cookies,
+-- with the comparison fields they carry.
+with person_records as (
+    select * from {{ ref('int_persons__records') }}
 ),
 
 events as (
@@ -20,10 +13,11 @@ nicknames as (
     select * from {{ ref('nicknames') }}
 ),
 
-crm as (
+-- CRM contacts, shop accounts and guest-checkout emails (int_persons__records).
+persons as (
     select
-        'crm' as source,
-        contact_id::string as source_id,
+        source,
+        source_id,
         email_normalized,
         email_sha256,
         first_name_clean,
@@ -34,45 +28,7 @@ crm as (
         city_clean,
         birth_date,
         updated_at
-    from contacts
-),
-
-shop as (
-    select
-        'shop' as source,
-        customer_id::string as source_id,
-        email_normalized,
-        email_sha256,
-        first_name_clean,
-        last_name_clean,
-        phone_e164,
-        street_clean,
-        postcode_clean,
-        city_clean,
-        null::date as birth_date,
-        updated_at
-    from customers
-),
-
--- A guest checkout has no account: its normalised email is the record. So is an order whose
--- account the warehouse does not hold (int_orders__person_keys).
-guest as (
-    select
-        'guest' as source,
-        email_normalized as source_id,
-        email_normalized,
-        min(email_sha256) as email_sha256,
-        null::string as first_name_clean,
-        null::string as last_name_clean,
-        null::string as phone_e164,
-        null::string as street_clean,
-        null::string as postcode_clean,
-        null::string as city_clean,
-        null::date as birth_date,
-        max(ordered_at) as updated_at
-    from order_keys
-    where person_source = 'guest'
-    group by email_normalized
+    from person_records
 ),
 
 pixel as (
@@ -95,11 +51,7 @@ pixel as (
 ),
 
 unioned as (
-    select * from crm
-    union all
-    select * from shop
-    union all
-    select * from guest
+    select * from persons
     union all
     select * from pixel
 ),

@@ -19,7 +19,7 @@ cached as (
     where cache_version = {{ identity_cache_version() }}
 ),
 
-prior as (
+prior_levels as (
     {{ identity_prior_rows() }}
 ),
 
@@ -65,16 +65,16 @@ totals as (
 
 final as (
     select
-        prior.comparison,
-        prior.comparison_level,
+        prior_levels.comparison,
+        prior_levels.comparison_level,
         coalesce(counted.pair_count, 0) as sampled_pair_count,
         coalesce(totals.compared_pairs, 0) as sampled_compared_pairs,
-        (coalesce(counted.pair_count, 0) + {{ prior_pairs }} * prior.u_prior)
+        (coalesce(counted.pair_count, 0) + {{ prior_pairs }} * prior_levels.u_prior)
             / (coalesce(totals.compared_pairs, 0) + {{ prior_pairs }}) as u_probability
-    from prior
+    from prior_levels
     left join counted
-        on prior.comparison = counted.comparison and prior.comparison_level = counted.comparison_level
-    left join totals on prior.comparison = totals.comparison
+        on prior_levels.comparison = counted.comparison and prior_levels.comparison_level = counted.comparison_level
+    left join totals on prior_levels.comparison = totals.comparison
 )
 
 select * from final

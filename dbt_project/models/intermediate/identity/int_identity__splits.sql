@@ -3,6 +3,10 @@
 -- nightly, never rebuilt: like identity_merges it is history.
 {{ config(materialized='incremental', full_refresh=false) }}
 
+{#- Named identity_splits until issue 20: its first build carries that history over. -#}
+{%- set legacy = adapter.get_relation(this.database, this.schema, 'identity_splits')
+    if execute and not is_incremental() else none %}
+
 with changes as (
     select * from {{ ref('int_identity__id_changes') }}
 ),
@@ -18,6 +22,10 @@ final as (
 )
 
 select * from final
+{% if legacy is not none %}
+union
+select original_unified_id, new_unified_id, split_on, record_count from {{ legacy }}
+{% endif %}
 {% if is_incremental() %}
     where not exists (
         select 1 from {{ this }} as existing

@@ -1,4 +1,6 @@
-"""A synthetic warehouse with planted, learnable structure, for tests and benchmarks.
+"""A synthetic warehouse with planted, learnable structure, for the scoring tests.
+
+Test-only data (moved out of the shipped package, issue 20).
 
 Builds the public mart tables of docs/architecture.md directly (no dbt), with a vectorised
 numpy population: each person has a start date, a hidden lifetime (after which they stop

@@ -1,0 +1,71 @@
+-- One row per loaded pixel event (event_id): its person, the logged-in shop account's if
+-- there is one, else the cookie's (int_events__key_persons), and its product's category
+-- (int_events__sku_categories). The customer_events mart publishes it; the per-person event
+-- aggregates (macros/incremental_events.sql) read it.
+-- Incremental (exception to the intermediate-as-tables rule): the largest table. A night
+-- writes the events of the deliveries after the last one loaded (normally just `ds`), and
+-- re-writes the events whose person or category changed since then: those of key pairs
+-- identity moved to another person, and of re-categorised skus. `--full-refresh` maps every
+-- event afresh and gives the same table (tests/test_incremental_marts.py). The pre-hook
+-- drops rows of deliveries about to be reloaded (a rerun of `ds`) and of deliveries
+-- retention removed from stg_pixel__events.
+{{ config(
+    materialized=keyed_incremental(),
+    incremental_strategy='delete+insert',
+    unique_key='event_id',
+    on_schema_change='fail',
+    pre_hook="{{ event_mart_pre_hook() }}"
+) }}
+
+-- Runs after int_events__expired_persons, which reads the rows the pre-hook deletes:
+-- depends_on: {{ ref('int_events__expired_persons') }}
+
+{%- set lower_bound = incremental_lower_bound() if is_incremental() else none %}
+
+with events as (
+    select * from {{ ref('stg_pixel__events') }}
+),
+
+key_persons as (
+    select * from {{ ref('int_events__key_persons') }}
+),
+
+sku_categories as (
+    select * from {{ ref('int_events__sku_categories') }}
+),
+
+selected as (
+    select *, {{ event_person_key('customer_id', 'anonymous_id') }} as person_key
+    from events
+    where delivered_on <= date '{{ var("ds") }}'
+    {% if is_incremental() -%}
+    and (
+        delivered_on > date '{{ lower_bound }}'
+        or {{ event_person_key('customer_id', 'anonymous_id') }} in (
+            select person_key from key_persons where remapped_on > date '{{ lower_bound }}')
+        or sku in (
+            select sku from sku_categories where changed_on > date '{{ lower_bound }}')
+    )
+    {%- endif %}
+),
+
+final as (
+    select
+        selected.event_id,
+        key_persons.unified_id,
+        selected.occurred_at,
+        selected.event_type,
+        selected.sku,
+        sku_categories.category,
+        selected.campaign_id,
+        selected.variant,
+        selected.device,
+        selected.delivered_on
+    from selected
+    left join key_persons
+        on selected.person_key = key_persons.person_key
+    left join sku_categories
+        on selected.sku = sku_categories.sku
+)
+
+select * from final
