@@ -53,18 +53,26 @@ def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
 
 
 def parquet_files(con: duckdb.DuckDBPyConnection, settings: Settings, files: list[Path],
-                  keys: str) -> list[dict]:
-    """Rewrite each Parquet file without the rows that match `keys`."""
+                  keys: str, *, foreign: bool = False) -> list[dict]:
+    """Rewrite each Parquet file without the rows that match `keys`.
+
+    `foreign`: files another engine wrote (Spark's tables): read as they are (partition
+    columns stay in the folder names, no lake encryption) and written back as plain Parquet.
+    """
     changed = []
     for path in files:
-        source = read_parquet_sql(settings, path)
+        source = (f"read_parquet({literal(str(path))}, hive_partitioning = false)" if foreign
+                  else read_parquet_sql(settings, path))
         condition = erased_condition(_columns(con, source), ledger=keys)
         if condition is None:
             continue
         removed = con.execute(f"SELECT count(*) FROM {source} WHERE {condition}").fetchone()[0]
         if removed:
-            write_parquet_atomic(con, settings, f"SELECT * FROM {source} WHERE NOT ({condition})",
-                                 path)
+            query = f"SELECT * FROM {source} WHERE NOT ({condition})"
+            if foreign:
+                copy_atomic(con, query, path, "FORMAT parquet, COMPRESSION snappy")
+            else:
+                write_parquet_atomic(con, settings, query, path)
             changed.append({"path": _rel(settings, path), "rows_removed": removed})
     return changed
 

@@ -232,36 +232,20 @@ def erase(con: Any, settings: Settings, keys: str) -> list[dict]:
     Returns:
         One `{"path", "rows_removed"}` per file changed (paths relative to the home).
     """
-    from personalization.privacy.ledger import copy_atomic
-    from personalization.privacy.matching import erased_condition
-    from personalization.sql import literal
+    from personalization.privacy import redact
 
     root = settings.spark_warehouse_dir
     if root is None or "://" in str(root) or not Path(root).is_dir():
         return []
     root = Path(root)
-    changed: list[dict] = []
+    # Spark's own temporary and hidden files (a part starting with "." or "_") are skipped.
+    files = [path for path in sorted(root.rglob("*.parquet"))
+             if not any(part.startswith((".", "_")) for part in path.relative_to(root).parts)]
+    changed = redact.parquet_files(con, settings, files, keys, foreign=True)
     tables: set[str] = set()
-    for path in sorted(root.rglob("*.parquet")):
-        parts = path.relative_to(root).parts
-        if any(part.startswith((".", "_")) for part in parts):
-            continue  # Spark's own temporary and hidden files
-        source = f"read_parquet({literal(str(path))}, hive_partitioning = false)"
-        columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-        condition = erased_condition(columns, ledger=keys)
-        if condition is None:
-            continue
-        removed = con.execute(f"SELECT count(*) FROM {source} WHERE {condition}").fetchone()[0]
-        if not removed:
-            continue
-        copy_atomic(con, f"SELECT * FROM {source} WHERE NOT ({condition})", path,
-                    "FORMAT parquet, COMPRESSION snappy")
+    for path in (settings.home / c["path"] for c in changed):
         path.with_name(f".{path.name}.crc").unlink(missing_ok=True)
-        try:
-            shown = path.relative_to(settings.home).as_posix()
-        except ValueError:
-            shown = str(path)
-        changed.append({"path": shown, "rows_removed": removed})
+        parts = path.relative_to(root).parts
         if len(parts) >= 3 and parts[0].endswith(".db"):
             tables.add(f"{parts[0][:-3]}.{parts[1]}")
     if _SESSION is not None:
