@@ -24,9 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from personalization.config import REPO_ROOT
+from personalization.warehouse.structure import allowlist_entries, judge
 
 ALLOWLIST = REPO_ROOT / "dbt_project" / "sql_lint_allowlist.yml"
 MODELS = Path("dbt_project") / "models"
@@ -89,14 +88,7 @@ def lint(compiled: Path) -> dict[str, list[dict]]:
 
 def load_allowlist(path: Path = ALLOWLIST) -> dict[tuple[str, str], str]:
     """`{(model file, rule code): reason}`."""
-    entries = (yaml.safe_load(path.read_text()) or []) if path.exists() else []
-    allowed = {}
-    for entry in entries:
-        if not str(entry.get("reason", "")).strip():
-            raise ValueError(f"{path}: entry {entry} has no reason")
-        for code in entry["codes"]:
-            allowed[(entry["file"], code)] = entry["reason"]
-    return allowed
+    return {(e["file"], code): e["reason"] for e in allowlist_entries(path) for code in e["codes"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,19 +100,14 @@ def main(argv: list[str] | None = None) -> int:
         compiled = args.compiled or compile_models(Path(tmp))
         found = lint(compiled)
     allowed = load_allowlist()
-    seen, new = set(), []
-    for name, violations in sorted(found.items()):
-        for v in violations:
-            key = (name, v["code"])
-            if key in allowed:
-                seen.add(key)
-            else:
-                new.append(f"{name}:{v['start_line_no']}:{v['start_line_pos']}: "
-                           f"{v['code']} {v['description']}")
-    for name, code in sorted(set(allowed) - seen):
+    findings = [(name, v) for name, violations in sorted(found.items()) for v in violations]
+    new, stale = judge(findings, allowed, key=lambda f: (f[0], f[1]["code"]))
+    seen = set(allowed) - set(stale)
+    for name, code in stale:
         print(f"sql lint allowlist entry no longer needed, delete it: {name} {code}")
-    for line in new:
-        print(f"sql lint: {line}")
+    for name, v in new:
+        print(f"sql lint: {name}:{v['start_line_no']}:{v['start_line_pos']}: "
+              f"{v['code']} {v['description']}")
     print(f"sql lint: {len(found)} compiled models linted (sqlfluff, DuckDB dialect), "
           f"{len(seen)} known findings allowlisted (dbt_project/sql_lint_allowlist.yml), "
           f"{len(new)} new")

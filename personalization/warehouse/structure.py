@@ -29,6 +29,7 @@ import json
 import re
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,22 +111,26 @@ def check(manifest: dict[str, Any]) -> list[Violation]:
     return sorted(out)
 
 
-def load_allowlist(path: Path = ALLOWLIST) -> dict[tuple[str, str], str]:
-    """`{(rule, model): reason}`; every entry must say why and which issue removes it."""
+def allowlist_entries(path: Path) -> list[dict[str, Any]]:
+    """The entries of an allowlist YAML file (none if it is missing); each must say why."""
     entries = (yaml.safe_load(path.read_text()) or []) if path.exists() else []
-    allowed = {}
     for entry in entries:
         if not str(entry.get("reason", "")).strip():
             raise ValueError(f"{path}: allowlist entry {entry} has no reason")
-        allowed[(entry["rule"], entry["model"])] = entry["reason"]
-    return allowed
+    return entries
 
 
-def judge(violations: list[Violation], allowed: dict[tuple[str, str], str]
-          ) -> tuple[list[Violation], list[tuple[str, str]]]:
+def load_allowlist(path: Path = ALLOWLIST) -> dict[tuple[str, str], str]:
+    """`{(rule, model): reason}`; every entry must say why and which issue removes it."""
+    return {(e["rule"], e["model"]): e["reason"] for e in allowlist_entries(path)}
+
+
+def judge(violations: list[Any], allowed: dict[tuple[str, str], str],
+          key: Callable[[Any], tuple[str, str]] = lambda v: (v.rule, v.model),
+          ) -> tuple[list[Any], list[tuple[str, str]]]:
     """(violations not on the allowlist, allowlist entries that match no violation)."""
-    found = {(v.rule, v.model) for v in violations}
-    new = [v for v in violations if (v.rule, v.model) not in allowed]
+    found = {key(v) for v in violations}
+    new = [v for v in violations if key(v) not in allowed]
     stale = sorted(k for k in allowed if k not in found)
     return new, stale
 
