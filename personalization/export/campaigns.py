@@ -17,17 +17,12 @@ RESPONSES = "campaign_responses.parquet"
 PURCHASES = "campaign_purchases.parquet"
 
 
-def _has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'wh' "
-        "AND table_schema = 'main' AND table_name = ?", [table]).fetchone()[0])
-
-
 def write_campaign_results(con: duckdb.DuckDBPyConnection, tmp: Path,
                            wh: str) -> dict[str, Any] | None:
     """Write both files into the export folder `tmp`; None when the warehouse lacks the mart
     (a warehouse built before it existed)."""
-    if not (_has(con, "campaign_responses") and _has(con, "customer_events")):
+    if not (files.has_warehouse_table(con, "campaign_responses")
+            and files.has_warehouse_table(con, "customer_events")):
         return None
     responses = f"""
         SELECT campaign_id, variant, unified_id, activity_on, first_event_at, last_event_at,

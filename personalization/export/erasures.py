@@ -32,9 +32,7 @@ def write_erasures(con: duckdb.DuckDBPyConnection, tmp: Path, previous: Path | N
 def write_consent_audit(con: duckdb.DuckDBPyConnection, tmp: Path, wh: str) -> dict[str, Any] | None:
     """`consent.parquet`: for every exported contact, the source record and timestamp whose
     consent the export relied on (the `consent_audit` mart). None when the mart is missing."""
-    has_audit = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'wh' "
-        "AND table_schema = 'main' AND table_name = 'consent_audit'").fetchone()[0]
+    has_audit = files.has_warehouse_table(con, "consent_audit")
     segment_files = sorted((tmp / "segments").glob("*.parquet"))
     if not has_audit or not segment_files:
         return None

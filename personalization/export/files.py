@@ -27,6 +27,14 @@ def column_types(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[st
     return [(r[0], r[1]) for r in con.execute(f"DESCRIBE {relation}").fetchall()]
 
 
+def has_warehouse_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the attached warehouse (`wh`) has `table`: marts newer than an old warehouse
+    are optional for the export."""
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'wh' "
+        "AND table_schema = 'main' AND table_name = ?", [table]).fetchone()[0])
+
+
 def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
     """Parquet of `query` (which must be ordered: the bytes depend on row order)."""
     path.parent.mkdir(parents=True, exist_ok=True)

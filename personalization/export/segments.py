@@ -63,9 +63,7 @@ def _not_expired(con: duckdb.DuckDBPyConnection, segment: Segment) -> str:
 
     Expiry (a member inactive for `expires_after_days`) is decided once, in dbt's history
     layer; the export follows it for every segment the history has processed."""
-    has_history = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'wh' "
-        "AND table_schema = 'main' AND table_name = 'segment_membership_history'").fetchone()[0]
+    has_history = files.has_warehouse_table(con, "segment_membership_history")
     if not has_history:
         return ""
     history = f"{WH}.segment_membership_history"
