@@ -59,3 +59,29 @@
         {{ comparison }}_level{% if not loop.last %},{% endif %}
         {%- endfor %}
 {% endmacro %}
+
+{#- The stored identity model (docs/identity.md, "The stored identity model"): u, m, the
+    prior and the term frequencies are estimated on a schedule, not every night. True when
+    this run re-estimates them: the decision of int_identity__model_schedule (a full refresh,
+    no stored model, a forced var identity_reestimate, the model's age or the population's
+    growth). Read at execution time; at parse time (no data yet) it is true, which only
+    registers the dependency. -#}
+{% macro identity_reestimate() %}
+    {%- set schedule = ref('int_identity__model_schedule') %}
+    {%- if not execute %}{{ return(true) }}{% endif %}
+    {%- set built = adapter.get_relation(database=schedule.database, schema=schedule.schema,
+                                         identifier=schedule.identifier) %}
+    {#- Compiled without a build (dbt compile, the SQL lint): as a re-estimating run. -#}
+    {%- if built is none %}{{ return(true) }}{% endif %}
+    {%- set result = run_query('select reestimate from ' ~ schedule) %}
+    {{ return(result.columns[0].values()[0] == true) }}
+{% endmacro %}
+
+{#- The body of a stored-model table (materialized as a table): the new estimate when this
+    run re-estimates, else the stored rows as they are. -#}
+{% macro identity_keep_stored_model() %}
+    {%- set reestimate = identity_reestimate() %}
+    {%- if not execute %}{{ return(false) }}{% endif %}
+    {%- set existing = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) %}
+    {{ return(existing is not none and not reestimate) }}
+{% endmacro %}
