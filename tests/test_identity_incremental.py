@@ -113,8 +113,11 @@ def _model_state(project: IdentityProject, ds: str) -> dict:
         (select max(estimated_on)::string from int_identity__term_frequencies),
         (select reason from int_identity__model_schedule),
         (select count(*) from int_identity__compared_pairs where compared_on = '{ds}'),
-        (select count(*) from int_identity__u_sample_pairs)""")[0]
-    return dict(zip(("m_estimated_on", "tf_estimated_on", "reason", "compared", "sample_pairs"), row, strict=True))
+        (select count(*) from int_identity__u_sample_pairs),
+        (select count(*) filter (where in_region) from int_identity__cluster_region),
+        (select count(*) from int_identity__cluster_region)""")[0]
+    return dict(zip(("m_estimated_on", "tf_estimated_on", "reason", "compared", "sample_pairs", "region",
+                     "records"), row, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +195,13 @@ def test_incremental_night_compares_only_pairs_of_new_or_changed_records(nights)
     # With the stored model kept no random pairs are drawn for u: only new candidate pairs.
     assert second["sample_pairs"] == 0
     assert 0 < second["compared"] < first["compared"] / 10
+
+
+def test_incremental_night_reclusters_only_the_touched_region(nights):
+    first, second, third = (nights["state"][f"night{n}"] for n in (1, 2, 3))
+    assert first["region"] == first["records"]  # no state of a night before
+    assert 0 < second["region"] < second["records"] / 2
+    assert third["region"] == third["records"]  # the model was re-estimated: every weight may change
 
 
 def test_ids_stay_stable_through_merges_splits_and_deletions(nights):

@@ -85,3 +85,28 @@
     {%- set existing = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) %}
     {{ return(existing is not none and not reestimate) }}
 {% endmacro %}
+
+{#- Incremental clustering (docs/identity.md): the edges clustering reads — deterministic
+    links, and accepted fuzzy matches with the weight the conflict guard reads — as
+    (node_a, node_b, edge_kind, match_weight). -#}
+{% macro identity_cluster_edges() %}
+    select node_a, node_b, match_rule as edge_kind, cast(null as double) as match_weight
+    from {{ ref('int_identity__deterministic_edges') }}
+    union all
+    select node_a, node_b, 'fuzzy' as edge_kind, match_weight
+    from {{ ref('int_identity__scored_pairs') }}
+    where is_match
+{% endmacro %}
+
+{#- A signature of a guarded record: every field the clustering reads (a changed signature
+    touches the record's cluster). -#}
+{% macro identity_record_signature(alias) -%}
+    md5(
+        {{ alias }}.source || '|' || {{ alias }}.source_id
+    {%- for field in ['email_normalized', 'email_sha256', 'first_name_clean', 'last_name_clean',
+                      'first_name_canonical', 'phone_e164', 'street_clean', 'postcode_clean',
+                      'city_clean', 'birth_date'] %}
+        || '|' || case when {{ alias }}.{{ field }} is null then '0' else '1' || cast({{ alias }}.{{ field }} as varchar(200)) end
+    {%- endfor %}
+    )
+{%- endmacro %}

@@ -7,7 +7,8 @@
 --   no_stored_model  there is none yet (or one of another cache version),
 --   age              the stored model is var identity_model_max_age_days (7) days old,
 --   growth           the person records grew or shrank by more than
---                    var identity_model_max_growth (0.05) of the count it was estimated on.
+--                    var identity_model_max_growth (0.05) of the count it was estimated on;
+--   engine           always on Spark (a kept table would be read while it is replaced).
 -- var identity_reestimate false never re-estimates a stored model (a full rebuild with the
 -- same parameters, as the incremental-equals-full test does). docs/identity.md.
 {%- set forced = var('identity_reestimate', 'auto') %}
@@ -56,6 +57,10 @@ reasons as (
             {%- elif flags.FULL_REFRESH %}
             when true then 'full_refresh'
             {%- endif %}
+            {%- if target.type != 'duckdb' %}
+            -- Keeping a table means reading it while it is replaced, which Spark refuses.
+            when true then 'engine'
+            {%- endif %}
             when abs({{ dbt.datediff('stored.estimated_on', "cast('" ~ var('ds') ~ "' as date)", 'day') }})
                 >= {{ max_age_days }}
                 then 'age'
@@ -73,8 +78,8 @@ final as (
         estimated_on,
         estimated_record_count,
         {%- if forced is sameas false or forced in ['false', 'False', 'no'] %}
-        reason = 'no_stored_model' as reestimate,
-        case when reason = 'no_stored_model' then reason end as reason,
+        reason in ('no_stored_model', 'engine') as reestimate,
+        case when reason in ('no_stored_model', 'engine') then reason end as reason,
         {%- else %}
         reason is not null as reestimate,
         reason,
