@@ -18,13 +18,15 @@ benchmarks/results/identity-nights-<customers>-<date>.json. One run at a time.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import resource
 import shutil
 import sys
+import threading
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,6 +84,49 @@ def _identity_seconds(settings) -> tuple[float, dict[str, float]]:
     return round(sum(identity.values()), 1), {k: v for k, v in identity.items() if v >= 0.5}
 
 
+class _CpuSampler:
+    """This process's CPU seconds (dbt and DuckDB run in it), sampled every 0.2 s, so each
+    model's CPU can be read off its execution window in run_results.json: on a shared
+    machine wall seconds say more about the neighbours than about the model."""
+
+    def __init__(self):
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            self.samples.append((time.time(), usage.ru_utime + usage.ru_stime))
+            self._stop.wait(0.2)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def cpu_at(self, moment: float) -> float:
+        index = bisect.bisect_left(self.samples, (moment, -1.0))
+        return self.samples[min(index, len(self.samples) - 1)][1]
+
+
+def _identity_cpu_seconds(settings, sampler: _CpuSampler) -> tuple[float, dict[str, float]]:
+    results = json.loads((settings.dbt_target_dir / "run_results.json").read_text())["results"]
+    cpu = {}
+    for r in results:
+        name = r["unique_id"].split(".")[-1]
+        window = [t for t in r.get("timing", []) if t["name"] == "execute"]
+        if not r["unique_id"].startswith("model.") or "identity" not in name or not window:
+            continue
+        start, end = (datetime.fromisoformat(window[0][k].replace("Z", "+00:00")).timestamp()
+                      for k in ("started_at", "completed_at"))
+        cpu[name] = round(sampler.cpu_at(end) - sampler.cpu_at(start), 1)
+    return round(sum(cpu.values()), 1), {k: v for k, v in cpu.items() if v >= 0.3}
+
+
 def _export_map(settings, path: Path) -> None:
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         con.execute(f"copy (select source, source_id, unified_id from identity_map) to '{path}' (format parquet)")
@@ -100,10 +145,13 @@ def _build(settings, ds: date, full_refresh: bool = False, extra_vars: dict | No
         command.append("--full-refresh")
     load_before = os.getloadavg()[0]
     cpu, started = _cpu_seconds(), time.perf_counter()
-    invoke(command, settings, ds=ds, extra_vars=extra_vars)
+    with _CpuSampler() as sampler:
+        invoke(command, settings, ds=ds, extra_vars=extra_vars)
+    identity_cpu, per_model_cpu = _identity_cpu_seconds(settings, sampler)
     return {"build_seconds": round(time.perf_counter() - started, 1),
             "build_cpu_seconds": round(_cpu_seconds() - cpu, 1),
-            "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)]}
+            "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+            "identity_model_cpu_seconds": identity_cpu, "model_cpu_seconds": per_model_cpu}
 
 
 def _model_state(settings, ds: date) -> dict:
@@ -128,6 +176,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/identity-nights"))
     parser.add_argument("--last-night-only", action="store_true",
                         help="start from the warehouse saved before the last night by an earlier run")
+    parser.add_argument("--resume-after", type=int, default=0,
+                        help="start from warehouse_after_night<N>.duckdb of an earlier --keep-warehouses run "
+                             "(e.g. to measure a code change from the same state)")
     parser.add_argument("--keep-warehouses", action="store_true",
                         help="keep a copy of the warehouse after every night (warehouse_after_night<N>.duckdb)")
     parser.add_argument("--skip-reestimated", action="store_true",
@@ -152,10 +203,12 @@ def main() -> None:
 
     maps = home / "maps"
     maps.mkdir(exist_ok=True)
-    if not args.last_night_only:
+    if args.resume_after:
+        shutil.copy(home / f"warehouse_after_night{args.resume_after}.duckdb", settings.warehouse_path)
+    elif not args.last_night_only:
         settings.warehouse_path.unlink(missing_ok=True)  # night 1 from scratch: no history either
     for number, ds in enumerate(days, start=1):
-        if args.last_night_only and number < len(days):
+        if (args.last_night_only and number < len(days)) or number <= args.resume_after:
             continue
         if args.last_night_only:
             shutil.copy(home / "warehouse_before_last.duckdb", settings.warehouse_path)
