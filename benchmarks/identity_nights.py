@@ -154,6 +154,12 @@ def _build(settings, ds: date, full_refresh: bool = False, extra_vars: dict | No
             "identity_model_cpu_seconds": identity_cpu, "model_cpu_seconds": per_model_cpu}
 
 
+def _restore(saved: Path, settings) -> None:
+    """Put a saved warehouse in place (and drop a write-ahead log left by an interrupted run)."""
+    shutil.copy(saved, settings.warehouse_path)
+    settings.warehouse_path.with_name(settings.warehouse_path.name + ".wal").unlink(missing_ok=True)
+
+
 def _model_state(settings, ds: date) -> dict:
     """What tonight's run did: the stored model's decision, pairs compared, candidate pairs."""
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
@@ -204,14 +210,16 @@ def main() -> None:
     maps = home / "maps"
     maps.mkdir(exist_ok=True)
     if args.resume_after:
-        shutil.copy(home / f"warehouse_after_night{args.resume_after}.duckdb", settings.warehouse_path)
+        _restore(home / f"warehouse_after_night{args.resume_after}.duckdb", settings)
     elif not args.last_night_only:
-        settings.warehouse_path.unlink(missing_ok=True)  # night 1 from scratch: no history either
+        # Night 1 from scratch: no history either.
+        for path in (settings.warehouse_path, settings.warehouse_path.with_name(settings.warehouse_path.name + ".wal")):
+            path.unlink(missing_ok=True)
     for number, ds in enumerate(days, start=1):
         if (args.last_night_only and number < len(days)) or number <= args.resume_after:
             continue
         if args.last_night_only:
-            shutil.copy(home / "warehouse_before_last.duckdb", settings.warehouse_path)
+            _restore(home / "warehouse_before_last.duckdb", settings)
         elif number == len(days) and number > 1:
             shutil.copy(settings.warehouse_path, home / "warehouse_before_last.duckdb")
         timing = _build(settings, ds, full_refresh=number == 1)
@@ -243,7 +251,7 @@ def main() -> None:
         if not args.skip_reestimated:
             twins["full_refresh_last_night"] = {}
         for name, extra_vars in twins.items():
-            shutil.copy(home / "warehouse_before_last.duckdb", settings.warehouse_path)
+            _restore(home / "warehouse_before_last.duckdb", settings)
             timing = _build(settings, days[-1], full_refresh=True, extra_vars=extra_vars)
             identity_seconds, per_model = _identity_seconds(settings)
             _export_map(settings, maps / f"{name}.parquet")
