@@ -4,6 +4,9 @@
 -- deterministic-only components (reported in int_identity__oversized_clusters).
 -- Incremental: int_identity__fuzzy_clusters holds tonight's region
 -- (int_identity__cluster_region); records outside it keep last night's row of this table.
+-- Tonight's edges are stored for the next night before this model (so a build of
+-- +identity_map stores them too):
+-- depends_on: {{ ref('int_identity__cluster_edges') }}
 {%- set max_cluster_size = var('identity_max_cluster_size', 50) %}
 {%- set previous = none %}
 {%- if execute %}
