@@ -199,3 +199,30 @@
         cast(match_share as double) as match_share
     from values {{ literals | join(', ') }} as em_rows ({{ columns | join(', ') }})
 {%- endmacro %}
+
+{#-
+    The prior of int_identity__m_probabilities: the share of matches among all record pairs,
+    by EM with m and u fixed, as CTEs share_0 .. share_<passes> (each followed by a comma).
+    `records` has record_count; `pattern_factors` has pair_count, pattern_log_factor and
+    passes_guard per pattern (the CTE's columns are read by that name).
+-#}
+{% macro identity_prior_share_em(records, pattern_factors, passes) %}
+share_0 as (
+    select 1.0 / greatest(1, record_count - 1) as match_share, record_count * (record_count - 1) / 2.0 as record_pair_count
+    from {{ records }}
+),
+{%- for k in range(1, passes + 1) %}
+
+share_{{ k }} as (
+    select
+        least(0.5, greatest(1.0 / greatest(1.0, max(previous.record_pair_count)), sum(
+            case when pattern_factors.passes_guard then pattern_factors.pair_count * (1 / (1 + exp(-greatest(-40, least(40,
+                ln(previous.match_share / (1 - previous.match_share)) + pattern_factors.pattern_log_factor
+            ))))) else 0 end
+        ) / greatest(1.0, max(previous.record_pair_count)))) as match_share,
+        max(previous.record_pair_count) as record_pair_count
+    from share_{{ k - 1 }} as previous
+    cross join {{ pattern_factors }} as pattern_factors
+),
+{%- endfor %}
+{% endmacro %}

@@ -79,6 +79,15 @@
 
 {#- The body of a stored-model table (materialized as a table): the new estimate when this
     run re-estimates, else the stored rows as they are. -#}
+{#- The rows of a kept stored-model table: the table as it is. -#}
+{% macro identity_stored_rows() %}
+    with stored as (
+        select * from {{ this }}
+    )
+
+    select * from stored
+{% endmacro %}
+
 {% macro identity_keep_stored_model() %}
     {%- set reestimate = identity_reestimate() %}
     {%- if not execute %}{{ return(false) }}{% endif %}

@@ -43,8 +43,7 @@ all_with_previous as (
     left join previous_map on all_clusters.record_key = previous_map.record_key
 ),
 
--- Outside tonight's clustering region (int_identity__cluster_region) a cluster is last
--- night's, so it claims exactly its own previous id: it keeps it.
+-- Outside tonight's region (int_identity__cluster_region) a cluster is last night's: it keeps its id.
 kept as (
     select * from all_with_previous
     where not in_region and previous_unified_id is not null

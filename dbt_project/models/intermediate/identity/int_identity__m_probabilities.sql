@@ -15,9 +15,7 @@
 -- largest move, ~0 when converged. The weak prior m0 counts as var identity_m_prior_pairs
 -- pairs. Finally the prior, the probability that two random person records are one person,
 -- is estimated by EM over all n(n-1)/2 record pairs with m and u fixed (`prior_weight`).
--- Part of the stored identity model: re-estimated only when int_identity__model_schedule
--- says so (weekly, on growth, on a full refresh), else kept as it is (docs/identity.md);
--- estimated_on / estimated_record_count are what the schedule reads.
+-- Stored model: re-estimated only when int_identity__model_schedule says so, else kept.
 {%- set iterations = var('identity_em_iterations', 25) %}
 {%- set prior_pairs = var('identity_m_prior_pairs', 10) %}
 {%- set initial_lambda = var('identity_em_initial_lambda', 0.1) %}
@@ -56,14 +54,8 @@ parameters_start as (
 )
 {%- endset %}
 
-{%- set keep_stored = identity_keep_stored_model() %}
-{%- if keep_stored %}
--- Not re-estimated tonight (int_identity__model_schedule): the stored model as it is.
-with stored as (
-    select * from {{ this }}
-)
-
-select * from stored
+{%- if identity_keep_stored_model() %}
+{{ identity_stored_rows() }}
 {%- else %}
 
 with {{ em_context }},
@@ -121,27 +113,9 @@ pattern_factors as (
     group by patterns.pattern_id
 ),
 
--- The share of matches among ALL record pairs (the prior), by EM with m and u fixed: the
--- pairs outside the candidates are taken as non-matches. Starts at 1 / n (each record about
--- one duplicate).
-share_0 as (
-    select 1.0 / greatest(1, record_count - 1) as match_share, record_count * (record_count - 1) / 2.0 as record_pair_count
-    from records
-),
-{%- for k in range(1, 11) %}
-
-share_{{ k }} as (
-    select
-        least(0.5, greatest(1.0 / greatest(1.0, max(previous.record_pair_count)), sum(
-            case when pattern_factors.passes_guard then pattern_factors.pair_count * (1 / (1 + exp(-greatest(-40, least(40,
-                ln(previous.match_share / (1 - previous.match_share)) + pattern_factors.pattern_log_factor
-            ))))) else 0 end
-        ) / greatest(1.0, max(previous.record_pair_count)))) as match_share,
-        max(previous.record_pair_count) as record_pair_count
-    from share_{{ k - 1 }} as previous
-    cross join pattern_factors
-),
-{%- endfor %}
+-- The share of matches among ALL record pairs (the prior), by EM with m and u fixed: pairs
+-- outside the candidates are non-matches. Starts at 1 / n (each record about one duplicate).
+{{ identity_prior_share_em('records', 'pattern_factors', 10) }}
 
 final as (
     select

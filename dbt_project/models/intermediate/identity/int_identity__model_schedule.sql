@@ -50,7 +50,7 @@ reasons as (
         stored.estimated_on,
         stored.estimated_record_count,
         case
-            when stored.estimated_on is null or stored.cache_version is distinct from {{ identity_cache_version() }}
+            when stored.estimated_on is null or coalesce(stored.cache_version, '') <> {{ identity_cache_version() }}
                 then 'no_stored_model'
             {%- if forced is sameas true or forced in ['true', 'True', 'yes'] %}
             when true then 'forced'

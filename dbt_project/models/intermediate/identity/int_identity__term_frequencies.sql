@@ -6,14 +6,8 @@
 -- Part of the stored identity model: re-estimated only when int_identity__model_schedule
 -- says so, else kept as it is; a value first seen after the estimate has no row, so its
 -- exact agreement gets no adjustment (docs/identity.md).
-{%- set keep_stored = identity_keep_stored_model() %}
-{%- if keep_stored %}
--- Not re-estimated tonight (int_identity__model_schedule): the stored model as it is.
-with stored as (
-    select * from {{ this }}
-)
-
-select * from stored
+{%- if identity_keep_stored_model() %}
+{{ identity_stored_rows() }}
 {%- else %}
 
 with records as (

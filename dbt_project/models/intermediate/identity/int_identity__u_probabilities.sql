@@ -8,14 +8,8 @@
 -- says so, else kept as it is (docs/identity.md).
 {%- set prior_pairs = var('identity_u_prior_pairs', 10000) %}
 
-{%- set keep_stored = identity_keep_stored_model() %}
-{%- if keep_stored %}
--- Not re-estimated tonight (int_identity__model_schedule): the stored model as it is.
-with stored as (
-    select * from {{ this }}
-)
-
-select * from stored
+{%- if identity_keep_stored_model() %}
+{{ identity_stored_rows() }}
 {%- else %}
 
 with sample_pairs as (
