@@ -146,8 +146,9 @@ def train(ds: date, settings: Settings) -> StepReport:
                 "validation_cutoff": validation.isoformat(),
                 "training_window": {"from": first.isoformat(), "to": ds.isoformat()},
                 "features": FEATURES, "hyperparameters": HYPERPARAMETERS,
-                "estimator": "CalibratedClassifierCV(Pipeline(OrdinalEncoder(device), "
-                             "HistGradientBoostingClassifier)), folds grouped by unified_id",
+                "estimator": "CalibratedModel(Pipeline(OrdinalEncoder(device), "
+                             "HistGradientBoostingClassifier) on the training cut-offs, "
+                             "isotonic on its out-of-fold scores, folds grouped by unified_id)",
                 "data_hash": content_hash, "rows": trained.rows,
                 "rows_available_before_sampling": rows_available,
                 "metrics": trained.metrics, "baselines": trained.baselines,
