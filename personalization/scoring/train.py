@@ -100,8 +100,8 @@ def train(ds: date, settings: Settings) -> StepReport:
         try:
             cutoffs, validation = plan_cutoffs(ds, horizon, first)
             rows_available = count_training_rows(con, [*cutoffs, validation])
-            frame = build_training_frame(con, [*cutoffs, validation], horizon,
-                                         sample_share(rows_available, settings.training_max_rows))
+            sample = sample_share(rows_available, settings.training_max_rows)
+            frame = build_training_frame(con, [*cutoffs, validation], horizon, sample)
         except InsufficientDataError as e:
             return _skipped(report, str(e), start)
         features_seconds = round(time.perf_counter() - start, 2)
@@ -113,7 +113,11 @@ def train(ds: date, settings: Settings) -> StepReport:
                          "validation_cutoff": validation.isoformat(),
                          "features_seconds": features_seconds, "models": {}}
 
-        nbp = evaluate_recommendations(con, ds, settings.next_best_products_count)
+        nbp_start = time.perf_counter()
+        nbp = evaluate_recommendations(con, ds, settings.next_best_products_count,
+                                       sample=sample)
+        nbp["sample_per_10000"] = sample
+        details["recommendations_seconds"] = round(time.perf_counter() - nbp_start, 2)
         nbp_meta = {"model": RECOMMENDER, "version": version, "trained_ds": ds.isoformat(),
                     "has_model": False, "approved": True, "data_hash": content_hash,
                     "method": "item-to-item co-occurrence (orders + product views, cosine), "
