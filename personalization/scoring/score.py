@@ -40,6 +40,7 @@ SCORES_FILE = "customer_scores.parquet"
 RECO_STATE_FILE = "recommendation_state.parquet"
 RECO_NEIGHBOURS_FILE = "item_neighbours.parquet"
 RECO_META_FILE = "recommendation_state.json"
+KEEP_RECO_STATES = 3
 _NO_HIVE = ", hive_partitioning = false"  # the folder is ds=<ds>: no extra `ds` column
 # Erased persons keep a profile row but get no scores (nothing about them leaves again).
 POPULATION_SQL = ("select unified_id from customer_profiles "
@@ -253,6 +254,13 @@ def _keep_reco_state(con, settings: Settings, ds: date, reco: str, meta: dict) -
     write_parquet_atomic(con, settings, f"select * from {reco}_similar order by sku_a, sku_b",
                          folder / RECO_NEIGHBOURS_FILE)
     (folder / RECO_META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    # The state grows with the persons, not with the nights: keep the latest few (a rerun of
+    # one of them still finds the night before it), drop older ones.
+    kept = sorted((p for p in Path(settings.scores_dir).glob("ds=*")
+                   if (p / RECO_META_FILE).exists()), key=lambda p: p.name)
+    for old in kept[:-KEEP_RECO_STATES]:
+        for name in (RECO_META_FILE, RECO_STATE_FILE, RECO_NEIGHBOURS_FILE):
+            (old / name).unlink(missing_ok=True)
     con.execute(f"drop table if exists {reco}_state")
     con.execute(f"drop table if exists {reco}_similar")
 
