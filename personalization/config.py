@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     spark_shuffle_partitions: int = Field(4, ge=1)  # 4 on one small box; ~2-3 x cores on a cluster
     spark_driver_memory: str = "2g"
     spark_warehouse_dir: Path | None = None  # Spark's tables (Parquet); s3a://... on a cluster
+    # Any other Spark confs, applied last (PERSONALIZATION_SPARK_CONF as a JSON object), e.g.
+    # {"spark.executor.memory": "16g"} on a cluster.
+    spark_conf: dict[str, str] = Field(default_factory=dict)
     # dbt data tests with every build; off only where another engine's run already tested the
     # same SQL on the same data (the Spark equality test).
     dbt_tests: bool = True
