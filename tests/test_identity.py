@@ -155,8 +155,9 @@ class IdentityProject:
             "occurred_at": pa.array([dt.datetime(2026, 1, 1)] * len(events), pa.timestamp("us")),
         }), self.data / "events.parquet")
 
-    def build(self, ds: str, full_refresh: bool = False, run_only: bool = False) -> None:
-        """`dbt build` (or `dbt run`: models only, no tests or seeds) for the logical date."""
+    def build(self, ds: str, full_refresh: bool = False, run_only: bool = False, **dbt_vars) -> None:
+        """`dbt build` (or `dbt run`: models only, no tests or seeds) for the logical date;
+        `dbt_vars` add to (or override) the project's vars for this build only."""
         # A subprocess, not dbtRunner: dbt-duckdb keeps its DuckDB instance open in-process,
         # and the tests then could not open the file to read the results.
         env = {**os.environ, "PERSONALIZATION_HOME": str(self.root),
@@ -166,7 +167,7 @@ class IdentityProject:
             str(Path(sys.executable).parent / "dbt"), "run" if run_only else "build",
             "--project-dir", str(self.root),
             "--profiles-dir", str(self.root), "--target-path", str(self.root / "target"),
-            "--log-path", str(self.root / "logs"), "--vars", json.dumps({"ds": ds, **self.vars}),
+            "--log-path", str(self.root / "logs"), "--vars", json.dumps({"ds": ds, **self.vars, **dbt_vars}),
             *(["--full-refresh"] if full_refresh else []),
         ], env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:

@@ -1,6 +1,8 @@
 """Incremental identity: a night of new, changed, merged, split and deleted records gives
 exactly the clusters and ids of a full rebuild (`--full-refresh`) from the same previous
-state, while it compares only the pairs of new or changed records.
+state with the same stored identity model (u, m, prior, term frequencies), while it compares
+only the pairs of new or changed records; a night that re-estimates the model gives exactly
+what a full refresh (which re-estimates) gives.
 
 The population is generated here (seeded): persons with a CRM contact and often a shop
 account whose fields carry typos, moves and missing values, many sharing common names.
@@ -21,7 +23,7 @@ LAST = ["Schmidt", "Müller", "Schneider", "Fischer", "Weber", "Meyer", "Wagner"
         "Krüger", "Hartmann", "Lange", "Werner", "Krause", "Lehmann", "Schmitt", "Braun"]
 STREETS = ["Hauptstr", "Bahnhofstr", "Gartenweg", "Lindenallee", "Schulstr", "Bergstr", "Ringweg"]
 CITIES = [("Berlin", "10115"), ("Hamburg", "20095"), ("Leipzig", "04109"), ("Köln", "50667")]
-NIGHTS = ["2026-01-01", "2026-01-02"]
+NIGHTS = ["2026-01-01", "2026-01-02", "2026-01-03"]
 
 
 def _typo(text: str, rng: random.Random) -> str:
@@ -95,21 +97,47 @@ def _bridge(population: Population, shop_index: int, crm_index: int) -> tuple[st
     return donor, original
 
 
+def _rebuild(project: IdentityProject, root, population: Population, ds: str, **dbt_vars) -> dict[str, str]:
+    """A full rebuild (`--full-refresh`) of `ds` from a copy of `project`'s warehouse."""
+    rebuilt = IdentityProject(root)
+    shutil.copy(project.root / "warehouse.duckdb", rebuilt.root / "warehouse.duckdb")
+    rebuilt.load(*population.tables(), [], [])
+    # Models only: the seed came with the copied warehouse, the tests run on the incremental side.
+    rebuilt.build(ds, full_refresh=True, run_only=True, **dbt_vars)
+    return rebuilt.ids()
+
+
+def _model_state(project: IdentityProject, ds: str) -> dict:
+    row = project.query(f"""select
+        (select max(estimated_on)::string from int_identity__m_probabilities),
+        (select max(estimated_on)::string from int_identity__term_frequencies),
+        (select reason from int_identity__model_schedule),
+        (select count(*) from int_identity__compared_pairs where compared_on = '{ds}'),
+        (select count(*) from int_identity__u_sample_pairs),
+        (select count(*) filter (where in_region) from int_identity__cluster_region),
+        (select count(*) from int_identity__cluster_region)""")[0]
+    return dict(zip(("m_estimated_on", "tf_estimated_on", "reason", "compared", "sample_pairs", "region",
+                     "records"), row, strict=True))
+
+
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory):
-    """Night 1 from scratch; night 2 incremental, and a full rebuild from the same night-1 state."""
+    """Night 1 from scratch; night 2 incremental with the stored model, and a full rebuild with
+    the same stored model from the same night-1 state; night 3 incremental re-estimating the
+    model, and a full refresh (which re-estimates) from the same night-2 state."""
     population = Population()
     bridged, original = _bridge(population, 5, 40)
     incremental = IdentityProject(tmp_path_factory.mktemp("identity_incremental"))
     incremental.load(*population.tables(), [], [])
     incremental.build(NIGHTS[0])
     first = incremental.ids()
+    state = {"night1": _model_state(incremental, NIGHTS[0])}
 
     for _ in range(15):
         population.add_person()
     population.change(12)
     population.shop[bridged] = original  # the bridging email is corrected: a split
-    _bridge(population, 60, 90)  # another bridge: a merge of two old ids
+    second_bridge = _bridge(population, 60, 90)  # another bridge: a merge of two old ids
     # A new shop account of an existing person (a fuzzy link to an old id) and deleted records.
     crm = population.crm[sorted(population.crm)[3]]
     population.shop["extra"] = person("sextra", crm["first_name"], crm["last_name"], "x.y@other.de",
@@ -118,32 +146,67 @@ def nights(tmp_path_factory):
     for pid in sorted(population.shop)[20:23]:
         del population.shop[pid]
 
-    rebuilt = IdentityProject(tmp_path_factory.mktemp("identity_full"))
-    shutil.copy(incremental.root / "warehouse.duckdb", rebuilt.root / "warehouse.duckdb")
-    rebuilt.load(*population.tables(), [], [])
-    # Models only: the seed came with the copied warehouse, the tests run on the incremental side.
-    rebuilt.build(NIGHTS[1], full_refresh=True, run_only=True)
+    # The stored model is kept on night 2 (1 day old, the population grew < 5 %): the full
+    # rebuild it must equal is one with the same stored parameters.
+    rebuilt_second = _rebuild(incremental, tmp_path_factory.mktemp("identity_full_2"), population, NIGHTS[1],
+                              identity_reestimate=False)
     incremental.load(*population.tables(), [], [])
     incremental.build(NIGHTS[1])
-    counts = incremental.query(f"""select
-        count(*) filter (where compared_on = '{NIGHTS[0]}'), count(*) filter (where compared_on = '{NIGHTS[1]}'),
-        (select count(*) from identity_merges), (select count(*) from int_identity__splits)
-        from int_identity__compared_pairs""")[0]
-    return {"first": first, "incremental": incremental.ids(), "rebuilt": rebuilt.ids(),
-            "compared_first": counts[0], "compared_second": counts[1], "merges": counts[2], "splits": counts[3]}
+    second = incremental.ids()
+    state["night2"] = _model_state(incremental, NIGHTS[1])
+    counts = incremental.query("""select
+        (select count(*) from identity_merges), (select count(*) from int_identity__splits)""")[0]
+
+    # Night 3: the second bridge is corrected (a split), the fuzzy link's shop account and
+    # crm contacts are deleted, more persons and changes; the model is re-estimated.
+    population.shop[second_bridge[0]] = second_bridge[1]
+    del population.shop["extra"]
+    for pid in sorted(population.crm)[100:104]:
+        del population.crm[pid]
+    for _ in range(10):
+        population.add_person()
+    population.change(8)
+    rebuilt_third = _rebuild(incremental, tmp_path_factory.mktemp("identity_full_3"), population, NIGHTS[2])
+    incremental.load(*population.tables(), [], [])
+    incremental.build(NIGHTS[2], identity_reestimate=True)
+    state["night3"] = _model_state(incremental, NIGHTS[2])
+    splits_third = incremental.query("select count(*) from int_identity__splits")[0][0]
+    return {"first": first, "second": second, "rebuilt_second": rebuilt_second,
+            "third": incremental.ids(), "rebuilt_third": rebuilt_third, "state": state,
+            "merges": counts[0], "splits": counts[1], "splits_third": splits_third}
 
 
-def test_incremental_night_gives_the_clusters_and_ids_of_a_full_rebuild(nights):
-    assert nights["incremental"] == nights["rebuilt"]
+def test_incremental_night_with_the_stored_model_equals_a_full_rebuild_with_the_same_model(nights):
+    assert nights["state"]["night2"]["reason"] is None
+    assert nights["state"]["night2"]["m_estimated_on"] == NIGHTS[0]
+    assert nights["state"]["night2"]["tf_estimated_on"] == NIGHTS[0]
+    assert nights["second"] == nights["rebuilt_second"]
+
+
+def test_reestimation_night_equals_a_full_refresh(nights):
+    assert nights["state"]["night3"]["reason"] == "forced"
+    assert nights["state"]["night3"]["m_estimated_on"] == NIGHTS[2]
+    assert nights["third"] == nights["rebuilt_third"]
 
 
 def test_incremental_night_compares_only_pairs_of_new_or_changed_records(nights):
-    assert nights["compared_first"] > 1000
-    assert 0 < nights["compared_second"] < nights["compared_first"] / 3
+    first, second = nights["state"]["night1"], nights["state"]["night2"]
+    assert first["compared"] > 1000 and first["sample_pairs"] > 0
+    # With the stored model kept no random pairs are drawn for u: only new candidate pairs.
+    assert second["sample_pairs"] == 0
+    assert 0 < second["compared"] < first["compared"] / 10
 
 
-def test_ids_stay_stable_through_merges_and_splits(nights):
+def test_incremental_night_reclusters_only_the_touched_region(nights):
+    first, second, third = (nights["state"][f"night{n}"] for n in (1, 2, 3))
+    assert first["region"] == first["records"]  # no state of a night before
+    assert 0 < second["region"] < second["records"] / 2
+    assert third["region"] == third["records"]  # the model was re-estimated: every weight may change
+
+
+def test_ids_stay_stable_through_merges_splits_and_deletions(nights):
     assert nights["merges"] >= 1 and nights["splits"] >= 1
-    first, second = nights["first"], nights["incremental"]
-    kept = [key for key in first if key in second]
-    assert sum(first[key] == second[key] for key in kept) / len(kept) >= 0.95
+    assert nights["splits_third"] > nights["splits"]
+    for before, after in (("first", "second"), ("second", "third")):
+        kept = [key for key in nights[before] if key in nights[after]]
+        assert sum(nights[before][key] == nights[after][key] for key in kept) / len(kept) >= 0.95

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 IDENTITY = REPO / "dbt_project" / "models" / "intermediate" / "identity"
 UNDER_TEST = ("int_identity__term_frequencies", "int_identity__record_fingerprints",
               "int_identity__compared_pairs", "int_identity__pair_comparisons",
-              "int_identity__m_probabilities")
+              "int_identity__m_probabilities", "int_identity__model_schedule")
 LAMBDA = 0.3
 PAIRS = 200_000.0
 

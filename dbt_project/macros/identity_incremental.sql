@@ -59,3 +59,54 @@
         {{ comparison }}_level{% if not loop.last %},{% endif %}
         {%- endfor %}
 {% endmacro %}
+
+{#- The stored identity model (docs/identity.md, "The stored identity model"): u, m, the
+    prior and the term frequencies are estimated on a schedule, not every night. True when
+    this run re-estimates them: the decision of int_identity__model_schedule (a full refresh,
+    no stored model, a forced var identity_reestimate, the model's age or the population's
+    growth). Read at execution time; at parse time (no data yet) it is true, which only
+    registers the dependency. -#}
+{% macro identity_reestimate() %}
+    {%- set schedule = ref('int_identity__model_schedule') %}
+    {%- if not execute %}{{ return(true) }}{% endif %}
+    {%- set built = adapter.get_relation(database=schedule.database, schema=schedule.schema,
+                                         identifier=schedule.identifier) %}
+    {#- Compiled without a build (dbt compile, the SQL lint): as a re-estimating run. -#}
+    {%- if built is none %}{{ return(true) }}{% endif %}
+    {%- set result = run_query('select reestimate from ' ~ schedule) %}
+    {{ return(result.columns[0].values()[0] == true) }}
+{% endmacro %}
+
+{#- The body of a stored-model table (materialized as a table): the new estimate when this
+    run re-estimates, else the stored rows as they are. -#}
+{% macro identity_keep_stored_model() %}
+    {%- set reestimate = identity_reestimate() %}
+    {%- if not execute %}{{ return(false) }}{% endif %}
+    {%- set existing = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) %}
+    {{ return(existing is not none and not reestimate) }}
+{% endmacro %}
+
+{#- Incremental clustering (docs/identity.md): the edges clustering reads — deterministic
+    links, and accepted fuzzy matches with the weight the conflict guard reads — as
+    (node_a, node_b, edge_kind, match_weight). -#}
+{% macro identity_cluster_edges() %}
+    select node_a, node_b, match_rule as edge_kind, cast(null as double) as match_weight
+    from {{ ref('int_identity__deterministic_edges') }}
+    union all
+    select node_a, node_b, 'fuzzy' as edge_kind, match_weight
+    from {{ ref('int_identity__scored_pairs') }}
+    where is_match
+{% endmacro %}
+
+{#- A signature of a guarded record: every field the clustering reads (a changed signature
+    touches the record's cluster). -#}
+{% macro identity_record_signature(alias) -%}
+    md5(
+        {{ alias }}.source || '|' || {{ alias }}.source_id
+    {%- for field in ['email_normalized', 'email_sha256', 'first_name_clean', 'last_name_clean',
+                      'first_name_canonical', 'phone_e164', 'street_clean', 'postcode_clean',
+                      'city_clean', 'birth_date'] %}
+        || '|' || case when {{ alias }}.{{ field }} is null then '0' else '1' || cast({{ alias }}.{{ field }} as varchar(200)) end
+    {%- endfor %}
+    )
+{%- endmacro %}

@@ -2,10 +2,27 @@
 -- conflict guard of int_identity__fuzzy_clusters), the rule that placed it and that rule's
 -- score. A cluster above var identity_max_cluster_size is not trusted: it falls back to its
 -- deterministic-only components (reported in int_identity__oversized_clusters).
+-- Incremental: int_identity__fuzzy_clusters holds tonight's region
+-- (int_identity__cluster_region); records outside it keep last night's row of this table.
+-- Tonight's edges are stored for the next night before this model (so a build of
+-- +identity_map stores them too):
+-- depends_on: {{ ref('int_identity__cluster_edges') }}
 {%- set max_cluster_size = var('identity_max_cluster_size', 50) %}
+{%- set previous = none %}
+{%- if execute %}
+    {%- set relation = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) %}
+    {%- if relation is not none and target.type == 'duckdb'
+           and 'record_signature' in (adapter.get_columns_in_relation(relation) | map(attribute='name') | list) %}
+        {%- set previous = relation %}
+    {%- endif %}
+{%- endif %}
 
 with records as (
     select * from {{ ref('int_identity__guarded_records') }}
+),
+
+region as (
+    select * from {{ ref('int_identity__cluster_region') }}
 ),
 
 deterministic_edges as (
@@ -88,10 +105,31 @@ final as (
         clustered.merged_size,
         clustered.is_split_back,
         coalesce(record_rules.match_rule, 'unmatched') as match_rule,
-        record_rules.match_score
+        record_rules.match_score,
+        region.record_signature
     from records
     inner join clustered on records.record_key = clustered.record_key
+    inner join region on records.record_key = region.record_key
     left join record_rules on records.record_key = record_rules.record_key
+    {%- if previous is not none %}
+    union all
+    -- Outside tonight's region: last night's row.
+    select
+        kept.record_key,
+        kept.source,
+        kept.source_id,
+        kept.component_id,
+        kept.cluster_id,
+        kept.merged_cluster_id,
+        kept.merged_size,
+        kept.is_split_back,
+        kept.match_rule,
+        kept.match_score,
+        kept.record_signature
+    from {{ previous }} as kept
+    inner join region on kept.record_key = region.record_key
+    where not region.in_region
+    {%- endif %}
 )
 
 select * from final

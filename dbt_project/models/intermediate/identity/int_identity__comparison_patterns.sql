@@ -33,3 +33,7 @@ final as (
 )
 
 select * from final
+{%- if not identity_reestimate() %}
+-- The stored identity model is kept tonight (int_identity__model_schedule): nothing to estimate from.
+where false
+{%- endif %}

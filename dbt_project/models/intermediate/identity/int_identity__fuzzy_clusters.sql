@@ -1,4 +1,5 @@
--- One row per record: its cluster after deterministic and fuzzy edges, before the size
+-- One row per record of tonight's clustering region (int_identity__cluster_region: every
+-- record on a full build): its cluster after deterministic and fuzzy edges, before the size
 -- guard. Conflict guard: a cluster that holds two records contradicting each other
 -- (identity_cluster_conflicts: clearly different birth dates, or names that share nothing)
 -- was chained through third records; it is rebuilt from its strong fuzzy edges only
@@ -11,17 +12,25 @@
 {#- The CTEs before each connected-components call, kept as text: on Spark the macro
     iterates over temporary views made from them (identity_connected_components.sql). -#}
 {%- set ctes_first %}
+region as (
+    select record_key from {{ ref('int_identity__cluster_region') }}
+    where in_region
+),
+
 records as (
     select * from {{ ref('int_identity__guarded_records') }}
+    where record_key in (select record_key from region)
 ),
 
 components as (
     select * from {{ ref('int_identity__deterministic_components') }}
+    where record_key in (select record_key from region)
 ),
 
+-- The region is closed under the edges: an edge with one end in it has both.
 fuzzy_edges as (
     select node_a, node_b, match_weight from {{ ref('int_identity__scored_pairs') }}
-    where is_match
+    where is_match and node_a in (select record_key from region)
 ),
 
 component_nodes as (

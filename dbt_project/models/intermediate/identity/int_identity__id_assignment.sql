@@ -12,8 +12,12 @@
     {%- set previous_merges = adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_merges') %}
 {%- endif %}
 
-with clusters as (
+with all_clusters as (
     select * from {{ ref('int_identity__clusters') }}
+),
+
+region as (
+    select * from {{ ref('int_identity__cluster_region') }}
 ),
 
 previous_map as (
@@ -32,10 +36,23 @@ absorbed_ids as (
     {%- endif %}
 ),
 
+all_with_previous as (
+    select all_clusters.*, previous_map.unified_id as previous_unified_id, region.in_region
+    from all_clusters
+    inner join region on all_clusters.record_key = region.record_key
+    left join previous_map on all_clusters.record_key = previous_map.record_key
+),
+
+-- Outside tonight's clustering region (int_identity__cluster_region) a cluster is last
+-- night's, so it claims exactly its own previous id: it keeps it.
+kept as (
+    select * from all_with_previous
+    where not in_region and previous_unified_id is not null
+),
+
 with_previous as (
-    select clusters.*, previous_map.unified_id as previous_unified_id
-    from clusters
-    left join previous_map on clusters.record_key = previous_map.record_key
+    select * from all_with_previous
+    where in_region or previous_unified_id is null
 ),
 
 cluster_previous_ids as (
@@ -116,6 +133,19 @@ final as (
         on
             with_previous.previous_unified_id = claims.previous_unified_id
             and with_previous.cluster_id = claims.cluster_id
+    union all
+    select
+        record_key,
+        source,
+        source_id,
+        previous_unified_id as unified_id,
+        match_rule,
+        match_score,
+        cluster_id,
+        false as is_new_unified_id,
+        previous_unified_id,
+        true as is_previous_id_claimed_here
+    from kept
 )
 
 select * from final

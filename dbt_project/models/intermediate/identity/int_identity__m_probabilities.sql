@@ -15,6 +15,9 @@
 -- largest move, ~0 when converged. The weak prior m0 counts as var identity_m_prior_pairs
 -- pairs. Finally the prior, the probability that two random person records are one person,
 -- is estimated by EM over all n(n-1)/2 record pairs with m and u fixed (`prior_weight`).
+-- Part of the stored identity model: re-estimated only when int_identity__model_schedule
+-- says so (weekly, on growth, on a full refresh), else kept as it is (docs/identity.md);
+-- estimated_on / estimated_record_count are what the schedule reads.
 {%- set iterations = var('identity_em_iterations', 25) %}
 {%- set prior_pairs = var('identity_m_prior_pairs', 10) %}
 {%- set initial_lambda = var('identity_em_initial_lambda', 0.1) %}
@@ -52,6 +55,16 @@ parameters_start as (
         and prior.comparison_level = u_probabilities.comparison_level
 )
 {%- endset %}
+
+{%- set keep_stored = identity_keep_stored_model() %}
+{%- if keep_stored %}
+-- Not re-estimated tonight (int_identity__model_schedule): the stored model as it is.
+with stored as (
+    select * from {{ this }}
+)
+
+select * from stored
+{%- else %}
 
 with {{ em_context }},
 {{ identity_em_sessions(sessions, iterations, prior_pairs, initial_lambda, em_context) }},
@@ -141,9 +154,14 @@ final as (
         share_10.match_share as prior_match_probability,
         log(2, share_10.match_share / (1 - share_10.match_share)) as prior_weight,
         {{ iterations }} as em_iterations,
-        max(trained.m_change) over () as m_change
+        max(trained.m_change) over () as m_change,
+        records.record_count as estimated_record_count,
+        {{ identity_cache_version() }} as cache_version,
+        cast('{{ var("ds") }}' as date) as estimated_on
     from trained
+    cross join records
     cross join share_10
 )
 
 select * from final
+{%- endif %}

@@ -3,6 +3,19 @@
 -- Agreeing on a value that a share tf of records holds is evidence worth log2(m / tf), not
 -- log2(m / u) (u = sum of tf^2 over the field = the chance two random records agree on it):
 -- the adjustment log2(u / tf) is negative for "smith" and positive for "quisling".
+-- Part of the stored identity model: re-estimated only when int_identity__model_schedule
+-- says so, else kept as it is; a value first seen after the estimate has no row, so its
+-- exact agreement gets no adjustment (docs/identity.md).
+{%- set keep_stored = identity_keep_stored_model() %}
+{%- if keep_stored %}
+-- Not re-estimated tonight (int_identity__model_schedule): the stored model as it is.
+with stored as (
+    select * from {{ this }}
+)
+
+select * from stored
+{%- else %}
+
 with records as (
     select * from {{ ref('int_identity__guarded_records') }}
     where source in ('crm', 'shop') and (first_name_clean is not null or last_name_clean is not null)
@@ -44,8 +57,10 @@ final as (
         term_frequency,
         sum(term_frequency * term_frequency) over (partition by field) as field_agreement_probability,
         log(2, sum(term_frequency * term_frequency) over (partition by field) / term_frequency)
-            as tf_adjustment
+            as tf_adjustment,
+        cast('{{ var("ds") }}' as date) as estimated_on
     from frequencies
 )
 
 select * from final
+{%- endif %}

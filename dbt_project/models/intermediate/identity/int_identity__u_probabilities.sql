@@ -4,7 +4,19 @@
 -- Almost every random pair is two different persons, so the level shares among them are u.
 -- The shares are smoothed toward the weak prior u0 (identity_comparison_levels) with
 -- var identity_u_prior_pairs pseudo-pairs, which only matters for tiny populations.
+-- Part of the stored identity model: re-estimated only when int_identity__model_schedule
+-- says so, else kept as it is (docs/identity.md).
 {%- set prior_pairs = var('identity_u_prior_pairs', 10000) %}
+
+{%- set keep_stored = identity_keep_stored_model() %}
+{%- if keep_stored %}
+-- Not re-estimated tonight (int_identity__model_schedule): the stored model as it is.
+with stored as (
+    select * from {{ this }}
+)
+
+select * from stored
+{%- else %}
 
 with sample_pairs as (
     select * from {{ ref('int_identity__u_sample_pairs') }}
@@ -70,7 +82,8 @@ final as (
         coalesce(counted.pair_count, 0) as sampled_pair_count,
         coalesce(totals.compared_pairs, 0) as sampled_compared_pairs,
         (coalesce(counted.pair_count, 0) + {{ prior_pairs }} * prior_levels.u_prior)
-            / (coalesce(totals.compared_pairs, 0) + {{ prior_pairs }}) as u_probability
+            / (coalesce(totals.compared_pairs, 0) + {{ prior_pairs }}) as u_probability,
+        cast('{{ var("ds") }}' as date) as estimated_on
     from prior_levels
     left join counted
         on prior_levels.comparison = counted.comparison and prior_levels.comparison_level = counted.comparison_level
@@ -78,3 +91,4 @@ final as (
 )
 
 select * from final
+{%- endif %}

@@ -1,0 +1,141 @@
+-- One row per record: its signature (its identity fields), whether tonight touched it, and
+-- whether it is in tonight's clustering region. Clusters and ids are recomputed in the
+-- region only; every other record keeps last night's cluster and id (int_identity__clusters,
+-- int_identity__id_assignment). Touched: a new, deleted or changed record (signature), or an
+-- end of an edge (deterministic, or fuzzy match with its weight) that appeared, vanished or
+-- changed weight since last night (int_identity__cluster_edges holds last night's). Region:
+-- the touched records and their last-night cluster mates, closed under tonight's edges, i.e.
+-- whole components of tonight's graph before the guards: outside it nothing the clustering
+-- reads changed, so a full recomputation gives the same clusters there (docs/identity.md).
+-- Every record is in the region when there is no state of last night, on a --full-refresh,
+-- and when the stored identity model is re-estimated (every weight may change); and on
+-- Spark, which has no recursive walk (its connected components iterate from Jinja).
+-- depends_on: {{ ref('int_identity__deterministic_edges') }}
+-- depends_on: {{ ref('int_identity__scored_pairs') }}
+{%- set previous_clusters = none %}
+{%- set previous_edges = none %}
+{%- set reestimate = identity_reestimate() %}
+{%- if execute and target.type == 'duckdb' and not flags.FULL_REFRESH and not reestimate %}
+    {%- set clusters_relation = adapter.get_relation(database=this.database, schema=this.schema,
+                                                     identifier='int_identity__clusters') %}
+    {%- set edges_relation = adapter.get_relation(database=this.database, schema=this.schema,
+                                                  identifier='int_identity__cluster_edges') %}
+    {%- if clusters_relation is not none and edges_relation is not none
+           and 'record_signature' in (adapter.get_columns_in_relation(clusters_relation) | map(attribute='name') | list) %}
+        {%- set previous_clusters = clusters_relation %}
+        {%- set previous_edges = edges_relation %}
+    {%- endif %}
+{%- endif %}
+
+with records as (
+    select * from {{ ref('int_identity__guarded_records') }}
+),
+
+signatures as (
+    select
+        record_key,
+        {{ identity_record_signature('records') }} as record_signature
+    from records
+),
+{%- if previous_clusters is not none %}
+
+tonight_edges as (
+    {{ identity_cluster_edges() }}
+),
+
+previous_edges as (
+    select node_a, node_b, edge_kind, match_weight from {{ previous_edges }}
+),
+
+previous_clusters as (
+    select record_key, record_signature, cluster_id, merged_cluster_id from {{ previous_clusters }}
+),
+
+changed_edges as (
+    (select node_a, node_b, edge_kind, match_weight from tonight_edges
+     except
+     select node_a, node_b, edge_kind, match_weight from previous_edges)
+    union all
+    (select node_a, node_b, edge_kind, match_weight from previous_edges
+     except
+     select node_a, node_b, edge_kind, match_weight from tonight_edges)
+),
+
+changed_records as (
+    select coalesce(signatures.record_key, previous_clusters.record_key) as record_key
+    from signatures
+    full outer join previous_clusters on signatures.record_key = previous_clusters.record_key
+    where signatures.record_signature is distinct from previous_clusters.record_signature
+),
+
+touched as (
+    select record_key from changed_records
+    union
+    select node_a from changed_edges
+    union
+    select node_b from changed_edges
+),
+
+touched_clusters as (
+    select distinct previous_clusters.cluster_id, previous_clusters.merged_cluster_id
+    from previous_clusters
+    inner join touched on previous_clusters.record_key = touched.record_key
+),
+
+-- Last night's cluster mates of touched records (also through a would-be cluster that the
+-- size guard split back), as far as they still exist.
+seeds as (
+    select touched.record_key from touched
+    union
+    select previous_clusters.record_key
+    from previous_clusters
+    where
+        previous_clusters.cluster_id in (select cluster_id from touched_clusters)
+        or previous_clusters.merged_cluster_id in (select merged_cluster_id from touched_clusters)
+),
+
+both_ways as (
+    select node_a as node, node_b as other from tonight_edges
+    union all
+    select node_b as node, node_a as other from tonight_edges
+),
+
+region as (
+    with recursive reach (node) as (
+        select seeds.record_key as node
+        from seeds
+        inner join signatures on seeds.record_key = signatures.record_key
+        union
+        select both_ways.other as node
+        from reach
+        inner join both_ways on reach.node = both_ways.node
+    )
+
+    select node as record_key from reach
+),
+
+final as (
+    select
+        signatures.record_key,
+        signatures.record_signature,
+        touched.record_key is not null as is_touched,
+        region.record_key is not null as in_region
+    from signatures
+    left join touched on signatures.record_key = touched.record_key
+    left join region on signatures.record_key = region.record_key
+)
+{%- else %}
+
+-- No state of last night to compare with (or a full refresh, or a re-estimated model):
+-- every record is in the region.
+final as (
+    select
+        record_key,
+        record_signature,
+        true as is_touched,
+        true as in_region
+    from signatures
+)
+{%- endif %}
+
+select * from final
