@@ -8,6 +8,10 @@ time weekly training and nightly scoring on the copy.
 A 100k-person warehouse from `benchmarks/run.py --keep` times 10 gives 1M persons with the
 real per-person mix of orders, items, events and engagement days (the copies share the
 catalogue, so item co-occurrence counts grow 10x as they would with 10x the shoppers).
+With `--nights 2` scoring runs for `--ds` (no kept state: everything computed, item
+neighbours built) and then for the day after (recommendations recomputed only for persons
+whose inputs changed), so the warehouse must hold that day (a copy of a `run.py` warehouse
+built through `--ds + 1` does; the first night's cut-off ignores it).
 Writes benchmarks/results/scoring/<date>-<persons>.json.
 """
 
@@ -18,7 +22,7 @@ import json
 import os
 import shutil
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,12 +71,15 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "scoring")
     ap.add_argument("--reuse-warehouse", action="store_true",
                     help="keep the copy already in --work (made by an earlier run with this --factor)")
+    ap.add_argument("--nights", type=int, default=2, choices=(1, 2),
+                    help="score --ds only, or --ds and the day after (incremental)")
     args = ap.parse_args()
 
     settings = load_settings(home=args.work)
     reuse = args.reuse_warehouse and settings.warehouse_path.exists()
     if reuse:
         shutil.rmtree(settings.models_dir, ignore_errors=True)
+        shutil.rmtree(settings.scores_dir, ignore_errors=True)
     else:
         shutil.rmtree(args.work, ignore_errors=True)
         settings = load_settings(home=args.work)
@@ -88,21 +95,30 @@ def main() -> None:
             counts = scale_warehouse(args.warehouse, settings.warehouse_path, args.factor)
     with measured(sampler, steps, "train"):
         trained = train(args.ds, settings)
-    with measured(sampler, steps, "score"):
-        nightly = score(args.ds, settings)
+    nights = {}
+    for n in range(args.nights):
+        night = args.ds + timedelta(days=n)
+        name = "score" if n == 0 else "score_next_night"
+        with measured(sampler, steps, name):
+            nightly = score(night, settings)
+        nights[name] = {"ds": night.isoformat(), "seconds": nightly.seconds,
+                        "rows_out": nightly.rows_out,
+                        "trained_first": "training" in nightly.details,
+                        "recommendations": nightly.details.get("recommendations"),
+                        "seconds_by_part": nightly.details.get("seconds_by_part")}
     sampler.stop()
     persons = counts["customer_profiles"]
     result = {
         "persons": persons, "factor": args.factor, "load_avg_at_end": [round(x, 2) for x in os.getloadavg()], "ds": args.ds.isoformat(),
         "source_warehouse": str(args.warehouse), "rows": counts, "steps": steps,
         "train": {k: trained.details.get(k) for k in ("rows_available", "rows_used",
-                                                       "features_seconds", "seconds_by_part")}
+                                                       "features_seconds",
+                                                       "recommendations_seconds")}
         | {"seconds": trained.seconds, "status": trained.status,
            "models": {m: {k: v for k, v in d.items() if k in ("approved", "roc_auc", "fit_seconds")}
-                      for m, d in trained.details.get("models", {}).items()}},
-        "score": {"seconds": nightly.seconds, "rows_out": nightly.rows_out,
-                  "trained_first": "training" in nightly.details,
-                  "seconds_by_part": nightly.details.get("seconds_by_part")},
+                      for m, d in trained.details.get("models", {}).items()},
+           "next_best_product": trained.details.get("next_best_product")},
+        **nights,
     }
     out = REPO / "benchmarks" / "results" / "scoring" / f"{date.today().isoformat()}-{persons}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -132,24 +132,42 @@ def segments_project(tmp_path) -> SegmentsProject:
     return SegmentsProject(tmp_path)
 
 
+from collections import OrderedDict  # noqa: E402
+
 # --- scheduling (`make test`: xdist --dist loadfile) -------------------------------------------
-# The Spark equality night (a JVM and one night on both engines, the longest module) starts
-# first on its own worker, so it overlaps with the rest of the suite instead of ending it.
-_EARLY_MODULES = ("tests/test_spark.py",)
+# Longest modules first, so the suite ends with short ones instead of one worker finishing a
+# long night alone. The Spark equality night (a JVM and one night on both engines, the longest
+# module) starts first on its own worker and overlaps with the rest; then the modules that
+# build whole pipeline nights, longest first (durations of the last fresh-clone run).
+_EARLY_MODULES = (
+    "tests/test_spark.py",
+    "tests/test_e2e.py",
+    "tests/test_night_properties.py",
+    "tests/test_warehouse.py",
+    "tests/dags/test_scheduler.py",
+    "tests/test_identity.py",
+    "tests/test_encryption.py",
+    "tests/test_incremental_marts.py",
+    "tests/test_identity_incremental.py",
+    "tests/test_dirty_night.py",
+)
+
+
+class _EarlyFirst(OrderedDict):
+    """xdist's work queue with the modules of _EARLY_MODULES in front, in that order."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        if key in _EARLY_MODULES:
+            for early in reversed(_EARLY_MODULES):
+                if early in self:
+                    self.move_to_end(early, last=False)
 
 
 def pytest_xdist_make_scheduler(config, log):
     if config.getoption("dist", None) != "loadfile":
         return None
-    from collections import OrderedDict
-
     from xdist.scheduler import LoadFileScheduling
-
-    class _EarlyFirst(OrderedDict):
-        def __setitem__(self, key, value):
-            super().__setitem__(key, value)
-            if key in _EARLY_MODULES:
-                self.move_to_end(key, last=False)
 
     class EarlyFirstScheduling(LoadFileScheduling):
         def __init__(self, config, log=None):

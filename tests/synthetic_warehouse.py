@@ -183,6 +183,28 @@ def build_synthetic_warehouse(path: Path, ds: date, customers: int = 3000, days:
     )
 
 
+# The engagement mart from the events and placed orders (also used by tests that change the
+# events of a built warehouse: `create or replace table customer_engagement_daily as ...`).
+ENGAGEMENT_SQL = """
+            with ev as (
+                select unified_id, occurred_at::date as activity_on, event_type from customer_events
+                union all
+                select unified_id, ordered_at::date, 'purchase' from orders where status = 'placed'
+            )
+            select unified_id, activity_on,
+                   count(*) filter (where event_type = 'page_view') as page_views,
+                   count(*) filter (where event_type = 'product_view') as product_views,
+                   count(*) filter (where event_type = 'add_to_cart') as add_to_carts,
+                   count(*) filter (where event_type = 'checkout_start') as checkout_starts,
+                   count(*) filter (where event_type = 'purchase') as purchases,
+                   count(*) filter (where event_type = 'login') as logins,
+                   count(*) filter (where event_type = 'search') as searches,
+                   count(*) filter (where event_type = 'email_open') as email_opens,
+                   count(*) filter (where event_type = 'email_click') as email_clicks
+            from ev group by all
+"""
+
+
 def _write(path: Path, ds: date, events: pd.DataFrame, orders: pd.DataFrame,
            items: pd.DataFrame, people: pd.DataFrame, catalogue: pd.DataFrame) -> None:
     path = Path(path)
@@ -208,24 +230,8 @@ def _write(path: Path, ds: date, events: pd.DataFrame, orders: pd.DataFrame,
             select e.event_id, e.unified_id, e.occurred_at::timestamp as occurred_at, e.event_type,
                    e.sku, p.category, null::varchar as campaign_id, null::varchar as variant, e.device
             from _events e left join _catalogue p using (sku);
-            create table customer_engagement_daily as
-            with ev as (
-                select unified_id, occurred_at::date as activity_on, event_type from customer_events
-                union all
-                select unified_id, ordered_at::date, 'purchase' from orders where status = 'placed'
-            )
-            select unified_id, activity_on,
-                   count(*) filter (where event_type = 'page_view') as page_views,
-                   count(*) filter (where event_type = 'product_view') as product_views,
-                   count(*) filter (where event_type = 'add_to_cart') as add_to_carts,
-                   count(*) filter (where event_type = 'checkout_start') as checkout_starts,
-                   count(*) filter (where event_type = 'purchase') as purchases,
-                   count(*) filter (where event_type = 'login') as logins,
-                   count(*) filter (where event_type = 'search') as searches,
-                   count(*) filter (where event_type = 'email_open') as email_opens,
-                   count(*) filter (where event_type = 'email_click') as email_clicks
-            from ev group by all;
         """)
+        con.execute(f"create table customer_engagement_daily as {ENGAGEMENT_SQL}")
         con.execute("""
             create table customer_profiles as
             with stats as (

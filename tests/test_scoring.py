@@ -274,3 +274,103 @@ def test_training_sample_keeps_whole_persons_deterministically(tmp_path):
     assert len(both) == len(sample)
     for column in FEATURES:
         assert both[column].equals(both[f"{column}_full"].rename(column)), column
+
+
+def _night_of_changes(path, night: date, n: int) -> dict[str, str]:
+    """Tonight's changes in a built synthetic warehouse: product views and orders on `night`,
+    an identity merge (a buyer's rows move to another person), an order cancelled, a person
+    erased; the engagement mart is rebuilt from the events. Returns who was touched."""
+    from synthetic_warehouse import ENGAGEMENT_SQL
+
+    con = duckdb.connect(str(path))
+    buyers = [r[0] for r in con.execute(
+        "select unified_id from orders where status = 'placed' group by all "
+        "having count(*) >= 2 order by unified_id").fetchall()]
+    merged, into, cancelled, erased = buyers[3 * n], buyers[3 * n + 1], buyers[3 * n + 2], buyers[-1 - n]
+    at = datetime.combine(night, datetime.min.time()) + timedelta(hours=10)
+    params = {"night": night.isoformat(), "at": at}
+    con.execute("""
+        insert into customer_events
+        select 'new-' || $night || '-' || unified_id, unified_id, $at::timestamp,
+               'product_view', s.sku, s.category, null, null, 'mobile'
+        from (select unified_id from customer_profiles order by hash(unified_id, $night) limit 40)
+        cross join (select sku, category from products order by hash(sku, $night) limit 2) as s
+    """, params)
+    con.execute("""
+        insert into orders
+        select 'o-' || $night || '-' || unified_id, unified_id, unified_id, $at::timestamp,
+               $at::date, 'placed', 'EUR', 20.0, 1, false
+        from (select unified_id from customer_profiles order by hash(unified_id, $night, 2) limit 15)
+    """, params)
+    con.execute("""
+        insert into order_items
+        select order_id, 1, unified_id, (select sku from products order by hash(sku, $night) limit 1),
+               (select category from products order by hash(sku, $night) limit 1),
+               1, 20.0, 20.0, ordered_at, status
+        from orders where order_id like 'o-' || $night || '-%'
+    """, {"night": night.isoformat()})
+    for table in ("customer_events", "orders", "order_items"):
+        con.execute(f"update {table} set unified_id = $into where unified_id = $merged",
+                    {"into": into, "merged": merged})
+    con.execute("delete from customer_profiles where unified_id = $merged", {"merged": merged})
+    order = con.execute("select min(order_id) from orders where unified_id = $c and status = 'placed'",
+                        {"c": cancelled}).fetchone()[0]
+    for table in ("orders", "order_items"):
+        con.execute(f"update {table} set status = 'cancelled' where order_id = $o", {"o": order})
+    con.execute("update customer_profiles set is_erased = true where unified_id = $e", {"e": erased})
+    con.execute(f"create or replace table customer_engagement_daily as {ENGAGEMENT_SQL}")
+    con.close()
+    return {"merged": merged, "into": into, "cancelled": cancelled, "erased": erased}
+
+
+def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full_recompute(
+        scoring_home, tmp_path):
+    from personalization.privacy.ledger import read_parquet_sql
+    from personalization.scoring.recommend import build_recommendations_kept
+    from personalization.scoring.score import (
+        _NO_HIVE,
+        POPULATION_SQL,
+        RECO_NEIGHBOURS_FILE,
+        RECO_STATE_FILE,
+    )
+
+    source, _, _ = scoring_home
+    settings = load_settings(home=tmp_path)
+    shutil.copy(source.warehouse_path, settings.warehouse_path)
+    shutil.copytree(source.models_dir, settings.models_dir)
+    first = score(DS, settings)
+    assert first.details["recommendations"]["mode"] == "full"
+    assert "training" not in first.details
+    k = settings.next_best_products_count
+    for n, night in enumerate((DS + timedelta(days=1), DS + timedelta(days=2))):
+        touched = _night_of_changes(settings.warehouse_path, night, n)
+        report = score(night, settings)
+        reco = report.details["recommendations"]
+        assert reco["mode"] == "incremental", reco
+        # 40 viewers, 15 buyers, the merged and cancelled persons, and those with a view or
+        # an order line leaving the 365-day lookback tonight (two years of history): not everyone.
+        assert 40 <= reco["recomputed"] <= 0.1 * reco["persons"], reco
+        # Every person recomputed against the same item neighbours gives the same lists.
+        kept = scores_path(settings, night - timedelta(days=1)).parent
+        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+        everyone = {"state_sql": f"select * from {read_parquet_sql(settings, kept / RECO_STATE_FILE, _NO_HIVE)} where false",
+                    "neighbours_sql": f"select * from {read_parquet_sql(settings, kept / RECO_NEIGHBOURS_FILE, _NO_HIVE)}"}
+        table, full = build_recommendations_kept(con, night + timedelta(days=1), k, POPULATION_SQL,
+                                                 everyone, target="everyone")
+        assert full["recomputed"] == full["persons"] == reco["persons"]
+        expected = con.execute(f"select unified_id, next_best_products from {table} "
+                               "order by unified_id").df()
+        expected_state = con.execute("select * from everyone_state order by unified_id").df()
+        state = con.execute("select * from " + read_parquet_sql(
+            settings, scores_path(settings, night).parent / RECO_STATE_FILE, _NO_HIVE)
+            + " order by unified_id").df()
+        con.close()
+        scores = _scores(settings, night)
+        got = scores[scores["next_best_products"].map(len) > 0][["unified_id", "next_best_products"]]
+        assert len(expected) > 2000
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), expected)
+        pd.testing.assert_frame_equal(state, expected_state)
+        for gone in (touched["merged"], touched["erased"]):
+            assert gone not in set(scores["unified_id"]) and gone not in set(state["unified_id"])
+    rebuilt = score(DS + timedelta(days=2), settings, full=True)
+    assert rebuilt.details["recommendations"]["mode"] == "full"

@@ -56,6 +56,17 @@ pytestmark = [
                        reason=f"{MISSING}: `make spark-deps` installs the spark extra and Java 17"),
 ]
 
+# A few hundred rows per table: each of the night's ~100 Spark queries would spend most of its
+# CPU planning adaptively, generating and compiling Java code and JIT-optimising it. Off for
+# data this small (same results: execution modes, not semantics); never on real volumes.
+TINY_DATA_SPARK_CONF = {
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    "spark.ui.showConsoleProgress": "false",
+}
+
 START = date(2026, 6, 1)
 DAYS = 4
 DS = START + timedelta(days=DAYS - 1)
@@ -84,7 +95,7 @@ def engines(tmp_path_factory):
     # gates run on the Spark night's serving copy.
     spark = load_settings(home=root / "spark", lake_dir=duck.lake_dir, scores_dir=duck.scores_dir,
                           models_dir=duck.models_dir, engine="spark", dbt_tests=False,
-                          spark_shuffle_partitions=1)
+                          spark_shuffle_partitions=1, spark_conf=TINY_DATA_SPARK_CONF)
     started = time.perf_counter()
     for step in ["build_marts", "gate_marts", "build_segments", "gate_segments", "export"]:
         run_step(step, DS, spark)

@@ -23,6 +23,7 @@ import duckdb
 from personalization.extract.contracts import TableSpec
 from personalization.extract.lines import REPLACEMENT_CHAR, drop_lines, load_lines
 from personalization.extract.rules import blank_to_null, row_reason, typed_select
+from personalization.sql import literal
 
 # Never stored, not even in quarantine: data minimisation (user agent) and no IP addresses.
 DROPPED_KEYS = ("user_agent", "ip", "ip_address", "client_ip", "remote_addr")
@@ -99,11 +100,13 @@ def extract_events(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec,
     drop_lines(con, "objs")
     cols = ", ".join(mask_ips(c.name) + f" AS {c.name}" if c.name == "url" else c.name
                      for c in table.columns)
-    con.execute(f"""CREATE OR REPLACE TABLE out_{table.name} AS
+    # Views, not copies: the day's events are the largest table an extract holds.
+    con.execute(f"""CREATE OR REPLACE VIEW out_{table.name} AS
                     SELECT {cols}, line_number AS _line_number FROM checked WHERE reason IS NULL""")
-    con.execute(f"""CREATE OR REPLACE TABLE q_{table.name} AS
-                    SELECT ? AS source_file, line_number, {minimised_raw('raw')} AS raw, reason
-                    FROM checked WHERE reason IS NOT NULL""", [source_file])
+    con.execute(f"""CREATE OR REPLACE VIEW q_{table.name} AS
+                    SELECT {literal(source_file)} AS source_file, line_number,
+                           {minimised_raw('raw')} AS raw, reason
+                    FROM checked WHERE reason IS NOT NULL""")
     return con.execute("SELECT count(*) FROM checked").fetchall()[0][0]
 
 
@@ -133,6 +136,7 @@ def extract_orders(con: duckdb.DuckDBPyConnection, path: Path, orders: TableSpec
           {_values(orders, "CASE WHEN structural IS NULL THEN raw END")}
         FROM with_items
     """)
+    drop_lines(con, "objs")
     # One row per entry of every `items` array (only for lines that are JSON objects).
     con.execute(f"""
         CREATE OR REPLACE TABLE item_values AS

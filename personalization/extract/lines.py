@@ -12,6 +12,8 @@ from __future__ import annotations
 import bisect
 import gzip
 import logging
+import os
+import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ import pyarrow as pa
 
 from personalization.exceptions import ExtractError
 from personalization.observability import log_event
+from personalization.privacy import encryption
 from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
@@ -110,21 +113,29 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: Path, table: str, select_sq
     """
     lines, rejects = f"_lines_{table}", f"_rejects_{table}"
     drop_lines(con, table)
+    staged = _staged_file(con, table)
     try:
-        con.execute(f"CREATE TABLE {lines} AS SELECT coalesce(raw, '') AS raw "
-                    f"FROM {_read_csv_sql(path, rejects)}")
+        # Streamed to a compressed Parquet file, not held in a table: a backfill's text is
+        # many GB and a table past memory_limit spills uncompressed (30 GB for 48M lines).
+        con.execute(f"COPY (SELECT coalesce(raw, '') AS raw FROM {_read_csv_sql(path, rejects)}) "
+                    f"TO {literal(str(staged))} (FORMAT parquet, COMPRESSION snappy"
+                    f"{encryption.copy_options(con)})")
         rejected = sorted(r[0] for r in con.execute(f"SELECT DISTINCT line FROM {rejects}").fetchall())
     except duckdb.Error as e:
         log_event(logger, "extract_line_reader_fallback", logging.WARNING, file=str(path),
                   error=str(e).splitlines()[0][:200])
-        con.execute(f"DROP TABLE IF EXISTS {lines}")
+        staged.unlink(missing_ok=True)
         return _load_lines_python(con, path, table, select_sql)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {rejects}")
         con.execute(f"DROP TABLE IF EXISTS {rejects}_scan")
-    good = con.execute(f"SELECT count(*) FROM {lines}").fetchall()[0][0]
+    # file_row_number is the position in the file as written, i.e. in the landing file's order.
+    con.execute(f"CREATE VIEW {lines}_staged AS SELECT file_row_number AS pos, raw FROM "
+                f"read_parquet({literal(str(staged))}, file_row_number = true"
+                f"{encryption.read_options(con)})")
+    good = con.execute(f"SELECT count(*) FROM {lines}_staged").fetchall()[0][0]
     if not rejected:
-        numbered = f"SELECT rowid + 1 AS line_number, raw FROM {lines}"
+        numbered = f"SELECT pos + 1 AS line_number, raw FROM {lines}_staged"
     else:
         texts = exact_lines(path, set(rejected))
         missing = [n for n in rejected if n not in texts]
@@ -142,8 +153,8 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: Path, table: str, select_sq
                           SELECT line_number - row_number() OVER (ORDER BY line_number) AS g,
                                  row_number() OVER (ORDER BY line_number) AS k
                           FROM {lines}_rejected) GROUP BY g""")
-        numbered = (f"SELECT l.rowid + 1 + coalesce(s.k, 0) AS line_number, l.raw FROM {lines} l "
-                    f"ASOF LEFT JOIN {lines}_skips s ON l.rowid + 1 > s.g "
+        numbered = (f"SELECT l.pos + 1 + coalesce(s.k, 0) AS line_number, l.raw FROM {lines}_staged l "
+                    f"ASOF LEFT JOIN {lines}_skips s ON l.pos + 1 > s.g "
                     f"UNION ALL SELECT line_number, raw FROM {lines}_rejected")
     con.execute(f"CREATE VIEW {table} AS WITH batch_lines AS ({numbered}) {select_sql}")
     return good + len(rejected)
@@ -152,8 +163,25 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: Path, table: str, select_sq
 def drop_lines(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Drop the view made by `load_lines` and the tables behind it."""
     con.execute(f"DROP VIEW IF EXISTS {table}")
+    con.execute(f"DROP VIEW IF EXISTS _lines_{table}_staged")
     for suffix in ("", "_rejected", "_skips"):
         con.execute(f"DROP TABLE IF EXISTS _lines_{table}{suffix}")
+    _staged_file(con, table).unlink(missing_ok=True)
+
+
+def drop_staged_lines(con: duckdb.DuckDBPyConnection) -> None:
+    """Remove every file `load_lines` staged for `con` (after an error, nothing is left)."""
+    for staged in _staged_file(con, "*").parent.glob(_staged_file(con, "*").name):
+        staged.unlink(missing_ok=True)
+
+
+def _staged_file(con: duckdb.DuckDBPyConnection, table: str) -> Path:
+    """Where `load_lines` streams the lines: DuckDB's temp directory (the lake's staging area
+    in the extract), one file per connection and view."""
+    temp = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+    folder = Path(temp) if temp and Path(temp).is_absolute() else Path(tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"lines-{os.getpid()}-{id(con)}-{table}.parquet"
 
 
 def _load_lines_python(con: duckdb.DuckDBPyConnection, path: Path, table: str,

@@ -14,6 +14,7 @@ from personalization.exceptions import ExtractError, SourceMissingError
 from personalization.extract.contracts import FILES, FileSpec, TableSpec, lake_columns
 from personalization.extract.csv_file import extract_csv
 from personalization.extract.jsonl_file import extract_events, extract_orders
+from personalization.extract.lines import drop_staged_lines
 from personalization.extract.partition import (
     STAGING_DIR,
     clean_stale_staging,
@@ -139,6 +140,7 @@ def _extract_file(spec: FileSpec, path: Path, ds: date, settings: Settings) -> l
     except duckdb.Error as e:
         raise ExtractError(f"extract of {path} for ds {ds} failed: {e}") from e
     finally:
+        drop_staged_lines(con)
         con.close()
 
 

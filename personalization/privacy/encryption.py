@@ -106,6 +106,13 @@ def copy_options(con: duckdb.DuckDBPyConnection) -> str:
     return f", ENCRYPTION_CONFIG {{footer_key: '{PARQUET_KEY_NAME}'}}" if on else ""
 
 
+def read_options(con: duckdb.DuckDBPyConnection) -> str:
+    """Extra read_parquet arguments for files written with `copy_options(con)`."""
+    on = con.execute(f"SELECT getvariable('{_CONFIGURED_VARIABLE}')").fetchone()[0]
+    return (f", encryption_config = struct_pack(footer_key := '{PARQUET_KEY_NAME}')"
+            if on else "")
+
+
 def write_arrow(table, path, settings: Settings) -> None:
     """Write a pyarrow table to Parquet `path`: pyarrow when encryption is off, else DuckDB
     with the lake key (pyarrow's own encryption needs a KMS client; DuckDB's is the one

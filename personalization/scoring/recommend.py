@@ -13,21 +13,28 @@ from datetime import date, timedelta
 import duckdb
 import pandas as pd
 
+from personalization.scoring.features import SAMPLE_FILTER
+
 RECENT_ITEMS = 20  # per person, for pairs and candidates (bounds the pair explosion)
 NEIGHBOURS = 10  # per item
 LOOKBACK_DAYS = 365
 POPULARITY_DAYS = 90
 FALLBACK_DEPTH = 10  # popular items offered per fallback source, beyond k
 
-# Staged as temp tables (`{target}_<stage>`): DuckDB inlines a CTE at every use, and the
+# Staged as temp tables (`{t}_<stage>`): DuckDB inlines a CTE at every use, and the
 # interactions feed three later stages. Candidate lists are built per person with list
 # functions (neighbours' top k, then the favourite category's and the overall best sellers
 # minus what the person bought) instead of ranking every (person, candidate) row: the same
 # result as "all candidates, unbought, first source wins, first k by source and score", at a
 # fraction of the rows.
-_RECOMMEND_STAGES = (
-"""
-create or replace temp table {target}_interactions as
+#
+# A person's list is a function of three per-person inputs (the co-occurrence top k, the
+# favourite category, the bought list: `{t}_computed`, kept night to night as the
+# recommendation state) and two global ones (the item neighbours, rebuilt weekly, and the
+# best sellers, refreshed every night). `{person_filter}` restricts the per-person stages to
+# `{t}_people` (the persons whose inputs changed), or is empty (everyone).
+_INTERACTIONS = """
+create or replace temp table {t}_interactions as
 select unified_id, sku, max(weight) as weight, max(interacted_at) as last_at
 from (
     select unified_id, sku, 3.0 as weight, ordered_at as interacted_at
@@ -35,32 +42,36 @@ from (
     where status = 'placed' and unified_id is not null and sku is not null
       and ordered_at < $cutoff::timestamp
       and ordered_at >= $cutoff::timestamp - to_days($lookback)
+      {person_filter}
     union all
     select unified_id, sku, 1.0 as weight, occurred_at as interacted_at
     from customer_events
     where event_type = 'product_view' and unified_id is not null and sku is not null
       and occurred_at < $cutoff::timestamp
       and occurred_at >= $cutoff::timestamp - to_days($lookback)
+      {person_filter}
 )
 group by unified_id, sku
-""",
 """
-create or replace temp table {target}_recent as
+
+_RECENT = """
+create or replace temp table {t}_recent as
 select unified_id, sku, weight
-from {target}_interactions
+from {t}_interactions
 qualify row_number() over (partition by unified_id order by last_at desc, sku) <= $recent
-""",
 """
-create or replace temp table {target}_similar as
+
+_SIMILAR = """
+create or replace temp table {t}_similar as
 with
 item_weight as (
-    select sku, sum(weight) as weight from {target}_recent group by sku
+    select sku, sum(weight) as weight from {t}_recent group by sku
 ),
 
 pairs as (
     select a.sku as sku_a, b.sku as sku_b, sum(least(a.weight, b.weight)) as co
-    from {target}_recent as a
-    inner join {target}_recent as b on a.unified_id = b.unified_id and a.sku <> b.sku
+    from {t}_recent as a
+    inner join {t}_recent as b on a.unified_id = b.unified_id and a.sku <> b.sku
     group by a.sku, b.sku
 )
 
@@ -71,20 +82,19 @@ inner join item_weight as wb on p.sku_b = wb.sku
 where p.co >= 2  -- one shared person is coincidence, not structure
 qualify row_number() over (partition by p.sku_a order by similarity desc, p.sku_b)
     <= $neighbours
-""",
 """
-create or replace temp table {target}_purchases as
+
+_PURCHASES = """
+create or replace temp table {t}_purchases as
 select distinct unified_id, sku
 from order_items
 where status = 'placed' and unified_id is not null and sku is not null
   and ordered_at < $cutoff::timestamp
-""",
+  {person_filter}
 """
-create or replace temp table {target}_bought as
-select unified_id, list(sku) as skus from {target}_purchases group by unified_id
-""",
-"""
-create or replace temp table {target}_popular as
+
+_POPULAR = """
+create or replace temp table {t}_popular as
 with
 active_products as (
     select sku, category from products where coalesce(is_active, true)
@@ -105,23 +115,21 @@ select
     row_number() over (order by buyers desc, sku) as overall_rank,
     row_number() over (partition by category order by buyers desc, sku) as category_rank
 from popular
-""",
 """
-create or replace temp table {target} as
-with
-people as (
-    select unified_id from ({population})
-),
 
+# The per-person inputs of `{t}_people`.
+_COMPUTED = """
+create or replace temp table {t}_computed as
+with
 active_products as (
     select sku, category from products where coalesce(is_active, true)
 ),
 
 favourite_category as (
     select i.unified_id, p.category
-    from {target}_interactions as i
+    from {t}_interactions as i
     inner join active_products as p on i.sku = p.sku
-    where i.unified_id in (select unified_id from people)
+    where i.unified_id in (select unified_id from {t}_people)
     group by i.unified_id, p.category
     qualify row_number() over (partition by i.unified_id
                                order by sum(i.weight) desc, p.category) = 1
@@ -129,9 +137,9 @@ favourite_category as (
 
 neighbour_scores as (
     select r.unified_id, s.sku_b as sku, sum(r.weight * s.similarity) as score
-    from {target}_recent as r
-    inner join {target}_similar as s on r.sku = s.sku_a
-    where r.unified_id in (select unified_id from people)
+    from {t}_recent as r
+    inner join {t}_similar as s on r.sku = s.sku_a
+    where r.unified_id in (select unified_id from {t}_people)
       and s.sku_b in (select sku from active_products)
     group by r.unified_id, s.sku_b
 ),
@@ -140,40 +148,59 @@ from_neighbours as (
     -- Only the first k can be chosen: neighbours rank before every fallback.
     select n.unified_id, list(n.sku order by n.score desc, n.sku)[1:$k] as skus
     from neighbour_scores as n
-    anti join {target}_purchases as b on n.unified_id = b.unified_id and n.sku = b.sku
+    anti join {t}_purchases as b on n.unified_id = b.unified_id and n.sku = b.sku
     group by n.unified_id
 ),
 
+bought as (
+    select unified_id, list(sku order by sku) as skus
+    from {t}_purchases
+    where unified_id in (select unified_id from {t}_people)
+    group by unified_id
+)
+
+select
+    people.unified_id,
+    coalesce(n.skus, []::varchar[]) as neighbours,
+    f.category as favourite_category,
+    coalesce(b.skus, []::varchar[]) as bought
+from {t}_people as people
+left join from_neighbours as n on people.unified_id = n.unified_id
+left join favourite_category as f on people.unified_id = f.unified_id
+left join bought as b on people.unified_id = b.unified_id
+"""
+
+# Lists for everyone in `{t}_state` from their kept inputs and tonight's best sellers.
+_FILL = """
+create or replace temp table {target} as
+with
 category_lists as (
     select category, list(sku order by category_rank) as skus
-    from {target}_popular
+    from {t}_popular
     where category_rank <= $k + $depth
     group by category
 ),
 
 overall_list as (
     select coalesce(list(sku order by overall_rank), []::varchar[]) as skus
-    from {target}_popular
+    from {t}_popular
     where overall_rank <= $k + $depth
 ),
 
 offered as (
     -- Each fallback skips what the person bought and what an earlier source already offers.
     select
-        people.unified_id,
-        coalesce(n.skus, []::varchar[]) as neighbours,
+        s.unified_id,
+        s.neighbours,
         list_filter(coalesce(c.skus, []::varchar[]), lambda x:
-            not list_contains(coalesce(b.skus, []::varchar[]), x)
-            and not list_contains(coalesce(n.skus, []::varchar[]), x)) as category,
+            not list_contains(s.bought, x)
+            and not list_contains(s.neighbours, x)) as category,
         list_filter((select skus from overall_list), lambda x:
-            not list_contains(coalesce(b.skus, []::varchar[]), x)
-            and not list_contains(coalesce(n.skus, []::varchar[]), x)
+            not list_contains(s.bought, x)
+            and not list_contains(s.neighbours, x)
             and not list_contains(coalesce(c.skus, []::varchar[]), x)) as overall
-    from people
-    left join from_neighbours as n on people.unified_id = n.unified_id
-    left join favourite_category as f on people.unified_id = f.unified_id
-    left join category_lists as c on f.category = c.category
-    left join {target}_bought as b on people.unified_id = b.unified_id
+    from {t}_state as s
+    left join category_lists as c on s.favourite_category = c.category
 ),
 
 final as (
@@ -188,8 +215,34 @@ final as (
 )
 
 select * from final
-""",
+"""
+
+# Per person, a hash of every row the recommendation inputs read: product views per day
+# inside the lookback (from the engagement mart: the same events, one row per person-day)
+# and order lines (status, and whether the line is still inside the lookback). New orders,
+# events, late deliveries, identity merges and splits (rows move between persons), status
+# changes and rows ageing out of the lookback all change it.
+_FINGERPRINT = """
+create or replace temp table {t}_fingerprint as
+select unified_id, hash(sum(h), count(*)) as fingerprint
+from (
+    select unified_id, hash('view', activity_on, product_views)::hugeint as h
+    from customer_engagement_daily
+    where unified_id is not null and product_views > 0 and activity_on < $cutoff::date
+      and activity_on >= ($cutoff::timestamp - to_days($lookback))::date
+    union all
+    select unified_id, hash('line', order_id, line_number, sku, status, ordered_at,
+                            ordered_at >= $cutoff::timestamp - to_days($lookback))::hugeint
+    from order_items
+    where unified_id is not null and ordered_at < $cutoff::timestamp
 )
+group by unified_id
+"""
+
+_PERSON_FILTER = "and unified_id in (select unified_id from {t}_people)"
+_STAGES = ("interactions", "recent", "similar", "purchases", "popular", "computed", "state",
+           "people", "fingerprint", "previous")
+
 
 _POPULARITY_BASELINE_SQL = """
 with
@@ -215,7 +268,7 @@ select unified_id, list(sku order by buyers desc, sku)[1:$k] as popular_products
 from candidates group by unified_id
 """
 
-_HELDOUT_SQL = """
+_HELDOUT_SQL = f"""
 create or replace temp table heldout as
 with
 before as (
@@ -227,6 +280,7 @@ last_order as (
     from orders
     where status = 'placed' and unified_id is not null
       and ordered_at >= $cutoff::timestamp and ordered_at < $end::timestamp
+      and {SAMPLE_FILTER}
     qualify row_number() over (partition by unified_id order by ordered_at desc, order_id) = 1
 ),
 new_items as (
@@ -245,9 +299,21 @@ def _params(cutoff: date, k: int) -> dict:
             "depth": FALLBACK_DEPTH}
 
 
+def _run(con: duckdb.DuckDBPyConnection, template: str, params: dict, **names: str) -> None:
+    sql = template.format(**names)
+    con.execute(sql, {name: value for name, value in params.items() if f"${name}" in sql})
+
+
+def _drop_stages(con: duckdb.DuckDBPyConnection, t: str) -> None:
+    for stage in _STAGES:
+        con.execute(f"drop table if exists {t}_{stage}")
+
+
 def build_recommendations(con: duckdb.DuckDBPyConnection, cutoff: date, k: int,
-                          population_sql: str, target: str = "next_best_products") -> str:
-    """Compute top-`k` unbought products for `population_sql` into temp table `target`.
+                          population_sql: str, target: str = "next_best_products",
+                          sample: int | None = None) -> str:
+    """Compute top-`k` unbought products for `population_sql` into temp table `target`,
+    with item neighbours from tonight's interactions (everything recomputed).
 
     Args:
         con: warehouse connection (read-only is fine: the result is a temp table).
@@ -255,34 +321,104 @@ def build_recommendations(con: duckdb.DuckDBPyConnection, cutoff: date, k: int,
         k: products per person.
         population_sql: a query returning the `unified_id`s to recommend for.
         target: temp table name to (re)create.
+        sample: learn item neighbours from this share (per 10,000, by a hash of
+            `unified_id`, as training samples) of persons only; None: everyone.
 
     Returns:
         The temp table name: `unified_id, next_best_products VARCHAR[], sources INTEGER[]`
         (source 1 = co-occurrence, 2 = favourite-category best sellers, 3 = overall).
     """
-    params = _params(cutoff, k)
-    for stage in _RECOMMEND_STAGES:
-        sql = stage.format(target=target, population=population_sql)
-        con.execute(sql, {name: value for name, value in params.items() if f"${name}" in sql})
-    for stage in ("interactions", "recent", "similar", "purchases", "bought", "popular"):
-        con.execute(f"drop table if exists {target}_{stage}")
+    params, t = {**_params(cutoff, k), "sample": sample}, target
+    sampled = f"and {SAMPLE_FILTER}" if sample is not None else ""
+    con.execute(f"create or replace temp table {t}_people as "
+                f"select distinct unified_id from ({population_sql}) where unified_id is not null")
+    for stage in (_INTERACTIONS, _RECENT, _SIMILAR, _PURCHASES, _POPULAR, _COMPUTED):
+        _run(con, stage, params, t=t, person_filter=sampled)
+    con.execute(f"create or replace temp table {t}_state as select * from {t}_computed")
+    _run(con, _FILL, params, t=t, target=target)
+    _drop_stages(con, t)
     return target
 
 
+def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: int,
+                               population_sql: str, previous: dict | None,
+                               target: str = "next_best_products") -> tuple[str, dict]:
+    """Nightly recommendations in proportion to change.
+
+    With `previous` (the state a former night kept: `state_sql` reading its per-person
+    inputs and fingerprints, `neighbours_sql` its item neighbours), only the persons of
+    `population_sql` whose fingerprint differs from the kept one (or who are new) are
+    recomputed, against the kept item neighbours; everyone else keeps their inputs, and
+    every list is refilled from tonight's best sellers. Without it, everything is computed
+    and the item neighbours are rebuilt. Either way the lists equal what a recomputation of
+    every person against the same item neighbours gives.
+
+    Leaves temp tables `target` (as `build_recommendations`), `{target}_state`
+    (`unified_id, fingerprint, neighbours, favourite_category, bought`: tonight's state to
+    keep) and `{target}_similar` (the item neighbours used). Returns the target and details
+    (`mode`, `persons`, `recomputed`).
+    """
+    params, t = _params(cutoff, k), target
+    _run(con, _FINGERPRINT, params, t=t)
+    if previous is None:
+        con.execute(f"create or replace temp table {t}_people as "
+                    f"select distinct unified_id from ({population_sql}) where unified_id is not null")
+        for stage in (_INTERACTIONS, _RECENT, _SIMILAR):
+            _run(con, stage, params, t=t, person_filter="")
+    else:
+        con.execute(f"create or replace temp table {t}_previous as {previous['state_sql']}")
+        con.execute(f"create or replace temp table {t}_similar as {previous['neighbours_sql']}")
+        con.execute(f"""
+            create or replace temp table {t}_people as
+            select p.unified_id
+            from (select distinct unified_id from ({population_sql})
+                  where unified_id is not null) as p
+            left join {t}_fingerprint as f on p.unified_id = f.unified_id
+            left join {t}_previous as s on p.unified_id = s.unified_id
+            where s.unified_id is null or s.fingerprint is distinct from f.fingerprint""")
+        for stage in (_INTERACTIONS, _RECENT):
+            _run(con, stage, params, t=t, person_filter=_PERSON_FILTER.format(t=t))
+    for stage in (_PURCHASES, _POPULAR, _COMPUTED):
+        _run(con, stage, params, t=t, person_filter=_PERSON_FILTER.format(t=t))
+    recomputed = con.execute(f"select count(*) from {t}_people").fetchone()[0]
+    keep = "" if previous is None else f"""
+        union all
+        select s.unified_id, s.fingerprint, s.neighbours, s.favourite_category, s.bought
+        from {t}_previous as s
+        where s.unified_id in (select unified_id from ({population_sql}))
+          and s.unified_id not in (select unified_id from {t}_people)"""
+    con.execute(f"""
+        create or replace temp table {t}_state as
+        select c.unified_id, f.fingerprint, c.neighbours, c.favourite_category, c.bought
+        from {t}_computed as c
+        left join {t}_fingerprint as f on c.unified_id = f.unified_id
+        {keep}""")
+    _run(con, _FILL, params, t=t, target=target)
+    persons = con.execute(f"select count(*) from {t}_state").fetchone()[0]
+    for stage in ("interactions", "recent", "purchases", "popular", "computed", "people",
+                  "fingerprint", "previous"):
+        con.execute(f"drop table if exists {t}_{stage}")
+    return target, {"mode": "full" if previous is None else "incremental",
+                    "persons": int(persons), "recomputed": int(recomputed)}
+
+
 def evaluate_recommendations(con: duckdb.DuckDBPyConnection, ds: date, k: int,
-                             holdout_days: int = 30) -> dict:
+                             holdout_days: int = 30, sample: int | None = None) -> dict:
     """Hit rate on each buyer's held-out last purchase vs a popularity baseline.
 
     Recommendations are computed as of `ds + 1 - holdout_days`; the held-out purchase is
     each person's last order in the following `holdout_days`, restricted to products they
     had not bought before (recommendations never repeat a purchase). A hit is any of the
-    `k` recommended products among the held-out ones.
+    `k` recommended products among the held-out ones. With `sample` (per 10,000 persons, the
+    training sample), only those persons are held out and their interactions alone give the
+    item neighbours: a recommender learnt on the sample (slightly pessimistic), at the
+    sample's share of the cost.
     """
     end = ds + timedelta(days=1)
     cutoff = end - timedelta(days=holdout_days)
-    con.execute(_HELDOUT_SQL, {"cutoff": cutoff, "end": end})
+    con.execute(_HELDOUT_SQL, {"cutoff": cutoff, "end": end, "sample": sample})
     table = build_recommendations(con, cutoff, k, "select unified_id from heldout",
-                                  target="reco_eval")
+                                  target="reco_eval", sample=sample)
     popular = con.execute(_POPULARITY_BASELINE_SQL, {
         "cutoff": cutoff, "k": k, "popularity_days": POPULARITY_DAYS, "depth": FALLBACK_DEPTH,
     }).df()

@@ -100,8 +100,8 @@ def train(ds: date, settings: Settings) -> StepReport:
         try:
             cutoffs, validation = plan_cutoffs(ds, horizon, first)
             rows_available = count_training_rows(con, [*cutoffs, validation])
-            frame = build_training_frame(con, [*cutoffs, validation], horizon,
-                                         sample_share(rows_available, settings.training_max_rows))
+            sample = sample_share(rows_available, settings.training_max_rows)
+            frame = build_training_frame(con, [*cutoffs, validation], horizon, sample)
         except InsufficientDataError as e:
             return _skipped(report, str(e), start)
         features_seconds = round(time.perf_counter() - start, 2)
@@ -113,7 +113,11 @@ def train(ds: date, settings: Settings) -> StepReport:
                          "validation_cutoff": validation.isoformat(),
                          "features_seconds": features_seconds, "models": {}}
 
-        nbp = evaluate_recommendations(con, ds, settings.next_best_products_count)
+        nbp_start = time.perf_counter()
+        nbp = evaluate_recommendations(con, ds, settings.next_best_products_count,
+                                       sample=sample)
+        nbp["sample_per_10000"] = sample
+        details["recommendations_seconds"] = round(time.perf_counter() - nbp_start, 2)
         nbp_meta = {"model": RECOMMENDER, "version": version, "trained_ds": ds.isoformat(),
                     "has_model": False, "approved": True, "data_hash": content_hash,
                     "method": "item-to-item co-occurrence (orders + product views, cosine), "
@@ -146,8 +150,9 @@ def train(ds: date, settings: Settings) -> StepReport:
                 "validation_cutoff": validation.isoformat(),
                 "training_window": {"from": first.isoformat(), "to": ds.isoformat()},
                 "features": FEATURES, "hyperparameters": HYPERPARAMETERS,
-                "estimator": "CalibratedClassifierCV(Pipeline(OrdinalEncoder(device), "
-                             "HistGradientBoostingClassifier)), folds grouped by unified_id",
+                "estimator": "CalibratedModel(Pipeline(OrdinalEncoder(device), "
+                             "HistGradientBoostingClassifier) on the training cut-offs, "
+                             "isotonic on its out-of-fold scores, folds grouped by unified_id)",
                 "data_hash": content_hash, "rows": trained.rows,
                 "rows_available_before_sampling": rows_available,
                 "metrics": trained.metrics, "baselines": trained.baselines,

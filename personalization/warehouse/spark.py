@@ -78,6 +78,10 @@ def session(settings: Settings) -> Any:
         .config("spark.sql.sources.partitionColumnTypeInference.enabled", "true")
         .enableHiveSupport()
     )
+    for name, value in settings.spark_conf.items():
+        if name == "spark.driver.extraJavaOptions":  # added to, not instead of, the metastore's
+            value = f"-Dderby.system.home={home} {value}"
+        builder = builder.config(name, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     register_functions(spark)
