@@ -40,7 +40,10 @@ stored as (
         max(cache_version) as cache_version
     from {{ stored }}
     {%- else %}
-    select null::date as estimated_on, null::bigint as estimated_record_count, null::varchar as cache_version
+    select
+        cast(null as date) as estimated_on,
+        cast(null as bigint) as estimated_record_count,
+        cast(null as varchar(64)) as cache_version
     {%- endif %}
 ),
 
