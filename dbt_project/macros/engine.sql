@@ -273,3 +273,20 @@
 {% macro spark__identity_hash_bucket(expr, buckets) -%}
     duckdb_hash_bucket(cast({{ expr }} as string), {{ buckets }})
 {%- endmacro %}
+
+{#- The table `identifier` in this model's schema as the last build left it, or none when it
+    is missing or predates `column` (a layout from before the change that added it). Reads
+    at execution only; DuckDB only unless `any_engine` (keeping state across builds means
+    reading a table while it is replaced, which Spark refuses). #}
+{% macro previous_build_relation(identifier, column, any_engine=false) %}
+    {%- if not execute or (target.type != 'duckdb' and not any_engine) %}
+        {{ return(none) }}
+    {%- endif %}
+    {%- set relation = adapter.get_relation(database=this.database, schema=this.schema,
+                                            identifier=identifier) %}
+    {%- if relation is none
+           or column not in (adapter.get_columns_in_relation(relation) | map(attribute='name') | list) %}
+        {{ return(none) }}
+    {%- endif %}
+    {{ return(relation) }}
+{% endmacro %}

@@ -4,11 +4,8 @@
 -- Reads the int_events__resolved table as the last build left it, by name and not by ref():
 -- this model must run before int_events__resolved replaces those rows, and a ref would order
 -- it after. Empty on the first build.
-{%- set built = adapter.get_relation(this.database, this.schema, 'int_events__resolved') %}
-{%- if built is not none and execute
-      and 'delivered_on' not in (adapter.get_columns_in_relation(built) | map(attribute='name')) %}
-  {%- set built = none %}  {#- a table from before the incremental marts #}
-{%- endif %}
+{#- none before the first build, or a table from before the incremental marts #}
+{%- set built = previous_build_relation('int_events__resolved', 'delivered_on', any_engine=true) %}
 
 with stg_events as (
     select * from {{ ref('stg_pixel__events') }}

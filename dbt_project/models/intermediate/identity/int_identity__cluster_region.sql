@@ -15,13 +15,10 @@
 {%- set previous_clusters = none %}
 {%- set previous_edges = none %}
 {%- set reestimate = identity_reestimate() %}
-{%- if execute and target.type == 'duckdb' and not flags.FULL_REFRESH and not reestimate %}
-    {%- set clusters_relation = adapter.get_relation(database=this.database, schema=this.schema,
-                                                     identifier='int_identity__clusters') %}
-    {%- set edges_relation = adapter.get_relation(database=this.database, schema=this.schema,
-                                                  identifier='int_identity__cluster_edges') %}
-    {%- if clusters_relation is not none and edges_relation is not none
-           and 'record_signature' in (adapter.get_columns_in_relation(clusters_relation) | map(attribute='name') | list) %}
+{%- if not flags.FULL_REFRESH and not reestimate %}
+    {%- set clusters_relation = previous_build_relation('int_identity__clusters', 'record_signature') %}
+    {%- set edges_relation = previous_build_relation('int_identity__cluster_edges', 'node_a') %}
+    {%- if clusters_relation is not none and edges_relation is not none %}
         {%- set previous_clusters = clusters_relation %}
         {%- set previous_edges = edges_relation %}
     {%- endif %}

@@ -8,14 +8,7 @@
 -- +identity_map stores them too):
 -- depends_on: {{ ref('int_identity__cluster_edges') }}
 {%- set max_cluster_size = var('identity_max_cluster_size', 50) %}
-{%- set previous = none %}
-{%- if execute %}
-    {%- set relation = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) %}
-    {%- if relation is not none and target.type == 'duckdb'
-           and 'record_signature' in (adapter.get_columns_in_relation(relation) | map(attribute='name') | list) %}
-        {%- set previous = relation %}
-    {%- endif %}
-{%- endif %}
+{%- set previous = previous_build_relation(this.identifier, 'record_signature') %}
 
 with records as (
     select * from {{ ref('int_identity__guarded_records') }}

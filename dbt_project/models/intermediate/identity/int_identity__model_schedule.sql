@@ -14,15 +14,7 @@
 {%- set forced = var('identity_reestimate', 'auto') %}
 {%- set max_age_days = var('identity_model_max_age_days', 7) %}
 {%- set max_growth = var('identity_model_max_growth', 0.05) %}
-{%- set stored = none %}
-{%- if execute %}
-    {%- set relation = adapter.get_relation(database=this.database, schema=this.schema,
-                                            identifier='int_identity__m_probabilities') %}
-    {%- if relation is not none
-           and 'estimated_on' in (adapter.get_columns_in_relation(relation) | map(attribute='name') | list) %}
-        {%- set stored = relation %}
-    {%- endif %}
-{%- endif %}
+{%- set stored = previous_build_relation('int_identity__m_probabilities', 'estimated_on', any_engine=true) %}
 
 with records as (
     select record_key from {{ ref('int_identity__record_fingerprints') }}
