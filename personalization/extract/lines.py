@@ -171,7 +171,8 @@ def drop_lines(con: duckdb.DuckDBPyConnection, table: str) -> None:
 
 def drop_staged_lines(con: duckdb.DuckDBPyConnection) -> None:
     """Remove every file `load_lines` staged for `con` (after an error, nothing is left)."""
-    for staged in _staged_file(con, "*").parent.glob(_staged_file(con, "*").name):
+    pattern = _staged_file(con, "*")
+    for staged in pattern.parent.glob(pattern.name):
         staged.unlink(missing_ok=True)
 
 
