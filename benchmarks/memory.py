@@ -9,6 +9,8 @@ import threading
 import time
 from contextlib import contextmanager
 
+import psutil
+
 from personalization.observability import tree_rss_bytes
 
 
@@ -52,7 +54,7 @@ class PeakSampler:
 @contextmanager
 def measured(sampler: PeakSampler, into: dict, name: str):
     """Record under `into[name]`: wall seconds, peak RSS (MiB), CPU seconds of this process and
-    its finished children, the mean load average, and `machine_share`: the CPU seconds as a
+    its children, the mean load average, and `machine_share`: the CPU seconds as a
     share of what all cores could give in that wall time (low under a high load = starved)."""
     sampler.reset()
     start, cpu0 = time.perf_counter(), _cpu_seconds()
@@ -67,5 +69,14 @@ def measured(sampler: PeakSampler, into: dict, name: str):
 
 
 def _cpu_seconds() -> float:
+    """CPU seconds of this process, its finished children and its live ones (a Spark JVM
+    runs for the whole process: its time would show in os.times() only after it ends)."""
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    live = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+            live += times.user + times.system
+        except psutil.Error:
+            pass
+    return t.user + t.system + t.children_user + t.children_system + live
