@@ -2,12 +2,16 @@
 
     python benchmarks/identity.py --customers 100000 [--seed 7] [--work DIR]
         [--splink-python PATH]   # a Python with `pip install splink` (its own environment)
+    python benchmarks/identity.py --home /work/bench/1000000/home --truth /work/bench/1000000/truth.parquet \
+        --splink-python PATH     # score a home another run built (benchmarks/run.py --keep), as it is
 
 Generates one day of the harder generator (`personalization generate`), extracts it, builds
 the identity models with dbt (timed, per model), evaluates identity_map against the ground
 truth (`evaluate`), then, if --splink-python is given, runs benchmarks/identity_splink.py on
 the same crm/shop person records and scores its clusters the same way. Both are compared on
-the `profiles` scope (crm + shop records, the only ones Splink sees). Writes
+the `profiles` scope (crm + shop records, the only ones Splink sees). With `--home` it builds
+nothing: it scores that home's identity_map as its last night left it (e.g. the harness's 1M
+run, 31 days) and runs Splink on the same records. Writes
 benchmarks/results/identity-<customers>-<date>.json. One run at a time: it uses both cores.
 """
 
@@ -69,14 +73,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--work", type=Path, default=Path("/tmp/identity-bench"))
     parser.add_argument("--splink-python", type=Path)
+    parser.add_argument("--home", type=Path, help="score this built home as it is (no generate, no build)")
+    parser.add_argument("--truth", type=Path, help="ground truth of --home (default <home>/truth.parquet)")
     args = parser.parse_args()
 
-    home = args.work / f"c{args.customers}-s{args.seed}"
+    home = args.home or args.work / f"c{args.customers}-s{args.seed}"
     settings = load_settings(home=home)
-    truth = home / "truth.parquet"
+    truth = args.truth or home / "truth.parquet"
     result: dict = {"customers": args.customers, "seed": args.seed, "date": date.today().isoformat(),
                     "machine": f"{platform.machine()} {platform.processor()}".strip()}
-    if not truth.exists():
+    if args.home:
+        result["home"] = str(home)
+        args.work.mkdir(parents=True, exist_ok=True)
+        if not truth.exists():
+            sys.exit(f"no ground truth at {truth}: pass --truth")
+    elif not truth.exists():
         started = time.perf_counter()
         generate(out=settings.landing_dir, customers=args.customers, days=1, seed=args.seed, start=DS,
                  truth_path=truth)
@@ -84,13 +95,14 @@ def main() -> None:
             extract_source(source, DS, settings)
         result["generate_extract_seconds"] = round(time.perf_counter() - started, 1)
 
-    started = time.perf_counter()
-    invoke(["build", "--select", *SELECT, "--indirect-selection", "cautious"], settings, ds=DS)
-    result["identity_build_seconds"] = round(time.perf_counter() - started, 1)
-    run_results = json.loads((settings.dbt_target_dir / "run_results.json").read_text())["results"]
-    result["model_seconds"] = {r["unique_id"].split(".")[-1]: round(r["execution_time"], 1)
-                               for r in run_results if r["unique_id"].startswith("model.")
-                               and r["execution_time"] >= 1}
+    if not args.home:
+        started = time.perf_counter()
+        invoke(["build", "--select", *SELECT, "--indirect-selection", "cautious"], settings, ds=DS)
+        result["identity_build_seconds"] = round(time.perf_counter() - started, 1)
+        run_results = json.loads((settings.dbt_target_dir / "run_results.json").read_text())["results"]
+        result["model_seconds"] = {r["unique_id"].split(".")[-1]: round(r["execution_time"], 1)
+                                   for r in run_results if r["unique_id"].startswith("model.")
+                                   and r["execution_time"] >= 1}
     ours = evaluate(truth, settings)
     result["ours"] = {scope: {k: ours["scopes"][scope][k] for k in
                               ("precision", "recall", "f1", "records_evaluated", "true_pairs")}
@@ -107,11 +119,12 @@ def main() -> None:
                                "match_weight from int_identity__m_probabilities order by 1, 2").fetchall()]
         result["prior_weight"] = con.execute(
             "select max(prior_weight) from int_identity__m_probabilities").fetchone()[0]
-        records = home / "person_records.parquet"
+        records = args.work / f"person_records-{args.customers}.parquet" if args.home \
+            else home / "person_records.parquet"
         con.execute(RECORDS_SQL.format(path=records))
 
     if args.splink_python:
-        clusters = home / "splink_clusters.parquet"
+        clusters = records.with_name(f"splink_clusters-{args.customers}.parquet")
         run = subprocess.run([str(args.splink_python), str(REPO / "benchmarks" / "identity_splink.py"),
                               str(records), str(clusters)], capture_output=True, text=True, check=False)
         if run.returncode != 0:
