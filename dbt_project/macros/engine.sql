@@ -190,6 +190,21 @@
 
 
 {#-
+  Materialization of a public mart kept as a view over an intermediate table
+  (customer_events). The steps after dbt read the DuckDB warehouse; on Spark that is the
+  serving copy, which takes the Parquet files of the tables a build made (spark.serve), and a
+  view has none: there the mart is a table.
+-#}
+{% macro served_view() -%}
+  {{ return(adapter.dispatch('served_view', 'personalization')()) }}
+{%- endmacro %}
+
+{% macro default__served_view() %}{{ return('view') }}{% endmacro %}
+
+{% macro spark__served_view() %}{{ return('table') }}{% endmacro %}
+
+
+{#-
   Incremental strategy of a table whose rows for one date a rerun replaces
   (segment_daily_counts): DuckDB deletes and inserts on the key; Spark overwrites the
   date's partition (the model is partitioned by that date on Spark).

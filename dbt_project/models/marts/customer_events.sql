@@ -1,7 +1,8 @@
 -- One row per loaded pixel event with its person and category (int_events__resolved).
 -- A view (exception to the marts-as-tables rule): the events are kept incrementally in
--- int_events__resolved; a table here would copy the largest table every night.
-{{ config(materialized='view') }}
+-- int_events__resolved; a table here would copy the largest table every night. On Spark it
+-- is a table: the serving copy takes tables' files, and scoring and the export read it there.
+{{ config(materialized=served_view()) }}
 
 with events as (
     select * from {{ ref('int_events__resolved') }}
