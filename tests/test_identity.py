@@ -158,22 +158,32 @@ class IdentityProject:
     def build(self, ds: str, full_refresh: bool = False, run_only: bool = False, **dbt_vars) -> None:
         """`dbt build` (or `dbt run`: models only, no tests or seeds) for the logical date;
         `dbt_vars` add to (or override) the project's vars for this build only."""
+        self.finish_build(self.start_build(ds, full_refresh, run_only, **dbt_vars))
+
+    def start_build(self, ds: str, full_refresh: bool = False, run_only: bool = False,
+                    **dbt_vars) -> subprocess.Popen:
+        """`build` started in the background (another project's build can run beside it);
+        `finish_build` waits for it and fails the test if dbt failed."""
         # A subprocess, not dbtRunner: dbt-duckdb keeps its DuckDB instance open in-process,
         # and the tests then could not open the file to read the results.
         env = {**os.environ, "PERSONALIZATION_HOME": str(self.root),
                "PERSONALIZATION_WAREHOUSE_PATH": str(self.root / "warehouse.duckdb"),
                "PERSONALIZATION_DUCKDB_MEMORY_LIMIT": "1GB", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-        result = subprocess.run([
-            str(Path(sys.executable).parent / "dbt"), "run" if run_only else "build",
-            "--project-dir", str(self.root),
-            "--profiles-dir", str(self.root), "--target-path", str(self.root / "target"),
-            "--log-path", str(self.root / "logs"), "--vars", json.dumps({"ds": ds, **self.vars, **dbt_vars}),
-            *(["--full-refresh"] if full_refresh else []),
-        ], env=env, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            errors = [line for line in result.stdout.splitlines() if "ERROR" in line or "Error" in line
+        with (self.root / "dbt_output.log").open("w") as output:
+            return subprocess.Popen([
+                str(Path(sys.executable).parent / "dbt"), "run" if run_only else "build",
+                "--project-dir", str(self.root),
+                "--profiles-dir", str(self.root), "--target-path", str(self.root / "target"),
+                "--log-path", str(self.root / "logs"), "--vars", json.dumps({"ds": ds, **self.vars, **dbt_vars}),
+                *(["--full-refresh"] if full_refresh else []),
+            ], env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
+
+    def finish_build(self, process: subprocess.Popen) -> None:
+        if process.wait() != 0:
+            stdout = (self.root / "dbt_output.log").read_text()
+            errors = [line for line in stdout.splitlines() if "ERROR" in line or "Error" in line
                       or "FAIL" in line]
-            pytest.fail("dbt build failed:\n" + "\n".join(errors[-20:] or [result.stdout[-3000:]]))
+            pytest.fail("dbt build failed:\n" + "\n".join(errors[-20:] or [stdout[-3000:]]))
 
     def query(self, sql: str) -> list[tuple]:
         with duckdb.connect(str(self.root / "warehouse.duckdb"), read_only=True) as con:

@@ -2,6 +2,22 @@
 -- records are crm/shop records with at least one name; their keys come from the cache
 -- int_identity__record_blocking_keys (rules and their reasons there), for the records'
 -- current fingerprints.
+-- Incremental on DuckDB (an exception to the folder's tables; a table on Spark, rebuilt
+-- whole as before): a night recomputes only the blocks a changed record is or was in. A
+-- record is changed when it is new or deleted, or its fingerprint, deterministic component
+-- or cache version differs from the row last night left; every other block keeps last
+-- night's rows. delete+insert on (blocking_rule, block_key) replaces those blocks; a block
+-- left empty gets one placeholder row (no record_key), which the post-hook deletes, as it
+-- does rows of a table built before this model kept fingerprints. docs/identity.md.
+{{ config(
+    materialized=keyed_incremental(),
+    incremental_strategy='delete+insert',
+    unique_key=['blocking_rule', 'block_key'],
+    on_schema_change='sync_all_columns',
+    post_hook="{% if is_incremental() %}delete from {{ this }} where record_key is null or fingerprint is null{% endif %}"
+) }}
+{%- set previous = previous_build_relation(this.identifier, 'fingerprint') if is_incremental() else none %}
+
 with records as (
     select * from {{ ref('int_identity__record_fingerprints') }}
 ),
@@ -15,23 +31,134 @@ components as (
     select * from {{ ref('int_identity__deterministic_components') }}
 ),
 
-current_keys as (
+current_records as (
     select
         records.record_key,
-        components.component_id,
+        records.fingerprint,
+        components.component_id
+    from records
+    inner join components on records.record_key = components.record_key
+),
+{%- if previous is not none %}
+
+previous_keys as (
+    select * from {{ previous }}
+),
+
+previous_records as (
+    select distinct record_key, fingerprint, component_id, cache_version
+    from previous_keys
+),
+
+-- New, deleted, or with another fingerprint, component or cache version than last night.
+changed_records as (
+    select coalesce(current_records.record_key, previous_records.record_key) as record_key
+    from current_records
+    full outer join previous_records on current_records.record_key = previous_records.record_key
+    where
+        current_records.fingerprint is distinct from previous_records.fingerprint
+        or current_records.component_id is distinct from previous_records.component_id
+        or previous_records.cache_version is distinct from {{ identity_cache_version() }}
+),
+
+changed_keys as (
+    select
+        current_records.record_key,
+        current_records.fingerprint,
+        current_records.component_id,
         cached_keys.blocking_rule,
         cached_keys.block_key
-    from records
+    from current_records
+    inner join changed_records on current_records.record_key = changed_records.record_key
     inner join cached_keys
-        on records.record_key = cached_keys.record_key and records.fingerprint = cached_keys.fingerprint
-    inner join components on records.record_key = components.record_key
+        on
+            current_records.record_key = cached_keys.record_key
+            and current_records.fingerprint = cached_keys.fingerprint
+),
+
+-- The blocks a changed record enters or leaves: only these are rebuilt.
+affected_blocks as (
+    select blocking_rule, block_key from changed_keys
+    union
+    select previous_keys.blocking_rule, previous_keys.block_key
+    from previous_keys
+    inner join changed_records on previous_keys.record_key = changed_records.record_key
+),
+
+current_keys as (
+    select record_key, fingerprint, component_id, blocking_rule, block_key
+    from changed_keys
+    union all
+    -- Unchanged records in those blocks: last night's rows.
+    select
+        previous_keys.record_key,
+        previous_keys.fingerprint,
+        previous_keys.component_id,
+        previous_keys.blocking_rule,
+        previous_keys.block_key
+    from previous_keys
+    inner join affected_blocks
+        on
+            previous_keys.blocking_rule = affected_blocks.blocking_rule
+            and previous_keys.block_key = affected_blocks.block_key
+    where not exists (
+        select 1 from changed_records
+        where changed_records.record_key = previous_keys.record_key
+    )
+),
+{%- else %}
+
+current_keys as (
+    select
+        current_records.record_key,
+        current_records.fingerprint,
+        current_records.component_id,
+        cached_keys.blocking_rule,
+        cached_keys.block_key
+    from current_records
+    inner join cached_keys
+        on
+            current_records.record_key = cached_keys.record_key
+            and current_records.fingerprint = cached_keys.fingerprint
+),
+{%- endif %}
+
+sized as (
+    select
+        record_key,
+        component_id,
+        blocking_rule,
+        block_key,
+        count(*) over (partition by blocking_rule, block_key) as block_size,
+        fingerprint,
+        {{ identity_cache_version() }} as cache_version,
+        -- The night this block was last rebuilt (kept blocks keep theirs).
+        cast('{{ var("ds") }}' as date) as sized_on
+    from current_keys
 ),
 
 final as (
+    select * from sized
+    {%- if previous is not none %}
+    union all
+    -- A block no record is in tonight: a placeholder, so delete+insert removes its old rows.
     select
-        *,
-        count(*) over (partition by blocking_rule, block_key) as block_size
-    from current_keys
+        null as record_key,
+        null as component_id,
+        affected_blocks.blocking_rule,
+        affected_blocks.block_key,
+        0 as block_size,
+        null as fingerprint,
+        null as cache_version,
+        cast(null as date) as sized_on
+    from affected_blocks
+    where not exists (
+        select 1 from current_keys
+        where
+            current_keys.blocking_rule = affected_blocks.blocking_rule
+            and current_keys.block_key = affected_blocks.block_key
+    )
+    {%- endif %}
 )
 
 select * from final
