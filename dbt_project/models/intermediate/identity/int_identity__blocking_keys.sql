@@ -2,13 +2,11 @@
 -- records are crm/shop records with at least one name; their keys come from the cache
 -- int_identity__record_blocking_keys (rules and their reasons there), for the records'
 -- current fingerprints.
--- Incremental on DuckDB (an exception to the folder's tables; a table on Spark, rebuilt
--- whole as before): a night recomputes only the blocks a changed record is or was in. A
--- record is changed when it is new or deleted, or its fingerprint, deterministic component
--- or cache version differs from the row last night left; every other block keeps last
--- night's rows. delete+insert on (blocking_rule, block_key) replaces those blocks; a block
--- left empty gets one placeholder row (no record_key), which the post-hook deletes, as it
--- does rows of a table built before this model kept fingerprints. docs/identity.md.
+-- Incremental on DuckDB (an exception to the folder's tables; on Spark a table rebuilt whole):
+-- a night rebuilds only the blocks a changed record (new, deleted, or another fingerprint,
+-- component or cache version than last night's row) is or was in; delete+insert on the block
+-- replaces them. An emptied block gets a placeholder row (no record_key) that the post-hook
+-- deletes, with rows of a table built before fingerprints were kept. docs/identity.md.
 {{ config(
     materialized=keyed_incremental(),
     incremental_strategy='delete+insert',
@@ -32,10 +30,7 @@ components as (
 ),
 
 current_records as (
-    select
-        records.record_key,
-        records.fingerprint,
-        components.component_id
+    select records.record_key, records.fingerprint, components.component_id
     from records
     inner join components on records.record_key = components.record_key
 ),
@@ -62,12 +57,7 @@ changed_records as (
 ),
 
 changed_keys as (
-    select
-        current_records.record_key,
-        current_records.fingerprint,
-        current_records.component_id,
-        cached_keys.blocking_rule,
-        cached_keys.block_key
+    select current_records.*, cached_keys.blocking_rule, cached_keys.block_key
     from current_records
     inner join changed_records on current_records.record_key = changed_records.record_key
     inner join cached_keys
@@ -90,12 +80,8 @@ current_keys as (
     from changed_keys
     union all
     -- Unchanged records in those blocks: last night's rows.
-    select
-        previous_keys.record_key,
-        previous_keys.fingerprint,
-        previous_keys.component_id,
-        previous_keys.blocking_rule,
-        previous_keys.block_key
+    select previous_keys.record_key, previous_keys.fingerprint, previous_keys.component_id,
+        previous_keys.blocking_rule, previous_keys.block_key
     from previous_keys
     inner join affected_blocks
         on
@@ -109,12 +95,7 @@ current_keys as (
 {%- else %}
 
 current_keys as (
-    select
-        current_records.record_key,
-        current_records.fingerprint,
-        current_records.component_id,
-        cached_keys.blocking_rule,
-        cached_keys.block_key
+    select current_records.*, cached_keys.blocking_rule, cached_keys.block_key
     from current_records
     inner join cached_keys
         on
