@@ -137,9 +137,11 @@ def _model_state(project: IdentityProject, ds: str) -> dict:
         (select count(*) from int_identity__cluster_region),
         (select count(distinct blocking_rule || block_key) filter (where sized_on = '{ds}')
          from int_identity__blocking_keys),
-        (select count(distinct blocking_rule || block_key) from int_identity__blocking_keys)""")[0]
+        (select count(distinct blocking_rule || block_key) from int_identity__blocking_keys),
+        (select count(*) filter (where is_record_state_row) - count(distinct record_key)
+         from int_identity__blocking_keys)""")[0]
     return dict(zip(("m_estimated_on", "tf_estimated_on", "reason", "compared", "sample_pairs", "region",
-                     "records", "blocks_sized", "blocks"), row, strict=True))
+                     "records", "blocks_sized", "blocks", "extra_state_rows"), row, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +234,7 @@ def test_incremental_blocks_equal_a_full_rebuild_and_only_touched_blocks_are_res
         state = nights["state"][night]
         # Only the blocks a new, changed or deleted record is or was in were recomputed.
         assert 0 < state["blocks_sized"] < state["blocks"] / 2, night
+        assert state["extra_state_rows"] == 0, night  # one state row per record, as a rebuild has
     assert nights["state"]["night1"]["blocks_sized"] == nights["state"]["night1"]["blocks"]
 
 
