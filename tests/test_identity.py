@@ -119,8 +119,9 @@ class IdentityProject:
         (dst / "models" / "marts").mkdir(parents=True)
         for name in ("identity_map.sql", "identity_merges.sql", "_identity.yml"):
             shutil.copy(DBT / "models" / "marts" / name, dst / "models" / "marts" / name)
-        # identity_* macros and the engine primitives they call (macros/engine.sql).
-        for sub, pattern in (("macros", "identity_*.sql"), ("macros", "engine.sql"),
+        # identity_* macros, the engine primitives they call (macros/engine.sql) and the
+        # generic tests the identity YAML uses.
+        for sub, pattern in (("macros", "identity_*.sql"), ("macros", "engine.sql"), ("macros", "generic_tests.sql"),
                              ("tests", "identity_*.sql"), ("seeds", "nicknames.csv")):
             (dst / sub).mkdir(parents=True, exist_ok=True)
             for path in (DBT / sub).glob(pattern):
