@@ -104,6 +104,7 @@ class IdentityProject:
         self.data = root / "data"
         self.data.mkdir(parents=True)
         self.vars = dbt_vars
+        self.deliveries: dict[tuple, dt.date] = {}
         for name in ("dbt_project.yml", "profiles.yml"):
             shutil.copy(REPO / name, root / name)
         dst = root / "dbt_project"
@@ -119,9 +120,10 @@ class IdentityProject:
         (dst / "models" / "marts").mkdir(parents=True)
         for name in ("identity_map.sql", "identity_merges.sql", "_identity.yml"):
             shutil.copy(DBT / "models" / "marts" / name, dst / "models" / "marts" / name)
-        # identity_* macros, the engine primitives they call (macros/engine.sql) and the
-        # generic tests the identity YAML uses.
-        for sub, pattern in (("macros", "identity_*.sql"), ("macros", "engine.sql"), ("macros", "generic_tests.sql"),
+        # identity_* macros, the engine primitives they call (macros/engine.sql), the
+        # incremental lower bound (macros/lake.sql) and the generic tests the YAML uses.
+        for sub, pattern in (("macros", "identity_*.sql"), ("macros", "engine.sql"), ("macros", "lake.sql"),
+                             ("macros", "generic_tests.sql"),
                              ("tests", "identity_*.sql"), ("seeds", "nicknames.csv")):
             (dst / sub).mkdir(parents=True, exist_ok=True)
             for path in (DBT / sub).glob(pattern):
@@ -132,8 +134,12 @@ class IdentityProject:
             (staging / f"{model}.sql").write_text(
                 f"select * from read_parquet('{self.data}/{table}.parquet')\n")
 
-    def load(self, crm: list[dict], shop: list[dict], orders: list[tuple], events: list[tuple]):
-        """Replace the stand-in staging data."""
+    def load(self, crm: list[dict], shop: list[dict], orders: list[tuple], events: list[tuple],
+             delivered_on: str = "2026-01-01"):
+        """Replace the stand-in staging data. As in stg_pixel__events, an event keeps the
+        delivery it first came with; events new in this load came with `delivered_on`."""
+        for event in events:
+            self.deliveries.setdefault(event, dt.date.fromisoformat(delivered_on))
         pq.write_table(_person_table(crm, "contact_id", True), self.data / "crm.parquet")
         pq.write_table(_person_table(shop, "customer_id", False), self.data / "shop.parquet")
         pq.write_table(pa.table({
@@ -154,6 +160,7 @@ class IdentityProject:
             "event_type": pa.array(["page_view"] * len(events), pa.string()),
             "url": pa.array([e[3] if len(e) > 3 else None for e in events], pa.string()),
             "occurred_at": pa.array([dt.datetime(2026, 1, 1)] * len(events), pa.timestamp("us")),
+            "delivered_on": pa.array([self.deliveries[e] for e in events], pa.date32()),
         }), self.data / "events.parquet")
 
     def build(self, ds: str, full_refresh: bool = False, run_only: bool = False, **dbt_vars) -> None:
@@ -328,7 +335,7 @@ def stability(tmp_path_factory):
     project.load(DAY1_CRM, DAY1_SHOP, [], DAY1_EVENTS)
     project.build("2026-01-01")
     day1 = project.ids()
-    project.load(DAY2_CRM, DAY1_SHOP, [], DAY2_EVENTS)
+    project.load(DAY2_CRM, DAY1_SHOP, [], DAY2_EVENTS, delivered_on="2026-01-02")
     project.build("2026-01-02")
     day2 = project.ids()
     merges_day2 = project.query("select * from identity_merges")

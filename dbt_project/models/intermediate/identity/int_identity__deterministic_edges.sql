@@ -75,11 +75,11 @@ email_hash as (
 purchase_orders as (
     select distinct
         'pixel:' || cookie_keys.anonymous_id as pixel_key,
-        cookie_keys.order_id
+        cookie_keys.checkout_order_id as order_id
     from cookie_keys
     left join junk
         on junk.key_type = 'cookie' and cookie_keys.anonymous_id = junk.key_value
-    where cookie_keys.order_id is not null and junk.key_value is null
+    where cookie_keys.checkout_order_id is not null and junk.key_value is null
 ),
 
 -- Two equi-joins, not one join on `a or b`: an OR condition cannot be hashed and turns
