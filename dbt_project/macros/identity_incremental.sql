@@ -131,19 +131,3 @@
         {{ current }}.{{ column }} is distinct from {{ previous }}.{{ column }}{% if not loop.last %} or{% endif %}
     {%- endfor %}
 {% endmacro %}
-
-{#- Pre-hook of int_identity__cookie_keys: in an incremental run, drop the rows of the
-    deliveries about to be aggregated again (every delivery after the last one before `ds`:
-    a rerun replaces them) and of deliveries no longer in stg_pixel__events (expired by
-    retention). Unlike event_mart_pre_hook there is no upper bound: identity reads every
-    loaded delivery, so the table holds all of them, as a full rebuild does. -#}
-{% macro identity_cookie_keys_pre_hook() -%}
-  {%- if is_incremental() -%}
-    delete from {{ this }}
-    where delivered_on > date '{{ incremental_lower_bound() }}'
-       or delivered_on < coalesce(
-           (select min(delivered_on) from {{ ref('stg_pixel__events') }}), date '9999-12-31')
-  {%- else -%}
-    select 1
-  {%- endif -%}
-{%- endmacro %}

@@ -12,7 +12,7 @@
     materialized=keyed_incremental(),
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{{ identity_cookie_keys_pre_hook() }}"
+    pre_hook="{{ event_mart_pre_hook(up_to_ds=false) }}"
 ) }}
 
 {%- set lower_bound = incremental_lower_bound() if is_incremental() else none %}
