@@ -104,6 +104,7 @@ class IdentityProject:
         self.data = root / "data"
         self.data.mkdir(parents=True)
         self.vars = dbt_vars
+        self.deliveries: dict[tuple, dt.date] = {}
         for name in ("dbt_project.yml", "profiles.yml"):
             shutil.copy(REPO / name, root / name)
         dst = root / "dbt_project"
@@ -119,8 +120,11 @@ class IdentityProject:
         (dst / "models" / "marts").mkdir(parents=True)
         for name in ("identity_map.sql", "identity_merges.sql", "_identity.yml"):
             shutil.copy(DBT / "models" / "marts" / name, dst / "models" / "marts" / name)
-        # identity_* macros and the engine primitives they call (macros/engine.sql).
-        for sub, pattern in (("macros", "identity_*.sql"), ("macros", "engine.sql"),
+        # identity_* macros, the engine primitives they call (macros/engine.sql), the
+        # incremental lower bound and pre-hook of the cookie keys (macros/lake.sql,
+        # macros/incremental_events.sql) and the generic tests the YAML uses.
+        for sub, pattern in (("macros", "identity_*.sql"), ("macros", "engine.sql"), ("macros", "lake.sql"),
+                             ("macros", "incremental_events.sql"), ("macros", "generic_tests.sql"),
                              ("tests", "identity_*.sql"), ("seeds", "nicknames.csv")):
             (dst / sub).mkdir(parents=True, exist_ok=True)
             for path in (DBT / sub).glob(pattern):
@@ -131,8 +135,12 @@ class IdentityProject:
             (staging / f"{model}.sql").write_text(
                 f"select * from read_parquet('{self.data}/{table}.parquet')\n")
 
-    def load(self, crm: list[dict], shop: list[dict], orders: list[tuple], events: list[tuple]):
-        """Replace the stand-in staging data."""
+    def load(self, crm: list[dict], shop: list[dict], orders: list[tuple], events: list[tuple],
+             delivered_on: str = "2026-01-01"):
+        """Replace the stand-in staging data. As in stg_pixel__events, an event keeps the
+        delivery it first came with; events new in this load came with `delivered_on`."""
+        for event in events:
+            self.deliveries.setdefault(event, dt.date.fromisoformat(delivered_on))
         pq.write_table(_person_table(crm, "contact_id", True), self.data / "crm.parquet")
         pq.write_table(_person_table(shop, "customer_id", False), self.data / "shop.parquet")
         pq.write_table(pa.table({
@@ -153,27 +161,38 @@ class IdentityProject:
             "event_type": pa.array(["page_view"] * len(events), pa.string()),
             "url": pa.array([e[3] if len(e) > 3 else None for e in events], pa.string()),
             "occurred_at": pa.array([dt.datetime(2026, 1, 1)] * len(events), pa.timestamp("us")),
+            "delivered_on": pa.array([self.deliveries[e] for e in events], pa.date32()),
         }), self.data / "events.parquet")
 
     def build(self, ds: str, full_refresh: bool = False, run_only: bool = False, **dbt_vars) -> None:
         """`dbt build` (or `dbt run`: models only, no tests or seeds) for the logical date;
         `dbt_vars` add to (or override) the project's vars for this build only."""
+        self.finish_build(self.start_build(ds, full_refresh, run_only, **dbt_vars))
+
+    def start_build(self, ds: str, full_refresh: bool = False, run_only: bool = False,
+                    **dbt_vars) -> subprocess.Popen:
+        """`build` started in the background (another project's build can run beside it);
+        `finish_build` waits for it and fails the test if dbt failed."""
         # A subprocess, not dbtRunner: dbt-duckdb keeps its DuckDB instance open in-process,
         # and the tests then could not open the file to read the results.
         env = {**os.environ, "PERSONALIZATION_HOME": str(self.root),
                "PERSONALIZATION_WAREHOUSE_PATH": str(self.root / "warehouse.duckdb"),
                "PERSONALIZATION_DUCKDB_MEMORY_LIMIT": "1GB", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-        result = subprocess.run([
-            str(Path(sys.executable).parent / "dbt"), "run" if run_only else "build",
-            "--project-dir", str(self.root),
-            "--profiles-dir", str(self.root), "--target-path", str(self.root / "target"),
-            "--log-path", str(self.root / "logs"), "--vars", json.dumps({"ds": ds, **self.vars, **dbt_vars}),
-            *(["--full-refresh"] if full_refresh else []),
-        ], env=env, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            errors = [line for line in result.stdout.splitlines() if "ERROR" in line or "Error" in line
+        with (self.root / "dbt_output.log").open("w") as output:
+            return subprocess.Popen([
+                str(Path(sys.executable).parent / "dbt"), "run" if run_only else "build",
+                "--project-dir", str(self.root),
+                "--profiles-dir", str(self.root), "--target-path", str(self.root / "target"),
+                "--log-path", str(self.root / "logs"), "--vars", json.dumps({"ds": ds, **self.vars, **dbt_vars}),
+                *(["--full-refresh"] if full_refresh else []),
+            ], env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
+
+    def finish_build(self, process: subprocess.Popen) -> None:
+        if process.wait() != 0:
+            stdout = (self.root / "dbt_output.log").read_text()
+            errors = [line for line in stdout.splitlines() if "ERROR" in line or "Error" in line
                       or "FAIL" in line]
-            pytest.fail("dbt build failed:\n" + "\n".join(errors[-20:] or [result.stdout[-3000:]]))
+            pytest.fail("dbt build failed:\n" + "\n".join(errors[-20:] or [stdout[-3000:]]))
 
     def query(self, sql: str) -> list[tuple]:
         with duckdb.connect(str(self.root / "warehouse.duckdb"), read_only=True) as con:
@@ -317,7 +336,7 @@ def stability(tmp_path_factory):
     project.load(DAY1_CRM, DAY1_SHOP, [], DAY1_EVENTS)
     project.build("2026-01-01")
     day1 = project.ids()
-    project.load(DAY2_CRM, DAY1_SHOP, [], DAY2_EVENTS)
+    project.load(DAY2_CRM, DAY1_SHOP, [], DAY2_EVENTS, delivered_on="2026-01-02")
     project.build("2026-01-02")
     day2 = project.ids()
     merges_day2 = project.query("select * from identity_merges")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import subprocess
 
 import pytest
 from test_identity import IdentityProject, person
@@ -97,14 +98,32 @@ def _bridge(population: Population, shop_index: int, crm_index: int) -> tuple[st
     return donor, original
 
 
-def _rebuild(project: IdentityProject, root, population: Population, ds: str, **dbt_vars) -> dict[str, str]:
-    """A full rebuild (`--full-refresh`) of `ds` from a copy of `project`'s warehouse."""
+def _start_rebuild(project: IdentityProject, root, population: Population, ds: str,
+                   **dbt_vars) -> tuple[IdentityProject, subprocess.Popen]:
+    """A full rebuild (`--full-refresh`) of `ds` from a copy of `project`'s warehouse, started
+    in the background (it runs beside the incremental night from the same state)."""
     rebuilt = IdentityProject(root)
     shutil.copy(project.root / "warehouse.duckdb", rebuilt.root / "warehouse.duckdb")
     rebuilt.load(*population.tables(), [], [])
     # Models only: the seed came with the copied warehouse, the tests run on the incremental side.
-    rebuilt.build(ds, full_refresh=True, run_only=True, **dbt_vars)
-    return rebuilt.ids()
+    return rebuilt, rebuilt.start_build(ds, full_refresh=True, run_only=True, **dbt_vars)
+
+
+def _night(project: IdentityProject, rebuild: tuple[IdentityProject, subprocess.Popen], population: Population,
+           ds: str, **dbt_vars) -> dict:
+    """The incremental night of `ds` beside its full rebuild: both results."""
+    project.load(*population.tables(), [], [])
+    incremental = project.start_build(ds, **dbt_vars)
+    rebuilt, process = rebuild
+    rebuilt.finish_build(process)
+    project.finish_build(incremental)
+    return {"ids": project.ids(), "rebuilt_ids": rebuilt.ids(),
+            "blocking_keys": _blocking_keys(project), "rebuilt_blocking_keys": _blocking_keys(rebuilt)}
+
+
+def _blocking_keys(project: IdentityProject) -> list[tuple]:
+    return project.query("""select record_key, component_id, blocking_rule, block_key, block_size, fingerprint
+        from int_identity__blocking_keys order by all""")
 
 
 def _model_state(project: IdentityProject, ds: str) -> dict:
@@ -115,9 +134,14 @@ def _model_state(project: IdentityProject, ds: str) -> dict:
         (select count(*) from int_identity__compared_pairs where compared_on = '{ds}'),
         (select count(*) from int_identity__u_sample_pairs),
         (select count(*) filter (where in_region) from int_identity__cluster_region),
-        (select count(*) from int_identity__cluster_region)""")[0]
+        (select count(*) from int_identity__cluster_region),
+        (select count(distinct blocking_rule || block_key) filter (where sized_on = '{ds}')
+         from int_identity__blocking_keys),
+        (select count(distinct blocking_rule || block_key) from int_identity__blocking_keys),
+        (select count(*) filter (where is_record_state_row) - count(distinct record_key)
+         from int_identity__blocking_keys)""")[0]
     return dict(zip(("m_estimated_on", "tf_estimated_on", "reason", "compared", "sample_pairs", "region",
-                     "records"), row, strict=True))
+                     "records", "blocks_sized", "blocks", "extra_state_rows"), row, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -148,11 +172,9 @@ def nights(tmp_path_factory):
 
     # The stored model is kept on night 2 (1 day old, the population grew < 5 %): the full
     # rebuild it must equal is one with the same stored parameters.
-    rebuilt_second = _rebuild(incremental, tmp_path_factory.mktemp("identity_full_2"), population, NIGHTS[1],
-                              identity_reestimate=False)
-    incremental.load(*population.tables(), [], [])
-    incremental.build(NIGHTS[1])
-    second = incremental.ids()
+    rebuild = _start_rebuild(incremental, tmp_path_factory.mktemp("identity_full_2"), population, NIGHTS[1],
+                             identity_reestimate=False)
+    second = _night(incremental, rebuild, population, NIGHTS[1])
     state["night2"] = _model_state(incremental, NIGHTS[1])
     counts = incremental.query("""select
         (select count(*) from identity_merges), (select count(*) from int_identity__splits)""")[0]
@@ -166,13 +188,14 @@ def nights(tmp_path_factory):
     for _ in range(10):
         population.add_person()
     population.change(8)
-    rebuilt_third = _rebuild(incremental, tmp_path_factory.mktemp("identity_full_3"), population, NIGHTS[2])
-    incremental.load(*population.tables(), [], [])
-    incremental.build(NIGHTS[2], identity_reestimate=True)
+    rebuild = _start_rebuild(incremental, tmp_path_factory.mktemp("identity_full_3"), population, NIGHTS[2])
+    third = _night(incremental, rebuild, population, NIGHTS[2], identity_reestimate=True)
     state["night3"] = _model_state(incremental, NIGHTS[2])
     splits_third = incremental.query("select count(*) from int_identity__splits")[0][0]
-    return {"first": first, "second": second, "rebuilt_second": rebuilt_second,
-            "third": incremental.ids(), "rebuilt_third": rebuilt_third, "state": state,
+    return {"first": first, "second": second["ids"], "rebuilt_second": second["rebuilt_ids"],
+            "third": third["ids"], "rebuilt_third": third["rebuilt_ids"], "state": state,
+            "blocking_keys": {night: (result["blocking_keys"], result["rebuilt_blocking_keys"])
+                              for night, result in (("night2", second), ("night3", third))},
             "merges": counts[0], "splits": counts[1], "splits_third": splits_third}
 
 
@@ -202,6 +225,17 @@ def test_incremental_night_reclusters_only_the_touched_region(nights):
     assert first["region"] == first["records"]  # no state of a night before
     assert 0 < second["region"] < second["records"] / 2
     assert third["region"] == third["records"]  # the model was re-estimated: every weight may change
+
+
+def test_incremental_blocks_equal_a_full_rebuild_and_only_touched_blocks_are_resized(nights):
+    for night in ("night2", "night3"):
+        incremental, rebuilt = nights["blocking_keys"][night]
+        assert incremental and incremental == rebuilt, night
+        state = nights["state"][night]
+        # Only the blocks a new, changed or deleted record is or was in were recomputed.
+        assert 0 < state["blocks_sized"] < state["blocks"] / 2, night
+        assert state["extra_state_rows"] == 0, night  # one state row per record, as a rebuild has
+    assert nights["state"]["night1"]["blocks_sized"] == nights["state"]["night1"]["blocks"]
 
 
 def test_ids_stay_stable_through_merges_splits_and_deletions(nights):

@@ -119,3 +119,15 @@
     {%- endfor %}
     )
 {%- endmacro %}
+
+{#- The record keys that are new, deleted or changed between `current` and `previous` (CTEs
+    or relations keyed by record_key): any of `columns` differs, a missing side included. -#}
+{% macro identity_changed_records(current, previous, columns) %}
+    select coalesce({{ current }}.record_key, {{ previous }}.record_key) as record_key
+    from {{ current }}
+    full outer join {{ previous }} on {{ current }}.record_key = {{ previous }}.record_key
+    where
+    {%- for column in columns %}
+        {{ current }}.{{ column }} is distinct from {{ previous }}.{{ column }}{% if not loop.last %} or{% endif %}
+    {%- endfor %}
+{% endmacro %}

@@ -44,12 +44,16 @@
 
 {#- Pre-hook of int_events__resolved: in an incremental run, drop the rows of the deliveries
     about to be reloaded (a rerun of `ds` replaces them, also when an event left the
-    delivery) and of deliveries no longer in stg_pixel__events (expired by retention). -#}
-{% macro event_mart_pre_hook() -%}
+    delivery) and of deliveries no longer in stg_pixel__events (expired by retention).
+    up_to_ds=false (int_identity__cookie_keys, which holds every loaded delivery, as its full
+    rebuild does): every delivery after the last one before `ds` is reloaded. -#}
+{% macro event_mart_pre_hook(up_to_ds=true) -%}
   {%- if is_incremental() -%}
     delete from {{ this }}
     where (delivered_on > date '{{ incremental_lower_bound() }}'
-           and delivered_on <= date '{{ var("ds") }}')
+           {%- if up_to_ds %}
+           and delivered_on <= date '{{ var("ds") }}'
+           {%- endif %})
        or delivered_on < coalesce(
            (select min(delivered_on) from {{ ref('stg_pixel__events') }}), date '9999-12-31')
   {%- else -%}

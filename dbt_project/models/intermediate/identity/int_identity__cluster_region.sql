@@ -59,10 +59,7 @@ changed_edges as (
 ),
 
 changed_records as (
-    select coalesce(signatures.record_key, previous_clusters.record_key) as record_key
-    from signatures
-    full outer join previous_clusters on signatures.record_key = previous_clusters.record_key
-    where signatures.record_signature is distinct from previous_clusters.record_signature
+    {{ identity_changed_records('signatures', 'previous_clusters', ['record_signature']) }}
 ),
 
 touched as (

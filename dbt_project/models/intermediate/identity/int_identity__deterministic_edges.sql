@@ -9,8 +9,8 @@ junk as (
     select * from {{ ref('int_identity__junk_values') }}
 ),
 
-events as (
-    select * from {{ ref('stg_pixel__events') }}
+cookie_keys as (
+    select * from {{ ref('int_identity__cookie_keys') }}
 ),
 
 orders as (
@@ -19,15 +19,14 @@ orders as (
 
 usable_events as (
     select distinct
-        'pixel:' || events.anonymous_id as pixel_key,
-        events.customer_id::string as customer_id,
-        events.email_sha256
-    from events
+        'pixel:' || cookie_keys.anonymous_id as pixel_key,
+        cookie_keys.customer_id,
+        cookie_keys.email_sha256
+    from cookie_keys
     left join junk
-        on junk.key_type = 'cookie' and events.anonymous_id::string = junk.key_value
+        on junk.key_type = 'cookie' and cookie_keys.anonymous_id = junk.key_value
     where
-        events.anonymous_id is not null
-        and (events.customer_id is not null or events.email_sha256 is not null)
+        (cookie_keys.customer_id is not null or cookie_keys.email_sha256 is not null)
         and junk.key_value is null
 ),
 
@@ -75,15 +74,12 @@ email_hash as (
 -- order belongs to the order's account, or to the guest record of its email.
 purchase_orders as (
     select distinct
-        'pixel:' || events.anonymous_id as pixel_key,
-        regexp_extract(events.url, '[?&]order=([^&#]+)', 1) as order_id
-    from events
+        'pixel:' || cookie_keys.anonymous_id as pixel_key,
+        cookie_keys.checkout_order_id as order_id
+    from cookie_keys
     left join junk
-        on junk.key_type = 'cookie' and events.anonymous_id::string = junk.key_value
-    where
-        events.anonymous_id is not null
-        and events.url like '%order=%'
-        and junk.key_value is null
+        on junk.key_type = 'cookie' and cookie_keys.anonymous_id = junk.key_value
+    where cookie_keys.checkout_order_id is not null and junk.key_value is null
 ),
 
 -- Two equi-joins, not one join on `a or b`: an OR condition cannot be hashed and turns

@@ -19,8 +19,8 @@ with records as (
     select * from {{ ref('int_identity__records') }}
 ),
 
-events as (
-    select * from {{ ref('stg_pixel__events') }}
+cookie_keys as (
+    select * from {{ ref('int_identity__cookie_keys') }}
 ),
 
 named as (
@@ -104,10 +104,10 @@ default_birth_dates as (
 shared_cookies as (
     select
         'cookie' as key_type,
-        anonymous_id::string as key_value,
+        anonymous_id as key_value,
         'shared_by_many_accounts' as reason
-    from events
-    where anonymous_id is not null and (customer_id is not null or email_sha256 is not null)
+    from cookie_keys
+    where customer_id is not null or email_sha256 is not null
     group by anonymous_id
     having
         count(distinct customer_id) > {{ max_customers_per_cookie }}

@@ -5,8 +5,8 @@ with person_records as (
     select * from {{ ref('int_persons__records') }}
 ),
 
-events as (
-    select * from {{ ref('stg_pixel__events') }}
+cookie_keys as (
+    select * from {{ ref('int_identity__cookie_keys') }}
 ),
 
 nicknames as (
@@ -44,9 +44,8 @@ pixel as (
         null::string as postcode_clean,
         null::string as city_clean,
         null::date as birth_date,
-        max(occurred_at) as updated_at
-    from events
-    where anonymous_id is not null
+        max(last_occurred_at) as updated_at
+    from cookie_keys
     group by anonymous_id
 ),
 
