@@ -1,0 +1,138 @@
+"""Product views for next best products, kept night to night instead of read from every event.
+
+Recommendations read each person's latest view of each product inside the lookback. Reading
+them from `customer_events` scans every event ever loaded (96M at 1M persons), even for the
+few persons whose inputs changed. So a night keeps everyone's views (`unified_id, sku,
+last_viewed_at`) beside its scores, and the next night adds only the product views of the
+deliveries since then (`delivered_on` after the kept night: the newest rows of the events
+table, which DuckDB finds by its min/max row-group statistics without reading the rest) and
+drops what left the lookback.
+
+That is right only for persons whose events have just grown by those deliveries; identity
+merges and splits move events between persons, and retention removes them. So each person
+also keeps `view_sum`: over all their product views before the cut-off, the sum (mod 2^64)
+of a hash of the view's day, read from `customer_engagement_daily` (one row per person-day,
+not per event). When tonight's `view_sum` is not the kept one plus that of the new
+deliveries' views, something else changed, and that person's views are read from every event
+(`{t}_moved`; skipped when nobody moved).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+# Per person, as a column of the fingerprint stage (recommend._FINGERPRINT): an additive
+# checksum of their product views by day, over all time (the lookback would make every
+# person with a view a year ago "moved" on the night it ages out).
+VIEW_SUM = "(sum(product_views::hugeint * hash(activity_on)) % 18446744073709551616)::ubigint"
+
+# Product views of the deliveries since the kept night (with or without a sku: view_sum
+# counts both, as the engagement mart does).
+_DELIVERED = """
+create or replace temp table {t}_delivered as
+select unified_id, sku, occurred_at
+from customer_events
+where event_type = 'product_view' and unified_id is not null
+  and delivered_on > $since::date and occurred_at < $cutoff::timestamp
+"""
+
+# Recomputed persons whose views changed by more than the new deliveries.
+_MOVED = """
+create or replace temp table {t}_moved as
+with
+delivered_sums as (
+    select unified_id, sum(hash(occurred_at::date)::hugeint) as view_sum
+    from {t}_delivered
+    group by unified_id
+)
+
+select p.unified_id
+from {t}_people as p
+left join {t}_fingerprint as f on p.unified_id = f.unified_id
+left join {t}_previous as s on p.unified_id = s.unified_id
+left join delivered_sums as d on p.unified_id = d.unified_id
+where coalesce(f.view_sum, 0)::hugeint
+    <> (coalesce(s.view_sum, 0)::hugeint + coalesce(d.view_sum, 0)) % 18446744073709551616
+"""
+
+# Latest view per (person, product) inside the lookback, read from every event: everyone
+# (`{person_filter}` empty), a sample, or the moved persons.
+_FROM_EVENTS = """
+select unified_id, sku, max(occurred_at) as last_viewed_at
+from customer_events
+where event_type = 'product_view' and unified_id is not null and sku is not null
+  and occurred_at < $cutoff::timestamp
+  and occurred_at >= $cutoff::timestamp - to_days($lookback)
+  {person_filter}
+group by unified_id, sku
+"""
+
+# The other recomputed persons: kept views plus the new deliveries', inside the lookback.
+_FROM_KEPT = """
+select unified_id, sku, max(last_viewed_at) as last_viewed_at
+from (
+    select unified_id, sku, last_viewed_at from {t}_previous_views
+    union all
+    select unified_id, sku, occurred_at from {t}_delivered where sku is not null
+)
+where unified_id in (select unified_id from {t}_people)
+  and unified_id not in (select unified_id from {t}_moved)
+  and last_viewed_at >= $cutoff::timestamp - to_days($lookback)
+group by unified_id, sku
+"""
+
+_MOVED_FILTER = "and unified_id in (select unified_id from {t}_moved)"
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> None:
+    con.execute(sql, {name: value for name, value in params.items() if f"${name}" in sql})
+
+
+def build_views(con: duckdb.DuckDBPyConnection, t: str, params: dict,
+                person_filter: str = "", previous: dict | None = None) -> dict:
+    """Create `{t}_views` (`unified_id, sku, last_viewed_at`) for the persons to compute.
+
+    Without `previous`: read from the events for everyone matching `person_filter`. With it
+    (`views_sql` reading the kept views, `since` the kept night's date), for `{t}_people`
+    (needs `{t}_fingerprint` and `{t}_previous`, as recommend builds them). Returns counts
+    (`moved`: persons whose views were read from every event).
+    """
+    if previous is None:
+        _run(con, f"create or replace temp table {t}_views as "
+                  + _FROM_EVENTS.format(person_filter=person_filter), params)
+        return {}
+    params = {**params, "since": previous["since"]}
+    con.execute(f"create or replace temp table {t}_previous_views as {previous['views_sql']}")
+    _run(con, _DELIVERED.format(t=t), params)
+    _run(con, _MOVED.format(t=t), params)
+    moved = con.execute(f"select count(*) from {t}_moved").fetchone()[0]
+    sql = _FROM_KEPT.format(t=t)
+    if moved:
+        sql += "union all\n" + _FROM_EVENTS.format(person_filter=_MOVED_FILTER.format(t=t))
+    _run(con, f"create or replace temp table {t}_views as {sql}", params)
+    return {"moved": int(moved)}
+
+
+def keep_views(con: duckdb.DuckDBPyConnection, t: str, params: dict, population_sql: str,
+               incremental: bool) -> None:
+    """Create `{t}_views_state`: tonight's views of everyone in `population_sql` (the
+    recomputed persons' `{t}_views`, the others' kept views)."""
+    kept = "" if not incremental else f"""
+            union all
+            select unified_id, sku, last_viewed_at
+            from {t}_previous_views
+            where unified_id not in (select unified_id from {t}_people)
+              and last_viewed_at >= $cutoff::timestamp - to_days($lookback)"""
+    _run(con, f"""
+        create or replace temp table {t}_views_state as
+        select unified_id, sku, last_viewed_at
+        from (
+            select unified_id, sku, last_viewed_at from {t}_views
+            {kept}
+        )
+        where unified_id in (select unified_id from ({population_sql}))""", params)
+
+
+def drop_views(con: duckdb.DuckDBPyConnection, t: str) -> None:
+    for stage in ("views", "delivered", "moved", "previous_views"):
+        con.execute(f"drop table if exists {t}_{stage}")
