@@ -278,7 +278,7 @@ def test_training_sample_keeps_whole_persons_deterministically(tmp_path):
 
 def _night_of_changes(path, night: date, n: int) -> dict[str, str]:
     """Tonight's changes in a built synthetic warehouse: product views, email opens and orders
-    delivered on `night`,
+    delivered on `night`, a new product and one (de)activated,
     an identity merge (a buyer's rows move to another person), an order cancelled, a person
     erased; the engagement mart is rebuilt from the events. Returns who was touched."""
     from synthetic_warehouse import ENGAGEMENT_SQL
@@ -297,6 +297,12 @@ def _night_of_changes(path, night: date, n: int) -> dict[str, str]:
         from (select unified_id from customer_profiles order by hash(unified_id, $night) limit 40)
         cross join (select sku, category from products order by hash(sku, $night) limit 2) as s
     """, params)
+    # The catalogue changes: a new product, one product (de)activated.
+    con.execute("insert into products values ('new-' || $night, 'New', "
+                "(select min(category) from products), 10.0, true)", {"night": night.isoformat()})
+    con.execute("update products set is_active = not coalesce(is_active, true) where sku = "
+                "(select sku from products order by hash(sku, $night, 4) limit 1)",
+                {"night": night.isoformat()})
     # Email opens delivered tonight, half of them a day late (21:00 the evening before).
     con.execute("""
         insert into customer_events
@@ -335,14 +341,16 @@ def _night_of_changes(path, night: date, n: int) -> dict[str, str]:
 def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full_recompute(
         scoring_home, tmp_path):
     from personalization.privacy.ledger import read_parquet_sql
-    from personalization.scoring.recommend import build_recommendations_kept
     from personalization.scoring.kept_state import (
         NO_HIVE,
+        RECO_CATALOGUE_FILE,
         RECO_NEIGHBOURS_FILE,
         RECO_STATE_FILE,
         RECO_VIEWS_FILE,
+        SEND_HOURS_FILE,
+        SEND_SUMS_FILE,
     )
-    from personalization.scoring.kept_state import SEND_HOURS_FILE, SEND_SUMS_FILE
+    from personalization.scoring.recommend import build_recommendations_kept
     from personalization.scoring.score import POPULATION_SQL
     from personalization.scoring.send_hour import build_send_hours
 
@@ -368,14 +376,15 @@ def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full
         # Every person recomputed against the same item neighbours gives the same lists.
         kept = scores_path(settings, night - timedelta(days=1)).parent
 
-        def kept_sql(name: str, where: str = "") -> str:
-            return f"select * from {read_parquet_sql(settings, kept / name, NO_HIVE)} {where}"
+        def kept_sql(name: str, where: str = "", folder=kept) -> str:
+            return f"select * from {read_parquet_sql(settings, folder / name, NO_HIVE)} {where}"
 
         con = duckdb.connect(str(settings.warehouse_path), read_only=True)
         everyone = {"state_sql": kept_sql(RECO_STATE_FILE, "where false"),
                     "views_sql": kept_sql(RECO_VIEWS_FILE, "where false"),
                     "since": night - timedelta(days=1),
-                    "neighbours_sql": kept_sql(RECO_NEIGHBOURS_FILE)}
+                    "neighbours_sql": kept_sql(RECO_NEIGHBOURS_FILE),
+                    "catalogue_sql": kept_sql(RECO_CATALOGUE_FILE)}
         table, full = build_recommendations_kept(con, night + timedelta(days=1), k, POPULATION_SQL,
                                                  everyone, target="everyone")
         assert full["recomputed"] == full["persons"] == reco["persons"]

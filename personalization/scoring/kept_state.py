@@ -22,11 +22,12 @@ from personalization.scoring import recommend, send_hour
 RECO_STATE_FILE = "recommendation_state.parquet"
 RECO_VIEWS_FILE = "recommendation_views.parquet"
 RECO_NEIGHBOURS_FILE = "item_neighbours.parquet"
+RECO_CATALOGUE_FILE = "recommendation_catalogue.parquet"
 RECO_META_FILE = "recommendation_state.json"
 SEND_HOURS_FILE = "send_hour_histograms.parquet"
 SEND_SUMS_FILE = "send_hour_sums.parquet"
 SEND_META_FILE = "send_hour_state.json"
-RECO_FILES = (RECO_STATE_FILE, RECO_VIEWS_FILE, RECO_NEIGHBOURS_FILE)
+RECO_FILES = (RECO_STATE_FILE, RECO_VIEWS_FILE, RECO_NEIGHBOURS_FILE, RECO_CATALOGUE_FILE)
 SEND_FILES = (SEND_HOURS_FILE, SEND_SUMS_FILE)
 ALL_FILES = (RECO_META_FILE, *RECO_FILES, SEND_META_FILE, *SEND_FILES)
 KEEP_STATES = 3
@@ -44,13 +45,6 @@ def _send_parameters() -> dict:
     return {"lookback_days": send_hour.LOOKBACK_DAYS}
 
 
-def catalogue_hash(con: duckdb.DuckDBPyConnection) -> str:
-    """Products, categories and activity: a change re-ranks neighbours and categories."""
-    return str(con.execute(
-        "select hash(string_agg(concat_ws('|', sku, category, coalesce(is_active, true)), ','"
-        " order by sku)) from products").fetchone()[0])
-
-
 def _latest_before(ds: date, settings: Settings, marker: str) -> Path | None:
     folders = sorted((p for p in Path(settings.scores_dir).glob("ds=*")
                       if p.name[3:] < ds.isoformat() and (p / marker).exists()),
@@ -62,7 +56,7 @@ def _sql(settings: Settings, folder: Path, name: str) -> str:
     return f"select * from {read_parquet_sql(settings, folder / name, NO_HIVE)}"
 
 
-def previous_reco_state(ds: date, settings: Settings, catalogue: str) -> tuple[dict | None, str | None]:
+def previous_reco_state(ds: date, settings: Settings) -> tuple[dict | None, str | None]:
     """The recommendation state the latest earlier night kept, if it may be built on; else
     why not."""
     folder = _latest_before(ds, settings, RECO_META_FILE)
@@ -73,8 +67,6 @@ def previous_reco_state(ds: date, settings: Settings, catalogue: str) -> tuple[d
     if age >= settings.retrain_every_days:
         return None, (f"item neighbours of {meta['neighbours_built_ds']} are {age} days old; "
                       f"retrain_every_days={settings.retrain_every_days}")
-    if meta.get("catalogue") != catalogue:
-        return None, "the catalogue changed"
     if any(meta.get(k) != v for k, v in reco_parameters(settings).items()):
         return None, "recommendation parameters changed"
     if not all((folder / f).exists() for f in RECO_FILES):
@@ -82,7 +74,8 @@ def previous_reco_state(ds: date, settings: Settings, catalogue: str) -> tuple[d
     return {"meta": meta, "from": folder.name, "since": date.fromisoformat(folder.name[3:]),
             "state_sql": _sql(settings, folder, RECO_STATE_FILE),
             "views_sql": _sql(settings, folder, RECO_VIEWS_FILE),
-            "neighbours_sql": _sql(settings, folder, RECO_NEIGHBOURS_FILE)}, None
+            "neighbours_sql": _sql(settings, folder, RECO_NEIGHBOURS_FILE),
+            "catalogue_sql": _sql(settings, folder, RECO_CATALOGUE_FILE)}, None
 
 
 def previous_send_hour_state(ds: date, settings: Settings) -> dict | None:
@@ -104,6 +97,7 @@ def keep(con: duckdb.DuckDBPyConnection, settings: Settings, folder: Path, reco:
             (f"select * from {reco}_state order by unified_id", RECO_STATE_FILE),
             (f"select * from {reco}_views_state order by unified_id, sku", RECO_VIEWS_FILE),
             (f"select * from {reco}_similar order by sku_a, sku_b", RECO_NEIGHBOURS_FILE),
+            (recommend.CATALOGUE_SQL + " order by sku", RECO_CATALOGUE_FILE),
             (f"select * from {hours}_hist order by unified_id, send_hour", SEND_HOURS_FILE),
             (f"select * from {hours}_sums order by unified_id", SEND_SUMS_FILE)):
         write_parquet_atomic(con, settings, query, folder / name)

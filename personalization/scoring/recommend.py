@@ -257,6 +257,48 @@ from views as v
 full join lines as l on v.unified_id = l.unified_id
 """
 
+# What of the catalogue the per-person inputs read (favourite category, active candidates).
+CATALOGUE_SQL = "select sku, category, coalesce(is_active, true) as is_active from products"
+
+# Persons whose inputs a catalogue change may alter though their rows did not change: those
+# who interacted (inside the lookback) with a changed product (added, removed, re-categorised,
+# (de)activated: their favourite category) or with a product one of whose kept neighbours
+# became a candidate (active); and those whose kept top k holds a product that stopped being
+# one. A superset (every person with such an item, recent or not), exact enough to be cheap.
+_CATALOGUE_PEOPLE = """
+create or replace temp table {t}_catalogue_people as
+with
+changed as (
+    select
+        coalesce(n.sku, o.sku) as sku,
+        coalesce(n.is_active, false) and not coalesce(o.is_active, false) as is_new_candidate,
+        coalesce(o.is_active, false) and not coalesce(n.is_active, false) as was_candidate
+    from ({catalogue}) as n
+    full join {t}_previous_catalogue as o on n.sku = o.sku
+    where n.sku is null or o.sku is null or n.category is distinct from o.category
+       or n.is_active is distinct from o.is_active
+),
+
+touched as (
+    select sku from changed
+    union
+    select sku_a from {t}_similar
+    where sku_b in (select sku from changed where is_new_candidate)
+)
+
+select unified_id from {t}_previous_views where sku in (select sku from touched)
+union
+select unified_id
+from order_items
+where status = 'placed' and unified_id is not null and sku in (select sku from touched)
+  and ordered_at < $cutoff::timestamp
+  and ordered_at >= $cutoff::timestamp - to_days($lookback)
+union
+select unified_id
+from {t}_previous
+where list_has_any(neighbours, (select list(sku) from changed where was_candidate))
+"""
+
 _PERSON_FILTER = "and unified_id in (select unified_id from {t}_people)"
 _STAGES = ("interactions", "recent", "similar", "purchases", "popular", "computed", "state",
            "people", "fingerprint", "previous")
@@ -394,6 +436,10 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
     else:
         con.execute(f"create or replace temp table {t}_previous as {previous['state_sql']}")
         con.execute(f"create or replace temp table {t}_similar as {previous['neighbours_sql']}")
+        con.execute(f"create or replace temp table {t}_previous_views as {previous['views_sql']}")
+        con.execute(f"create or replace temp table {t}_previous_catalogue as "
+                    f"{previous['catalogue_sql']}")
+        _run(con, _CATALOGUE_PEOPLE, params, t=t, catalogue=CATALOGUE_SQL)
         con.execute(f"""
             create or replace temp table {t}_people as
             select p.unified_id
@@ -401,7 +447,8 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
                   where unified_id is not null) as p
             left join {t}_fingerprint as f on p.unified_id = f.unified_id
             left join {t}_previous as s on p.unified_id = s.unified_id
-            where s.unified_id is null or s.fingerprint is distinct from f.fingerprint""")
+            where s.unified_id is null or s.fingerprint is distinct from f.fingerprint
+               or p.unified_id in (select unified_id from {t}_catalogue_people)""")
         views = build_views(con, t, params, previous=previous)
         for stage in (_INTERACTIONS, _RECENT):
             _run(con, stage, params, t=t, person_filter=_PERSON_FILTER.format(t=t))
@@ -426,7 +473,7 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
     _run(con, _FILL, params, t=t, target=target)
     persons = con.execute(f"select count(*) from {t}_state").fetchone()[0]
     for stage in ("interactions", "recent", "purchases", "popular", "computed", "people",
-                  "fingerprint", "previous"):
+                  "fingerprint", "previous", "previous_catalogue", "catalogue_people"):
         con.execute(f"drop table if exists {t}_{stage}")
     drop_views(con, t)
     return target, {"mode": "full" if previous is None else "incremental",

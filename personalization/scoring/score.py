@@ -78,8 +78,10 @@ def score(ds: date, settings: Settings, full: bool = False) -> StepReport:
     Recommendations are recomputed only for persons whose inputs changed since the latest
     earlier night that kept its state (the rest keep their inputs; every list is refilled
     from tonight's best sellers); the item neighbours are rebuilt, and everyone recomputed,
-    when `full`, when no state is kept, when the catalogue or the parameters changed, or
-    when the kept neighbours are `retrain_every_days` old.
+    when `full`, when no state is kept, when the parameters changed, or
+    when the kept neighbours are `retrain_every_days` old. Product views (for them) and send
+    hours (for everyone) are built from the latest earlier night's kept state plus the
+    deliveries since (kept_state.py; docs/models.md).
 
     Trains first when no model exists or the newest is older than `retrain_every_days`.
     Uses the latest approved version trained on or before `ds` (or, when none is approved,
@@ -133,15 +135,14 @@ def score(ds: date, settings: Settings, full: bool = False) -> StepReport:
         with _timed(parts, "predict"):
             predictions = _predict(features, chosen, settings)
         with _timed(parts, "recommendations"):
-            catalogue = kept_state.catalogue_hash(con)
             previous, why_full = (None, "full rebuild requested") if full else \
-                kept_state.previous_reco_state(ds, settings, catalogue)
+                kept_state.previous_reco_state(ds, settings)
             reco, reco_details = build_recommendations_kept(
                 con, cutoff, settings.next_best_products_count, POPULATION_SQL, previous)
             reco_details["why_full"] = why_full
             reco_meta = {"neighbours_built_ds": previous["meta"]["neighbours_built_ds"]
                          if previous else ds.isoformat(),
-                         "catalogue": catalogue, **kept_state.reco_parameters(settings)}
+                         **kept_state.reco_parameters(settings)}
         with _timed(parts, "send_hours"):
             hours, hours_details = build_send_hours(
                 con, cutoff, POPULATION_SQL,

@@ -93,8 +93,8 @@ def build_views(con: duckdb.DuckDBPyConnection, t: str, params: dict,
     """Create `{t}_views` (`unified_id, sku, last_viewed_at`) for the persons to compute.
 
     Without `previous`: read from the events for everyone matching `person_filter`. With it
-    (`views_sql` reading the kept views, `since` the kept night's date), for `{t}_people`
-    (needs `{t}_fingerprint` and `{t}_previous`, as recommend builds them). Returns counts
+    (`since` the kept night's date), for `{t}_people` (needs `{t}_fingerprint`,
+    `{t}_previous` and `{t}_previous_views`, the kept state, as recommend builds them). Returns counts
     (`moved`: persons whose views were read from every event).
     """
     if previous is None:
@@ -102,7 +102,6 @@ def build_views(con: duckdb.DuckDBPyConnection, t: str, params: dict,
                   + _FROM_EVENTS.format(person_filter=person_filter), params)
         return {}
     params = {**params, "since": previous["since"]}
-    con.execute(f"create or replace temp table {t}_previous_views as {previous['views_sql']}")
     _run(con, _DELIVERED.format(t=t), params)
     _run(con, _MOVED.format(t=t), params)
     moved = con.execute(f"select count(*) from {t}_moved").fetchone()[0]
