@@ -433,3 +433,27 @@ def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full
             assert gone not in set(views["unified_id"])
     rebuilt = score(DS + timedelta(days=2), settings, full=True)
     assert rebuilt.details["recommendations"]["mode"] == "full"
+    # Erasure's redaction of the scores folders (privacy/erasure.py) reaches every kept
+    # per-person file; the others hold no person.
+    from personalization.privacy import redact
+
+    folder = scores_path(settings, DS + timedelta(days=2)).parent
+    con = duckdb.connect()
+    person = con.execute(
+        f"select min(unified_id) from {read_parquet_sql(settings, folder / RECO_VIEWS_FILE, NO_HIVE)}"
+        f" where unified_id in (select unified_id from "
+        f"{read_parquet_sql(settings, folder / SEND_HOURS_FILE, NO_HIVE)})").fetchone()[0]
+    con.execute("create table keys as select 'unified' as key_kind, "
+                "sha256('unified:' || $p) as key_sha256", {"p": person})
+    changed = {c["path"].rsplit("/", 1)[-1] for c in redact.parquet_files(
+        con, settings, sorted(folder.glob("*.parquet")), "keys")}
+    assert changed >= {"customer_scores.parquet", RECO_STATE_FILE, RECO_VIEWS_FILE,
+                       SEND_HOURS_FILE, SEND_SUMS_FILE}
+    for path in folder.glob("*.parquet"):
+        columns = con.execute(f"select * from {read_parquet_sql(settings, path, NO_HIVE)} "
+                              "limit 0").df().columns
+        assert "unified_id" in columns or path.name in (RECO_NEIGHBOURS_FILE, RECO_CATALOGUE_FILE)
+        if "unified_id" in columns:
+            assert con.execute(f"select count(*) from {read_parquet_sql(settings, path, NO_HIVE)} "
+                               "where unified_id = $p", {"p": person}).fetchone()[0] == 0
+    con.close()
