@@ -34,7 +34,8 @@ from personalization.scoring import score, train  # noqa: E402
 from personalization.scoring.db import REQUIRED_TABLES  # noqa: E402
 
 # Columns that identify a row or a person; each copy suffixes them.
-ID_COLUMNS = ("unified_id", "order_id", "event_id", "customer_id")
+ID_COLUMNS = ("unified_id", "order_id", "event_id", "customer_id", "absorbed_unified_id",
+              "surviving_unified_id")
 
 
 def scale_warehouse(source: Path, target: Path, factor: int) -> dict[str, int]:

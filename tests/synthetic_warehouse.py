@@ -233,6 +233,8 @@ def _write(path: Path, ds: date, events: pd.DataFrame, orders: pd.DataFrame,
             from _events e left join _catalogue p using (sku);
         """)
         con.execute(f"create table customer_engagement_daily as {ENGAGEMENT_SQL}")
+        con.execute("create table identity_merges (absorbed_unified_id varchar, "
+                    "surviving_unified_id varchar, merged_on date)")
         con.execute("""
             create table customer_profiles as
             with stats as (

@@ -8,12 +8,14 @@ deliveries since then (`delivered_on` after the kept night: the newest rows of t
 table, which DuckDB finds by its min/max row-group statistics without reading the rest) and
 drops what left the lookback.
 
-That is right only for persons whose events have just grown by those deliveries; identity
-merges and splits move events between persons, and retention removes them. So each person
-also keeps `view_sum`: over all their product views before the cut-off, the sum (mod 2^64)
-of a hash of the view's day, read from `customer_engagement_daily` (one row per person-day,
-not per event). When tonight's `view_sum` is not the kept one plus that of the new
-deliveries' views, something else changed, and that person's views are read from every event
+That is right only for persons whose events have just grown by those deliveries, or by the
+events of persons merged into them since (`identity_merges`: their kept views join the
+survivor's); identity splits and cookie re-assignments move events otherwise, and retention
+removes them. So each person also keeps `view_sum`: over all their product views before the
+cut-off, the sum (mod 2^64) of a hash of the view's day, read from
+`customer_engagement_daily` (one row per person-day, not per event). When tonight's
+`view_sum` is not the kept one (plus the merged persons') plus that of the new deliveries'
+views, something else changed, and that person's views are read from every event
 (`{t}_moved`; skipped when nobody moved).
 """
 
@@ -36,10 +38,29 @@ where event_type = 'product_view' and unified_id is not null
   and delivered_on > $since::date and occurred_at < $cutoff::timestamp
 """
 
-# Recomputed persons whose views changed by more than the new deliveries.
+# Each recomputed person's kept sources: themselves and whoever was merged into them since
+# the kept night.
+_SOURCES = """
+create or replace temp table {t}_sources as
+select unified_id, unified_id as source_id from {t}_people
+union
+select surviving_unified_id, absorbed_unified_id
+from identity_merges
+where merged_on > $since::date
+  and surviving_unified_id in (select unified_id from {t}_people)
+"""
+
+# Recomputed persons whose views changed by more than their sources' and the new deliveries.
 _MOVED = """
 create or replace temp table {t}_moved as
 with
+kept_sums as (
+    select o.unified_id, sum(s.view_sum::hugeint) as view_sum
+    from {t}_sources as o
+    inner join {t}_previous as s on o.source_id = s.unified_id
+    group by o.unified_id
+),
+
 delivered_sums as (
     select unified_id, sum(hash(occurred_at::date)::hugeint) as view_sum
     from {t}_delivered
@@ -49,10 +70,10 @@ delivered_sums as (
 select p.unified_id
 from {t}_people as p
 left join {t}_fingerprint as f on p.unified_id = f.unified_id
-left join {t}_previous as s on p.unified_id = s.unified_id
+left join kept_sums as s on p.unified_id = s.unified_id
 left join delivered_sums as d on p.unified_id = d.unified_id
 where coalesce(f.view_sum, 0)::hugeint
-    <> (coalesce(s.view_sum, 0)::hugeint + coalesce(d.view_sum, 0)) % 18446744073709551616
+    <> (coalesce(s.view_sum, 0) + coalesce(d.view_sum, 0)) % 18446744073709551616
 """
 
 # Latest view per (person, product) inside the lookback, read from every event: everyone
@@ -67,11 +88,14 @@ where event_type = 'product_view' and unified_id is not null and sku is not null
 group by unified_id, sku
 """
 
-# The other recomputed persons: kept views plus the new deliveries', inside the lookback.
+# The other recomputed persons: their sources' kept views plus the new deliveries', inside
+# the lookback.
 _FROM_KEPT = """
 select unified_id, sku, max(last_viewed_at) as last_viewed_at
 from (
-    select unified_id, sku, last_viewed_at from {t}_previous_views
+    select o.unified_id, v.sku, v.last_viewed_at
+    from {t}_sources as o
+    inner join {t}_previous_views as v on o.source_id = v.unified_id
     union all
     select unified_id, sku, occurred_at from {t}_delivered where sku is not null
 )
@@ -103,6 +127,7 @@ def build_views(con: duckdb.DuckDBPyConnection, t: str, params: dict,
         return {}
     params = {**params, "since": previous["since"]}
     _run(con, _DELIVERED.format(t=t), params)
+    _run(con, _SOURCES.format(t=t), params)
     _run(con, _MOVED.format(t=t), params)
     moved = con.execute(f"select count(*) from {t}_moved").fetchone()[0]
     sql = _FROM_KEPT.format(t=t)
@@ -133,5 +158,5 @@ def keep_views(con: duckdb.DuckDBPyConnection, t: str, params: dict, population_
 
 
 def drop_views(con: duckdb.DuckDBPyConnection, t: str) -> None:
-    for stage in ("views", "delivered", "moved", "previous_views"):
+    for stage in ("views", "delivered", "sources", "moved", "previous_views"):
         con.execute(f"drop table if exists {t}_{stage}")
