@@ -411,7 +411,7 @@ def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full
             f"select unified_id, best_send_hour from {hours_table} order by unified_id").df()
         expected_hist, expected_sums = (con.execute(f"select * from everyone_hours_{name} "
                                                     f"order by {order}").df()
-                                        for name, order in (("hist", "unified_id, send_hour"),
+                                        for name, order in (("hist", "unified_id, activity_on, send_hour"),
                                                             ("sums", "unified_id")))
         tonight = scores_path(settings, night).parent
         state, views = (con.execute("select * from " + read_parquet_sql(
@@ -420,7 +420,7 @@ def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full
                                 (RECO_VIEWS_FILE, "unified_id, sku")))
         hist, sums = (con.execute("select * from " + read_parquet_sql(
             settings, tonight / name, NO_HIVE) + f" order by {order}").df()
-            for name, order in ((SEND_HOURS_FILE, "unified_id, send_hour"),
+            for name, order in ((SEND_HOURS_FILE, "unified_id, activity_on, send_hour"),
                                 (SEND_SUMS_FILE, "unified_id")))
         con.close()
         scores = _scores(settings, night)
@@ -429,7 +429,7 @@ def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full
         pd.testing.assert_frame_equal(got.reset_index(drop=True), expected)
         pd.testing.assert_frame_equal(state, expected_state)
         pd.testing.assert_frame_equal(views, expected_views)
-        # Send hours: kept histograms plus tonight's opens minus those a year old, except for
+        # Send hours: kept histograms plus tonight's opens without those a year old, except for
         # persons whose opens moved (the merge), read from every event; the same as reading
         # every event for everyone.
         hours = report.details["send_hours"]

@@ -4,7 +4,7 @@ of a date reads the same earlier night).
 
 Recommendations (recommend.py, viewed.py): per-person inputs with their fingerprints, each
 person's product views, the item neighbours, and what they were built with. Send hours
-(send_hour.py): each person's hour histogram and their opens-and-clicks checksum.
+(send_hour.py): each person's hour histogram by day and their opens-and-clicks checksum.
 """
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ def keep(con: duckdb.DuckDBPyConnection, settings: Settings, folder: Path, reco:
             (f"select * from {reco}_views_state order by unified_id, sku", RECO_VIEWS_FILE),
             (f"select * from {reco}_similar order by sku_a, sku_b", RECO_NEIGHBOURS_FILE),
             (recommend.CATALOGUE_SQL + " order by sku", RECO_CATALOGUE_FILE),
-            (f"select * from {hours}_hist order by unified_id, send_hour", SEND_HOURS_FILE),
+            (f"select * from {hours}_hist order by unified_id, activity_on, send_hour",
+             SEND_HOURS_FILE),
             (f"select * from {hours}_sums order by unified_id", SEND_SUMS_FILE)):
         write_parquet_atomic(con, settings, query, folder / name)
     (folder / RECO_META_FILE).write_text(json.dumps(reco_meta, indent=2) + "\n")

@@ -7,12 +7,11 @@ clicks get the global mode. Hours are UTC, like every timestamp in the warehouse
 scored population (not erased persons) counts, for the global histogram too.
 
 Nightly in proportion to change (as viewed.py for product views): a night keeps everyone's
-histogram inside the lookback and, per person, `email_sum`, the sum (mod 2^64) of a hash of
-the day of each open and click of all time, read from customer_engagement_daily. The next
-night adds the opens and clicks of the deliveries since then and subtracts those of the days
-that left the lookback (read by `occurred_at`, one day of events); a person whose
-`email_sum` is not the kept one plus the new deliveries' (identity merges and splits,
-retention) has their histogram read from every event.
+histogram by day inside the lookback and, per person, `email_sum`, the sum (mod 2^64) of a
+hash of the day of each open and click of all time, read from customer_engagement_daily. The
+next night adds the opens and clicks of the deliveries since then and drops the days that
+left the lookback; a person whose `email_sum` is not the kept one plus the new deliveries'
+(identity merges and splits, retention) has their histogram read from every event.
 """
 
 from __future__ import annotations
@@ -42,15 +41,18 @@ where activity_on < $cutoff::date and email_opens + email_clicks > 0
 group by unified_id
 """
 
-# Opens and clicks per person and hour inside the lookback, from every event, for `{people}`.
+# Opens and clicks per person, day and hour inside the lookback, from every event, for
+# `{people}` (by day, so that a later night drops the days that left the lookback itself).
 _FROM_EVENTS = f"""
-select unified_id, hour(occurred_at) as send_hour, count(*)::integer as events
+select
+    unified_id, occurred_at::date as activity_on, hour(occurred_at) as send_hour,
+    count(*)::integer as events
 from customer_events
 where {_EMAIL}
   and occurred_at < $cutoff::timestamp
   and occurred_at >= $cutoff::timestamp - to_days($lookback)
   and unified_id in (select unified_id from {{people}})
-group by unified_id, hour(occurred_at)
+group by all
 """
 
 _DELIVERED = f"""
@@ -77,34 +79,26 @@ where s.email_sum::hugeint
     <> (coalesce(p.email_sum, 0)::hugeint + coalesce(d.email_sum, 0)) % {_MODULUS}
 """
 
-# The others: kept histogram, minus the days that left the lookback (as kept: delivered by
-# the kept night), plus the new deliveries inside it.
-_FROM_KEPT = f"""
-select unified_id, send_hour, sum(events)::integer as events
+# The others: kept histograms of the days still inside the lookback, plus the new
+# deliveries'.
+_FROM_KEPT = """
+select unified_id, activity_on, send_hour, sum(events)::integer as events
 from (
-    select unified_id, send_hour, events from {{t}}_previous_hist
+    select unified_id, activity_on, send_hour, events from {t}_previous_hist
     union all
-    select unified_id, hour(occurred_at), -1
-    from customer_events
-    where {_EMAIL} and delivered_on <= $since::date
-      and occurred_at >= $since::timestamp + interval 1 day - to_days($lookback)
-      and occurred_at < $cutoff::timestamp - to_days($lookback)
-    union all
-    select unified_id, hour(occurred_at), 1
-    from {{t}}_delivered
-    where occurred_at >= $cutoff::timestamp - to_days($lookback)
+    select unified_id, occurred_at::date, hour(occurred_at), 1 from {t}_delivered
 )
-where unified_id in (select unified_id from {{t}}_sums)
-  and unified_id not in (select unified_id from {{t}}_moved)
-group by unified_id, send_hour
-having sum(events) > 0
+where unified_id in (select unified_id from {t}_sums)
+  and unified_id not in (select unified_id from {t}_moved)
+  and activity_on >= ($cutoff::timestamp - to_days($lookback))::date
+group by all
 """
 
 _SEND_HOUR_SQL = """
 create or replace temp table {target} as
 with
 per_hour as (
-    select * from {t}_hist
+    select unified_id, send_hour, sum(events) as events from {t}_hist group by all
 ),
 
 global_hours as (
@@ -191,7 +185,8 @@ def build_send_hours(con: duckdb.DuckDBPyConnection, cutoff: date, population_sq
     Returns:
         The temp table name (`unified_id, best_send_hour, is_personal`) and details
         (`mode`, `read_from_events_for`). Also leaves `{target}_hist` (`unified_id,
-        send_hour, events`) and `{target}_sums` (`unified_id, email_sum`): tonight's state.
+        activity_on, send_hour, events`) and `{target}_sums` (`unified_id, email_sum`):
+        tonight's state.
     """
     t = target
     params = {"cutoff": cutoff, "lookback": LOOKBACK_DAYS, "min_events": min_events,
