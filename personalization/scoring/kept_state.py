@@ -42,7 +42,8 @@ def reco_parameters(settings: Settings) -> dict:
 
 
 def _send_parameters() -> dict:
-    return {"lookback_days": send_hour.LOOKBACK_DAYS}
+    # `state`: the layout of the kept files; a night never builds on another layout.
+    return {"lookback_days": send_hour.LOOKBACK_DAYS, "state": "hours by day"}
 
 
 def _latest_before(ds: date, settings: Settings, marker: str) -> Path | None:
