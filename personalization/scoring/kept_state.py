@@ -38,7 +38,9 @@ def reco_parameters(settings: Settings) -> dict:
     return {"k": settings.next_best_products_count, "recent_items": recommend.RECENT_ITEMS,
             "neighbours": recommend.NEIGHBOURS, "lookback_days": recommend.LOOKBACK_DAYS,
             "popularity_days": recommend.POPULARITY_DAYS,
-            "fallback_depth": recommend.FALLBACK_DEPTH}
+            "fallback_depth": recommend.FALLBACK_DEPTH,
+            # the layout of the kept files: a night never builds on another layout
+            "state": "views as lists by person"}
 
 
 def _send_parameters() -> dict:
@@ -69,7 +71,7 @@ def previous_reco_state(ds: date, settings: Settings) -> tuple[dict | None, str 
         return None, (f"item neighbours of {meta['neighbours_built_ds']} are {age} days old; "
                       f"retrain_every_days={settings.retrain_every_days}")
     if any(meta.get(k) != v for k, v in reco_parameters(settings).items()):
-        return None, "recommendation parameters changed"
+        return None, "recommendation parameters (or the kept layout) changed"
     if not all((folder / f).exists() for f in RECO_FILES):
         return None, f"{folder.name} lacks its state files"
     return {"meta": meta, "from": folder.name, "since": date.fromisoformat(folder.name[3:]),
@@ -96,7 +98,7 @@ def keep(con: duckdb.DuckDBPyConnection, settings: Settings, folder: Path, reco:
     then drop the state of all but the latest `KEEP_STATES` nights."""
     for query, name in (
             (f"select * from {reco}_state order by unified_id", RECO_STATE_FILE),
-            (f"select * from {reco}_views_state order by unified_id, sku", RECO_VIEWS_FILE),
+            (f"select * from {reco}_views_state order by unified_id", RECO_VIEWS_FILE),
             (f"select * from {reco}_similar order by sku_a, sku_b", RECO_NEIGHBOURS_FILE),
             (recommend.CATALOGUE_SQL + " order by sku", RECO_CATALOGUE_FILE),
             (f"select * from {hours}_hist order by unified_id, activity_on, send_hour",

@@ -286,7 +286,9 @@ touched as (
     where sku_b in (select sku from changed where is_new_candidate)
 )
 
-select unified_id from {t}_previous_views where sku in (select sku from touched)
+select unified_id
+from {t}_previous_views
+where list_has_any(skus, (select list(sku) from touched))
 union
 select unified_id
 from order_items
@@ -421,7 +423,7 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
 
     Leaves temp tables `target` (as `build_recommendations`), `{target}_state`
     (`unified_id, fingerprint, view_sum, neighbours, favourite_category, bought`: tonight's
-    state to keep), `{target}_views_state` (`unified_id, sku, last_viewed_at`: tonight's views
+    state to keep), `{target}_views_state` (`unified_id, skus, last_viewed_at`: tonight's views
     to keep) and `{target}_similar` (the item neighbours used). Returns the target and details
     (`mode`, `persons`, `recomputed`, `views_read_from_events_for`).
     """
@@ -469,7 +471,7 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
         from {t}_computed as c
         left join {t}_fingerprint as f on c.unified_id = f.unified_id
         {keep}""")
-    keep_views(con, t, params, population_sql, incremental=previous is not None)
+    keep_views(con, t, population_sql, incremental=previous is not None)
     _run(con, _FILL, params, t=t, target=target)
     persons = con.execute(f"select count(*) from {t}_state").fetchone()[0]
     for stage in ("interactions", "recent", "purchases", "popular", "computed", "people",
