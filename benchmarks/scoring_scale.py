@@ -34,7 +34,8 @@ from personalization.scoring import score, train  # noqa: E402
 from personalization.scoring.db import REQUIRED_TABLES  # noqa: E402
 
 # Columns that identify a row or a person; each copy suffixes them.
-ID_COLUMNS = ("unified_id", "order_id", "event_id", "customer_id")
+ID_COLUMNS = ("unified_id", "order_id", "event_id", "customer_id", "absorbed_unified_id",
+              "surviving_unified_id")
 
 
 def scale_warehouse(source: Path, target: Path, factor: int) -> dict[str, int]:
@@ -73,6 +74,10 @@ def main() -> None:
                     help="keep the copy already in --work (made by an earlier run with this --factor)")
     ap.add_argument("--nights", type=int, default=2, choices=(1, 2),
                     help="score --ds only, or --ds and the day after (incremental)")
+    ap.add_argument("--next-warehouse", type=Path, default=None,
+                    help="a warehouse built one night after --warehouse (as the nightly build "
+                         "leaves it): the second night scores its copy, as in production; "
+                         "without it both nights score the --warehouse copy")
     args = ap.parse_args()
 
     settings = load_settings(home=args.work)
@@ -99,18 +104,23 @@ def main() -> None:
     for n in range(args.nights):
         night = args.ds + timedelta(days=n)
         name = "score" if n == 0 else "score_next_night"
+        if n and args.next_warehouse:
+            with measured(sampler, steps, "copy_next_warehouse"):
+                scale_warehouse(args.next_warehouse, settings.warehouse_path, args.factor)
         with measured(sampler, steps, name):
             nightly = score(night, settings)
         nights[name] = {"ds": night.isoformat(), "seconds": nightly.seconds,
                         "rows_out": nightly.rows_out,
                         "trained_first": "training" in nightly.details,
                         "recommendations": nightly.details.get("recommendations"),
-                        "seconds_by_part": nightly.details.get("seconds_by_part")}
+                        "seconds_by_part": nightly.details.get("seconds_by_part"),
+                        "cpu_seconds_by_part": nightly.details.get("cpu_seconds_by_part")}
     sampler.stop()
     persons = counts["customer_profiles"]
     result = {
         "persons": persons, "factor": args.factor, "load_avg_at_end": [round(x, 2) for x in os.getloadavg()], "ds": args.ds.isoformat(),
-        "source_warehouse": str(args.warehouse), "rows": counts, "steps": steps,
+        "source_warehouse": str(args.warehouse),
+        "next_warehouse": args.next_warehouse and str(args.next_warehouse), "rows": counts, "steps": steps,
         "train": {k: trained.details.get(k) for k in ("rows_available", "rows_used",
                                                        "features_seconds",
                                                        "recommendations_seconds")}

@@ -228,10 +228,13 @@ def _write(path: Path, ds: date, events: pd.DataFrame, orders: pd.DataFrame,
             from _items;
             create table customer_events as
             select e.event_id, e.unified_id, e.occurred_at::timestamp as occurred_at, e.event_type,
-                   e.sku, p.category, null::varchar as campaign_id, null::varchar as variant, e.device
+                   e.sku, p.category, null::varchar as campaign_id, null::varchar as variant, e.device,
+                   e.occurred_at::date as delivered_on
             from _events e left join _catalogue p using (sku);
         """)
         con.execute(f"create table customer_engagement_daily as {ENGAGEMENT_SQL}")
+        con.execute("create table identity_merges (absorbed_unified_id varchar, "
+                    "surviving_unified_id varchar, merged_on date)")
         con.execute("""
             create table customer_profiles as
             with stats as (

@@ -15,7 +15,7 @@ from personalization.exceptions import ScoringError
 from personalization.privacy.encryption import connect_warehouse
 
 REQUIRED_TABLES = ("customer_profiles", "orders", "order_items", "customer_events",
-                   "customer_engagement_daily", "products")
+                   "customer_engagement_daily", "products", "identity_merges")
 
 
 def connect_read_only(settings: Settings) -> duckdb.DuckDBPyConnection:

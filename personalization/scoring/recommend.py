@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 
 from personalization.scoring.features import SAMPLE_FILTER
+from personalization.scoring.viewed import VIEW_SUM, build_views, drop_views, keep_views
 
 RECENT_ITEMS = 20  # per person, for pairs and candidates (bounds the pair explosion)
 NEIGHBOURS = 10  # per item
@@ -44,12 +45,9 @@ from (
       and ordered_at >= $cutoff::timestamp - to_days($lookback)
       {person_filter}
     union all
-    select unified_id, sku, 1.0 as weight, occurred_at as interacted_at
-    from customer_events
-    where event_type = 'product_view' and unified_id is not null and sku is not null
-      and occurred_at < $cutoff::timestamp
-      and occurred_at >= $cutoff::timestamp - to_days($lookback)
-      {person_filter}
+    -- product views (viewed.py: the latest per person and product inside the lookback)
+    select unified_id, sku, 1.0 as weight, last_viewed_at as interacted_at
+    from {t}_views
 )
 group by unified_id, sku
 """
@@ -221,22 +219,86 @@ select * from final
 # inside the lookback (from the engagement mart: the same events, one row per person-day)
 # and order lines (status, and whether the line is still inside the lookback). New orders,
 # events, late deliveries, identity merges and splits (rows move between persons), status
-# changes and rows ageing out of the lookback all change it.
-_FINGERPRINT = """
-create or replace temp table {t}_fingerprint as
-select unified_id, hash(sum(h), count(*)) as fingerprint
-from (
-    select unified_id, hash('view', activity_on, product_views)::hugeint as h
-    from customer_engagement_daily
-    where unified_id is not null and product_views > 0 and activity_on < $cutoff::date
-      and activity_on >= ($cutoff::timestamp - to_days($lookback))::date
-    union all
-    select unified_id, hash('line', order_id, line_number, sku, status, ordered_at,
-                            ordered_at >= $cutoff::timestamp - to_days($lookback))::hugeint
+# changes and rows ageing out of the lookback all change it. `view_sum`: viewed.py.
+_FINGERPRINT = f"""
+create or replace temp table {{t}}_fingerprint as
+with
+views as (
+    select
+        unified_id,
+        sum(hash('view', activity_on, product_views)::hugeint) filter (where in_lookback) as h,
+        count(*) filter (where in_lookback) as n,
+        {VIEW_SUM} as view_sum
+    from (
+        select *, activity_on >= ($cutoff::timestamp - to_days($lookback))::date as in_lookback
+        from customer_engagement_daily
+        where unified_id is not null and product_views > 0 and activity_on < $cutoff::date
+    )
+    group by unified_id
+),
+
+lines as (
+    select
+        unified_id,
+        sum(hash('line', order_id, line_number, sku, status, ordered_at,
+                 ordered_at >= $cutoff::timestamp - to_days($lookback))::hugeint) as h,
+        count(*) as n
     from order_items
     where unified_id is not null and ordered_at < $cutoff::timestamp
+    group by unified_id
 )
-group by unified_id
+
+select
+    coalesce(v.unified_id, l.unified_id) as unified_id,
+    hash(coalesce(v.h, 0) + coalesce(l.h, 0), coalesce(v.n, 0) + coalesce(l.n, 0))
+        as fingerprint,
+    coalesce(v.view_sum, 0) as view_sum
+from views as v
+full join lines as l on v.unified_id = l.unified_id
+"""
+
+# What of the catalogue the per-person inputs read (favourite category, active candidates).
+CATALOGUE_SQL = "select sku, category, coalesce(is_active, true) as is_active from products"
+
+# Persons whose inputs a catalogue change may alter though their rows did not change: those
+# who interacted (inside the lookback) with a changed product (added, removed, re-categorised,
+# (de)activated: their favourite category) or with a product one of whose kept neighbours
+# became a candidate (active); and those whose kept top k holds a product that stopped being
+# one. A superset (every person with such an item, recent or not), exact enough to be cheap.
+_CATALOGUE_PEOPLE = """
+create or replace temp table {t}_catalogue_people as
+with
+changed as (
+    select
+        coalesce(n.sku, o.sku) as sku,
+        coalesce(n.is_active, false) and not coalesce(o.is_active, false) as is_new_candidate,
+        coalesce(o.is_active, false) and not coalesce(n.is_active, false) as was_candidate
+    from ({catalogue}) as n
+    full join {t}_previous_catalogue as o on n.sku = o.sku
+    where n.sku is null or o.sku is null or n.category is distinct from o.category
+       or n.is_active is distinct from o.is_active
+),
+
+touched as (
+    select sku from changed
+    union
+    select sku_a from {t}_similar
+    where sku_b in (select sku from changed where is_new_candidate)
+)
+
+select unified_id
+from {t}_previous_views
+where list_has_any(skus, (select list(sku) from touched))
+union
+select unified_id
+from order_items
+where status = 'placed' and unified_id is not null and sku in (select sku from touched)
+  and ordered_at < $cutoff::timestamp
+  and ordered_at >= $cutoff::timestamp - to_days($lookback)
+union
+select unified_id
+from {t}_previous
+where list_has_any(neighbours, (select list(sku) from changed where was_candidate))
 """
 
 _PERSON_FILTER = "and unified_id in (select unified_id from {t}_people)"
@@ -332,11 +394,13 @@ def build_recommendations(con: duckdb.DuckDBPyConnection, cutoff: date, k: int,
     sampled = f"and {SAMPLE_FILTER}" if sample is not None else ""
     con.execute(f"create or replace temp table {t}_people as "
                 f"select distinct unified_id from ({population_sql}) where unified_id is not null")
+    build_views(con, t, params, person_filter=sampled)
     for stage in (_INTERACTIONS, _RECENT, _SIMILAR, _PURCHASES, _POPULAR, _COMPUTED):
         _run(con, stage, params, t=t, person_filter=sampled)
     con.execute(f"create or replace temp table {t}_state as select * from {t}_computed")
     _run(con, _FILL, params, t=t, target=target)
     _drop_stages(con, t)
+    drop_views(con, t)
     return target
 
 
@@ -353,21 +417,31 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
     and the item neighbours are rebuilt. Either way the lists equal what a recomputation of
     every person against the same item neighbours gives.
 
+    `previous` also holds `views_sql` (the kept product views) and `since` (the night that
+    kept them): the recomputed persons' views are the kept ones plus the new deliveries'
+    (viewed.py).
+
     Leaves temp tables `target` (as `build_recommendations`), `{target}_state`
-    (`unified_id, fingerprint, neighbours, favourite_category, bought`: tonight's state to
-    keep) and `{target}_similar` (the item neighbours used). Returns the target and details
-    (`mode`, `persons`, `recomputed`).
+    (`unified_id, fingerprint, view_sum, neighbours, favourite_category, bought`: tonight's
+    state to keep), `{target}_views_state` (`unified_id, skus, last_viewed_at`: tonight's views
+    to keep) and `{target}_similar` (the item neighbours used). Returns the target and details
+    (`mode`, `persons`, `recomputed`, `views_read_from_events_for`).
     """
     params, t = _params(cutoff, k), target
     _run(con, _FINGERPRINT, params, t=t)
     if previous is None:
         con.execute(f"create or replace temp table {t}_people as "
                     f"select distinct unified_id from ({population_sql}) where unified_id is not null")
+        views = build_views(con, t, params)
         for stage in (_INTERACTIONS, _RECENT, _SIMILAR):
             _run(con, stage, params, t=t, person_filter="")
     else:
         con.execute(f"create or replace temp table {t}_previous as {previous['state_sql']}")
         con.execute(f"create or replace temp table {t}_similar as {previous['neighbours_sql']}")
+        con.execute(f"create or replace temp table {t}_previous_views as {previous['views_sql']}")
+        con.execute(f"create or replace temp table {t}_previous_catalogue as "
+                    f"{previous['catalogue_sql']}")
+        _run(con, _CATALOGUE_PEOPLE, params, t=t, catalogue=CATALOGUE_SQL)
         con.execute(f"""
             create or replace temp table {t}_people as
             select p.unified_id
@@ -375,7 +449,9 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
                   where unified_id is not null) as p
             left join {t}_fingerprint as f on p.unified_id = f.unified_id
             left join {t}_previous as s on p.unified_id = s.unified_id
-            where s.unified_id is null or s.fingerprint is distinct from f.fingerprint""")
+            where s.unified_id is null or s.fingerprint is distinct from f.fingerprint
+               or p.unified_id in (select unified_id from {t}_catalogue_people)""")
+        views = build_views(con, t, params, previous=previous)
         for stage in (_INTERACTIONS, _RECENT):
             _run(con, stage, params, t=t, person_filter=_PERSON_FILTER.format(t=t))
     for stage in (_PURCHASES, _POPULAR, _COMPUTED):
@@ -383,23 +459,28 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
     recomputed = con.execute(f"select count(*) from {t}_people").fetchone()[0]
     keep = "" if previous is None else f"""
         union all
-        select s.unified_id, s.fingerprint, s.neighbours, s.favourite_category, s.bought
+        select s.unified_id, s.fingerprint, s.view_sum, s.neighbours, s.favourite_category,
+               s.bought
         from {t}_previous as s
         where s.unified_id in (select unified_id from ({population_sql}))
           and s.unified_id not in (select unified_id from {t}_people)"""
     con.execute(f"""
         create or replace temp table {t}_state as
-        select c.unified_id, f.fingerprint, c.neighbours, c.favourite_category, c.bought
+        select c.unified_id, f.fingerprint, coalesce(f.view_sum, 0)::ubigint as view_sum,
+               c.neighbours, c.favourite_category, c.bought
         from {t}_computed as c
         left join {t}_fingerprint as f on c.unified_id = f.unified_id
         {keep}""")
+    keep_views(con, t, population_sql, incremental=previous is not None)
     _run(con, _FILL, params, t=t, target=target)
     persons = con.execute(f"select count(*) from {t}_state").fetchone()[0]
     for stage in ("interactions", "recent", "purchases", "popular", "computed", "people",
-                  "fingerprint", "previous"):
+                  "fingerprint", "previous", "previous_catalogue", "catalogue_people"):
         con.execute(f"drop table if exists {t}_{stage}")
+    drop_views(con, t)
     return target, {"mode": "full" if previous is None else "incremental",
-                    "persons": int(persons), "recomputed": int(recomputed)}
+                    "persons": int(persons), "recomputed": int(recomputed),
+                    "views_read_from_events_for": views.get("moved", int(recomputed))}
 
 
 def evaluate_recommendations(con: duckdb.DuckDBPyConnection, ds: date, k: int,

@@ -7,7 +7,6 @@ rename). Everything is a function of `ds` and the warehouse, so a rerun gives th
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -22,8 +21,7 @@ from personalization.config import Settings
 from personalization.exceptions import ScoringError
 from personalization.observability import StepReport, log_event, tree_rss_bytes
 from personalization.privacy import encryption
-from personalization.privacy.ledger import read_parquet_sql, write_parquet_atomic
-from personalization.scoring import recommend, registry
+from personalization.scoring import kept_state, registry
 from personalization.scoring.db import connect_read_only
 from personalization.scoring.features import build_features, profiles_current
 from personalization.scoring.models import LABELS, predict
@@ -34,14 +32,6 @@ from personalization.scoring.train import train
 logger = logging.getLogger(__name__)
 
 SCORES_FILE = "customer_scores.parquet"
-# What a night keeps for the next one's recommendations (beside its scores, so erasure
-# redacts the per-person file with the scores): per-person inputs with their fingerprints,
-# the item neighbours, and what they were built with.
-RECO_STATE_FILE = "recommendation_state.parquet"
-RECO_NEIGHBOURS_FILE = "item_neighbours.parquet"
-RECO_META_FILE = "recommendation_state.json"
-KEEP_RECO_STATES = 3
-_NO_HIVE = ", hive_partitioning = false"  # the folder is ds=<ds>: no extra `ds` column
 # Erased persons keep a profile row but get no scores (nothing about them leaves again).
 POPULATION_SQL = ("select unified_id from customer_profiles "
                   "where unified_id is not null and not coalesce(is_erased, false)")
@@ -88,8 +78,10 @@ def score(ds: date, settings: Settings, full: bool = False) -> StepReport:
     Recommendations are recomputed only for persons whose inputs changed since the latest
     earlier night that kept its state (the rest keep their inputs; every list is refilled
     from tonight's best sellers); the item neighbours are rebuilt, and everyone recomputed,
-    when `full`, when no state is kept, when the catalogue or the parameters changed, or
-    when the kept neighbours are `retrain_every_days` old.
+    when `full`, when no state is kept, when the parameters changed, or
+    when the kept neighbours are `retrain_every_days` old. Product views (for them) and send
+    hours (for everyone) are built from the latest earlier night's kept state plus the
+    deliveries since (kept_state.py; docs/models.md).
 
     Trains first when no model exists or the newest is older than `retrain_every_days`.
     Uses the latest approved version trained on or before `ds` (or, when none is approved,
@@ -134,7 +126,7 @@ def score(ds: date, settings: Settings, full: bool = False) -> StepReport:
                       ds=ds.isoformat(), reason=why)
 
     cutoff = ds + timedelta(days=1)
-    parts: dict[str, float] = {}
+    parts: dict[str, list[float]] = {}
     con = connect_read_only(settings)
     try:
         with _timed(parts, "features"):
@@ -143,17 +135,18 @@ def score(ds: date, settings: Settings, full: bool = False) -> StepReport:
         with _timed(parts, "predict"):
             predictions = _predict(features, chosen, settings)
         with _timed(parts, "recommendations"):
-            catalogue = _catalogue_hash(con)
             previous, why_full = (None, "full rebuild requested") if full else \
-                _previous_reco_state(ds, settings, catalogue)
+                kept_state.previous_reco_state(ds, settings)
             reco, reco_details = build_recommendations_kept(
                 con, cutoff, settings.next_best_products_count, POPULATION_SQL, previous)
             reco_details["why_full"] = why_full
             reco_meta = {"neighbours_built_ds": previous["meta"]["neighbours_built_ds"]
                          if previous else ds.isoformat(),
-                         "catalogue": catalogue, **_reco_parameters(settings)}
+                         **kept_state.reco_parameters(settings)}
         with _timed(parts, "send_hours"):
-            hours = build_send_hours(con, cutoff, POPULATION_SQL)
+            hours, hours_details = build_send_hours(
+                con, cutoff, POPULATION_SQL,
+                previous=None if full else kept_state.previous_send_hour_state(ds, settings))
         with _timed(parts, "join"):
             con.register("_predictions", predictions)
             table = con.sql(f"""
@@ -177,7 +170,7 @@ def score(ds: date, settings: Settings, full: bool = False) -> StepReport:
         personal_hours = con.execute(f"select avg(is_personal::int) from {hours}").fetchone()[0]
         path = _write_atomically(table.cast(SCHEMA), scores_path(settings, ds), settings)
         with _timed(parts, "keep_state"):
-            _keep_reco_state(con, settings, ds, reco, reco_meta)
+            kept_state.keep(con, settings, path.parent, reco, reco_meta, hours)
     finally:
         con.close()
 
@@ -188,8 +181,9 @@ def score(ds: date, settings: Settings, full: bool = False) -> StepReport:
             "skipped_because") or "no trained model available for this date"
     details.update({
         "path": str(path), "scored_persons": int(len(features)),
-        "recommendations": reco_details,
-        "seconds_by_part": {k: round(v, 2) for k, v in parts.items()},
+        "recommendations": reco_details, "send_hours": hours_details,
+        "seconds_by_part": {k: round(v[0], 2) for k, v in parts.items()},
+        "cpu_seconds_by_part": {k: round(v[1], 2) for k, v in parts.items()},
         "share_personal_send_hour": round(float(personal_hours or 0.0), 4),
         "peak_rss_mb": round(tree_rss_bytes() / 2**20),
     })
@@ -202,67 +196,11 @@ def score(ds: date, settings: Settings, full: bool = False) -> StepReport:
 
 
 @contextmanager
-def _timed(into: dict[str, float], name: str):
-    start = time.perf_counter()
+def _timed(into: dict[str, list[float]], name: str):
+    """Record `[wall, cpu]` seconds of the block (CPU of every thread: DuckDB's too)."""
+    start, cpu = time.perf_counter(), time.process_time()
     yield
-    into[name] = time.perf_counter() - start
-
-
-def _reco_parameters(settings: Settings) -> dict:
-    return {"k": settings.next_best_products_count, "recent_items": recommend.RECENT_ITEMS,
-            "neighbours": recommend.NEIGHBOURS, "lookback_days": recommend.LOOKBACK_DAYS,
-            "popularity_days": recommend.POPULARITY_DAYS,
-            "fallback_depth": recommend.FALLBACK_DEPTH}
-
-
-def _catalogue_hash(con) -> str:
-    """Products, categories and activity: a change re-ranks neighbours and categories."""
-    return str(con.execute(
-        "select hash(string_agg(concat_ws('|', sku, category, coalesce(is_active, true)), ','"
-        " order by sku)) from products").fetchone()[0])
-
-
-def _previous_reco_state(ds: date, settings: Settings, catalogue: str) -> tuple[dict | None, str | None]:
-    """The state the latest earlier night kept, if it may be built on; else why not."""
-    folders = sorted((p for p in Path(settings.scores_dir).glob("ds=*")
-                      if p.name[3:] < ds.isoformat() and (p / RECO_META_FILE).exists()),
-                     key=lambda p: p.name)
-    if not folders:
-        return None, "no earlier night kept a recommendation state"
-    folder = folders[-1]
-    meta = json.loads((folder / RECO_META_FILE).read_text())
-    age = (ds - date.fromisoformat(meta["neighbours_built_ds"])).days
-    if age >= settings.retrain_every_days:
-        return None, (f"item neighbours of {meta['neighbours_built_ds']} are {age} days old; "
-                      f"retrain_every_days={settings.retrain_every_days}")
-    if meta.get("catalogue") != catalogue:
-        return None, "the catalogue changed"
-    if any(meta.get(k) != v for k, v in _reco_parameters(settings).items()):
-        return None, "recommendation parameters changed"
-    if not all((folder / f).exists() for f in (RECO_STATE_FILE, RECO_NEIGHBOURS_FILE)):
-        return None, f"{folder.name} lacks its state files"
-    return {"meta": meta, "from": folder.name,
-            "state_sql": f"select * from {read_parquet_sql(settings, folder / RECO_STATE_FILE, _NO_HIVE)}",
-            "neighbours_sql": "select * from "
-                              f"{read_parquet_sql(settings, folder / RECO_NEIGHBOURS_FILE, _NO_HIVE)}"}, None
-
-
-def _keep_reco_state(con, settings: Settings, ds: date, reco: str, meta: dict) -> None:
-    folder = scores_path(settings, ds).parent
-    write_parquet_atomic(con, settings, f"select * from {reco}_state order by unified_id",
-                         folder / RECO_STATE_FILE)
-    write_parquet_atomic(con, settings, f"select * from {reco}_similar order by sku_a, sku_b",
-                         folder / RECO_NEIGHBOURS_FILE)
-    (folder / RECO_META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-    # The state grows with the persons, not with the nights: keep the latest few (a rerun of
-    # one of them still finds the night before it), drop older ones.
-    kept = sorted((p for p in Path(settings.scores_dir).glob("ds=*")
-                   if (p / RECO_META_FILE).exists()), key=lambda p: p.name)
-    for old in kept[:-KEEP_RECO_STATES]:
-        for name in (RECO_META_FILE, RECO_STATE_FILE, RECO_NEIGHBOURS_FILE):
-            (old / name).unlink(missing_ok=True)
-    con.execute(f"drop table if exists {reco}_state")
-    con.execute(f"drop table if exists {reco}_similar")
+    into[name] = [time.perf_counter() - start, time.process_time() - cpu]
 
 
 def _predict(features, chosen: dict[str, dict | None], settings: Settings):

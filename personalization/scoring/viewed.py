@@ -1,0 +1,169 @@
+"""Product views for next best products, kept night to night instead of read from every event.
+
+Recommendations read each person's latest view of each product inside the lookback. Reading
+them from `customer_events` scans every event ever loaded (96M at 1M persons), even for the
+few persons whose inputs changed. So a night keeps everyone's views (`unified_id, skus,
+last_viewed_at`: one row per person, parallel lists) beside its scores, and the next night adds only the product views of the
+deliveries since then (`delivered_on` after the kept night: the newest rows of the events
+table, which DuckDB finds by its min/max row-group statistics without reading the rest) and
+drops what left the lookback.
+
+That is right only for persons whose events have just grown by those deliveries, or by the
+events of persons merged into them since (`identity_merges`: their kept views join the
+survivor's); identity splits and cookie re-assignments move events otherwise, and retention
+removes them. So each person also keeps `view_sum`: over all their product views before the
+cut-off, the sum (mod 2^64) of a hash of the view's day, read from
+`customer_engagement_daily` (one row per person-day, not per event). When tonight's
+`view_sum` is not the kept one (plus the merged persons') plus that of the new deliveries'
+views, something else changed, and that person's views are read from every event
+(`{t}_moved`; skipped when nobody moved).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+# Per person, as a column of the fingerprint stage (recommend._FINGERPRINT): an additive
+# checksum of their product views by day, over all time (the lookback would make every
+# person with a view a year ago "moved" on the night it ages out).
+VIEW_SUM = "(sum(product_views::hugeint * hash(activity_on)) % 18446744073709551616)::ubigint"
+
+# Product views of the deliveries since the kept night (with or without a sku: view_sum
+# counts both, as the engagement mart does).
+_DELIVERED = """
+create or replace temp table {t}_delivered as
+select unified_id, sku, occurred_at
+from customer_events
+where event_type = 'product_view' and unified_id is not null
+  and delivered_on > $since::date and occurred_at < $cutoff::timestamp
+"""
+
+# Each recomputed person's kept sources: themselves and whoever was merged into them since
+# the kept night.
+_SOURCES = """
+create or replace temp table {t}_sources as
+select unified_id, unified_id as source_id from {t}_people
+union
+select surviving_unified_id, absorbed_unified_id
+from identity_merges
+where merged_on > $since::date
+  and surviving_unified_id in (select unified_id from {t}_people)
+"""
+
+# Recomputed persons whose views changed by more than their sources' and the new deliveries.
+_MOVED = """
+create or replace temp table {t}_moved as
+with
+kept_sums as (
+    select o.unified_id, sum(s.view_sum::hugeint) as view_sum
+    from {t}_sources as o
+    inner join {t}_previous as s on o.source_id = s.unified_id
+    group by o.unified_id
+),
+
+delivered_sums as (
+    select unified_id, sum(hash(occurred_at::date)::hugeint) as view_sum
+    from {t}_delivered
+    group by unified_id
+)
+
+select p.unified_id
+from {t}_people as p
+left join {t}_fingerprint as f on p.unified_id = f.unified_id
+left join kept_sums as s on p.unified_id = s.unified_id
+left join delivered_sums as d on p.unified_id = d.unified_id
+where coalesce(f.view_sum, 0)::hugeint
+    <> (coalesce(s.view_sum, 0) + coalesce(d.view_sum, 0)) % 18446744073709551616
+"""
+
+# Latest view per (person, product) inside the lookback, read from every event: everyone
+# (`{person_filter}` empty), a sample, or the moved persons.
+_FROM_EVENTS = """
+select unified_id, sku, max(occurred_at) as last_viewed_at
+from customer_events
+where event_type = 'product_view' and unified_id is not null and sku is not null
+  and occurred_at < $cutoff::timestamp
+  and occurred_at >= $cutoff::timestamp - to_days($lookback)
+  {person_filter}
+group by unified_id, sku
+"""
+
+# The other recomputed persons: their sources' kept views plus the new deliveries', inside
+# the lookback.
+_FROM_KEPT = """
+select unified_id, sku, max(last_viewed_at) as last_viewed_at
+from (
+    select o.unified_id, unnest(v.skus) as sku, unnest(v.last_viewed_at) as last_viewed_at
+    from {t}_sources as o
+    inner join {t}_previous_views as v on o.source_id = v.unified_id
+    union all
+    select unified_id, sku, occurred_at from {t}_delivered where sku is not null
+)
+where unified_id in (select unified_id from {t}_people)
+  and unified_id not in (select unified_id from {t}_moved)
+  and last_viewed_at >= $cutoff::timestamp - to_days($lookback)
+group by unified_id, sku
+"""
+
+_MOVED_FILTER = "and unified_id in (select unified_id from {t}_moved)"
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> None:
+    con.execute(sql, {name: value for name, value in params.items() if f"${name}" in sql})
+
+
+def build_views(con: duckdb.DuckDBPyConnection, t: str, params: dict,
+                person_filter: str = "", previous: dict | None = None) -> dict:
+    """Create `{t}_views` (`unified_id, sku, last_viewed_at`) for the persons to compute.
+
+    Without `previous`: read from the events for everyone matching `person_filter`. With it
+    (`since` the kept night's date), for `{t}_people` (needs `{t}_fingerprint`,
+    `{t}_previous` and `{t}_previous_views`, the kept state, as recommend builds them). Returns counts
+    (`moved`: persons whose views were read from every event).
+    """
+    if previous is None:
+        _run(con, f"create or replace temp table {t}_views as "
+                  + _FROM_EVENTS.format(person_filter=person_filter), params)
+        return {}
+    params = {**params, "since": previous["since"]}
+    _run(con, _DELIVERED.format(t=t), params)
+    _run(con, _SOURCES.format(t=t), params)
+    _run(con, _MOVED.format(t=t), params)
+    moved = con.execute(f"select count(*) from {t}_moved").fetchone()[0]
+    sql = _FROM_KEPT.format(t=t)
+    if moved:
+        sql += "union all\n" + _FROM_EVENTS.format(person_filter=_MOVED_FILTER.format(t=t))
+    _run(con, f"create or replace temp table {t}_views as {sql}", params)
+    return {"moved": int(moved)}
+
+
+def keep_views(con: duckdb.DuckDBPyConnection, t: str, population_sql: str,
+               incremental: bool) -> None:
+    """Create `{t}_views_state`, tonight's views of everyone in `population_sql`: one row per
+    person (`unified_id, skus, last_viewed_at`, parallel lists by sku), so that keeping them
+    sorts persons, not their ≈ 20 views each. The recomputed persons' come from `{t}_views`,
+    the others' are the kept rows as they were (their fingerprint did not change, so no view
+    of theirs left the lookback)."""
+    kept = "" if not incremental else f"""
+        union all
+        select unified_id, skus, last_viewed_at
+        from {t}_previous_views
+        where unified_id not in (select unified_id from {t}_people)"""
+    con.execute(f"""
+        create or replace temp table {t}_views_state as
+        select unified_id, skus, last_viewed_at
+        from (
+            select
+                unified_id,
+                list(sku order by sku) as skus,
+                list(last_viewed_at order by sku) as last_viewed_at
+            from {t}_views
+            group by unified_id
+            {kept}
+        )
+        where unified_id in (select unified_id from ({population_sql}))""")
+
+
+def drop_views(con: duckdb.DuckDBPyConnection, t: str) -> None:
+    for stage in ("views", "delivered", "sources", "moved", "previous_views"):
+        con.execute(f"drop table if exists {t}_{stage}")
