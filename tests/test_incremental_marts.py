@@ -22,6 +22,7 @@ import pandas as pd
 from personalization.config import SOURCES, load_settings
 from personalization.generate import generate
 from personalization.pipeline import run_step
+from personalization.privacy.emails import email_sha256
 from personalization.warehouse import invoke
 
 NIGHT1 = date(2026, 5, 1)
@@ -39,7 +40,8 @@ SELECT = ["--select", "+customer_profiles", "+customer_engagement_daily", "+cust
 
 def _plant_login(landing) -> tuple[str, str]:
     """Append to night 2's pixel file a login of a night-1 anonymous cookie into an account
-    that night 1 delivered. Returns (cookie, customer_id)."""
+    that night 1 delivered and no night-1 event names (by account or email hash), so the
+    cookie's old days are new days for the account's person. Returns (cookie, customer_id)."""
     events = []
     with gzip.open(landing / "pixel" / NIGHT1.isoformat() / "events.jsonl.gz", "rt") as f:
         for line in f:
@@ -50,8 +52,10 @@ def _plant_login(landing) -> tuple[str, str]:
     events = [e for e in events if isinstance(e, dict) and isinstance(e.get("anonymous_id"), str)]
     logged_in = {e["anonymous_id"] for e in events if e.get("customer_id")}
     cookie = sorted({e["anonymous_id"] for e in events} - logged_in)[0]
+    seen = {str(e.get("customer_id")) for e in events} | {e.get("email_sha256") for e in events}
     with (landing / "shop" / NIGHT1.isoformat() / "customers.csv").open(encoding="utf-8") as f:
-        customer_id = next(csv.DictReader(f))["customer_id"]
+        customer_id = next(c["customer_id"] for c in csv.DictReader(f)
+                           if c["customer_id"] not in seen and email_sha256(c["email"]) not in seen)
     login = {"event_id": "planted-login", "occurred_at": f"{NIGHT2.isoformat()}T12:00:00Z",
              "anonymous_id": cookie, "customer_id": customer_id, "email_sha256": None,
              "event_type": "login", "sku": None, "campaign_id": None, "variant": None,
@@ -108,8 +112,15 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
         night1_events_of_sku = con.execute(
             "select count(*) from customer_events where sku = ? and delivered_on = ?",
             [sku, NIGHT1]).fetchone()[0]
+        # Days of the cookie's night-1 events that the person it moved to had no row for
+        # before: customer_engagement_daily must add them although no new event is on them.
+        new_days = con.execute(
+            "select count(*) from customer_engagement_daily where unified_id = ? "
+            "and activity_on < ? and last_delivered_on = ?",
+            [moved[0][0] if moved else None, NIGHT1, NIGHT1]).fetchone()[0]
     # The cookie's night-1 events moved to another person, and the sku has old events.
     assert len(moved) == 1 and moved[0][1] is not None and moved[0][0] != moved[0][1]
+    assert new_days > 0
     assert relabelled == 1 and night1_events_of_sku > 0
     _assert_full_refresh_gives_the_same(tmp_path, settings, "copy")
 

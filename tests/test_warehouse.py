@@ -7,7 +7,7 @@ One warehouse is built once per module (dbt parsing is slow) for two nightly run
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -204,15 +204,17 @@ def warehouse(tmp_path_factory):
     home = tmp_path_factory.mktemp("warehouse")
     settings = load_settings(home=home)
     write_lake(settings.lake_dir, DAY1, DAY1_LAKE)
+    staging = settings.dbt_target_dir / "compiled" / "personalization" / "dbt_project" / "models" / "staging"
+    unique_test = staging / "_staging.yml" / "unique_in_recent_deliveries_stg_pixel__events_event_id.sql"
     day1 = build(DAY1, "marts", settings)
+    day1_unique_sql = unique_test.read_text()
     day1_counts = {t: query(settings, f"select count(*) from {t}")[0][0]
                    for t in ("stg_pixel__events", "stg_shop__orders", "stg_shop__order_items")}
     write_lake(settings.lake_dir, DAY2, DAY2_LAKE)
     day2 = build(DAY2, "marts", settings)
-    compiled = (settings.dbt_target_dir / "compiled" / "personalization" / "dbt_project"
-                / "models" / "staging" / "stg_pixel__events.sql").read_text()
+    compiled = (staging / "stg_pixel__events.sql").read_text()
     return {"settings": settings, "day1": day1, "day2": day2, "day1_counts": day1_counts,
-            "day2_events_sql": compiled}
+            "day2_events_sql": compiled, "unique_sql": (day1_unique_sql, unique_test.read_text())}
 
 
 def person_of(settings, source: str, source_id: str) -> str:
@@ -270,6 +272,14 @@ def test_events_deduplicated_across_days(warehouse):
     # The nightly run read only the new partition (pruned at compile time).
     sql = warehouse["day2_events_sql"]
     assert "ds <= date '2026-03-31'" in sql and "ds > date '2026-03-30'" in sql
+
+
+def test_first_build_tests_every_event_later_nights_the_recent_deliveries(warehouse):
+    # Night 1 loads every delivery at once: its uniqueness test reads every row. Night 2
+    # checks the keys of the last 3 deliveries (DAY2 and the two before) against every row.
+    day1_sql, day2_sql = warehouse["unique_sql"]
+    assert "delivered_on >" not in day1_sql
+    assert f"delivered_on > date '{DAY2 - timedelta(days=3)}'" in day2_sql
 
 
 def test_orders_latest_version_and_revenue(warehouse):

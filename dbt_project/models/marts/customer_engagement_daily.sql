@@ -1,9 +1,11 @@
--- Incremental (exception to the marts-as-tables rule): a night recomputes only the persons
--- whose events changed (macros/incremental_events.sql); `--full-refresh` gives the same table.
-{{ per_person_event_config() }}
+-- Incremental (exception to the marts-as-tables rule): a night recomputes only the (person,
+-- day) rows whose events changed: the days of newly delivered events, every day of persons
+-- whose old events moved or expired (macros/incremental_events.sql); `--full-refresh`
+-- gives the same table.
+{{ per_person_event_config(key="day") }}
 
 with events as (
-    {{ touched_person_events() }}
+    {{ touched_person_events(key="day") }}
 ),
 
 final as (

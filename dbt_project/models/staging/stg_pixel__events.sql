@@ -71,9 +71,12 @@ first_occurrence as (
 ),
 
 {% if is_incremental() %}
+-- The ids of tonight's events already loaded from an earlier delivery: the loaded ids are
+-- probed against tonight's (a small hash table), rather than every loaded id hashed nightly.
 already_loaded as (
     select event_id from {{ this }}
     where delivered_on <= date '{{ lower_bound }}'
+      and event_id in (select first_occurrence.event_id from first_occurrence)
 ),
 {% endif %}
 

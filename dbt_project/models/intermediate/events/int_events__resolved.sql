@@ -34,15 +34,26 @@ sku_categories as (
     select * from {{ ref('int_events__sku_categories') }}
 ),
 
+{% if is_incremental() -%}
+remapped as (
+    select customer_id, anonymous_id from key_persons
+    where remapped_on > date '{{ lower_bound }}'
+),
+
+{% endif -%}
 selected as (
     select *, {{ event_person_key('customer_id', 'anonymous_id') }} as person_key
     from events
     where delivered_on <= date '{{ var("ds") }}'
     {% if is_incremental() -%}
+    -- Events of re-mapped pairs found by their cookie (or account, for pairs without one):
+    -- a hash probe per event instead of building every event's pair key. It also selects
+    -- other pairs of the same cookie; re-writing those gives the rows they already have.
     and (
         delivered_on > date '{{ lower_bound }}'
-        or {{ event_person_key('customer_id', 'anonymous_id') }} in (
-            select person_key from key_persons where remapped_on > date '{{ lower_bound }}')
+        or anonymous_id in (select remapped.anonymous_id from remapped)
+        or customer_id in (
+            select remapped.customer_id from remapped where remapped.anonymous_id is null)
         or sku in (
             select sku from sku_categories where changed_on > date '{{ lower_bound }}')
     )

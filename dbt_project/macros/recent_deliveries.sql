@@ -1,0 +1,67 @@
+{#-
+  Data tests on the largest incremental tables (stg_pixel__events, customer_events) check the
+  rows of the recent deliveries, not the whole table every night (docs/performance.md,
+  "Data tests scoped to the recent deliveries"). Those tables only ever gain rows of new
+  deliveries (delivered_on) or lose rows (retention, erasure): a row's columns are checked
+  on the nights after it lands, and a later night cannot break them. A re-mapped event keeps
+  its delivered_on, so a test whose column a night may rewrite (unified_id) stays whole-table.
+
+  The window is the last `data_test_recent_days` deliveries up to `ds` (3: tonight's, a rerun,
+  a catch-up after up to two missed nights). `--full-refresh`, data_test_recent_days = 0, and
+  engines on which these tables are rebuilt whole (Spark) check the whole table.
+-#}
+
+{#- The first delivery date outside the window (rows delivered after it are "recent"), or
+    none when the whole table is checked. -#}
+{% macro recent_deliveries_after() -%}
+  {%- set days = var('data_test_recent_days') | int -%}
+  {%- if flags.FULL_REFRESH or days <= 0 or personalization.keyed_incremental() != 'incremental' -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {{ return((modules.datetime.date.fromisoformat(var('ds') | string)
+             - modules.datetime.timedelta(days=days)).isoformat()) }}
+{%- endmacro %}
+
+
+{#- The filter of the window on `column`: `true` when the whole table is checked. -#}
+{% macro recent_deliveries_filter(column='delivered_on') -%}
+  {%- set after = personalization.recent_deliveries_after() -%}
+  {%- if after is none -%}
+    true
+  {%- else -%}
+    {{ column }} > date '{{ after }}'
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- dbt's own macro, overridden (dbt's documented way to template a test's `where`, whose
+    config cannot call macros): `where: "__recent_deliveries__"` becomes the window filter
+    above. Any other `where` behaves as in dbt. -#}
+{% macro get_where_subquery(relation) -%}
+  {%- set where = config.get('where', '') -%}
+  {%- if where -%}
+    {%- set where = where | replace('__recent_deliveries__', personalization.recent_deliveries_filter()) -%}
+    {%- do return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -%}
+  {%- endif -%}
+  {%- do return(relation) -%}
+{%- endmacro %}
+
+
+{#- Rows whose `column_name` occurs more than once in the whole table, among the keys of the
+    recent deliveries' rows: a new row is checked against every row, old or new, so a
+    duplicate cannot hide in the part of the table a night does not scan. Keys that were
+    unique when their rows were checked stay unique: the table's other rows are only deleted.
+    The whole table (as dbt's `unique`) when the window is off. -#}
+{% test unique_in_recent_deliveries(model, column_name, delivered_column='delivered_on') %}
+{%- set after = personalization.recent_deliveries_after() %}
+select {{ column_name }} as unique_field, count(*) as n_records
+from {{ model }}
+where {{ column_name }} is not null
+{%- if after is not none %}
+  and {{ column_name }} in (
+      select {{ column_name }} from {{ model }}
+      where {{ delivered_column }} > date '{{ after }}')
+{%- endif %}
+group by {{ column_name }}
+having count(*) > 1
+{% endtest %}
