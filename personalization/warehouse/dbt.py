@@ -349,18 +349,8 @@ def _holds_loaded_events(settings: Settings) -> bool:
         return True
     if not settings.warehouse_path.exists():
         return False
-    import duckdb
-
-    from personalization.privacy.encryption import connect_warehouse
-
-    try:
-        with connect_warehouse(settings, read_only=True) as con:
-            present = {row[0] for row in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'main'"
-            ).fetchall()}
-    except duckdb.Error as e:
-        raise WarehouseError(f"cannot inspect warehouse {settings.warehouse_path}: {e}") from e
-    return {"stg_pixel__events", "int_events__resolved"} <= present
+    with _inspected_warehouse(settings) as con:
+        return {"stg_pixel__events", "int_events__resolved"} <= _main_tables(con)
 
 
 def _holds_later_data(ds: date, settings: Settings) -> bool:
@@ -371,20 +361,31 @@ def _holds_later_data(ds: date, settings: Settings) -> bool:
         return spark.holds_later_data(ds, settings, INCREMENTAL_TABLES)
     if not settings.warehouse_path.exists():
         return False
+    with _inspected_warehouse(settings) as con:
+        present = _main_tables(con)
+        for table in INCREMENTAL_TABLES:
+            if table in present:
+                newest = con.execute(f"select max(delivered_on) from main.{table}").fetchone()[0]
+                if newest is not None and newest > ds:
+                    return True
+    return False
+
+
+@contextmanager
+def _inspected_warehouse(settings: Settings) -> Iterator[Any]:
+    """A read-only connection to the DuckDB warehouse; its errors become WarehouseError."""
     import duckdb
 
     from personalization.privacy.encryption import connect_warehouse
 
     try:
         with connect_warehouse(settings, read_only=True) as con:
-            present = {row[0] for row in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'main'"
-            ).fetchall()}
-            for table in INCREMENTAL_TABLES:
-                if table in present:
-                    newest = con.execute(f"select max(delivered_on) from main.{table}").fetchone()[0]
-                    if newest is not None and newest > ds:
-                        return True
+            yield con
     except duckdb.Error as e:
         raise WarehouseError(f"cannot inspect warehouse {settings.warehouse_path}: {e}") from e
-    return False
+
+
+def _main_tables(con) -> set[str]:
+    return {row[0] for row in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'main'"
+    ).fetchall()}
