@@ -40,22 +40,18 @@
     days of events of deliveries after it, the rows an earlier run of those deliveries wrote
     (a rerun whose delivery lost an event), and every day, before and after, of the moved
     persons. Categories do not count there, so re-categorised skus touch nothing. A new
-    delivery touches a few days of its persons, not their whole history. -#}
+    delivery touches a few days of its persons, not their whole history. One scan of the
+    events and one of the mart, each with both conditions. -#}
 {% macro touched_event_days(lower_bound) -%}
     select unified_id, cast(occurred_at as date) as activity_on
     from {{ ref('int_events__resolved') }}
-    where delivered_on > date '{{ lower_bound }}'
-      and delivered_on <= date '{{ var("ds") }}' and unified_id is not null
+    where unified_id is not null
+      and ((delivered_on > date '{{ lower_bound }}' and delivered_on <= date '{{ var("ds") }}')
+           or unified_id in ({{ moved_event_persons(lower_bound) }}))
     union
     select unified_id, activity_on from {{ this }}
     where last_delivered_on > date '{{ lower_bound }}'
-    union
-    select unified_id, activity_on from {{ this }}
-    where unified_id in ({{ moved_event_persons(lower_bound) }})
-    union
-    select unified_id, cast(occurred_at as date) as activity_on
-    from {{ ref('int_events__resolved') }}
-    where unified_id in ({{ moved_event_persons(lower_bound) }})
+       or unified_id in ({{ moved_event_persons(lower_bound) }})
 {%- endmacro %}
 
 
