@@ -48,10 +48,14 @@ def _send_parameters() -> dict:
     return {"lookback_days": send_hour.LOOKBACK_DAYS, "state": "hours by day"}
 
 
+def _folders_holding(settings: Settings, names: tuple[str, ...]) -> list[Path]:
+    """The nights' folders holding any of these files, oldest first."""
+    return sorted((p for p in Path(settings.scores_dir).glob("ds=*")
+                   if any((p / name).exists() for name in names)), key=lambda p: p.name)
+
+
 def _latest_before(ds: date, settings: Settings, marker: str) -> Path | None:
-    folders = sorted((p for p in Path(settings.scores_dir).glob("ds=*")
-                      if p.name[3:] < ds.isoformat() and (p / marker).exists()),
-                     key=lambda p: p.name)
+    folders = [p for p in _folders_holding(settings, (marker,)) if p.name[3:] < ds.isoformat()]
     return folders[-1] if folders else None
 
 
@@ -109,9 +113,7 @@ def keep(con: duckdb.DuckDBPyConnection, settings: Settings, folder: Path, reco:
     (folder / SEND_META_FILE).write_text(json.dumps(_send_parameters(), indent=2) + "\n")
     # The state grows with the persons, not with the nights: keep the latest few (a rerun of
     # one of them still finds the night before it), drop older ones.
-    kept = sorted((p for p in Path(settings.scores_dir).glob("ds=*")
-                   if any((p / name).exists() for name in ALL_FILES)), key=lambda p: p.name)
-    for old in kept[:-KEEP_STATES]:
+    for old in _folders_holding(settings, ALL_FILES)[:-KEEP_STATES]:
         for name in ALL_FILES:
             (old / name).unlink(missing_ok=True)
     for table in (f"{reco}_state", f"{reco}_views_state", f"{reco}_similar", f"{hours}_hist",
