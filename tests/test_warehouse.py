@@ -7,6 +7,7 @@ One warehouse is built once per module (dbt parsing is slow) for two nightly run
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -340,6 +341,10 @@ def test_rerun_changes_nothing_and_full_refresh_agrees(warehouse):
     before = snapshot(s)
     build(DAY2, "marts", s)
     assert snapshot(s) == before
+    # The night runs the data tests, not the dbt unit tests (CI does: test_unit_tests_pass).
+    ran = [r["unique_id"].split(".")[0]
+           for r in json.loads((s.dbt_target_dir / "run_results.json").read_text())["results"]]
+    assert "test" in ran and "model" in ran and "unit_test" not in ran
     build(DAY2, "marts", s, full_refresh=True)
     assert snapshot(s) == before
 
