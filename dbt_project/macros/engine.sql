@@ -305,3 +305,32 @@
     {%- endif %}
     {{ return(relation) }}
 {% endmacro %}
+
+
+{#- A struct with named fields, `fields` = {name: expression}: DuckDB's struct_pack, Spark's
+    named_struct. Structs compare field by field, so one serves as a composite sort key. -#}
+{% macro struct_of(fields) -%}
+  {{ return(adapter.dispatch('struct_of', 'personalization')(fields)) }}
+{%- endmacro %}
+
+{% macro default__struct_of(fields) -%}
+  struct_pack({% for name, expr in fields.items() %}{{ name }} := {{ expr }}{{ ', ' if not loop.last }}{% endfor %})
+{%- endmacro %}
+
+{% macro spark__struct_of(fields) -%}
+  named_struct({% for name, expr in fields.items() %}'{{ name }}', {{ expr }}{{ ', ' if not loop.last }}{% endfor %})
+{%- endmacro %}
+
+
+{#- Microseconds since the epoch of a timestamp (null stays null). -#}
+{% macro epoch_micros(expr) -%}
+  {{ return(adapter.dispatch('epoch_micros', 'personalization')(expr)) }}
+{%- endmacro %}
+
+{% macro default__epoch_micros(expr) -%}
+  epoch_us({{ expr }})
+{%- endmacro %}
+
+{% macro spark__epoch_micros(expr) -%}
+  unix_micros({{ expr }})
+{%- endmacro %}

@@ -1,4 +1,8 @@
 -- Every source record in staging maps to exactly one unified_id (rows returned = failures).
+-- Pixel records are the cookies of int_identity__cookie_keys, the aggregate of every loaded
+-- event by delivery (equal to its full rebuild: tests/test_incremental_marts.py), not a
+-- distinct over all events: that scan was the test's whole cost (every night, 31 days of
+-- events).
 with expected as (
     select 'crm' as source, contact_id::string as source_id from {{ ref('stg_crm__contacts') }}
     union
@@ -7,8 +11,7 @@ with expected as (
     select 'guest', person_source_id from {{ ref('int_orders__person_keys') }}
     where person_source = 'guest'
     union
-    select 'pixel', anonymous_id::string from {{ ref('stg_pixel__events') }}
-    where anonymous_id is not null
+    select 'pixel', anonymous_id from {{ ref('int_identity__cookie_keys') }}
 ),
 
 mapped as (
