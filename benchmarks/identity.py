@@ -4,6 +4,8 @@
         [--splink-python PATH]   # a Python with `pip install splink` (its own environment)
     python benchmarks/identity.py --home /work/bench/1000000/home --truth /work/bench/1000000/truth.parquet \
         --splink-python PATH     # score a home another run built (benchmarks/run.py --keep), as it is
+    python benchmarks/identity.py --home /work/bench/spark1m/duckdb --truth /work/bench/spark1m/truth.parquet \
+        --customers 1000000 --tag 2days --splink-python PATH [--splink-memory-limit 8GB]
 
 Generates one day of the harder generator (`personalization generate`), extracts it, builds
 the identity models with dbt (timed, per model), evaluates identity_map against the ground
@@ -11,8 +13,12 @@ truth (`evaluate`), then, if --splink-python is given, runs benchmarks/identity_
 the same crm/shop person records and scores its clusters the same way. Both are compared on
 the `profiles` scope (crm + shop records, the only ones Splink sees). With `--home` it builds
 nothing: it scores that home's identity_map as its last night left it (e.g. the harness's 1M
-run, 31 days) and runs Splink on the same records. Writes
-benchmarks/results/identity-<customers>-<date>.json. One run at a time: it uses both cores.
+run, 31 days) and runs Splink on the same records; the generator's `truth_dirt.json` beside
+the truth, when there, says which data that home holds (seed, customers, days) and goes into
+the result. Splink's run is recorded with its wall seconds, its CPU seconds and peak RSS (from
+the Splink process itself) and its versions; its DuckDB gets `--splink-memory-limit` and
+`--splink-threads` (at 1M it would otherwise take 80 % of the shared machine's memory). Writes
+benchmarks/results/identity-<customers>[-<tag>]-<date>.json. One run at a time: it uses both cores.
 """
 
 from __future__ import annotations
@@ -75,6 +81,9 @@ def main() -> None:
     parser.add_argument("--splink-python", type=Path)
     parser.add_argument("--home", type=Path, help="score this built home as it is (no generate, no build)")
     parser.add_argument("--truth", type=Path, help="ground truth of --home (default <home>/truth.parquet)")
+    parser.add_argument("--tag", help="added to the result's name, e.g. 2days")
+    parser.add_argument("--splink-memory-limit", default="8GB", help="DuckDB memory_limit of Splink's run")
+    parser.add_argument("--splink-threads", type=int, default=2, help="DuckDB threads of Splink's run")
     args = parser.parse_args()
 
     home = args.home or args.work / f"c{args.customers}-s{args.seed}"
@@ -87,6 +96,10 @@ def main() -> None:
         args.work.mkdir(parents=True, exist_ok=True)
         if not truth.exists():
             sys.exit(f"no ground truth at {truth}: pass --truth")
+        dirt = truth.with_name("truth_dirt.json")
+        if dirt.exists():
+            data = json.loads(dirt.read_text())
+            result["data"] = {k: data.get(k) for k in ("seed", "customers", "days", "start")}
     elif not truth.exists():
         started = time.perf_counter()
         generate(out=settings.landing_dir, customers=args.customers, days=1, seed=args.seed, start=DS,
@@ -125,18 +138,23 @@ def main() -> None:
 
     if args.splink_python:
         clusters = records.with_name(f"splink_clusters-{args.customers}.parquet")
+        started = time.perf_counter()
         run = subprocess.run([str(args.splink_python), str(REPO / "benchmarks" / "identity_splink.py"),
-                              str(records), str(clusters)], capture_output=True, text=True, check=False)
+                              str(records), str(clusters), "--memory-limit", args.splink_memory_limit,
+                              "--threads", str(args.splink_threads)],
+                             capture_output=True, text=True, check=False)
         if run.returncode != 0:
             result["splink_error"] = run.stderr[-2000:]
         else:
             result["splink_timing"] = json.loads(run.stdout.strip().splitlines()[-1])
+            result["splink_timing"]["wall_seconds_with_start"] = round(time.perf_counter() - started, 1)
             true_pairs, predicted, overlap = duckdb.execute(
                 SCORE_SQL, {"truth": str(truth), "clusters": str(clusters)}).fetchone()
             result["splink"] = {"profiles": {**pair_metrics(true_pairs, predicted, overlap),
                                              "true_pairs": true_pairs}}
 
-    out = REPO / "benchmarks" / "results" / f"identity-{args.customers}-{date.today().isoformat()}.json"
+    tag = f"-{args.tag}" if args.tag else ""
+    out = REPO / "benchmarks" / "results" / f"identity-{args.customers}{tag}-{date.today().isoformat()}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     summary = {k: result[k] for k in ("identity_build_seconds", "ours") if k in result}
