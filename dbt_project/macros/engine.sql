@@ -25,18 +25,26 @@
 {%- endmacro %}
 
 
-{#- The scores of var('ds') written by personalization.scoring as Parquet. -#}
+{#- The scores of var('ds') written by personalization.scoring as Parquet: that night's file
+    itself (a missing file fails the model), named here at run time, not in the source's
+    YAML, which dbt renders at parse time (ds there would make every night re-parse the
+    project: personalization/warehouse/dbt.py, RUN_TIME_VARS). The source stays for lineage. -#}
 {% macro scores_relation() -%}
-  {{ return(adapter.dispatch('scores_relation', 'personalization')()) }}
-{%- endmacro %}
-
-{% macro default__scores_relation() -%}
-  {{ source('scores', 'customer_scores') }}
-{%- endmacro %}
-
-{% macro spark__scores_relation() -%}
   {%- do source('scores', 'customer_scores') -%}
-  parquet.`{{ env_var('PERSONALIZATION_SCORES_DIR', env_var('PERSONALIZATION_HOME', '.personalization') ~ '/scores') }}/ds={{ var('ds') }}/customer_scores.parquet`
+  {{ return(adapter.dispatch('scores_relation', 'personalization')(scores_file())) }}
+{%- endmacro %}
+
+{% macro scores_file() -%}
+  {{ return(env_var('PERSONALIZATION_SCORES_DIR', env_var('PERSONALIZATION_HOME', '.personalization') ~ '/scores')
+            ~ '/ds=' ~ var('ds') ~ '/customer_scores.parquet') }}
+{%- endmacro %}
+
+{% macro default__scores_relation(path) -%}
+  read_parquet('{{ path }}'{{ env_var('PERSONALIZATION_PARQUET_READ_OPTIONS', '') }})
+{%- endmacro %}
+
+{% macro spark__scores_relation(path) -%}
+  parquet.`{{ path }}`
 {%- endmacro %}
 
 
@@ -332,5 +340,6 @@
 {%- endmacro %}
 
 {% macro spark__epoch_micros(expr) -%}
-  unix_micros({{ expr }})
+  {#- Timestamps here are TIMESTAMP_NTZ; read as the session's UTC (spark.py), exactly. -#}
+  unix_micros(cast({{ expr }} as timestamp_ltz))
 {%- endmacro %}

@@ -67,6 +67,14 @@ INCREMENTAL_TABLES = ("stg_pixel__events", "stg_shop__orders", "stg_shop__order_
 
 _FAILED = {"error", "fail", "runtime error"}
 
+# dbt re-parses the whole project when --vars change (dbt-core #6323), i.e. every night,
+# ~3.5 CPU s. These vars are read only at run time (model SQL, test SQL, hooks), never at
+# parse time (configs, refs, YAML), so dbt may keep its parse across their values:
+# tests/test_dbt_parse.py parses the project under different values of each and checks that
+# the manifests are the same. Any other var, the profile and the target still force a parse.
+RUN_TIME_VARS = frozenset({"ds", "data_test_recent_days", "segment_history_skip",
+                           "confidence_threshold"})
+
 
 @contextmanager
 def dbt_environment(settings: Settings) -> Iterator[None]:
@@ -116,6 +124,7 @@ def invoke(command: Sequence[str], settings: Settings, ds: date | None = None,
     """
     from dbt.cli.main import dbtRunner
 
+    _parse_once_across_run_time_vars()
     args = ["--quiet", "--no-use-colors", "--no-send-anonymous-usage-stats",
             "--no-version-check", *command, *common_args(settings)]
     run_vars = {**({"ds": ds.isoformat()} if ds is not None else {}), **(extra_vars or {})}
@@ -212,8 +221,7 @@ def build_segments(ds: date, settings: Settings) -> StepReport:
         record = settings.dbt_target_dir / f"segment_build_{ds.isoformat()}.json"
         record.write_text(json.dumps({"ds": ds.isoformat(), "failed_segments": failed}, indent=2))
         _serve(result, settings)
-        # The skip list only when a segment failed: the same --vars as the call above let
-        # dbt reuse its parse (any change to --vars forces a full re-parse, ~10 s).
+        # The skip list only when a segment failed (a run-time var: dbt keeps its parse).
         skip = {"segment_history_skip": sorted(failed)} if failed else {}
         history = invoke(_command(STAGES["segment_history"], settings), settings, ds=ds,
                          extra_vars={**_model_vars(settings), **skip})
@@ -286,6 +294,27 @@ def generate_docs(settings: Settings, ds: date | None = None) -> Path:
     if not index.exists():
         raise WarehouseError(f"dbt docs generate wrote no {index}")
     return index
+
+
+def _parse_once_across_run_time_vars() -> None:
+    """Leave RUN_TIME_VARS out of the hash by which dbt decides to re-parse (once per process)."""
+    from dbt.parser.manifest import ManifestLoader
+
+    original = ManifestLoader.build_manifest_state_check
+    if getattr(original, "ignores_run_time_vars", False):
+        return
+
+    def state_check(self: Any) -> Any:
+        config = self.root_project
+        all_vars = config.cli_vars
+        config.cli_vars = {k: v for k, v in all_vars.items() if k not in RUN_TIME_VARS}
+        try:
+            return original(self)
+        finally:
+            config.cli_vars = all_vars
+
+    state_check.ignores_run_time_vars = True  # type: ignore[attr-defined]
+    ManifestLoader.build_manifest_state_check = state_check
 
 
 def _report(result: Any, ds: date, stage: str, seconds: float, full_refresh: bool) -> StepReport:

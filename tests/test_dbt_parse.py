@@ -1,0 +1,73 @@
+"""dbt keeps its parse across nights: the run-time vars (dbt.RUN_TIME_VARS, ds above all) do
+not change what dbt parses, so a new `ds` must not cost a full re-parse, and must still reach
+the SQL that runs."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from personalization.config import load_settings
+from personalization.warehouse.dbt import RUN_TIME_VARS, _model_vars, invoke
+
+# Fields dbt fills per invocation (times, ids, compiled SQL), not from the project's files.
+VOLATILE = {"created_at", "compiled_code", "compiled", "extra_ctes_injected", "generated_at",
+            "invocation_id", "invocation_started_at"}
+
+NIGHT_A = {"ds": "2026-03-01", "data_test_recent_days": 3, "segment_history_skip": [],
+           "confidence_threshold": 0.8}
+NIGHT_B = {"ds": "2027-11-30", "data_test_recent_days": 0, "segment_history_skip": ["vip"],
+           "confidence_threshold": 0.55}
+
+
+@pytest.fixture()
+def settings(tmp_path):
+    return load_settings(home=tmp_path / "home")
+
+
+def _scrub(value):
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def _parsed(settings, night: dict, partial: bool = True) -> tuple[dict, dict]:
+    invoke(["parse"] + ([] if partial else ["--no-partial-parse"]), settings,
+           ds=date.fromisoformat(night["ds"]), extra_vars={k: v for k, v in night.items() if k != "ds"})
+    target = settings.dbt_target_dir
+    manifest = json.loads((target / "manifest.json").read_text())
+    perf = json.loads((target / "perf_info.json").read_text())
+    return {k: _scrub(manifest[k]) for k in ("nodes", "sources", "macros", "unit_tests")}, perf
+
+
+def test_the_nights_vars_are_the_run_time_vars():
+    assert set(NIGHT_A) == set(NIGHT_B) == RUN_TIME_VARS
+
+
+def test_run_time_vars_do_not_change_the_parse(settings):
+    # Full parses under two different values of every run-time var: if a config, ref or YAML
+    # property read one of them, the manifests would differ and a kept parse would be stale.
+    first, _ = _parsed(settings, NIGHT_A, partial=False)
+    second, _ = _parsed(settings, NIGHT_B, partial=False)
+    assert first == second
+
+
+def test_a_new_night_reuses_the_parse_and_runs_with_its_own_ds(settings):
+    _, perf = _parsed(settings, NIGHT_A)
+    assert perf["parsed_path_count"] > 100  # the first parse reads every file
+    _, perf = _parsed(settings, NIGHT_B)
+    assert perf["is_partial_parse_enabled"] and perf["parsed_path_count"] == 0
+    # Another var still forces a full parse.
+    _, perf = _parsed(settings, {**NIGHT_B, "identity_reestimate": True})
+    assert perf["parsed_path_count"] > 100
+    # The SQL compiled after a kept parse carries the new night's ds.
+    invoke(["compile", "--select", "stg_scores__customer_scores", "customer_engagement_daily"],
+           settings, ds=date(2027, 12, 1), extra_vars=_model_vars(settings))
+    compiled = settings.dbt_target_dir / "compiled" / "personalization" / "dbt_project" / "models"
+    assert "ds=2027-12-01/customer_scores.parquet" in (
+        compiled / "staging" / "scores" / "stg_scores__customer_scores.sql").read_text()
+    assert "date '2027-12-01'" in (compiled / "marts" / "customer_engagement_daily.sql").read_text()
