@@ -17,7 +17,7 @@ import pytest
 from personalization.config import load_settings
 from personalization.exceptions import WarehouseError
 from personalization.warehouse import build, generate_docs, invoke
-from personalization.warehouse.dbt import _model_vars
+from personalization.warehouse.dbt import _holds_later_data, _model_vars
 
 DAY1 = date(2026, 3, 30)
 DAY2 = date(2026, 3, 31)
@@ -347,6 +347,13 @@ def test_rerun_changes_nothing_and_full_refresh_agrees(warehouse):
     assert "test" in ran and "model" in ran and "unit_test" not in ran
     build(DAY2, "marts", s, full_refresh=True)
     assert snapshot(s) == before
+
+
+def test_an_earlier_date_is_seen_as_a_backfill(warehouse):
+    # Built through DAY2: rebuilding DAY1 incrementally would mix nights, build() fully refreshes.
+    s = warehouse["settings"]
+    assert _holds_later_data(DAY1, s)
+    assert not _holds_later_data(DAY2, s)
 
 
 def test_unit_tests_pass(warehouse):

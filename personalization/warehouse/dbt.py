@@ -390,20 +390,21 @@ def _holds_loaded_events(settings: Settings) -> bool:
 
 def _holds_later_data(ds: date, settings: Settings) -> bool:
     """True when an incremental staging table already holds a delivery after `ds`."""
+    return any(newest is not None and newest > ds for newest in _newest_deliveries(settings).values())
+
+
+def _newest_deliveries(settings: Settings) -> dict[str, date | None]:
+    """The newest `delivered_on` of each incremental staging table the warehouse holds."""
     if settings.engine == "spark":
         from personalization.warehouse import spark
 
-        return spark.holds_later_data(ds, settings, INCREMENTAL_TABLES)
+        return spark.newest_deliveries(settings, INCREMENTAL_TABLES)
     if not settings.warehouse_path.exists():
-        return False
+        return {}
     with _inspected_warehouse(settings) as con:
         present = _main_tables(con)
-        for table in INCREMENTAL_TABLES:
-            if table in present:
-                newest = con.execute(f"select max(delivered_on) from main.{table}").fetchone()[0]
-                if newest is not None and newest > ds:
-                    return True
-    return False
+        return {table: con.execute(f"select max(delivered_on) from main.{table}").fetchone()[0]
+                for table in INCREMENTAL_TABLES if table in present}
 
 
 @contextmanager

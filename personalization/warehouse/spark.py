@@ -205,19 +205,15 @@ def _duckdb_path(uri: str) -> str:
     return uri
 
 
-def holds_later_data(ds: Any, settings: Settings, tables: tuple[str, ...]) -> bool:
-    """True when one of these incremental Spark tables holds a delivery after `ds`."""
+def newest_deliveries(settings: Settings, tables: tuple[str, ...]) -> dict[str, Any]:
+    """The newest `delivered_on` of each of these incremental Spark tables that exists."""
     spark = session(settings)
     schema = settings.spark_schema
     if not spark.catalog.databaseExists(schema):
-        return False
+        return {}
     present = {t.name for t in spark.catalog.listTables(schema)}
-    for table in tables:
-        if table in present:
-            newest = spark.sql(f"select max(delivered_on) from {schema}.{table}").first()[0]
-            if newest is not None and newest > ds:
-                return True
-    return False
+    return {table: spark.sql(f"select max(delivered_on) from {schema}.{table}").first()[0]
+            for table in tables if table in present}
 
 
 def erase(con: Any, settings: Settings, keys: str) -> list[dict]:
