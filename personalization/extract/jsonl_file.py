@@ -22,7 +22,7 @@ import duckdb
 
 from personalization.extract.contracts import TableSpec
 from personalization.extract.lines import REPLACEMENT_CHAR, drop_lines, load_lines
-from personalization.extract.rules import blank_to_null, row_reason, typed_select
+from personalization.extract.rules import blank_to_null, row_reason, typed_columns, typed_select
 from personalization.sql import literal
 
 # Never stored, not even in quarantine: data minimisation (user agent) and no IP addresses.
@@ -88,13 +88,15 @@ def extract_events(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec,
             {", ".join(blank_to_null(f"f[{i}]") + f" AS v_{c.name}"
                        for i, c in enumerate(table.columns, start=1))}
           FROM fields
+        ), typed AS (
+          SELECT {typed_columns(table)} FROM valued
         ), reasoned AS (
-          SELECT *, coalesce(structural, {row_reason(table, ds, clock_skew_minutes)}) AS reason
-          FROM valued
+          SELECT *, coalesce(structural, {row_reason(table, ds, clock_skew_minutes, typed=True)}) AS reason
+          FROM typed
         )
         SELECT line_number, reason,
           CASE WHEN reason IS NOT NULL THEN raw END AS raw,  -- clean rows need no copy
-          {typed_select(table)}
+          {typed_select(table, typed=True)}
         FROM reasoned
     """)
     drop_lines(con, "objs")
