@@ -19,7 +19,7 @@ import duckdb
 from personalization.exceptions import ExtractError
 from personalization.extract.contracts import TableSpec
 from personalization.extract.lines import REPLACEMENT_CHAR, drop_lines, load_lines
-from personalization.extract.rules import blank_to_null, row_reason, typed_select
+from personalization.extract.rules import blank_to_null, row_reason, typed_columns, typed_select
 from personalization.observability import log_event
 
 logger = logging.getLogger(__name__)
@@ -87,11 +87,13 @@ def extract_csv(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec, ds
           SELECT line_number - 1 AS line_number, raw, structural2,
             {fields}
           FROM counted
+        ), typed AS (
+          SELECT {typed_columns(table)} FROM valued
         )
         SELECT line_number, raw,
-          coalesce(structural2, {row_reason(table, ds, clock_skew_minutes)}) AS reason,
-          {typed_select(table)}
-        FROM valued
+          coalesce(structural2, {row_reason(table, ds, clock_skew_minutes, typed=True)}) AS reason,
+          {typed_select(table, typed=True)}
+        FROM typed
     """)
     drop_lines(con, "split")
     cols = ", ".join(c.name for c in table.columns)

@@ -158,12 +158,12 @@ def extract_orders(con: duckdb.DuckDBPyConnection, path: Path, orders: TableSpec
     con.execute(f"""
         CREATE OR REPLACE TABLE item_checked AS
         SELECT line_number, idx, raw,
-          coalesce(structural, {row_reason(items, ds, skew)}) AS reason,
+          coalesce(structural, {row_reason(items, ds, skew, typed=True)}) AS reason,
           coalesce(CASE WHEN structural IS NOT NULL
                         THEN structural || ':items[' || idx || ']' END,
-                   {row_reason(items, ds, skew, label_prefix=prefix)}) AS order_reason,
-          {typed_select(items)}
-        FROM item_values
+                   {row_reason(items, ds, skew, label_prefix=prefix, typed=True)}) AS order_reason,
+          {typed_select(items, typed=True)}
+        FROM (SELECT {typed_columns(items)} FROM item_values) AS item_values
     """)
     con.execute(f"""
         CREATE OR REPLACE TABLE order_checked AS
@@ -172,10 +172,11 @@ def extract_orders(con: duckdb.DuckDBPyConnection, path: Path, orders: TableSpec
           FROM item_checked WHERE order_reason IS NOT NULL GROUP BY line_number
         )
         SELECT o.line_number, o.raw,
-          coalesce(o.structural, nullif(concat_ws('; ', {row_reason(orders, ds, skew)},
+          coalesce(o.structural, nullif(concat_ws('; ', {row_reason(orders, ds, skew, typed=True)},
                                                    o.items_problem, p.reason), '')) AS reason,
-          {typed_select(orders)}
-        FROM order_values o LEFT JOIN item_problems p USING (line_number)
+          {typed_select(orders, typed=True)}
+        FROM (SELECT {typed_columns(orders)} FROM order_values) o
+        LEFT JOIN item_problems p USING (line_number)
     """)
     order_cols = ", ".join(c.name for c in orders.columns)
     item_cols = ", ".join(c.name for c in items.columns)
