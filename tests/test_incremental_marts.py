@@ -8,7 +8,9 @@ cookie's key pair to the account's person) and a product changes category, so th
 covers re-mapped and re-labelled events, not only appended ones. Night 3 brings only what
 the generator delivers: the models that add new events to the rows they have
 (int_customers__device_activity, int_customers__category_views) take that path for most of
-its persons, and a rerun must not count the night's events twice. `dbt run` without the
+its persons, and a rerun must not count the night's events twice. Night 3 also converts a
+click of an earlier night; campaign_responses is rebuilt whole each night today, and is
+compared so that an incremental version of it would be checked. `dbt run` without the
 data tests keeps it short; the nightly build runs the tests.
 """
 

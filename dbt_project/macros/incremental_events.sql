@@ -23,43 +23,6 @@
 {%- endmacro %}
 
 
-{#- The (person, day) rows of campaign_responses that can change since `lower_bound`: those
-    of customer_engagement_daily above (days of new events, rows an earlier run of those
-    deliveries wrote, every day of the moved persons), and the rows up to 7 days before a
-    newly delivered purchase of their person (a click of that day may convert now). -#}
-{% macro touched_campaign_days(lower_bound) -%}
-    {{ touched_event_days(lower_bound) }}
-    union
-    select responses.unified_id, responses.activity_on
-    from {{ this }} as responses
-    inner join {{ ref('int_events__resolved') }} as purchases
-        on responses.unified_id = purchases.unified_id
-        and responses.activity_on >= cast({{ dbt.dateadd('day', -7, 'purchases.occurred_at') }} as date)
-        and responses.activity_on <= cast(purchases.occurred_at as date)
-    where purchases.event_type = 'purchase'
-      and purchases.delivered_on > date '{{ lower_bound }}'
-      and purchases.delivered_on <= date '{{ var("ds") }}'
-{%- endmacro %}
-
-
-{#- The earliest time an event of a touched row of campaign_responses can have, for persons
-    not moved (a timestamp literal string, computed when the model compiles, after the
-    events are built): midnight of the earliest day of the newly delivered events or of the
-    rows an earlier run of those deliveries wrote, 7 days earlier for the purchase
-    look-back. Events before it are read only for the moved persons, whose every day is
-    touched; the filter on the event time lets DuckDB skip old row groups. -#}
-{% macro campaign_rows_since(lower_bound) -%}
-  {%- if not execute -%}{{ return('1900-01-01 00:00:00') }}{%- endif -%}
-  {%- set result = run_query(
-        "select cast(least("
-        ~ "coalesce((select min(cast(occurred_at as date)) - 7 from " ~ ref('int_events__resolved')
-        ~ " where delivered_on > date '" ~ lower_bound ~ "' and delivered_on <= date '" ~ var('ds') ~ "'), date '9999-12-31'),"
-        ~ "coalesce((select min(activity_on) from " ~ this
-        ~ " where last_delivered_on > date '" ~ lower_bound ~ "'), date '9999-12-31')) as timestamp)") -%}
-  {{ return(result.columns[0].values()[0] | string) }}
-{%- endmacro %}
-
-
 {#- The persons of a delta model (int_customers__device_activity,
     int_customers__category_views) whose rows change since `lower_bound`, with `from_history`:
     true for those recomputed from all their events: the moved persons above, with
@@ -144,7 +107,6 @@
 
 
 {#- Pre-hooks of a per-person event mart (`key`: 'day' for one row per person and day,
-    'campaign_day' for campaign_responses' (person, day) rows,
     'delta' or 'delta_by_category' for a delta model, 'rollup' for a model aggregated from
     the delta model `detail`): in an incremental run, write the touched set, then (delta)
     keep the rows the new events are added to, then delete every row of the touched set
@@ -156,8 +118,6 @@
     create or replace table {{ touched_relation() }} as
     {% if key == 'day' -%}
         {{ touched_event_days(lower_bound) }}
-    {%- elif key == 'campaign_day' -%}
-        {{ touched_campaign_days(lower_bound) }}
     {%- elif key == 'rollup' -%}
         {{ rollup_event_persons(lower_bound, detail) }}
     {%- else -%}
@@ -181,7 +141,7 @@
 
 {% macro delete_touched(key) -%}
   {%- if is_incremental() -%}
-    {%- set columns = 'unified_id, activity_on' if key in ('day', 'campaign_day') else 'unified_id' -%}
+    {%- set columns = 'unified_id, activity_on' if key == 'day' else 'unified_id' -%}
     delete from {{ this }}
     where ({{ columns }}) in (select {{ columns }} from {{ touched_relation() }})
   {%- else -%}
@@ -219,8 +179,7 @@
 
 
 {#- The config of a per-person event model (int_customers__event_activity: key 'rollup'
-    with its `detail` model; customer_engagement_daily: key 'day'; campaign_responses:
-    'campaign_day'): incremental append after
+    with its `detail` model; customer_engagement_daily: key 'day'): incremental append after
     the pre-hooks deleted the touched rows. Also records the models the touched set reads,
     which dbt cannot see at parse time (it runs only in incremental runs). -#}
 {% macro per_person_event_config(key, detail=none) -%}
@@ -261,7 +220,7 @@
     incremental run only those of the touched days the pre-hook wrote, so each row is
     recomputed whole. Its `last_delivered_on` column is how the next run finds its lower
     bound. -#}
-{% macro touched_person_events(key='day') -%}
+{% macro touched_person_events() -%}
     {%- if is_incremental() %}
     select events.* from {{ ref('int_events__resolved') }} as events
     semi join {{ touched_relation() }} as touched

@@ -2,41 +2,17 @@
 -- and converted (a purchase within 7 days after one of that day's clicks). Events are the
 -- warehouse's (deduplicated, with the person identity resolution gave them); the portal's
 -- A/B page reads this table through the export (campaign_responses.parquet).
--- Incremental (exception to the marts-as-tables rule): a night recomputes only the (person,
--- day) rows that can change: the days of newly loaded events, the rows up to 7 days before
--- a newly loaded purchase, the rows an earlier run of those deliveries wrote, and every day
--- of the persons whose old events moved or expired (macros/incremental_events.sql). Only
--- the moved persons' events are read from before the earliest touched day.
-{{ per_person_event_config(key='campaign_day') }}
-
-{%- if is_incremental() %}
-{%- set lower_bound = incremental_lower_bound('last_delivered_on') %}
-{%- set since = campaign_rows_since(lower_bound) %}
-{%- endif %}
-
 with events as (
     select * from {{ ref('int_events__resolved') }}
     where unified_id is not null
-    {%- if is_incremental() %}
-      and occurred_at >= timestamp '{{ since }}'
-      and unified_id in (select unified_id from {{ touched_relation() }})
-    union all
-    select * from {{ ref('int_events__resolved') }}
-    where occurred_at < timestamp '{{ since }}'
-      and unified_id in ({{ moved_event_persons(lower_bound) }})
-    {%- endif %}
 ),
 
 campaign_events as (
-    select campaign_id, variant, unified_id, event_type, occurred_at, delivered_on
+    select campaign_id, variant, unified_id, event_type, occurred_at
     from events
     where campaign_id is not null
       and variant is not null
       and event_type in ('email_open', 'email_click')
-    {%- if is_incremental() %}
-      and (unified_id, cast(occurred_at as date)) in (
-          select unified_id, activity_on from {{ touched_relation() }})
-    {%- endif %}
 ),
 
 purchases as (
@@ -68,8 +44,7 @@ daily as (
         min(occurred_at) as first_event_at,
         max(occurred_at) as last_event_at,
         max(case when event_type = 'email_open' then 1 else 0 end) = 1 as has_opened,
-        max(case when event_type = 'email_click' then 1 else 0 end) = 1 as has_clicked,
-        max(delivered_on) as last_delivered_on
+        max(case when event_type = 'email_click' then 1 else 0 end) = 1 as has_clicked
     from campaign_events
     group by campaign_id, variant, unified_id, cast(occurred_at as date)
 ),
@@ -84,8 +59,7 @@ final as (
         daily.last_event_at,
         daily.has_opened,
         daily.has_clicked,
-        converted.unified_id is not null as has_converted,
-        daily.last_delivered_on
+        converted.unified_id is not null as has_converted
     from daily
     left join converted
         on daily.campaign_id = converted.campaign_id
