@@ -1,9 +1,13 @@
 {#-
   Incremental event marts (docs/performance.md). int_events__resolved (published as the
   customer_events view) writes the events of new deliveries and re-writes those whose person
-  or category changed; the marts built from it
-  (customer_engagement_daily, int_customers__event_activity, int_customers__category_views)
-  recompute only the persons those events belong to, and the persons they left.
+  or category changed; the marts built from it recompute or update only the persons those
+  events belong to, and the persons they left:
+  - customer_engagement_daily recomputes touched (person, day) rows;
+  - int_customers__device_activity and int_customers__category_views add the new
+    deliveries' events to the rows they already have (counts add up, min/max combine) and
+    recompute from the whole history only the persons whose old events changed;
+  - int_customers__event_activity re-aggregates the changed persons' device rows.
 -#}
 
 {#- The persons whose old events changed since `lower_bound` (a date literal string): both
@@ -19,20 +23,57 @@
 {%- endmacro %}
 
 
-{#- The persons whose events changed since `lower_bound`: those of events of deliveries
-    after it, the moved persons above, the persons with events of skus whose category
-    changed. -#}
-{% macro touched_event_persons(lower_bound) -%}
-    select unified_id from {{ ref('int_events__resolved') }}
-    where delivered_on > date '{{ lower_bound }}'
-      and delivered_on <= date '{{ var("ds") }}' and unified_id is not null
+{#- The persons of a delta model (int_customers__device_activity,
+    int_customers__category_views) whose rows change since `lower_bound`, with `from_history`:
+    true for those recomputed from all their events: the moved persons above, with
+    `by_category` the persons with events of skus whose category changed, and the persons
+    with a row that already counts a delivery after the bound (a rerun of `ds` re-writes that
+    delivery's events: adding them again would count them twice, and an event that left the
+    delivery must leave the row); false for the other persons of events of deliveries after
+    the bound, whose rows only gain those events. -#}
+{% macro delta_event_persons(lower_bound, by_category) -%}
+    with from_history as (
+        {{ moved_event_persons(lower_bound) }}
+        union
+        select unified_id from {{ this }}
+        where last_delivered_on > date '{{ lower_bound }}'
+        {%- if by_category %}
+        union
+        select unified_id from {{ ref('int_events__resolved') }}
+        where unified_id is not null and sku in (
+            select sku from {{ ref('int_events__sku_categories') }}
+            where changed_on > date '{{ lower_bound }}')
+        {%- endif %}
+    ),
+
+    delivered as (
+        select distinct unified_id from {{ ref('int_events__resolved') }}
+        where delivered_on > date '{{ lower_bound }}'
+          and delivered_on <= date '{{ var("ds") }}' and unified_id is not null
+    )
+
+    select unified_id, true as from_history from from_history
+    union all
+    select delivered.unified_id, false as from_history
+    from delivered
+    left join from_history on delivered.unified_id = from_history.unified_id
+    where from_history.unified_id is null
+{%- endmacro %}
+
+
+{#- The persons of a model aggregated from a delta model's rows (int_customers__event_activity
+    from int_customers__device_activity: `detail`) whose row changes since `lower_bound`:
+    those with a detail row that counts a delivery after the bound, those whose own row
+    does (a rerun whose delivery lost their events), and the moved persons (their detail
+    rows were recomputed, keeping the old deliveries' dates). -#}
+{% macro rollup_event_persons(lower_bound, detail) -%}
+    select unified_id from {{ ref(detail) }}
+    where last_delivered_on > date '{{ lower_bound }}'
+    union
+    select unified_id from {{ this }}
+    where last_delivered_on > date '{{ lower_bound }}'
     union
     {{ moved_event_persons(lower_bound) }}
-    union
-    select unified_id from {{ ref('int_events__resolved') }}
-    where unified_id is not null and sku in (
-        select sku from {{ ref('int_events__sku_categories') }}
-        where changed_on > date '{{ lower_bound }}')
 {%- endmacro %}
 
 
@@ -56,27 +97,43 @@
 
 
 {#- Where a per-person event mart keeps its touched set during a run: `<mart>__touched`,
-    written once by the first pre-hook (before the second deletes the rows it names), read
+    written once by the first pre-hook (before another deletes the rows it names), read
     by the body, dropped by the post-hook. Computing it once instead of in the delete and
-    again in the body also keeps both on the same set. -#}
-{% macro touched_relation() -%}
-  {{ return(this.incorporate(path={"identifier": this.identifier ~ '__touched'})) }}
+    again in the body also keeps both on the same set. A delta model also keeps there
+    (`<mart>__previous`) the rows its new events are added to. -#}
+{% macro touched_relation(suffix='touched') -%}
+  {{ return(this.incorporate(path={"identifier": this.identifier ~ '__' ~ suffix})) }}
 {%- endmacro %}
 
 
-{#- Pre-hooks of a per-person event mart (`key`: 'person', or 'day' for one row per person
-    and day): in an incremental run, write the touched set, then delete every row it names
-    (the model then appends their recomputed rows; a person or day that no longer has
-    events keeps none). -#}
-{% macro write_touched(key) -%}
+{#- Pre-hooks of a per-person event mart (`key`: 'day' for one row per person and day,
+    'delta' or 'delta_by_category' for a delta model, 'rollup' for a model aggregated from
+    the delta model `detail`): in an incremental run, write the touched set, then (delta)
+    keep the rows the new events are added to, then delete every row of the touched set
+    (the model then appends their new rows; a person or day that no longer has events
+    keeps none). -#}
+{% macro write_touched(key, detail=none) -%}
   {%- if is_incremental() -%}
     {%- set lower_bound = incremental_lower_bound('last_delivered_on') -%}
     create or replace table {{ touched_relation() }} as
     {% if key == 'day' -%}
         {{ touched_event_days(lower_bound) }}
+    {%- elif key == 'rollup' -%}
+        {{ rollup_event_persons(lower_bound, detail) }}
     {%- else -%}
-        {{ touched_event_persons(lower_bound) }}
+        {{ delta_event_persons(lower_bound, key == 'delta_by_category') }}
     {%- endif %}
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}
+
+{% macro write_previous() -%}
+  {%- if is_incremental() -%}
+    create or replace table {{ touched_relation('previous') }} as
+    select * from {{ this }}
+    where unified_id in (
+        select unified_id from {{ touched_relation() }} where not from_history)
   {%- else -%}
     select 1
   {%- endif -%}
@@ -92,9 +149,9 @@
   {%- endif -%}
 {%- endmacro %}
 
-{% macro drop_touched() -%}
+{% macro drop_touched(suffix='touched') -%}
   {%- if is_incremental() -%}
-    drop table if exists {{ touched_relation() }}
+    drop table if exists {{ touched_relation(suffix) }}
   {%- else -%}
     select 1
   {%- endif -%}
@@ -121,18 +178,37 @@
 {%- endmacro %}
 
 
-{#- The config of a per-person event model (int_customers__event_activity,
-    int_customers__category_views: key 'person'; customer_engagement_daily: key 'day'):
-    incremental append after the pre-hooks deleted the touched rows. Also records the models
-    the touched set reads, which dbt cannot see at parse time (it runs only in incremental
-    runs). -#}
-{% macro per_person_event_config(key='person') -%}
+{#- The config of a per-person event model (int_customers__event_activity: key 'rollup'
+    with its `detail` model; customer_engagement_daily: key 'day'): incremental append after
+    the pre-hooks deleted the touched rows. Also records the models the touched set reads,
+    which dbt cannot see at parse time (it runs only in incremental runs). -#}
+{% macro per_person_event_config(key, detail=none) -%}
   {{ config(
       materialized=keyed_incremental(),
       incremental_strategy='append',
       on_schema_change='fail',
-      pre_hook=["{{ write_touched('" ~ key ~ "') }}", "{{ delete_touched('" ~ key ~ "') }}"],
+      pre_hook=["{{ write_touched('" ~ key ~ "', " ~ (("'" ~ detail ~ "'") if detail else 'none') ~ ") }}",
+                "{{ delete_touched('" ~ key ~ "') }}"],
       post_hook="{{ drop_touched() }}"
+  ) }}
+  {%- do ref('int_events__key_persons') -%}
+  {%- do ref('int_events__expired_persons') -%}
+  {%- if detail %}{% do ref(detail) %}{% endif -%}
+{%- endmacro %}
+
+
+{#- The config of a delta model (int_customers__device_activity; with `by_category`
+    int_customers__category_views): like the above, and the rows of the persons who only
+    gained new events are kept in `<mart>__previous` before the delete. -#}
+{% macro delta_event_config(by_category=false) -%}
+  {%- set key = 'delta_by_category' if by_category else 'delta' -%}
+  {{ config(
+      materialized=keyed_incremental(),
+      incremental_strategy='append',
+      on_schema_change='fail',
+      pre_hook=["{{ write_touched('" ~ key ~ "') }}", "{{ write_previous() }}",
+                "{{ delete_touched('person') }}"],
+      post_hook=["{{ drop_touched() }}", "{{ drop_touched('previous') }}"]
   ) }}
   {%- do ref('int_events__key_persons') -%}
   {%- do ref('int_events__sku_categories') -%}
@@ -140,12 +216,12 @@
 {%- endmacro %}
 
 
-{#- The events a per-person event model aggregates: those with a person, and in an
-    incremental run only those of the touched set the pre-hook wrote (all of a touched
-    person's events, or all of a touched day's), so each row is recomputed whole. Its
-    `last_delivered_on` column is how the next run finds its lower bound. -#}
-{% macro touched_person_events(key='person') -%}
-    {%- if is_incremental() and key == 'day' %}
+{#- The events customer_engagement_daily aggregates: those with a person, and in an
+    incremental run only those of the touched days the pre-hook wrote, so each row is
+    recomputed whole. Its `last_delivered_on` column is how the next run finds its lower
+    bound. -#}
+{% macro touched_person_events() -%}
+    {%- if is_incremental() %}
     select events.* from {{ ref('int_events__resolved') }} as events
     semi join {{ touched_relation() }} as touched
         on events.unified_id = touched.unified_id
@@ -153,8 +229,35 @@
     {%- else %}
     select * from {{ ref('int_events__resolved') }}
     where unified_id is not null
-    {%- if is_incremental() %}
-      and unified_id in (select unified_id from {{ touched_relation() }})
     {%- endif %}
+{%- endmacro %}
+
+
+{#- The events a delta model aggregates: those with a person, and in an incremental run all
+    events of the touched persons recomputed from history, plus the events of deliveries
+    after the lower bound of the others (a filter on `delivered_on`, so DuckDB skips the
+    row groups of older deliveries). The model adds the latter to `delta_previous_rows()`. -#}
+{% macro delta_person_events() -%}
+    select * from {{ ref('int_events__resolved') }}
+    where unified_id is not null
+    {%- if is_incremental() %}
+      and unified_id in (
+          select unified_id from {{ touched_relation() }} where from_history)
+    union all
+    select * from {{ ref('int_events__resolved') }}
+    where delivered_on > date '{{ incremental_lower_bound('last_delivered_on') }}'
+      and delivered_on <= date '{{ var("ds") }}'
+      and unified_id in (
+          select unified_id from {{ touched_relation() }} where not from_history)
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- The rows a delta model's new events are added to (empty when not incremental), as
+    `columns`. -#}
+{% macro delta_previous_rows(columns) -%}
+    {%- if is_incremental() %}
+    union all
+    select {{ columns | join(', ') }} from {{ touched_relation('previous') }}
     {%- endif %}
 {%- endmacro %}

@@ -4,6 +4,9 @@
     cart_abandoners segment and the shipping nudge of the content rules.
     Returns a select of (unified_id, sku, occurred_at) over the relations named `events`
     (customer_events) and `orders`.
+    Only checkouts and orders inside the window are read: one before it is before every add
+    it could cancel, so the result is the same as with every one since the first event, and
+    the filter on the event time lets DuckDB skip the row groups of older deliveries.
 -#}
 {% macro open_cart_adds(events, orders, days) -%}
     select cart_events.unified_id, cart_events.sku, cart_events.occurred_at
@@ -13,11 +16,12 @@
         from (
             select unified_id, occurred_at as checked_out_at
             from {{ events }}
-            where event_type in ('checkout_start', 'purchase') and occurred_at < {{ segment_window_end() }}
+            where event_type in ('checkout_start', 'purchase')
+              and {{ segment_in_window('occurred_at', days) }}
             union all
             select unified_id, ordered_at as checked_out_at
             from {{ orders }}
-            where ordered_at < {{ segment_window_end() }}
+            where {{ segment_in_window('ordered_at', days) }}
         ) as checkouts
         where unified_id is not null
         group by unified_id

@@ -5,7 +5,7 @@
 {{ per_person_event_config(key="day") }}
 
 with events as (
-    {{ touched_person_events(key="day") }}
+    {{ touched_person_events() }}
 ),
 
 final as (

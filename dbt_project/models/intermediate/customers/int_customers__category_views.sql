@@ -1,13 +1,16 @@
 -- One row per person and category: how many of their product views were of that category.
--- Incremental (exception to the intermediate-as-tables rule): a night recomputes only the
--- persons whose events changed (macros/incremental_events.sql).
-{{ per_person_event_config() }}
+-- Incremental (exception to the intermediate-as-tables rule), by adding like
+-- int_customers__device_activity: a night adds the new deliveries' views to the person's
+-- rows, and recomputes from all their events only the persons whose old events changed
+-- person or category, or whose rows already count a reloaded delivery
+-- (macros/incremental_events.sql).
+{{ delta_event_config(by_category=true) }}
 
 with events as (
-    {{ touched_person_events() }}
+    {{ delta_person_events() }}
 ),
 
-final as (
+partials as (
     select
         unified_id,
         category,
@@ -15,6 +18,17 @@ final as (
         max(delivered_on) as last_delivered_on
     from events
     where event_type = 'product_view' and category is not null
+    group by unified_id, category
+    {{ delta_previous_rows(['unified_id', 'category', 'views', 'last_delivered_on']) }}
+),
+
+final as (
+    select
+        unified_id,
+        category,
+        cast(sum(views) as bigint) as views,
+        max(last_delivered_on) as last_delivered_on
+    from partials
     group by unified_id, category
 )
 

@@ -1,40 +1,38 @@
 -- What a person does on the site and in email, from their events: first/last seen, last
 -- email open/click, and the device they use most (most events, then most recently used,
--- then alphabetically).
+-- then alphabetically). Aggregated from int_customers__device_activity (a few rows per
+-- person), not from the events.
 -- Incremental (exception to the intermediate-as-tables rule): a night recomputes only the
--- persons whose events changed (macros/incremental_events.sql).
-{{ per_person_event_config() }}
+-- persons whose device rows changed (macros/incremental_events.sql).
+{{ per_person_event_config(key='rollup', detail='int_customers__device_activity') }}
 
-with events as (
-    {{ touched_person_events() }}
+with devices as (
+    select * from {{ ref('int_customers__device_activity') }}
+    {%- if is_incremental() %}
+    where unified_id in (select unified_id from {{ touched_relation() }})
+    {%- endif %}
 ),
 
 event_times as (
     select
         unified_id,
-        min(occurred_at) as first_seen_at,
-        max(occurred_at) as last_seen_at,
-        max(occurred_at) filter (where event_type = 'email_open') as last_email_open_at,
-        max(occurred_at) filter (where event_type = 'email_click') as last_email_click_at,
-        max(delivered_on) as last_delivered_on
-    from events
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at,
+        max(last_email_open_at) as last_email_open_at,
+        max(last_email_click_at) as last_email_click_at,
+        max(last_delivered_on) as last_delivered_on
+    from devices
     group by unified_id
-),
-
-devices as (
-    select unified_id, device, count(*) as n_events, max(occurred_at) as last_used_at
-    from events
-    where device is not null
-    group by unified_id, device
 ),
 
 main_device as (
     select {{ star_except(['qualify_keep']) }} from (
         select unified_id, device as main_device,
             (row_number() over (
-        partition by unified_id order by n_events desc, last_used_at desc, device
+        partition by unified_id order by n_events desc, last_seen_at desc, device
     ) = 1) as qualify_keep
         from devices
+        where device is not null
     ) as qualified
     where qualify_keep
 ),
