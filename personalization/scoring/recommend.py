@@ -134,17 +134,28 @@ _COMPUTED = """
 create or replace temp table {t}_computed as
 with
 active_products as (
-    select sku, category from products where coalesce(is_active, true)
+    -- Categories numbered in their order (nulls last, as `order by category`).
+    select sku, category, (dense_rank() over (order by category))::integer as cid
+    from products
+    where coalesce(is_active, true)
 ),
 
 favourite_category as (
-    select i.unified_id, p.category
-    from {t}_interactions as i
-    inner join active_products as p on i.sku = p.sku
-    where i.unified_id in (select unified_id from {t}_people)
-    group by i.unified_id, p.category
-    qualify row_number() over (partition by i.unified_id
-                               order by sum(i.weight) desc, p.category) = 1
+    -- The category of most interaction weight, then the first by name: the greatest
+    -- (weight, -number) per person, without ranking every person's categories.
+    select pid, arg_max(cid, {{'weight': weight, 'category': -cid}}) as cid
+    from (
+        select p.pid, a.cid, sum(i.weight) as weight
+        from {t}_interactions as i
+        inner join {t}_person_keys as p on i.unified_id = p.unified_id
+        inner join active_products as a on i.sku = a.sku
+        group by p.pid, a.cid
+    )
+    group by pid
+),
+
+categories as (
+    select distinct cid, category from active_products
 ),
 
 -- (person, sku) packed into one BIGINT: the group-by and the anti join hash one key.
@@ -192,22 +203,23 @@ skus as (
 ),
 
 bought as (
-    select unified_id, list(sku order by sku) as skus
-    from {t}_purchases
-    where unified_id in (select unified_id from {t}_people)
-    group by unified_id
+    select p.pid, list(b.sku order by b.sku) as skus
+    from {t}_purchases as b
+    inner join {t}_person_keys as p on b.unified_id = p.unified_id
+    group by p.pid
 )
 
 select
     people.unified_id,
     coalesce(list_select(skus.skus, n.sids), []::varchar[]) as neighbours,
-    f.category as favourite_category,
+    c.category as favourite_category,
     coalesce(b.skus, []::varchar[]) as bought
 from {t}_person_keys as people
 cross join skus
 left join from_neighbours as n on people.pid = n.pid
-left join favourite_category as f on people.unified_id = f.unified_id
-left join bought as b on people.unified_id = b.unified_id
+left join favourite_category as f on people.pid = f.pid
+left join categories as c on f.cid = c.cid
+left join bought as b on people.pid = b.pid
 """
 
 # Lists for everyone in `{t}_state` from their kept inputs and tonight's best sellers.
