@@ -189,9 +189,8 @@ neighbour_scores as (
 ),
 
 from_neighbours as (
-    -- Only the first k can be chosen: neighbours rank before every fallback. The top k by
-    -- score, then sku (a smaller number first), without sorting each person's candidates.
-    select (key >> 32)::integer as pid, max_by(sid, {{'score': score, 'sku': -sid}}, $k) as sids
+    -- Only the first k can be chosen: neighbours rank before every fallback.
+    select (key >> 32)::integer as pid, list(sid order by score desc, sid)[1:$k] as sids
     from (select key, score, (key & 4294967295)::integer as sid
           from neighbour_scores
           anti join purchase_keys as b using (key))
