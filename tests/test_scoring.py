@@ -469,3 +469,27 @@ def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full
             assert con.execute(f"select count(*) from {read_parquet_sql(settings, path, NO_HIVE)} "
                                "where unified_id = $p", {"p": person}).fetchone()[0] == 0
     con.close()
+
+
+def test_recommendation_ties_break_by_sku_and_category_name():
+    """Equal neighbour scores rank by sku, equal category weights pick the first category, by
+    string order (recommend.py numbers skus and categories in that order: 'p10' < 'p2')."""
+    from personalization.scoring.recommend import build_recommendations
+
+    con = duckdb.connect()
+    con.execute("create table products as select * from (values ('a1', 'toys', true), "
+                "('p2', 'toys', true), ('p10', 'toys', true), ('e1', 'books', true)) "
+                "as t(sku, category, is_active)")
+    # u1 and u2 buy a1, p2 and p10 (p2 and p10 are a1's neighbours with equal similarity);
+    # u3 buys e1; t views a1 and e1 once each (toys and books weigh the same for t).
+    con.execute("create table order_items as select unified_id, sku, 'placed' as status, "
+                "timestamp '2026-08-20 10:00' as ordered_at from (values ('u1', 'a1'), "
+                "('u1', 'p2'), ('u1', 'p10'), ('u2', 'a1'), ('u2', 'p2'), ('u2', 'p10'), "
+                "('u3', 'e1')) as o(unified_id, sku)")
+    con.execute("create table customer_events as select 't' as unified_id, sku, "
+                "'product_view' as event_type, timestamp '2026-08-25 10:00' as occurred_at "
+                "from (values ('a1'), ('e1')) as v(sku)")
+    table = build_recommendations(con, date(2026, 9, 2), 4, "select 't' as unified_id")
+    row = con.execute(f"select next_best_products, sources from {table}").fetchall()
+    # neighbours p10 before p2, then books' best seller, then the overall ones left (a1).
+    assert row == [(["p10", "p2", "e1", "a1"], [1, 1, 2, 3])]

@@ -115,57 +115,110 @@ select
 from popular
 """
 
+# Dense integer keys for the per-person inputs: the neighbour scores join ≈ 20 recent items
+# per person with 10 neighbours each and group the product by (person, product), which is
+# several times cheaper on 4-byte integers than on strings. Skus are numbered in their
+# string order, so ordering by the number breaks ties as ordering by the sku does; only the
+# skus of the item neighbours are numbered (no other sku can be a neighbour candidate).
+_KEYS = """
+create or replace temp table {t}_person_keys as
+select unified_id, (row_number() over ())::integer as pid from {t}_people;
+
+create or replace temp table {t}_sku_keys as
+select sku, (row_number() over (order by sku))::integer as sid
+from (select sku_a as sku from {t}_similar union select sku_b from {t}_similar)
+"""
+
 # The per-person inputs of `{t}_people`.
 _COMPUTED = """
 create or replace temp table {t}_computed as
 with
 active_products as (
-    select sku, category from products where coalesce(is_active, true)
+    -- Categories numbered in their order (nulls last, as `order by category`).
+    select sku, category, (dense_rank() over (order by category))::integer as cid
+    from products
+    where coalesce(is_active, true)
 ),
 
 favourite_category as (
-    select i.unified_id, p.category
-    from {t}_interactions as i
-    inner join active_products as p on i.sku = p.sku
-    where i.unified_id in (select unified_id from {t}_people)
-    group by i.unified_id, p.category
-    qualify row_number() over (partition by i.unified_id
-                               order by sum(i.weight) desc, p.category) = 1
+    -- The category of most interaction weight, then the first by name: the greatest
+    -- (weight, -number) per person, without ranking every person's categories.
+    select pid, arg_max(cid, {{'weight': weight, 'category': -cid}}) as cid
+    from (
+        select p.pid, a.cid, sum(i.weight) as weight
+        from {t}_interactions as i
+        inner join {t}_person_keys as p on i.unified_id = p.unified_id
+        inner join active_products as a on i.sku = a.sku
+        group by p.pid, a.cid
+    )
+    group by pid
+),
+
+categories as (
+    select distinct cid, category from active_products
+),
+
+-- (person, sku) packed into one BIGINT: the group-by and the anti join hash one key.
+recent_keys as (
+    select (p.pid::bigint << 32) as person_key, k.sid, r.weight
+    from {t}_recent as r
+    inner join {t}_person_keys as p on r.unified_id = p.unified_id
+    inner join {t}_sku_keys as k on r.sku = k.sku
+),
+
+similar_keys as (
+    select a.sid as sid_a, b.sid as sid_b, s.similarity
+    from {t}_similar as s
+    inner join {t}_sku_keys as a on s.sku_a = a.sku
+    inner join {t}_sku_keys as b on s.sku_b = b.sku
+    where s.sku_b in (select sku from active_products)
+),
+
+purchase_keys as (
+    select (p.pid::bigint << 32) + k.sid as key
+    from {t}_purchases as b
+    inner join {t}_person_keys as p on b.unified_id = p.unified_id
+    inner join {t}_sku_keys as k on b.sku = k.sku
 ),
 
 neighbour_scores as (
-    select r.unified_id, s.sku_b as sku, sum(r.weight * s.similarity) as score
-    from {t}_recent as r
-    inner join {t}_similar as s on r.sku = s.sku_a
-    where r.unified_id in (select unified_id from {t}_people)
-      and s.sku_b in (select sku from active_products)
-    group by r.unified_id, s.sku_b
+    select r.person_key + s.sid_b as key, sum(r.weight * s.similarity) as score
+    from recent_keys as r
+    inner join similar_keys as s on r.sid = s.sid_a
+    group by r.person_key + s.sid_b
 ),
 
 from_neighbours as (
     -- Only the first k can be chosen: neighbours rank before every fallback.
-    select n.unified_id, list(n.sku order by n.score desc, n.sku)[1:$k] as skus
-    from neighbour_scores as n
-    anti join {t}_purchases as b on n.unified_id = b.unified_id and n.sku = b.sku
-    group by n.unified_id
+    select (key >> 32)::integer as pid, list(sid order by score desc, sid)[1:$k] as sids
+    from (select key, score, (key & 4294967295)::integer as sid
+          from neighbour_scores
+          anti join purchase_keys as b using (key))
+    group by key >> 32
+),
+
+skus as (
+    select list(sku order by sid) as skus from {t}_sku_keys
 ),
 
 bought as (
-    select unified_id, list(sku order by sku) as skus
-    from {t}_purchases
-    where unified_id in (select unified_id from {t}_people)
-    group by unified_id
+    select p.pid, list(b.sku order by b.sku) as skus
+    from {t}_purchases as b
+    inner join {t}_person_keys as p on b.unified_id = p.unified_id
+    group by p.pid
 )
 
 select
     people.unified_id,
-    coalesce(n.skus, []::varchar[]) as neighbours,
-    f.category as favourite_category,
+    coalesce(list_select(skus.skus, n.sids), []::varchar[]) as neighbours,
+    c.category as favourite_category,
     coalesce(b.skus, []::varchar[]) as bought
-from {t}_people as people
-left join from_neighbours as n on people.unified_id = n.unified_id
-left join favourite_category as f on people.unified_id = f.unified_id
-left join bought as b on people.unified_id = b.unified_id
+from {t}_person_keys as people
+cross join skus
+left join from_neighbours as n on people.pid = n.pid
+left join favourite_category as f on people.pid = f.pid
+left join categories as c on f.cid = c.cid
+left join bought as b on people.pid = b.pid
 """
 
 # Lists for everyone in `{t}_state` from their kept inputs and tonight's best sellers.
@@ -302,8 +355,8 @@ where list_has_any(neighbours, (select list(sku) from changed where was_candidat
 """
 
 _PERSON_FILTER = "and unified_id in (select unified_id from {t}_people)"
-_STAGES = ("interactions", "recent", "similar", "purchases", "popular", "computed", "state",
-           "people", "fingerprint", "previous")
+_STAGES = ("interactions", "recent", "similar", "purchases", "popular", "person_keys",
+           "sku_keys", "computed", "state", "people", "fingerprint", "previous")
 
 
 _POPULARITY_BASELINE_SQL = """
@@ -395,7 +448,7 @@ def build_recommendations(con: duckdb.DuckDBPyConnection, cutoff: date, k: int,
     con.execute(f"create or replace temp table {t}_people as "
                 f"select distinct unified_id from ({population_sql}) where unified_id is not null")
     build_views(con, t, params, person_filter=sampled)
-    for stage in (_INTERACTIONS, _RECENT, _SIMILAR, _PURCHASES, _POPULAR, _COMPUTED):
+    for stage in (_INTERACTIONS, _RECENT, _SIMILAR, _PURCHASES, _POPULAR, _KEYS, _COMPUTED):
         _run(con, stage, params, t=t, person_filter=sampled)
     con.execute(f"create or replace temp table {t}_state as select * from {t}_computed")
     _run(con, _FILL, params, t=t, target=target)
@@ -454,7 +507,7 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
         views = build_views(con, t, params, previous=previous)
         for stage in (_INTERACTIONS, _RECENT):
             _run(con, stage, params, t=t, person_filter=_PERSON_FILTER.format(t=t))
-    for stage in (_PURCHASES, _POPULAR, _COMPUTED):
+    for stage in (_PURCHASES, _POPULAR, _KEYS, _COMPUTED):
         _run(con, stage, params, t=t, person_filter=_PERSON_FILTER.format(t=t))
     recomputed = con.execute(f"select count(*) from {t}_people").fetchone()[0]
     keep = "" if previous is None else f"""
@@ -474,8 +527,9 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
     keep_views(con, t, population_sql, incremental=previous is not None)
     _run(con, _FILL, params, t=t, target=target)
     persons = con.execute(f"select count(*) from {t}_state").fetchone()[0]
-    for stage in ("interactions", "recent", "purchases", "popular", "computed", "people",
-                  "fingerprint", "previous", "previous_catalogue", "catalogue_people"):
+    for stage in ("interactions", "recent", "purchases", "popular", "person_keys", "sku_keys",
+                  "computed", "people", "fingerprint", "previous", "previous_catalogue",
+                  "catalogue_people"):
         con.execute(f"drop table if exists {t}_{stage}")
     drop_views(con, t)
     return target, {"mode": "full" if previous is None else "incremental",
