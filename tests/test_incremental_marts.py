@@ -92,6 +92,12 @@ def _recategorise_one_product(landing) -> str:
     return first["sku"]
 
 
+def _extract_and_build(settings, ds: date) -> None:
+    for source in SOURCES:
+        run_step(f"extract_{source}", ds, settings)
+    invoke(["run", *SELECT], settings, ds)
+
+
 def _tables(settings) -> dict[str, pd.DataFrame]:
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         return {name: con.execute(f"select {COLUMNS.get(name, '*')} from {name} order by all").df()
@@ -106,9 +112,7 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     sku = _recategorise_one_product(settings.landing_dir)
     invoke(["seed"], settings)
     for ds in (NIGHT1, NIGHT2):
-        for source in SOURCES:
-            run_step(f"extract_{source}", ds, settings)
-        invoke(["run", *SELECT], settings, ds)
+        _extract_and_build(settings, ds)
 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         moved = con.execute(
@@ -137,9 +141,7 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     # click (a campaign_responses row of an earlier night changes). Most of its persons already have
     # rows, which the new events are added to.
     click = _plant_purchase_after_click(settings, NIGHT3)
-    for source in SOURCES:
-        run_step(f"extract_{source}", NIGHT3, settings)
-    invoke(["run", *SELECT], settings, NIGHT3)
+    _extract_and_build(settings, NIGHT3)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         returning = con.execute(
             "select count(distinct unified_id) from customer_events where delivered_on = ? "
@@ -158,9 +160,7 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
 
     # A rerun of night 3 whose delivery gained a product view of a person with older views.
     person_key = _add_product_view(settings, NIGHT3)
-    for source in SOURCES:
-        run_step(f"extract_{source}", NIGHT3, settings)
-    invoke(["run", *SELECT], settings, NIGHT3)
+    _extract_and_build(settings, NIGHT3)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from customer_events where event_id = 'planted-view'"
                            ).fetchone()[0] == 1, person_key
