@@ -91,8 +91,8 @@ def extract_csv(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec, ds
           SELECT {typed_columns(table)} FROM valued
         )
         SELECT line_number, raw,
-          coalesce(structural2, {row_reason(table, ds, clock_skew_minutes, typed=True)}) AS reason,
-          {typed_select(table, typed=True)}
+          coalesce(structural2, {row_reason(table, ds, clock_skew_minutes)}) AS reason,
+          {typed_select(table)}
         FROM typed
     """)
     drop_lines(con, "split")

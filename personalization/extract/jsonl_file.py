@@ -91,12 +91,12 @@ def extract_events(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec,
         ), typed AS (
           SELECT {typed_columns(table)} FROM valued
         ), reasoned AS (
-          SELECT *, coalesce(structural, {row_reason(table, ds, clock_skew_minutes, typed=True)}) AS reason
+          SELECT *, coalesce(structural, {row_reason(table, ds, clock_skew_minutes)}) AS reason
           FROM typed
         )
         SELECT line_number, reason,
           CASE WHEN reason IS NOT NULL THEN raw END AS raw,  -- clean rows need no copy
-          {typed_select(table, typed=True)}
+          {typed_select(table)}
         FROM reasoned
     """)
     drop_lines(con, "objs")
@@ -158,11 +158,11 @@ def extract_orders(con: duckdb.DuckDBPyConnection, path: Path, orders: TableSpec
     con.execute(f"""
         CREATE OR REPLACE TABLE item_checked AS
         SELECT line_number, idx, raw,
-          coalesce(structural, {row_reason(items, ds, skew, typed=True)}) AS reason,
+          coalesce(structural, {row_reason(items, ds, skew)}) AS reason,
           coalesce(CASE WHEN structural IS NOT NULL
                         THEN structural || ':items[' || idx || ']' END,
-                   {row_reason(items, ds, skew, label_prefix=prefix, typed=True)}) AS order_reason,
-          {typed_select(items, typed=True)}
+                   {row_reason(items, ds, skew, label_prefix=prefix)}) AS order_reason,
+          {typed_select(items)}
         FROM (SELECT {typed_columns(items)} FROM item_values) AS item_values
     """)
     con.execute(f"""
@@ -172,9 +172,9 @@ def extract_orders(con: duckdb.DuckDBPyConnection, path: Path, orders: TableSpec
           FROM item_checked WHERE order_reason IS NOT NULL GROUP BY line_number
         )
         SELECT o.line_number, o.raw,
-          coalesce(o.structural, nullif(concat_ws('; ', {row_reason(orders, ds, skew, typed=True)},
+          coalesce(o.structural, nullif(concat_ws('; ', {row_reason(orders, ds, skew)},
                                                    o.items_problem, p.reason), '')) AS reason,
-          {typed_select(orders, typed=True)}
+          {typed_select(orders)}
         FROM (SELECT {typed_columns(orders)} FROM order_values) o
         LEFT JOIN item_problems p USING (line_number)
     """)

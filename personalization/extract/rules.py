@@ -1,8 +1,9 @@
 """SQL for the checks at the door, generated from the column specs in `contracts`.
 
 Every input relation holds one VARCHAR `v_<column>` per contract column (NULL when the field
-is absent, empty or blank). From it this module builds the typed value of each lake column
-and a `reason` expression: NULL when the row is clean, else `'; '`-joined entries of the
+is absent, empty or blank) and, computed once from it by `typed_columns`, the typed value
+`t_<column>` of each parsed column. From them this module builds the lake value of each
+column and a `reason` expression: NULL when the row is clean, else `'; '`-joined entries of the
 form `<code>:<column>` (for example `bad_type:created_at; invalid_email:email`). The code
 before the first ":" is what the quarantine counts group by.
 
@@ -65,19 +66,19 @@ _PARSED = ("enum", "timestamp", "date", "boolean", "double", "quantity")
 
 
 def typed_columns(table: TableSpec) -> str:
-    """`*, <typed value> AS t_<name>` for every parsed column: computed once in a relation,
-    its checks and its lake value read `t_<name>` (`typed=True`) instead of parsing each
-    time (a timestamp was parsed three times per row: 4% of a backfill's extract CPU)."""
+    """`*, <typed value> AS t_<name>` for every parsed column: the relation the checks and
+    the lake values read (`row_reason`, `typed_select`), so each value is parsed once per row,
+    not once per use (a timestamp was parsed three times: 4% of a backfill's extract CPU)."""
     return ", ".join(["*", *(f"{typed_value(c)} AS t_{c.name}" for c in table.columns
                              if c.kind in _PARSED)])
 
 
-def _value(col: Column, typed: bool) -> str:
-    return f"t_{col.name}" if typed and col.kind in _PARSED else typed_value(col)
+def _value(col: Column) -> str:
+    """The typed value of `col` in a relation holding `typed_columns`."""
+    return f"t_{col.name}" if col.kind in _PARSED else typed_value(col)
 
 
-def column_reasons(col: Column, ds: date, cutoff: datetime, label: str | None = None,
-                   typed: bool = False) -> list[str]:
+def column_reasons(col: Column, ds: date, cutoff: datetime, label: str | None = None) -> list[str]:
     """SQL expressions, each NULL or one `<code>:<label>` entry for `col`.
 
     Args:
@@ -85,10 +86,9 @@ def column_reasons(col: Column, ds: date, cutoff: datetime, label: str | None = 
         ds: logical date (dates after it are in the future).
         cutoff: first future instant (`future_cutoff`).
         label: SQL expression naming the column in the reason; default its name.
-        typed: the relation holds `typed_columns` (`t_<name>`): read them.
     """
     v = f"v_{col.name}"
-    value = _value(col, typed)
+    value = _value(col)
     label = label or literal(col.name)
 
     def entry(cond: str, code: str) -> str:
@@ -121,7 +121,7 @@ def column_reasons(col: Column, ds: date, cutoff: datetime, label: str | None = 
 
 
 def row_reason(table: TableSpec, ds: date, clock_skew_minutes: int,
-               label_prefix: str | None = None, typed: bool = False) -> str:
+               label_prefix: str | None = None) -> str:
     """SQL for the whole row's reason: NULL when clean, else the `'; '`-joined entries.
 
     Args:
@@ -130,19 +130,18 @@ def row_reason(table: TableSpec, ds: date, clock_skew_minutes: int,
         clock_skew_minutes: allowance after the end of `ds` before a timestamp is "future".
         label_prefix: SQL expression put before each column name in the entries (used to
             say which item of an order failed, e.g. `items[2].quantity`).
-        typed: the relation holds `typed_columns` (`t_<name>`): read them.
     """
     cutoff = future_cutoff(ds, clock_skew_minutes)
     parts = []
     for col in table.columns:
         label = f"{label_prefix} || {literal(col.name)}" if label_prefix else None
-        parts += column_reasons(col, ds, cutoff, label, typed)
+        parts += column_reasons(col, ds, cutoff, label)
     return f"nullif(concat_ws('; ', {', '.join(parts)}), '')"
 
 
-def typed_select(table: TableSpec, typed: bool = False) -> str:
+def typed_select(table: TableSpec) -> str:
     """`<typed value> AS <name>` for every column, with the lake type cast explicitly."""
-    return ",\n  ".join(f"CAST({_value(c, typed)} AS {c.sql_type}) AS {c.name}" for c in table.columns)
+    return ",\n  ".join(f"CAST({_value(c)} AS {c.sql_type}) AS {c.name}" for c in table.columns)
 
 
 def blank_to_null(expr: str) -> str:
