@@ -178,41 +178,33 @@
 {%- endmacro %}
 
 
-{#- The config of a per-person event model (int_customers__event_activity: key 'rollup'
-    with its `detail` model; customer_engagement_daily: key 'day'): incremental append after
-    the pre-hooks deleted the touched rows. Also records the models the touched set reads,
-    which dbt cannot see at parse time (it runs only in incremental runs). -#}
+{#- The config of a per-person event model (`key`: 'day' for customer_engagement_daily,
+    'rollup' with its `detail` model for int_customers__event_activity, 'delta' for
+    int_customers__device_activity, 'delta_by_category' for int_customers__category_views):
+    incremental append after the pre-hooks deleted the touched rows; a delta model first
+    keeps in `<mart>__previous` the rows of the persons who only gained new events. Also
+    records the models the touched set reads, which dbt cannot see at parse time (it runs
+    only in incremental runs). -#}
 {% macro per_person_event_config(key, detail=none) -%}
+  {%- set is_delta = key.startswith('delta') -%}
+  {%- set pre_hook = ["{{ write_touched('" ~ key ~ "', " ~ (("'" ~ detail ~ "'") if detail else 'none') ~ ") }}"] -%}
+  {%- set post_hook = ["{{ drop_touched() }}"] -%}
+  {%- if is_delta -%}
+    {%- do pre_hook.append("{{ write_previous() }}") -%}
+    {%- do post_hook.append("{{ drop_touched('previous') }}") -%}
+  {%- endif -%}
+  {%- do pre_hook.append("{{ delete_touched('" ~ key ~ "') }}") -%}
   {{ config(
       materialized=keyed_incremental(),
       incremental_strategy='append',
       on_schema_change='fail',
-      pre_hook=["{{ write_touched('" ~ key ~ "', " ~ (("'" ~ detail ~ "'") if detail else 'none') ~ ") }}",
-                "{{ delete_touched('" ~ key ~ "') }}"],
-      post_hook="{{ drop_touched() }}"
+      pre_hook=pre_hook,
+      post_hook=post_hook
   ) }}
   {%- do ref('int_events__key_persons') -%}
   {%- do ref('int_events__expired_persons') -%}
+  {%- if is_delta %}{% do ref('int_events__sku_categories') %}{% endif -%}
   {%- if detail %}{% do ref(detail) %}{% endif -%}
-{%- endmacro %}
-
-
-{#- The config of a delta model (int_customers__device_activity; with `by_category`
-    int_customers__category_views): like the above, and the rows of the persons who only
-    gained new events are kept in `<mart>__previous` before the delete. -#}
-{% macro delta_event_config(by_category=false) -%}
-  {%- set key = 'delta_by_category' if by_category else 'delta' -%}
-  {{ config(
-      materialized=keyed_incremental(),
-      incremental_strategy='append',
-      on_schema_change='fail',
-      pre_hook=["{{ write_touched('" ~ key ~ "') }}", "{{ write_previous() }}",
-                "{{ delete_touched('person') }}"],
-      post_hook=["{{ drop_touched() }}", "{{ drop_touched('previous') }}"]
-  ) }}
-  {%- do ref('int_events__key_persons') -%}
-  {%- do ref('int_events__sku_categories') -%}
-  {%- do ref('int_events__expired_persons') -%}
 {%- endmacro %}
 
 

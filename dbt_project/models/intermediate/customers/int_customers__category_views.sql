@@ -4,7 +4,7 @@
 -- rows, and recomputes from all their events only the persons whose old events changed
 -- person or category, or whose rows already count a reloaded delivery
 -- (macros/incremental_events.sql).
-{{ delta_event_config(by_category=true) }}
+{{ per_person_event_config(key='delta_by_category') }}
 
 with events as (
     {{ delta_person_events() }}

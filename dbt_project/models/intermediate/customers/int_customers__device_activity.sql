@@ -6,7 +6,7 @@
 -- new deliveries' events to the rows the person already has (counts add up, first/last
 -- combine), and recomputes from all their events only the persons whose old events changed
 -- or whose rows already count a reloaded delivery (macros/incremental_events.sql).
-{{ delta_event_config() }}
+{{ per_person_event_config(key='delta') }}
 
 with events as (
     {{ delta_person_events() }}
