@@ -5,6 +5,7 @@
 -- the smallest); the others are absorbed (identity_merges). A cluster that claims nothing
 -- gets 'u_' || first 16 hex of {{ sha256_hex("its smallest record key") }}, so a rebuild from scratch
 -- gives the same ids; if that id was ever used, the run date is mixed in.
+{{ changed_rows_config('record_key', 'unified_id') }}
 {%- set previous_map = none %}
 {%- set previous_merges = none %}
 {%- if execute %}
@@ -147,4 +148,5 @@ final as (
     from kept
 )
 
-select * from final
+-- Written as its changes (changed_rows.sql).
+{{ changed_rows('final', 'record_key') }}
