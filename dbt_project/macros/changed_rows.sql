@@ -10,12 +10,16 @@
   "Writing only the changed rows").
 
   changed_rows_config(unique_key, marker): the model's config; `marker` is a column never null
-  in a real row (the post-hook deletes the placeholders by it). on_schema_change='fail': the
+  in a real row and not a key column (the post-hook deletes the placeholders by it); the key
+  must be unique (rows are compared as a set). on_schema_change='fail': the
   rows are compared on the table's columns, so a model whose columns change needs a
   --full-refresh (dbt says so).
   changed_rows(relation, unique_key): the model's last select, over its `final` CTE.
 -#}
 {% macro changed_rows_config(unique_key, marker) -%}
+  {%- if marker in ([unique_key] if unique_key is string else unique_key) -%}
+    {{ exceptions.raise_compiler_error("changed_rows_config: the marker must not be a key column (a placeholder holds the key)") }}
+  {%- endif -%}
   {{ config(
       materialized=keyed_incremental(),
       incremental_strategy='delete+insert',
