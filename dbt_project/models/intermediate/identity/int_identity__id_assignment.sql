@@ -6,8 +6,7 @@
 -- gets 'u_' || first 16 hex of {{ sha256_hex("its smallest record key") }}, so a rebuild from scratch
 -- gives the same ids; if that id was ever used, the run date is mixed in.
 {{ changed_rows_config('record_key', 'unified_id') }}
-{%- set previous_map = none %}
-{%- set previous_merges = none %}
+{%- set previous_map, previous_merges = none, none %}
 {%- if execute %}
     {%- set previous_map = adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_map') %}
     {%- set previous_merges = adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_merges') %}
@@ -148,5 +147,4 @@ final as (
     from kept
 )
 
--- Written as its changes (changed_rows.sql).
 {{ changed_rows('final', 'record_key') }}
