@@ -122,9 +122,11 @@ class IdentityProject:
             shutil.copy(DBT / "models" / "marts" / name, dst / "models" / "marts" / name)
         # identity_* macros, the engine primitives they call (macros/engine.sql), the
         # incremental lower bound and pre-hook of the cookie keys (macros/lake.sql,
-        # macros/incremental_events.sql) and the generic tests the YAML uses.
+        # macros/incremental_events.sql), the tables written as their changes
+        # (macros/changed_rows.sql) and the generic tests the YAML uses.
         for sub, pattern in (("macros", "identity_*.sql"), ("macros", "engine.sql"), ("macros", "lake.sql"),
-                             ("macros", "incremental_events.sql"), ("macros", "generic_tests.sql"),
+                             ("macros", "incremental_events.sql"), ("macros", "changed_rows.sql"),
+                             ("macros", "generic_tests.sql"),
                              ("tests", "identity_*.sql"), ("seeds", "nicknames.csv")):
             (dst / sub).mkdir(parents=True, exist_ok=True)
             for path in (DBT / sub).glob(pattern):

@@ -1,5 +1,6 @@
 -- One row per record pair that at least one blocking rule put together: the only pairs
 -- fuzzy matching scores. `blocking_rule` is the first rule (alphabetically) that found it.
+{{ changed_rows_config(['node_a', 'node_b'], 'blocking_rule') }}
 with blocked as (
     select * from {{ ref('int_identity__blocked_pairs') }}
 ),
@@ -14,4 +15,5 @@ final as (
     group by node_a, node_b
 )
 
-select * from final
+-- Written as its changes (changed_rows.sql).
+{{ changed_rows('final', ['node_a', 'node_b']) }}

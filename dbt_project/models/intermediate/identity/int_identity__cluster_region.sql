@@ -12,6 +12,7 @@
 -- Spark, which has no recursive walk (its connected components iterate from Jinja).
 -- depends_on: {{ ref('int_identity__deterministic_edges') }}
 -- depends_on: {{ ref('int_identity__scored_pairs') }}
+{{ changed_rows_config('record_key', 'record_signature') }}
 {%- set previous_clusters = none %}
 {%- set previous_edges = none %}
 {%- set reestimate = identity_reestimate() %}
@@ -132,4 +133,5 @@ final as (
 )
 {%- endif %}
 
-select * from final
+-- Written as its changes (changed_rows.sql).
+{{ changed_rows('final', 'record_key') }}

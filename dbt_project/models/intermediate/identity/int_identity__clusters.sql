@@ -7,6 +7,7 @@
 -- Tonight's edges are stored for the next night before this model (so a build of
 -- +identity_map stores them too):
 -- depends_on: {{ ref('int_identity__cluster_edges') }}
+{{ changed_rows_config('record_key', 'source') }}
 {%- set max_cluster_size = var('identity_max_cluster_size', 50) %}
 {%- set previous = previous_build_relation(this.identifier, 'record_signature') %}
 
@@ -125,4 +126,5 @@ final as (
     {%- endif %}
 )
 
-select * from final
+-- Written as its changes (changed_rows.sql).
+{{ changed_rows('final', 'record_key') }}

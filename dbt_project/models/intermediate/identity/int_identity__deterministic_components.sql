@@ -1,5 +1,6 @@
 -- One row per record: the component it falls in when only deterministic edges count
 -- (component_id = smallest record key in it). Fuzzy matching compares across components only.
+{{ changed_rows_config('record_key', 'component_id') }}
 with records as (
     select record_key as node from {{ ref('int_identity__guarded_records') }}
 ),
@@ -19,4 +20,5 @@ final as (
     select node as record_key, component_id from components
 )
 
-select * from final
+-- Written as its changes (changed_rows.sql).
+{{ changed_rows('final', 'record_key') }}

@@ -1,5 +1,6 @@
 -- One row per source record, with every junk key (int_identity__junk_values) nulled so no
 -- later rule can link through it.
+{{ changed_rows_config('record_key', 'source') }}
 with records as (
     select * from {{ ref('int_identity__records') }}
 ),
@@ -37,4 +38,5 @@ final as (
         on junk_birth_date.key_type = 'birth_date' and records.birth_date::string = junk_birth_date.key_value
 )
 
-select * from final
+-- Written as its changes (changed_rows.sql).
+{{ changed_rows('final', 'record_key') }}

@@ -5,8 +5,8 @@
 -- the smallest); the others are absorbed (identity_merges). A cluster that claims nothing
 -- gets 'u_' || first 16 hex of {{ sha256_hex("its smallest record key") }}, so a rebuild from scratch
 -- gives the same ids; if that id was ever used, the run date is mixed in.
-{%- set previous_map = none %}
-{%- set previous_merges = none %}
+{{ changed_rows_config('record_key', 'unified_id') }}
+{%- set previous_map, previous_merges = none, none %}
 {%- if execute %}
     {%- set previous_map = adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_map') %}
     {%- set previous_merges = adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_merges') %}
@@ -147,4 +147,4 @@ final as (
     from kept
 )
 
-select * from final
+{{ changed_rows('final', 'record_key') }}

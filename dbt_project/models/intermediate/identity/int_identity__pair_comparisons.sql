@@ -1,6 +1,7 @@
 -- One row per candidate pair: the level of every comparison (identity_compare_pairs, read
 -- from the cache int_identity__compared_pairs for the records' current fingerprints) and the
 -- term-frequency adjustment of its exact name and address agreements.
+{{ changed_rows_config(['node_a', 'node_b'], 'blocking_rule') }}
 with pairs as (
     select * from {{ ref('int_identity__candidate_pairs') }}
 ),
@@ -91,4 +92,5 @@ final as (
         on compared.node_a = adjustments.node_a and compared.node_b = adjustments.node_b
 )
 
-select * from final
+-- Written as its changes (changed_rows.sql).
+{{ changed_rows('final', ['node_a', 'node_b']) }}

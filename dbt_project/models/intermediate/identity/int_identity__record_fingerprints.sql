@@ -1,6 +1,7 @@
 -- One row per person record (crm/shop with at least one name): its comparison fields and
 -- their fingerprint. Blocking keys and pair comparisons are cached by fingerprint
 -- (identity_incremental.sql): a record whose fingerprint is unchanged is not recomputed.
+{{ changed_rows_config('record_key', 'fingerprint') }}
 with records as (
     select * from {{ ref('int_identity__guarded_records') }}
 ),
@@ -23,4 +24,5 @@ final as (
     from people
 )
 
-select * from final
+-- Written as its changes (changed_rows.sql).
+{{ changed_rows('final', 'record_key') }}

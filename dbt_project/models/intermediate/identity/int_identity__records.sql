@@ -1,6 +1,7 @@
 -- One row per source record that identity resolution places: the person records (crm
 -- contacts, shop accounts, guest-checkout emails: int_persons__records) and pixel cookies,
 -- with the comparison fields they carry.
+{{ changed_rows_config('record_key', 'source') }}
 with person_records as (
     select * from {{ ref('int_persons__records') }}
 ),
@@ -77,4 +78,5 @@ final as (
     left join nicknames on unioned.first_name_clean = nicknames.nickname
 )
 
-select * from final
+-- Written as its changes (changed_rows.sql).
+{{ changed_rows('final', 'record_key') }}

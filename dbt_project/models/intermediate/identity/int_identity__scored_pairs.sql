@@ -6,6 +6,7 @@
 -- A pair matches at probability >= var identity_match_threshold and if it passes
 -- identity_match_guard (evidence beyond the names; a first name that differs outright
 -- needs the birth date to agree).
+{{ changed_rows_config(['node_a', 'node_b'], 'blocking_rule') }}
 {%- set threshold = var('identity_match_threshold', 0.99) %}
 
 with comparisons as (
@@ -80,4 +81,5 @@ final as (
     from scored
 )
 
-select * from final
+-- Written as its changes (changed_rows.sql).
+{{ changed_rows('final', ['node_a', 'node_b']) }}

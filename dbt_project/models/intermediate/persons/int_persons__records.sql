@@ -3,6 +3,7 @@
 -- int_orders__person_keys). The one union of these records: identity resolution
 -- (int_identity__records) matches on its cleaned fields, survivorship
 -- (int_customers__source_records) picks the golden record from its display fields.
+{{ changed_rows_config(['source', 'source_id'], 'source_priority') }}
 with contacts as (
     select * from {{ ref('stg_crm__contacts') }}
 ),
@@ -100,4 +101,5 @@ final as (
     select * from guest
 )
 
-select * from final
+-- Written as its changes (changed_rows.sql).
+{{ changed_rows('final', ['source', 'source_id']) }}
