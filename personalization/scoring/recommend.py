@@ -470,8 +470,9 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
     and the item neighbours are rebuilt. Either way the lists equal what a recomputation of
     every person against the same item neighbours gives.
 
-    `previous` also holds `views_sql` (the kept product views) and `since` (the night that
-    kept them): the recomputed persons' views are the kept ones plus the new deliveries'
+    `previous` also holds `views_sql` (the kept product views), `since` (the night that
+    kept them) and `delivered_until` (the latest delivery it saw; None: `since`): the
+    recomputed persons' views are the kept ones plus those of the events it did not see
     (viewed.py).
 
     Leaves temp tables `target` (as `build_recommendations`), `{target}_state`
