@@ -34,22 +34,30 @@ FALLBACK_DEPTH = 10  # popular items offered per fallback source, beyond k
 # recommendation state) and two global ones (the item neighbours, rebuilt weekly, and the
 # best sellers, refreshed every night). `{person_filter}` restricts the per-person stages to
 # `{t}_people` (the persons whose inputs changed), or is empty (everyone).
+# A person's views are one row per product already (viewed.py): the order lines, grouped
+# alone, are joined to them (a probe per view) rather than grouped together with them.
 _INTERACTIONS = """
 create or replace temp table {t}_interactions as
-select unified_id, sku, max(weight) as weight, max(interacted_at) as last_at
-from (
-    select unified_id, sku, 3.0 as weight, ordered_at as interacted_at
+with
+bought as (
+    select unified_id, sku, max(ordered_at) as last_at
     from order_items
     where status = 'placed' and unified_id is not null and sku is not null
       and ordered_at < $cutoff::timestamp
       and ordered_at >= $cutoff::timestamp - to_days($lookback)
       {person_filter}
-    union all
-    -- product views (viewed.py: the latest per person and product inside the lookback)
-    select unified_id, sku, 1.0 as weight, last_viewed_at as interacted_at
-    from {t}_views
+    group by unified_id, sku
 )
-group by unified_id, sku
+
+-- purchases weigh 3, product views 1 (viewed.py: the latest per person and product inside
+-- the lookback)
+select
+    coalesce(b.unified_id, v.unified_id) as unified_id,
+    coalesce(b.sku, v.sku) as sku,
+    case when b.sku is null then 1.0 else 3.0 end as weight,
+    greatest(b.last_at, v.last_viewed_at) as last_at  -- nulls ignored
+from bought as b
+full join {t}_views as v on b.unified_id = v.unified_id and b.sku = v.sku
 """
 
 _RECENT = """

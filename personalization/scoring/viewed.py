@@ -85,21 +85,44 @@ where event_type = 'product_view' and unified_id is not null and sku is not null
 group by unified_id, sku
 """
 
-# The other recomputed persons: their sources' kept views plus the new deliveries', inside
-# the lookback.
+# The other recomputed persons: their own kept views and those of their other sources (the
+# persons merged into them) plus the new events', inside the lookback. Their own kept views
+# are one row per product already: only what may repeat a product (the few new and merged
+# rows) is grouped, and joined to them (a probe per kept row, not a group-by of them all).
 _FROM_KEPT = """
-select unified_id, sku, max(last_viewed_at) as last_viewed_at
-from (
-    select o.unified_id, unnest(v.skus) as sku, unnest(v.last_viewed_at) as last_viewed_at
-    from {t}_sources as o
-    inner join {t}_previous_views as v on o.source_id = v.unified_id
-    union all
-    select unified_id, sku, occurred_at from {t}_delivered where sku is not null
+with
+own as (
+    select unified_id, unnest(skus) as sku, unnest(last_viewed_at) as last_viewed_at
+    from {t}_previous_views
+    where unified_id in (select unified_id from {t}_people)
+      and unified_id not in (select unified_id from {t}_moved)
+),
+
+added as (
+    select unified_id, sku, max(last_viewed_at) as last_viewed_at
+    from (
+        select o.unified_id, unnest(v.skus) as sku, unnest(v.last_viewed_at) as last_viewed_at
+        from {t}_sources as o
+        inner join {t}_previous_views as v on o.source_id = v.unified_id
+        where o.source_id <> o.unified_id
+        union all
+        select unified_id, sku, occurred_at from {t}_delivered where sku is not null
+    )
+    where unified_id in (select unified_id from {t}_people)
+      and unified_id not in (select unified_id from {t}_moved)
+    group by unified_id, sku
 )
-where unified_id in (select unified_id from {t}_people)
-  and unified_id not in (select unified_id from {t}_moved)
-  and last_viewed_at >= $cutoff::timestamp - to_days($lookback)
-group by unified_id, sku
+
+select unified_id, sku, last_viewed_at
+from (
+    select
+        coalesce(o.unified_id, a.unified_id) as unified_id,
+        coalesce(o.sku, a.sku) as sku,
+        greatest(o.last_viewed_at, a.last_viewed_at) as last_viewed_at  -- nulls ignored
+    from own as o
+    full join added as a on o.unified_id = a.unified_id and o.sku = a.sku
+)
+where last_viewed_at >= $cutoff::timestamp - to_days($lookback)
 """
 
 _MOVED_FILTER = "and unified_id in (select unified_id from {t}_moved)"
