@@ -576,3 +576,33 @@ def test_recommendation_ties_break_by_sku_and_category_name():
     row = con.execute(f"select next_best_products, sources from {table}").fetchall()
     # neighbours p10 before p2, then books' best seller, then the overall ones left (a1).
     assert row == [(["p10", "p2", "e1", "a1"], [1, 1, 2, 3])]
+
+
+def test_recent_items_are_ordered_by_the_latest_purchase_or_view(monkeypatch):
+    """A product bought after it was viewed counts from the purchase, and weighs 3
+    (recommend.py joins the order lines to the views): with two recent items, t's are a1
+    (viewed early, bought last) and b1, so the candidates are a1's and b1's neighbours, not
+    c1's (rc), and a1's ranks first though 'ab' < 'pa'."""
+    from personalization.scoring import recommend
+
+    monkeypatch.setattr(recommend, "RECENT_ITEMS", 2)
+    con = duckdb.connect()
+    con.execute("create table products as select sku, 'toys' as category, true as is_active "
+                "from (values ('a1'), ('b1'), ('c1'), ('pa'), ('ab'), ('rc')) as p(sku)")
+    # Pairs bought together by two persons each: a1-pa, b1-ab, c1-rc; t buys a1 last.
+    con.execute("create table order_items as select unified_id, sku, 'placed' as status, "
+                "happened_at as ordered_at from (values ('u1', 'a1', timestamp '2026-08-01'), "
+                "('u1', 'pa', timestamp '2026-08-01'), ('u2', 'a1', timestamp '2026-08-01'), "
+                "('u2', 'pa', timestamp '2026-08-01'), ('u3', 'b1', timestamp '2026-08-01'), "
+                "('u3', 'ab', timestamp '2026-08-01'), ('u4', 'b1', timestamp '2026-08-01'), "
+                "('u4', 'ab', timestamp '2026-08-01'), ('u5', 'c1', timestamp '2026-08-01'), "
+                "('u5', 'rc', timestamp '2026-08-01'), ('u6', 'c1', timestamp '2026-08-01'), "
+                "('u6', 'rc', timestamp '2026-08-01'), ('t', 'a1', timestamp '2026-08-20')) "
+                "as o(unified_id, sku, happened_at)")
+    con.execute("create table customer_events as select 't' as unified_id, sku, "
+                "'product_view' as event_type, happened_at as occurred_at from (values "
+                "('a1', timestamp '2026-08-01'), ('b1', timestamp '2026-08-10'), "
+                "('c1', timestamp '2026-08-05')) as v(sku, happened_at)")
+    table = recommend.build_recommendations(con, date(2026, 9, 2), 2, "select 't' as unified_id")
+    assert con.execute(f"select next_best_products, sources from {table}").fetchall() == [
+        (["pa", "ab"], [1, 1])]
