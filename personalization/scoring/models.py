@@ -99,7 +99,7 @@ def boosting_probability(pipeline: Pipeline, X: pd.DataFrame) -> np.ndarray:
         model._predict_iterations(binned, model._predictors, raw, True,
                                   _openmp_effective_n_threads())
         return model._loss.predict_proba(raw)[:, 1]
-    except AttributeError:
+    except (AttributeError, TypeError):
         return pipeline.predict_proba(X)[:, 1]
 
 
@@ -234,4 +234,3 @@ def data_hash(frame: pd.DataFrame) -> str:
     digest.update(json.dumps({"features": FEATURES, "numeric": NUMERIC_FEATURES,
                               "hyperparameters": HYPERPARAMETERS}, sort_keys=True).encode())
     return digest.hexdigest()
-

@@ -177,8 +177,9 @@ def build_send_hours(con: duckdb.DuckDBPyConnection, cutoff: date, population_sq
         target: temp table name.
         min_events: below this many opens/clicks, the global mode is used.
         previous: what an earlier night kept (`hist_sql`, `sums_sql` reading it, `since` its
-            date): tonight's histograms are computed from it (module docstring); None reads
-            every event. Either way the same histograms.
+            date, `delivered_until` the latest delivery it saw or None): tonight's
+            histograms are computed from it (module docstring); None reads every event.
+            Either way the same histograms.
 
     Returns:
         The temp table name (`unified_id, best_send_hour, is_personal`) and details
