@@ -246,20 +246,33 @@ overall_list as (
     where overall_rank <= $k + $depth
 ),
 
-offered as (
-    -- Each fallback skips what the person bought and what an earlier source already offers.
+with_category as (
+    -- Each fallback skips what the person bought and what an earlier source already offers;
+    -- it is only filtered when the earlier sources leave room in the first k.
     select
         s.unified_id,
         s.neighbours,
-        list_filter(coalesce(c.skus, []::varchar[]), lambda x:
-            not list_contains(s.bought, x)
-            and not list_contains(s.neighbours, x)) as category,
-        list_filter((select skus from overall_list), lambda x:
-            not list_contains(s.bought, x)
-            and not list_contains(s.neighbours, x)
-            and not list_contains(coalesce(c.skus, []::varchar[]), x)) as overall
+        s.bought,
+        coalesce(c.skus, []::varchar[]) as category_skus,
+        case when len(s.neighbours) >= $k then []::varchar[]
+            else list_filter(coalesce(c.skus, []::varchar[]), lambda x:
+                not list_contains(s.bought, x)
+                and not list_contains(s.neighbours, x)) end as category
     from {t}_state as s
     left join category_lists as c on s.favourite_category = c.category
+),
+
+offered as (
+    select
+        unified_id,
+        neighbours,
+        category,
+        case when len(neighbours) + len(category) >= $k then []::varchar[]
+            else list_filter((select skus from overall_list), lambda x:
+                not list_contains(bought, x)
+                and not list_contains(neighbours, x)
+                and not list_contains(category_skus, x)) end as overall
+    from with_category
 ),
 
 final as (
