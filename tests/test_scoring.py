@@ -193,6 +193,27 @@ def test_best_send_hour_finds_the_planted_hour(scoring_home):
     assert hit.mean() > 0.9
 
 
+def test_probabilities_from_the_binned_trees_are_sklearns_to_the_bit(scoring_home):
+    """models.boosting_probability walks the trees on binned features: the same bits as the
+    pipeline's own predict_proba, with missing, unseen and out-of-range values too."""
+    import numpy as np
+
+    from personalization.scoring.models import boosting_probability
+
+    settings, _, _ = scoring_home
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    features = build_features(con, DS + timedelta(days=1))[FEATURES]
+    con.close()
+    features.loc[features.index[:50], "device"] = "never-seen"
+    features.loc[features.index[50:100], "recency_days"] = np.nan
+    features.loc[features.index[100:150], "monetary"] = 1e12
+    for name in ("vip", "churn"):
+        meta, _ = registry.select_version(settings.models_dir, name, DS)
+        pipeline = registry.load_estimator(settings.models_dir, name, meta["version"]).model
+        assert np.array_equal(boosting_probability(pipeline, features),
+                              pipeline.predict_proba(features)[:, 1])
+
+
 def test_too_little_history_writes_null_scores(tmp_path):
     settings = load_settings(home=tmp_path)
     build_synthetic_warehouse(settings.warehouse_path, DS, customers=80, days=60, seed=5)
@@ -471,6 +492,68 @@ def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full
     con.close()
 
 
+def test_night_kept_on_a_warehouse_holding_later_deliveries_reads_no_event_twice(
+        scoring_home, tmp_path):
+    """A night scored on a warehouse already holding part of the next delivery (a rerun, a
+    late start) keeps state with it: the next night adds only what the kept night did not see
+    (db.events_since_kept_sql), so nobody's views or opens count twice or are missed, and
+    nobody is read from every event. Late events (delivered the next day), events of a clock
+    ahead (delivered the day before they happened) and the next day's own events."""
+    from synthetic_warehouse import ENGAGEMENT_SQL
+
+    from personalization.privacy.ledger import read_parquet_sql
+    from personalization.scoring.kept_state import NO_HIVE, RECO_VIEWS_FILE, SEND_HOURS_FILE
+    from personalization.scoring.recommend import LOOKBACK_DAYS
+    from personalization.scoring.score import POPULATION_SQL
+    from personalization.scoring.send_hour import build_send_hours
+    from personalization.scoring.viewed import build_views
+
+    source, _, _ = scoring_home
+    settings = load_settings(home=tmp_path)
+    shutil.copy(source.warehouse_path, settings.warehouse_path)
+    shutil.copytree(source.models_dir, settings.models_dir)
+    night = DS + timedelta(days=1)
+    con = duckdb.connect(str(settings.warehouse_path))
+    con.execute("""
+        insert into customer_events
+        select kind || '-' || event_type || '-' || unified_id, unified_id, happened_at, event_type,
+               case when event_type = 'product_view' then s.sku end,
+               case when event_type = 'product_view' then s.category end,
+               null, null, 'mobile', delivered_on
+        from (select unified_id from customer_profiles order by hash(unified_id, 7) limit 60)
+        cross join (values ('late', timestamp '2026-03-31 22:00', date '2026-04-01'),
+                           ('ahead', timestamp '2026-04-01 09:00', date '2026-03-31'),
+                           ('next', timestamp '2026-04-01 11:00', date '2026-04-01'))
+            as w(kind, happened_at, delivered_on)
+        cross join (values ('product_view'), ('email_open')) as e(event_type)
+        cross join (select sku, category from products order by hash(sku) limit 1) as s
+    """)
+    con.execute(f"create or replace table customer_engagement_daily as {ENGAGEMENT_SQL}")
+    con.close()
+    assert score(DS, settings).details["recommendations"]["mode"] == "full"
+    report = score(night, settings)
+    reco, hours = report.details["recommendations"], report.details["send_hours"]
+    assert reco["mode"] == "incremental" and reco["recomputed"] >= 60, reco
+    assert reco["views_read_from_events_for"] == 0, reco
+    assert hours["mode"] == "incremental" and hours["read_from_events_for"] == 0, hours
+    folder = scores_path(settings, night).parent
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    build_views(con, "everyone", {"cutoff": night + timedelta(days=1), "lookback": LOOKBACK_DAYS})
+    expected_views = con.execute(f"select * from everyone_views where unified_id in "
+                                 f"({POPULATION_SQL}) order by all").df()
+    views = con.execute(
+        "select unified_id, unnest(skus) as sku, unnest(last_viewed_at) as last_viewed_at from "
+        + read_parquet_sql(settings, folder / RECO_VIEWS_FILE, NO_HIVE) + " order by all").df()
+    build_send_hours(con, night + timedelta(days=1), POPULATION_SQL, target="everyone_hours")
+    expected_hist = con.execute("select * from everyone_hours_hist order by all").df()
+    hist = con.execute("select * from " + read_parquet_sql(settings, folder / SEND_HOURS_FILE,
+                                                           NO_HIVE) + " order by all").df()
+    con.close()
+    assert len(expected_views) > 1000 and len(expected_hist) > 1000
+    pd.testing.assert_frame_equal(views, expected_views)
+    pd.testing.assert_frame_equal(hist, expected_hist)
+
+
 def test_recommendation_ties_break_by_sku_and_category_name():
     """Equal neighbour scores rank by sku, equal category weights pick the first category, by
     string order (recommend.py numbers skus and categories in that order: 'p10' < 'p2')."""
@@ -493,3 +576,33 @@ def test_recommendation_ties_break_by_sku_and_category_name():
     row = con.execute(f"select next_best_products, sources from {table}").fetchall()
     # neighbours p10 before p2, then books' best seller, then the overall ones left (a1).
     assert row == [(["p10", "p2", "e1", "a1"], [1, 1, 2, 3])]
+
+
+def test_recent_items_are_ordered_by_the_latest_purchase_or_view(monkeypatch):
+    """A product bought after it was viewed counts from the purchase, and weighs 3
+    (recommend.py joins the order lines to the views): with two recent items, t's are a1
+    (viewed early, bought last) and b1, so the candidates are a1's and b1's neighbours, not
+    c1's (rc), and a1's ranks first though 'ab' < 'pa'."""
+    from personalization.scoring import recommend
+
+    monkeypatch.setattr(recommend, "RECENT_ITEMS", 2)
+    con = duckdb.connect()
+    con.execute("create table products as select sku, 'toys' as category, true as is_active "
+                "from (values ('a1'), ('b1'), ('c1'), ('pa'), ('ab'), ('rc')) as p(sku)")
+    # Pairs bought together by two persons each: a1-pa, b1-ab, c1-rc; t buys a1 last.
+    con.execute("create table order_items as select unified_id, sku, 'placed' as status, "
+                "happened_at as ordered_at from (values ('u1', 'a1', timestamp '2026-08-01'), "
+                "('u1', 'pa', timestamp '2026-08-01'), ('u2', 'a1', timestamp '2026-08-01'), "
+                "('u2', 'pa', timestamp '2026-08-01'), ('u3', 'b1', timestamp '2026-08-01'), "
+                "('u3', 'ab', timestamp '2026-08-01'), ('u4', 'b1', timestamp '2026-08-01'), "
+                "('u4', 'ab', timestamp '2026-08-01'), ('u5', 'c1', timestamp '2026-08-01'), "
+                "('u5', 'rc', timestamp '2026-08-01'), ('u6', 'c1', timestamp '2026-08-01'), "
+                "('u6', 'rc', timestamp '2026-08-01'), ('t', 'a1', timestamp '2026-08-20')) "
+                "as o(unified_id, sku, happened_at)")
+    con.execute("create table customer_events as select 't' as unified_id, sku, "
+                "'product_view' as event_type, happened_at as occurred_at from (values "
+                "('a1', timestamp '2026-08-01'), ('b1', timestamp '2026-08-10'), "
+                "('c1', timestamp '2026-08-05')) as v(sku, happened_at)")
+    table = recommend.build_recommendations(con, date(2026, 9, 2), 2, "select 't' as unified_id")
+    assert con.execute(f"select next_best_products, sources from {table}").fetchall() == [
+        (["pa", "ab"], [1, 1])]

@@ -41,3 +41,30 @@ def connect_read_only(settings: Settings) -> duckdb.DuckDBPyConnection:
         con.close()
         raise ScoringError(f"warehouse {path} lacks the mart(s) {missing}; run the marts build")
     return con
+
+
+# Events new since a kept night (`$since`, whose cut-off is `$since + 1 day`), up to tonight's
+# `$cutoff`. The kept state holds every event that was loaded when that night ran (delivered
+# on or before `$delivered_until`, the latest `delivered_on` then) and happened before its
+# cut-off; what it lacks is what was delivered after that, plus what was already loaded but
+# happened after its cut-off (a rerun of an older night on a newer warehouse; clocks ahead).
+# Two selects, not one `or`: each is pruned by the row groups' min/max of its own column.
+# Anything else that changes a person's events (merges, splits, reloads) is caught by the
+# checksums of viewed.py and send_hour.py.
+def events_since_kept_sql(columns: str, where: str) -> str:
+    """`columns` of the `customer_events` rows matching `where` that the kept night did not
+    see and tonight's cut-off does (needs `$since`, `$delivered_until`, `$cutoff`)."""
+    return f"""
+select {columns} from customer_events
+where {where} and delivered_on > $delivered_until::date and occurred_at < $cutoff::timestamp
+union all
+select {columns} from customer_events
+where {where} and coalesce(delivered_on <= $delivered_until::date, true)
+  and occurred_at >= ($since::date + 1)::timestamp and occurred_at < $cutoff::timestamp
+"""
+
+
+def delivered_until(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The latest `delivered_on` in the events (ISO date), for the kept state's meta."""
+    value = con.execute("select max(delivered_on) from customer_events").fetchone()[0]
+    return value and value.isoformat()

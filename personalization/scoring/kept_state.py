@@ -18,6 +18,7 @@ import duckdb
 from personalization.config import Settings
 from personalization.privacy.ledger import read_parquet_sql, write_parquet_atomic
 from personalization.scoring import recommend, send_hour
+from personalization.scoring.db import delivered_until
 
 RECO_STATE_FILE = "recommendation_state.parquet"
 RECO_VIEWS_FILE = "recommendation_views.parquet"
@@ -79,6 +80,7 @@ def previous_reco_state(ds: date, settings: Settings) -> tuple[dict | None, str 
     if not all((folder / f).exists() for f in RECO_FILES):
         return None, f"{folder.name} lacks its state files"
     return {"meta": meta, "from": folder.name, "since": date.fromisoformat(folder.name[3:]),
+            "delivered_until": meta.get("delivered_until"),
             "state_sql": _sql(settings, folder, RECO_STATE_FILE),
             "views_sql": _sql(settings, folder, RECO_VIEWS_FILE),
             "neighbours_sql": _sql(settings, folder, RECO_NEIGHBOURS_FILE),
@@ -88,10 +90,13 @@ def previous_reco_state(ds: date, settings: Settings) -> tuple[dict | None, str 
 def previous_send_hour_state(ds: date, settings: Settings) -> dict | None:
     """The send-hour state the latest earlier night kept, if built with tonight's parameters."""
     folder = _latest_before(ds, settings, SEND_META_FILE)
-    if folder is None or not all((folder / f).exists() for f in SEND_FILES) \
-            or json.loads((folder / SEND_META_FILE).read_text()) != _send_parameters():
+    if folder is None or not all((folder / f).exists() for f in SEND_FILES):
+        return None
+    meta = json.loads((folder / SEND_META_FILE).read_text())
+    if any(meta.get(k) != v for k, v in _send_parameters().items()):
         return None
     return {"from": folder.name, "since": date.fromisoformat(folder.name[3:]),
+            "delivered_until": meta.get("delivered_until"),
             "hist_sql": _sql(settings, folder, SEND_HOURS_FILE),
             "sums_sql": _sql(settings, folder, SEND_SUMS_FILE)}
 
@@ -109,8 +114,12 @@ def keep(con: duckdb.DuckDBPyConnection, settings: Settings, folder: Path, reco:
              SEND_HOURS_FILE),
             (f"select * from {hours}_sums order by unified_id", SEND_SUMS_FILE)):
         write_parquet_atomic(con, settings, query, folder / name)
-    (folder / RECO_META_FILE).write_text(json.dumps(reco_meta, indent=2) + "\n")
-    (folder / SEND_META_FILE).write_text(json.dumps(_send_parameters(), indent=2) + "\n")
+    # What the events held when this state was built: the next night adds what came after
+    # (db.events_since_kept_sql).
+    loaded = {"delivered_until": delivered_until(con)}
+    (folder / RECO_META_FILE).write_text(json.dumps({**reco_meta, **loaded}, indent=2) + "\n")
+    (folder / SEND_META_FILE).write_text(
+        json.dumps({**_send_parameters(), **loaded}, indent=2) + "\n")
     # The state grows with the persons, not with the nights: keep the latest few (a rerun of
     # one of them still finds the night before it), drop older ones.
     for old in _folders_holding(settings, ALL_FILES)[:-KEEP_STATES]:

@@ -34,22 +34,30 @@ FALLBACK_DEPTH = 10  # popular items offered per fallback source, beyond k
 # recommendation state) and two global ones (the item neighbours, rebuilt weekly, and the
 # best sellers, refreshed every night). `{person_filter}` restricts the per-person stages to
 # `{t}_people` (the persons whose inputs changed), or is empty (everyone).
+# A person's views are one row per product already (viewed.py): the order lines, grouped
+# alone, are joined to them (a probe per view) rather than grouped together with them.
 _INTERACTIONS = """
 create or replace temp table {t}_interactions as
-select unified_id, sku, max(weight) as weight, max(interacted_at) as last_at
-from (
-    select unified_id, sku, 3.0 as weight, ordered_at as interacted_at
+with
+bought as (
+    select unified_id, sku, max(ordered_at) as last_at
     from order_items
     where status = 'placed' and unified_id is not null and sku is not null
       and ordered_at < $cutoff::timestamp
       and ordered_at >= $cutoff::timestamp - to_days($lookback)
       {person_filter}
-    union all
-    -- product views (viewed.py: the latest per person and product inside the lookback)
-    select unified_id, sku, 1.0 as weight, last_viewed_at as interacted_at
-    from {t}_views
+    group by unified_id, sku
 )
-group by unified_id, sku
+
+-- purchases weigh 3, product views 1 (viewed.py: the latest per person and product inside
+-- the lookback)
+select
+    coalesce(b.unified_id, v.unified_id) as unified_id,
+    coalesce(b.sku, v.sku) as sku,
+    case when b.sku is null then 1.0 else 3.0 end as weight,
+    greatest(b.last_at, v.last_viewed_at) as last_at  -- nulls ignored
+from bought as b
+full join {t}_views as v on b.unified_id = v.unified_id and b.sku = v.sku
 """
 
 _RECENT = """
@@ -238,20 +246,33 @@ overall_list as (
     where overall_rank <= $k + $depth
 ),
 
-offered as (
-    -- Each fallback skips what the person bought and what an earlier source already offers.
+with_category as (
+    -- Each fallback skips what the person bought and what an earlier source already offers;
+    -- it is only filtered when the earlier sources leave room in the first k.
     select
         s.unified_id,
         s.neighbours,
-        list_filter(coalesce(c.skus, []::varchar[]), lambda x:
-            not list_contains(s.bought, x)
-            and not list_contains(s.neighbours, x)) as category,
-        list_filter((select skus from overall_list), lambda x:
-            not list_contains(s.bought, x)
-            and not list_contains(s.neighbours, x)
-            and not list_contains(coalesce(c.skus, []::varchar[]), x)) as overall
+        s.bought,
+        coalesce(c.skus, []::varchar[]) as category_skus,
+        case when len(s.neighbours) >= $k then []::varchar[]
+            else list_filter(coalesce(c.skus, []::varchar[]), lambda x:
+                not list_contains(s.bought, x)
+                and not list_contains(s.neighbours, x)) end as category
     from {t}_state as s
     left join category_lists as c on s.favourite_category = c.category
+),
+
+offered as (
+    select
+        unified_id,
+        neighbours,
+        category,
+        case when len(neighbours) + len(category) >= $k then []::varchar[]
+            else list_filter((select skus from overall_list), lambda x:
+                not list_contains(bought, x)
+                and not list_contains(neighbours, x)
+                and not list_contains(category_skus, x)) end as overall
+    from with_category
 ),
 
 final as (
@@ -470,8 +491,9 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
     and the item neighbours are rebuilt. Either way the lists equal what a recomputation of
     every person against the same item neighbours gives.
 
-    `previous` also holds `views_sql` (the kept product views) and `since` (the night that
-    kept them): the recomputed persons' views are the kept ones plus the new deliveries'
+    `previous` also holds `views_sql` (the kept product views), `since` (the night that
+    kept them) and `delivered_until` (the latest delivery it saw; None: `since`): the
+    recomputed persons' views are the kept ones plus those of the events it did not see
     (viewed.py).
 
     Leaves temp tables `target` (as `build_recommendations`), `{target}_state`

@@ -20,6 +20,8 @@ from datetime import date
 
 import duckdb
 
+from personalization.scoring.db import events_since_kept_sql
+
 MIN_EVENTS = 5
 PRIOR_WEIGHT = 2.0  # pseudo-events spread like the global histogram
 LOOKBACK_DAYS = 365
@@ -55,12 +57,8 @@ where {_EMAIL}
 group by all
 """
 
-_DELIVERED = f"""
-create or replace temp table {{t}}_delivered as
-select unified_id, occurred_at
-from customer_events
-where {_EMAIL} and delivered_on > $since::date and occurred_at < $cutoff::timestamp
-"""
+_DELIVERED = "create or replace temp table {t}_delivered as " + events_since_kept_sql(
+    "unified_id, occurred_at", _EMAIL)
 
 _MOVED = f"""
 create or replace temp table {{t}}_moved as
@@ -179,8 +177,9 @@ def build_send_hours(con: duckdb.DuckDBPyConnection, cutoff: date, population_sq
         target: temp table name.
         min_events: below this many opens/clicks, the global mode is used.
         previous: what an earlier night kept (`hist_sql`, `sums_sql` reading it, `since` its
-            date): tonight's histograms are computed from it (module docstring); None reads
-            every event. Either way the same histograms.
+            date, `delivered_until` the latest delivery it saw or None): tonight's
+            histograms are computed from it (module docstring); None reads every event.
+            Either way the same histograms.
 
     Returns:
         The temp table name (`unified_id, best_send_hour, is_personal`) and details
@@ -198,6 +197,7 @@ def build_send_hours(con: duckdb.DuckDBPyConnection, cutoff: date, population_sq
         details = {"mode": "full"}
     else:
         params["since"] = previous["since"]
+        params["delivered_until"] = previous.get("delivered_until") or previous["since"]
         con.execute(f"create or replace temp table {t}_previous_hist as {previous['hist_sql']}")
         con.execute(f"create or replace temp table {t}_previous_sums as {previous['sums_sql']}")
         _run(con, _DELIVERED.format(t=t), params)

@@ -4,9 +4,9 @@ Recommendations read each person's latest view of each product inside the lookba
 them from `customer_events` scans every event ever loaded (96M at 1M persons), even for the
 few persons whose inputs changed. So a night keeps everyone's views (`unified_id, skus,
 last_viewed_at`: one row per person, parallel lists) beside its scores, and the next night adds only the product views of the
-deliveries since then (`delivered_on` after the kept night: the newest rows of the events
-table, which DuckDB finds by its min/max row-group statistics without reading the rest) and
-drops what left the lookback.
+events it did not see (delivered after the latest delivery it saw, or seen but happening
+after its cut-off: db.events_since_kept_sql; the newest rows of the events table, which
+DuckDB finds by its min/max row-group statistics) and drops what left the lookback.
 
 That is right only for persons whose events have just grown by those deliveries, or by the
 events of persons merged into them since (`identity_merges`: their kept views join the
@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import duckdb
 
+from personalization.scoring.db import events_since_kept_sql
+
 # Per person, as a column of the fingerprint stage (recommend._FINGERPRINT): an additive
 # checksum of their product views by day, over all time (the lookback would make every
 # person with a view a year ago "moved" on the night it ages out).
@@ -30,13 +32,8 @@ VIEW_SUM = "(sum(product_views::hugeint * hash(activity_on)) % 18446744073709551
 
 # Product views of the deliveries since the kept night (with or without a sku: view_sum
 # counts both, as the engagement mart does).
-_DELIVERED = """
-create or replace temp table {t}_delivered as
-select unified_id, sku, occurred_at
-from customer_events
-where event_type = 'product_view' and unified_id is not null
-  and delivered_on > $since::date and occurred_at < $cutoff::timestamp
-"""
+_DELIVERED = "create or replace temp table {t}_delivered as " + events_since_kept_sql(
+    "unified_id, sku, occurred_at", "event_type = 'product_view' and unified_id is not null")
 
 # Each recomputed person's kept sources: themselves and whoever was merged into them since
 # the kept night.
@@ -88,21 +85,44 @@ where event_type = 'product_view' and unified_id is not null and sku is not null
 group by unified_id, sku
 """
 
-# The other recomputed persons: their sources' kept views plus the new deliveries', inside
-# the lookback.
+# The other recomputed persons: their own kept views and those of their other sources (the
+# persons merged into them) plus the new events', inside the lookback. Their own kept views
+# are one row per product already: only what may repeat a product (the few new and merged
+# rows) is grouped, and joined to them (a probe per kept row, not a group-by of them all).
 _FROM_KEPT = """
-select unified_id, sku, max(last_viewed_at) as last_viewed_at
-from (
-    select o.unified_id, unnest(v.skus) as sku, unnest(v.last_viewed_at) as last_viewed_at
-    from {t}_sources as o
-    inner join {t}_previous_views as v on o.source_id = v.unified_id
-    union all
-    select unified_id, sku, occurred_at from {t}_delivered where sku is not null
+with
+own as (
+    select unified_id, unnest(skus) as sku, unnest(last_viewed_at) as last_viewed_at
+    from {t}_previous_views
+    where unified_id in (select unified_id from {t}_people)
+      and unified_id not in (select unified_id from {t}_moved)
+),
+
+added as (
+    select unified_id, sku, max(last_viewed_at) as last_viewed_at
+    from (
+        select o.unified_id, unnest(v.skus) as sku, unnest(v.last_viewed_at) as last_viewed_at
+        from {t}_sources as o
+        inner join {t}_previous_views as v on o.source_id = v.unified_id
+        where o.source_id <> o.unified_id
+        union all
+        select unified_id, sku, occurred_at from {t}_delivered where sku is not null
+    )
+    where unified_id in (select unified_id from {t}_people)
+      and unified_id not in (select unified_id from {t}_moved)
+    group by unified_id, sku
 )
-where unified_id in (select unified_id from {t}_people)
-  and unified_id not in (select unified_id from {t}_moved)
-  and last_viewed_at >= $cutoff::timestamp - to_days($lookback)
-group by unified_id, sku
+
+select unified_id, sku, last_viewed_at
+from (
+    select
+        coalesce(o.unified_id, a.unified_id) as unified_id,
+        coalesce(o.sku, a.sku) as sku,
+        greatest(o.last_viewed_at, a.last_viewed_at) as last_viewed_at  -- nulls ignored
+    from own as o
+    full join added as a on o.unified_id = a.unified_id and o.sku = a.sku
+)
+where last_viewed_at >= $cutoff::timestamp - to_days($lookback)
 """
 
 _MOVED_FILTER = "and unified_id in (select unified_id from {t}_moved)"
@@ -125,7 +145,8 @@ def build_views(con: duckdb.DuckDBPyConnection, t: str, params: dict,
         _run(con, f"create or replace temp table {t}_views as "
                   + _FROM_EVENTS.format(person_filter=person_filter), params)
         return {}
-    params = {**params, "since": previous["since"]}
+    params = {**params, "since": previous["since"],
+              "delivered_until": previous.get("delivered_until") or previous["since"]}
     _run(con, _DELIVERED.format(t=t), params)
     _run(con, _SOURCES.format(t=t), params)
     _run(con, _MOVED.format(t=t), params)
