@@ -1,4 +1,5 @@
-"""The one email rule, against email-validator as the oracle, in Python, SQL and dbt.
+"""The one email rule, against email-validator as the oracle, in Python, SQL and dbt; the
+erasure matching's distinct-value shortcut against hashing every value.
 
 The end-to-end privacy checks (erasure everywhere, portal, re-delivery, subject access,
 retention) reuse the one generated run of tests/test_e2e.py and live there."""
