@@ -19,8 +19,8 @@ RESULTS = REPO / "benchmarks" / "results"
 DOC = REPO / "docs" / "performance.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 SCALES = (10_000, 100_000, 1_000_000, 3_000_000, 5_000_000)  # as benchmarks/run.py
-STEPS = ["extract_crm", "extract_shop", "extract_pixel", "gate_lake", "build_marts", "gate_marts",
-         "score", "build_segments", "gate_segments", "export", "sync"]
+STEPS = ["extract_crm", "extract_shop", "extract_pixel", "gate_lake", "erase_arrivals", "build_marts",
+         "gate_marts", "score", "build_segments", "gate_segments", "export", "erase", "sync"]
 
 
 def latest_per_scale() -> dict[int, dict]:
@@ -69,7 +69,7 @@ def tables(runs: dict[int, dict]) -> str:
 
     rows = ["| step | " + " | ".join(f"{s:,}: full / incr. s (peak MiB)" for s in scales) + " |",
             "|---|" + "---|" * len(scales)]
-    for step in [*STEPS[:5], "identity", *STEPS[5:]]:
+    for step in [*STEPS[:6], "identity", *STEPS[6:]]:
         cells = []
         for s in scales:
             f = runs[s]["full_run"]["steps"].get(step)

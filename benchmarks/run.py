@@ -35,8 +35,10 @@ from personalization.pipeline import date_range, run_step  # noqa: E402
 
 START = date(2026, 9, 1)
 SCALES = (10_000, 100_000, 1_000_000, 3_000_000, 5_000_000)  # the scales docs/performance.md reports
-NIGHTLY = ["gate_lake", "build_marts", "gate_marts", "score", "build_segments", "gate_segments",
-           "export", "sync"]
+# The warehouse steps of a night, in the pipeline's order. The erasure steps cost nothing on a
+# night without requests and rewrite every copy holding the person on a night with some.
+NIGHTLY = ["gate_lake", "erase_arrivals", "build_marts", "gate_marts", "score", "build_segments",
+           "gate_segments", "export", "erase", "sync"]
 
 
 def _dbt_model_seconds(settings) -> dict[str, float]:

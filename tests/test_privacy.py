@@ -1,4 +1,5 @@
-"""The one email rule, against email-validator as the oracle, in Python, SQL and dbt.
+"""The one email rule, against email-validator as the oracle, in Python, SQL and dbt; the
+erasure matching's distinct-value shortcut against hashing every value.
 
 The end-to-end privacy checks (erasure everywhere, portal, re-delivery, subject access,
 retention) reuse the one generated run of tests/test_e2e.py and live there."""
@@ -65,3 +66,47 @@ def test_dbt_macro_renders_the_same_rule(tmp_path):
     compiled = result.result.results[0].node.compiled_code
     rows = dict(duckdb.sql(compiled).fetchall())
     assert [rows[e] for e in HARD_EMAILS] == [is_valid_email(e) for e in HARD_EMAILS]
+
+
+def test_distinct_value_matching_finds_the_same_rows_and_lines_as_hashing_each_one():
+    """The erasure scans hash each distinct key value (or token) once; they must select exactly
+    the rows (lines) that hashing every row's values (every token) selects, NULLs included."""
+    from personalization.privacy.matching import (
+        TOKEN_KEYS,
+        TOKEN_SPLIT,
+        erased_condition,
+        raw_hits_sql,
+    )
+
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE events AS SELECT i AS n,
+                       CASE WHEN i % 7 = 0 THEN NULL ELSE 'c' || (i % 50) END AS anonymous_id,
+                       CASE WHEN i % 3 = 0 THEN NULL ELSE (i % 40)::VARCHAR END AS customer_id,
+                       CASE WHEN i % 5 = 0 THEN 'P' || (i % 9) || '@X.com ' END AS email,
+                       CASE WHEN i % 11 = 0 THEN 'shop' ELSE 'crm' END AS source,
+                       (i % 30)::VARCHAR AS source_id
+                   FROM range(2000) r(i)""")
+    con.execute("""CREATE TABLE keys AS
+                   SELECT sha256('pixel:c7') AS key_sha256, 'record' AS key_kind
+                   UNION ALL SELECT sha256('shop:13'), 'record'
+                   UNION ALL SELECT sha256('crm:21'), 'record'
+                   UNION ALL SELECT sha256('p4@x.com'), 'email'""")
+    columns = ["n", "anonymous_id", "customer_id", "email", "source", "source_id"]
+    per_row = erased_condition(columns, ledger="keys")
+    distinct = erased_condition(columns, ledger="keys", source="events")
+    rows = [con.execute(f"SELECT list(n ORDER BY n) FROM events WHERE {c}").fetchone()[0]
+            for c in (per_row, distinct)]
+    assert rows[0] == rows[1] and 100 < len(rows[0]) < 1900
+
+    con.execute("""CREATE TABLE lines AS SELECT n AS line_number,
+                       '{"anonymous_id":"' || coalesce(anonymous_id, '') || '","customer_id":' ||
+                       coalesce(customer_id, 'null') || ',"email":"' || coalesce(email, '') || '"}' AS raw
+                   FROM events""")
+    tries = " OR ".join(f"({sql}) IN (SELECT key_sha256 FROM keys WHERE key_kind = '{kind}')"
+                        for kind, sql in TOKEN_KEYS)
+    every_token = con.execute(f"""
+        SELECT list(DISTINCT line_number ORDER BY line_number) FROM (
+            SELECT line_number, unnest(regexp_split_to_array(raw, '{TOKEN_SPLIT}')) AS t FROM lines)
+        WHERE t <> '' AND ({tries})""").fetchone()[0]
+    found = sorted(r[0] for r in con.execute(raw_hits_sql("lines", "raw", "line_number", "keys")).fetchall())
+    assert found == every_token and len(found) > 50

@@ -71,7 +71,7 @@ def _derive_order_keys(con: duckdb.DuckDBPyConnection, settings: Settings, keys:
     orders = _lake_glob(settings, "shop/orders", ds)
     if orders is None:
         return
-    condition = erased_condition(["customer_id", "email"], ledger=keys)
+    condition = erased_condition(["customer_id", "email"], ledger=keys, source=orders)
     con.execute(f"""INSERT INTO {keys} (key_sha256, key_kind)
                     SELECT DISTINCT sha256('order:' || order_id), 'order' FROM {orders}
                     WHERE {condition}""")

@@ -63,7 +63,7 @@ def parquet_files(con: duckdb.DuckDBPyConnection, settings: Settings, files: lis
     for path in files:
         source = (f"read_parquet({literal(str(path))}, hive_partitioning = false)" if foreign
                   else read_parquet_sql(settings, path))
-        condition = erased_condition(_columns(con, source), ledger=keys)
+        condition = erased_condition(_columns(con, source), ledger=keys, source=source)
         if condition is None:
             continue
         removed = con.execute(f"SELECT count(*) FROM {source} WHERE {condition}").fetchone()[0]
@@ -90,7 +90,7 @@ def lake_tables(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
         glob = read_parquet_sql(settings, lake.partition_file(settings, table, ds),
                                 ", filename = true, union_by_name = true, hive_partitioning = false")
         condition = erased_condition([c for c in _columns(con, glob) if c != "filename"],
-                                     ledger=keys)
+                                     ledger=keys, source=glob)
         if condition is None:
             continue
         hit = [Path(r[0]) for r in con.execute(
@@ -160,7 +160,8 @@ def _rewrite_lines(con: duckdb.DuckDBPyConnection, path: Path, drop: set[int]) -
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         data = text.encode("utf-8")
-        tmp.write_bytes(gzip.compress(data, mtime=0) if compressed else data)
+        # Level 6 (gzip's own default): level 9 took 2.3x the CPU for 7% smaller files.
+        tmp.write_bytes(gzip.compress(data, compresslevel=6, mtime=0) if compressed else data)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -203,7 +204,7 @@ def _rewrite_without(con: duckdb.DuckDBPyConnection, path: Path, source: str, ke
                      options: str) -> int:
     """Rewrite the file `path` (read as `source`) without the rows of erased persons, in the
     same format (`options` of COPY) and row order; returns the rows removed."""
-    condition = erased_condition(_columns(con, source), ledger=keys)
+    condition = erased_condition(_columns(con, source), ledger=keys, source=source)
     if condition is None:
         return 0
     removed = con.execute(f"SELECT count(*) FROM {source} WHERE {condition}").fetchone()[0]
@@ -311,7 +312,7 @@ def warehouse(settings: Settings, keys_parquet: Path) -> list[dict]:
                              "AND table_catalog = current_database()").fetchall()
         for (table,) in tables:
             relation = f'main."{table}"'
-            condition = erased_condition(_columns(con, relation), ledger="wh_keys")
+            condition = erased_condition(_columns(con, relation), ledger="wh_keys", source=relation)
             if condition is None:
                 continue
             removed = con.execute(f"SELECT count(*) FROM {relation} WHERE {condition}").fetchone()[0]
