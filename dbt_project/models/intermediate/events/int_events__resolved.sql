@@ -45,18 +45,19 @@ remapped as (
 -- column of every event): those of re-mapped pairs by their cookie (or account, for pairs
 -- without one; their events have none), and of re-categorised skus. The cookie also selects
 -- other pairs of the same cookie; re-writing those gives the rows they already have. `union`
--- keeps an event found twice once.
+-- keeps an event found twice once. Each branch names the table, not the `events` CTE: a CTE
+-- used more than once is materialized by DuckDB, a copy of every event.
 old_selected as (
-    select * from events
+    select * from {{ ref('stg_pixel__events') }}
     where delivered_on <= date '{{ lower_bound }}'
       and anonymous_id in (select remapped.anonymous_id from remapped)
     union
-    select * from events
+    select * from {{ ref('stg_pixel__events') }}
     where delivered_on <= date '{{ lower_bound }}' and anonymous_id is null
       and customer_id in (
           select remapped.customer_id from remapped where remapped.anonymous_id is null)
     union
-    select * from events
+    select * from {{ ref('stg_pixel__events') }}
     where delivered_on <= date '{{ lower_bound }}'
       and sku in (select sku from sku_categories where changed_on > date '{{ lower_bound }}')
 ),
