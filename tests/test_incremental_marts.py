@@ -5,13 +5,15 @@ retention expired night 1's events (docs/performance.md).
 
 On night 2 an anonymous cookie from night 1 logs in to a shop account (identity moves the
 cookie's key pair to the account's person) and a product changes category, so the test
-covers re-mapped and re-labelled events, not only appended ones. Night 3 brings only what
+covers re-mapped and re-labelled events, not only appended ones; the cookie also clicked a
+campaign on night 1 (its campaign_responses row moves), the product has order lines, and a
+shop account held back from night 1 to night 2 makes its night-1 orders reach a person
+without being delivered again (the incremental order models). Night 3 brings only what
 the generator delivers: the models that add new events to the rows they have
 (int_customers__device_activity, int_customers__category_views) take that path for most of
 its persons, and a rerun must not count the night's events twice. Night 3 also converts a
-click of an earlier night; campaign_responses is rebuilt whole each night today, and is
-compared so that an incremental version of it would be checked. `dbt run` without the
-data tests keeps it short; the nightly build runs the tests.
+click of an earlier night (campaign_responses recomputes the 7 days before a new
+purchase). `dbt run` without the data tests keeps it short; the nightly build runs the tests.
 """
 
 from __future__ import annotations
@@ -34,17 +36,20 @@ from personalization.warehouse import invoke
 NIGHT1 = date(2026, 5, 1)
 NIGHT2 = NIGHT1 + timedelta(days=1)
 NIGHT3 = NIGHT2 + timedelta(days=1)
+PLANTED_CAMPAIGN = "cmp-planted"
 # Every model the incremental nights maintain, and the tables built from them.
 TABLES = ("int_events__resolved", "customer_events", "customer_engagement_daily",
           "int_customers__device_activity", "int_customers__event_activity",
           "int_customers__category_views",
           "int_customers__activity", "customer_profiles", "int_identity__cookie_keys",
-          "int_identity__blocking_keys", "campaign_responses")
+          "int_identity__blocking_keys", "campaign_responses",
+          "int_orders__person_keys", "int_orders__resolved", "int_order_items__resolved",
+          "orders", "order_items")
 # Columns compared where a table keeps bookkeeping a rebuild sets afresh (the night a block
 # was last sized, which of a record's rows carries its state).
 COLUMNS = {"int_identity__blocking_keys": "record_key, component_id, blocking_rule, block_key, block_size, fingerprint"}
 SELECT = ["--select", "+customer_profiles", "+customer_engagement_daily", "+customer_events",
-          "+campaign_responses"]
+          "+campaign_responses", "+orders", "+order_items"]
 
 
 def _plant_login(landing) -> tuple[str, str]:
@@ -70,19 +75,68 @@ def _plant_login(landing) -> tuple[str, str]:
              "event_type": "login", "sku": None, "campaign_id": None, "variant": None,
              "url": "https://shop.example/login", "country": "DE", "city": "Berlin",
              "device": "desktop", "user_agent": "Mozilla/5.0"}
-    path = landing / "pixel" / NIGHT2.isoformat() / "events.jsonl.gz"
+    _append_line(landing / "pixel" / NIGHT2.isoformat() / "events.jsonl.gz", login)
+    # The cookie clicked a campaign on night 1: its campaign_responses row moves with it.
+    _append_line(landing / "pixel" / NIGHT1.isoformat() / "events.jsonl.gz", {
+        **login, "event_id": "planted-click", "occurred_at": f"{NIGHT1.isoformat()}T09:00:00Z",
+        "customer_id": None, "event_type": "email_click", "campaign_id": PLANTED_CAMPAIGN,
+        "variant": "A", "url": "https://shop.example/?utm_campaign=planted"})
+    return cookie, customer_id
+
+
+def _append_line(path, row: dict) -> None:
     with gzip.open(path, "rt", encoding="utf-8") as f:
         text = f.read()
     with gzip.open(path, "wt", encoding="utf-8") as f:
-        f.write(text.rstrip("\n") + "\n" + json.dumps(login) + "\n")
-    return cookie, customer_id
+        f.write(text.rstrip("\n") + "\n" + json.dumps(row) + "\n")
+
+
+def _plant_late_account(landing, login_account: str) -> list[str]:
+    """Move a night-1 shop account (not `login_account`, not delivered again later) to night
+    2's delivery and blank the email of its night-1 orders: those orders reach no person on
+    night 1 (quarantined) and reach the account's person on night 2, although nothing
+    delivers them again. Returns their order ids."""
+    shop = landing / "shop"
+    rows = {}  # raw csv rows (the generator plants malformed ones), header first
+    for night in (NIGHT1, NIGHT2, NIGHT3):
+        with (shop / night.isoformat() / "customers.csv").open(newline="", encoding="utf-8") as f:
+            rows[night] = list(csv.reader(f))
+    later = {r[0] for night in (NIGHT2, NIGHT3) for r in rows[night][1:] if r}
+    lines = (shop / NIGHT1.isoformat() / "orders.jsonl").read_text(encoding="utf-8").splitlines()
+    orders = []
+    for line in lines:
+        try:
+            orders.append(json.loads(line))
+        except ValueError:  # the generator plants broken lines
+            orders.append(None)
+    candidates = {r[0] for r in rows[NIGHT1][1:] if r} - later - {login_account}
+    account = next(o["customer_id"] for o in orders if isinstance(o, dict) and o.get("order_id")
+                   and o.get("customer_id") in candidates)
+    held_back = [r for r in rows[NIGHT1] if r and r[0] == account]
+    rows[NIGHT1] = [r for r in rows[NIGHT1] if not (r and r[0] == account)]
+    rows[NIGHT2] += held_back
+    for night in (NIGHT1, NIGHT2):
+        with (shop / night.isoformat() / "customers.csv").open("w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(rows[night])
+    ids = []
+    for i, order in enumerate(orders):
+        if isinstance(order, dict) and order.get("customer_id") == account:
+            order["email"] = None
+            lines[i] = json.dumps(order)
+            ids += [order["order_id"]] if order.get("order_id") else []
+    (shop / NIGHT1.isoformat() / "orders.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return ids
 
 
 def _recategorise_one_product(landing) -> str:
     path = landing / "shop" / NIGHT2.isoformat() / "products.csv"
     with path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    first = rows[0]
+    ordered = (landing / "shop" / NIGHT1.isoformat() / "orders.jsonl").read_text(encoding="utf-8")
+    with gzip.open(landing / "pixel" / NIGHT1.isoformat() / "events.jsonl.gz", "rt") as f:
+        viewed = f.read()
+    # A sku with night-1 events and order lines: both are re-labelled.
+    first = next(r for r in rows if f'"{r["sku"]}"' in ordered and f'"{r["sku"]}"' in viewed)
     first["category"] = next(r["category"] for r in rows
                              if r["category"] and r["category"] != first["category"])
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -108,11 +162,19 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     settings = load_settings(home=tmp_path / "home", landing_dir=tmp_path / "landing")
     generate(out=settings.landing_dir, customers=150, days=3, seed=5, start=NIGHT1,
              truth_path=tmp_path / "truth.parquet")
-    cookie, _ = _plant_login(settings.landing_dir)
+    cookie, account = _plant_login(settings.landing_dir)
     sku = _recategorise_one_product(settings.landing_dir)
+    late_orders = _plant_late_account(settings.landing_dir, account)
     invoke(["seed"], settings)
-    for ds in (NIGHT1, NIGHT2):
-        _extract_and_build(settings, ds)
+    _extract_and_build(settings, NIGHT1)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        # (the extract quarantines a few of the generator's order lines itself)
+        late_orders = [r[0] for r in con.execute(
+            "select order_id from int_orders__person_keys where quarantine_reason = "
+            f"'account_quarantined' and order_id in ({', '.join('?' * len(late_orders))})",
+            late_orders).fetchall()]
+    assert late_orders
+    _extract_and_build(settings, NIGHT2)
 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         moved = con.execute(
@@ -125,6 +187,17 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
         night1_events_of_sku = con.execute(
             "select count(*) from customer_events where sku = ? and delivered_on = ?",
             [sku, NIGHT1]).fetchone()[0]
+        lines_of_sku = con.execute("select count(*) from order_items where sku = ?",
+                                   [sku]).fetchone()[0]
+        # The campaign click moved with the cookie's pair.
+        clicked = con.execute("select unified_id from campaign_responses where campaign_id = ?",
+                              [PLANTED_CAMPAIGN]).fetchall()
+        # The orders of the late account now reach its person.
+        late = con.execute(
+            "select count(*) from orders inner join int_identity__id_assignment as m "
+            "on m.source = 'shop' and orders.customer_id = m.source_id "
+            "and orders.unified_id = m.unified_id "
+            f"where order_id in ({', '.join('?' * len(late_orders))})", late_orders).fetchone()[0]
         # Days of the cookie's night-1 events that the person it moved to had no row for
         # before: customer_engagement_daily must add them although no new event is on them.
         new_days = con.execute(
@@ -134,7 +207,9 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     # The cookie's night-1 events moved to another person, and the sku has old events.
     assert len(moved) == 1 and moved[0][1] is not None and moved[0][0] != moved[0][1]
     assert new_days > 0
-    assert relabelled == 1 and night1_events_of_sku > 0
+    assert relabelled == 1 and night1_events_of_sku > 0 and lines_of_sku > 0
+    assert clicked == [(moved[0][0],)]
+    assert late_orders and late == len(late_orders)
     _assert_full_refresh_gives_the_same(tmp_path, settings, "copy", NIGHT2)
 
     # Night 3: what the generator delivers, and a purchase converting an earlier night's
@@ -209,11 +284,7 @@ def _plant_purchase_after_click(settings, ds: date) -> tuple:
 
 
 def _append_event(settings, ds: date, event: dict) -> None:
-    path = settings.landing_dir / "pixel" / ds.isoformat() / "events.jsonl.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        text = f.read()
-    with gzip.open(path, "wt", encoding="utf-8") as f:
-        f.write(text.rstrip("\n") + "\n" + json.dumps(event) + "\n")
+    _append_line(settings.landing_dir / "pixel" / ds.isoformat() / "events.jsonl.gz", event)
 
 
 def _add_product_view(settings, ds: date) -> tuple[str | None, str | None]:

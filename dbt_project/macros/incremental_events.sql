@@ -253,3 +253,109 @@
     select {{ columns | join(', ') }} from {{ touched_relation('previous') }}
     {%- endif %}
 {%- endmacro %}
+
+
+{#- A per-run watermark, for an incremental model whose rows cannot tell which deliveries it
+    has processed: campaign_responses' rows change only on nights with campaign activity or
+    purchases of their persons, so the newest delivery among them lags behind (a bound read
+    off them once reached back past the night int_events__key_persons was first built, and
+    every person counted as moved). `<model>__runs` holds one row, the `ds` of the last
+    successful build (every delivery up to it is counted), written by the post-hook. -#}
+{% macro run_watermark_relation() -%}
+  {{ return(touched_relation('runs')) }}
+{%- endmacro %}
+
+{#- The bound of an incremental run (a date literal string): the `ds` of the last build, or
+    none to recompute every row: outside an incremental run, without a watermark (the first
+    build after upgrading), and on a rerun of that `ds` or an earlier one (events may have
+    left the delivery that build counted, and no row says which). -#}
+{% macro run_watermark_bound() -%}
+  {%- if not execute or not is_incremental() -%}{{ return(none) }}{%- endif -%}
+  {%- set relation = adapter.get_relation(database=this.database, schema=this.schema,
+                                          identifier=run_watermark_relation().identifier) -%}
+  {%- if relation is none -%}{{ return(none) }}{%- endif -%}
+  {%- set last = run_query("select max(ds) from " ~ relation).columns[0].values()[0] -%}
+  {%- if last is none or (last | string) >= (var('ds') | string) -%}{{ return(none) }}{%- endif -%}
+  {{ return(last | string) }}
+{%- endmacro %}
+
+{#- Post-hook: record this build's `ds` (DuckDB; on Spark the model is rebuilt whole). -#}
+{% macro write_run_watermark() -%}
+  {%- if personalization.keyed_incremental() == 'incremental' -%}
+    create or replace table {{ run_watermark_relation() }} as
+    select date '{{ var("ds") }}' as ds
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- campaign_responses: the rows (unified_id, days from_day..to_day) new events can change
+    since `lower_bound`: the day of a new open or click; the click days a new purchase can
+    convert (a click at most 7 days before it: that day and the 7 before); every day of the
+    moved persons (their old events changed person or expired). -#}
+{% macro campaign_touched_days(lower_bound) -%}
+    select unified_id, date '1900-01-01' as from_day, date '9999-12-31' as to_day
+    from ({{ moved_event_persons(lower_bound) }}) as moved
+    union
+    select
+        unified_id,
+        case when event_type = 'purchase' then cast(occurred_at as date) - 7
+             else cast(occurred_at as date) end as from_day,
+        cast(occurred_at as date) as to_day
+    from {{ ref('int_events__resolved') }}
+    where delivered_on > date '{{ lower_bound }}' and delivered_on <= date '{{ var("ds") }}'
+      and unified_id is not null
+      and (event_type = 'purchase'
+           or (event_type in ('email_open', 'email_click')
+               and campaign_id is not null and variant is not null))
+{%- endmacro %}
+
+{#- `alias`'s (unified_id, `day`) is in the touched set. -#}
+{% macro in_campaign_touched_days(alias, day='activity_on') -%}
+    exists (
+        select 1 from {{ touched_relation() }} as touched
+        where touched.unified_id = {{ alias }}.unified_id
+          and {{ alias }}.{{ day }} between touched.from_day and touched.to_day)
+{%- endmacro %}
+
+{#- Pre-hooks of campaign_responses: write the touched set, delete its rows (every row when
+    the run has no bound). -#}
+{% macro write_campaign_touched() -%}
+  {%- set lower_bound = run_watermark_bound() -%}
+  {%- if lower_bound is not none -%}
+    create or replace table {{ touched_relation() }} as
+    {{ campaign_touched_days(lower_bound) }}
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}
+
+{% macro delete_campaign_touched() -%}
+  {%- if is_incremental() -%}
+    delete from {{ this }}
+    {%- if run_watermark_bound() is not none %}
+    where {{ in_campaign_touched_days(this.identifier) }}
+    {%- endif %}
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}
+
+{#- Config of campaign_responses: incremental append after the pre-hooks; the post-hooks drop
+    the touched set and record the run. -#}
+{% macro campaign_responses_config() -%}
+  {{ config(
+      materialized=keyed_incremental(),
+      incremental_strategy='append',
+      on_schema_change='fail',
+      pre_hook=["{{ write_campaign_touched() }}", "{{ delete_campaign_touched() }}"],
+      post_hook=["{{ drop_touched() }}", "{{ write_run_watermark() }}"]
+  ) }}
+  {#- Not under a unit test, which gives only the model's own inputs (it never runs
+      incrementally). -#}
+  {%- if model.resource_type != 'unit_test' -%}
+    {%- do ref('int_events__key_persons') -%}
+    {%- do ref('int_events__expired_persons') -%}
+  {%- endif -%}
+{%- endmacro %}

@@ -2,9 +2,21 @@
 -- and converted (a purchase within 7 days after one of that day's clicks). Events are the
 -- warehouse's (deduplicated, with the person identity resolution gave them); the portal's
 -- A/B page reads this table through the export (campaign_responses.parquet).
+-- Incremental (exception to the marts-as-tables rule): a night recomputes the rows new
+-- events can change, the days of new opens and clicks, the 7 days before a new purchase,
+-- every day of persons whose old events moved or expired, from those persons' events only
+-- (macros/incremental_events.sql); its bound is the last build's `ds` (a per-run
+-- watermark), and a rerun recomputes every row. `--full-refresh` gives the same table.
+{{ campaign_responses_config() }}
+
+{%- set lower_bound = run_watermark_bound() %}
+
 with events as (
     select * from {{ ref('int_events__resolved') }}
     where unified_id is not null
+    {%- if lower_bound is not none %}
+      and unified_id in (select touched.unified_id from {{ touched_relation() }} as touched)
+    {%- endif %}
 ),
 
 campaign_events as (
@@ -66,6 +78,9 @@ final as (
         and daily.variant = converted.variant
         and daily.unified_id = converted.unified_id
         and daily.activity_on = converted.activity_on
+    {%- if lower_bound is not none %}
+    where {{ in_campaign_touched_days('daily') }}
+    {%- endif %}
 )
 
 select * from final

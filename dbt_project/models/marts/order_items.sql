@@ -1,4 +1,7 @@
 -- One row per order line of an order that reaches a person (int_order_items__resolved).
+-- A view on DuckDB, a table on Spark, as orders (the lines are kept incrementally there).
+{{ config(materialized=served_view()) }}
+
 with order_items as (
     select * from {{ ref('int_order_items__resolved') }}
 ),

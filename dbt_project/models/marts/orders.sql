@@ -1,5 +1,10 @@
 -- One row per order that reaches a person (int_orders__resolved); orders that reach no
 -- person are in quarantined_orders instead.
+-- A view (exception to the marts-as-tables rule, like customer_events): the orders are kept
+-- incrementally in int_orders__resolved; a table here would copy them every night. On Spark
+-- a table (the serving copy takes tables' files).
+{{ config(materialized=served_view()) }}
+
 with orders as (
     select * from {{ ref('int_orders__resolved') }}
 ),

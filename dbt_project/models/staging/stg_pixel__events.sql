@@ -2,12 +2,13 @@
 -- At-least-once delivery: an event_id may repeat within a file or a day later. The first
 -- occurrence (earliest delivery, then earliest line) is kept. In an incremental run, ids
 -- already loaded from earlier deliveries are skipped; delete+insert on event_id makes a
--- rerun of the same ds replace that day's rows. A full rebuild gives the same table.
+-- rerun of the same ds replace that day's rows (the delete reads only rows delivered after
+-- the bound: recent_delete_insert, macros/lake.sql). A full rebuild gives the same table.
 -- Events come through two channels with one contract: the pixel's daily file and the
 -- real-time intake (docs/triggers.md); the same event_id through both is kept once.
 {{ config(
     materialized=keyed_incremental(),
-    incremental_strategy='delete+insert',
+    incremental_strategy='recent_delete_insert',
     unique_key='event_id',
     on_schema_change='fail'
 ) }}

@@ -40,24 +40,40 @@ remapped as (
     where remapped_on > date '{{ lower_bound }}'
 ),
 
+-- The new deliveries (DuckDB skips older row groups), and the old events to re-write, each
+-- found by one semi-join on one column, not by an OR over every event (which read every
+-- column of every event): those of re-mapped pairs by their cookie (or account, for pairs
+-- without one; their events have none), and of re-categorised skus. The cookie also selects
+-- other pairs of the same cookie; re-writing those gives the rows they already have. `union`
+-- keeps an event found twice once. Each branch names the table, not the `events` CTE: a CTE
+-- used more than once is materialized by DuckDB, a copy of every event.
+old_selected as (
+    select * from {{ ref('stg_pixel__events') }}
+    where delivered_on <= date '{{ lower_bound }}'
+      and anonymous_id in (select remapped.anonymous_id from remapped)
+    union
+    select * from {{ ref('stg_pixel__events') }}
+    where delivered_on <= date '{{ lower_bound }}' and anonymous_id is null
+      and customer_id in (
+          select remapped.customer_id from remapped where remapped.anonymous_id is null)
+    union
+    select * from {{ ref('stg_pixel__events') }}
+    where delivered_on <= date '{{ lower_bound }}'
+      and sku in (select sku from sku_categories where changed_on > date '{{ lower_bound }}')
+),
+
 {% endif -%}
 selected as (
     select *, {{ event_person_key('customer_id', 'anonymous_id') }} as person_key
-    from events
-    where delivered_on <= date '{{ var("ds") }}'
-    {% if is_incremental() -%}
-    -- Events of re-mapped pairs found by their cookie (or account, for pairs without one):
-    -- a hash probe per event instead of building every event's pair key. It also selects
-    -- other pairs of the same cookie; re-writing those gives the rows they already have.
-    and (
-        delivered_on > date '{{ lower_bound }}'
-        or anonymous_id in (select remapped.anonymous_id from remapped)
-        or customer_id in (
-            select remapped.customer_id from remapped where remapped.anonymous_id is null)
-        or sku in (
-            select sku from sku_categories where changed_on > date '{{ lower_bound }}')
-    )
-    {%- endif %}
+    from (
+        select * from events
+        where delivered_on <= date '{{ var("ds") }}'
+        {%- if is_incremental() %}
+          and delivered_on > date '{{ lower_bound }}'
+        union all
+        select * from old_selected
+        {%- endif %}
+    ) as events
 ),
 
 final as (
