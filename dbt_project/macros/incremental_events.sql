@@ -319,39 +319,52 @@
           and {{ alias }}.{{ day }} between touched.from_day and touched.to_day)
 {%- endmacro %}
 
-{#- Pre-hooks of campaign_responses: write the touched set, delete its rows (every row when
-    the run has no bound). -#}
-{% macro write_campaign_touched() -%}
+{#- Pre-hooks of a model with a per-run watermark (`kind`: 'campaign' for campaign_responses,
+    'orders' / 'items' for the order models, macros/incremental_orders.sql): write the rows
+    the night can change since the watermark to `<model>__touched`, delete them (every row
+    when the run has no bound). -#}
+{% macro write_watermark_touched(kind) -%}
   {%- set lower_bound = run_watermark_bound() -%}
   {%- if lower_bound is not none -%}
     create or replace table {{ touched_relation() }} as
+    {% if kind == 'campaign' -%}
     {{ campaign_touched_days(lower_bound) }}
-  {%- else -%}
-    select 1
-  {%- endif -%}
-{%- endmacro %}
-
-{% macro delete_campaign_touched() -%}
-  {%- if is_incremental() -%}
-    delete from {{ this }}
-    {%- if run_watermark_bound() is not none %}
-    where {{ in_campaign_touched_days(this.identifier) }}
+    {%- else -%}
+    {{ touched_orders(kind, lower_bound) }}
     {%- endif %}
   {%- else -%}
     select 1
   {%- endif -%}
 {%- endmacro %}
 
-{#- Config of campaign_responses: incremental append after the pre-hooks; the post-hooks drop
-    the touched set and record the run. -#}
-{% macro campaign_responses_config() -%}
+{% macro delete_watermark_touched(kind) -%}
+  {%- if is_incremental() -%}
+    delete from {{ this }}
+    {%- if run_watermark_bound() is not none %}
+    where {{ in_campaign_touched_days(this.identifier) if kind == 'campaign' else in_touched_orders() }}
+    {%- endif %}
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}
+
+{#- Config of a model with a per-run watermark: incremental append after the pre-hooks; the
+    post-hooks drop the touched set and record the run. -#}
+{% macro watermark_incremental_config(kind) -%}
   {{ config(
       materialized=keyed_incremental(),
       incremental_strategy='append',
       on_schema_change='fail',
-      pre_hook=["{{ write_campaign_touched() }}", "{{ delete_campaign_touched() }}"],
+      pre_hook=["{{ write_watermark_touched('" ~ kind ~ "') }}",
+                "{{ delete_watermark_touched('" ~ kind ~ "') }}"],
       post_hook=["{{ drop_touched() }}", "{{ write_run_watermark() }}"]
   ) }}
+{%- endmacro %}
+
+{#- Config of campaign_responses; records the models the touched set reads, which dbt cannot
+    see at parse time. -#}
+{% macro campaign_responses_config() -%}
+  {{ watermark_incremental_config('campaign') }}
   {#- Not under a unit test, which gives only the model's own inputs (it never runs
       incrementally). -#}
   {%- if model.resource_type != 'unit_test' -%}

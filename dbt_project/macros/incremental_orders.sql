@@ -5,8 +5,9 @@
   order): orders and lines delivered since, orders whose person differs from the one their
   rows hold (identity merged or split it, or its shop account arrived), orders that newly
   reach a person or no longer do, and (lines) orders with a sku whose category changed.
-  The pre-hooks write that set to `<model>__touched` and delete its rows; the model appends
-  the orders' rows anew; the post-hooks drop the set and record the run.
+  The pre-hooks (`write_watermark_touched`, macros/incremental_events.sql) write that set to
+  `<model>__touched` and delete its rows; the model appends the orders' rows anew; the
+  post-hooks drop the set and record the run.
 -#}
 
 {#- The orders of `model` ('orders': int_orders__resolved, 'items':
@@ -53,29 +54,6 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- Pre-hooks: write the touched orders (when the run has a bound), delete their rows (every
-    row without one). -#}
-{% macro write_touched_orders(model) -%}
-  {%- set lower_bound = run_watermark_bound() -%}
-  {%- if lower_bound is not none -%}
-    create or replace table {{ touched_relation() }} as
-    {{ touched_orders(model, lower_bound) }}
-  {%- else -%}
-    select 1
-  {%- endif -%}
-{%- endmacro %}
-
-{% macro delete_touched_orders() -%}
-  {%- if is_incremental() -%}
-    delete from {{ this }}
-    {%- if run_watermark_bound() is not none %}
-    where order_id in (select order_id from {{ touched_relation() }})
-    {%- endif %}
-  {%- else -%}
-    select 1
-  {%- endif -%}
-{%- endmacro %}
-
 {#- `column` is a touched order (always true without a bound). -#}
 {% macro in_touched_orders(column='order_id') -%}
   {%- if run_watermark_bound() is not none -%}
@@ -88,13 +66,7 @@
 {#- Config of an incremental order model (`model`: 'orders' or 'items'); records the models
     the touched set reads, which dbt cannot see at parse time. -#}
 {% macro incremental_orders_config(model) -%}
-  {{ config(
-      materialized=keyed_incremental(),
-      incremental_strategy='append',
-      on_schema_change='fail',
-      pre_hook=["{{ write_touched_orders('" ~ model ~ "') }}", "{{ delete_touched_orders() }}"],
-      post_hook=["{{ drop_touched() }}", "{{ write_run_watermark() }}"]
-  ) }}
+  {{ watermark_incremental_config(model) }}
   {%- do ref('stg_shop__orders') -%}
   {%- do ref('stg_shop__order_items') -%}
   {%- if model == 'orders' %}
