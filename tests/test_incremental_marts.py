@@ -30,6 +30,7 @@ import pandas as pd
 from personalization.config import SOURCES, load_settings
 from personalization.generate import generate
 from personalization.pipeline import run_step
+from personalization.privacy import redact
 from personalization.privacy.emails import email_sha256
 from personalization.warehouse import invoke
 
@@ -266,6 +267,17 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     # Night 1 held every campaign open and click of this data: campaign_responses is empty.
     _assert_full_refresh_gives_the_same(tmp_path, settings, "expired", NIGHT3,
                                         may_be_empty=("campaign_responses",))
+
+    # The erase step finds the kept person versions by their columns (privacy.matching): every
+    # version of an erased contact leaves the warehouse, the earlier ones too.
+    keys = tmp_path / "erased_keys.parquet"
+    duckdb.sql(f"copy (select sha256('crm:' || '{updated}') as key_sha256, 'record' as key_kind) "
+               f"to '{keys}' (format parquet)")
+    erased = {c["path"].split("#")[-1] for c in redact.warehouse(settings, keys)}
+    assert {"stg_crm__contact_versions", "int_persons__records"} <= erased, erased
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*) from stg_crm__contact_versions where contact_id = ?",
+                           [updated]).fetchone()[0] == 0
 
 
 def _plant_purchase_after_click(settings, ds: date) -> tuple:
