@@ -30,6 +30,7 @@ import pandas as pd
 from personalization.config import SOURCES, load_settings
 from personalization.generate import generate
 from personalization.pipeline import run_step
+from personalization.privacy import redact
 from personalization.privacy.emails import email_sha256
 from personalization.warehouse import invoke
 
@@ -44,7 +45,11 @@ TABLES = ("int_events__resolved", "customer_events", "customer_engagement_daily"
           "int_customers__activity", "customer_profiles", "int_identity__cookie_keys",
           "int_identity__blocking_keys", "campaign_responses",
           "int_orders__person_keys", "int_orders__resolved", "int_order_items__resolved",
-          "orders", "order_items")
+          "orders", "order_items",
+          # The person staging keeps every normalised version (docs/identity.md, "Kept person
+          # versions"); the latest-version views and the records read them.
+          "stg_crm__contact_versions", "stg_shop__customer_versions", "stg_crm__contacts",
+          "stg_shop__customers", "int_persons__records")
 # Columns compared where a table keeps bookkeeping a rebuild sets afresh (the night a block
 # was last sized, which of a record's rows carries its state).
 COLUMNS = {"int_identity__blocking_keys": "record_key, component_id, blocking_rule, block_key, block_size, fingerprint"}
@@ -233,12 +238,21 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     invoke(["run", *SELECT], settings, NIGHT3)
     _assert_full_refresh_gives_the_same(tmp_path, settings, "rerun", NIGHT3)
 
-    # A rerun of night 3 whose delivery gained a product view of a person with older views.
+    # A rerun of night 3 whose delivery gained a product view of a person with older views,
+    # re-delivers an earlier contact updated (a new last name) and lost one of its contacts'
+    # lines (the rerun must drop that version: the contact's earlier one is its latest again).
     person_key = _add_product_view(settings, NIGHT3)
+    updated, dropped = _redeliver_contacts(settings.landing_dir, NIGHT3)
     _extract_and_build(settings, NIGHT3)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from customer_events where event_id = 'planted-view'"
                            ).fetchone()[0] == 1, person_key
+        assert con.execute("select last_name, delivered_on from stg_crm__contacts where contact_id = ?",
+                           [updated]).fetchall() == [("Redelivered", NIGHT3)]
+        assert con.execute("select count(*) from stg_crm__contact_versions where contact_id = ? "
+                           "and delivered_on = ?", [dropped, NIGHT3]).fetchone()[0] == 0
+        assert con.execute("select count(*) from stg_crm__contact_versions where contact_id = ?",
+                           [updated]).fetchone()[0] >= 2
     _assert_full_refresh_gives_the_same(tmp_path, settings, "rerun_changed", NIGHT3)
 
     # Retention expires night 1's delivery (lake partition and loaded events, as
@@ -253,6 +267,17 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     # Night 1 held every campaign open and click of this data: campaign_responses is empty.
     _assert_full_refresh_gives_the_same(tmp_path, settings, "expired", NIGHT3,
                                         may_be_empty=("campaign_responses",))
+
+    # The erase step finds the kept person versions by their columns (privacy.matching): every
+    # version of an erased contact leaves the warehouse, the earlier ones too.
+    keys = tmp_path / "erased_keys.parquet"
+    duckdb.sql(f"copy (select sha256('crm:' || '{updated}') as key_sha256, 'record' as key_kind) "
+               f"to '{keys}' (format parquet)")
+    erased = {c["path"].split("#")[-1] for c in redact.warehouse(settings, keys)}
+    assert {"stg_crm__contact_versions", "int_persons__records"} <= erased, erased
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*) from stg_crm__contact_versions where contact_id = ?",
+                           [updated]).fetchone()[0] == 0
 
 
 def _plant_purchase_after_click(settings, ds: date) -> tuple:
@@ -281,6 +306,30 @@ def _plant_purchase_after_click(settings, ds: date) -> tuple:
         "url": "https://shop.example/checkout/done", "country": "DE", "city": "Berlin",
         "device": "desktop", "user_agent": "Mozilla/5.0"})
     return tuple(row)
+
+
+def _redeliver_contacts(landing, ds: date) -> tuple[str, str]:
+    """Rewrite `ds`'s CRM delivery: append an updated version (new last name, later
+    updated_at) of a contact delivered on an earlier night only, and remove the line of one
+    of the night's contacts that an earlier night delivered too. Returns their ids."""
+    crm = landing / "crm"
+    earlier = {}
+    for night in sorted(p.name for p in crm.iterdir() if p.name < ds.isoformat()):
+        with (crm / night / "contacts.csv").open(newline="", encoding="utf-8") as f:
+            earlier.update({r["contact_id"]: r for r in csv.DictReader(f)
+                            if r.get("contact_id") and None not in r and None not in r.values()})
+    path = crm / ds.isoformat() / "contacts.csv"
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))  # raw rows: the generator plants malformed ones
+    header, tonight = rows[0], {r[0] for r in rows[1:] if r}
+    dropped = next(r[0] for r in rows[1:] if len(r) == len(header) and r[0] in earlier)
+    rows = [r for r in rows if not (r and r[0] == dropped)]
+    updated = next(c for c in sorted(earlier) if c not in tonight and earlier[c]["updated_at"])
+    row = {**earlier[updated], "last_name": "Redelivered", "updated_at": f"{ds.isoformat()}T08:00:00Z"}
+    rows.append([row[column] for column in header])
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return updated, dropped
 
 
 def _append_event(settings, ds: date, event: dict) -> None:

@@ -78,3 +78,18 @@
   {{ get_delete_insert_merge_sql(arg_dict['target_relation'], arg_dict['temp_relation'],
                                  arg_dict['unique_key'], arg_dict['dest_columns'], predicates) }}
 {%- endmacro %}
+
+
+{#- Pre-hook of the staging tables that keep every delivered version (stg_crm__contact_versions,
+    stg_shop__customer_versions; incremental append): in an incremental run, delete the rows of
+    the deliveries the model is about to read again (after its lower bound: `ds`, and every
+    missed day) and of any delivery after `ds`, so a rerun of `ds` replaces that day's rows
+    (also when a row left the delivery) and the table equals a full rebuild for `ds`. The bound
+    is read before the delete, as the model's own lake_ds_window() reads it. -#}
+{% macro replace_deliveries_pre_hook() -%}
+  {%- if is_incremental() -%}
+    delete from {{ this }} where delivered_on > date '{{ personalization.incremental_lower_bound() }}'
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}

@@ -63,7 +63,8 @@ STAGES: dict[str, dict[str, Any]] = {
 }
 
 # Incremental staging tables; an older ds than what they already hold forces a full rebuild.
-INCREMENTAL_TABLES = ("stg_pixel__events", "stg_shop__orders", "stg_shop__order_items")
+INCREMENTAL_TABLES = ("stg_pixel__events", "stg_shop__orders", "stg_shop__order_items",
+                      "stg_crm__contact_versions", "stg_shop__customer_versions")
 
 _FAILED = {"error", "fail", "runtime error"}
 
