@@ -39,12 +39,12 @@ LANDING_FILES = {
     "shop/order_items": "orders.jsonl",
     "pixel/events": "events.jsonl.gz",
 }
-# Erasure requests hold the requester's plain email until every ESP confirmed the deletion
-# (purge.py); the other lake tables are redacted as soon as a person is erased.
 # The lake tables whose rows each come from one landing line, and the key that line carries
 # (checked before the line is blanked, see `landing_lines`).
 LINE_KEYS = {"crm/contacts": "contact_id", "shop/customers": "customer_id",
              "shop/orders": "order_id", "shop/order_items": "order_id", "pixel/events": "event_id"}
+# Erasure requests hold the requester's plain email until every ESP confirmed the deletion
+# (purge.py); the other lake tables are redacted as soon as a person is erased.
 PERSON_TABLES = ("crm/contacts", "shop/customers", "shop/orders", "shop/order_items",
                  "pixel/events", "pixel/intake_events", "triggers/sends")
 
@@ -183,12 +183,13 @@ def landing_lines(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
     older version's redaction, or a file changed since), and `candidates` never extracted
     (no load log for their date)."""
     wanted: dict[Path, dict[int, list[str]]] = {}
+    names = ", ".join(literal(name) for name in sorted(set(LANDING_FILES.values())))
     for source_file, number, witnesses in con.execute(f"""
             SELECT source_file, line_number, list(witness) FROM (
                 SELECT source_file, line_number, witness FROM landing_hits
                 UNION ALL SELECT source_file, line_number, raw FROM quarantine_hits)
-            WHERE split_part(source_file, '/', -1) IN ({', '.join(map(literal, sorted(set(LANDING_FILES.values()))))})
-              AND NOT contains(source_file, ':')
+            WHERE split_part(source_file, '/', -1) IN ({names})
+              AND NOT contains(source_file, ':')  -- the intake's files: `erase` reads them by tokens
             GROUP BY ALL""").fetchall():
         # The extract numbers a CSV's data lines after the header: line 1 is the file's line 2.
         physical = number + 1 if source_file.endswith(".csv") else number
