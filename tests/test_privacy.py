@@ -110,3 +110,97 @@ def test_distinct_value_matching_finds_the_same_rows_and_lines_as_hashing_each_o
         WHERE t <> '' AND ({tries})""").fetchone()[0]
     found = sorted(r[0] for r in con.execute(raw_hits_sql("lines", "raw", "line_number", "keys")).fetchall())
     assert found == every_token and len(found) > 50
+
+
+
+def _non_blank_lines(root) -> dict[str, list[str]]:
+    """Each file's non-blank lines, as the extract reads them (BOM, trailing CR removed)."""
+    import gzip
+
+    out = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        text = (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode("utf-8", "replace")
+        out[path.relative_to(root).as_posix()] = [
+            x.removesuffix("\r") for x in text.removeprefix("\ufeff").split("\n") if x.strip()]
+    return out
+
+
+def test_landing_lines_by_line_number_leave_exactly_what_token_matching_leaves(tmp_path, monkeypatch):
+    """The erase night blanks landing lines by the line numbers of the erased rows in the lake
+    and quarantine; it must remove every line that token matching of every CRM, shop and pixel
+    file removes (the oracle), also in a file whose numbers no longer match (a line dropped
+    before the erased ones, as an older version's redaction did: that file, and only it, falls
+    back to tokens), and keep the other lines' numbers (a rerun of the extract loads the same
+    rows but the erased ones)."""
+    import gzip
+    import shutil
+    from datetime import date
+
+    from personalization.extract.runner import extract_source
+    from personalization.generate import generate
+    from personalization.privacy import redact
+    from personalization.privacy.matching import erased_condition
+
+    days = [date(2026, 9, 1), date(2026, 9, 2)]
+    generate(out=tmp_path / "landing", customers=60, days=2, seed=7, start=days[0],
+             truth_path=tmp_path / "truth.parquet")
+    settings = load_settings(home=tmp_path / "home", landing_dir=tmp_path / "landing",
+                             lake_dir=tmp_path / "lake")
+    for ds in days:
+        for source in ("crm", "shop", "pixel"):
+            extract_source(source, ds, settings)
+    raw = settings.lake_dir / "raw"
+    con = duckdb.connect()
+    con.execute(f"""CREATE TABLE erased AS SELECT DISTINCT email FROM
+                    read_parquet('{raw}/crm/contacts/*/*.parquet') WHERE email IS NOT NULL
+                    ORDER BY email LIMIT 6""")
+    con.execute(f"""CREATE TABLE ids AS
+        SELECT 'crm:' || contact_id AS k FROM read_parquet('{raw}/crm/contacts/*/*.parquet')
+            WHERE email IN (SELECT email FROM erased)
+        UNION SELECT 'shop:' || customer_id FROM read_parquet('{raw}/shop/customers/*/*.parquet')
+            WHERE email IN (SELECT email FROM erased)""")
+    con.execute(f"""CREATE TABLE keys AS
+        SELECT sha256(lower(trim(email))) AS key_sha256, 'email' AS key_kind FROM erased
+        UNION SELECT sha256(k), 'record' FROM ids
+        UNION SELECT sha256('pixel:' || anonymous_id), 'record'
+            FROM read_parquet('{raw}/pixel/events/*/*.parquet')
+            WHERE 'shop:' || customer_id IN (SELECT k FROM ids) AND anonymous_id IS NOT NULL
+        UNION SELECT sha256('order:' || order_id), 'order'
+            FROM read_parquet('{raw}/shop/orders/*/*.parquet')
+            WHERE 'shop:' || customer_id IN (SELECT k FROM ids) OR email IN (SELECT email FROM erased)""")
+    landing = settings.landing_dir
+    oracle_landing = tmp_path / "landing_tokens"
+    shutil.copytree(landing, oracle_landing)
+    oracle_settings = settings.model_copy(update={"landing_dir": oracle_landing})
+    oracle = redact.landing_files(con, oracle_settings, "keys", [
+        *redact.landing_person_files(oracle_settings), *oracle_landing.glob("pixel/*/events.jsonl.gz")])
+    removed = {e["path"].split("landing_tokens/")[-1]: e["rows_removed"] for e in oracle}
+    assert sum(removed.values()) > 20 and any(p.startswith("pixel/") for p in removed)
+    expected = _non_blank_lines(oracle_landing)
+
+    # An older version's redaction dropped lines: drop the first line (not the person's) of a
+    # file holding erased lines, so every later line number is off by one.
+    shifted = next(p for p in sorted(removed) if p.startswith("pixel/"))
+    lines = gzip.decompress((landing / shifted).read_bytes()).split(b"\n")
+    assert lines[0].decode() == expected[shifted][0]
+    (landing / shifted).write_bytes(gzip.compress(b"\n".join(lines[1:])))
+    expected[shifted] = expected[shifted][1:]
+
+    by_tokens, fallback = redact.landing_files, []
+    monkeypatch.setattr(redact, "landing_files", lambda con, s, keys, files: (
+        fallback.extend(files), by_tokens(con, s, keys, files))[1])
+    redact.lake_hits(con, settings, "keys", lines=True)
+    redact.quarantine_hits(con, settings, "keys")
+    changed = redact.landing_lines(con, settings, "keys", redact.landing_person_files(settings))
+    assert _non_blank_lines(landing) == expected
+    assert {e["path"].split("landing/")[-1]: e["rows_removed"] for e in changed} == removed
+    assert [p.relative_to(landing).as_posix() for p in fallback] == [shifted]
+
+    day = next(d.isoformat() for d in days if d.isoformat() not in shifted)
+    events = f"read_parquet('{raw}/pixel/events/ds={day}/*.parquet')"
+    columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {events}").fetchall()]
+    kept = con.execute(f"SELECT * FROM {events} WHERE NOT {erased_condition(columns, ledger='keys')} "
+                       "ORDER BY _line_number").fetchall()
+    extract_source("pixel", date.fromisoformat(day), settings)
+    assert con.execute(f"SELECT * FROM {events} ORDER BY _line_number").fetchall() == kept

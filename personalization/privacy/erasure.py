@@ -204,12 +204,16 @@ def erase(ds: date, settings: Settings) -> StepReport:
 def _apply_everywhere(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
                       ds: date) -> dict[str, list[dict]]:
     areas: dict[str, list[dict]] = {}
-    areas["lake"] = redact.lake_tables(con, settings, keys)
-    areas["quarantine"] = redact.quarantine(con, settings, keys)
-    if settings.landing_owned:
-        files = set(redact.landing_person_files(settings))
-        files |= set(redact.landing_for(settings, areas["lake"] + areas["quarantine"]))
-        areas["landing"] = redact.landing_files(con, settings, keys, sorted(files))
+    lake_files = redact.lake_hits(con, settings, keys, lines=True)
+    redact.quarantine_hits(con, settings, keys)
+    # The landing copy before the lake: its lines are found by their lake and quarantine rows,
+    # so a run interrupted before the lake is cleaned finds them again.
+    landing = (redact.landing_lines(con, settings, keys, redact.landing_person_files(settings))
+               if settings.landing_owned else None)
+    areas["lake"] = redact.parquet_files(con, settings, lake_files, keys)
+    areas["quarantine"] = redact.rewrite_quarantine(con, settings)
+    if landing is not None:
+        areas["landing"] = landing
     areas["exports"] = [e for folder in _dated_folders(settings.exports_dir)
                         for e in redact.published_folder(con, settings, folder, keys, ds.isoformat())]
     areas["esp_drop"] = [e for folder in _dated_folders(settings.home / "esp_drop")

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -19,12 +20,15 @@ import duckdb
 
 from personalization import lake
 from personalization.config import Settings
+from personalization.observability import log_event
 from personalization.privacy import encryption
 from personalization.privacy.ledger import copy_atomic, read_parquet_sql, write_parquet_atomic
-from personalization.privacy.matching import erased_condition, raw_hits_sql
+from personalization.privacy.matching import TOKEN_SPLIT, erased_condition, raw_hits_sql
 from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
+
+_GZIP_MAGIC = b"\x1f\x8b"
 
 # The landing contract (docs/design.md): the file each lake table comes from.
 LANDING_FILES = {
@@ -35,6 +39,10 @@ LANDING_FILES = {
     "shop/order_items": "orders.jsonl",
     "pixel/events": "events.jsonl.gz",
 }
+# The lake tables whose rows each come from one landing line, and the key that line carries
+# (checked before the line is blanked, see `landing_lines`).
+LINE_KEYS = {"crm/contacts": "contact_id", "shop/customers": "customer_id",
+             "shop/orders": "order_id", "shop/order_items": "order_id", "pixel/events": "event_id"}
 # Erasure requests hold the requester's plain email until every ESP confirmed the deletion
 # (purge.py); the other lake tables are redacted as soon as a person is erased.
 PERSON_TABLES = ("crm/contacts", "shop/customers", "shop/orders", "shop/order_items",
@@ -83,7 +91,21 @@ def lake_tables(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
 
     Only partitions holding a match are read twice and rewritten: one scan per table finds
     them."""
-    changed = []
+    return parquet_files(con, settings, lake_hits(con, settings, keys, tables, ds), keys)
+
+
+def lake_hits(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
+              tables: tuple[str, ...] = PERSON_TABLES, ds: str | None = None, *,
+              lines: bool = False) -> list[Path]:
+    """The lake partition files holding rows that match `keys`, one scan per table.
+
+    `lines`: also put each matched row's landing line into temp table `landing_hits`
+    (`source_file`, `line_number` as the extract numbers it, `witness`: the row's key, which
+    the line must carry), for `landing_lines`."""
+    if lines:
+        con.execute("CREATE OR REPLACE TEMP TABLE landing_hits "
+                    "(source_file VARCHAR, line_number BIGINT, witness VARCHAR)")
+    hits = []
     for table in tables:
         if not lake.partition_files(settings, table, ds):
             continue
@@ -93,30 +115,129 @@ def lake_tables(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
                                      ledger=keys, source=glob)
         if condition is None:
             continue
-        hit = [Path(r[0]) for r in con.execute(
-            f"SELECT DISTINCT filename FROM {glob} WHERE {condition}").fetchall()]
-        changed += parquet_files(con, settings, sorted(hit), keys)
-    return changed
+        key = LINE_KEYS.get(table) if lines else None
+        row = f", _line_number, CAST({key} AS VARCHAR) AS witness" if key else ""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE lake_hit_rows AS "
+                    f"SELECT filename{row} FROM {glob} WHERE {condition}")
+        hits += sorted(Path(r[0]) for r in con.execute(
+            "SELECT DISTINCT filename FROM lake_hit_rows").fetchall())
+        if key:
+            source, name = table.split("/")[0], LANDING_FILES[table]
+            con.execute(f"""INSERT INTO landing_hits
+                SELECT '{source}/' || regexp_extract(filename, 'ds=([^/]+)', 1) || '/{name}',
+                       _line_number, witness FROM lake_hit_rows""")
+    con.execute("DROP TABLE IF EXISTS lake_hit_rows")
+    return hits
 
 
 def quarantine(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
                ds: str | None = None) -> list[dict]:
     """Quarantined lines (raw text) holding any erased person's email or id."""
-    files = [p / lake.PART_FILE for p in lake.area_partitions(settings, "quarantine", ds)
-             if (p / lake.PART_FILE).exists()]
+    quarantine_hits(con, settings, keys, ds)
+    return rewrite_quarantine(con, settings)
+
+
+def quarantine_hits(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
+                    ds: str | None = None) -> None:
+    """Temp table `quarantine_hits(path, row, source_file, line_number, raw)`: the quarantined
+    lines whose raw text holds any erased person's email or id (`row`: position in `path`)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE quarantine_hits (path VARCHAR, row BIGINT, "
+                "source_file VARCHAR, line_number BIGINT, raw VARCHAR)")
+    for part in lake.area_partitions(settings, "quarantine", ds):
+        path = part / lake.PART_FILE
+        if not path.exists():
+            continue
+        con.execute(f"CREATE OR REPLACE TEMP TABLE q_lines AS SELECT * FROM "
+                    f"{read_parquet_sql(settings, path, ', file_row_number = true')}")
+        con.execute(f"""INSERT INTO quarantine_hits
+            SELECT {literal(str(path))}, file_row_number, source_file, line_number, raw FROM q_lines
+            WHERE file_row_number IN ({raw_hits_sql('q_lines', 'raw', 'file_row_number', keys)})""")
+    con.execute("DROP TABLE IF EXISTS q_lines")
+
+
+def rewrite_quarantine(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[dict]:
+    """Rewrite each quarantine partition in `quarantine_hits` without those lines."""
     changed = []
-    for path in files:
-        source = read_parquet_sql(settings, path)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE q_lines AS "
-                    f"SELECT *, row_number() OVER () AS _rid FROM {source}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE q_hits AS {raw_hits_sql('q_lines', 'raw', '_rid', keys)}")
-        removed = con.execute("SELECT count(*) FROM q_hits").fetchone()[0]
-        if removed:
-            write_parquet_atomic(con, settings, "SELECT * EXCLUDE (_rid) FROM q_lines "
-                                 "WHERE _rid NOT IN (SELECT rid FROM q_hits) ORDER BY _rid", path)
-            changed.append({"path": _rel(settings, path), "rows_removed": removed})
-    con.execute("DROP TABLE IF EXISTS q_lines; DROP TABLE IF EXISTS q_hits")
+    for path, removed in con.execute("SELECT path, count(*) FROM quarantine_hits "
+                                     "GROUP BY path ORDER BY path").fetchall():
+        source = read_parquet_sql(settings, path, ", file_row_number = true")
+        write_parquet_atomic(con, settings, f"""
+            SELECT * EXCLUDE (file_row_number) FROM {source}
+            WHERE file_row_number NOT IN (SELECT row FROM quarantine_hits WHERE path = {literal(path)})
+            ORDER BY file_row_number""", Path(path))
+        changed.append({"path": _rel(settings, Path(path)), "rows_removed": removed})
     return changed
+
+
+def landing_lines(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
+                  candidates: list[Path]) -> list[dict]:
+    """The landing copy, by line numbers: blank the lines of the rows that `lake_hits(...,
+    lines=True)` and `quarantine_hits` found, instead of tokenising every line of every file.
+
+    Every non-blank line of an extracted file became exactly one lake or quarantine row that
+    keeps its line number (the extract checks rows_in = loaded + quarantined; a CSV's header
+    is never a person), so these are the lines naming the person. Blanking keeps the other
+    lines' numbers (the extract skips blank lines), so later nights and a rerun of the date
+    load the same rows. Token matching (`landing_files`) stays for what the numbers cannot
+    vouch for: a file whose line at a number does not carry its row (lines dropped by an
+    older version's redaction, or a file changed since), and `candidates` never extracted
+    (no load log for their date)."""
+    wanted: dict[Path, dict[int, list[str]]] = {}
+    names = ", ".join(literal(name) for name in sorted(set(LANDING_FILES.values())))
+    for source_file, number, witnesses in con.execute(f"""
+            SELECT source_file, line_number, list(witness) FROM (
+                SELECT source_file, line_number, witness FROM landing_hits
+                UNION ALL SELECT source_file, line_number, raw FROM quarantine_hits)
+            WHERE split_part(source_file, '/', -1) IN ({names})
+              AND NOT contains(source_file, ':')  -- the intake's files: `erase` reads them by tokens
+            GROUP BY ALL""").fetchall():
+        # The extract numbers a CSV's data lines after the header: line 1 is the file's line 2.
+        physical = number + 1 if source_file.endswith(".csv") else number
+        wanted.setdefault(settings.landing_dir / source_file, {})[physical] = witnesses
+    by_tokens = [p for p in candidates if p not in wanted and not _extracted(settings, p)]
+    changed = []
+    for path, lines in sorted(wanted.items()):
+        if not path.is_file():
+            continue
+        blanked = _blank_lines(path, lines)
+        if blanked is None:
+            log_event(logger, "privacy_landing_lines_mismatch", logging.WARNING,
+                      file=_rel(settings, path))
+            by_tokens.append(path)
+        else:
+            changed.append({"path": _rel(settings, path), "rows_removed": blanked})
+    changed += landing_files(con, settings, keys, sorted(by_tokens))
+    return sorted(changed, key=lambda c: c["path"])
+
+
+def _extracted(settings: Settings, path: Path) -> bool:
+    """Whether the landing file `path` (`<source>/<ds>/<name>`) has a load log."""
+    source, ds, name = path.relative_to(settings.landing_dir).parts[-3:]
+    return any(lake.partition_files(settings, table, ds, area="load_log")
+               for table, file in LANDING_FILES.items() if file == name and table.startswith(f"{source}/"))
+
+
+def _blank_lines(path: Path, lines: dict[int, list[str]]) -> int | None:
+    """Empty the physical `lines` (1-based) of `path`, each after checking that it carries
+    every token of each of its witnesses; None (nothing written) when one does not."""
+    text = _read_landing(path).split(b"\n")
+    for number, witnesses in lines.items():
+        if number > len(text):
+            return None
+        tokens = set(re.split(TOKEN_SPLIT, text[number - 1].decode("utf-8", errors="replace")))
+        if not all(_carries(tokens, w) for w in witnesses):
+            return None
+    for number in lines:
+        text[number - 1] = b""
+    _write_landing(path, b"\n".join(text))
+    return len(lines)
+
+
+def _carries(tokens: set[str], witness: str | None) -> bool:
+    # A quarantined pixel line is stored minimised (dropped keys, IPs masked): its other
+    # tokens must all be on the landing line.
+    need = {t for t in re.split(TOKEN_SPLIT, witness or "") if t and "<ip>" not in t}
+    return bool(need) and need <= tokens
 
 
 def landing_files(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
@@ -154,12 +275,20 @@ def _rewrite_lines(con: duckdb.DuckDBPyConnection, path: Path, drop: set[int]) -
                 [sorted(drop)])
     kept = con.sql("SELECT raw FROM l_lines WHERE line_number NOT IN (SELECT n FROM l_drop) "
                    "ORDER BY line_number").to_arrow_table().column("raw")
-    text = "\n".join(kept.to_pylist()) + "\n"
+    _write_landing(path, ("\n".join(kept.to_pylist()) + "\n").encode("utf-8"))
+
+
+def _read_landing(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if data[:2] == _GZIP_MAGIC else data
+
+
+def _write_landing(path: Path, data: bytes) -> None:
+    """Replace the landing file `path` by `data` atomically, gzip'd when `path` is."""
     with path.open("rb") as fh:
-        compressed = fh.read(2) == b"\x1f\x8b"
+        compressed = fh.read(2) == _GZIP_MAGIC
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        data = text.encode("utf-8")
         # Level 6 (gzip's own default): level 9 took 2.3x the CPU for 7% smaller files.
         tmp.write_bytes(gzip.compress(data, compresslevel=6, mtime=0) if compressed else data)
         os.replace(tmp, path)
@@ -184,9 +313,9 @@ def landing_for(settings: Settings, changed_lake: list[dict]) -> list[Path]:
 
 
 def landing_person_files(settings: Settings) -> list[Path]:
-    """Every CRM and shop landing file that can name a person (all dates). They are read
-    whole on a night with new erasures, so a run interrupted after the lake was cleaned
-    still finishes the landing copy; pixel files follow their lake partitions."""
+    """Every CRM and shop landing file that can name a person (all dates): on a night with
+    new erasures those the lake knows nothing of (never extracted) are read by tokens
+    (`landing_lines`); pixel files follow their lake partitions."""
     root = settings.landing_dir
     return sorted([*root.glob("crm/*/contacts.csv"), *root.glob("shop/*/customers.csv"),
                    *root.glob("shop/*/orders.jsonl")])
