@@ -93,3 +93,14 @@
     select 1
   {%- endif -%}
 {%- endmacro %}
+
+{#- Config of a staging table keeping every delivered version: append after the pre-hook that
+    deletes the deliveries about to be read again (the two only work together). -#}
+{% macro delivery_versions_config() -%}
+  {{ config(
+      materialized=keyed_incremental(),
+      incremental_strategy='append',
+      on_schema_change='fail',
+      pre_hook="{{ replace_deliveries_pre_hook() }}"
+  ) }}
+{%- endmacro %}

@@ -7,12 +7,7 @@
 -- after missed nights every missed day) and appends them; the pre-hook first deletes the
 -- rows of those deliveries (and of any later one), so a rerun of `ds` replaces that day's
 -- versions and the table always equals a `--full-refresh` of the same `ds`.
-{{ config(
-    materialized=keyed_incremental(),
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ replace_deliveries_pre_hook() }}"
-) }}
+{{ delivery_versions_config() }}
 
 with source as (
     select * from {{ lake_relation('crm', 'contacts') }} as contacts

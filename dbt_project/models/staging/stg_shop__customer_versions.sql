@@ -1,12 +1,7 @@
 -- Every delivered version of every shop account, normalised once; stg_shop__customers picks
 -- the latest. Incremental by delivery exactly as stg_crm__contact_versions (a rerun of `ds`
 -- replaces that day's versions; `--full-refresh` gives the same table).
-{{ config(
-    materialized=keyed_incremental(),
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ replace_deliveries_pre_hook() }}"
-) }}
+{{ delivery_versions_config() }}
 
 with source as (
     select * from {{ lake_relation('shop', 'customers') }} as customers
