@@ -20,6 +20,7 @@ import duckdb
 
 from personalization import lake
 from personalization.config import Settings
+from personalization.exceptions import PersonalizationError
 from personalization.observability import log_event
 from personalization.privacy import encryption
 from personalization.privacy.ledger import copy_atomic, read_parquet_sql, write_parquet_atomic
@@ -219,7 +220,11 @@ def _extracted(settings: Settings, path: Path) -> bool:
 
 def _blank_lines(path: Path, lines: dict[int, list[str]]) -> int | None:
     """Empty the physical `lines` (1-based) of `path`, each after checking that it carries
-    every token of each of its witnesses; None (nothing written) when one does not."""
+    every token of each of its witnesses; None (nothing written) when one does not.
+
+    Only those lines' bytes change: the others keep their numbers (the lake's `_line_number`
+    stays valid for the next erasure and a re-extract), their bytes (invalid UTF-8, CRLF, a
+    BOM) and so their quarantine reasons."""
     text = _read_landing(path).split(b"\n")
     for number, witnesses in lines.items():
         if number > len(text):
@@ -242,7 +247,7 @@ def _carries(tokens: set[str], witness: str | None) -> bool:
 
 def landing_files(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
                   files: list[Path]) -> list[dict]:
-    """Landing files (plain or gzip) without the lines that name an erased person.
+    """Landing files (plain or gzip) with the lines that name an erased person blanked.
 
     Every line is read as text with the extract's line reader, so malformed lines are
     caught too: a line goes when any of its tokens is an erased email, id or email hash."""
@@ -264,18 +269,11 @@ def landing_files(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
             raw_hits_sql(lines, "raw", "line_number", keys)).fetchall()}
         if not hits:
             continue
-        _rewrite_lines(con, path, hits)
+        if _blank_lines(path, dict.fromkeys(hits, [])) is None:
+            raise PersonalizationError(f"landing file {path} changed while it was being redacted")
         changed.append({"path": _rel(settings, path), "rows_removed": len(hits)})
     con.execute("DROP TABLE IF EXISTS l_lines")
     return changed
-
-
-def _rewrite_lines(con: duckdb.DuckDBPyConnection, path: Path, drop: set[int]) -> None:
-    con.execute("CREATE OR REPLACE TEMP TABLE l_drop AS SELECT unnest(?::BIGINT[]) AS n",
-                [sorted(drop)])
-    kept = con.sql("SELECT raw FROM l_lines WHERE line_number NOT IN (SELECT n FROM l_drop) "
-                   "ORDER BY line_number").to_arrow_table().column("raw")
-    _write_landing(path, ("\n".join(kept.to_pylist()) + "\n").encode("utf-8"))
 
 
 def _read_landing(path: Path) -> bytes:
