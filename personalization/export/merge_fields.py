@@ -176,6 +176,20 @@ def merge_select_sql(cfg: MergeFieldConfig) -> str:
     return ",\n    ".join(columns)
 
 
+def build_contact_fields(con: duckdb.DuckDBPyConnection, cfg: MergeFieldConfig) -> None:
+    """Create temp table `export_contact_fields`: `email`, `unified_id`, the merge tags and
+    `FALLBACKS` of every row of `export_base`, computed once.
+
+    The tags depend on the contact alone (`b`), not on the segment: every segment joins this
+    table instead of formatting the same person's fields again (a person is in several
+    segments; the per-segment formatting was the export's largest statement)."""
+    con.execute(f"""
+    CREATE OR REPLACE TEMP TABLE export_contact_fields AS
+    SELECT b.email, b.unified_id, {merge_select_sql(cfg)}
+    FROM export_base AS b
+    """)
+
+
 def build_base(con: duckdb.DuckDBPyConnection, ds: date, cfg: MergeFieldConfig,
                settings: Settings, source: str = "wh.main") -> int:
     """Create temp table `export_base`: one row per eligible contact with what merge fields read.
