@@ -41,7 +41,8 @@ class FileDropAdapter(Adapter):
     """Writes CSV files for an ESP to pick up."""
 
     name = "file_drop"
-    # It copies the export's files in SQL: it needs the emails, not the contacts' fields.
+    # It copies the export's files in SQL: it needs the emails, not the contacts' fields
+    # nor what earlier syncs wrote.
     reads_contacts = False
 
     def plan(self, export: ExportView, previous_state: SyncState) -> SyncPlan:

@@ -83,7 +83,8 @@ def sync(ds: date | None, esp: str, settings: Settings, dry_run: bool = False,
         try:
             adapter = make_adapter(esp, settings, log, mode)
             try:
-                state = SyncState(log.state(sorted(export.segments)), log.erased())
+                state = (SyncState(log.state(sorted(export.segments)), log.erased())
+                         if adapter.reads_contacts else SyncState({}, set()))
                 plan = adapter.plan(export, state)
                 outcomes = [] if dry_run else adapter.apply(plan)
             except SyncError as e:
