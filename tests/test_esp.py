@@ -360,7 +360,7 @@ def test_reading_emails_only_gives_the_contacts_emails_in_order_and_the_same_hol
 
     s = fast_settings(tmp_path)
     rows = _rows([7, 3, 12, 20, 5])  # file order is not email order; 20 is holdout
-    rows[1] = {**rows[1], "email": "  Person3@Example.com "}  # normalised like the row loop
+    rows[1] = {**rows[1], "email": "\t Person3@Example.com \n"}  # normalised like the row loop
     rows.append({**contact(8), "email": " "})  # blank: skipped by both
     rows.append({**contact(9), "is_holdout": None})  # no flag: a contact, not holdout
     write_export(s.exports_dir, D1, {"vip": rows}, fmt=fmt)

@@ -11,6 +11,7 @@ import duckdb
 
 from personalization.config import Settings
 from personalization.exceptions import SyncError
+from personalization.sql import literal
 
 # Export columns that are not merge fields: identity, and the experiment bookkeeping.
 # Bookkeeping columns of the export, not merge fields to upload.
@@ -113,15 +114,18 @@ def _emails_and_holdout(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[lis
     No ORDER BY: a filtered scan keeps the file's row order (DuckDB's
     preserve_insertion_order, on by default), as the row loop did."""
     if path.suffix == ".parquet":
-        rel = f"read_parquet('{path}')"
+        rel = f"read_parquet({literal(path)})"
     else:
-        rel = f"read_csv('{path}', all_varchar = true, header = true)"
-    flags = ", ".join(f"'{v}'" for v in _TRUE)
+        rel = f"read_csv({literal(path)}, all_varchar = true, header = true)"
+    # Python's str.strip() on ASCII: space, tab, newline, carriage return, vertical tab, form feed.
+    blank = "chr(32) || chr(9) || chr(10) || chr(13) || chr(11) || chr(12)"
+    email = f"trim(cast(email as varchar), {blank})"
     rows = con.execute(f"""
-        select lower(trim(cast(email as varchar))) as email,
-               coalesce(lower(trim(cast(is_holdout as varchar))) in ({flags}), false) as holdout
+        select lower({email}) as email,
+               coalesce(lower(trim(cast(is_holdout as varchar), {blank}))
+                        in ({', '.join(literal(v) for v in _TRUE)}), false) as holdout
         from {rel}
-        where coalesce(trim(cast(email as varchar)), '') <> ''""").fetchall()
+        where coalesce({email}, '') <> ''""").fetchall()
     return [e for e, h in rows if not h], {e for e, h in rows if h}
 
 

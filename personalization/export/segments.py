@@ -95,7 +95,7 @@ def export_segment(con: duckdb.DuckDBPyConnection, segment: Segment, cfg: MergeF
     campaign, variants = campaign_of(segment)
     extra_sql = "".join(f",\n    {sql}" for _, sql in extras)
     # The consent filter is the inner join on export_eligible_contacts: nothing else decides.
-    tags = ", ".join(f'b."{tag}"' for tag in (*cfg.tags, "FALLBACKS"))
+    tags = ", ".join(f"b.{identifier(tag)}" for tag in (*cfg.tags, "FALLBACKS"))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE export_segment_rows AS
         SELECT
