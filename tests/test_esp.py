@@ -351,3 +351,25 @@ def test_batches_just_over_the_decimal_limit_are_split_not_refused(name, tmp_pat
                                    "endpoint in ('PUT /v3/marketing/contacts', "
                                    "'POST /api/profile-bulk-import-jobs')")
         assert upserts == [(2,)]  # one request would have been over the limit
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_reading_emails_only_gives_the_contacts_emails_in_order_and_the_same_holdout(tmp_path,
+                                                                                      fmt):
+    from personalization.esp.reader import read_export
+
+    s = fast_settings(tmp_path)
+    rows = _rows([7, 3, 12, 20, 5])  # file order is not email order; 20 is holdout
+    rows[1] = {**rows[1], "email": "\t Person3@Example.com \n"}  # normalised like the row loop
+    rows.append({**contact(8), "email": " "})  # blank: skipped by both
+    rows.append({**contact(9), "is_holdout": None})  # no flag: a contact, not holdout
+    write_export(s.exports_dir, D1, {"vip": rows}, fmt=fmt)
+
+    full = read_export(D1, s).segments["vip"]
+    light = read_export(D1, s, contacts=False).segments["vip"]
+
+    assert light.emails == [c.email for c in full.contacts] == [
+        "person7@example.com", "person3@example.com", "person12@example.com",
+        "person5@example.com", "person9@example.com"]
+    assert light.holdout_emails == full.holdout_emails == {"person20@example.com"}
+    assert light.contacts == [] and light.added_emails == full.added_emails

@@ -250,3 +250,34 @@ def test_score_drift_is_judged_against_the_same_model_only(settings):
         con.execute("UPDATE customer_scores SET churn_model_version = 'churn-2'")
     with pytest.raises(QualityGateError, match=r"drift\.customer_scores"):
         gate(date(2026, 3, 3), "segments", settings)
+
+
+def test_gx_judging_only_suspect_rows_gives_the_same_findings_as_every_row(tmp_path):
+    from expectations import marts as mart_suites
+    from personalization.quality.gx_runner import Check, run_checks, suspects_sql
+
+    suite = mart_suites.identity_map_suite()
+    con = duckdb.connect()
+    con.execute("""
+        CREATE TABLE m AS SELECT * FROM (VALUES
+            ('crm', 'c1', 'u1', 1.0), ('crm', 'c2', 'u2', 0.0),        -- clean, on the bounds
+            ('shop', 's1', 'u3', 0.5), ('shop', 's1', 'u4', 0.7),      -- compound key twice
+            ('crm', 's1', 'u5', 0.9),                                  -- same id, other source
+            ('fax', 'f1', 'u6', 0.5), ('crm', 'c3', NULL, 0.5),        -- not in set, null id
+            ('crm', 'c4', 'u7', 1.5), ('crm', 'c5', 'u8', -0.1)        -- above / below
+        ) AS t(source, source_id, unified_id, match_score)""")
+    suspects = con.execute(suspects_sql(suite, "m")).df()
+    assert sorted(suspects["source_id"]) == ["c3", "c4", "c5", "f1", "s1", "s1"]
+
+    def lines(frame):
+        found, evaluated = run_checks([Check("identity_map", frame, suite, key="source_id")],
+                                      tmp_path / "docs")
+        return sorted((f.expectation, f.unexpected_count, tuple(sorted(f.sample)))
+                      for f in found), evaluated
+
+    assert lines(suspects) == lines(con.execute("SELECT * FROM m").df())
+    clean = con.execute(suspects_sql(suite, "(SELECT * FROM m WHERE source_id IN ('c1', 'c2'))"))
+    assert len(clean.df()) == 0
+    # A suite with a table-level expectation needs every row: no reduction.
+    from expectations import segments as segment_suites
+    assert suspects_sql(segment_suites.build_suite("vip", (1, 2), (1, 3)), "m") is None

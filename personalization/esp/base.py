@@ -133,6 +133,10 @@ class Adapter(ABC):
     """One family of ESP APIs."""
 
     name: str = ""
+    # Whether `plan` reads each contact's fields (`SegmentExport.contacts`) and the sync
+    # state; if not (the file drop copies files), the runner reads only the emails
+    # (`read_export(contacts=False)`) and no state.
+    reads_contacts: bool = True
 
     def __init__(self, settings: Settings, log: SyncLog, mode: str = "delta"):
         self.settings, self.log, self.mode = settings, log, mode

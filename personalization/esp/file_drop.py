@@ -41,12 +41,15 @@ class FileDropAdapter(Adapter):
     """Writes CSV files for an ESP to pick up."""
 
     name = "file_drop"
+    # It copies the export's files in SQL: it needs the emails, not the contacts' fields
+    # nor what earlier syncs wrote.
+    reads_contacts = False
 
     def plan(self, export: ExportView, previous_state: SyncState) -> SyncPlan:
         self._export = export
         segments = []
         for name, seg in sorted(export.segments.items()):
-            emails = [c.email for c in seg.contacts]
+            emails = seg.emails
             added = [e for e in emails if e in seg.added_emails]
             segments.append(SegmentPlan(name, adds=added, removes=sorted(seg.removed_emails),
                                         unchanged=len(emails) - len(added),
@@ -123,6 +126,5 @@ class FileDropAdapter(Adapter):
 
     @staticmethod
     def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> int:
-        rows = con.execute(f"select count(*) from ({query})").fetchone()[0]
-        con.execute(f"copy ({query}) to '{target}' (header, delimiter ',')")
-        return rows
+        # COPY returns the rows it wrote: no second pass to count them.
+        return con.execute(f"copy ({query}) to '{target}' (header, delimiter ',')").fetchone()[0]

@@ -11,6 +11,7 @@ import duckdb
 
 from personalization.config import Settings
 from personalization.exceptions import SyncError
+from personalization.sql import literal
 
 # Export columns that are not merge fields: identity, and the experiment bookkeeping.
 # Bookkeeping columns of the export, not merge fields to upload.
@@ -39,6 +40,9 @@ class SegmentExport:
     # The segment's own columns (manifest `extra_columns`): values that hold for this
     # segment only, unlike the contact-level merge tags every segment carries.
     own_columns: frozenset[str] = frozenset()
+    # The synced contacts' emails in file order (what `contacts` holds, without the fields),
+    # filled even when the contacts are not read: the file drop needs only these.
+    emails: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -96,12 +100,42 @@ def _segment_entries(path: Path) -> dict[str, frozenset[str]]:
                                              for p in (path / "segments").glob("*.*")})}
 
 
+_TRUE = ("true", "t", "1", "yes")
+
+
 def _is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("true", "t", "1", "yes")
+    return (value or "").strip().lower() in _TRUE
 
 
-def read_export(ds: date | None, settings: Settings) -> ExportView:
-    """Load the export for `ds` (None = latest): segments, deltas and erasures."""
+def _emails_and_holdout(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], set[str]]:
+    """The synced emails (file order) and the holdout's, read in SQL with the rules of
+    `read_export`'s row loop: blank emails skipped, a holdout flag counts when it reads true.
+
+    No ORDER BY: a filtered scan keeps the file's row order (DuckDB's
+    preserve_insertion_order, on by default), as the row loop did."""
+    if path.suffix == ".parquet":
+        rel = f"read_parquet({literal(path)})"
+    else:
+        rel = f"read_csv({literal(path)}, all_varchar = true, header = true)"
+    # Python's str.strip() on ASCII: space, tab, newline, carriage return, vertical tab, form feed.
+    blank = "chr(32) || chr(9) || chr(10) || chr(13) || chr(11) || chr(12)"
+    email = f"trim(cast(email as varchar), {blank})"
+    rows = con.execute(f"""
+        select lower({email}) as email,
+               coalesce(lower(trim(cast(is_holdout as varchar), {blank}))
+                        in ({', '.join(literal(v) for v in _TRUE)}), false) as holdout
+        from {rel}
+        where coalesce({email}, '') <> ''""").fetchall()
+    return [e for e, h in rows if not h], {e for e, h in rows if h}
+
+
+def read_export(ds: date | None, settings: Settings, contacts: bool = True) -> ExportView:
+    """Load the export for `ds` (None = latest): segments, deltas and erasures.
+
+    With `contacts=False` each segment's `contacts` stay empty and only `emails` and the
+    holdout are read, in SQL: an adapter that copies the files (the file drop) needs no
+    per-row Python objects (at 1M they were most of its sync).
+    """
     found_ds, path = resolve_export_dir(ds, settings)
     con = duckdb.connect()
     segments: dict[str, SegmentExport] = {}
@@ -110,7 +144,16 @@ def read_export(ds: date | None, settings: Settings) -> ExportView:
         source = parquet if parquet.exists() else csv
         if not source.exists():
             raise SyncError(f"segment {name} is in the manifest but {csv} is missing")
-        contacts, holdout = [], set()
+        deltas = path / "deltas"
+        if not contacts:
+            emails, holdout = _emails_and_holdout(con, source)
+            segments[name] = SegmentExport(
+                name, [], holdout,
+                _emails(con, deltas / f"{name}.added.csv") - holdout,
+                _emails(con, deltas / f"{name}.removed.csv"),
+                own_columns, emails)
+            continue
+        contacts_read, holdout = [], set()
         for row in _rows(con, source):
             email = (row.get("email") or "").strip().lower()
             if not email:
@@ -119,14 +162,13 @@ def read_export(ds: date | None, settings: Settings) -> ExportView:
                 holdout.add(email)  # control group: must never reach the ESP
                 continue
             fields = {k: v for k, v in row.items() if k not in NON_FIELD_COLUMNS and v is not None}
-            contacts.append(Contact(email, row.get("unified_id") or "", fields,
-                                    row.get("variant")))
-        deltas = path / "deltas"
+            contacts_read.append(Contact(email, row.get("unified_id") or "", fields,
+                                         row.get("variant")))
         segments[name] = SegmentExport(
-            name, contacts, holdout,
+            name, contacts_read, holdout,
             _emails(con, deltas / f"{name}.added.csv") - holdout,
             _emails(con, deltas / f"{name}.removed.csv"),
-            own_columns,
+            own_columns, [c.email for c in contacts_read],
         )
     erasures = sorted(_emails(con, path / "erasures.csv"))
     con.close()

@@ -43,6 +43,16 @@ def make_adapter(esp: str, settings: Settings, log: SyncLog, mode: str) -> Adapt
     raise SyncError(f"unknown ESP {esp!r}; known: {', '.join(ADAPTERS)}")
 
 
+def _reads_contacts(esp: str) -> bool:
+    """Whether the adapter for `esp` plans from the contacts' fields (API ESPs) or only from
+    the emails (the file drop: `read_export` then skips building a Python row per contact)."""
+    if esp == "file_drop":
+        from personalization.esp.file_drop import FileDropAdapter
+
+        return FileDropAdapter.reads_contacts
+    return True
+
+
 def sync(ds: date | None, esp: str, settings: Settings, dry_run: bool = False,
          mode: str | None = None) -> StepReport:
     """Sync the export of `ds` (None = latest) to `esp`.
@@ -67,13 +77,14 @@ def sync(ds: date | None, esp: str, settings: Settings, dry_run: bool = False,
     if esp not in ADAPTERS:
         raise SyncError(f"unknown ESP {esp!r}; known: {', '.join(ADAPTERS)}")
     with timed() as t:
-        export = read_export(ds, settings)
+        export = read_export(ds, settings, contacts=_reads_contacts(esp))
         run_id = uuid.uuid4().hex[:12]
         log = SyncLog(sync_db_path(settings.home), esp, export.ds, run_id)
         try:
             adapter = make_adapter(esp, settings, log, mode)
             try:
-                state = SyncState(log.state(sorted(export.segments)), log.erased())
+                state = (SyncState(log.state(sorted(export.segments)), log.erased())
+                         if adapter.reads_contacts else SyncState({}, set()))
                 plan = adapter.plan(export, state)
                 outcomes = [] if dry_run else adapter.apply(plan)
             except SyncError as e:

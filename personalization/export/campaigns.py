@@ -38,7 +38,6 @@ def write_campaign_results(con: duckdb.DuckDBPyConnection, tmp: Path,
     out: dict[str, Any] = {}
     for name, query in (("responses", responses), ("purchases", purchases)):
         path = tmp / (RESPONSES if name == "responses" else PURCHASES)
-        files.write_parquet(con, query, path)
-        rows = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+        rows = files.write_parquet(con, query, path)
         out[name] = {"rows": rows, "file": files.file_entry(path, tmp)}
     return out

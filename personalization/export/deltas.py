@@ -54,8 +54,7 @@ def write_deltas(con: duckdb.DuckDBPyConnection, current: str, previous_parquet:
     out: dict[str, Path | int] = {}
     for kind, query in queries.items():
         path = out_dir / f"{segment}.{kind}.csv"
-        write_csv(con, query, path, neutralise=False)
-        out[kind] = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+        out[kind] = write_csv(con, query, path, neutralise=False)
         out[f"{kind}_path"] = path
     return out
 

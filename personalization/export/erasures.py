@@ -45,6 +45,5 @@ def write_consent_audit(con: duckdb.DuckDBPyConnection, tmp: Path, wh: str) -> d
                                FROM read_parquet([{files_sql}], union_by_name = true))
         ORDER BY c.unified_id"""
     path = tmp / "consent.parquet"
-    files.write_parquet(con, query, path)
-    rows = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+    rows = files.write_parquet(con, query, path)
     return {"rows": rows, "file": files.file_entry(path, tmp)}

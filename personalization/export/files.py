@@ -35,15 +35,17 @@ def has_warehouse_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
         "AND table_schema = 'main' AND table_name = ?", [table]).fetchone()[0])
 
 
-def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
-    """Parquet of `query` (which must be ordered: the bytes depend on row order)."""
+def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int:
+    """Parquet of `query` (which must be ordered: the bytes depend on row order); returns
+    the rows written (COPY counts them: no second run of the query to count)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(f"COPY ({query}) TO {literal(path)} (FORMAT parquet, COMPRESSION zstd)")
+    return con.execute(
+        f"COPY ({query}) TO {literal(path)} (FORMAT parquet, COMPRESSION zstd)").fetchone()[0]
 
 
 def write_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path,
-              neutralise: bool = True) -> None:
-    """UTF-8 CSV with a header (rows in the order of `query`).
+              neutralise: bool = True) -> int:
+    """UTF-8 CSV with a header (rows in the order of `query`); returns the rows written.
 
     With `neutralise` (files for people), text cells a spreadsheet would run as a formula get
     a leading apostrophe; files machines read (deltas, erasures) keep exact values.
@@ -57,10 +59,10 @@ def write_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path,
                         f"THEN '''' || {quoted} ELSE {quoted} END AS {quoted}")
         else:
             cols.append(quoted)
-    con.execute(
+    return con.execute(
         f"COPY (SELECT {', '.join(cols)} FROM ({query})) TO {literal(path)} "
         "(FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', DATEFORMAT '%Y-%m-%d')"
-    )
+    ).fetchone()[0]
 
 
 def file_entry(path: Path, root: Path) -> dict[str, object]:

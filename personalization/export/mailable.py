@@ -54,8 +54,7 @@ def write_mailable(con: duckdb.DuckDBPyConnection, relation: str, path: Path) ->
     """Write the mailable CSV of `relation` to `path`; returns its rows."""
     columns = [name for name, _ in files.column_types(con, f"(SELECT * FROM {relation})")]
     query = mailable_query(relation, columns)
-    files.write_csv(con, query, path)
-    return con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+    return files.write_csv(con, query, path)
 
 
 @lru_cache(maxsize=1)

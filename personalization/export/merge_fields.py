@@ -176,6 +176,20 @@ def merge_select_sql(cfg: MergeFieldConfig) -> str:
     return ",\n    ".join(columns)
 
 
+def build_contact_fields(con: duckdb.DuckDBPyConnection, cfg: MergeFieldConfig) -> None:
+    """Create temp table `export_contact_fields`: `email`, `unified_id`, the merge tags and
+    `FALLBACKS` of every row of `export_base`, computed once.
+
+    The tags depend on the contact alone (`b`), not on the segment: every segment joins this
+    table instead of formatting the same person's fields again (a person is in several
+    segments; the per-segment formatting was the export's largest statement)."""
+    con.execute(f"""
+    CREATE OR REPLACE TEMP TABLE export_contact_fields AS
+    SELECT b.email, b.unified_id, {merge_select_sql(cfg)}
+    FROM export_base AS b
+    """)
+
+
 def build_base(con: duckdb.DuckDBPyConnection, ds: date, cfg: MergeFieldConfig,
                settings: Settings, source: str = "wh.main") -> int:
     """Create temp table `export_base`: one row per eligible contact with what merge fields read.
@@ -219,12 +233,14 @@ def build_base(con: duckdb.DuckDBPyConnection, ds: date, cfg: MergeFieldConfig,
         FROM (SELECT category, sum(quantity) AS quantity FROM items
               WHERE category IS NOT NULL GROUP BY category ORDER BY category)
     ),
+    -- The per-person parts below read only eligible contacts: the rest is never joined.
     reco AS (
         SELECT u.unified_id, list(pr.name ORDER BY u.position) AS reco_names
         FROM (
             SELECT unified_id, unnest(next_best_products) AS sku,
                    generate_subscripts(next_best_products, 1) AS position
             FROM scores
+            WHERE unified_id IN (SELECT unified_id FROM eligible)
         ) AS u
         JOIN products AS pr ON pr.sku = u.sku
         WHERE pr.name IS NOT NULL
@@ -234,12 +250,14 @@ def build_base(con: duckdb.DuckDBPyConnection, ds: date, cfg: MergeFieldConfig,
         SELECT i.unified_id,
                arg_max(pr.name, (i.ordered_at, i.order_id, i.line_number)) AS last_product_name
         FROM items AS i JOIN products AS pr ON pr.sku = i.sku
+        WHERE i.unified_id IN (SELECT unified_id FROM eligible)
         GROUP BY i.unified_id
     ),
     last_currency AS (
         SELECT unified_id, arg_max(currency, (ordered_at, order_id)) AS currency
         FROM {source}.orders
         WHERE ordered_at < {day_end} AND currency IS NOT NULL
+          AND unified_id IN (SELECT unified_id FROM eligible)
         GROUP BY unified_id
     ),
     locale_keys AS (
@@ -250,6 +268,7 @@ def build_base(con: duckdb.DuckDBPyConnection, ds: date, cfg: MergeFieldConfig,
                     ELSE lower(trim(p.language)) || '-' || upper(trim(p.country)) END AS full_key,
                lower(split_part(replace(trim(p.language), '_', '-'), '-', 1)) AS language_key
         FROM profiles AS p
+        WHERE p.unified_id IN (SELECT unified_id FROM eligible)
     ),
     resolved AS (
         SELECT k.unified_id,

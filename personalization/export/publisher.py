@@ -21,7 +21,12 @@ from personalization.exceptions import ExportError, QualityGateError, WarehouseE
 from personalization.export import assignment, consent, exclusions, files, manifest
 from personalization.export.campaigns import write_campaign_results
 from personalization.export.erasures import write_consent_audit, write_erasures
-from personalization.export.merge_fields import build_base, load_merge_fields, register_locales
+from personalization.export.merge_fields import (
+    build_base,
+    build_contact_fields,
+    load_merge_fields,
+    register_locales,
+)
 from personalization.export.run_results import find_failed_segments
 from personalization.export.segments import WH, export_segment
 from personalization.export.stale import carry_over
@@ -96,6 +101,7 @@ def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[st
         consent.register_erasures(con, ds, settings)
         consent.register_consent_filter(con, WH)
         eligible = build_base(con, ds, cfg, settings, WH)
+        build_contact_fields(con, cfg)
         exclusions.start(con)
         excluded_all = dict(con.execute(
             "SELECT exclusion_reason, count(*) FROM export_contact_consent "

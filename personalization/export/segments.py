@@ -10,7 +10,7 @@ import duckdb
 
 from personalization.config import Settings
 from personalization.export import assignment, consent, deltas, exclusions, files, mailable
-from personalization.export.merge_fields import MergeFieldConfig, merge_select_sql
+from personalization.export.merge_fields import MergeFieldConfig
 from personalization.observability import log_event
 from personalization.sql import identifier, literal
 from personalization.warehouse.catalog import Segment
@@ -95,17 +95,18 @@ def export_segment(con: duckdb.DuckDBPyConnection, segment: Segment, cfg: MergeF
     campaign, variants = campaign_of(segment)
     extra_sql = "".join(f",\n    {sql}" for _, sql in extras)
     # The consent filter is the inner join on export_eligible_contacts: nothing else decides.
+    tags = ", ".join(f"b.{identifier(tag)}" for tag in (*cfg.tags, "FALLBACKS"))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE export_segment_rows AS
         SELECT
             b.email,
             b.unified_id,
-            {merge_select_sql(cfg)}{extra_sql},
+            {tags}{extra_sql},
             {assignment.variant_sql('b.unified_id', campaign, variants)} AS variant,
             {assignment.holdout_sql('b.unified_id', settings.holdout_pct)} AS is_holdout
         FROM export_members AS m
         JOIN export_eligible_contacts AS e ON e.unified_id = m.unified_id
-        JOIN export_base AS b ON b.unified_id = e.unified_id
+        JOIN export_contact_fields AS b ON b.unified_id = e.unified_id
         ORDER BY b.unified_id
     """)
     rows, holdout = con.execute(

@@ -112,15 +112,16 @@ def suppression_hashes_sql(con: duckdb.DuckDBPyConnection, settings: Settings) -
     return f"(SELECT DISTINCT {key} AS email_sha256 FROM {source})"
 
 
-def identity_map_frame(con) -> pd.DataFrame:
-    return con.execute("SELECT source, source_id, unified_id, match_score FROM identity_map").df()
+def identity_map_frame(con, suite) -> tuple[pd.DataFrame, int]:
+    return judged_frame(con, "SELECT source, source_id, unified_id, match_score FROM identity_map",
+                        suite)
 
 
-def profiles_frame(con, settings: Settings) -> pd.DataFrame:
+def profiles_frame(con, settings: Settings, suite) -> tuple[pd.DataFrame, int]:
     from personalization.privacy.emails import valid_email_sql
 
     erased = erasure_hashes_sql(settings)
-    return con.execute(f"""
+    return judged_frame(con, f"""
         SELECT
             p.unified_id, p.lifecycle_stage, coalesce(p.revenue, 0) AS revenue,
             coalesce(p.is_contactable AND NOT {valid_email_sql('p.email')}, false)
@@ -134,7 +135,7 @@ def profiles_frame(con, settings: Settings) -> pd.DataFrame:
                      OR coalesce(p.is_unsubscribed, false) OR coalesce(p.is_erased, false)),
                      false) AS contactable_without_consent
         FROM customer_profiles p
-    """).df()
+    """, suite)
 
 
 def rfm_frame(con) -> pd.DataFrame:
@@ -158,12 +159,12 @@ def reconciliation_frame(con) -> pd.DataFrame:
     """).df()
 
 
-def scores_frame(con) -> pd.DataFrame:
-    return con.execute("""
+def scores_frame(con, suite) -> tuple[pd.DataFrame, int]:
+    return judged_frame(con, """
         SELECT s.unified_id, s.p_vip, s.p_churn, s.best_send_hour,
                s.unified_id IN (SELECT unified_id FROM customer_profiles) AS in_profiles
         FROM customer_scores s
-    """).df()
+    """, suite)
 
 
 def segment_frame(con, segment: str) -> pd.DataFrame:
@@ -178,14 +179,30 @@ def numeric_columns(con, sql: str) -> pd.DataFrame:
     return con.execute(sql).df()
 
 
-def export_frame(con, settings: Settings, parquet: Path) -> pd.DataFrame:
+def judged_frame(con, sql: str, suite, params: dict | None = None) -> tuple[pd.DataFrame, int]:
+    """(frame, rows of `sql`): the rows of `sql` an expectation of `suite` could reject, or
+    every row when the suite needs them all (`gx_runner.suspects_sql`). The flags are still
+    computed for every row, in SQL; only suspects reach pandas and GX (on a clean night:
+    none), with the same verdict and failing rows."""
+    from personalization.quality.gx_runner import suspects_sql
+
+    suspects = suspects_sql(suite, f"({sql})")
+    if suspects is None:
+        frame = con.execute(sql, params).df()
+        return frame, len(frame)
+    rows = con.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
+    return con.execute(suspects, params).df(), rows
+
+
+def export_frame(con, settings: Settings, parquet: Path, suite) -> tuple[pd.DataFrame, int]:
     """An exported segment joined back to the warehouse's consent flags, with the gate's own
-    reading of erasures and suppressions (independent of the export's filter)."""
+    reading of erasures and suppressions (independent of the export's filter), as
+    `judged_frame` for `suite`."""
     from personalization.privacy.emails import valid_email_sql
 
     erased = erasure_hashes_sql(settings)
     suppressed = suppression_hashes_sql(con, settings)
-    return con.execute(f"""
+    return judged_frame(con, f"""
         SELECT e.email, e.unified_id,
                {valid_email_sql('e.email')} AS is_valid_email,
                coalesce(p.is_contactable AND p.is_opted_in AND NOT p.is_unsubscribed, false)
@@ -193,6 +210,6 @@ def export_frame(con, settings: Settings, parquet: Path) -> pd.DataFrame:
                {email_sha256_sql('e.email')} IN (SELECT email_sha256 FROM {erased})
                    OR coalesce(p.is_erased, true) AS is_erased,
                {email_sha256_sql('e.email')} IN (SELECT email_sha256 FROM {suppressed}) AS is_suppressed
-        FROM read_parquet(?) e
+        FROM read_parquet($parquet) e
         LEFT JOIN customer_profiles p USING (unified_id)
-    """, [str(parquet)]).df()
+    """, suite, {"parquet": str(parquet)})

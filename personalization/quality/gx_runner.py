@@ -27,6 +27,8 @@ class Check:
     frame: pd.DataFrame
     suite: gx.ExpectationSuite
     key: str | None = None
+    # Rows the frame stands for, when it holds only the rows that could fail (`suspects_sql`).
+    rows: int | None = None
 
 
 @dataclass
@@ -47,6 +49,59 @@ class Finding:
         if self.unexpected_count:
             extra += f"; {self.unexpected_count} failing rows, e.g. {self.sample[:5]}"
         return f"{self.table}: {self.expectation}({what}){extra}"
+
+
+def suspects_sql(suite: gx.ExpectationSuite, relation: str) -> str | None:
+    """SQL selecting the rows of `relation` that some expectation of `suite` could reject.
+
+    GX then judges only those rows, with the same verdict, failing rows and samples as on the
+    whole relation (the frames of every exported segment, every identity record and every
+    profile were most of those gates' time at 1M). Only row-level expectations with `mostly`
+    1 allow it: not null (the null rows), in set (null or outside the set), between (null or
+    outside the bounds, strict or not, compared in SQL as GX compares them) and unique or
+    compound unique (every row whose value occurs twice). GX skips nulls in the last
+    three, so keeping null rows only adds rows it passes. Any other expectation (a row count,
+    a distribution, a `mostly` share) needs the whole relation: None.
+    """
+    import great_expectations.expectations as gxe
+
+    from personalization.sql import identifier, literal
+
+    windows, conditions = [], []
+    for e in suite.expectations:
+        if getattr(e, "mostly", 1) != 1 or getattr(e, "row_condition", None):
+            return None
+        column = identifier(e.column) if hasattr(e, "column") else None
+        if isinstance(e, gxe.ExpectColumnValuesToNotBeNull):
+            conditions.append(f"{column} IS NULL")
+        elif isinstance(e, gxe.ExpectColumnValuesToBeInSet) and e.value_set:
+            values = ", ".join(literal(v) for v in e.value_set)
+            conditions.append(f"{column} IS NULL OR {column} NOT IN ({values})")
+        elif isinstance(e, gxe.ExpectColumnValuesToBeBetween) and not _is_param(e):
+            below, above = ("<=" if e.strict_min else "<"), (">=" if e.strict_max else ">")
+            bounds = [f"{column} {below} {e.min_value!r}"] if e.min_value is not None else []
+            bounds += [f"{column} {above} {e.max_value!r}"] if e.max_value is not None else []
+            conditions.append(" OR ".join([f"{column} IS NULL", *bounds]))
+        elif isinstance(e, gxe.ExpectColumnValuesToBeUnique | gxe.ExpectCompoundColumnsToBeUnique):
+            keys = [e.column] if hasattr(e, "column") else list(e.column_list)
+            count = identifier(f"__rows_with_{len(windows)}")
+            partition = ", ".join(identifier(k) for k in keys)
+            windows.append((count, f"count(*) OVER (PARTITION BY {partition}) AS {count}"))
+            conditions.append(f"{count} > 1")
+        else:
+            return None
+    if not conditions:
+        return None
+    inner = f"SELECT *{''.join(', ' + sql for _, sql in windows)} FROM {relation}"
+    exclude = f" EXCLUDE ({', '.join(name for name, _ in windows)})" if windows else ""
+    where = " OR ".join(f"({c})" for c in conditions)
+    return f"SELECT *{exclude} FROM ({inner}) WHERE {where}"
+
+
+def _is_param(e) -> bool:
+    """A bound that is not a plain number (an evaluation parameter): no SQL for it."""
+    return any(v is not None and (isinstance(v, bool) or not isinstance(v, int | float))
+               for v in (e.min_value, e.max_value))
 
 
 def _context(docs_dir: Path):
