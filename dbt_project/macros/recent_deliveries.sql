@@ -65,3 +65,61 @@ where {{ column_name }} is not null
 group by {{ column_name }}
 having count(*) > 1
 {% endtest %}
+
+
+{#- Persons (`column_name`) of the event rows not found in `to`.`field` (dbt's
+    `relationships`), on the rows a night could have broken. An event's person is its key
+    pair's (`key_pairs`, int_events__key_persons, whose `unified_id` every night re-checks
+    against identity): an old event keeps a person tonight's profiles do not have only if
+    that person left the profiles tonight, and a person leaves only by identity (merged away:
+    `merges`, or its records gone, e.g. a cookie whose events all expired), which moves its
+    key pairs to another person or to none (`remapped_on`, `previous_unified_id`). So a night
+    checks:
+      - the rows of the recent deliveries;
+      - every row whose person is one of the window's moves: a pair's new or previous person,
+        or an id merged away (the events of a merged-away person must all have moved);
+      - every key pair's person (a few rows per person): profiles that lost a person identity
+        still has are caught there, whatever events they have.
+    The whole model (as dbt's `relationships`) when the window is off. -#}
+{% test relationships_in_recent_deliveries(model, column_name, to, field, key_pairs, merges,
+                                           delivered_column='delivered_on') %}
+{%- set after = personalization.recent_deliveries_after() %}
+with parents as (
+    select {{ field }} as person from {{ to }}
+),
+
+{%- if after is none %}
+
+checked as (
+    select {{ column_name }} as person from {{ model }}
+    where {{ column_name }} is not null
+),
+{%- else %}
+
+moved as (
+    select unified_id as person from {{ key_pairs }} where remapped_on > date '{{ after }}'
+    union
+    select previous_unified_id from {{ key_pairs }} where remapped_on > date '{{ after }}'
+    union
+    select absorbed_unified_id from {{ merges }} where merged_on > date '{{ after }}'
+),
+
+checked as (
+    select {{ column_name }} as person from {{ model }}
+    where {{ column_name }} is not null
+      and ({{ delivered_column }} > date '{{ after }}'
+           or {{ column_name }} in (select moved.person from moved))
+    union all
+    select unified_id from {{ key_pairs }} where unified_id is not null
+),
+{%- endif %}
+
+final as (
+    select checked.person
+    from checked
+    left join parents on checked.person = parents.person
+    where parents.person is null
+)
+
+select * from final
+{% endtest %}
