@@ -4,11 +4,15 @@
   "Data tests scoped to the recent deliveries"). Those tables only ever gain rows of new
   deliveries (delivered_on) or lose rows (retention, erasure): a row's columns are checked
   on the nights after it lands, and a later night cannot break them. A re-mapped event keeps
-  its delivered_on, so a test whose column a night may rewrite (unified_id) stays whole-table.
+  its delivered_on: the test of unified_id, which a night may rewrite on old events, also
+  checks the persons identity moved (relationships_in_recent_deliveries, below; "Data tests on
+  the night's rows"). The append-only identity caches use the same window through
+  unique_combination's `written_column` (macros/generic_tests.sql).
 
   The window is the last `data_test_recent_days` deliveries up to `ds` (3: tonight's, a rerun,
-  a catch-up after up to two missed nights). `--full-refresh`, data_test_recent_days = 0, and
-  engines on which these tables are rebuilt whole (Spark) check the whole table.
+  a catch-up after up to two missed nights). `--full-refresh`, data_test_recent_days = 0 (the
+  first build and the weekly night: data_tests_whole_weekday), and engines on which these
+  tables are rebuilt whole (Spark) check the whole table.
 -#}
 
 {#- The first delivery date outside the window (rows delivered after it are "recent"), or
