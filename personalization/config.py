@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     # dbt data tests with every build; off only where another engine's run already tested the
     # same SQL on the same data (the Spark equality test).
     dbt_tests: bool = True
+    # Nightly, the data tests of the largest incremental tables check the night's rows
+    # (docs/performance.md, "Data tests on the night's rows"); on this ISO weekday (7 =
+    # Sunday; 0 = never) every row, as on a first build or --full-refresh, so what a slice
+    # cannot see (rows no night wrote) is found within a week.
+    data_tests_whole_weekday: int = Field(7, ge=0, le=7)
 
     # DuckDB: spill instead of growing past the limit.
     duckdb_memory_limit: str = "6GB"

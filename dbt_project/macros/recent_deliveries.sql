@@ -4,11 +4,15 @@
   "Data tests scoped to the recent deliveries"). Those tables only ever gain rows of new
   deliveries (delivered_on) or lose rows (retention, erasure): a row's columns are checked
   on the nights after it lands, and a later night cannot break them. A re-mapped event keeps
-  its delivered_on, so a test whose column a night may rewrite (unified_id) stays whole-table.
+  its delivered_on: the test of unified_id, which a night may rewrite on old events, also
+  checks the persons identity moved (relationships_in_recent_deliveries, below; "Data tests on
+  the night's rows"). The append-only identity caches use the same window through
+  unique_combination's `written_column` (macros/generic_tests.sql).
 
   The window is the last `data_test_recent_days` deliveries up to `ds` (3: tonight's, a rerun,
-  a catch-up after up to two missed nights). `--full-refresh`, data_test_recent_days = 0, and
-  engines on which these tables are rebuilt whole (Spark) check the whole table.
+  a catch-up after up to two missed nights). `--full-refresh`, data_test_recent_days = 0 (the
+  first build and the weekly night: data_tests_whole_weekday), and engines on which these
+  tables are rebuilt whole (Spark) check the whole table.
 -#}
 
 {#- The first delivery date outside the window (rows delivered after it are "recent"), or
@@ -64,4 +68,66 @@ where {{ column_name }} is not null
 {%- endif %}
 group by {{ column_name }}
 having count(*) > 1
+{% endtest %}
+
+
+{#- Persons (`column_name`) of the event rows not found in `to`.`field` (dbt's
+    `relationships`), on the rows a night could have broken. An event's person is its key
+    pair's (`key_pairs`, int_events__key_persons, whose `unified_id` every night re-checks
+    against identity): an old event keeps a person tonight's profiles do not have only if
+    that person left the profiles tonight, and a person leaves only by identity (merged away:
+    `merges`, or its records gone, e.g. a cookie whose events all expired), which moves its
+    key pairs to another person or to none (`remapped_on`, `previous_unified_id`). So a night
+    checks:
+      - the rows of the recent deliveries;
+      - every row whose person a key pair left in the window (`previous_unified_id`, the
+        last move only) or identity merged away in the window: all their events must have
+        moved;
+      - every key pair's person (a few rows per person): the person a re-written event gets,
+        and profiles that lost a person identity still has, whatever events they have.
+    The whole model (as dbt's `relationships`) when the window is off. -#}
+{% test relationships_in_recent_deliveries(model, column_name, to, field, key_pairs, merges,
+                                           delivered_column='delivered_on') %}
+{%- set after = personalization.recent_deliveries_after() %}
+with parents as (
+    select {{ field }} as person from {{ to }}
+),
+
+{%- if after is none %}
+
+checked as (
+    select {{ column_name }} as person from {{ model }}
+    where {{ column_name }} is not null
+),
+{%- else %}
+
+moved as (
+    select previous_unified_id as person from {{ key_pairs }}
+    where remapped_on > date '{{ after }}' and previous_unified_id is not null
+    union
+    select absorbed_unified_id from {{ merges }} where merged_on > date '{{ after }}'
+),
+
+{#- One branch per kind of row, so that each is a scan DuckDB prunes (the window) or a probe
+    into a small set (the moved persons), not a test of every row against both. A row in
+    both is checked twice (a failure counted twice). #}
+checked as (
+    select {{ column_name }} as person from {{ model }}
+    where {{ delivered_column }} > date '{{ after }}' and {{ column_name }} is not null
+    union all
+    select {{ column_name }} from {{ model }}
+    where {{ column_name }} in (select moved.person from moved)
+    union all
+    select unified_id from {{ key_pairs }} where unified_id is not null
+),
+{%- endif %}
+
+final as (
+    select checked.person
+    from checked
+    left join parents on checked.person = parents.person
+    where parents.person is null
+)
+
+select * from final
 {% endtest %}

@@ -183,10 +183,8 @@ def build(ds: date, stage: str, settings: Settings, full_refresh: bool = False) 
     if full_refresh:
         command.append("--full-refresh")
     model_vars = _model_vars(settings)
-    if stage == "marts" and not full_refresh and not _holds_loaded_events(settings):
-        # The first build loads every delivery at once: its data tests check every row, not
-        # only the recent deliveries' (dbt_project/macros/recent_deliveries.sql).
-        model_vars["data_test_recent_days"] = 0
+    if stage == "marts" and not full_refresh:
+        model_vars.update(data_test_window_vars(ds, settings))
     with timed() as t:
         result = invoke(command, settings, ds=ds, extra_vars=model_vars)
     _serve(result, settings)
@@ -195,6 +193,21 @@ def build(ds: date, stage: str, settings: Settings, full_refresh: bool = False) 
               models=report.rows_out, tests=report.details["tests_passed"],
               seconds=report.seconds, full_refresh=full_refresh)
     return report
+
+
+def data_test_window_vars(ds: date, settings: Settings) -> dict[str, Any]:
+    """`{"data_test_recent_days": 0}` when tonight's marts data tests must check every row, not
+    only the night's (dbt_project/macros/recent_deliveries.sql); else no var (the project's
+    window). Every row on the first build (it loads every delivery at once) and on the weekly
+    whole check (`data_tests_whole_weekday`). `--full-refresh` checks every row by itself."""
+    if not _holds_loaded_events(settings):
+        reason = "first_build"
+    elif ds.isoweekday() == settings.data_tests_whole_weekday:
+        reason = "weekly"
+    else:
+        return {}
+    log_event(logger, "dbt_data_tests_whole", ds=ds.isoformat(), reason=reason)
+    return {"data_test_recent_days": 0}
 
 
 def build_segments(ds: date, settings: Settings) -> StepReport:
