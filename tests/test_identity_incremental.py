@@ -160,7 +160,7 @@ CHANGED_ROWS_TABLES = {
     "int_identity__record_fingerprints": "* exclude (changed_at)",
     "int_identity__deterministic_components": "*",
     "int_identity__cluster_region": "record_key, record_signature",
-    "int_identity__clusters": "*",
+    "int_identity__clusters": "* exclude (changed_at)",
     "int_identity__id_assignment": "*",
 }
 

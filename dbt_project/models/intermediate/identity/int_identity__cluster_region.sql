@@ -10,11 +10,16 @@
 -- Every record is in the region when there is no state of last night, on a --full-refresh,
 -- and when the stored identity model is re-estimated (every weight may change); and on
 -- Spark, which has no recursive walk (its connected components iterate from Jinja).
+-- Only the guarded records written since last night's clusters (stamped: changed_rows.sql)
+-- can have changed, so only their signatures are computed and compared, and only the rows of
+-- tonight's and last night's touched and region records (and records gone) are recomputed;
+-- every other row is last night's (not touched, not in the region, same signature).
 -- depends_on: {{ ref('int_identity__deterministic_edges') }}
 -- depends_on: {{ ref('int_identity__scored_pairs') }}
 {{ changed_rows_config('record_key', 'record_signature') }}
 {%- set previous_clusters = none %}
 {%- set previous_edges = none %}
+{%- set since = none %}
 {%- set reestimate = identity_reestimate() %}
 {%- if not flags.FULL_REFRESH and not reestimate %}
     {%- set clusters_relation = previous_build_relation('int_identity__clusters', 'record_signature') %}
@@ -22,12 +27,31 @@
     {%- if clusters_relation is not none and edges_relation is not none %}
         {%- set previous_clusters = clusters_relation %}
         {%- set previous_edges = edges_relation %}
+        {#- Last night's clusters hold the signatures of the guarded records as they were when
+            the clusters were last written (their newest stamp): a record not stamped after
+            that has the same signature. Without stamps (a table built before them), every
+            signature is computed. #}
+        {%- if is_incremental() and 'changed_at' in (adapter.get_columns_in_relation(clusters_relation)
+                                                  | map(attribute='name') | list) %}
+            {%- set since = run_query('select max(changed_at)::varchar from ' ~ clusters_relation).columns[0].values()[0] %}
+        {%- endif %}
     {%- endif %}
 {%- endif %}
 
 with records as (
     select * from {{ ref('int_identity__guarded_records') }}
 ),
+{%- if since is not none %}
+
+-- The records written since last night's clusters: the only ones whose signature can differ.
+signatures as (
+    select
+        record_key,
+        {{ identity_record_signature('records') }} as record_signature
+    from records
+    where changed_at > timestamp '{{ since }}'
+),
+{%- else %}
 
 signatures as (
     select
@@ -35,6 +59,7 @@ signatures as (
         {{ identity_record_signature('records') }} as record_signature
     from records
 ),
+{%- endif %}
 {%- if previous_clusters is not none %}
 
 tonight_edges as (
@@ -60,7 +85,19 @@ changed_edges as (
 ),
 
 changed_records as (
+    {%- if since is not none %}
+    -- New or changed among the records written since; and last night's records gone.
+    select signatures.record_key
+    from signatures
+    left join previous_clusters on signatures.record_key = previous_clusters.record_key
+    where signatures.record_signature is distinct from previous_clusters.record_signature
+    union all
+    select previous_clusters.record_key
+    from previous_clusters
+    where not exists (select 1 from records where records.record_key = previous_clusters.record_key)
+    {%- else %}
     {{ identity_changed_records('signatures', 'previous_clusters', ['record_signature']) }}
+    {%- endif %}
 ),
 
 touched as (
@@ -99,7 +136,7 @@ region as (
     with recursive reach (node) as (
         select seeds.record_key as node
         from seeds
-        inner join signatures on seeds.record_key = signatures.record_key
+        inner join records on seeds.record_key = records.record_key
         union
         select both_ways.other as node
         from reach
@@ -108,6 +145,39 @@ region as (
 
     select node as record_key from reach
 ),
+
+{%- if since is not none %}
+
+-- The rows that can differ from the table's: tonight's touched and region records, last
+-- night's (their flags turn false), and records gone (a placeholder each).
+scope as (
+    select record_key from touched
+    union
+    select record_key from region
+    union
+    select record_key from {{ this }} where is_touched or in_region
+    union
+    select previous.record_key from {{ this }} as previous
+    where not exists (select 1 from records where records.record_key = previous.record_key)
+),
+
+scoped_records as (
+    select records.*
+    from records
+    where exists (select 1 from scope where scope.record_key = records.record_key)
+),
+
+final as (
+    select
+        scoped_records.record_key,
+        {{ identity_record_signature('scoped_records') }} as record_signature,
+        touched.record_key is not null as is_touched,
+        region.record_key is not null as in_region
+    from scoped_records
+    left join touched on scoped_records.record_key = touched.record_key
+    left join region on scoped_records.record_key = region.record_key
+)
+{%- else %}
 
 final as (
     select
@@ -119,6 +189,7 @@ final as (
     left join touched on signatures.record_key = touched.record_key
     left join region on signatures.record_key = region.record_key
 )
+{%- endif %}
 {%- else %}
 
 -- No state of last night to compare with (or a full refresh, or a re-estimated model):
@@ -134,4 +205,4 @@ final as (
 {%- endif %}
 
 -- Written as its changes (changed_rows.sql).
-{{ changed_rows('final', 'record_key') }}
+{{ changed_rows('final', 'record_key', scope=('scope' if since is not none else none)) }}
