@@ -14,7 +14,8 @@
   must be unique (rows are compared as a set). on_schema_change='fail': the
   rows are compared on the table's columns, so a model whose columns change needs a
   --full-refresh (dbt says so).
-  changed_rows(relation, unique_key): the model's last select, over its `final` CTE.
+  changed_rows(relation, unique_key, scope, stamped): the model's last select, over its `final`
+  CTE.
 
   Stamped tables (stamped=true; docs/identity.md, "Identity that follows tonight's records"):
   the model's rows carry `changed_at`, the start of the dbt run that last wrote the row (never
@@ -24,8 +25,8 @@
   model may also compute only some keys: changed_rows(relation, unique_key, scope) then
   compares with the table's rows of the keys in `scope` (a CTE of key columns: every key whose
   row may differ, deleted ones included) and leaves every other row as it is. The stamp column
-  is added to an existing table in place (append_new_columns; its old rows keep a null stamp,
-  which no reader takes: the night that adds it computes whole).
+  is added to an existing table in place (append_new_columns): the night that adds it computes
+  whole and writes every row once with its stamp (changed_rows(..., stamped=true)).
 -#}
 
 {#- The newest stamp of this stamped table (a timestamp literal's text), or none when the model
@@ -58,12 +59,15 @@
   ) }}
 {%- endmacro %}
 
-{% macro changed_rows(relation, unique_key, scope=none) %}
+{% macro changed_rows(relation, unique_key, scope=none, stamped=false) %}
     {%- set keys = [unique_key] if unique_key is string else unique_key %}
     {%- if is_incremental() %}
+        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list %}
+        {#- A stamped table built before the stamps: every row is written once with its stamp
+            (else a quiet night would leave no stamp and the next would compute whole again). #}
+        {%- set unstamped = stamped and 'changed_at' not in columns %}
         {#- The stamp is not compared: a row is rewritten when its data changed. #}
-        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name')
-                          | reject('equalto', 'changed_at') | list %}
+        {%- set columns = columns | reject('equalto', 'changed_at') | list %}
     select * from (
         with rebuilt as materialized (
             select * from {{ relation }}
@@ -84,8 +88,10 @@
         -- New or changed rows: not in the table as they are.
         changed as (
             select {{ columns | join(', ') }} from rebuilt
+            {%- if not unstamped %}
             except
             select {{ columns | join(', ') }} from previous
+            {%- endif %}
         )
 
         select rebuilt.* from rebuilt

@@ -13,7 +13,10 @@
 {{ changed_rows_config('record_key', 'source', stamped=true) }}
 {%- set max_cluster_size = var('identity_max_cluster_size', 50) %}
 {%- set previous = previous_build_relation(this.identifier, 'record_signature') %}
-{%- set scoped = previous is not none and is_incremental() %}
+{#- Before the stamps (a table built without them) the first night computes every row, and
+    writes them all once with their stamp (changed_rows.sql). #}
+{%- set scoped = previous is not none and is_incremental()
+                 and 'changed_at' in (adapter.get_columns_in_relation(previous) | map(attribute='name') | list) %}
 
 with records as (
     select * from {{ ref('int_identity__guarded_records') }}
@@ -143,4 +146,4 @@ final as (
 )
 
 -- Written as its changes (changed_rows.sql).
-{{ changed_rows('final', 'record_key', scope=('scope' if scoped else none)) }}
+{{ changed_rows('final', 'record_key', scope=('scope' if scoped else none), stamped=true) }}

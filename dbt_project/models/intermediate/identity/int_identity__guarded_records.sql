@@ -73,4 +73,4 @@ final as (
 )
 
 -- Written as its changes (changed_rows.sql).
-{{ changed_rows('final', 'record_key', scope=('scope' if since is not none else none)) }}
+{{ changed_rows('final', 'record_key', scope=('scope' if since is not none else none), stamped=true) }}

@@ -104,4 +104,4 @@ final as (
 )
 
 -- Written as its changes (changed_rows.sql).
-{{ changed_rows('final', ['source', 'source_id']) }}
+{{ changed_rows('final', ['source', 'source_id'], stamped=true) }}
