@@ -36,10 +36,25 @@
     is older and it reads some rows again: a superset, never fewer. -#}
 {% macro changed_since() %}
     {%- if not execute or not is_incremental() %}{{ return(none) }}{% endif %}
-    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list %}
-    {%- if 'changed_at' not in columns %}{{ return(none) }}{% endif %}
-    {{ return(run_query('select max(changed_at)::varchar from ' ~ this).columns[0].values()[0]) }}
+    {{ return(newest_stamp(this)) }}
 {% endmacro %}
+
+{#- The newest `changed_at` of a relation's rows (matching `where`), or none when it has no
+    such column (built before the stamps) or no stamped row. -#}
+{% macro newest_stamp(relation, where='true') %}
+    {%- if not execute or relation is none
+           or 'changed_at' not in (adapter.get_columns_in_relation(relation) | map(attribute='name') | list) %}
+        {{ return(none) }}
+    {%- endif %}
+    {{ return(run_query('select max(changed_at)::varchar from ' ~ relation ~ ' where ' ~ where).columns[0].values()[0]) }}
+{% endmacro %}
+
+{#- The keys of this table that `current` (a CTE or relation keyed by record_key) no longer
+    has: a scoped model's records gone, which its scope must hold (a placeholder each). -#}
+{% macro changed_rows_gone(current) -%}
+    select previous.record_key from {{ this }} as previous
+    where not exists (select 1 from {{ current }} where {{ current }}.record_key = previous.record_key)
+{%- endmacro %}
 
 {#- The stamp column of a stamped model's final select: this run's start. -#}
 {% macro changed_at_column() -%}

@@ -7,67 +7,43 @@
 -- the touched records and their last-night cluster mates, closed under tonight's edges, i.e.
 -- whole components of tonight's graph before the guards: outside it nothing the clustering
 -- reads changed, so a full recomputation gives the same clusters there (docs/identity.md).
--- Every record is in the region when there is no state of last night, on a --full-refresh,
--- and when the stored identity model is re-estimated (every weight may change); and on
--- Spark, which has no recursive walk (its connected components iterate from Jinja).
--- Only the guarded records written since last night's clusters (stamped: changed_rows.sql)
--- can have changed, so only their signatures are computed and compared, and only the rows of
--- tonight's and last night's touched and region records (and records gone) are recomputed;
--- every other row is last night's (not touched, not in the region, same signature).
+-- Every record is in the region with no state of last night, on a --full-refresh, when the
+-- stored model is re-estimated (every weight may change), and on Spark (no recursive walk).
+-- Only guarded records written after last night's clusters (stamped, changed_rows.sql) can
+-- have another signature: only theirs are compared, and only the rows of tonight's and last
+-- night's touched and region records (and records gone) are recomputed.
 -- depends_on: {{ ref('int_identity__deterministic_edges') }}
 -- depends_on: {{ ref('int_identity__scored_pairs') }}
 {{ changed_rows_config('record_key', 'record_signature') }}
-{%- set previous_clusters = none %}
-{%- set previous_edges = none %}
-{%- set since = none %}
-{%- set reestimate = identity_reestimate() %}
-{%- if not flags.FULL_REFRESH and not reestimate %}
+{%- set previous_clusters, previous_edges, since = none, none, none %}
+{%- if not flags.FULL_REFRESH and not identity_reestimate() %}
     {%- set clusters_relation = previous_build_relation('int_identity__clusters', 'record_signature') %}
     {%- set edges_relation = previous_build_relation('int_identity__cluster_edges', 'node_a') %}
     {%- if clusters_relation is not none and edges_relation is not none %}
-        {%- set previous_clusters = clusters_relation %}
-        {%- set previous_edges = edges_relation %}
-        {#- Last night's clusters hold the signatures of the guarded records as they were when
-            the clusters were last written (their newest stamp): a record not stamped after
-            that has the same signature. Without stamps (a table built before them), every
-            signature is computed. #}
-        {%- if is_incremental() and 'changed_at' in (adapter.get_columns_in_relation(clusters_relation)
-                                                  | map(attribute='name') | list) %}
-            {%- set since = run_query('select max(changed_at)::varchar from ' ~ clusters_relation).columns[0].values()[0] %}
-        {%- endif %}
+        {%- set previous_clusters, previous_edges = clusters_relation, edges_relation %}
+        {#- Last night's clusters hold the signatures the records had when the clusters were
+            last written (their newest stamp); without stamps every signature is computed. #}
+        {%- set since = newest_stamp(clusters_relation) if is_incremental() else none %}
     {%- endif %}
 {%- endif %}
 
 with records as (
     select * from {{ ref('int_identity__guarded_records') }}
 ),
-{%- if since is not none %}
 
--- The records written since last night's clusters: the only ones whose signature can differ.
 signatures as (
     select
         record_key,
         {{ identity_record_signature('records') }} as record_signature
     from records
+    {%- if since is not none %}
     where changed_at > timestamp '{{ since }}'
+    {%- endif %}
 ),
-{%- else %}
-
-signatures as (
-    select
-        record_key,
-        {{ identity_record_signature('records') }} as record_signature
-    from records
-),
-{%- endif %}
 {%- if previous_clusters is not none %}
 
 tonight_edges as (
     {{ identity_cluster_edges() }}
-),
-
-previous_edges as (
-    select node_a, node_b, edge_kind, match_weight from {{ previous_edges }}
 ),
 
 previous_clusters as (
@@ -75,29 +51,15 @@ previous_clusters as (
 ),
 
 changed_edges as (
-    (select node_a, node_b, edge_kind, match_weight from tonight_edges
-     except
-     select node_a, node_b, edge_kind, match_weight from previous_edges)
+    {%- set edge = 'select node_a, node_b, edge_kind, match_weight from ' %}
+    ({{ edge }} tonight_edges except {{ edge }} {{ previous_edges }})
     union all
-    (select node_a, node_b, edge_kind, match_weight from previous_edges
-     except
-     select node_a, node_b, edge_kind, match_weight from tonight_edges)
+    ({{ edge }} {{ previous_edges }} except {{ edge }} tonight_edges)
 ),
 
 changed_records as (
-    {%- if since is not none %}
-    -- New or changed among the records written since; and last night's records gone.
-    select signatures.record_key
-    from signatures
-    left join previous_clusters on signatures.record_key = previous_clusters.record_key
-    where signatures.record_signature is distinct from previous_clusters.record_signature
-    union all
-    select previous_clusters.record_key
-    from previous_clusters
-    where not exists (select 1 from records where records.record_key = previous_clusters.record_key)
-    {%- else %}
-    {{ identity_changed_records('signatures', 'previous_clusters', ['record_signature']) }}
-    {%- endif %}
+    {{ identity_changed_records('signatures', 'previous_clusters', ['record_signature'],
+                                all_current=('records' if since is not none else none)) }}
 ),
 
 touched as (
@@ -157,50 +119,29 @@ scope as (
     union
     select record_key from {{ this }} where is_touched or in_region
     union
-    select previous.record_key from {{ this }} as previous
-    where not exists (select 1 from records where records.record_key = previous.record_key)
+    {{ changed_rows_gone('records') }}
 ),
-
-scoped_records as (
-    select records.*
-    from records
-    where exists (select 1 from scope where scope.record_key = records.record_key)
-),
-
-final as (
-    select
-        scoped_records.record_key,
-        {{ identity_record_signature('scoped_records') }} as record_signature,
-        touched.record_key is not null as is_touched,
-        region.record_key is not null as in_region
-    from scoped_records
-    left join touched on scoped_records.record_key = touched.record_key
-    left join region on scoped_records.record_key = region.record_key
-)
-{%- else %}
-
-final as (
-    select
-        signatures.record_key,
-        signatures.record_signature,
-        touched.record_key is not null as is_touched,
-        region.record_key is not null as in_region
-    from signatures
-    left join touched on signatures.record_key = touched.record_key
-    left join region on signatures.record_key = region.record_key
-)
 {%- endif %}
+
+final as (
+    select
+        records.record_key,
+        {{ identity_record_signature('records') }} as record_signature,
+        touched.record_key is not null as is_touched,
+        region.record_key is not null as in_region
+    from records
+    left join touched on records.record_key = touched.record_key
+    left join region on records.record_key = region.record_key
+    {%- if since is not none %}
+    where exists (select 1 from scope where scope.record_key = records.record_key)
+    {%- endif %}
+)
 {%- else %}
 
 -- No state of last night to compare with (or a full refresh, or a re-estimated model):
 -- every record is in the region.
 final as (
-    select
-        record_key,
-        record_signature,
-        true as is_touched,
-        true as in_region
-    from signatures
+    select record_key, record_signature, true as is_touched, true as in_region from signatures
 )
 {%- endif %}
 

@@ -44,8 +44,7 @@ fuzzy_edges as (
 scope as (
     select record_key from region where in_region
     union all
-    select previous.record_key from {{ previous }} as previous
-    where not exists (select 1 from region where region.record_key = previous.record_key)
+    {{ changed_rows_gone('region') }}
 ),
 {%- endif %}
 

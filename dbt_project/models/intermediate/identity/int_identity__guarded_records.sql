@@ -30,8 +30,7 @@ scope as (
     select record_key from {{ this }}
     where has_junk_email or has_junk_phone or has_junk_birth_date
     union
-    select previous.record_key from {{ this }} as previous
-    where not exists (select 1 from all_records where all_records.record_key = previous.record_key)
+    {{ changed_rows_gone('all_records') }}
 ),
 {%- endif %}
 

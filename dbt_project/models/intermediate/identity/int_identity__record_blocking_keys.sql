@@ -10,12 +10,7 @@
 -- rows written since are looked up (without stamps of this version, e.g. before they existed
 -- or after a cache version bump, every record is). The column is added in place.
 {{ config(materialized='incremental', on_schema_change='append_new_columns') }}
-{%- set since = none %}
-{%- if execute and is_incremental() and 'changed_at' in (adapter.get_columns_in_relation(this)
-                                                         | map(attribute='name') | list) %}
-    {%- set since = run_query('select max(changed_at)::varchar from ' ~ this ~ ' where cache_version = '
-                              ~ identity_cache_version()).columns[0].values()[0] %}
-{%- endif %}
+{%- set since = newest_stamp(this, 'cache_version = ' ~ identity_cache_version()) if is_incremental() else none %}
 
 with records as (
     select * from {{ ref('int_identity__record_fingerprints') }}

@@ -14,8 +14,7 @@ with all_records as (
 scope as (
     select record_key from all_records where changed_at > timestamp '{{ since }}'
     union
-    select previous.record_key from {{ this }} as previous
-    where not exists (select 1 from all_records where all_records.record_key = previous.record_key)
+    {{ changed_rows_gone('all_records') }}
 ),
 {%- endif %}
 
