@@ -49,10 +49,21 @@ TABLES = ("int_events__resolved", "customer_events", "customer_engagement_daily"
           # The person staging keeps every normalised version (docs/identity.md, "Kept person
           # versions"); the latest-version views and the records read them.
           "stg_crm__contact_versions", "stg_shop__customer_versions", "stg_crm__contacts",
-          "stg_shop__customers", "int_persons__records")
+          "stg_shop__customers", "int_persons__records",
+          # Identity's per-record chain computes only the records changed since it last ran
+          # (docs/identity.md, "Identity that follows tonight's records").
+          "int_identity__records", "int_identity__guarded_records", "int_identity__record_fingerprints",
+          "int_identity__cluster_region", "int_identity__clusters", "int_identity__id_assignment")
 # Columns compared where a table keeps bookkeeping a rebuild sets afresh (the night a block
 # was last sized, which of a record's rows carries its state).
-COLUMNS = {"int_identity__blocking_keys": "record_key, component_id, blocking_rule, block_key, block_size, fingerprint"}
+COLUMNS = {"int_identity__blocking_keys": "record_key, component_id, blocking_rule, block_key, block_size, fingerprint",
+           # changed_at: when the run that last wrote the row started (stamped tables)
+           **{table: "* exclude (changed_at)" for table in (
+               "int_identity__cookie_keys", "int_persons__records", "int_identity__records",
+               "int_identity__guarded_records", "int_identity__record_fingerprints",
+               "int_identity__clusters")},
+           # (the region's flags are tonight's change: a rebuild's region is every record)
+           "int_identity__cluster_region": "record_key, record_signature"}
 SELECT = ["--select", "+customer_profiles", "+customer_engagement_daily", "+customer_events",
           "+campaign_responses", "+orders", "+order_items"]
 

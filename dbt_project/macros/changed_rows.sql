@@ -14,9 +14,54 @@
   must be unique (rows are compared as a set). on_schema_change='fail': the
   rows are compared on the table's columns, so a model whose columns change needs a
   --full-refresh (dbt says so).
-  changed_rows(relation, unique_key): the model's last select, over its `final` CTE.
+  changed_rows(relation, unique_key, scope, stamped): the model's last select, over its `final`
+  CTE.
+
+  Stamped tables (stamped=true; docs/identity.md, "Identity that follows tonight's records"):
+  the model's rows carry `changed_at`, the start of the dbt run that last wrote the row (never
+  compared), so a reader can take only the rows written after it last ran (changed_since()).
+  A run's start, not `ds`: later runs always stamp later, also a rerun of a date or a run for
+  an older date, and rows the same run wrote before its reader ran were read by it. Such a
+  model may also compute only some keys: changed_rows(relation, unique_key, scope) then
+  compares with the table's rows of the keys in `scope` (a CTE of key columns: every key whose
+  row may differ, deleted ones included) and leaves every other row as it is. The stamp column
+  is added to an existing table in place (append_new_columns): the night that adds it computes
+  whole and writes every row once with its stamp (changed_rows(..., stamped=true)).
 -#}
-{% macro changed_rows_config(unique_key, marker) -%}
+
+{#- The newest stamp of this stamped table (a timestamp literal's text), or none when the model
+    must be computed whole: not incremental, or no stamp yet. Its rows were computed by that
+    run from every upstream row stamped up to it, so a reader recomputes the keys of upstream
+    rows stamped after it (and of rows gone). When it wrote nothing in a run, its newest stamp
+    is older and it reads some rows again: a superset, never fewer. -#}
+{% macro changed_since() %}
+    {%- if not execute or not is_incremental() %}{{ return(none) }}{% endif %}
+    {{ return(newest_stamp(this)) }}
+{% endmacro %}
+
+{#- The newest `changed_at` of a relation's rows (matching `where`), or none when it has no
+    such column (built before the stamps) or no stamped row. -#}
+{% macro newest_stamp(relation, where='true') %}
+    {%- if not execute or relation is none
+           or 'changed_at' not in (adapter.get_columns_in_relation(relation) | map(attribute='name') | list) %}
+        {{ return(none) }}
+    {%- endif %}
+    {{ return(run_query('select max(changed_at)::varchar from ' ~ relation ~ ' where ' ~ where).columns[0].values()[0]) }}
+{% endmacro %}
+
+{#- The keys of this table that `current` (a CTE or relation keyed by record_key) no longer
+    has: a scoped model's records gone, which its scope must hold (a placeholder each). -#}
+{% macro changed_rows_gone(current) -%}
+    select previous.record_key from {{ this }} as previous
+    where not exists (select 1 from {{ current }} where {{ current }}.record_key = previous.record_key)
+{%- endmacro %}
+
+{#- The stamp column of a stamped model's final select: this run's start. -#}
+{% macro changed_at_column() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as changed_at
+{%- endmacro %}
+
+{% macro changed_rows_config(unique_key, marker, stamped=false) -%}
   {%- if marker in ([unique_key] if unique_key is string else unique_key) -%}
     {{ exceptions.raise_compiler_error("changed_rows_config: the marker must not be a key column (a placeholder holds the key)") }}
   {%- endif -%}
@@ -24,25 +69,44 @@
       materialized=keyed_incremental(),
       incremental_strategy='delete+insert',
       unique_key=unique_key,
-      on_schema_change='fail',
+      on_schema_change=('append_new_columns' if stamped else 'fail'),
       post_hook="{% if is_incremental() %}delete from {{ this }} where " ~ marker ~ " is null{% endif %}"
   ) }}
 {%- endmacro %}
 
-{% macro changed_rows(relation, unique_key) %}
+{% macro changed_rows(relation, unique_key, scope=none, stamped=false) %}
     {%- set keys = [unique_key] if unique_key is string else unique_key %}
     {%- if is_incremental() %}
         {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list %}
+        {#- A stamped table built before the stamps: every row is written once with its stamp
+            (else a quiet night would leave no stamp and the next would compute whole again). #}
+        {%- set unstamped = stamped and 'changed_at' not in columns %}
+        {#- The stamp is not compared: a row is rewritten when its data changed. #}
+        {%- set columns = columns | reject('equalto', 'changed_at') | list %}
     select * from (
         with rebuilt as materialized (
             select * from {{ relation }}
         ),
 
+        -- The table's rows that tonight's rows are compared with: every row, or those of
+        -- the keys in scope (the model computed only those).
+        previous as (
+            select * from {{ this }} as stored
+            {%- if scope is not none %}
+            where exists (
+                select 1 from {{ scope }}
+                where {% for key in keys %}{{ scope }}.{{ key }} = stored.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
+            )
+            {%- endif %}
+        ),
+
         -- New or changed rows: not in the table as they are.
         changed as (
             select {{ columns | join(', ') }} from rebuilt
+            {%- if not unstamped %}
             except
-            select {{ columns | join(', ') }} from {{ this }}
+            select {{ columns | join(', ') }} from previous
+            {%- endif %}
         )
 
         select rebuilt.* from rebuilt
@@ -53,7 +117,7 @@
         union all by name
         -- Keys the night no longer has: a placeholder each, deleted by the post-hook.
         select {% for key in keys %}previous.{{ key }}{% if not loop.last %}, {% endif %}{% endfor %}
-        from {{ this }} as previous
+        from previous
         where not exists (
             select 1 from rebuilt
             where {% for key in keys %}rebuilt.{{ key }} = previous.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}

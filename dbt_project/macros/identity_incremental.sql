@@ -121,8 +121,23 @@
 {%- endmacro %}
 
 {#- The record keys that are new, deleted or changed between `current` and `previous` (CTEs
-    or relations keyed by record_key): any of `columns` differs, a missing side included. -#}
-{% macro identity_changed_records(current, previous, columns) %}
+    or relations keyed by record_key): any of `columns` differs, a missing side included.
+    With `all_current` (every current record), `current` holds only the records that may have
+    changed (those written since `previous`): changed or new among them, or gone. -#}
+{% macro identity_changed_records(current, previous, columns, all_current=none) %}
+    {%- if all_current is not none %}
+    select {{ current }}.record_key
+    from {{ current }}
+    left join {{ previous }} on {{ current }}.record_key = {{ previous }}.record_key
+    where
+    {%- for column in columns %}
+        {{ current }}.{{ column }} is distinct from {{ previous }}.{{ column }}{% if not loop.last %} or{% endif %}
+    {%- endfor %}
+    union all
+    select {{ previous }}.record_key
+    from {{ previous }}
+    where not exists (select 1 from {{ all_current }} where {{ all_current }}.record_key = {{ previous }}.record_key)
+    {%- else %}
     select coalesce({{ current }}.record_key, {{ previous }}.record_key) as record_key
     from {{ current }}
     full outer join {{ previous }} on {{ current }}.record_key = {{ previous }}.record_key
@@ -130,4 +145,5 @@
     {%- for column in columns %}
         {{ current }}.{{ column }} is distinct from {{ previous }}.{{ column }}{% if not loop.last %} or{% endif %}
     {%- endfor %}
+    {%- endif %}
 {% endmacro %}

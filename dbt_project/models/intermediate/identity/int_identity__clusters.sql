@@ -7,9 +7,16 @@
 -- Tonight's edges are stored for the next night before this model (so a build of
 -- +identity_map stores them too):
 -- depends_on: {{ ref('int_identity__cluster_edges') }}
-{{ changed_rows_config('record_key', 'source') }}
+-- Only the region's rows (and records gone) are computed and compared with the table; every
+-- other row is last night's as it stands. Stamped (changed_at): the region reads the guarded
+-- records written after this table's newest stamp (int_identity__cluster_region).
+{{ changed_rows_config('record_key', 'source', stamped=true) }}
 {%- set max_cluster_size = var('identity_max_cluster_size', 50) %}
 {%- set previous = previous_build_relation(this.identifier, 'record_signature') %}
+{#- Before the stamps (a table built without them) the first night computes every row, and
+    writes them all once with their stamp (changed_rows.sql). #}
+{%- set scoped = previous is not none and is_incremental()
+                 and 'changed_at' in (adapter.get_columns_in_relation(previous) | map(attribute='name') | list) %}
 
 with records as (
     select * from {{ ref('int_identity__guarded_records') }}
@@ -31,6 +38,15 @@ fuzzy_edges as (
     select * from {{ ref('int_identity__scored_pairs') }}
     where is_match
 ),
+{%- if scoped %}
+
+-- Tonight's region and last night's records gone: no other row can differ from the table's.
+scope as (
+    select record_key from region where in_region
+    union all
+    {{ changed_rows_gone('region') }}
+),
+{%- endif %}
 
 candidate_clusters as (
     select
@@ -100,12 +116,13 @@ final as (
         clustered.is_split_back,
         coalesce(record_rules.match_rule, 'unmatched') as match_rule,
         record_rules.match_score,
-        region.record_signature
+        region.record_signature,
+        {{ changed_at_column() }}
     from records
     inner join clustered on records.record_key = clustered.record_key
     inner join region on records.record_key = region.record_key
     left join record_rules on records.record_key = record_rules.record_key
-    {%- if previous is not none %}
+    {%- if previous is not none and not scoped %}
     union all
     -- Outside tonight's region: last night's row.
     select
@@ -119,7 +136,8 @@ final as (
         kept.is_split_back,
         kept.match_rule,
         kept.match_score,
-        kept.record_signature
+        kept.record_signature,
+        {{ changed_at_column() }}
     from {{ previous }} as kept
     inner join region on kept.record_key = region.record_key
     where not region.in_region
@@ -127,4 +145,4 @@ final as (
 )
 
 -- Written as its changes (changed_rows.sql).
-{{ changed_rows('final', 'record_key') }}
+{{ changed_rows('final', 'record_key', scope=('scope' if scoped else none), stamped=true) }}

@@ -8,10 +8,12 @@
 -- it holds; the pre-hook drops the rows of those deliveries (a rerun replaces them) and of
 -- deliveries retention removed from stg_pixel__events. The order id is not named order_id:
 -- erasure then deletes exactly the rows whose events it deletes (by cookie, account, hash).
+-- Stamped (changed_at, changed_rows.sql): pixel records recompute only the cookies of rows
+-- appended since they last ran (int_identity__records); the column is added in place.
 {{ config(
     materialized=keyed_incremental(),
     incremental_strategy='append',
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
     pre_hook="{{ event_mart_pre_hook(up_to_ds=false) }}"
 ) }}
 
@@ -46,7 +48,8 @@ final as (
         customer_id,
         email_sha256,
         checkout_order_id,
-        max(occurred_at) as last_occurred_at
+        max(occurred_at) as last_occurred_at,
+        {{ changed_at_column() }}
     from keyed
     group by delivered_on, anonymous_id, customer_id, email_sha256, checkout_order_id
 )

@@ -5,10 +5,18 @@
 -- of fields that a duplicate keeps when others are corrupted; phonetic codes (Soundex)
 -- absorb most spelling typos, and rules without names find duplicates whose names both
 -- changed.
-{{ config(materialized='incremental', on_schema_change='fail') }}
+-- Stamped (changed_at, changed_rows.sql): a fingerprint row not written after the newest
+-- stamp of this version's rows was there when this cache last ran, so it is cached; only the
+-- rows written since are looked up (without stamps of this version, e.g. before they existed
+-- or after a cache version bump, every record is). The column is added in place.
+{{ config(materialized='incremental', on_schema_change='append_new_columns') }}
+{%- set since = newest_stamp(this, 'cache_version = ' ~ identity_cache_version()) if is_incremental() else none %}
 
 with records as (
     select * from {{ ref('int_identity__record_fingerprints') }}
+    {%- if since is not none %}
+    where changed_at > timestamp '{{ since }}'
+    {%- endif %}
 ),
 
 new_records as (
@@ -106,7 +114,8 @@ final as (
         blocking_rule,
         block_key,
         {{ identity_cache_version() }} as cache_version,
-        cast('{{ var("ds") }}' as date) as computed_on
+        cast('{{ var("ds") }}' as date) as computed_on,
+        {{ changed_at_column() }}
     from keys
 )
 

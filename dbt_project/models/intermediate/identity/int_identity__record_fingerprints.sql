@@ -1,9 +1,28 @@
 -- One row per person record (crm/shop with at least one name): its comparison fields and
 -- their fingerprint. Blocking keys and pair comparisons are cached by fingerprint
 -- (identity_incremental.sql): a record whose fingerprint is unchanged is not recomputed.
-{{ changed_rows_config('record_key', 'fingerprint') }}
-with records as (
+-- Incremental from its input: only guarded records stamped since this table was last
+-- written, and records gone, are computed (docs/identity.md, "Identity that follows
+-- tonight's records").
+{{ changed_rows_config('record_key', 'fingerprint', stamped=true) }}
+{%- set since = changed_since() %}
+with all_records as (
     select * from {{ ref('int_identity__guarded_records') }}
+),
+{%- if since is not none %}
+
+scope as (
+    select record_key from all_records where changed_at > timestamp '{{ since }}'
+    union
+    {{ changed_rows_gone('all_records') }}
+),
+{%- endif %}
+
+records as (
+    select * from all_records
+    {%- if since is not none %}
+    where exists (select 1 from scope where scope.record_key = all_records.record_key)
+    {%- endif %}
 ),
 
 people as (
@@ -20,9 +39,10 @@ final as (
         {%- for field in identity_comparison_fields() %}
         {{ field }},
         {%- endfor %}
-        {{ identity_record_fingerprint('people') }} as fingerprint
+        {{ identity_record_fingerprint('people') }} as fingerprint,
+        {{ changed_at_column() }}
     from people
 )
 
 -- Written as its changes (changed_rows.sql).
-{{ changed_rows('final', 'record_key') }}
+{{ changed_rows('final', 'record_key', scope=('scope' if since is not none else none), stamped=true) }}

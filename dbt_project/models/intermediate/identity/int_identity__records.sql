@@ -1,7 +1,13 @@
 -- One row per source record that identity resolution places: the person records (crm
 -- contacts, shop accounts, guest-checkout emails: int_persons__records) and pixel cookies,
 -- with the comparison fields they carry.
-{{ changed_rows_config('record_key', 'source') }}
+-- Incremental from its inputs (docs/identity.md, "Identity that follows tonight's records"):
+-- a night computes only the records whose inputs changed since this table was last written
+-- (person records and cookie keys stamped since then, cookies whose
+-- last visit left the cookie keys, records gone) and keeps every other row. A changed
+-- nicknames seed needs a --full-refresh.
+{{ changed_rows_config('record_key', 'source', stamped=true) }}
+{%- set since = changed_since() %}
 with person_records as (
     select * from {{ ref('int_persons__records') }}
 ),
@@ -13,6 +19,42 @@ cookie_keys as (
 nicknames as (
     select * from {{ ref('nicknames') }}
 ),
+{%- if since is not none %}
+
+-- The records whose row may differ from the table's: nothing else is read further.
+scope as (
+    select source || ':' || source_id as record_key
+    from person_records
+    where changed_at > timestamp '{{ since }}'
+    union
+    select 'pixel:' || anonymous_id::string
+    from cookie_keys
+    where changed_at > timestamp '{{ since }}'
+    union
+    -- A cookie whose last visit is no longer in the cookie keys (retention or erasure
+    -- removed its delivery's rows): its last visit moved back, or it is gone.
+    select previous.record_key
+    from {{ this }} as previous
+    where
+        previous.source = 'pixel'
+        and not exists (
+            select 1 from cookie_keys
+            where
+                cookie_keys.anonymous_id::string = previous.source_id
+                and cookie_keys.last_occurred_at = previous.updated_at
+        )
+    union
+    -- A person record gone (erased, or no longer a guest).
+    select previous.record_key
+    from {{ this }} as previous
+    where
+        previous.source <> 'pixel'
+        and not exists (
+            select 1 from person_records
+            where person_records.source = previous.source and person_records.source_id = previous.source_id
+        )
+),
+{%- endif %}
 
 -- CRM contacts, shop accounts and guest-checkout emails (int_persons__records).
 persons as (
@@ -30,6 +72,9 @@ persons as (
         birth_date,
         updated_at
     from person_records
+    {%- if since is not none %}
+    where exists (select 1 from scope where scope.record_key = person_records.source || ':' || person_records.source_id)
+    {%- endif %}
 ),
 
 pixel as (
@@ -47,6 +92,9 @@ pixel as (
         null::date as birth_date,
         max(last_occurred_at) as updated_at
     from cookie_keys
+    {%- if since is not none %}
+    where exists (select 1 from scope where scope.record_key = 'pixel:' || cookie_keys.anonymous_id::string)
+    {%- endif %}
     group by anonymous_id
 ),
 
@@ -73,10 +121,11 @@ final as (
         nullif(unioned.postcode_clean, '') as postcode_clean,
         nullif(unioned.city_clean, '') as city_clean,
         unioned.birth_date,
-        unioned.updated_at
+        unioned.updated_at,
+        {{ changed_at_column() }}
     from unioned
     left join nicknames on unioned.first_name_clean = nicknames.nickname
 )
 
 -- Written as its changes (changed_rows.sql).
-{{ changed_rows('final', 'record_key') }}
+{{ changed_rows('final', 'record_key', scope=('scope' if since is not none else none), stamped=true) }}

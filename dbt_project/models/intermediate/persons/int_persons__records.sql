@@ -3,7 +3,9 @@
 -- int_orders__person_keys). The one union of these records: identity resolution
 -- (int_identity__records) matches on its cleaned fields, survivorship
 -- (int_customers__source_records) picks the golden record from its display fields.
-{{ changed_rows_config(['source', 'source_id'], 'source_priority') }}
+-- Stamped (changed_at: when the run that last wrote its row started, changed_rows.sql), so that
+-- identity reads only tonight's changed records (int_identity__records).
+{{ changed_rows_config(['source', 'source_id'], 'source_priority', stamped=true) }}
 with contacts as (
     select * from {{ ref('stg_crm__contacts') }}
 ),
@@ -94,12 +96,12 @@ guest as (
 ),
 
 final as (
-    select * from crm
+    select *, {{ changed_at_column() }} from crm
     union all
-    select * from shop
+    select *, {{ changed_at_column() }} from shop
     union all
-    select * from guest
+    select *, {{ changed_at_column() }} from guest
 )
 
 -- Written as its changes (changed_rows.sql).
-{{ changed_rows('final', ['source', 'source_id']) }}
+{{ changed_rows('final', ['source', 'source_id'], stamped=true) }}
