@@ -123,9 +123,11 @@ class IdentityProject:
         # identity_* macros, the engine primitives they call (macros/engine.sql), the
         # incremental lower bound and pre-hook of the cookie keys (macros/lake.sql,
         # macros/incremental_events.sql), the tables written as their changes
-        # (macros/changed_rows.sql) and the generic tests the YAML uses.
+        # (macros/changed_rows.sql), exact sums (macros/exact_sum.sql) and the generic tests
+        # the YAML uses, with the recent-deliveries window some of them check.
         for sub, pattern in (("macros", "identity_*.sql"), ("macros", "engine.sql"), ("macros", "lake.sql"),
                              ("macros", "incremental_events.sql"), ("macros", "changed_rows.sql"),
+                             ("macros", "exact_sum.sql"), ("macros", "recent_deliveries.sql"),
                              ("macros", "generic_tests.sql"),
                              ("tests", "identity_*.sql"), ("seeds", "nicknames.csv")):
             (dst / sub).mkdir(parents=True, exist_ok=True)

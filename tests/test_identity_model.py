@@ -88,10 +88,11 @@ def model(tmp_path_factory) -> Path:
     for name in UNDER_TEST:
         shutil.copy(IDENTITY / f"{name}.sql", models / f"{name}.sql")
     (root / "dbt_project" / "macros").mkdir()
-    # changed_rows.sql: the config of the tables written as their changes (pair comparisons).
+    # changed_rows.sql: the config of the tables written as their changes (pair comparisons);
+    # exact_sum.sql: their term-frequency weights.
     for path in [*(REPO / "dbt_project" / "macros").glob("identity_*.sql"),
-                 REPO / "dbt_project" / "macros" / "engine.sql",
-                 REPO / "dbt_project" / "macros" / "changed_rows.sql"]:
+                 *(REPO / "dbt_project" / "macros" / name
+                   for name in ("engine.sql", "changed_rows.sql", "exact_sum.sql"))]:
         shutil.copy(path, root / "dbt_project" / "macros" / path.name)
     u_rows = [{"comparison": c, "comparison_level": lv,
                "u_probability": PLANTED[c][lv][1] if lv in PLANTED[c] else 1e-9}

@@ -5,7 +5,7 @@ with profiles as (
 ),
 
 placed as (
-    select unified_id, sum(total_amount) as revenue, count(*) as order_count
+    select unified_id, {{ exact_sum('total_amount') }} as revenue, count(*) as order_count
     from {{ ref('orders') }}
     where status = 'placed'
     group by unified_id

@@ -9,7 +9,7 @@ orders as (
 spend as (
     select
         unified_id,
-        sum(total_amount) as spend_last_12_months,
+        {{ exact_sum('total_amount') }} as spend_last_12_months,
         count(*) as order_count_last_12_months,
         max(ordered_at) as last_order_at
     from orders

@@ -49,7 +49,7 @@ cart_adds as (
 ),
 
 cart as (
-    select cart_skus.unified_id, sum(coalesce(products.price, 0)) as cart_value
+    select cart_skus.unified_id, {{ exact_sum('coalesce(products.price, 0)') }} as cart_value
     from (select distinct unified_id, sku from cart_adds) as cart_skus
     left join products on cart_skus.sku = products.sku
     group by cart_skus.unified_id

@@ -18,7 +18,7 @@ placed as (
         min(ordered_at) as first_order_at,
         max(ordered_at) as last_order_at,
         count(*) as order_count,
-        sum(total_amount) as revenue
+        {{ exact_sum('total_amount') }} as revenue
     from orders
     where status = 'placed' and unified_id is not null
     group by unified_id

@@ -68,7 +68,7 @@ adjustments as (
     select
         agreements.node_a,
         agreements.node_b,
-        sum(frequencies.tf_adjustment) as tf_adjustment
+        {{ exact_sum('frequencies.tf_adjustment') }} as tf_adjustment
     from agreements
     inner join frequencies
         on agreements.field = frequencies.field and agreements.value = frequencies.value
