@@ -9,34 +9,38 @@
   merge, a split, an erasure request, a rerun): any change of their inputs changes the
   fingerprint. A 64-bit hash: two different input sets give the same fingerprint with
   probability 2^-64 per changed person.
+  The model tags itself `person_fingerprint`: upgrading to a fingerprinted model (or
+  changing its columns) needs one `--full-refresh` of it (on_schema_change='fail').
 -#}
 
-{#- The fingerprint of the rows of `alias` (a relation or CTE name) in a group: the xor of
-    their row hashes, so the order of the rows does not matter. Rows must be unique in a
-    group (two equal rows cancel out): give them their key. -#}
-{% macro rows_fingerprint(alias) -%}
-  {{ return(adapter.dispatch('rows_fingerprint', 'personalization')(alias)) }}
+{#- The hash of one input row (`alias`: a relation or CTE name in the from clause), with
+    `tag` (a literal naming the input) when a person's fingerprint sums rows of several
+    inputs. -#}
+{% macro row_hash(alias, tag=none) -%}
+  {{ return(adapter.dispatch('row_hash', 'personalization')(alias, tag)) }}
 {%- endmacro %}
 
-{% macro default__rows_fingerprint(alias) -%}
-    bit_xor(hash({{ alias }}))
+{% macro default__row_hash(alias, tag) -%}
+    hash({% if tag is not none %}{{ tag }}, {% endif %}{{ alias }})
 {%- endmacro %}
 
-{% macro spark__rows_fingerprint(alias) -%}
-    bit_xor(xxhash64(struct({{ alias }}.*)))
+{% macro spark__row_hash(alias, tag) -%}
+    xxhash64({% if tag is not none %}{{ tag }}, {% endif %}struct({{ alias }}.*))
 {%- endmacro %}
 
-{#- One hash of several expressions (a person's fingerprints of different inputs). -#}
-{% macro combined_fingerprint(expressions) -%}
-  {{ return(adapter.dispatch('combined_fingerprint', 'personalization')(expressions)) }}
+{#- A person's fingerprint from the row hashes of their inputs (an aggregate): their sum,
+    hashed. A sum, not an xor: equal rows (two alike order lines) do not cancel out, and
+    the order of the rows does not matter. -#}
+{% macro rows_fingerprint(row_hashes) -%}
+  {{ return(adapter.dispatch('rows_fingerprint', 'personalization')(row_hashes)) }}
 {%- endmacro %}
 
-{% macro default__combined_fingerprint(expressions) -%}
-    hash({{ expressions | join(', ') }})
+{% macro default__rows_fingerprint(row_hashes) -%}
+    hash(sum({{ row_hashes }}))
 {%- endmacro %}
 
-{% macro spark__combined_fingerprint(expressions) -%}
-    xxhash64({{ expressions | join(', ') }})
+{% macro spark__rows_fingerprint(row_hashes) -%}
+    xxhash64(sum(cast({{ row_hashes }} as decimal(38, 0))))
 {%- endmacro %}
 
 
@@ -44,6 +48,7 @@
     that are gone (below) are deleted by the post-hook (macros/changed_rows.sql). -#}
 {% macro person_fingerprint_config() -%}
   {{ changed_rows_config('unified_id', 'input_fingerprint') }}
+  {{ config(tags=['person_fingerprint']) }}
 {%- endmacro %}
 
 

@@ -20,20 +20,17 @@ consent as (
     select * from {{ ref('int_customers__consent') }}
 ),
 
--- Records are unique per (source, source_id), so none cancel out in the xor.
-record_fingerprints as (
-    select unified_id, {{ rows_fingerprint('records') }} as records_fingerprint
-    from records
-    group by unified_id
-),
-
+-- What a person's row is computed from: their records and their consent row.
 fingerprints as (
     select
-        record_fingerprints.unified_id,
-        {{ combined_fingerprint(['record_fingerprints.records_fingerprint', 'consent']) }}
-            as input_fingerprint
-    from record_fingerprints
-    left join consent on record_fingerprints.unified_id = consent.unified_id
+        record_hashes.unified_id,
+        {{ rows_fingerprint('record_hashes.row_hash') }} as input_fingerprint
+    from (
+        select unified_id, {{ row_hash('records', "'record'") }} as row_hash from records
+        union all
+        select unified_id, {{ row_hash('consent', "'consent'") }} from consent
+    ) as record_hashes
+    group by record_hashes.unified_id
 ),
 
 changed_records as (
