@@ -1,4 +1,4 @@
-"""Incremental event marts: a generated backfill night and the nights after it built one
+"""Incremental event and per-person marts: a generated backfill night and the nights after it built one
 after the other give the same tables as a `--full-refresh` build of the last night, and so
 do reruns of the last night: as it was, with an event added to its delivery, and after
 retention expired night 1's events (docs/performance.md).
@@ -13,7 +13,10 @@ the generator delivers: the models that add new events to the rows they have
 (int_customers__device_activity, int_customers__category_views) take that path for most of
 its persons, and a rerun must not count the night's events twice. Night 3 also converts a
 click of an earlier night (campaign_responses recomputes the 7 days before a new
-purchase). `dbt run` without the data tests keeps it short; the nightly build runs the tests.
+purchase), merges two one-record persons through a shop account carrying the other's CRM
+email (the rerun of night 3 drops that version: they split again) and brings an erasure
+request for a person whose records do not change (the golden record follows its consent
+row). `dbt run` without the data tests keeps it short; the nightly build runs the tests.
 """
 
 from __future__ import annotations
