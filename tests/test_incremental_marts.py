@@ -1,4 +1,4 @@
-"""Incremental event marts: a generated backfill night and the nights after it built one
+"""Incremental event and per-person marts: a generated backfill night and the nights after it built one
 after the other give the same tables as a `--full-refresh` build of the last night, and so
 do reruns of the last night: as it was, with an event added to its delivery, and after
 retention expired night 1's events (docs/performance.md).
@@ -13,7 +13,10 @@ the generator delivers: the models that add new events to the rows they have
 (int_customers__device_activity, int_customers__category_views) take that path for most of
 its persons, and a rerun must not count the night's events twice. Night 3 also converts a
 click of an earlier night (campaign_responses recomputes the 7 days before a new
-purchase). `dbt run` without the data tests keeps it short; the nightly build runs the tests.
+purchase), merges two one-record persons through a shop account carrying the other's CRM
+email (the rerun of night 3 drops that version: they split again) and brings an erasure
+request for a person whose records do not change (the golden record follows its consent
+row). `dbt run` without the data tests keeps it short; the nightly build runs the tests.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ PLANTED_CAMPAIGN = "cmp-planted"
 TABLES = ("int_events__resolved", "customer_events", "customer_engagement_daily",
           "int_customers__device_activity", "int_customers__event_activity",
           "int_customers__category_views",
-          "int_customers__activity", "customer_profiles", "int_identity__cookie_keys",
+          "int_customers__activity", "int_customers__golden_record", "customer_profiles", "int_identity__cookie_keys",
           "int_identity__blocking_keys", "campaign_responses",
           "int_orders__person_keys", "int_orders__resolved", "int_order_items__resolved",
           "orders", "order_items",
@@ -232,7 +235,12 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     # click (a campaign_responses row of an earlier night changes). Most of its persons already have
     # rows, which the new events are added to.
     click = _plant_purchase_after_click(settings, NIGHT3)
+    bridged, erased_id = _plant_bridge_and_erasure(settings, NIGHT3)
     _extract_and_build(settings, NIGHT3)
+    # The bridged account's person and the contact's merged (one id is gone); the erasure
+    # request reached a person none of whose records changed.
+    assert len(_persons_of(settings, bridged)) == 1, bridged
+    assert _golden(settings, erased_id) == [(True, None)]
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         returning = con.execute(
             "select count(distinct unified_id) from customer_events where delivered_on = ? "
@@ -254,7 +262,10 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     # lines (the rerun must drop that version: the contact's earlier one is its latest again).
     person_key = _add_product_view(settings, NIGHT3)
     updated, dropped = _redeliver_contacts(settings.landing_dir, NIGHT3)
+    _unbridge(settings.landing_dir, bridged[0], NIGHT3)
     _extract_and_build(settings, NIGHT3)
+    # Without the bridging version the two records split again.
+    assert len(_persons_of(settings, bridged)) == 2, bridged
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from customer_events where event_id = 'planted-view'"
                            ).fetchone()[0] == 1, person_key
@@ -317,6 +328,62 @@ def _plant_purchase_after_click(settings, ds: date) -> tuple:
         "url": "https://shop.example/checkout/done", "country": "DE", "city": "Berlin",
         "device": "desktop", "user_agent": "Mozilla/5.0"})
     return tuple(row)
+
+
+def _plant_bridge_and_erasure(settings, ds: date) -> tuple[tuple[str, str], str]:
+    """Append to `ds`'s deliveries a new version of an earlier shop account (its person has
+    that one record) carrying the email of an earlier CRM contact of another one-record
+    person (identity merges the two persons, one id goes), and an erasure request for a
+    third one-record CRM person with nothing else delivered on `ds`. Returns ((shop
+    customer_id, crm contact_id), erased contact_id)."""
+    landing = settings.landing_dir
+    tonight = {f: (landing / f / ds.isoformat() / n).read_text(encoding="utf-8")
+               for f, n in (("crm", "contacts.csv"), ("shop", "customers.csv"))}
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        singles = con.execute(
+            "select any_value(source), any_value(source_id), any_value(email) "
+            "from int_customers__source_records group by unified_id "
+            "having count(*) = 1 and bool_and(is_email_valid) order by 2").fetchall()
+    crm = [(i, e) for s, i, e in singles if s == "crm" and i not in tonight["crm"]]
+    shop = [i for s, i, _ in singles if s == "shop" and i not in tonight["shop"]]
+    (taker, email), (erased, erased_email) = crm[0], crm[1]
+    path = landing / "shop" / ds.isoformat() / "customers.csv"
+    with (landing / "shop").joinpath(NIGHT1.isoformat(), "customers.csv").open(
+            newline="", encoding="utf-8") as f:
+        rows = {r["customer_id"]: r for r in csv.DictReader(f)}
+    donor = next(i for i in shop if i in rows)
+    with path.open("a", newline="", encoding="utf-8") as f:
+        csv.DictWriter(f, fieldnames=list(rows[donor])).writerow(
+            {**rows[donor], "email": email, "updated_at": f"{ds.isoformat()}T07:00:00Z"})
+    with (landing / "crm" / ds.isoformat() / "erasure_requests.csv").open(
+            "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow([erased_email, f"{ds.isoformat()}T07:30:00Z"])
+    return (donor, taker), erased
+
+
+def _unbridge(landing, donor: str, ds: date) -> None:
+    """Remove the bridging version of `donor` from `ds`'s shop delivery."""
+    path = landing / "shop" / ds.isoformat() / "customers.csv"
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.reader(f) if not (r and r[0] == donor)]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+
+
+def _persons_of(settings, bridged: tuple[str, str]) -> set[str]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return {r[0] for r in con.execute(
+            "select unified_id from int_customers__source_records "
+            "where (source, source_id) in (('shop', ?), ('crm', ?))", list(bridged)).fetchall()}
+
+
+def _golden(settings, contact_id: str) -> list[tuple]:
+    """(is_erased, email) of the customer_profiles row of a CRM contact's person."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute(
+            "select is_erased, email from customer_profiles where unified_id in ("
+            "select unified_id from int_customers__source_records "
+            "where source = 'crm' and source_id = ?)", [contact_id]).fetchall()
 
 
 def _redeliver_contacts(landing, ds: date) -> tuple[str, str]:

@@ -2,18 +2,53 @@
 -- device they use most, and their favourite category (most units bought in placed orders,
 -- else most product views; ties to the alphabetically first category).
 -- The event parts come pre-aggregated per person (incremental models), so this table is
--- rebuilt nightly from a few rows per person, never from the events.
-with event_activity as (
+-- rebuilt from a few rows per person, never from the events.
+-- Incremental (exception to the intermediate-as-tables rule): a person's row depends only on
+-- their rows of the three inputs, so a night recomputes only the persons whose fingerprint
+-- of those changed and keeps the others' rows (macros/person_fingerprint.sql).
+{{ person_fingerprint_config() }}
+with all_event_activity as (
     select * from {{ ref('int_customers__event_activity') }}
 ),
 
-category_views as (
+all_category_views as (
     select * from {{ ref('int_customers__category_views') }}
 ),
 
-order_items as (
-    select * from {{ ref('int_order_items__resolved') }}
+-- The order-line columns read below: a person's fingerprint follows only these.
+all_order_items as (
+    select unified_id, status, category, quantity
+    from {{ ref('int_order_items__resolved') }}
     where unified_id is not null
+),
+
+fingerprints as (
+    select input_hashes.unified_id, {{ rows_fingerprint('input_hashes.row_hash') }} as input_fingerprint
+    from (
+        select unified_id, {{ row_hash('all_event_activity', "'events'") }} as row_hash
+        from all_event_activity
+        union all
+        select unified_id, {{ row_hash('all_category_views', "'views'") }} from all_category_views
+        union all
+        select unified_id, {{ row_hash('all_order_items', "'items'") }} from all_order_items
+    ) as input_hashes
+    group by input_hashes.unified_id
+),
+
+changed as (
+    {{ changed_persons('fingerprints') }}
+),
+
+event_activity as (
+    select * from all_event_activity where unified_id in (select unified_id from changed)
+),
+
+category_views as (
+    select * from all_category_views where unified_id in (select unified_id from changed)
+),
+
+order_items as (
+    select * from all_order_items where unified_id in (select unified_id from changed)
 ),
 
 -- Purchased units rank first, product views only break ties and stand in when nothing was bought.
@@ -53,10 +88,13 @@ final as (
         event_activity.last_email_open_at,
         event_activity.last_email_click_at,
         event_activity.main_device,
-        favourite_category.favourite_category
+        favourite_category.favourite_category,
+        fingerprints.input_fingerprint
     from persons
+    inner join fingerprints using (unified_id)
     left join event_activity using (unified_id)
     left join favourite_category using (unified_id)
 )
 
 select * from final
+{{ gone_persons('fingerprints') }}

@@ -7,6 +7,11 @@
 --              (country alone from the most recent record with one when no record has a street)
 --   language, birth_date, gender: most recent non-null (CRM only carries them)
 --   consent and erasure: int_customers__consent
+-- Incremental (exception to the intermediate-as-tables rule): a person's row depends only on
+-- their records and consent row, so a night recomputes only the persons whose fingerprint of
+-- those changed (new or updated records, merges, splits, erasure) and keeps the others' rows
+-- (macros/person_fingerprint.sql).
+{{ person_fingerprint_config() }}
 with records as (
     select * from {{ ref('int_customers__source_records') }}
 ),
@@ -15,8 +20,26 @@ consent as (
     select * from {{ ref('int_customers__consent') }}
 ),
 
+-- What a person's row is computed from: their records and their consent row.
+fingerprints as (
+    select
+        record_hashes.unified_id,
+        {{ rows_fingerprint('record_hashes.row_hash') }} as input_fingerprint
+    from (
+        select unified_id, {{ row_hash('records', "'record'") }} as row_hash from records
+        union all
+        select unified_id, {{ row_hash('consent', "'consent'") }} from consent
+    ) as record_hashes
+    group by record_hashes.unified_id
+),
+
+changed_records as (
+    select * from records
+    where unified_id in ({{ changed_persons('fingerprints') }})
+),
+
 survivors as (
-    {{ survivorship('records', [
+    {{ survivorship('changed_records', [
         {'columns': {'email': 'email', 'email_sha256': 'email_sha256'},
          'when': 'is_email_valid', 'rule': 'preferred_source'},
         {'columns': {'first_name': 'first_name'}, 'when': 'first_name_clean is not null',
@@ -35,7 +58,7 @@ survivors as (
 
 first_records as (
     select unified_id, min(created_at) as first_record_at
-    from records
+    from changed_records
     group by unified_id
 ),
 
@@ -61,10 +84,13 @@ final as (
         consent.consent_source_id,
         consent.consent_recorded_at,
         coalesce(consent.is_erased, false) as is_erased,
-        first_records.first_record_at
+        first_records.first_record_at,
+        fingerprints.input_fingerprint
     from survivors
+    inner join fingerprints on survivors.unified_id = fingerprints.unified_id
     left join consent on survivors.unified_id = consent.unified_id
     left join first_records on survivors.unified_id = first_records.unified_id
 )
 
 select * from final
+{{ gone_persons('fingerprints') }}
