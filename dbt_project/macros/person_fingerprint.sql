@@ -9,8 +9,10 @@
   merge, a split, an erasure request, a rerun): any change of their inputs changes the
   fingerprint. A 64-bit hash: two different input sets give the same fingerprint with
   probability 2^-64 per changed person.
-  The model tags itself `person_fingerprint`: upgrading to a fingerprinted model (or
-  changing its columns) needs one `--full-refresh` of it (on_schema_change='fail').
+  The model tags itself `person_fingerprint`. A home built before the fingerprints gets the
+  column added in place (append_new_columns): the kept rows' fingerprints are null, so the
+  first night recomputes and rewrites every person once. Any other column change needs a
+  `--full-refresh` of the model.
 -#}
 
 {#- The hash of one input row (`alias`: a relation or CTE name in the from clause), with
@@ -48,7 +50,7 @@
     that are gone (below) are deleted by the post-hook (macros/changed_rows.sql). -#}
 {% macro person_fingerprint_config() -%}
   {{ changed_rows_config('unified_id', 'input_fingerprint') }}
-  {{ config(tags=['person_fingerprint']) }}
+  {{ config(tags=['person_fingerprint'], on_schema_change='append_new_columns') }}
 {%- endmacro %}
 
 
