@@ -49,21 +49,11 @@ def test_one_email_rule_agrees_with_email_validator_in_python_and_sql():
 
 def test_dbt_macro_renders_the_same_rule(tmp_path):
     """The staging macro and the Python rule come from the same vars: same answers."""
-    from dbt.cli.main import dbtRunner
+    from tests.dbt_inline import compiled_inline
 
     values = ", ".join("('" + e.replace("'", "''") + "')" for e in HARD_EMAILS)
-    settings = load_settings(home=tmp_path)
-    settings.home.mkdir(parents=True, exist_ok=True)
-    from personalization.warehouse.dbt import dbt_environment
-
-    inline = f"select email, {{{{ is_valid_email('email') }}}} as ok from (values {values}) t(email)"
-    with dbt_environment(settings):
-        result = dbtRunner().invoke([
-            "--quiet", "compile", "--inline", inline, "--project-dir", str(settings.project_dir),
-            "--profiles-dir", str(settings.project_dir), "--target-path",
-            str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")])
-    assert result.success, result.exception
-    compiled = result.result.results[0].node.compiled_code
+    compiled = compiled_inline(
+        f"select email, {{{{ is_valid_email('email') }}}} as ok from (values {values}) t(email)", tmp_path)
     rows = dict(duckdb.sql(compiled).fetchall())
     assert [rows[e] for e in HARD_EMAILS] == [is_valid_email(e) for e in HARD_EMAILS]
 
