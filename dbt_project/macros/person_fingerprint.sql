@@ -10,8 +10,8 @@
   fingerprint. A 64-bit hash: two different input sets give the same fingerprint with
   probability 2^-64 per changed person.
   The model tags itself `person_fingerprint`. A home built before the fingerprints gets the
-  column added in place (append_new_columns): the kept rows' fingerprints are null, so the
-  first night recomputes and rewrites every person once. Any other column change needs a
+  column added in place (append_new_columns): the first night recomputes and rewrites every
+  person once (changed_persons). Any other column change needs a
   `--full-refresh` of the model.
 -#}
 
@@ -58,8 +58,12 @@
     per person, `unified_id`, `input_fingerprint`) whose fingerprint is not the kept one
     (new persons too); otherwise every person. -#}
 {% macro changed_persons(fingerprints) -%}
+    {#- A table built before the fingerprints has no such column yet (it is added after this
+        select ran): every person is recomputed once. -#}
+    {%- set kept = is_incremental() and execute and 'input_fingerprint' in (
+        adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
     select unified_id from {{ fingerprints }}
-    {%- if is_incremental() %}
+    {%- if kept %}
     where not exists (
         select 1 from {{ this }} as kept
         where kept.unified_id = {{ fingerprints }}.unified_id
