@@ -257,6 +257,18 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     invoke(["run", *SELECT], settings, NIGHT3)
     _assert_full_refresh_gives_the_same(tmp_path, settings, "rerun", NIGHT3)
 
+    # A home built before the identity stamps and the person fingerprints (columns these
+    # tables gained on 2026-12-04): the next night adds them in place, recomputes once and
+    # gives the full refresh's rows; it must not stop for a --full-refresh.
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        added = con.execute("select table_name, column_name from information_schema.columns "
+                            "where column_name in ('changed_at', 'input_fingerprint')").fetchall()
+        for table, column in added:
+            con.execute(f'alter table "{table}" drop column "{column}"')
+    assert {c for _, c in added} == {"changed_at", "input_fingerprint"}, added
+    invoke(["run", *SELECT], settings, NIGHT3)
+    _assert_full_refresh_gives_the_same(tmp_path, settings, "upgraded", NIGHT3)
+
     # A rerun of night 3 whose delivery gained a product view of a person with older views,
     # re-delivers an earlier contact updated (a new last name) and lost one of its contacts'
     # lines (the rerun must drop that version: the contact's earlier one is its latest again).
