@@ -263,14 +263,17 @@ def rekey_cmd(
 
 @app.command("evaluate-identity")
 def evaluate_identity(truth: Path = typer.Option(..., "--truth", exists=True, dir_okay=False,
-                      help="Ground-truth file written by `generate`.")) -> None:
+                      help="Ground-truth file written by `generate`."),
+                      misses: bool = typer.Option(False, "--misses",
+                      help="Also say why true pairs were missed: what they share, what stopped them.")) -> None:
     """Score identity resolution against ground truth: pairwise precision, recall, F1 (overall,
     per scope and per source pair) and the largest predicted persons."""
     from personalization.warehouse.evaluate import evaluate, format_details, format_report
+    from personalization.warehouse.misses import format_misses
 
-    result = evaluate(truth, _settings())
+    result = evaluate(truth, _settings(), misses=misses)
     Console().print(format_report(result))
-    for table in format_details(result):
+    for table in format_details(result) + (format_misses(result["misses"]) if "misses" in result else []):
         Console().print(table)
 
 

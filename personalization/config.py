@@ -7,8 +7,9 @@ the defaults below. Every path defaults to somewhere under `home`.
 
 from __future__ import annotations
 
+import logging
 import os
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from personalization.exceptions import ConfigError
+
+logger = logging.getLogger(__name__)
 
 SOURCES = ("crm", "shop", "pixel")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -241,6 +244,24 @@ class Settings(BaseSettings):
                 "PERSONALIZATION_DBT_TARGET": "duckdb_encrypted",
                 "PERSONALIZATION_WAREHOUSE_ALIAS": warehouse_alias(self),
                 "PERSONALIZATION_PARQUET_READ_OPTIONS": parquet_read_options(self)}
+
+
+@lru_cache(maxsize=4)
+def _project_vars(path: str, mtime_ns: int) -> dict[str, Any]:
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return dict(data.get("vars") or {})
+
+
+def dbt_vars(project_dir: Path) -> dict[str, Any]:
+    """The `vars:` of `dbt_project.yml` (empty when it cannot be read)."""
+    path = project_dir / "dbt_project.yml"
+    if not path.is_file():  # a portal deployed without the dbt project: show the brackets
+        return {}
+    try:
+        return _project_vars(str(path), path.stat().st_mtime_ns)
+    except (OSError, yaml.YAMLError) as e:
+        logger.warning("cannot read dbt vars from %s: %s", path, e)
+        return {}
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -11,6 +11,7 @@ from personalization.extract import extract_source
 from personalization.generate import generate
 from personalization.warehouse.dbt import invoke
 from personalization.warehouse.evaluate import evaluate, format_report
+from personalization.warehouse.misses import format_misses
 
 IDENTITY_SELECT = ["+identity_map", "+identity_merges", "+int_identity__splits",
                    "+int_identity__oversized_clusters"]
@@ -26,7 +27,7 @@ def test_identity_precision_and_recall_on_generated_data(tmp_path):
         extract_source(source, ds, settings)
     invoke(["build", "--select", *IDENTITY_SELECT, "--indirect-selection", "cautious"], settings, ds=ds)
 
-    result = evaluate(truth, settings)
+    result = evaluate(truth, settings, misses=True)
 
     linkable = result["scopes"]["linkable"]
     assert linkable["precision"] >= 0.98, format_report(result)
@@ -35,3 +36,17 @@ def test_identity_precision_and_recall_on_generated_data(tmp_path):
     # Every record in the truth file that reached the warehouse has exactly one person.
     assert result["records_evaluated"] == result["scopes"]["all"]["records_evaluated"] > 0
     assert result["truth_records"] >= result["records_evaluated"]
+
+    # Every missed pair is explained once: the linkable ones split into profile parts and
+    # unattached cookies, the CRM/shop ones each get one evidence and one cause.
+    misses, profiles = result["misses"], result["scopes"]["profiles"]
+    split = misses["linkable_missed"]
+    assert split["pairs_between_profile_parts"] + split["pairs_of_unattached_cookies"] == \
+        linkable["true_pairs"] - linkable["true_positive_pairs"]
+    missed_profile_pairs = profiles["true_pairs"] - profiles["true_positive_pairs"]
+    assert split["profile_pairs"] == sum(m["pairs"] for m in misses["missed_profile_pairs"]) == missed_profile_pairs
+    assert {m["stopped_by"].split(" ", 1)[1] for m in misses["missed_profile_pairs"]} <= {
+        "not compared", "below threshold", "guard: birth dates", "guard: first name", "guard: names only",
+        "cluster guard"}
+    rendered = "".join(str(t.title) for t in format_misses(misses))
+    assert "what stopped them" in rendered

@@ -7,15 +7,8 @@ the default in brackets. Marketers should read "in the last 3 days", not
 
 from __future__ import annotations
 
-import logging
 import re
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
-
-import yaml
-
-logger = logging.getLogger(__name__)
 
 _Q = r"['\"]"
 # var('name') followed by its value in brackets, as the analysts write it.
@@ -24,24 +17,6 @@ _VAR_WITH_VALUE = re.compile(rf"(?:\{{\{{\s*)?var\(\s*{_Q}(\w+){_Q}\s*\)(?:\s*\}
 _VAR = re.compile(rf"(?:\{{\{{\s*)?var\(\s*{_Q}(\w+){_Q}\s*(?:,\s*([^()]*?))?\s*\)(?:\s*\}}\}})?")
 _REF = re.compile(rf"(?:\{{\{{\s*)?(?:ref|source)\(\s*(?:{_Q}\w+{_Q}\s*,\s*)?{_Q}([\w.]+){_Q}\s*\)(?:\s*\}}\}})?")
 _JINJA = re.compile(r"\{\{\s*(.*?)\s*\}\}|\{%.*?%\}", re.S)
-
-
-@lru_cache(maxsize=4)
-def _vars(path: str, mtime_ns: int) -> dict[str, Any]:
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    return dict(data.get("vars") or {})
-
-
-def dbt_vars(project_dir: Path) -> dict[str, Any]:
-    """The `vars:` of `dbt_project.yml` (empty when it cannot be read)."""
-    path = project_dir / "dbt_project.yml"
-    if not path.is_file():  # a portal deployed without the dbt project: show the brackets
-        return {}
-    try:
-        return _vars(str(path), path.stat().st_mtime_ns)
-    except (OSError, yaml.YAMLError) as e:
-        logger.warning("cannot read dbt vars from %s: %s", path, e)
-        return {}
 
 
 def _value(value: Any) -> str:

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
-from personalization.config import Settings
+from personalization.config import Settings, dbt_vars
 from personalization.portal.security import csrf_token
-from personalization.portal.text import dbt_vars, plain_description
+from personalization.portal.text import plain_description
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 

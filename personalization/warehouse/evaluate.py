@@ -15,10 +15,11 @@ from typing import Any
 import duckdb
 from rich.table import Table
 
-from personalization.config import Settings
+from personalization.config import Settings, dbt_vars
 from personalization.exceptions import WarehouseError
 from personalization.observability import log_event, timed
 from personalization.privacy.encryption import connect_warehouse
+from personalization.warehouse.misses import explain_misses
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ with truth as (
 linkable_cookies as ({linkable_cookies})
 select
     truth.source,
+    truth.source_id,
     truth.person_id,
     identity_map.unified_id,
     truth.source <> 'pixel' or linkable_cookies.anonymous_id is not null as is_linkable
@@ -106,6 +108,11 @@ order by records desc
 """
 
 
+def match_threshold(settings: Settings) -> float:
+    """The build's `identity_match_threshold`: the project's var, else the models' default."""
+    return float(dbt_vars(settings.project_dir).get("identity_match_threshold", 0.99))
+
+
 def pair_metrics(true_pairs: int, predicted_pairs: int, true_positive_pairs: int) -> dict[str, float]:
     """Precision, recall and F1 from pair counts (1.0 when there is nothing to get wrong)."""
     precision = true_positive_pairs / predicted_pairs if predicted_pairs else 1.0
@@ -114,7 +121,8 @@ def pair_metrics(true_pairs: int, predicted_pairs: int, true_positive_pairs: int
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def evaluate(truth_path: Path | str, settings: Settings, largest: int = 10) -> dict[str, Any]:
+def evaluate(truth_path: Path | str, settings: Settings, largest: int = 10,
+             misses: bool = False) -> dict[str, Any]:
     """Compare `identity_map` in the warehouse with the ground truth written by `generate`.
 
     Args:
@@ -122,6 +130,7 @@ def evaluate(truth_path: Path | str, settings: Settings, largest: int = 10) -> d
             shop, pixel, order; orders are not in identity_map and are ignored).
         settings: where the warehouse lives.
         largest: how many of the largest predicted persons to list.
+        misses: also explain the missed pairs (`misses.explain_misses`, in `misses`).
 
     Returns:
         A dict with `precision`, `recall`, `f1` (pairwise), the pair counts and
@@ -177,12 +186,16 @@ def evaluate(truth_path: Path | str, settings: Settings, largest: int = 10) -> d
                 cursor = con.execute(_LARGEST_CLUSTERS_SQL, {"limit": largest})
                 names = [d[0] for d in cursor.description]
                 largest_clusters = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+                explained = (explain_misses(con, match_threshold(settings))
+                             if misses and "int_identity__scored_pairs" in tables else None)
         except duckdb.Error as e:
             raise WarehouseError(f"could not evaluate identity against {truth_path}: {e}") from e
     result: dict[str, Any] = {**scopes["all"], "scopes": scopes, "truth_records": truth_records,
                               "mapped_records": mapped_records, "records_by_rule": rules,
                               "by_source_pair": by_source_pair, "largest_clusters": largest_clusters,
                               "seconds": t["seconds"]}
+    if explained is not None:
+        result["misses"] = explained
     log_event(logger, "identity_evaluated", **{
         f"{scope}_{k}": round(counts[k], 4) for scope, counts in scopes.items()
         for k in ("precision", "recall", "f1")})

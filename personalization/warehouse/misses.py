@@ -1,0 +1,170 @@
+"""Why true duplicate pairs were missed: what they share beyond their names, and what stopped them.
+
+`evaluate` says how many true pairs identity resolution found; this says where the others went,
+so a change to blocking, levels or guards can be judged by what it could win and what it risks:
+
+- missed linkable pairs split into those between two parts of a person that both hold a CRM or
+  shop record (a profile split in two, with the cookies riding on each part) and those of a
+  cookie attached to none of its person's records;
+- each missed CRM/shop pair by the strongest evidence its two records share beyond their names
+  (birth date, postcode, street, phone, mailbox name, city — equal or nearly so — or nothing)
+  and by what stopped it (never a candidate, scored below the threshold, a guard, or matched but
+  kept apart by the cluster guards);
+- every pair the model was confident about (probability at or above the threshold) that a guard
+  rejected, true and false: what each guard costs in recall and saves in precision.
+
+Needs the `identity_eval` temp table of `evaluate` on the same connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+from rich.table import Table
+
+_MISSED_SQL = """
+create or replace temp table identity_missed_pairs as
+with records as (
+    select eval.person_id, eval.unified_id, records.record_key,
+        records.first_name_canonical as first_name, records.last_name_clean as last_name,
+        records.birth_date, records.street_clean as street, records.postcode_clean as postcode,
+        records.city_clean as city, records.phone_e164 as phone, records.email_local_part as mailbox
+    from identity_eval as eval
+    inner join int_identity__guarded_records as records
+        on records.record_key = eval.source || ':' || eval.source_id
+    where eval.source in ('crm', 'shop')
+),
+missed as (
+    select a.record_key as node_a, b.record_key as node_b,
+        case
+            when a.birth_date is not null and b.birth_date is not null
+                and damerau_levenshtein(a.birth_date::varchar, b.birth_date::varchar) <= 2
+                then '1 birth date'
+            when levenshtein(a.postcode, b.postcode) <= 1 then '2 postcode'
+            when jaro_winkler_similarity(a.street, b.street) >= 0.9 then '3 street'
+            when levenshtein(a.phone, b.phone) <= 1 then '4 phone'
+            when jaro_winkler_similarity(a.mailbox, b.mailbox) >= 0.9 then '5 mailbox name'
+            when jaro_winkler_similarity(a.city, b.city) >= 0.9 then '6 city'
+            else '7 names only'
+        end as evidence,
+        case
+            when a.first_name = b.first_name and a.last_name = b.last_name then 'equal'
+            when jaro_winkler_similarity(a.first_name, b.first_name) >= 0.85
+                and jaro_winkler_similarity(a.last_name, b.last_name) >= 0.85 then 'similar'
+            else 'differ or missing'
+        end as names
+    from records as a
+    inner join records as b
+        on a.person_id = b.person_id and a.record_key < b.record_key and a.unified_id <> b.unified_id
+)
+select missed.*,
+    case
+        when candidates.node_a is null then '1 not compared'
+        when scored.match_probability < {threshold} then '2 below threshold'
+        when not scored.is_match then '3 ' || {guard_reason}
+        else '4 cluster guard'
+    end as stopped_by
+from missed
+left join int_identity__candidate_pairs as candidates
+    on candidates.node_a = missed.node_a and candidates.node_b = missed.node_b
+left join int_identity__scored_pairs as scored
+    on scored.node_a = missed.node_a and scored.node_b = missed.node_b
+"""
+
+# The first condition of `identity_match_guard` (macros/identity_match_weights.sql) a pair fails.
+_GUARD_REASON_SQL = """case
+        when scored.birth_date_level = 0 then 'guard: birth dates'
+        when scored.first_name_level = 0 and scored.birth_date_level < 2
+            then 'guard: first name'
+        else 'guard: names only'
+    end"""
+
+_LINKABLE_SPLIT_SQL = """
+with parts as (
+    select person_id, unified_id, count(*) as records,
+        count(*) filter (where source <> 'pixel') as profile_records
+    from identity_eval where is_linkable group by all
+)
+select
+    count(*) filter (where a.profile_records > 0 and b.profile_records > 0) as splits,
+    coalesce(sum(a.records * b.records) filter (where a.profile_records > 0 and b.profile_records > 0), 0)
+        as pairs_between_profile_parts,
+    coalesce(sum(a.profile_records * b.profile_records)
+        filter (where a.profile_records > 0 and b.profile_records > 0), 0) as profile_pairs,
+    coalesce(sum(a.records * b.records) filter (where a.profile_records = 0 or b.profile_records = 0), 0)
+        as pairs_of_unattached_cookies
+from parts as a
+inner join parts as b on a.person_id = b.person_id and a.unified_id < b.unified_id
+"""
+
+_GUARDED_SQL = """
+with truth as (
+    select source || ':' || source_id as record_key, person_id
+    from identity_eval where source in ('crm', 'shop')
+)
+select {guard_reason} as guard,
+    count(*) filter (where a.person_id = b.person_id) as true_pairs,
+    count(*) filter (where a.person_id <> b.person_id) as false_pairs
+from int_identity__scored_pairs as scored
+inner join truth as a on a.record_key = scored.node_a
+inner join truth as b on b.record_key = scored.node_b
+where scored.match_probability >= {threshold} and not scored.is_match
+group by all
+order by guard
+"""
+
+
+def explain_misses(con: duckdb.DuckDBPyConnection, threshold: float) -> dict[str, Any]:
+    """The three breakdowns of the module doc, on a connection holding `identity_eval`.
+
+    Args:
+        con: the warehouse connection `evaluate` used (its `identity_eval` temp table).
+        threshold: the match probability threshold the build used (`identity_match_threshold`).
+    """
+    con.execute(_MISSED_SQL.format(threshold=float(threshold), guard_reason=_GUARD_REASON_SQL))
+    cursor = con.execute(_LINKABLE_SPLIT_SQL)
+    linkable = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
+    missed = [{"evidence": e, "names": n, "stopped_by": s, "pairs": c} for e, n, s, c in con.execute(
+        "select evidence, names, stopped_by, count(*) from identity_missed_pairs group by all order by all"
+    ).fetchall()]
+    guarded = [{"guard": g, "true_pairs": t, "false_pairs": f} for g, t, f in con.execute(
+        _GUARDED_SQL.format(threshold=float(threshold), guard_reason=_GUARD_REASON_SQL)).fetchall()]
+    return {"linkable_missed": {k: int(v or 0) for k, v in linkable.items()},
+            "missed_profile_pairs": missed, "confident_pairs_guarded": guarded}
+
+
+_LEGEND = ("shared: the strongest of birth date (<= 2 characters apart), postcode (<= 1 edit), "
+           "street, mailbox name or city (similar), phone (<= 1 digit), else names only. "
+           "guard: birth dates = they differ clearly; first name = it differs and no birth date "
+           "agrees; names only = no evidence beyond the names (macros/identity_match_weights.sql). "
+           "cluster guard = matched, kept apart by the cluster conflict or size guards.")
+
+
+def _label(code: str) -> str:
+    return code.split(" ", 1)[1]
+
+
+def format_misses(misses: dict[str, Any]) -> list[Table]:
+    """Rich tables: the linkable split, missed pairs by evidence × cause, guarded confident pairs."""
+    split = misses["linkable_missed"]
+    linkable = Table("missed linkable pairs", "pairs", title="Where the missed linkable pairs are")
+    linkable.add_row("between two parts of a person that both hold a CRM/shop record",
+                     f"{split['pairs_between_profile_parts']:,}")
+    linkable.add_row("  of them CRM/shop pairs", f"{split['profile_pairs']:,}")
+    linkable.add_row("of a cookie attached to none of its person's records",
+                     f"{split['pairs_of_unattached_cookies']:,}")
+    causes = sorted({m["stopped_by"] for m in misses["missed_profile_pairs"]})
+    by_evidence = Table("shared", *(_label(c) for c in causes), "names equal",
+                        title="Missed CRM/shop pairs: what they share beyond the names, what stopped them",
+                        caption=_LEGEND)
+    for evidence in sorted({m["evidence"] for m in misses["missed_profile_pairs"]}):
+        rows = [m for m in misses["missed_profile_pairs"] if m["evidence"] == evidence]
+        by_evidence.add_row(_label(evidence),
+                            *(f"{sum(m['pairs'] for m in rows if m['stopped_by'] == c):,}" for c in causes),
+                            f"{sum(m['pairs'] for m in rows if m['names'] == 'equal'):,}")
+    guarded = Table("guard", "true pairs", "false pairs",
+                    title="Pairs at or above the threshold that a guard rejected")
+    for g in misses["confident_pairs_guarded"]:
+        guarded.add_row(g["guard"], f"{g['true_pairs']:,}", f"{g['false_pairs']:,}")
+    return [linkable, by_evidence, guarded]
