@@ -347,9 +347,10 @@ def test_batches_just_over_the_decimal_limit_are_split_not_refused(name, tmp_pat
         assert report.status == "ok" and len(members(fake, "vip")) == n
         statuses = [c[2] for c in fake.calls]
         assert 413 not in statuses
+        # Accepted requests only: on a loaded machine a batch may time out once and be retried.
         upserts = sync_log(s.home, "select count(*) from esp_sync_log where kind = 'http' and "
                                    "endpoint in ('PUT /v3/marketing/contacts', "
-                                   "'POST /api/profile-bulk-import-jobs')")
+                                   "'POST /api/profile-bulk-import-jobs') and http_status between 200 and 299")
         assert upserts == [(2,)]  # one request would have been over the limit
 
 
