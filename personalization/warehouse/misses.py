@@ -87,7 +87,6 @@ with parts as (
     from identity_eval where is_linkable group by all
 )
 select
-    count(*) filter (where a.profile_records > 0 and b.profile_records > 0) as splits,
     coalesce(sum(a.records * b.records) filter (where a.profile_records > 0 and b.profile_records > 0), 0)
         as pairs_between_profile_parts,
     coalesce(sum(a.profile_records * b.profile_records)
