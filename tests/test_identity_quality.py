@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
+import duckdb
 import pytest
 
 from personalization.config import load_settings
 from personalization.extract import extract_source
 from personalization.generate import generate
 from personalization.warehouse.dbt import invoke
-from personalization.warehouse.evaluate import evaluate, format_report
-from personalization.warehouse.misses import format_misses
+from personalization.warehouse.evaluate import evaluate, format_report, match_threshold
+from personalization.warehouse.misses import format_misses, guard_failure_sql
 
 IDENTITY_SELECT = ["+identity_map", "+identity_merges", "+int_identity__splits",
                    "+int_identity__oversized_clusters"]
@@ -50,3 +51,12 @@ def test_identity_precision_and_recall_on_generated_data(tmp_path):
         "cluster guard"}
     rendered = "".join(str(t.title) for t in format_misses(misses))
     assert "what stopped them" in rendered
+
+    # The reasons come from the guard macro the model ran: a confident pair has a reason
+    # exactly when the build refused it.
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        confident, disagreeing = con.execute(f"""
+            select count(*), count(*) filter (where is_match = ({guard_failure_sql(settings.project_dir)} is not null))
+            from int_identity__scored_pairs where match_probability >= {match_threshold(settings)}
+        """).fetchone()
+    assert confident > 0 and disagreeing == 0

@@ -92,8 +92,18 @@
       (father and son) agree on everything else, and a mailbox name built from that name.
 -#}
 {% macro identity_match_guard() -%}
-    ((birth_date_level >= 2 or address_level in (2, 4, 5) or phone_level >= 1
-        or (email_local_part_level >= 2 and not (first_name_level = 4 and last_name_level = 4)))
-        and (first_name_level <> 0 or birth_date_level >= 2)
-        and birth_date_level <> 0)
+    ({{ identity_match_guard_failure() }} is null)
+{%- endmacro %}
+
+{#- The first condition of identity_match_guard a pair fails ('birth dates', 'first name',
+    'names only'), null when it passes. Levels are never null (-1 = a side is missing).
+    personalization/warehouse/misses.py renders this macro too: one definition of the guard. -#}
+{% macro identity_match_guard_failure() -%}
+    case
+        when birth_date_level = 0 then 'birth dates'
+        when first_name_level = 0 and birth_date_level < 2 then 'first name'
+        when not (birth_date_level >= 2 or address_level in (2, 4, 5) or phone_level >= 1
+            or (email_local_part_level >= 2 and not (first_name_level = 4 and last_name_level = 4)))
+            then 'names only'
+    end
 {%- endmacro %}

@@ -109,8 +109,8 @@ order by records desc
 
 
 def match_threshold(settings: Settings) -> float:
-    """The build's `identity_match_threshold`: the project's var, else the models' default."""
-    return float(dbt_vars(settings.project_dir).get("identity_match_threshold", 0.99))
+    """The build's `identity_match_threshold` (a var of dbt_project.yml)."""
+    return float(dbt_vars(settings.project_dir)["identity_match_threshold"])
 
 
 def pair_metrics(true_pairs: int, predicted_pairs: int, true_positive_pairs: int) -> dict[str, float]:
@@ -186,7 +186,7 @@ def evaluate(truth_path: Path | str, settings: Settings, largest: int = 10,
                 cursor = con.execute(_LARGEST_CLUSTERS_SQL, {"limit": largest})
                 names = [d[0] for d in cursor.description]
                 largest_clusters = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-                explained = (explain_misses(con, match_threshold(settings))
+                explained = (explain_misses(con, match_threshold(settings), settings.project_dir)
                              if misses and "int_identity__scored_pairs" in tables else None)
         except duckdb.Error as e:
             raise WarehouseError(f"could not evaluate identity against {truth_path}: {e}") from e

@@ -18,9 +18,11 @@ Needs the `identity_eval` temp table of `evaluate` on the same connection.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import duckdb
+import jinja2
 from rich.table import Table
 
 _MISSED_SQL = """
@@ -62,7 +64,7 @@ select missed.*,
     case
         when candidates.node_a is null then '1 not compared'
         when scored.match_probability < {threshold} then '2 below threshold'
-        when not scored.is_match then '3 ' || {guard_reason}
+        when not scored.is_match then '3 guard: ' || {guard_reason}
         else '4 cluster guard'
     end as stopped_by
 from missed
@@ -72,13 +74,16 @@ left join int_identity__scored_pairs as scored
     on scored.node_a = missed.node_a and scored.node_b = missed.node_b
 """
 
-# The first condition of `identity_match_guard` (macros/identity_match_weights.sql) a pair fails.
-_GUARD_REASON_SQL = """case
-        when scored.birth_date_level = 0 then 'guard: birth dates'
-        when scored.first_name_level = 0 and scored.birth_date_level < 2
-            then 'guard: first name'
-        else 'guard: names only'
-    end"""
+_GUARD_MACROS = Path("dbt_project") / "macros" / "identity_match_weights.sql"
+
+
+def guard_failure_sql(project_dir: Path) -> str:
+    """The SQL of the dbt macro `identity_match_guard_failure()`: which guard a scored pair fails
+    (null when it passes), rendered from the project itself so the guard is defined once."""
+    source = (Path(project_dir) / _GUARD_MACROS).read_text(encoding="utf-8")
+    macros = jinja2.Environment(extensions=["jinja2.ext.do"]).from_string(source).module
+    return str(macros.identity_match_guard_failure()).strip()
+
 
 _LINKABLE_SPLIT_SQL = """
 with parts as (
@@ -102,7 +107,7 @@ with truth as (
     select source || ':' || source_id as record_key, person_id
     from identity_eval where source in ('crm', 'shop')
 )
-select {guard_reason} as guard,
+select 'guard: ' || {guard_reason} as guard,
     count(*) filter (where a.person_id = b.person_id) as true_pairs,
     count(*) filter (where a.person_id <> b.person_id) as false_pairs
 from int_identity__scored_pairs as scored
@@ -114,21 +119,23 @@ order by guard
 """
 
 
-def explain_misses(con: duckdb.DuckDBPyConnection, threshold: float) -> dict[str, Any]:
+def explain_misses(con: duckdb.DuckDBPyConnection, threshold: float, project_dir: Path) -> dict[str, Any]:
     """The three breakdowns of the module doc, on a connection holding `identity_eval`.
 
     Args:
         con: the warehouse connection `evaluate` used (its `identity_eval` temp table).
         threshold: the match probability threshold the build used (`identity_match_threshold`).
+        project_dir: the dbt project the warehouse was built with (its guard macro).
     """
-    con.execute(_MISSED_SQL.format(threshold=float(threshold), guard_reason=_GUARD_REASON_SQL))
+    guard_reason = guard_failure_sql(project_dir)
+    con.execute(_MISSED_SQL.format(threshold=float(threshold), guard_reason=guard_reason))
     cursor = con.execute(_LINKABLE_SPLIT_SQL)
     linkable = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
     missed = [{"evidence": e, "names": n, "stopped_by": s, "pairs": c} for e, n, s, c in con.execute(
         "select evidence, names, stopped_by, count(*) from identity_missed_pairs group by all order by all"
     ).fetchall()]
     guarded = [{"guard": g, "true_pairs": t, "false_pairs": f} for g, t, f in con.execute(
-        _GUARDED_SQL.format(threshold=float(threshold), guard_reason=_GUARD_REASON_SQL)).fetchall()]
+        _GUARDED_SQL.format(threshold=float(threshold), guard_reason=guard_reason)).fetchall()]
     return {"linkable_missed": {k: int(v or 0) for k, v in linkable.items()},
             "missed_profile_pairs": missed, "confident_pairs_guarded": guarded}
 

@@ -6,7 +6,7 @@
 -- (match weight >= the threshold's weight + var identity_conflict_margin), and if it still
 -- holds a contradiction it falls back to its deterministic components.
 {%- set max_cluster_size = var('identity_max_cluster_size', 50) %}
-{%- set threshold = var('identity_match_threshold', 0.99) %}
+{%- set threshold = var('identity_match_threshold') %}
 {%- set margin = var('identity_conflict_margin', 10) %}
 
 {#- The CTEs before each connected-components call, kept as text: on Spark the macro

@@ -7,7 +7,7 @@
 -- identity_match_guard (evidence beyond the names; a first name that differs outright
 -- needs the birth date to agree).
 {{ changed_rows_config(['node_a', 'node_b'], 'blocking_rule') }}
-{%- set threshold = var('identity_match_threshold', 0.99) %}
+{%- set threshold = var('identity_match_threshold') %}
 
 with comparisons as (
     select * from {{ ref('int_identity__pair_comparisons') }}
