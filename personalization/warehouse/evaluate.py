@@ -110,7 +110,10 @@ order by records desc
 
 def match_threshold(settings: Settings) -> float:
     """The build's `identity_match_threshold` (a var of dbt_project.yml)."""
-    return float(dbt_vars(settings.project_dir)["identity_match_threshold"])
+    threshold = dbt_vars(settings.project_dir).get("identity_match_threshold")
+    if threshold is None:
+        raise WarehouseError(f"no var identity_match_threshold in {settings.project_dir / 'dbt_project.yml'}")
+    return float(threshold)
 
 
 def pair_metrics(true_pairs: int, predicted_pairs: int, true_positive_pairs: int) -> dict[str, float]:

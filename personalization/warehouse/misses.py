@@ -25,6 +25,8 @@ import duckdb
 import jinja2
 from rich.table import Table
 
+from personalization.exceptions import WarehouseError
+
 _MISSED_SQL = """
 create or replace temp table identity_missed_pairs as
 with records as (
@@ -80,9 +82,13 @@ _GUARD_MACROS = Path("dbt_project") / "macros" / "identity_match_weights.sql"
 def guard_failure_sql(project_dir: Path) -> str:
     """The SQL of the dbt macro `identity_match_guard_failure()`: which guard a scored pair fails
     (null when it passes), rendered from the project itself so the guard is defined once."""
-    source = (Path(project_dir) / _GUARD_MACROS).read_text(encoding="utf-8")
-    macros = jinja2.Environment(extensions=["jinja2.ext.do"]).from_string(source).module
-    return str(macros.identity_match_guard_failure()).strip()
+    path = Path(project_dir) / _GUARD_MACROS
+    try:
+        macros = jinja2.Environment(extensions=["jinja2.ext.do"]).from_string(
+            path.read_text(encoding="utf-8")).module
+        return str(macros.identity_match_guard_failure()).strip()
+    except (OSError, jinja2.TemplateError, AttributeError) as e:
+        raise WarehouseError(f"cannot read the identity guard from {path}: {e}") from e
 
 
 _LINKABLE_SPLIT_SQL = """
