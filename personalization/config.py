@@ -264,6 +264,14 @@ def dbt_vars(project_dir: Path) -> dict[str, Any]:
         return {}
 
 
+def dbt_var(project_dir: Path, name: str) -> Any:
+    """One var of `dbt_project.yml` that code outside dbt relies on (ConfigError when absent)."""
+    value = dbt_vars(project_dir).get(name)
+    if value is None:
+        raise ConfigError(f"{project_dir / 'dbt_project.yml'} has no var {name}")
+    return value
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning validation problems into one readable ConfigError."""
     try:

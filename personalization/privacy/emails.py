@@ -23,9 +23,7 @@ import hashlib
 import re
 from functools import cache
 
-import yaml
-
-from personalization.config import REPO_ROOT
+from personalization.config import REPO_ROOT, dbt_var
 
 MAX_LENGTH = 254
 MAX_LOCAL_LENGTH = 64
@@ -33,8 +31,7 @@ MAX_LOCAL_LENGTH = 64
 
 @cache
 def _rule() -> tuple[str, tuple[str, ...]]:
-    variables = yaml.safe_load((REPO_ROOT / "dbt_project.yml").read_text())["vars"]
-    return variables["valid_email_pattern"], tuple(variables["reserved_email_tlds"])
+    return dbt_var(REPO_ROOT, "valid_email_pattern"), tuple(dbt_var(REPO_ROOT, "reserved_email_tlds"))
 
 
 def email_pattern() -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 from rich.table import Table
 
-from personalization.config import Settings, dbt_vars
+from personalization.config import Settings, dbt_var
 from personalization.exceptions import WarehouseError
 from personalization.observability import log_event, timed
 from personalization.privacy.encryption import connect_warehouse
@@ -110,10 +110,7 @@ order by records desc
 
 def match_threshold(settings: Settings) -> float:
     """The build's `identity_match_threshold` (a var of dbt_project.yml)."""
-    threshold = dbt_vars(settings.project_dir).get("identity_match_threshold")
-    if threshold is None:
-        raise WarehouseError(f"no var identity_match_threshold in {settings.project_dir / 'dbt_project.yml'}")
-    return float(threshold)
+    return float(dbt_var(settings.project_dir, "identity_match_threshold"))
 
 
 def pair_metrics(true_pairs: int, predicted_pairs: int, true_positive_pairs: int) -> dict[str, float]:
