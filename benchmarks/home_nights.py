@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from datetime import date
 from pathlib import Path
@@ -61,6 +62,13 @@ def _one_night(ds: date, settings, peak: PeakSampler, skip: set[str], snapshot: 
     return night
 
 
+def _commit() -> str | None:
+    """The code measured (None outside a git checkout)."""
+    done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, check=False)
+    return done.stdout.strip() or None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--home", type=Path, required=True, help="a home holding a built warehouse")
@@ -81,6 +89,7 @@ def main() -> None:
                              lake_dir=args.lake or args.home / "lake")
     out = REPO / "benchmarks" / "results" / f"home-nights-{args.label}-{date.today()}.json"
     results: dict = {"home": str(args.home), "label": args.label, "cpus": os.cpu_count(),
+                     "commit": _commit(), "duckdb_memory_limit": settings.duckdb_memory_limit,
                      "load_avg_at_start": [round(x, 2) for x in os.getloadavg()], "nights": []}
     peak = PeakSampler().start()
     for ds in args.extract_only:
