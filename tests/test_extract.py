@@ -317,6 +317,34 @@ def test_rerun_replaces_the_partition_with_the_same_bytes(settings):
     assert not list((settings.lake_dir / ".tmp").glob("shop-*"))
 
 
+@pytest.mark.parametrize("read_back", [False, True], ids=["all-lines-split", "lines-read-back"])
+def test_events_are_stored_in_line_order_and_a_rerun_stores_the_same_rows(settings, read_back):
+    # Events are staged in line order and published without a sort (a backfill's sort spilled
+    # tens of GB); lines the reader rejects are read back after the others and put in place.
+    lines = [event(event_id=f"e{i}").encode() for i in range(1, 3001)]
+    if read_back:
+        lines[700] = b'{"event_id": "e\xe9"}'  # invalid UTF-8: quarantined
+        lines[1500] = event(event_id="e-long", url="https://shop.example/?q=" + "x" * (8 * 2**20)).encode()
+    write_landing(settings, "pixel", {"events.jsonl.gz": gzip.compress(b"\n".join(lines) + b"\n")})
+    reports = extract_source("pixel", DS, settings)
+    stored = "SELECT _line_number, event_id FROM read_parquet(getvariable('f'), file_row_number = true) ORDER BY file_row_number"
+
+    def lake_rows():
+        con = duckdb.connect()
+        con.execute("SET VARIABLE f = ?", [str(lake(settings, "raw", "pixel", "events"))])
+        return con.execute(stored).fetchall()
+
+    first = lake_rows()
+    expected = [(n, "e-long" if read_back and n == 1501 else f"e{n}")
+                for n in range(1, 3001) if not (read_back and n == 701)]
+    assert first == expected
+    assert report(reports, "events").rows_quarantined == (1 if read_back else 0)
+    extract_source("pixel", DS, settings)
+    assert lake_rows() == first
+    assert [p.name for p in (settings.lake_dir / ".tmp").iterdir() if p.name != "duckdb_spill"] == []
+    assert not list((settings.lake_dir / ".tmp" / "duckdb_spill").glob("lines-*"))
+
+
 def test_failed_write_leaves_the_previous_partition_intact(settings, monkeypatch):
     from personalization.extract import partition
 

@@ -21,7 +21,13 @@ from pathlib import Path
 import duckdb
 
 from personalization.extract.contracts import TableSpec
-from personalization.extract.lines import REPLACEMENT_CHAR, drop_lines, load_lines
+from personalization.extract.lines import (
+    REPLACEMENT_CHAR,
+    drop_lines,
+    in_file_order,
+    load_lines,
+    stage,
+)
 from personalization.extract.rules import blank_to_null, row_reason, typed_columns, typed_select
 from personalization.sql import literal
 
@@ -76,9 +82,11 @@ def extract_events(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec,
     if _objects(con, path) is None:
         return None
     paths = ", ".join(f"'$.\"{c.name}\"'" for c in table.columns)
-    # Parse each line once (a materialised list of fields), not once per column.
-    con.execute(f"""
-        CREATE OR REPLACE TABLE checked AS
+    # Parse each line once (a materialised list of fields), not once per column; staged as a
+    # file, in line order (the day's events are the largest result an extract holds; the
+    # lines come in file order, so only a file with lines read back separately is sorted).
+    in_order = "" if in_file_order(con, "objs") else "ORDER BY line_number"
+    checked = stage(con, "checked", f"""
         WITH fields AS MATERIALIZED (
           SELECT line_number, raw, structural,
             json_extract_string(CASE WHEN structural IS NULL THEN raw END, [{paths}]) AS f
@@ -98,8 +106,10 @@ def extract_events(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec,
           CASE WHEN reason IS NOT NULL THEN raw END AS raw,  -- clean rows need no copy
           {typed_select(table)}
         FROM reasoned
+        {in_order}
     """)
     drop_lines(con, "objs")
+    con.execute(f"CREATE OR REPLACE VIEW checked AS SELECT * FROM {checked}")
     cols = ", ".join(mask_ips(c.name) + f" AS {c.name}" if c.name == "url" else c.name
                      for c in table.columns)
     # Views, not copies: the day's events are the largest table an extract holds.

@@ -118,7 +118,7 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: Path, table: str, select_sq
         # Streamed to a compressed Parquet file, not held in a table: a backfill's text is
         # many GB and a table past memory_limit spills uncompressed (30 GB for 48M lines).
         con.execute(f"COPY (SELECT coalesce(raw, '') AS raw FROM {_read_csv_sql(path, rejects)}) "
-                    f"TO {literal(str(staged))} (FORMAT parquet, COMPRESSION snappy"
+                    f"TO {literal(str(staged))} (FORMAT parquet, COMPRESSION zstd"
                     f"{encryption.copy_options(con)})")
         rejected = sorted(r[0] for r in con.execute(f"SELECT DISTINCT line FROM {rejects}").fetchall())
     except duckdb.Error as e:
@@ -158,6 +158,26 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: Path, table: str, select_sq
                     f"UNION ALL SELECT line_number, raw FROM {lines}_rejected")
     con.execute(f"CREATE VIEW {table} AS WITH batch_lines AS ({numbered}) {select_sql}")
     return good + len(rejected)
+
+
+def in_file_order(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the view `table` of `load_lines` yields its lines in file order: true unless
+    the reader rejected lines, which are read back separately and come last."""
+    return not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                           [f"_lines_{table}_rejected"]).fetchone()[0]
+
+
+def stage(con: duckdb.DuckDBPyConnection, name: str, query: str) -> str:
+    """Stream `query` to a compressed Parquet file in the staging area and return the SQL that
+    reads it back, in the order written (rows in file order stay so).
+
+    For results too large to hold: a DuckDB table past memory_limit spills uncompressed (a 3M
+    people backfill of 154M events spilled past 30 GB and filled the disk); the file is a
+    fraction of that. Removed with the staged lines (`drop_staged_lines`)."""
+    path = _staged_file(con, name)
+    con.execute(f"COPY ({query}) TO {literal(str(path))} "
+                f"(FORMAT parquet, COMPRESSION zstd{encryption.copy_options(con)})")
+    return f"read_parquet({literal(str(path))}{encryption.read_options(con)})"
 
 
 def drop_lines(con: duckdb.DuckDBPyConnection, table: str) -> None:

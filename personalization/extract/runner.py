@@ -118,9 +118,11 @@ def _extract_file(spec: FileSpec, path: Path, ds: date, settings: Settings) -> l
     clean_stale_staging(lake, prefix)
     con = _connect(settings)
     try:
+        presorted = False
         if spec.file_name == "orders.jsonl":
             rows_in = extract_orders(con, path, spec.tables[0], spec.tables[1], ds, skew, source_file)
         elif spec.format == "jsonl":
+            presorted = True  # extract_events stages its rows in line order
             n = extract_events(con, path, spec.tables[0], ds, skew, source_file)
             rows_in = None if n is None else {spec.tables[0].name: n}
         else:
@@ -135,7 +137,8 @@ def _extract_file(spec: FileSpec, path: Path, ds: date, settings: Settings) -> l
         reports = []
         for table in spec.tables:
             reports.append(_publish(con, table, ds, source_file, 0 if empty else rows_in[table.name],
-                                    "empty" if empty else "loaded", seconds, lake, prefix))
+                                    "empty" if empty else "loaded", seconds, lake, prefix,
+                                    presorted and not empty))
         return reports
     except duckdb.Error as e:
         raise ExtractError(f"extract of {path} for ds {ds} failed: {e}") from e
@@ -153,7 +156,7 @@ def _create_empty(con: duckdb.DuckDBPyConnection, table: TableSpec) -> None:
 
 def _copy(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None):
     def write(path: Path) -> None:
-        # Sorted, so a rerun on the same file produces the same bytes.
+        # Sorted (events: in line order), so a rerun on the same file writes the same rows.
         con.execute(f"COPY ({query}) TO {literal(path)} (FORMAT parquet, COMPRESSION zstd"
                     f"{encryption.copy_options(con)})",
                     params or [])
@@ -161,11 +164,16 @@ def _copy(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None
 
 
 def _publish(con: duckdb.DuckDBPyConnection, table: TableSpec, ds: date, source_file: str,
-             rows_in: int, status: str, seconds: float, lake: Path, prefix: str) -> StepReport:
+             rows_in: int, status: str, seconds: float, lake: Path, prefix: str,
+             presorted: bool = False) -> StepReport:
     """Write raw, quarantine and (last, as the commit record) the load log of one table."""
     cols = lake_columns(table)
     select = ", ".join(f"CAST({n} AS {t}) AS {n}" for n, t in cols)
     order = "_line_number, line_number" if table.name == "order_items" else "_line_number"
+    # Events are staged in line order already (jsonl_file.extract_events): sorting the largest
+    # table of all again would spill it whole. A rerun writes the same rows in the same order;
+    # only where the parallel writer cuts row groups may differ.
+    in_order = "" if presorted else f" ORDER BY {order}"
     qselect = ", ".join(f"CAST({n} AS {t}) AS {n}" for n, t in QUARANTINE_COLUMNS)
     loaded = con.execute(f"SELECT count(*) FROM out_{table.name}").fetchall()[0][0]
     quarantined = con.execute(f"SELECT count(*) FROM q_{table.name}").fetchall()[0][0]
@@ -178,7 +186,7 @@ def _publish(con: duckdb.DuckDBPyConnection, table: TableSpec, ds: date, source_
     """).fetchall())
     src, name = table.source, table.name
     write_partition(partition_dir(lake, "raw", src, name, ds), lake, prefix,
-                    _copy(con, f"SELECT {select} FROM out_{name} ORDER BY {order}"))
+                    _copy(con, f"SELECT {select} FROM out_{name}{in_order}"))
     write_partition(partition_dir(lake, "quarantine", src, name, ds), lake, prefix,
                     _copy(con, f"SELECT {qselect} FROM q_{name} ORDER BY line_number, raw"))
     log_select = ", ".join(f"CAST(? AS {t}) AS {n}" for n, t in LOAD_LOG_COLUMNS)
