@@ -7,6 +7,7 @@ retention) reuse the one generated run of tests/test_e2e.py and live there."""
 from __future__ import annotations
 
 import duckdb
+import pytest
 
 from personalization.config import load_settings
 from personalization.privacy import email_sha256, is_valid_email, valid_email_sql
@@ -207,3 +208,59 @@ def test_landing_lines_by_line_number_leave_exactly_what_token_matching_leaves(t
                        "ORDER BY _line_number").fetchall()
     extract_source("pixel", date.fromisoformat(day), settings)
     assert con.execute(f"SELECT * FROM {events} ORDER BY _line_number").fetchall() == kept
+
+
+def _blank_in_memory(data: bytes, lines: dict[int, list[str]]) -> bytes | None:
+    """The reference: the whole text split at once (what `_blank_lines` did before streaming)."""
+    import re
+
+    from personalization.privacy.matching import TOKEN_SPLIT
+    from personalization.privacy.redact import _carries
+
+    text = data.split(b"\n")
+    for number, witnesses in lines.items():
+        if number > len(text):
+            return None
+        tokens = set(re.split(TOKEN_SPLIT, text[number - 1].decode("utf-8", errors="replace")))
+        if not all(_carries(tokens, w) for w in witnesses):
+            return None
+    for number in lines:
+        text[number - 1] = b""
+    return b"\n".join(text)
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 64, 1 << 20])
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_streamed_line_blanking_equals_blanking_the_whole_text(tmp_path, monkeypatch, chunk, gzipped):
+    # Chunks of every size against the in-memory reference: lines at chunk edges, CRLF, invalid
+    # UTF-8, an unterminated last line, a witness that fails (file untouched), a line past the end.
+    import gzip
+    import random
+
+    from personalization.privacy import redact
+
+    monkeypatch.setattr(redact, "_CHUNK_BYTES", chunk)
+    rng = random.Random(chunk)
+    for case in range(12):
+        body = [f"e{n} id{n} x@y.z".encode() + (b"\r" if n % 7 == 0 else b"") for n in range(1, 40)]
+        body[4] = b"bad \xff bytes id5"
+        data = b"\n".join(body) + (b"\n" if case % 2 else b"")
+        count = data.count(b"\n") + 1
+        wanted = rng.sample(range(1, 40), 5)
+        lines = {n: [f"id{n}"] for n in wanted}
+        if case % 4 == 3:
+            lines[wanted[0]] = ["not-on-that-line"]
+        if case % 6 == 5:
+            lines[count + 1] = []
+        path = tmp_path / f"f{case}.jsonl{'.gz' if gzipped else ''}"
+        path.write_bytes(gzip.compress(data, mtime=0) if gzipped else data)
+        before = path.read_bytes()
+        expected = _blank_in_memory(data, lines)
+        result = redact._blank_lines(path, lines)
+        if expected is None:
+            assert result is None and path.read_bytes() == before
+        else:
+            assert result == len(lines)
+            stored = path.read_bytes()
+            assert (gzip.decompress(stored) if gzipped else stored) == expected
+        assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

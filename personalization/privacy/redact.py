@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -30,6 +31,7 @@ from personalization.sql import literal
 logger = logging.getLogger(__name__)
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK_BYTES = 32 * 1024 * 1024
 
 # The landing contract (docs/design.md): the file each lake table comes from.
 LANDING_FILES = {
@@ -224,17 +226,42 @@ def _blank_lines(path: Path, lines: dict[int, list[str]]) -> int | None:
 
     Only those lines' bytes change: the others keep their numbers (the lake's `_line_number`
     stays valid for the next erasure and a re-extract), their bytes (invalid UTF-8, CRLF, a
-    BOM) and so their quarantine reasons."""
-    text = _read_landing(path).split(b"\n")
-    for number, witnesses in lines.items():
-        if number > len(text):
-            return None
-        tokens = set(re.split(TOKEN_SPLIT, text[number - 1].decode("utf-8", errors="replace")))
-        if not all(_carries(tokens, w) for w in witnesses):
-            return None
-    for number in lines:
-        text[number - 1] = b""
-    _write_landing(path, b"\n".join(text))
+    BOM) and so their quarantine reasons. Streamed chunk by chunk: a backfill's text (65 GB
+    for 3M people) never has to fit in memory; chunks without a wanted line are copied as
+    they are."""
+    wanted = sorted(lines)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with _open_landing(path) as src, _landing_writer(path, tmp) as dst:
+            next_line, rest, i = 1, b"", 0  # next_line: the number of the line `rest` starts
+            while True:
+                chunk = src.read(_CHUNK_BYTES)
+                data = rest + chunk
+                cut = data.rfind(b"\n") if chunk else len(data) - 1
+                if chunk and cut < 0:
+                    rest = data
+                    continue
+                body, rest = data[:cut + 1], data[cut + 1:]  # whole lines (the last one may lack "\n")
+                count = body.count(b"\n") + (0 if chunk or body.endswith(b"\n") else 1)
+                if i < len(wanted) and wanted[i] < next_line + count:
+                    pieces = body.split(b"\n")
+                    while i < len(wanted) and wanted[i] < next_line + count:
+                        k = wanted[i] - next_line
+                        tokens = set(re.split(TOKEN_SPLIT, pieces[k].decode("utf-8", errors="replace")))
+                        if not all(_carries(tokens, w) for w in lines[wanted[i]]):
+                            return None
+                        pieces[k] = b""
+                        i += 1
+                    body = b"\n".join(pieces)
+                dst.write(body)
+                next_line += count
+                if not chunk:
+                    break
+            if i < len(wanted):  # a line past the end of the file
+                return None
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return len(lines)
 
 
@@ -276,22 +303,26 @@ def landing_files(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
     return changed
 
 
-def _read_landing(path: Path) -> bytes:
-    data = path.read_bytes()
-    return gzip.decompress(data) if data[:2] == _GZIP_MAGIC else data
-
-
-def _write_landing(path: Path, data: bytes) -> None:
-    """Replace the landing file `path` by `data` atomically, gzip'd when `path` is."""
+def _is_gzip(path: Path) -> bool:
     with path.open("rb") as fh:
-        compressed = fh.read(2) == _GZIP_MAGIC
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+        return fh.read(2) == _GZIP_MAGIC
+
+
+def _open_landing(path: Path):
+    return gzip.open(path, "rb") if _is_gzip(path) else path.open("rb")
+
+
+@contextmanager
+def _landing_writer(path: Path, tmp: Path):
+    """A writer of `tmp` in `path`'s form: gzip'd (no name, mtime 0: the same bytes for the
+    same lines) when `path` is."""
+    with tmp.open("wb") as raw:
+        if not _is_gzip(path):
+            yield raw
+            return
         # Level 6 (gzip's own default): level 9 took 2.3x the CPU for 7% smaller files.
-        tmp.write_bytes(gzip.compress(data, compresslevel=6, mtime=0) if compressed else data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as gz:
+            yield gz
 
 
 def landing_for(settings: Settings, changed_lake: list[dict]) -> list[Path]:
