@@ -176,7 +176,7 @@ def stage(con: duckdb.DuckDBPyConnection, name: str, query: str) -> str:
     fraction of that. Removed with the staged lines (`drop_staged_lines`)."""
     path = _staged_file(con, name)
     con.execute(f"COPY ({query}) TO {literal(str(path))} "
-                f"(FORMAT parquet, COMPRESSION zstd{encryption.copy_options(con)})")
+                f"(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1{encryption.copy_options(con)})")
     return f"read_parquet({literal(str(path))}{encryption.read_options(con)})"
 
 
