@@ -38,11 +38,15 @@ NO_DELIM = "\x01\x02\x03\x04"
 MAX_LINE_BYTES = 8 * 1024 * 1024  # a longer line is read back exactly, not lost
 
 
-def _open(path: Path):
+def is_gzip(path: Path) -> bool:
+    """Decided by content, not by suffix: a plain file named .gz (or the reverse) still loads."""
     with path.open("rb") as f:
-        magic = f.read(2)
-    # Decide by content, not by suffix: a plain file named .gz (or the reverse) still loads.
-    return gzip.open(path, "rb") if magic == GZIP_MAGIC else path.open("rb")
+        return f.read(2) == GZIP_MAGIC
+
+
+def open_landing(path: Path):
+    """The file's bytes, decompressed when it is gzip (`is_gzip`)."""
+    return gzip.open(path, "rb") if is_gzip(path) else path.open("rb")
 
 
 def iter_line_batches(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.RecordBatch]:
@@ -57,7 +61,7 @@ def iter_line_batches(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa
     next_line = 1
     rest = b""
     try:
-        with _open(path) as f:
+        with open_landing(path) as f:
             while True:
                 chunk = f.read(chunk_bytes)
                 if not chunk:
@@ -222,9 +226,7 @@ def _load_lines_python(con: duckdb.DuckDBPyConnection, path: Path, table: str,
 
 
 def _compression(path: Path) -> str:
-    # Decide by content, not by suffix: a plain file named .gz (or the reverse) still loads.
-    with path.open("rb") as f:
-        return "gzip" if f.read(2) == GZIP_MAGIC else "none"
+    return "gzip" if is_gzip(path) else "none"
 
 
 def _read_csv_sql(path: Path, rejects: str) -> str:
@@ -246,7 +248,7 @@ def exact_lines(path: Path, wanted: set[int], chunk_bytes: int = CHUNK_BYTES) ->
         return out
     next_line, rest = 1, b""
     try:
-        with _open(path) as f:
+        with open_landing(path) as f:
             while next_line <= targets[-1]:
                 chunk = f.read(chunk_bytes)
                 data = rest + chunk

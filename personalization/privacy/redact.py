@@ -30,7 +30,6 @@ from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
 
-_GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK_BYTES = 32 * 1024 * 1024
 
 # The landing contract (docs/design.md): the file each lake table comes from.
@@ -229,10 +228,12 @@ def _blank_lines(path: Path, lines: dict[int, list[str]]) -> int | None:
     BOM) and so their quarantine reasons. Streamed chunk by chunk: a backfill's text (65 GB
     for 3M people) never has to fit in memory; chunks without a wanted line are copied as
     they are."""
+    from personalization.extract.lines import open_landing  # as the extract reads it
+
     wanted = sorted(lines)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with _open_landing(path) as src, _landing_writer(path, tmp) as dst:
+        with open_landing(path) as src, _landing_writer(path, tmp) as dst:
             next_line, rest, i = 1, b"", 0  # next_line: the number of the line `rest` starts
             while True:
                 chunk = src.read(_CHUNK_BYTES)
@@ -303,21 +304,14 @@ def landing_files(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
     return changed
 
 
-def _is_gzip(path: Path) -> bool:
-    with path.open("rb") as fh:
-        return fh.read(2) == _GZIP_MAGIC
-
-
-def _open_landing(path: Path):
-    return gzip.open(path, "rb") if _is_gzip(path) else path.open("rb")
-
-
 @contextmanager
 def _landing_writer(path: Path, tmp: Path):
     """A writer of `tmp` in `path`'s form: gzip'd (no name, mtime 0: the same bytes for the
     same lines) when `path` is."""
+    from personalization.extract.lines import is_gzip  # as the extract reads it
+
     with tmp.open("wb") as raw:
-        if not _is_gzip(path):
+        if not is_gzip(path):
             yield raw
             return
         # Level 6 (gzip's own default): level 9 took 2.3x the CPU for 7% smaller files.
