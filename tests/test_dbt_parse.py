@@ -16,9 +16,11 @@ from personalization.warehouse.dbt import RUN_TIME_VARS, _model_vars, invoke
 VOLATILE = {"created_at", "compiled_code", "compiled", "extra_ctes_injected", "generated_at",
             "invocation_id", "invocation_started_at"}
 
-NIGHT_A = {"ds": "2026-03-01", "data_test_recent_days": 3, "segment_history_skip": [],
+NIGHT_A = {"ds": "2026-03-01", "data_test_recent_days": 3, "data_tests_passed_through": None,
+           "segment_history_skip": [],
            "confidence_threshold": 0.8}
-NIGHT_B = {"ds": "2027-11-30", "data_test_recent_days": 0, "segment_history_skip": ["vip"],
+NIGHT_B = {"ds": "2027-11-30", "data_test_recent_days": 0, "data_tests_passed_through": "2027-11-28",
+           "segment_history_skip": ["vip"],
            "confidence_threshold": 0.55}
 
 

@@ -19,8 +19,9 @@ import pytest
 from personalization.config import SOURCES, load_settings
 from personalization.exceptions import WarehouseError
 from personalization.generate import generate
+from personalization.lake import partition_file
 from personalization.pipeline import run_step
-from personalization.warehouse import invoke
+from personalization.warehouse import invoke, tested_nights
 from personalization.warehouse.dbt import data_test_window_vars
 
 NIGHT1 = date(2026, 5, 1)
@@ -28,6 +29,7 @@ NIGHT2 = NIGHT1 + timedelta(days=1)
 ONE_DAY = {"data_test_recent_days": 1}  # night 2's delivery is recent, night 1's is not
 WHOLE = {"data_test_recent_days": 0}
 RELATIONSHIP = "relationships_in_recent_deliveries_customer_events_unified_id"
+UNIQUE_EVENTS = "unique_in_recent_deliveries_stg_pixel__events_event_id"
 TEST_EVENTS = ["test", "--select", "test_name:relationships_in_recent_deliveries"]
 TEST_CACHE = ["test", "--select", "int_identity__record_blocking_keys,test_name:unique_combination"]
 
@@ -147,13 +149,45 @@ def test_an_old_cache_duplicate_fails_only_the_whole_check(warehouse):
     _fails(warehouse, TEST_CACHE, "unique_combination_int_identity__record_blocking_keys", WHOLE)
 
 
-def test_the_first_build_and_the_weekly_night_check_every_row(nights, tmp_path):
-    settings, _ = nights  # holds the event tables; NIGHT2 is a Saturday
+def test_the_first_build_and_the_weekly_night_check_every_row(warehouse, tmp_path):
+    settings = warehouse  # holds the event tables; NIGHT2 is a Saturday
     weekly = settings.model_copy(update={"data_tests_whole_weekday": NIGHT2.isoweekday()})
     never = settings.model_copy(update={"data_tests_whole_weekday": 0})
-    assert data_test_window_vars(NIGHT2, settings) == {}
+    after_night2 = {"data_tests_passed_through": NIGHT2.isoformat()}
+    assert data_test_window_vars(NIGHT2, settings) == after_night2
     assert data_test_window_vars(NIGHT2, weekly) == WHOLE
-    assert data_test_window_vars(NIGHT2 + timedelta(days=1), weekly) == {}
-    assert data_test_window_vars(NIGHT2, never) == {}
+    assert data_test_window_vars(NIGHT2 + timedelta(days=1), weekly) == after_night2
+    assert data_test_window_vars(NIGHT2, never) == after_night2
     first = load_settings(home=tmp_path / "empty")
     assert data_test_window_vars(NIGHT2, first) == WHOLE
+
+
+def test_a_night_checks_what_was_written_since_the_last_passing_night(warehouse):
+    # Both nights passed: night 3 checks night 3's rows, and a rerun of night 2 night 2's
+    # (it rewrites them), not the deliveries before (the first build checked those).
+    night3 = NIGHT2 + timedelta(days=1)  # a Sunday: the weekly whole check is switched off
+    settings = warehouse.model_copy(update={"data_tests_whole_weekday": 0})
+    assert tested_nights.passed_through(night3, settings) == NIGHT2
+    assert tested_nights.passed_through(NIGHT2, settings) == NIGHT2
+    assert tested_nights.passed_through(NIGHT1 - timedelta(days=1), settings) is None
+    invoke(["compile", "--select", "stg_pixel__events", "--indirect-selection", "cautious"],
+           settings, night3, extra_vars=data_test_window_vars(night3, settings))
+    compiled = (warehouse.dbt_target_dir / "compiled" / "personalization" / "dbt_project" / "models"
+                / "staging" / "_staging.yml" / f"{UNIQUE_EVENTS}.sql").read_text()
+    assert f"delivered_on > date '{NIGHT2}'" in compiled
+
+
+def test_a_failed_rerun_leaves_its_night_to_the_next_nights_tests(warehouse):
+    # The rerun of night 2 fails (a corrupt lake file): night 2's pass is gone, so the next
+    # night checks night 2's rows again, not only its own.
+    events = partition_file(warehouse, "pixel/events", NIGHT2)
+    good = events.read_bytes()
+    events.write_bytes(b"not parquet")
+    try:
+        with pytest.raises(WarehouseError):
+            run_step("build_marts", NIGHT2, warehouse)
+    finally:
+        events.write_bytes(good)
+    monday = NIGHT2 + timedelta(days=2)
+    assert tested_nights.passed_through(monday, warehouse) == NIGHT1
+    assert data_test_window_vars(monday, warehouse) == {"data_tests_passed_through": NIGHT1.isoformat()}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -16,7 +16,7 @@ import pytest
 
 from personalization.config import load_settings
 from personalization.exceptions import WarehouseError
-from personalization.warehouse import build, generate_docs, invoke
+from personalization.warehouse import build, generate_docs, invoke, tested_nights
 from personalization.warehouse.dbt import _holds_later_data, _model_vars
 
 DAY1 = date(2026, 3, 30)
@@ -277,10 +277,11 @@ def test_events_deduplicated_across_days(warehouse):
 
 def test_first_build_tests_every_event_later_nights_the_recent_deliveries(warehouse):
     # Night 1 loads every delivery at once: its uniqueness test reads every row. Night 2
-    # checks the keys of the last 3 deliveries (DAY2 and the two before) against every row.
+    # checks the keys of the deliveries after the last night whose tests passed (night 1)
+    # against every row.
     day1_sql, day2_sql = warehouse["unique_sql"]
     assert "delivered_on >" not in day1_sql
-    assert f"delivered_on > date '{DAY2 - timedelta(days=3)}'" in day2_sql
+    assert f"delivered_on > date '{DAY1}'" in day2_sql
 
 
 def test_orders_latest_version_and_revenue(warehouse):
@@ -345,8 +346,13 @@ def test_rerun_changes_nothing_and_full_refresh_agrees(warehouse):
     ran = [r["unique_id"].split(".")[0]
            for r in json.loads((s.dbt_target_dir / "run_results.json").read_text())["results"]]
     assert "test" in ran and "model" in ran and "unit_test" not in ran
+    assert tested_nights.passed_through(DAY2, s) == DAY2
+    assert tested_nights.passed_through(DAY1, s) == DAY1
     build(DAY2, "marts", s, full_refresh=True)
     assert snapshot(s) == before
+    # A full refresh rewrote every row: only its own pass stands.
+    assert tested_nights.passed_through(DAY1, s) is None
+    assert tested_nights.passed_through(DAY2, s) == DAY2
 
 
 def test_an_earlier_date_is_seen_as_a_backfill(warehouse):

@@ -9,10 +9,15 @@
   the night's rows"). The append-only identity caches use the same window through
   unique_combination's `written_column` (macros/generic_tests.sql).
 
-  The window is the last `data_test_recent_days` deliveries up to `ds` (3: tonight's, a rerun,
-  a catch-up after up to two missed nights). `--full-refresh`, data_test_recent_days = 0 (the
-  first build and the weekly night: data_tests_whole_weekday), and engines on which these
-  tables are rebuilt whole (Spark) check the whole table.
+  The window is what the nights since the last passing one wrote: the rows delivered (or
+  written) after `data_tests_passed_through`, the newest night up to `ds` whose marts tests all
+  passed, which `build_marts` reads from the warehouse (personalization/warehouse/
+  tested_nights.py), or after the night before `ds` if that is earlier (a rerun rewrites its
+  own night). Without it (dbt run by hand, no night recorded) the last `data_test_recent_days`
+  deliveries up to `ds` (3: tonight's, a rerun, a catch-up after up to two missed nights).
+  `--full-refresh`, data_test_recent_days = 0 (the first build and the weekly night:
+  data_tests_whole_weekday), and engines on which these tables are rebuilt whole (Spark)
+  check the whole table.
 -#}
 
 {#- The first delivery date outside the window (rows delivered after it are "recent"), or
@@ -22,8 +27,13 @@
   {%- if flags.FULL_REFRESH or days <= 0 or personalization.keyed_incremental() != 'incremental' -%}
     {{ return(none) }}
   {%- endif -%}
-  {{ return((modules.datetime.date.fromisoformat(var('ds') | string)
-             - modules.datetime.timedelta(days=days)).isoformat()) }}
+  {%- set ds = modules.datetime.date.fromisoformat(var('ds') | string) -%}
+  {%- set passed = var('data_tests_passed_through', none) -%}
+  {%- if passed -%}
+    {{ return([modules.datetime.date.fromisoformat(passed | string),
+               ds - modules.datetime.timedelta(days=1)] | min | string) }}
+  {%- endif -%}
+  {{ return((ds - modules.datetime.timedelta(days=days)).isoformat()) }}
 {%- endmacro %}
 
 

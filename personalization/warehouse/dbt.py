@@ -19,6 +19,7 @@ from typing import Any
 from personalization.config import Settings
 from personalization.exceptions import WarehouseError
 from personalization.observability import StepReport, log_event, timed
+from personalization.warehouse import tested_nights
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +74,8 @@ _FAILED = {"error", "fail", "runtime error"}
 # parse time (configs, refs, YAML), so dbt may keep its parse across their values:
 # tests/test_dbt_parse.py parses the project under different values of each and checks that
 # the manifests are the same. Any other var, the profile and the target still force a parse.
-RUN_TIME_VARS = frozenset({"ds", "data_test_recent_days", "segment_history_skip",
-                           "confidence_threshold"})
+RUN_TIME_VARS = frozenset({"ds", "data_test_recent_days", "data_tests_passed_through",
+                           "segment_history_skip", "confidence_threshold"})
 
 
 @contextmanager
@@ -183,10 +184,12 @@ def build(ds: date, stage: str, settings: Settings, full_refresh: bool = False) 
     if full_refresh:
         command.append("--full-refresh")
     model_vars = _model_vars(settings)
-    if stage == "marts" and not full_refresh:
+    tested_nights.forget(ds, settings, everything=full_refresh)
+    if not full_refresh:
         model_vars.update(data_test_window_vars(ds, settings))
     with timed() as t:
         result = invoke(command, settings, ds=ds, extra_vars=model_vars)
+    tested_nights.record(ds, settings)
     _serve(result, settings)
     report = _report(result, ds, stage, t["seconds"], full_refresh)
     log_event(logger, "dbt_build_done", stage=stage, ds=ds.isoformat(),
@@ -196,16 +199,20 @@ def build(ds: date, stage: str, settings: Settings, full_refresh: bool = False) 
 
 
 def data_test_window_vars(ds: date, settings: Settings) -> dict[str, Any]:
-    """`{"data_test_recent_days": 0}` when tonight's marts data tests must check every row, not
-    only the night's (dbt_project/macros/recent_deliveries.sql); else no var (the project's
-    window). Every row on the first build (it loads every delivery at once) and on the weekly
-    whole check (`data_tests_whole_weekday`). `--full-refresh` checks every row by itself."""
+    """The vars of tonight's marts data test window (dbt_project/macros/recent_deliveries.sql).
+
+    `{"data_test_recent_days": 0}` when every row must be checked: on the first build (it loads
+    every delivery at once) and on the weekly whole check (`data_tests_whole_weekday`);
+    `--full-refresh` checks every row by itself. Otherwise the rows written since the newest
+    night whose tests passed (`data_tests_passed_through`, personalization/warehouse/
+    tested_nights.py), or, with none recorded, the project's window of recent deliveries."""
     if not _holds_loaded_events(settings):
         reason = "first_build"
     elif ds.isoweekday() == settings.data_tests_whole_weekday:
         reason = "weekly"
     else:
-        return {}
+        passed = tested_nights.passed_through(ds, settings)
+        return {} if passed is None else {"data_tests_passed_through": passed.isoformat()}
     log_event(logger, "dbt_data_tests_whole", ds=ds.isoformat(), reason=reason)
     return {"data_test_recent_days": 0}
 
