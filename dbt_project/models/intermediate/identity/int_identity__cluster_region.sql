@@ -4,14 +4,13 @@
 -- int_identity__id_assignment). Touched: a new, deleted or changed record (signature), or an
 -- end of an edge (deterministic, or fuzzy match with its weight) that appeared, vanished or
 -- changed weight since last night (int_identity__cluster_edges holds last night's). Region:
--- the touched records and their last-night cluster mates, closed under tonight's edges, i.e.
--- whole components of tonight's graph before the guards: outside it nothing the clustering
--- reads changed, so a full recomputation gives the same clusters there (docs/identity.md).
--- Every record is in the region with no state of last night, on a --full-refresh, when the
--- stored model is re-estimated (every weight may change), and on Spark (no recursive walk).
--- Only guarded records written after last night's clusters (stamped, changed_rows.sql) can
--- have another signature: only theirs are compared, and only the rows of tonight's and last
--- night's touched and region records (and records gone) are recomputed.
+-- the touched records and their last-night cluster mates, closed under tonight's edges
+-- (identity_region): whole components of tonight's graph before the guards, outside which a
+-- full recomputation gives the same clusters (docs/identity.md). Every record is in it with
+-- no state of last night, on a --full-refresh, a re-estimated model, and on Spark. Only
+-- guarded records written after last night's clusters (stamped) can have another signature:
+-- only theirs are compared, and only tonight's and last night's touched and region records
+-- (and records gone) are recomputed.
 -- depends_on: {{ ref('int_identity__deterministic_edges') }}
 -- depends_on: {{ ref('int_identity__scored_pairs') }}
 {{ changed_rows_config('record_key', 'record_signature') }}
@@ -88,53 +87,14 @@ seeds as (
         or previous_clusters.merged_cluster_id in (select merged_cluster_id from touched_clusters)
 ),
 
--- The walk steps over last night's clusters (before the size guard), not records. A cluster
--- with no touched record kept every edge that joined it, so tonight's graph holds it whole;
--- one with a touched record is all seeds. So the clusters (and new records) the seeds'
--- clusters reach by the edges between clusters hold the same records as a walk over every
--- record's edges, on a graph of a few edges (at 3M people 17k, not 7.6M both ways).
-cluster_of as (
-    select
-        records.record_key,
-        coalesce(previous_clusters.merged_cluster_id, records.record_key) as cluster_node
-    from records
-    left join previous_clusters on records.record_key = previous_clusters.record_key
-),
-
-cluster_links as (
-    select cluster_a.cluster_node as node, cluster_b.cluster_node as other
-    from tonight_edges
-    inner join cluster_of as cluster_a on tonight_edges.node_a = cluster_a.record_key
-    inner join cluster_of as cluster_b on tonight_edges.node_b = cluster_b.record_key
-    where cluster_a.cluster_node <> cluster_b.cluster_node
-),
-
-both_ways as (
-    select node, other from cluster_links
-    union all
-    select other as node, node as other from cluster_links
-),
-
 region as (
-    with recursive reach (node) as (
-        select cluster_of.cluster_node as node
-        from seeds
-        inner join cluster_of on seeds.record_key = cluster_of.record_key
-        union
-        select both_ways.other as node
-        from reach
-        inner join both_ways on reach.node = both_ways.node
-    )
-
-    select cluster_of.record_key from cluster_of
-    where cluster_of.cluster_node in (select reach.node from reach)
+    {{ identity_region('seeds', 'records', 'previous_clusters', 'tonight_edges') }}
 ),
 
 {%- if since is not none %}
 
 -- Last night's touched and region records that are neither tonight: only their flags turn
--- false, so they are written without changed_rows' comparison. After a full build that is
--- every record; comparing them all ran out of memory at 3M people.
+-- false, so no changed_rows comparison (after a full build: every record, 3M ran out of memory).
 flags_off as (
     select
         records.record_key,
@@ -148,8 +108,7 @@ flags_off as (
         and records.record_key not in (select region.record_key from region)
 ),
 
--- The other rows that can differ from the table's: tonight's touched and region records,
--- and records gone (a placeholder each).
+-- The other rows that can differ: tonight's touched and region records, records gone.
 scope as (
     select record_key from touched
     union
