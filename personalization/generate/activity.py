@@ -91,9 +91,14 @@ def seconds_of_day(rng: np.random.Generator, pop: Population, persons: np.ndarra
 
 
 def preferred_categories(rng: np.random.Generator, pop: Population, persons: np.ndarray) -> np.ndarray:
+    """The first preference (45%), the second (35%) or any category; filled in place (per-event sized)."""
     u = rng.random(len(persons))
-    return np.where(u < 0.45, pop.cat1[persons], np.where(u < 0.8, pop.cat2[persons],
-                    rng.integers(0, len(V.CATEGORIES), len(persons))))
+    out = rng.integers(0, len(V.CATEGORIES), len(persons))
+    second = u < 0.8
+    out[second] = pop.cat2[persons[second]]
+    first = u < 0.45
+    out[first] = pop.cat1[persons[first]]
+    return out
 
 
 def draw_orders(rng: np.random.Generator, pop: Population, cat: Catalog, shop_primary: np.ndarray,
@@ -151,6 +156,17 @@ def history_orders(rng: np.random.Generator, pop: Population, cat: Catalog, firs
     return persons[order], ordered_s[order]
 
 
+# The smallest safe integer types of event columns (a backfill day holds millions); others int64.
+EVENT_DTYPES = {"etype": np.int8, "variant": np.int8, "page_cat": np.int8, "country": np.int8,
+                "device": np.int8, "product": np.int16, "cookie": np.int32, "cust_rid": np.int32,
+                "sha_rid": np.int32, "city": np.int32, "ua": np.int32, "person": np.int32}
+
+
+def small(column: str, values: np.ndarray) -> np.ndarray:
+    """`values` in the type of event column `column` (no copy if already in it)."""
+    return values.astype(EVENT_DTYPES.get(column, np.int64), copy=False)
+
+
 @dataclass
 class Events:
     """Numeric pixel events of one day (before dirt)."""
@@ -175,77 +191,117 @@ class Events:
         return Events(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
     def compact(self) -> Events:
-        """The same events in the smallest safe integer types (a backfill day holds millions)."""
-        small = {"etype": np.int8, "variant": np.int8, "page_cat": np.int8, "country": np.int8,
-                 "device": np.int8, "product": np.int16, "cookie": np.int32, "cust_rid": np.int32,
-                 "sha_rid": np.int32, "city": np.int32, "ua": np.int32, "person": np.int32}
-        return Events(**{f.name: getattr(self, f.name).astype(small.get(f.name, np.int64), copy=False)
-                         for f in fields(self)})
+        """The same events in the types of `EVENT_DTYPES`."""
+        return Events(**{f.name: small(f.name, getattr(self, f.name)) for f in fields(self)})
 
     def __len__(self) -> int:
         return len(self.occurred_s)
 
     @staticmethod
-    def concat(parts: list[Events]) -> Events:
-        return Events(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Events)})
+    def concat_by_time(parts: list[Events]) -> Events:
+        """The parts' events in one frame, stably sorted by time; one column at a time (memory)."""
+        order = np.argsort(np.concatenate([p.occurred_s for p in parts]), kind="stable")
+        return Events(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])[order] for f in fields(Events)})
 
 
 def session_events(rng: np.random.Generator, pop: Population, cat: Catalog, day: int, s: dict,
                    orders: Orders, day_end_s: int) -> Events:
-    """Expand sessions (dict of per-session arrays) into events, block by block."""
+    """Expand sessions (dict of per-session arrays) into events, block by block.
+
+    A backfill day has millions of events: the helpers drop their per-event intermediates on
+    return, and session columns are repeated per event in their compact types.
+    """
+    sess, starts, block, j = _layout(s)
+    t = _event_times(rng, s["start"], sess, starts, day_end_s)
+    person = _per_event(s, "person", sess)
+    product, order_no = _event_products(rng, pop, cat, day, orders, s["order_pos"][sess], block, j, person)
+    del j
+    logged_in = (s["login"] > 0)[sess] & (block >= 2)
+    return _finish(rng, pop, Events(
+        occurred_s=t, cookie=_per_event(s, "cookie", sess), person=person,
+        cust_rid=np.where(logged_in, _per_event(s, "login_rid", sess, "cust_rid"), -1),
+        sha_rid=_per_event(s, "sha_rid", sess), etype=small("etype", BLOCK_TYPE)[block], product=product,
+        campaign=_per_event(s, "campaign", sess), variant=_per_event(s, "variant", sess), order_no=order_no,
+        page_cat=_page_categories(rng, pop, block, person), city=np.zeros(0), country=np.zeros(0),
+        device=np.zeros(0), ua=np.zeros(0)))
+
+
+def _layout(s: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per event: its session, its block and its number within the block; and each session's first event.
+
+    Events are laid out session by session, block by block: repeat each block's number by its
+    count, and number the events within their block.
+    """
     n_sess = len(s["person"])
     counts = np.stack([s["click"], np.ones(n_sess, dtype=np.int64), s["login"], s["search"],
                        s["pv"], s["atc"], s["chk"], s["buy"]], axis=1)
     n_ev = counts.sum(1)
-    sess = np.repeat(np.arange(n_sess), n_ev)
-    sess_start = np.concatenate([[0], np.cumsum(n_ev)[:-1]])
-    # Events are laid out session by session, block by block: repeat each block's number by
-    # its count, and number the events within their block.
+    sess = np.repeat(np.arange(n_sess, dtype=np.int32), n_ev)
+    starts = np.concatenate([[0], np.cumsum(n_ev)[:-1]])
     flat = counts.ravel()
-    block = np.repeat(np.tile(np.arange(counts.shape[1]), n_sess), flat)
+    block = np.repeat(np.tile(np.arange(counts.shape[1], dtype=np.int8), n_sess), flat)
     block_start = np.concatenate([[0], np.cumsum(flat)[:-1]])
     j = np.arange(len(sess)) - np.repeat(block_start, flat)
+    return sess, starts, block, j
+
+
+def _event_times(rng: np.random.Generator, start: np.ndarray, sess: np.ndarray, starts: np.ndarray,
+                 day_end_s: int) -> np.ndarray:
+    """The session's start plus exponential gaps between its events, cut at the end of the day."""
     gaps = rng.exponential(40.0, len(sess)).astype(np.int64) + 1
     csum = np.cumsum(gaps)
-    t = s["start"][sess] + csum - csum[sess_start][sess]
-    t = np.minimum(t, day_end_s - 1)
-    person = s["person"][sess]
-    # Products: order sessions show the ordered items, browsing samples the preferences.
-    product = np.full(len(sess), -1, dtype=np.int64)
+    t = start[sess] + csum - csum[starts][sess]
+    return np.minimum(t, day_end_s - 1)
+
+
+def _per_event(s: dict, key: str, sess: np.ndarray, column: str | None = None) -> np.ndarray:
+    """Session column `key` for each event, in the type of event column `column` (default `key`)."""
+    return small(column or key, s[key])[sess]
+
+
+def _event_products(rng: np.random.Generator, pop: Population, cat: Catalog, day: int, orders: Orders,
+                    opos: np.ndarray, block: np.ndarray, j: np.ndarray,
+                    person: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Products and order numbers: order sessions show the ordered items, browsing samples the preferences."""
+    product = np.full(len(block), -1, dtype=EVENT_DTYPES["product"])
     is_pv, is_atc, is_buy = block == 4, block == 5, block == 7
-    opos = s["order_pos"][sess]
     in_order = opos >= 0
-    order_no = np.full(len(sess), -1, dtype=np.int64)
+    order_no = np.full(len(block), -1, dtype=np.int64)
     if len(orders):
-        item_at = orders.item_offsets[:-1][np.maximum(opos, 0)] + np.where(is_buy, 0, j)
-        from_order = in_order & (is_pv | is_atc | is_buy)
-        product[from_order] = orders.item_product[item_at[from_order]]
-        order_no = np.where(is_buy, orders.order_no[np.maximum(opos, 0)], -1)
+        rows = np.flatnonzero(in_order & (is_pv | is_atc | is_buy))
+        item_at = orders.item_offsets[:-1][opos[rows]] + np.where(is_buy[rows], 0, j[rows])
+        product[rows] = orders.item_product[item_at]
+        order_no[is_buy] = orders.order_no[np.maximum(opos[is_buy], 0)]
     browse_pv = is_pv & ~in_order
     product[browse_pv] = cat.sample(rng, preferred_categories(rng, pop, person[browse_pv]), day)
     browse_atc = np.flatnonzero(is_atc & ~in_order)
     product[browse_atc] = product[browse_atc - 1]  # the product viewed just before
-    is_login = s["login"][sess] > 0
-    cust = np.where(is_login & (block >= 2), s["login_rid"][sess], -1)
-    page_cat = np.where((block == 1) | (block == 3),
-                        np.where(rng.random(len(sess)) < 0.5, preferred_categories(rng, pop, person), -1), -1)
-    page_cat = np.where(block == 3, np.maximum(page_cat, pop.cat1[person]), page_cat)
-    return _finish(rng, pop, Events(
-        occurred_s=t, cookie=s["cookie"][sess], person=person, cust_rid=cust,
-        sha_rid=s["sha_rid"][sess], etype=BLOCK_TYPE[block], product=product,
-        campaign=s["campaign"][sess], variant=s["variant"][sess], order_no=order_no,
-        page_cat=page_cat, city=np.zeros(0), country=np.zeros(0), device=np.zeros(0), ua=np.zeros(0)))
+    return product, order_no
+
+
+def _page_categories(rng: np.random.Generator, pop: Population, block: np.ndarray,
+                     person: np.ndarray) -> np.ndarray:
+    """Half the landing pages show a preferred category; a search always names one (at least cat1)."""
+    shown = rng.random(len(block)) < 0.5
+    page_cat = preferred_categories(rng, pop, person)
+    page_cat[~(shown & ((block == 1) | (block == 3)))] = -1
+    search = np.flatnonzero(block == 3)
+    page_cat[search] = np.maximum(page_cat[search], pop.cat1[person[search]])
+    return small("page_cat", page_cat)
 
 
 def _finish(rng: np.random.Generator, pop: Population, ev: Events) -> Events:
-    """Geo and device columns: the person's city; device and browser stay with the cookie."""
+    """Geo and device columns: the person's city; device and browser stay with the cookie.
+
+    Returned compact: a day's parts are concatenated and sorted in the small types.
+    """
     m = len(ev.person)
     ev.city = np.where(rng.random(m) < 0.93, pop.city_idx[ev.person], -1)
     ev.country = pop.country[ev.person]
     main = ev.cookie == pop.cookie_start[ev.person]
-    ev.device = np.where(main, pop.device[ev.person], (ev.cookie * 31 + 7) % len(V.DEVICES))
-    ev.ua = ev.cookie.copy()
-    return ev
+    ev.device = np.where(main, pop.device[ev.person], (ev.cookie.astype(np.int64) * 31 + 7) % len(V.DEVICES))
+    ev.ua = ev.cookie  # the same array until the day's parts are concatenated
+    return ev.compact()
 
 
 def pick_cookie(rng: np.random.Generator, pop: Population, persons: np.ndarray) -> np.ndarray:

@@ -132,8 +132,8 @@ class EventStream:
         f = {k: getattr(ev, k) for k in ("occurred_s", "cookie", "cust_rid", "sha_rid", "etype",
                                           "product", "campaign", "variant", "order_no", "page_cat",
                                           "city", "country", "device", "ua")}
-        f["id_day"] = np.full(n, id_day, dtype=np.int64)
-        f["seq"] = np.arange(n, dtype=np.int64)
+        f["id_day"] = np.full(n, id_day, dtype=np.int32)
+        f["seq"] = np.arange(n, dtype=np.int32)
         f["no_id"] = np.zeros(n, dtype=bool)
         return f
 
@@ -164,8 +164,9 @@ class EventStream:
         key = np.concatenate([np.arange(n, dtype=float), dup + 1 + rng.random(len(dup)) * 300,
                               rng.random(len(nokey)) * n])
         order = np.argsort(key, kind="stable")
-        full = _take(f, idx[order])
-        full["no_id"] = np.concatenate([np.zeros(n + len(dup), bool), np.ones(len(nokey), bool)])[order]
+        # The file's rows are taken from `f` chunk by chunk, not copied at once (memory).
+        rows, no_id = idx[order], order >= n + len(dup)
+        del idx, key, order
         log.add(ds, "pixel/events", "future_timestamp", len(future))
         log.add(ds, "pixel/events", "unknown_sku", len(unknown))
         log.add(ds, "pixel/events", "duplicate_event_id", len(dup))
@@ -173,8 +174,9 @@ class EventStream:
         log.add(ds, "pixel/events", "malformed_line", len(broken))
         self.cookie_seen[f["cookie"]] = True
         raw = D.break_json(rng, _text_lines(render_events(self.dicts, _take(f, broken)))) if len(broken) else []
-        m = len(full["seq"])
-        out.write_lines(lambda lo, hi: render_events(self.dicts, _take(full, slice(lo, hi))), m, raw, rng)
+        m = len(rows)
+        out.write_lines(lambda lo, hi: render_events(self.dicts, {**_take(f, rows[lo:hi]), "no_id": no_id[lo:hi]}),
+                        m, raw, rng)
         return m + len(raw)
 
 

@@ -129,8 +129,7 @@ class Simulator:
             orders.ordered_s[ev.order_no[buy] - orders.order_no[0]] = ev.occurred_s[buy]
         orders = orders.take(np.argsort(orders.ordered_s, kind="stable"))
         parts.append(ev)
-        events = A.Events.concat(parts)
-        return orders, events.take(np.argsort(events.occurred_s, kind="stable")).compact()
+        return orders, A.Events.concat_by_time(parts)
 
     def _sessions(self, person, start, rng, d, click=0, pv=1, atc=0, chk=0, buy=0, search=0,
                   login_rid=-1, sha_rid=-1, campaign=A.NEVER, variant=-1, order_pos=-1) -> dict:
