@@ -187,9 +187,6 @@ class Events:
     device: np.ndarray
     ua: np.ndarray
 
-    def take(self, idx: np.ndarray) -> Events:
-        return Events(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
-
     def compact(self) -> Events:
         """The same events in the types of `EVENT_DTYPES`."""
         return Events(**{f.name: small(f.name, getattr(self, f.name)) for f in fields(self)})
