@@ -28,7 +28,7 @@
     {{ return(none) }}
   {%- endif -%}
   {%- set ds = modules.datetime.date.fromisoformat(var('ds') | string) -%}
-  {%- set passed = var('data_tests_passed_through', none) -%}
+  {%- set passed = var('data_tests_passed_through') -%}
   {%- if passed -%}
     {{ return([modules.datetime.date.fromisoformat(passed | string),
                ds - modules.datetime.timedelta(days=1)] | min | string) }}
