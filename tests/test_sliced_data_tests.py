@@ -191,3 +191,16 @@ def test_a_failed_rerun_leaves_its_night_to_the_next_nights_tests(warehouse):
     monday = NIGHT2 + timedelta(days=2)
     assert tested_nights.passed_through(monday, warehouse) == NIGHT1
     assert data_test_window_vars(monday, warehouse) == {"data_tests_passed_through": NIGHT1.isoformat()}
+
+
+def test_the_tested_nights_are_read_without_writing_and_a_broken_warehouse_is_one_error(tmp_path):
+    settings = load_settings(home=tmp_path / "home")
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    duckdb.connect(str(settings.warehouse_path)).close()  # a warehouse before the first record
+    assert tested_nights.passed_through(NIGHT2, settings) is None
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*) from information_schema.schemata "
+                           "where schema_name = 'pipeline_state'").fetchone()[0] == 0
+    settings.warehouse_path.write_bytes(b"not a duckdb file" * 100)
+    with pytest.raises(WarehouseError, match="cannot read or record the tested nights in"):
+        tested_nights.passed_through(NIGHT2, settings)

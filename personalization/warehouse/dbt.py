@@ -20,6 +20,7 @@ from personalization.config import Settings
 from personalization.exceptions import WarehouseError
 from personalization.observability import StepReport, log_event, timed
 from personalization.warehouse import tested_nights
+from personalization.warehouse.connection import warehouse_connection
 
 logger = logging.getLogger(__name__)
 
@@ -405,7 +406,7 @@ def _holds_loaded_events(settings: Settings) -> bool:
         return True
     if not settings.warehouse_path.exists():
         return False
-    with _inspected_warehouse(settings) as con:
+    with warehouse_connection(settings, "inspect the warehouse") as con:
         return {"stg_pixel__events", "int_events__resolved"} <= _main_tables(con)
 
 
@@ -422,24 +423,10 @@ def _newest_deliveries(settings: Settings) -> dict[str, date | None]:
         return spark.newest_deliveries(settings, INCREMENTAL_TABLES)
     if not settings.warehouse_path.exists():
         return {}
-    with _inspected_warehouse(settings) as con:
+    with warehouse_connection(settings, "inspect the warehouse") as con:
         present = _main_tables(con)
         return {table: con.execute(f"select max(delivered_on) from main.{table}").fetchone()[0]
                 for table in INCREMENTAL_TABLES if table in present}
-
-
-@contextmanager
-def _inspected_warehouse(settings: Settings) -> Iterator[Any]:
-    """A read-only connection to the DuckDB warehouse; its errors become WarehouseError."""
-    import duckdb
-
-    from personalization.privacy.encryption import connect_warehouse
-
-    try:
-        with connect_warehouse(settings, read_only=True) as con:
-            yield con
-    except duckdb.Error as e:
-        raise WarehouseError(f"cannot inspect warehouse {settings.warehouse_path}: {e}") from e
 
 
 def _main_tables(con) -> set[str]:

@@ -15,26 +15,24 @@ Spark rebuilds and checks these tables whole: nothing is kept there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
-from typing import Any
-
-import duckdb
 
 from personalization.config import Settings
-from personalization.exceptions import WarehouseError
+from personalization.warehouse.connection import has_table, warehouse_connection
 
-_TABLE = "pipeline_state.marts_tests_passed"
-_DDL = ("create schema if not exists pipeline_state; "
+_SCHEMA, _NAME = "pipeline_state", "marts_tests_passed"
+_TABLE = f"{_SCHEMA}.{_NAME}"
+_DDL = (f"create schema if not exists {_SCHEMA}; "
         f"create table if not exists {_TABLE} (ds date primary key, passed_at timestamp)")
+_DOING = "read or record the tested nights"
 
 
 def forget(ds: date, settings: Settings, everything: bool = False) -> None:
     """Remove the record of `ds` and of any later night (every record when `everything`)."""
     if _untracked(settings) or not settings.warehouse_path.exists():
         return
-    with _connection(settings) as con:
+    with warehouse_connection(settings, _DOING, read_only=False) as con:
+        con.execute(_DDL)
         con.execute(f"delete from {_TABLE}" + ("" if everything else " where ds >= ?"),
                     [] if everything else [ds])
 
@@ -43,7 +41,8 @@ def record(ds: date, settings: Settings) -> None:
     """Record that the marts build of `ds` passed every data test."""
     if _untracked(settings):
         return
-    with _connection(settings) as con:
+    with warehouse_connection(settings, _DOING, read_only=False) as con:
+        con.execute(_DDL)
         con.execute(f"insert or replace into {_TABLE} values (?, current_timestamp)", [ds])
 
 
@@ -51,22 +50,12 @@ def passed_through(ds: date, settings: Settings) -> date | None:
     """The newest night up to `ds` whose marts tests passed, or None when none is recorded."""
     if _untracked(settings) or not settings.warehouse_path.exists():
         return None
-    with _connection(settings) as con:
+    with warehouse_connection(settings, _DOING) as con:
+        if not has_table(con, _SCHEMA, _NAME):
+            return None
         return con.execute(f"select max(ds) from {_TABLE} where ds <= ?", [ds]).fetchone()[0]
 
 
 def _untracked(settings: Settings) -> bool:
     return settings.engine == "spark"
 
-
-@contextmanager
-def _connection(settings: Settings) -> Iterator[Any]:
-    from personalization.privacy.encryption import connect_warehouse
-
-    try:
-        with connect_warehouse(settings, read_only=False) as con:
-            con.execute(_DDL)
-            yield con
-    except duckdb.Error as e:
-        raise WarehouseError(f"cannot read or record the tested nights in "
-                             f"{settings.warehouse_path}: {e}") from e

@@ -1,0 +1,31 @@
+"""A connection to the DuckDB warehouse for the pipeline's own bookkeeping around dbt: its
+DuckDB errors (missing file, lock held by another process, corrupt file) become a
+WarehouseError that says what was being done, so the CLI shows one line, not a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from personalization.config import Settings
+from personalization.exceptions import WarehouseError
+
+
+@contextmanager
+def warehouse_connection(settings: Settings, doing: str, read_only: bool = True) -> Iterator[Any]:
+    """Yield a connection to the warehouse; `doing` completes "cannot ... in <warehouse>"."""
+    import duckdb
+
+    from personalization.privacy.encryption import connect_warehouse
+
+    try:
+        with connect_warehouse(settings, read_only=read_only) as con:
+            yield con
+    except duckdb.Error as e:
+        raise WarehouseError(f"cannot {doing} in {settings.warehouse_path}: {e}") from e
+
+
+def has_table(con: Any, schema: str, table: str) -> bool:
+    return con.execute("select count(*) from information_schema.tables "
+                       "where table_schema = ? and table_name = ?", [schema, table]).fetchone()[0] > 0
