@@ -54,7 +54,9 @@ def _one_night(ds: date, settings, peak: PeakSampler, skip: set[str], snapshot: 
                                     and not isinstance(v, (list, dict))}
             continue
         with measured(peak, steps, name):
-            run_step(name, ds, settings)
+            reports = run_step(name, ds, settings)
+        if name == "score":  # where scoring's time goes: features, predict, recommendations, ...
+            steps[name]["cpu_seconds_by_part"] = reports[-1].details.get("cpu_seconds_by_part")
     night = {"ds": ds.isoformat(), **_summary(steps, 0), "skipped": sorted(skip)}
     del night["share_of_full_run"], night["cpu_share_of_full_run"]
     night["identity_stability"] = {} if first else _stability(settings, snapshot)
