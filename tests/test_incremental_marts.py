@@ -56,7 +56,9 @@ TABLES = ("int_events__resolved", "customer_events", "customer_engagement_daily"
           # Identity's per-record chain computes only the records changed since it last ran
           # (docs/identity.md, "Identity that follows tonight's records").
           "int_identity__records", "int_identity__guarded_records", "int_identity__record_fingerprints",
-          "int_identity__cluster_region", "int_identity__clusters", "int_identity__id_assignment")
+          "int_identity__cluster_region", "int_identity__clusters", "int_identity__id_assignment",
+          # Recomputed only around records whose deterministic edges changed.
+          "int_identity__deterministic_components")
 # Columns compared where a table keeps bookkeeping a rebuild sets afresh (the night a block
 # was last sized, which of a record's rows carries its state).
 COLUMNS = {"int_identity__blocking_keys": "record_key, component_id, blocking_rule, block_key, block_size, fingerprint",
@@ -257,15 +259,15 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     invoke(["run", *SELECT], settings, NIGHT3)
     _assert_full_refresh_gives_the_same(tmp_path, settings, "rerun", NIGHT3)
 
-    # A home built before the identity stamps and the person fingerprints (columns these
-    # tables gained on 2026-12-04): the next night adds them in place, recomputes once and
-    # gives the full refresh's rows; it must not stop for a --full-refresh.
+    # A home built before the identity stamps, the person fingerprints and the edge signatures
+    # (columns these tables gained on 2026-12-04): the next night adds them in place,
+    # recomputes once and gives the full refresh's rows; it must not stop for a --full-refresh.
     with duckdb.connect(str(settings.warehouse_path)) as con:
         added = con.execute("select table_name, column_name from information_schema.columns "
-                            "where column_name in ('changed_at', 'input_fingerprint')").fetchall()
+                            "where column_name in ('changed_at', 'input_fingerprint', 'edge_signature')").fetchall()
         for table, column in added:
             con.execute(f'alter table "{table}" drop column "{column}"')
-    assert {c for _, c in added} == {"changed_at", "input_fingerprint"}, added
+    assert {c for _, c in added} == {"changed_at", "input_fingerprint", "edge_signature"}, added
     invoke(["run", *SELECT], settings, NIGHT3)
     _assert_full_refresh_gives_the_same(tmp_path, settings, "upgraded", NIGHT3)
 

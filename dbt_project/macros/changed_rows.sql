@@ -61,7 +61,9 @@
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as changed_at
 {%- endmacro %}
 
-{% macro changed_rows_config(unique_key, marker, stamped=false) -%}
+{#- append_columns: a column added to the model is added to the table in place (its first night
+    then writes every row once), instead of failing until a --full-refresh. -#}
+{% macro changed_rows_config(unique_key, marker, stamped=false, append_columns=false) -%}
   {%- if marker in ([unique_key] if unique_key is string else unique_key) -%}
     {{ exceptions.raise_compiler_error("changed_rows_config: the marker must not be a key column (a placeholder holds the key)") }}
   {%- endif -%}
@@ -69,18 +71,21 @@
       materialized=keyed_incremental(),
       incremental_strategy='delete+insert',
       unique_key=unique_key,
-      on_schema_change=('append_new_columns' if stamped else 'fail'),
+      on_schema_change=('append_new_columns' if stamped or append_columns else 'fail'),
       post_hook="{% if is_incremental() %}delete from {{ this }} where " ~ marker ~ " is null{% endif %}"
   ) }}
 {%- endmacro %}
 
-{% macro changed_rows(relation, unique_key, scope=none, stamped=false) %}
+{#- added_column: a column the model gained (append_columns): on the night it is added every
+    row is written, as for the stamps, else unchanged rows would keep it null. -#}
+{% macro changed_rows(relation, unique_key, scope=none, stamped=false, added_column=none) %}
     {%- set keys = [unique_key] if unique_key is string else unique_key %}
     {%- if is_incremental() %}
         {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list %}
         {#- A stamped table built before the stamps: every row is written once with its stamp
             (else a quiet night would leave no stamp and the next would compute whole again). #}
-        {%- set unstamped = stamped and 'changed_at' not in columns %}
+        {%- set unstamped = (stamped and 'changed_at' not in columns)
+                            or (added_column is not none and added_column not in columns) %}
         {#- The stamp is not compared: a row is rewritten when its data changed. #}
         {%- set columns = columns | reject('equalto', 'changed_at') | list %}
     select * from (
