@@ -75,15 +75,6 @@ region_edges as (
 components as (
     {{ identity_connected_components('region_nodes', 'region_edges') }}
 ),
-
-final as (
-    select signatures.record_key, components.component_id, signatures.edge_signature
-    from signatures
-    inner join components on signatures.record_key = components.node
-)
-
--- Written as its changes (changed_rows.sql), compared in the region only.
-{{ changed_rows('final', 'record_key', scope='region') }}
 {%- else %}
 
 -- The macro gets relations, not CTE names: Spark iterates over them from Jinja.
@@ -92,6 +83,7 @@ components as (
         "(select record_key as node from " ~ ref('int_identity__guarded_records') ~ ")",
         "(select node_a, node_b from " ~ ref('int_identity__deterministic_edges') ~ ")") }}
 ),
+{%- endif %}
 
 final as (
     select signatures.record_key, components.component_id, signatures.edge_signature
@@ -99,6 +91,10 @@ final as (
     inner join components on signatures.record_key = components.node
 )
 
--- Written as its changes (changed_rows.sql); every row on the night that adds the signatures.
+-- Written as its changes (changed_rows.sql): compared in the region only, or every row; all
+-- of them on the night that adds the signatures.
+{%- if incremental %}
+{{ changed_rows('final', 'record_key', scope='region') }}
+{%- else %}
 {{ changed_rows('final', 'record_key', added_column='edge_signature') }}
 {%- endif %}
