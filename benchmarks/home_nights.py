@@ -36,7 +36,8 @@ from personalization.config import SOURCES, load_settings  # noqa: E402
 from personalization.pipeline import run_step  # noqa: E402
 
 
-def _one_night(ds: date, settings, peak: PeakSampler, skip: set[str], snapshot: Path) -> dict:
+def _one_night(ds: date, settings, peak: PeakSampler, skip: set[str], snapshot: Path,
+               truth: Path | None = None) -> dict:
     steps: dict = {}
     for source in SOURCES:
         with measured(peak, steps, f"extract_{source}"):
@@ -59,7 +60,7 @@ def _one_night(ds: date, settings, peak: PeakSampler, skip: set[str], snapshot: 
             steps[name]["cpu_seconds_by_part"] = reports[-1].details.get("cpu_seconds_by_part")
     night = {"ds": ds.isoformat(), **_summary(steps, 0), "skipped": sorted(skip)}
     del night["share_of_full_run"], night["cpu_share_of_full_run"]
-    night["identity_stability"] = {} if first else _stability(settings, snapshot)
+    night["identity_stability"] = {} if first else _stability(settings, snapshot, truth)
     night["build_marts_nodes"] = marts.get("nodes", [])
     return night
 
@@ -99,14 +100,17 @@ def main() -> None:
             with measured(peak, results.setdefault("extract_only", {}), f"{source} {ds}"):
                 run_step(f"extract_{source}", ds, settings)
     for ds in args.ds:
-        night = _one_night(ds, settings, peak, set(args.skip), args.home / "identity_before.parquet")
+        night = _one_night(ds, settings, peak, set(args.skip), args.home / "identity_before.parquet",
+                           args.truth)
         results["nights"].append(night)
         out.write_text(json.dumps(results, indent=2, default=str) + "\n")
         marts = night["steps"]["build_marts"]
         print(f"{ds}: {night['seconds']} s, {night['cpu_seconds']} CPU s, load {night['load_avg']}, "
               f"peak {night['peak_rss_mib']} MiB; build_marts {marts['seconds']} s / "
               f"{marts['cpu_seconds']} CPU s (identity models {marts['identity_model_cpu_seconds']} CPU s); "
-              f"ids kept {night['identity_stability'].get('share_known_kept')}", flush=True)
+              f"ids kept {night['identity_stability'].get('share_known_kept')} "
+              f"(real persons' main id {night['identity_stability'].get('share_real_main_id_kept')})",
+              flush=True)
     peak.stop()
     if args.truth:
         results["outcomes"] = _outcomes(settings, args.truth, args.ds[-1])

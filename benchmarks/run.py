@@ -98,9 +98,13 @@ def _identity_snapshot(settings, path: Path) -> None:
         con.execute(f"COPY (SELECT source, source_id, unified_id FROM identity_map) TO '{path}'")
 
 
-def _stability(settings, before: Path) -> dict:
+def _stability(settings, before: Path, truth: Path | None = None) -> dict:
     """Share of persons that existed before the new day and kept their unified_id: all of
-    them, and those known by a CRM contact or shop account (not only by a cookie)."""
+    them, and those known by a CRM contact or shop account (not only by a cookie). A profile
+    absorbed by a merge counts as not kept, also when it was a duplicate of the profile that
+    absorbed it. With the ground truth, also per real person known by CRM or shop: whether
+    their main id (the one holding most of their CRM/shop records before) still holds every
+    record it held, so merging a duplicate into it keeps it."""
     import duckdb
 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
@@ -115,11 +119,31 @@ def _stability(settings, before: Path) -> dict:
             SELECT count(*) FILTER (WHERE kept), count(*),
                    count(*) FILTER (WHERE kept AND known), count(*) FILTER (WHERE known)
             FROM per_person""").fetchone()
+        real = None if truth is None else con.execute(f"""
+            WITH records AS (
+                     SELECT t.person_id, old.unified_id AS old_id, new.unified_id AS new_id
+                     FROM read_parquet('{before}') AS old
+                     JOIN read_parquet('{truth}') AS t USING (source, source_id)
+                     LEFT JOIN identity_map AS new USING (source, source_id)
+                     WHERE old.source IN ('crm', 'shop')),
+                 main AS (
+                     SELECT person_id, old_id FROM records
+                     GROUP BY person_id, old_id
+                     QUALIFY row_number() OVER (PARTITION BY person_id
+                                                ORDER BY count(*) DESC, old_id) = 1)
+            SELECT count(*) FILTER (WHERE kept), count(*)
+            FROM (SELECT main.person_id, bool_and(records.new_id IS NOT DISTINCT FROM main.old_id) AS kept
+                  FROM main JOIN records USING (person_id, old_id)
+                  GROUP BY main.person_id)""").fetchone()
     kept, persons, kept_known, known = row
-    return {"persons_before": persons, "kept_id": kept,
-            "share_kept": round(kept / persons, 5) if persons else None,
-            "known_persons_before": known,
-            "share_known_kept": round(kept_known / known, 5) if known else None}
+    out = {"persons_before": persons, "kept_id": kept,
+           "share_kept": round(kept / persons, 5) if persons else None,
+           "known_persons_before": known,
+           "share_known_kept": round(kept_known / known, 5) if known else None}
+    if real is not None:
+        out.update({"real_persons_known_before": real[1], "real_persons_main_id_kept": real[0],
+                    "share_real_main_id_kept": round(real[0] / real[1], 5) if real[1] else None})
+    return out
 
 
 def _outcomes(settings, truth: Path, ds: date) -> dict:
