@@ -26,6 +26,8 @@ def warehouse_connection(settings: Settings, doing: str, read_only: bool = True)
         raise WarehouseError(f"cannot {doing} in {settings.warehouse_path}: {e}") from e
 
 
-def has_table(con: Any, schema: str, table: str) -> bool:
-    return con.execute("select count(*) from information_schema.tables "
-                       "where table_schema = ? and table_name = ?", [schema, table]).fetchone()[0] > 0
+def tables_in(con: Any, schema: str) -> set[str]:
+    """The names of the tables in `schema` of the warehouse."""
+    return {row[0] for row in con.execute(
+        "select table_name from information_schema.tables where table_schema = ?", [schema]
+    ).fetchall()}

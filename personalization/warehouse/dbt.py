@@ -20,7 +20,7 @@ from personalization.config import Settings
 from personalization.exceptions import WarehouseError
 from personalization.observability import StepReport, log_event, timed
 from personalization.warehouse import tested_nights
-from personalization.warehouse.connection import warehouse_connection
+from personalization.warehouse.connection import tables_in, warehouse_connection
 
 logger = logging.getLogger(__name__)
 
@@ -407,7 +407,7 @@ def _holds_loaded_events(settings: Settings) -> bool:
     if not settings.warehouse_path.exists():
         return False
     with warehouse_connection(settings, "inspect the warehouse") as con:
-        return {"stg_pixel__events", "int_events__resolved"} <= _main_tables(con)
+        return {"stg_pixel__events", "int_events__resolved"} <= tables_in(con, "main")
 
 
 def _holds_later_data(ds: date, settings: Settings) -> bool:
@@ -424,12 +424,6 @@ def _newest_deliveries(settings: Settings) -> dict[str, date | None]:
     if not settings.warehouse_path.exists():
         return {}
     with warehouse_connection(settings, "inspect the warehouse") as con:
-        present = _main_tables(con)
+        present = tables_in(con, "main")
         return {table: con.execute(f"select max(delivered_on) from main.{table}").fetchone()[0]
                 for table in INCREMENTAL_TABLES if table in present}
-
-
-def _main_tables(con) -> set[str]:
-    return {row[0] for row in con.execute(
-        "select table_name from information_schema.tables where table_schema = 'main'"
-    ).fetchall()}

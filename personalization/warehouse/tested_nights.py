@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import date
 
 from personalization.config import Settings
-from personalization.warehouse.connection import has_table, warehouse_connection
+from personalization.warehouse.connection import tables_in, warehouse_connection
 
 _SCHEMA, _NAME = "pipeline_state", "marts_tests_passed"
 _TABLE = f"{_SCHEMA}.{_NAME}"
@@ -51,7 +51,7 @@ def passed_through(ds: date, settings: Settings) -> date | None:
     if _untracked(settings) or not settings.warehouse_path.exists():
         return None
     with warehouse_connection(settings, _DOING) as con:
-        if not has_table(con, _SCHEMA, _NAME):
+        if _NAME not in tables_in(con, _SCHEMA):
             return None
         return con.execute(f"select max(ds) from {_TABLE} where ds <= ?", [ds]).fetchone()[0]
 
