@@ -82,10 +82,11 @@
     {%- set keys = [unique_key] if unique_key is string else unique_key %}
     {%- if is_incremental() %}
         {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list %}
-        {#- A stamped table built before the stamps: every row is written once with its stamp
-            (else a quiet night would leave no stamp and the next would compute whole again). #}
-        {%- set unstamped = (stamped and 'changed_at' not in columns)
-                            or (added_column is not none and added_column not in columns) %}
+        {#- A table built before a column the model added (the stamps of a stamped table, or
+            `added_column`): every row is written once with it (else a quiet night would leave
+            no stamp and the next would compute whole again; unchanged rows would keep a null). #}
+        {%- set added = (['changed_at'] if stamped else []) + ([added_column] if added_column else []) %}
+        {%- set lacks_column = added | reject('in', columns) | list | length > 0 %}
         {#- The stamp is not compared: a row is rewritten when its data changed. #}
         {%- set columns = columns | reject('equalto', 'changed_at') | list %}
     select * from (
@@ -108,7 +109,7 @@
         -- New or changed rows: not in the table as they are.
         changed as (
             select {{ columns | join(', ') }} from rebuilt
-            {%- if not unstamped %}
+            {%- if not lacks_column %}
             except
             select {{ columns | join(', ') }} from previous
             {%- endif %}
