@@ -343,3 +343,16 @@
   {#- Timestamps here are TIMESTAMP_NTZ; read as the session's UTC (spark.py), exactly. -#}
   unix_micros(cast({{ expr }} as timestamp_ltz))
 {%- endmacro %}
+
+
+{#- `name as {{ materialized_cte() }} (...)`: compute a CTE once although the query reads it
+    many times. DuckDB inlines a CTE without an aggregate into every reference (so an
+    expensive projection, e.g. Soundex over every record, ran once per blocking rule); Spark
+    has no such hint (its optimizer decides). -#}
+{% macro materialized_cte() -%}
+  {{ return(adapter.dispatch('materialized_cte', 'personalization')()) }}
+{%- endmacro %}
+
+{% macro default__materialized_cte() %}materialized{% endmacro %}
+
+{% macro spark__materialized_cte() %}{% endmacro %}

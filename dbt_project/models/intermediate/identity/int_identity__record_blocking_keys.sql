@@ -33,7 +33,8 @@ new_records as (
     {%- endif %}
 ),
 
-people as (
+-- Materialized: the Soundex codes are computed once, not once per rule reading them.
+people as {{ materialized_cte() }} (
     select
         record_key,
         fingerprint,
@@ -50,12 +51,14 @@ people as (
     from new_records
 ),
 
--- Each name on its own row, so a swapped first/last name still meets its twin.
+-- Each name on its own row, so a swapped first/last name still meets its twin. `union`:
+-- a record whose two names sound alike gives one row; no other rule can repeat a row (one
+-- per record and rule), so the keys need no `distinct` over all of them.
 names as (
     select record_key, fingerprint, first_name_soundex as name_soundex, postcode_clean,
         street_clean, city_clean, birth_date
     from people where first_name_soundex is not null
-    union all
+    union
     select record_key, fingerprint, last_name_soundex as name_soundex, postcode_clean,
         street_clean, city_clean, birth_date
     from people where last_name_soundex is not null
@@ -108,7 +111,7 @@ keys as (
 ),
 
 final as (
-    select distinct
+    select
         record_key,
         fingerprint,
         blocking_rule,
