@@ -73,3 +73,22 @@ def test_a_new_night_reuses_the_parse_and_runs_with_its_own_ds(settings):
     assert "ds=2027-12-01/customer_scores.parquet" in (
         compiled / "staging" / "scores" / "stg_scores__customer_scores.sql").read_text()
     assert "date '2027-12-01'" in (compiled / "marts" / "customer_engagement_daily.sql").read_text()
+
+
+def test_the_profiles_fallbacks_are_the_settings_defaults(settings):
+    # profiles.yml falls back to a literal when dbt runs without Settings.dbt_env() (an
+    # analyst's own `dbt build`); each literal must be what Settings passes by default, or
+    # the two ways of running dbt would use different memory limits or threads.
+    import re
+
+    from personalization.config import REPO_ROOT
+
+    text = (REPO_ROOT / "profiles.yml").read_text()
+    fallbacks = set(re.findall(r"env_var\('(PERSONALIZATION_[A-Z_]+)', '([^']*)'\)", text))
+    env = settings.dbt_env()
+    compared = {(name, value) for name, value in fallbacks
+                if name.endswith(("_MEMORY_LIMIT", "_THREADS"))}
+    assert {name for name, _ in compared} == {"PERSONALIZATION_DUCKDB_MEMORY_LIMIT",
+                                              "PERSONALIZATION_DUCKDB_THREADS",
+                                              "PERSONALIZATION_DBT_THREADS"}
+    assert sorted(compared) == sorted((name, env[name]) for name, _ in compared)
