@@ -92,3 +92,20 @@ def test_the_profiles_fallbacks_are_the_settings_defaults(settings):
                                               "PERSONALIZATION_DUCKDB_THREADS",
                                               "PERSONALIZATION_DBT_THREADS"}
     assert sorted(compared) == sorted((name, env[name]) for name, _ in compared)
+
+
+def _model_dependencies(settings, flags: list[str]) -> dict[str, list[str]]:
+    # A fresh parse (`compile` of one cheap model, which also parses every file) with flags.
+    invoke(["compile", "--no-partial-parse", "--select", "int_identity__splits", *flags],
+           settings, ds=date.fromisoformat(NIGHT_A["ds"]))
+    manifest = json.loads((settings.dbt_target_dir / "manifest.json").read_text())
+    return {name: sorted(node["depends_on"]["nodes"]) for name, node in manifest["nodes"].items()
+            if name.startswith("model.")}
+
+
+def test_a_parse_under_full_refresh_keeps_every_dependency(settings):
+    # The build refreshes fully by itself when a backfill date is older than the warehouse's
+    # data; if that run parses afresh (new code, new target folder), a ref reached only when
+    # not flags.FULL_REFRESH is missing from the kept manifest, and the next normal night fails
+    # with "dbt was unable to infer all dependencies" (seen on int_identity__cluster_region).
+    assert _model_dependencies(settings, ["--full-refresh"]) == _model_dependencies(settings, [])

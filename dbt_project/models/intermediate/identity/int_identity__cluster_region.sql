@@ -7,12 +7,12 @@
 -- the touched records and their last-night cluster mates, closed under tonight's edges
 -- (identity_region): whole components of tonight's graph before the guards, outside which a
 -- full recomputation gives the same clusters (docs/identity.md). Every record is in it with
--- no state of last night, on a --full-refresh, a re-estimated model, and on Spark. Only
--- guarded records written after last night's clusters (stamped) can have another signature:
--- only theirs are compared, and only tonight's and last night's touched and region records
--- (and records gone) are recomputed.
+-- no state of last night, on a --full-refresh, a re-estimated model, and on Spark. Only guarded
+-- records written after last night's clusters (stamped) can have another signature: only theirs
+-- are compared; tonight's and last night's touched and region records (and gone) recomputed.
 -- depends_on: {{ ref('int_identity__deterministic_edges') }}
 -- depends_on: {{ ref('int_identity__scored_pairs') }}
+-- depends_on: {{ ref('int_identity__model_schedule') }} (a --full-refresh parse skips identity_reestimate)
 {{ changed_rows_config('record_key', 'record_signature') }}
 {%- set previous_clusters, previous_edges, since = none, none, none %}
 {%- if not flags.FULL_REFRESH and not identity_reestimate() %}
