@@ -11,20 +11,27 @@ with expected as (
     select 'guest', person_source_id from {{ ref('int_orders__person_keys') }}
     where person_source = 'guest'
     union
-    select 'pixel', anonymous_id from {{ ref('int_identity__cookie_keys') }}
+    -- distinct first: 2.5M cookie-key rows at 1M people hold 0.7M cookies
+    select distinct 'pixel', anonymous_id from {{ ref('int_identity__cookie_keys') }}
 ),
 
+-- Exactly one map row, and it holds an id (counts, not a distinct count of ids: the same
+-- verdict at half the CPU).
 mapped as (
-    select source, source_id, count(distinct unified_id) as unified_ids, count(*) as rows_in_map
+    select source, source_id, count(*) as rows_in_map, count(unified_id) as rows_with_id
     from {{ ref('identity_map') }}
     group by source, source_id
 ),
 
 final as (
-    select expected.source, expected.source_id, coalesce(mapped.unified_ids, 0) as unified_ids
+    select
+        expected.source,
+        expected.source_id,
+        coalesce(mapped.rows_in_map, 0) as rows_in_map,
+        coalesce(mapped.rows_with_id, 0) as rows_with_id
     from expected
     left join mapped on expected.source = mapped.source and expected.source_id = mapped.source_id
-    where coalesce(mapped.unified_ids, 0) <> 1 or coalesce(mapped.rows_in_map, 0) <> 1
+    where coalesce(mapped.rows_in_map, 0) <> 1 or coalesce(mapped.rows_with_id, 0) <> 1
 )
 
 select * from final
