@@ -5,8 +5,11 @@
 Scores `--ds` in an existing home (e.g. the work directory `scoring_scale.py` leaves: its
 warehouse copy, models and the kept state of the night before), timing every SQL statement
 the scoring code runs (CPU seconds of the process, every DuckDB thread, and wall seconds) and
-printing those above `--min-cpu` with the parts `score` reports. It overwrites that night's
-scores folder, as a rerun of the night would.
+printing those above `--min-cpu` with the parts `score` reports. Features and predictions
+run before the recommendations here (`score(overlap=False)`), so that each statement's CPU
+is its own; `--overlap` runs them beside each other as the nightly step does (then the
+statements' CPU seconds include the other thread's: read the wall seconds). It overwrites
+that night's scores folder, as a rerun of the night would.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ class _Timed:
     def __getattr__(self, name):
         return getattr(self._con, name)
 
+    def cursor(self):
+        return _Timed(self._con.cursor(), self._log)
+
     def execute(self, sql, *args, **kwargs):
         cpu, wall = time.process_time(), time.perf_counter()
         result = self._con.execute(sql, *args, **kwargs)
@@ -50,17 +56,19 @@ def main() -> None:
     ap.add_argument("--home", type=Path, required=True)
     ap.add_argument("--ds", type=date.fromisoformat, required=True)
     ap.add_argument("--min-cpu", type=float, default=0.05)
+    ap.add_argument("--overlap", action="store_true",
+                    help="features and predictions beside the recommendations, as nightly")
     args = ap.parse_args()
     log: list = []
     connect = score_module.connect_read_only
     score_module.connect_read_only = lambda settings: _Timed(connect(settings), log)
-    cpu = time.process_time()
-    report = score_module.score(args.ds, load_settings(home=args.home))
-    total = time.process_time() - cpu
+    cpu, wall = time.process_time(), time.perf_counter()
+    report = score_module.score(args.ds, load_settings(home=args.home), overlap=args.overlap)
+    total, wall = time.process_time() - cpu, time.perf_counter() - wall
     for cpu_s, wall_s, sql in log:
         if cpu_s >= args.min_cpu:
             print(f"{cpu_s:7.2f} {wall_s:7.2f}  {sql[:110]}")
-    print(f"total CPU s {total:.2f}")
+    print(f"total CPU s {total:.2f}, wall s {wall:.2f}")
     print(json.dumps({k: report.details.get(k) for k in (
         "cpu_seconds_by_part", "seconds_by_part", "recommendations", "send_hours")}, default=str))
 

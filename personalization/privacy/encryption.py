@@ -77,6 +77,16 @@ def enable_writer_with(con: duckdb.DuckDBPyConnection, allow_mbedtls: bool) -> N
     con.execute("SET force_mbedtls_unsafe = 'true'")
 
 
+def warehouse_cursor(con: duckdb.DuckDBPyConnection,
+                     settings: Settings) -> duckdb.DuckDBPyConnection:
+    """Another connection to `con`'s database (for another thread), whose default catalog
+    is the warehouse too: `USE` is per connection."""
+    cursor = con.cursor()
+    if enabled(settings):
+        cursor.execute(f'USE "{warehouse_alias(settings)}"')
+    return cursor
+
+
 def configure(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Register the Parquet key (and the encrypted-file writer) on `con`; no-op when off."""
     secret = key(settings)

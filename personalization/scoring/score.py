@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from datetime import time as clock
@@ -72,7 +73,8 @@ def training_needed(ds: date, settings: Settings) -> str | None:
     return None
 
 
-def score(ds: date, settings: Settings, full: bool = False) -> StepReport:
+def score(ds: date, settings: Settings, full: bool = False, *,
+          overlap: bool = True) -> StepReport:
     """Score every (non-erased) person as of the end of `ds`.
 
     Recommendations are recomputed only for persons whose inputs changed since the latest
@@ -87,6 +89,10 @@ def score(ds: date, settings: Settings, full: bool = False) -> StepReport:
     Uses the latest approved version trained on or before `ds` (or, when none is approved,
     the latest one, with a warning). With too little history to train, writes the file
     with null probabilities and says why in `details`.
+
+    Features and predictions run in a second thread beside the recommendations and send
+    hours; `overlap=False` runs one after the other (so that the process's CPU seconds of
+    each part, `cpu_seconds_by_part`, are that part's alone: benchmarks/scoring_stages.py).
 
     Returns:
         A StepReport: rows_in = persons, rows_out = rows written; details hold the model
@@ -128,12 +134,15 @@ def score(ds: date, settings: Settings, full: bool = False) -> StepReport:
     cutoff = ds + timedelta(days=1)
     parts: dict[str, list[float]] = {}
     con = connect_read_only(settings)
+    pool = ThreadPoolExecutor(max_workers=1)
     try:
-        with _timed(parts, "features"):
-            features = build_features(con, cutoff,
-                                      device_from_profile=profiles_current(con, ds))
-        with _timed(parts, "predict"):
-            predictions = _predict(features, chosen, settings)
+        # Features and predictions on a second connection while recommendations and send
+        # hours run on this one: the model walk is one thread, and DuckDB's stages leave a
+        # core idle part of the time (docs/performance.md, "Scoring beside itself").
+        scoring = pool.submit(_features_and_predictions, encryption.warehouse_cursor(con, settings),
+                              ds, chosen, settings, parts)
+        if not overlap:
+            scoring.result()
         with _timed(parts, "recommendations"):
             previous, why_full = (None, "full rebuild requested") if full else \
                 kept_state.previous_reco_state(ds, settings)
@@ -147,6 +156,7 @@ def score(ds: date, settings: Settings, full: bool = False) -> StepReport:
             hours, hours_details = build_send_hours(
                 con, cutoff, POPULATION_SQL,
                 previous=None if full else kept_state.previous_send_hour_state(ds, settings))
+        features, predictions = scoring.result()
         with _timed(parts, "join"):
             con.register("_predictions", predictions)
             table = con.sql(f"""
@@ -172,6 +182,7 @@ def score(ds: date, settings: Settings, full: bool = False) -> StepReport:
         with _timed(parts, "keep_state"):
             kept_state.keep(con, settings, path.parent, reco, reco_meta, hours)
     finally:
+        pool.shutdown(wait=True)
         con.close()
 
     report.rows_in = table.num_rows
@@ -201,6 +212,20 @@ def _timed(into: dict[str, list[float]], name: str):
     start, cpu = time.perf_counter(), time.process_time()
     yield
     into[name] = [time.perf_counter() - start, time.process_time() - cpu]
+
+
+def _features_and_predictions(con, ds: date, chosen: dict[str, dict | None],
+                              settings: Settings, parts: dict[str, list[float]]):
+    """Everyone's features as of the end of `ds` and their predictions, on `con` (closed
+    after)."""
+    try:
+        with _timed(parts, "features"):
+            features = build_features(con, ds + timedelta(days=1),
+                                      device_from_profile=profiles_current(con, ds))
+        with _timed(parts, "predict"):
+            return features, _predict(features, chosen, settings)
+    finally:
+        con.close()
 
 
 def _predict(features, chosen: dict[str, dict | None], settings: Settings):
