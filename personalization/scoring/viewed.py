@@ -85,19 +85,14 @@ where event_type = 'product_view' and unified_id is not null and sku is not null
 group by unified_id, sku
 """
 
-# The other recomputed persons: their own kept views and those of their other sources (the
-# persons merged into them) plus the new events', inside the lookback. Their own kept views
-# are one row per product already: only what may repeat a product (the few new and merged
-# rows) is grouped, and joined to them (a probe per kept row, not a group-by of them all).
+# The other recomputed persons' views as lists (one row per person, parallel lists sorted
+# by sku, as kept): their own kept lists merged with what may add to them (the new
+# deliveries' views and the kept views of the persons merged into them since, one row per
+# product), keeping the later view of a product in both, then cut to the lookback. Merging
+# lists per person leaves the kept lists whole (≈ 50 views each at 1M) instead of
+# unnesting, joining and grouping them again.
 _FROM_KEPT = """
 with
-own as (
-    select unified_id, unnest(skus) as sku, unnest(last_viewed_at) as last_viewed_at
-    from {t}_previous_views
-    where unified_id in (select unified_id from {t}_people)
-      and unified_id not in (select unified_id from {t}_moved)
-),
-
 added as (
     select unified_id, sku, max(last_viewed_at) as last_viewed_at
     from (
@@ -111,18 +106,64 @@ added as (
     where unified_id in (select unified_id from {t}_people)
       and unified_id not in (select unified_id from {t}_moved)
     group by unified_id, sku
-)
+),
 
-select unified_id, sku, last_viewed_at
-from (
+added_lists as (
+    select unified_id, list(sku) as skus, list(last_viewed_at) as last_viewed_at
+    from added
+    group by unified_id
+),
+
+own as (
+    select unified_id, skus, last_viewed_at
+    from {t}_previous_views
+    where unified_id in (select unified_id from {t}_people)
+      and unified_id not in (select unified_id from {t}_moved)
+),
+
+merged as (
     select
         coalesce(o.unified_id, a.unified_id) as unified_id,
-        coalesce(o.sku, a.sku) as sku,
-        greatest(o.last_viewed_at, a.last_viewed_at) as last_viewed_at  -- nulls ignored
+        list_sort(list_concat(
+            -- own views of products not added again
+            list_filter(
+                list_transform(coalesce(o.skus, []), lambda x, i:
+                    {{'sku': x, 'last_viewed_at': o.last_viewed_at[i]}}),
+                lambda v: not list_contains(coalesce(a.skus, []), v.sku)),
+            -- added products, at the later of their two views (nulls ignored)
+            list_transform(coalesce(a.skus, []), lambda x, i:
+                {{'sku': x, 'last_viewed_at': greatest(
+                    a.last_viewed_at[i], o.last_viewed_at[list_position(o.skus, x)])}})
+        )) as views
     from own as o
-    full join added as a on o.unified_id = a.unified_id and o.sku = a.sku
+    full join added_lists as a on o.unified_id = a.unified_id
 )
-where last_viewed_at >= $cutoff::timestamp - to_days($lookback)
+
+select
+    unified_id,
+    list_transform(views, lambda v: v.sku) as skus,
+    list_transform(views, lambda v: v.last_viewed_at) as last_viewed_at
+from (
+    select unified_id, list_filter(views, lambda v:
+        v.last_viewed_at >= $cutoff::timestamp - to_days($lookback)) as views
+    from merged
+)
+where len(views) > 0
+"""
+
+# Rows `unified_id, sku, last_viewed_at` (a sku once per person) as kept: one row per
+# person, parallel lists by sku (sorted once as one list of pairs, then split: cheaper than
+# two ordered aggregates sorting twice).
+_AS_LISTS = """
+select
+    unified_id,
+    list_transform(views, lambda v: v.sku) as skus,
+    list_transform(views, lambda v: v.last_viewed_at) as last_viewed_at
+from (
+    select unified_id, list_sort(list({{'sku': sku, 'last_viewed_at': last_viewed_at}})) as views
+    from ({rows})
+    group by unified_id
+)
 """
 
 _MOVED_FILTER = "and unified_id in (select unified_id from {t}_moved)"
@@ -138,8 +179,9 @@ def build_views(con: duckdb.DuckDBPyConnection, t: str, params: dict,
 
     Without `previous`: read from the events for everyone matching `person_filter`. With it
     (`since` the kept night's date), for `{t}_people` (needs `{t}_fingerprint`,
-    `{t}_previous` and `{t}_previous_views`, the kept state, as recommend builds them). Returns counts
-    (`moved`: persons whose views were read from every event).
+    `{t}_previous` and `{t}_previous_views`, the kept state, as recommend builds them), and
+    the same as lists in `{t}_view_lists` (as kept). Returns counts (`moved`: persons whose
+    views were read from every event).
     """
     if previous is None:
         _run(con, f"create or replace temp table {t}_views as "
@@ -153,8 +195,12 @@ def build_views(con: duckdb.DuckDBPyConnection, t: str, params: dict,
     moved = con.execute(f"select count(*) from {t}_moved").fetchone()[0]
     sql = _FROM_KEPT.format(t=t)
     if moved:
-        sql += "union all\n" + _FROM_EVENTS.format(person_filter=_MOVED_FILTER.format(t=t))
-    _run(con, f"create or replace temp table {t}_views as {sql}", params)
+        sql += "union all\n" + _AS_LISTS.format(rows=_FROM_EVENTS.format(
+            person_filter=_MOVED_FILTER.format(t=t)))
+    _run(con, f"create or replace temp table {t}_view_lists as {sql}", params)
+    con.execute(f"create or replace temp table {t}_views as select unified_id, "
+                f"unnest(skus) as sku, unnest(last_viewed_at) as last_viewed_at "
+                f"from {t}_view_lists")
     return {"moved": int(moved)}
 
 
@@ -162,9 +208,11 @@ def keep_views(con: duckdb.DuckDBPyConnection, t: str, population_sql: str,
                incremental: bool) -> None:
     """Create `{t}_views_state`, tonight's views of everyone in `population_sql`: one row per
     person (`unified_id, skus, last_viewed_at`, parallel lists by sku), so that keeping them
-    sorts persons, not their ≈ 20 views each. The recomputed persons' come from `{t}_views`,
-    the others' are the kept rows as they were (their fingerprint did not change, so no view
-    of theirs left the lookback)."""
+    sorts persons, not their ≈ 50 views each. The recomputed persons' are `{t}_view_lists`
+    (incremental) or `{t}_views` as lists, the others' are the kept rows as they were (their
+    fingerprint did not change, so no view of theirs left the lookback)."""
+    computed = f"select * from {t}_view_lists" if incremental else \
+        _AS_LISTS.format(rows=f"select * from {t}_views")
     kept = "" if not incremental else f"""
         union all
         select unified_id, skus, last_viewed_at
@@ -173,24 +221,11 @@ def keep_views(con: duckdb.DuckDBPyConnection, t: str, population_sql: str,
     con.execute(f"""
         create or replace temp table {t}_views_state as
         select unified_id, skus, last_viewed_at
-        from (
-            -- One list of (sku, last view) sorted once (a sku is unique per person, so by
-            -- sku), split in two: cheaper than two ordered aggregates sorting twice.
-            select
-                unified_id,
-                list_transform(views, lambda v: v.sku) as skus,
-                list_transform(views, lambda v: v.last_viewed_at) as last_viewed_at
-            from (
-                select unified_id, list_sort(list({{'sku': sku, 'last_viewed_at': last_viewed_at}}))
-                    as views
-                from {t}_views
-                group by unified_id
-            )
-            {kept}
-        )
+        from ({computed} {kept})
         where unified_id in (select unified_id from ({population_sql}))""")
 
 
 def drop_views(con: duckdb.DuckDBPyConnection, t: str) -> None:
-    for stage in ("views", "delivered", "sources", "moved", "previous_views"):
+    for stage in ("views", "view_lists", "delivered", "sources", "moved",
+                  "previous_views"):
         con.execute(f"drop table if exists {t}_{stage}")
