@@ -197,8 +197,10 @@ neighbour_scores as (
 ),
 
 from_neighbours as (
-    -- Only the first k can be chosen: neighbours rank before every fallback.
-    select (key >> 32)::integer as pid, list(sid order by score desc, sid)[1:$k] as sids
+    -- Only the first k can be chosen: neighbours rank before every fallback. The top k by
+    -- score, then sku (the greatest (score, -sid)), kept as they come instead of sorting
+    -- every candidate.
+    select (key >> 32)::integer as pid, arg_max(sid, {{'score': score, 'sid': -sid}}, $k) as sids
     from (select key, score, (key & 4294967295)::integer as sid
           from neighbour_scores
           anti join purchase_keys as b using (key))
