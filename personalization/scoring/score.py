@@ -138,7 +138,7 @@ def score(ds: date, settings: Settings, full: bool = False, *,
     try:
         # Features and predictions on a second connection while recommendations and send
         # hours run on this one: the model walk is one thread, and DuckDB's stages leave a
-        # core idle part of the time (docs/performance.md, "Scoring beside itself").
+        # core idle part of the time (docs/performance.md, "Sixth round").
         scoring = pool.submit(_features_and_predictions, encryption.warehouse_cursor(con, settings),
                               ds, chosen, settings, parts)
         if not overlap:
