@@ -15,6 +15,7 @@ import pytest
 from synthetic_warehouse import build_synthetic_warehouse
 
 from personalization.config import load_settings
+from personalization.exceptions import ScoringError
 from personalization.scoring import registry, score, scores_path, train
 from personalization.scoring.features import FEATURES, build_features, build_labels
 from personalization.scoring.score import training_needed
@@ -160,10 +161,30 @@ def test_rerun_gives_identical_scores_and_versions(scoring_home, tmp_path):
     again = score(DS, settings)
     assert "training" not in again.details  # the model is fresh: no retraining
     pd.testing.assert_frame_equal(before, _scores(settings))
+    # Features and predictions in their own thread or before the rest: the same file.
+    score(DS, settings, overlap=False)
+    pd.testing.assert_frame_equal(before, _scores(settings))
     # Retraining the same date on the same data gives the same version.
     copy = load_settings(home=tmp_path)
     shutil.copy(settings.warehouse_path, copy.warehouse_path)
     assert train(DS, copy).details["version"] == first.details["training"]["version"]
+
+
+def test_a_failure_beside_the_recommendations_fails_the_night_and_keeps_the_scores(
+        scoring_home, monkeypatch):
+    """An error in the features thread reaches the caller (no hang, no partial file) and the
+    night's scores file stays as it was."""
+    score_module = importlib.import_module("personalization.scoring.score")
+    settings, _, _ = scoring_home
+    before = _scores(settings)
+
+    def broken(*args, **kwargs):
+        raise ScoringError("features failed")
+
+    monkeypatch.setattr(score_module, "build_features", broken)
+    with pytest.raises(ScoringError, match="features failed"):
+        score(DS, settings)
+    pd.testing.assert_frame_equal(before, _scores(settings))
 
 
 def test_recommendations_exclude_bought_items_and_beat_popularity(scoring_home):
