@@ -34,7 +34,7 @@ keyed as (
         email_sha256,
         -- The checkout-complete page carries the order id (`?order=...`).
         case
-            when url like '%order=%' then regexp_extract(url, '[?&]order=([^&#]+)', 1)
+            when contains(url, 'order=') then regexp_extract(url, '[?&]order=([^&#]+)', 1)
         end as checkout_order_id,
         occurred_at
     from events
