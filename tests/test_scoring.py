@@ -161,9 +161,12 @@ def test_rerun_gives_identical_scores_and_versions(scoring_home, tmp_path):
     again = score(DS, settings)
     assert "training" not in again.details  # the model is fresh: no retraining
     pd.testing.assert_frame_equal(before, _scores(settings))
-    # Features and predictions in their own thread or before the rest: the same file.
-    score(DS, settings, overlap=False)
+    # Features and predictions in their own thread or before the rest: the same file. Parts
+    # that ran side by side report their CPU together; one after the other, each its own.
+    assert set(again.details["cpu_seconds_by_part"]) == {"overlapped", "join", "keep_state"}
+    sequential = score(DS, settings, overlap=False)
     pd.testing.assert_frame_equal(before, _scores(settings))
+    assert set(sequential.details["cpu_seconds_by_part"]) == set(sequential.details["seconds_by_part"])
     # Retraining the same date on the same data gives the same version.
     copy = load_settings(home=tmp_path)
     shutil.copy(settings.warehouse_path, copy.warehouse_path)

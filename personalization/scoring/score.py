@@ -91,8 +91,10 @@ def score(ds: date, settings: Settings, full: bool = False, *,
     with null probabilities and says why in `details`.
 
     Features and predictions run in a second thread beside the recommendations and send
-    hours; `overlap=False` runs one after the other (so that the process's CPU seconds of
-    each part, `cpu_seconds_by_part`, are that part's alone: benchmarks/scoring_stages.py).
+    hours; `overlap=False` runs one after the other, so that the process's CPU seconds of
+    each part (`cpu_seconds_by_part`) are that part's alone (benchmarks/scoring_stages.py);
+    overlapped, the four parts' CPU is one figure (`overlapped`). `seconds_by_part` holds
+    each part's own wall seconds either way.
 
     Returns:
         A StepReport: rows_in = persons, rows_out = rows written; details hold the model
@@ -139,6 +141,7 @@ def score(ds: date, settings: Settings, full: bool = False, *,
         # Features and predictions on a second connection while recommendations and send
         # hours run on this one: the model walk is one thread, and DuckDB's stages leave a
         # core idle part of the time (docs/performance.md, "Sixth round").
+        side_start = time.process_time()
         scoring = pool.submit(_features_and_predictions, encryption.warehouse_cursor(con, settings),
                               ds, chosen, settings, parts)
         if not overlap:
@@ -157,6 +160,7 @@ def score(ds: date, settings: Settings, full: bool = False, *,
                 con, cutoff, POPULATION_SQL,
                 previous=None if full else kept_state.previous_send_hour_state(ds, settings))
         features, predictions = scoring.result()
+        side_cpu = time.process_time() - side_start
         with _timed(parts, "join"):
             con.register("_predictions", predictions)
             table = con.sql(f"""
@@ -194,7 +198,7 @@ def score(ds: date, settings: Settings, full: bool = False, *,
         "path": str(path), "scored_persons": int(len(features)),
         "recommendations": reco_details, "send_hours": hours_details,
         "seconds_by_part": {k: round(v[0], 2) for k, v in parts.items()},
-        "cpu_seconds_by_part": {k: round(v[1], 2) for k, v in parts.items()},
+        "cpu_seconds_by_part": _cpu_by_part(parts, side_cpu if overlap else None),
         "share_personal_send_hour": round(float(personal_hours or 0.0), 4),
         "peak_rss_mb": round(tree_rss_bytes() / 2**20),
     })
@@ -212,6 +216,18 @@ def _timed(into: dict[str, list[float]], name: str):
     start, cpu = time.perf_counter(), time.process_time()
     yield
     into[name] = [time.perf_counter() - start, time.process_time() - cpu]
+
+
+def _cpu_by_part(parts: dict[str, list[float]], overlapped: float | None) -> dict[str, float]:
+    """CPU seconds by part. Process CPU cannot tell apart parts that ran at the same time:
+    with `overlapped` (their CPU together), the parts beside each other are reported as one,
+    `overlapped`."""
+    cpu = {k: round(v[1], 2) for k, v in parts.items()}
+    if overlapped is None:
+        return cpu
+    side_by_side = ("features", "predict", "recommendations", "send_hours")
+    return {"overlapped": round(overlapped, 2),
+            **{k: v for k, v in cpu.items() if k not in side_by_side}}
 
 
 def _features_and_predictions(con, ds: date, chosen: dict[str, dict | None],
