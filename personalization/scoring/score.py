@@ -143,7 +143,7 @@ def score(ds: date, settings: Settings, full: bool = False, *,
         # core idle part of the time (docs/performance.md, "Sixth round").
         side_start = time.process_time()
         scoring = pool.submit(_features_and_predictions, encryption.warehouse_cursor(con, settings),
-                              ds, chosen, settings, parts)
+                              ds, cutoff, chosen, settings, parts)
         if not overlap:
             scoring.result()
         with _timed(parts, "recommendations"):
@@ -230,13 +230,13 @@ def _cpu_by_part(parts: dict[str, list[float]], overlapped: float | None) -> dic
             **{k: v for k, v in cpu.items() if k not in side_by_side}}
 
 
-def _features_and_predictions(con, ds: date, chosen: dict[str, dict | None],
+def _features_and_predictions(con, ds: date, cutoff: date, chosen: dict[str, dict | None],
                               settings: Settings, parts: dict[str, list[float]]):
-    """Everyone's features as of the end of `ds` and their predictions, on `con` (closed
-    after)."""
+    """Everyone's features as of `cutoff` (the end of `ds`) and their predictions, on `con`
+    (closed after)."""
     try:
         with _timed(parts, "features"):
-            features = build_features(con, ds + timedelta(days=1),
+            features = build_features(con, cutoff,
                                       device_from_profile=profiles_current(con, ds))
         with _timed(parts, "predict"):
             return features, _predict(features, chosen, settings)
