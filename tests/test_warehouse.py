@@ -143,7 +143,8 @@ DAY1_LAKE = {
     ("pixel", "events"): [
         event("e1", "2026-03-29T08:00:00", "a1", "login", customer_id="s1"),
         event("e2", "2026-03-29T08:01:00", "a1", "product_view", customer_id="s1", sku="P1"),
-        event("e1", "2026-03-29T08:00:00", "a1", "login", customer_id="s1"),  # at-least-once
+        # At-least-once: a later line repeats e1 (here with another device: the first line wins).
+        event("e1", "2026-03-29T08:00:00", "a1", "login", customer_id="s1", device="tablet"),
         event("e3", "2026-03-29T09:00:00", "a2", "email_open", email_sha256=sha("anna@example.com"),
               device="desktop"),
     ],
@@ -269,6 +270,8 @@ def test_events_deduplicated_across_days(warehouse):
     assert warehouse["day1_counts"]["stg_pixel__events"] == 3  # e1 twice in the file
     rows = query(s, "select event_id, delivered_on from stg_pixel__events order by event_id")
     assert rows == [("e1", DAY1), ("e2", DAY1), ("e3", DAY1), ("e4", DAY2)]
+    # The earliest line of the earliest delivery is the occurrence kept, not the repeat.
+    assert query(s, "select device from stg_pixel__events where event_id = 'e1'") == [("mobile",)]
     assert query(s, "select count(*) from customer_events") == [(4,)]
     # The nightly run read only the new partition (pruned at compile time).
     sql = warehouse["day2_events_sql"]
