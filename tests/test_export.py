@@ -20,6 +20,7 @@ from personalization.config import load_settings
 from personalization.exceptions import ExportError, QualityGateError
 from personalization.export import assignment, is_holdout, load_merge_fields, publish, suppress
 from personalization.export import deltas as deltas_module
+from personalization.export import files as files_module
 from personalization.export import publisher as publish_module
 
 DAY1 = date(2026, 1, 5)
@@ -276,6 +277,24 @@ def test_csv_merge_fields_fallbacks_and_locale_formats(export_home):
     assert "LIFECYCLE" in marie["FALLBACKS"] and "BEST_HOUR" in marie["FALLBACKS"]
     carts = read_csv(out / "segments" / "cart_abandoners.csv")
     assert [(r["unified_id"], r["CART_SKUS"]) for r in carts] == [("u01", "SKU1, SKU2")]
+
+
+def test_csv_for_people_neutralises_every_formula_start_and_only_those(tmp_path):
+    # The characters a spreadsheet starts a formula with (and tab / CR, which hide one);
+    # a formula character later in the cell, blanks, empties and other scripts stay as they are.
+    cells = ["=1+2", "+x", "-3", "@a", "\tx", "\rx", "=", "a=", " =", "", "é=", "😀", None]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (i INTEGER, v VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(cells)))
+    people, machines = tmp_path / "people.csv", tmp_path / "machines.csv"
+    files_module.write_csv(con, "SELECT * FROM t ORDER BY i", people)
+    files_module.write_csv(con, "SELECT * FROM t ORDER BY i", machines, neutralise=False)
+    # As a spreadsheet reads them (csv: a null and an empty cell both read as "").
+    read = [[row[1] for row in csv.reader(p.open(newline="", encoding="utf-8"))][1:]
+            for p in (people, machines)]
+    assert read[0] == ["'=1+2", "'+x", "'-3", "'@a", "'\tx", "'\rx", "'=", "a=", " =", "", "é=",
+                       "😀", ""]
+    assert read[1] == [c or "" for c in cells]
 
 
 def test_mailable_file_leaves_out_the_holdout_and_bookkeeping(export_home):

@@ -210,6 +210,13 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
             [sku, NIGHT1]).fetchone()[0]
         lines_of_sku = con.execute("select count(*) from order_items where sku = ?",
                                    [sku]).fetchone()[0]
+        # Tonight's rows (the new delivery and the re-written night-1 events of the
+        # relabelled sku) are appended in time order, so min/max per row group stay narrow:
+        # from the first of them in storage order to the end, occurred_at never goes back.
+        appended = [r[0] for r in con.execute(
+            "select occurred_at from int_events__resolved where rowid >= (select min(rowid) "
+            "from int_events__resolved where delivered_on = ? or (sku = ? and delivered_on = ?)) "
+            "order by rowid", [NIGHT2, sku, NIGHT1]).fetchall()]
         # The campaign click moved with the cookie's pair.
         clicked = con.execute("select unified_id from campaign_responses where campaign_id = ?",
                               [PLANTED_CAMPAIGN]).fetchall()
@@ -229,6 +236,7 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     assert len(moved) == 1 and moved[0][1] is not None and moved[0][0] != moved[0][1]
     assert new_days > 0
     assert relabelled == 1 and night1_events_of_sku > 0 and lines_of_sku > 0
+    assert len(appended) > night1_events_of_sku and appended == sorted(appended)
     assert clicked == [(moved[0][0],)]
     assert late_orders and late == len(late_orders)
     _assert_full_refresh_gives_the_same(tmp_path, settings, "copy", NIGHT2)

@@ -96,3 +96,10 @@ final as (
 )
 
 select * from final
+{%- if is_incremental() %}
+-- A night appends its rows in time order: DuckDB skips row groups by their min/max
+-- occurred_at, and the re-mapped old events (from any day of the history) mixed into the
+-- night's row groups would widen each to months; the segments' time windows then read every
+-- row group. The full build keeps the lake's order (each delivery in line order).
+order by occurred_at
+{%- endif %}
