@@ -104,6 +104,20 @@ def test_duplicate_profile_ids_fail_with_table_expectation_and_sample(settings):
     assert stored["status"] == "failed"
 
 
+def test_rfm_score_out_of_range_fails_with_the_persons_id(settings):
+    # GX judges only the RFM rows that could fail (the others are counted): the bad row
+    # still fails the gate, named by its id, and the drift baseline still sees every row.
+    _build_warehouse(settings.warehouse_path)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        bad, rows = con.execute("SELECT min(unified_id), count(*) FROM customer_rfm").fetchone()
+        con.execute("UPDATE customer_rfm SET recency_score = 7 WHERE unified_id = ?", [bad])
+    with pytest.raises(QualityGateError, match=r"customer_rfm: expect_column_values_to_be_between"
+                                               rf"\(column=recency_score.*'{bad}'"):
+        gate(DS1, "marts", settings)
+    stored = json.loads((settings.quality_dir / "2026-03-01" / "marts.metrics.json").read_text())
+    assert rows > 50 and sum(stored["distributions"]["customer_rfm.recency_days"]["counts"]) == rows
+
+
 def test_erased_email_left_in_profiles_fails(settings):
     _build_warehouse(settings.warehouse_path, erased_email=True)
     with pytest.raises(QualityGateError, match="email_matches_erasure_request"):

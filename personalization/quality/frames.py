@@ -138,12 +138,12 @@ def profiles_frame(con, settings: Settings, suite) -> tuple[pd.DataFrame, int]:
     """, suite)
 
 
-def rfm_frame(con) -> pd.DataFrame:
-    return con.execute("""
+def rfm_frame(con, suite) -> tuple[pd.DataFrame, int]:
+    return judged_frame(con, """
         SELECT unified_id, recency_days, frequency, monetary, recency_score, frequency_score,
                monetary_score, rfm_segment
         FROM customer_rfm
-    """).df()
+    """, suite)
 
 
 def reconciliation_frame(con) -> pd.DataFrame:
@@ -175,11 +175,6 @@ def segment_frame(con, segment: str) -> pd.DataFrame:
         SELECT s.unified_id, s.unified_id IN (SELECT unified_id FROM customer_profiles) AS in_profiles
         FROM "{segment}" s
     """).df()
-
-
-def numeric_columns(con, sql: str) -> pd.DataFrame:
-    """A numeric sample for drift (columns as selected by `sql`)."""
-    return con.execute(sql).df()
 
 
 def judged_frame(con, sql: str, suite, params: dict | None = None) -> tuple[pd.DataFrame, int]:

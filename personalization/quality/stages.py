@@ -96,20 +96,26 @@ def _lake_checks(con, settings: Settings, ds: date, previous: dict, metrics: dic
 
 
 def _mart_checks(con, settings: Settings, previous: dict, metrics: dict) -> list[Check]:
-    rfm = frames.rfm_frame(con)
-    identity_suite, profiles_suite = (mart_suites.identity_map_suite(),
-                                      mart_suites.customer_profiles_suite())
+    identity_suite, profiles_suite, rfm_suite = (mart_suites.identity_map_suite(),
+                                                 mart_suites.customer_profiles_suite(),
+                                                 mart_suites.customer_rfm_suite())
+    rfm, rfm_rows = frames.rfm_frame(con, rfm_suite)
     identity, identity_rows = frames.identity_map_frame(con, identity_suite)
     profiles, profile_rows = frames.profiles_frame(con, settings, profiles_suite)
     checks = [
         Check("identity_map", identity, identity_suite, key="source_id", rows=identity_rows),
         Check("customer_profiles", profiles, profiles_suite, key="unified_id", rows=profile_rows),
-        Check("customer_rfm", rfm, mart_suites.customer_rfm_suite(), key="unified_id"),
+        Check("customer_rfm", rfm, rfm_suite, key="unified_id", rows=rfm_rows),
         Check("reconciliation", frames.reconciliation_frame(con),
               mart_suites.reconciliation_suite(*PROFILE_RATIO_BOUNDS)),
     ]
-    checks += _drift_checks("customer_rfm", rfm, ["recency_days", "frequency", "monetary"],
-                            settings, previous, metrics)
+    # Drift needs every value, not only the suspects GX judges: three columns. (GX judging
+    # all 1.16M rows at 1M took 1.9 of the gate's 6.1 s: its between checks map each value
+    # through Python.)
+    distribution = con.execute(
+        "SELECT recency_days, frequency, monetary FROM customer_rfm").df()
+    checks += _drift_checks("customer_rfm", distribution,
+                            ["recency_days", "frequency", "monetary"], settings, previous, metrics)
     return checks
 
 
