@@ -63,11 +63,12 @@ def _print_reports(reports: list[StepReport], title: str) -> None:
 
 
 def run_dates(dates: list[date], settings: Settings, steps: list[str],
-              on_step: Callable[[date, str, list[StepReport]], None] | None = None
-              ) -> list[StepReport]:
+              on_step: Callable[[date, str, list[StepReport]], None] | None = None,
+              full_refresh: bool = False) -> list[StepReport]:
     """Run `steps` for each date in order, with a progress bar; stop at the first failure.
 
     `on_step(ds, step, reports)` is called after each step (the demo's summary groups by it).
+    `full_refresh` rebuilds the marts on the first date only: later dates add their night.
     """
     from personalization.pipeline import run_step
 
@@ -80,7 +81,8 @@ def run_dates(dates: list[date], settings: Settings, steps: list[str],
             for name in steps:
                 progress.update(task, description=f"{ds} {name}")
                 try:
-                    done = run_step(name, ds, settings)
+                    done = run_step(name, ds, settings,
+                                    full_refresh=full_refresh and ds == dates[0])
                     reports += done
                     if on_step is not None:
                         on_step(ds, name, done)
@@ -116,6 +118,10 @@ def run(
     to_date: str = typer.Option(None, "--to-date", help="Last date of a backfill range."),
     landing: Path = typer.Option(None, "--landing", help="Landing directory (default from settings)."),
     only: str = typer.Option(None, "--only", help="Comma-separated step names to run (default: all)."),
+    full_refresh: bool = typer.Option(
+        False, "--full-refresh",
+        help="Rebuild the marts' incremental tables from the whole lake (first date only): "
+             "the same rows, stored afresh. See docs/operations.md, 'Rebuilding the marts'."),
 ) -> None:
     """Run the nightly flow for one date, or a range of dates (backfill), locally."""
     from personalization.pipeline import STEPS, date_range
@@ -138,7 +144,9 @@ def run(
         if unknown:
             raise typer.BadParameter(f"unknown step(s) {unknown}; known: {list(STEPS)}")
     settings = _settings(landing_dir=landing)
-    reports = run_dates(dates, settings, steps)
+    if full_refresh and "build_marts" not in steps:
+        raise typer.BadParameter("--full-refresh rebuilds the marts: include build_marts in --only")
+    reports = run_dates(dates, settings, steps, full_refresh=full_refresh)
     _print_reports(reports, f"nightly run {dates[0]}..{dates[-1]}")
 
 

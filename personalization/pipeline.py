@@ -116,11 +116,11 @@ def extract_esp_feedback(ds: date, settings: Settings) -> list[StepReport]:
     return [pull_suppressions(ds, settings), *extract_source(SOURCE, ds, settings)]
 
 
-def build(stage: str) -> StepFn:
+def build(stage: str, full_refresh: bool = False) -> StepFn:
     def step(ds: date, settings: Settings) -> list[StepReport]:
         from personalization.warehouse import build as dbt_build
 
-        return _as_list(dbt_build(ds, stage, settings))
+        return _as_list(dbt_build(ds, stage, settings, full_refresh=full_refresh))
 
     step.__name__ = f"build_{stage}"
     step.__doc__ = _BUILD_DOCS[stage]
@@ -238,13 +238,22 @@ STEPS: dict[str, StepFn] = {
 }
 
 
+# What a step does instead when the run asks for a rebuild (`personalization run
+# --full-refresh`): the marts' incremental tables from the whole lake. The same rows as the
+# nights built; stored afresh, in the lake's order (docs/operations.md, "Rebuilding the marts").
+FULL_REFRESH: dict[str, StepFn] = {"build_marts": build("marts", full_refresh=True)}
+
+
 # Steps that never open the warehouse file. Every other step (a new one too, until it is
 # listed here) takes the one-writer pool in Airflow and checks DuckDB's lock first.
 WAREHOUSE_FREE = frozenset({*(n for n in STEPS if n.startswith("extract_")), "gate_lake", "sync"})
 
 
-def run_step(name: str, ds: date, settings: Settings) -> list[StepReport]:
+def run_step(name: str, ds: date, settings: Settings,
+             full_refresh: bool = False) -> list[StepReport]:
     """Run one named step for `ds`; log its counts and, one line each, its warnings.
+
+    With `full_refresh`, a step that has a rebuild (`FULL_REFRESH`) runs that instead.
 
     Raises:
         WarehouseLockedError: the step needs the warehouse and another process holds it.
@@ -252,7 +261,8 @@ def run_step(name: str, ds: date, settings: Settings) -> list[StepReport]:
     if name not in WAREHOUSE_FREE:
         ensure_unlocked(settings.warehouse_path)
     try:
-        reports = STEPS[name](ds, settings)
+        reports = (FULL_REFRESH if full_refresh and name in FULL_REFRESH else STEPS)[name](
+            ds, settings)
     except Exception as e:  # a lock taken after the check surfaces deep inside dbt or DuckDB
         line = lock_error_line(e, settings.warehouse_path)
         if line is None:

@@ -34,6 +34,8 @@ def test_every_command_has_help(command):
     (["run"], "give --date, or both --from-date and --to-date", 2),
     (["run", "--from-date", "2026-01-05", "--to-date", "2026-01-01"], "--to-date is before", 2),
     (["run", "--date", "2026-01-01", "--only", "explode"], "unknown step(s) ['explode']", 2),
+    (["run", "--date", "2026-01-01", "--only", "gate_lake", "--full-refresh"],
+     "include build_marts in --only", 2),
     (["generate", "--out", "x", "--customers", "0"], "--customers", 2),
     (["sync", "--esp", "carrier-pigeon"], "unknown ESP 'carrier-pigeon'", 1),
 ])
