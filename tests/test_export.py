@@ -297,6 +297,22 @@ def test_csv_for_people_neutralises_every_formula_start_and_only_those(tmp_path)
     assert read[1] == [c or "" for c in cells]
 
 
+def test_csv_rows_follow_order_by_past_one_vector_and_hidden_columns_stay_out(tmp_path):
+    # 60k rows (30 of DuckDB's 2,048-row vectors) in random order: the file is sorted by
+    # `order_by` (at 1M an inner ORDER BY came out vector by vector in another order), and a
+    # hidden ordering column is not written.
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT md5(i::VARCHAR) AS k, 'v' || i AS v, i "
+                "FROM range(60000) r(i) ORDER BY random()")
+    path = tmp_path / "sorted.csv"
+    assert files_module.write_csv(con, "SELECT v, k AS sort_key FROM t", path,
+                                  order_by="sort_key", hidden=("sort_key",)) == 60000
+    rows = list(csv.reader(path.open(newline="", encoding="utf-8")))
+    assert rows[0] == ["v"]
+    expected = con.execute("SELECT v FROM t ORDER BY k").fetchall()
+    assert [r[0] for r in rows[1:]] == [v for (v,) in expected]
+
+
 def test_mailable_file_leaves_out_the_holdout_and_bookkeeping(export_home):
     publish(DAY1, export_home)
     out = export_home.exports_dir / "2026-01-05"

@@ -56,7 +56,7 @@ def register_suppressions(con: duckdb.DuckDBPyConnection, settings: Settings) ->
     distinct hashes.
     """
     path = suppressions_path(settings)
-    con.execute("CREATE OR REPLACE TEMP TABLE export_suppressions (email_sha256 VARCHAR, reason VARCHAR)")
+    con.execute("CREATE OR REPLACE TABLE export_suppressions (email_sha256 VARCHAR, reason VARCHAR)")
     if path.exists():
         _insert_suppressions_file(con, path)
     _insert_esp_suppressions(con)
@@ -126,7 +126,7 @@ def register_erasures(con: duckdb.DuckDBPyConnection, ds: date, settings: Settin
     from personalization.privacy.ledger import ledger_path, read_parquet_sql
 
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE export_erasures (email VARCHAR, email_sha256 VARCHAR, "
+        "CREATE OR REPLACE TABLE export_erasures (email VARCHAR, email_sha256 VARCHAR, "
         "requested_at TIMESTAMP, first_seen_ds DATE)"
     )
     email = normalised_email_sql("email")
@@ -165,7 +165,7 @@ def register_consent_filter(con: duckdb.DuckDBPyConnection, source: str = "wh.ma
     """
     email = normalised_email_sql("p.email")
     con.execute(f"""
-    CREATE OR REPLACE TEMP TABLE export_contact_consent AS
+    CREATE OR REPLACE TABLE export_contact_consent AS
     WITH profiles AS (SELECT * FROM {source}.customer_profiles),
     checked AS (
         SELECT
@@ -197,7 +197,7 @@ def register_consent_filter(con: duckdb.DuckDBPyConnection, source: str = "wh.ma
     SELECT * FROM final
     """)
     con.execute("""
-    CREATE OR REPLACE TEMP VIEW export_eligible_contacts AS
+    CREATE OR REPLACE VIEW export_eligible_contacts AS
     SELECT unified_id, email FROM export_contact_consent WHERE exclusion_reason IS NULL
     """)
 

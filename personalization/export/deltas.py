@@ -36,25 +36,22 @@ def write_deltas(con: duckdb.DuckDBPyConnection, current: str, previous_parquet:
     con.execute(f"CREATE OR REPLACE TEMP TABLE export_previous AS SELECT * FROM {prev}")
     queries = {
         "added": f"""SELECT c.* FROM {current} AS c
-                     WHERE NOT EXISTS (SELECT 1 FROM export_previous AS p WHERE {_same_key('c', 'p')})
-                     ORDER BY c.unified_id, c.email""",
+                     WHERE NOT EXISTS (SELECT 1 FROM export_previous AS p WHERE {_same_key('c', 'p')})""",
         "removed": f"""SELECT {', '.join('p.' + k for k in REMOVED_COLUMNS)} FROM export_previous AS p
-                       WHERE NOT EXISTS (SELECT 1 FROM {current} AS c WHERE {_same_key('c', 'p')})
-                       ORDER BY p.unified_id, p.email""",
+                       WHERE NOT EXISTS (SELECT 1 FROM {current} AS c WHERE {_same_key('c', 'p')})""",
     }
     same_schema = column_types(con, current) == column_types(con, "export_previous")
     kept = f"""SELECT c.* FROM {current} AS c
                WHERE EXISTS (SELECT 1 FROM export_previous AS p WHERE {_same_key('c', 'p')})"""
     if same_schema:
-        queries["changed"] = f"""SELECT * FROM ({kept} EXCEPT SELECT * FROM export_previous)
-                                 ORDER BY unified_id, email"""
+        queries["changed"] = f"SELECT * FROM ({kept} EXCEPT SELECT * FROM export_previous)"
     else:
         # New or dropped columns: every kept contact has changed merge fields.
-        queries["changed"] = f"SELECT * FROM ({kept}) ORDER BY unified_id, email"
+        queries["changed"] = kept
     out: dict[str, Path | int] = {}
     for kind, query in queries.items():
         path = out_dir / f"{segment}.{kind}.csv"
-        out[kind] = write_csv(con, query, path, neutralise=False)
+        out[kind] = write_csv(con, query, path, neutralise=False, order_by=", ".join(KEY))
         out[f"{kind}_path"] = path
     return out
 

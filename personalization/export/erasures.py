@@ -22,9 +22,9 @@ def write_erasures(con: duckdb.DuckDBPyConnection, tmp: Path, previous: Path | N
         is_new = "true"
     query = f"""SELECT email, email_sha256, strftime(requested_at, '%Y-%m-%dT%H:%M:%SZ') AS requested_at,
                        {is_new} AS is_new
-                FROM export_erasures ORDER BY email_sha256"""
+                FROM export_erasures"""
     path = tmp / "erasures.csv"
-    files.write_csv(con, query, path, neutralise=False)
+    files.write_csv(con, query, path, neutralise=False, order_by="email_sha256")
     rows, new = con.execute(f"SELECT count(*), count(*) FILTER (WHERE is_new) FROM ({query})").fetchone()
     return {"rows": rows, "new": new, "file": files.file_entry(path, tmp)}
 

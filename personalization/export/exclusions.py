@@ -34,8 +34,8 @@ def tmp_path(settings: Settings, ds: str) -> Path:
 
 
 def start(con: duckdb.DuckDBPyConnection) -> None:
-    """An empty temp table the segments' exclusions are collected in."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {TABLE} (segment VARCHAR, unified_id VARCHAR,"
+    """An empty table the segments' exclusions are collected in (by every export worker)."""
+    con.execute(f"CREATE OR REPLACE TABLE {TABLE} (segment VARCHAR, unified_id VARCHAR,"
                 " email_sha256 VARCHAR, reason VARCHAR, detail VARCHAR)")
 
 

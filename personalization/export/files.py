@@ -46,23 +46,31 @@ def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int
 
 
 def write_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path,
-              neutralise: bool = True) -> int:
-    """UTF-8 CSV with a header (rows in the order of `query`); returns the rows written.
+              neutralise: bool = True, order_by: str | None = None,
+              hidden: tuple[str, ...] = ()) -> int:
+    """UTF-8 CSV with a header, rows in `order_by` order; returns the rows written.
 
     With `neutralise` (files for people), text cells a spreadsheet would run as a formula get
     a leading apostrophe; files machines read (deltas, erasures) keep exact values.
+    `order_by` (columns of `query`) sorts the outermost statement: an ORDER BY inside `query`
+    does not survive the projection around it (DuckDB wrote a 132k-row file in 2,048-row
+    vectors out of order, differently on each run). `hidden` columns order the rows but are
+    not written.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     cols = []
     for name, dtype in column_types(con, f"({query})"):
+        if name in hidden:
+            continue
         quoted = '"' + name.replace('"', '""') + '"'
         if neutralise and dtype == "VARCHAR":
             cols.append(f"CASE WHEN ascii({quoted}) IN {_FORMULA_START} "
                         f"THEN '''' || {quoted} ELSE {quoted} END AS {quoted}")
         else:
             cols.append(quoted)
+    order = f" ORDER BY {order_by}" if order_by else ""
     return con.execute(
-        f"COPY (SELECT {', '.join(cols)} FROM ({query})) TO {literal(path)} "
+        f"COPY (SELECT {', '.join(cols)} FROM ({query}) AS file_rows{order}) TO {literal(path)} "
         "(FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', DATEFORMAT '%Y-%m-%d')"
     ).fetchone()[0]
 

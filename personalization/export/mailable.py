@@ -28,10 +28,12 @@ MAILABLE_DIR = "mailable"
 # Bookkeeping columns of the full file that an ESP must not receive.
 NOT_FOR_ESP = ("unified_id", "FALLBACKS", "is_holdout")
 PRESETS_PATH = Path(__file__).with_name("import_presets.yml")
+ORDER_KEY = "_mailable_order"  # orders the rows; not written
 
 
 def mailable_query(relation: str, columns: list[str]) -> str:
-    """SQL of the mailable rows of `relation` (a full segment table or file), by unified_id.
+    """SQL of the mailable rows of `relation` (a full segment table or file), with the
+    `unified_id` that orders them as `ORDER_KEY` (`write_mailable` does not write it).
 
     Args:
         relation: a table name or `read_parquet(...)` holding the full segment rows.
@@ -46,15 +48,15 @@ def mailable_query(relation: str, columns: list[str]) -> str:
         quoted = '"' + name.replace('"', '""') + '"'
         keep.append(f'{quoted} AS "VARIANT"' if name == "variant" else quoted)
     # Holdout rows never leave in a mailable file; a null flag counts as holdout (fail closed).
-    return (f"SELECT {', '.join(keep)} FROM {relation} "
-            f"WHERE is_holdout IS NOT DISTINCT FROM false ORDER BY unified_id")
+    return (f"SELECT {', '.join(keep)}, unified_id AS {ORDER_KEY} FROM {relation} "
+            f"WHERE is_holdout IS NOT DISTINCT FROM false")
 
 
 def write_mailable(con: duckdb.DuckDBPyConnection, relation: str, path: Path) -> int:
-    """Write the mailable CSV of `relation` to `path`; returns its rows."""
+    """Write the mailable CSV of `relation` to `path`, by unified_id; returns its rows."""
     columns = [name for name, _ in files.column_types(con, f"(SELECT * FROM {relation})")]
-    query = mailable_query(relation, columns)
-    return files.write_csv(con, query, path)
+    return files.write_csv(con, mailable_query(relation, columns), path, order_by=ORDER_KEY,
+                           hidden=(ORDER_KEY,))
 
 
 @lru_cache(maxsize=1)

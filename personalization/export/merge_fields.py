@@ -105,9 +105,9 @@ def load_merge_fields(settings: Settings, path: Path | None = None) -> MergeFiel
 
 
 def register_locales(con: duckdb.DuckDBPyConnection, cfg: MergeFieldConfig) -> None:
-    """Create temp tables `export_locales` and `export_currency_symbols` from the YAML."""
+    """Create tables `export_locales` and `export_currency_symbols` from the YAML."""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE export_locales (locale VARCHAR, thousands VARCHAR, "
+        "CREATE OR REPLACE TABLE export_locales (locale VARCHAR, thousands VARCHAR, "
         "decimal_sep VARCHAR, money VARCHAR, date_format VARCHAR, currency VARCHAR)"
     )
     con.executemany(
@@ -118,7 +118,7 @@ def register_locales(con: duckdb.DuckDBPyConnection, cfg: MergeFieldConfig) -> N
             for k, v in sorted(cfg.locales.items())
         ],
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE export_currency_symbols (currency VARCHAR, symbol VARCHAR)")
+    con.execute("CREATE OR REPLACE TABLE export_currency_symbols (currency VARCHAR, symbol VARCHAR)")
     if cfg.currency_symbols:
         con.executemany("INSERT INTO export_currency_symbols VALUES (?, ?)",
                         sorted(cfg.currency_symbols.items()))
@@ -177,14 +177,14 @@ def merge_select_sql(cfg: MergeFieldConfig) -> str:
 
 
 def build_contact_fields(con: duckdb.DuckDBPyConnection, cfg: MergeFieldConfig) -> None:
-    """Create temp table `export_contact_fields`: `email`, `unified_id`, the merge tags and
+    """Create table `export_contact_fields`: `email`, `unified_id`, the merge tags and
     `FALLBACKS` of every row of `export_base`, computed once.
 
     The tags depend on the contact alone (`b`), not on the segment: every segment joins this
     table instead of formatting the same person's fields again (a person is in several
     segments; the per-segment formatting was the export's largest statement)."""
     con.execute(f"""
-    CREATE OR REPLACE TEMP TABLE export_contact_fields AS
+    CREATE OR REPLACE TABLE export_contact_fields AS
     SELECT b.email, b.unified_id, {merge_select_sql(cfg)}
     FROM export_base AS b
     """)
@@ -192,7 +192,7 @@ def build_contact_fields(con: duckdb.DuckDBPyConnection, cfg: MergeFieldConfig) 
 
 def build_base(con: duckdb.DuckDBPyConnection, ds: date, cfg: MergeFieldConfig,
                settings: Settings, source: str = "wh.main") -> int:
-    """Create temp table `export_base`: one row per eligible contact with what merge fields read.
+    """Create table `export_base`: one row per eligible contact with what merge fields read.
 
     Reads `export_eligible_contacts` (consent.py) and the warehouse marts. Returns its rows.
     """
@@ -205,7 +205,7 @@ def build_base(con: duckdb.DuckDBPyConnection, ds: date, cfg: MergeFieldConfig,
     day_end = f"(DATE {literal(ds.isoformat())} + INTERVAL 1 DAY)"
     day_start = f"(DATE {literal(ds.isoformat())} - INTERVAL {days} DAY)"
     con.execute(f"""
-    CREATE OR REPLACE TEMP TABLE export_base AS
+    CREATE OR REPLACE TABLE export_base AS
     WITH eligible AS (SELECT * FROM export_eligible_contacts),
     profiles AS (SELECT * FROM {source}.customer_profiles),
     scores AS (SELECT * FROM {source}.customer_scores),

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+import queue
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ from personalization.export.stale import carry_over
 from personalization.observability import StepReport, log_event, timed
 from personalization.privacy import encryption
 from personalization.sql import literal
-from personalization.warehouse.catalog import list_segments
+from personalization.warehouse.catalog import Segment, list_segments
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +44,11 @@ PASSING_GATE_STATUSES = ("passed", "warning")
 
 
 def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """In-memory DuckDB with the warehouse attached read-only: the export never writes to it."""
+    """In-memory DuckDB with the warehouse attached read-only: the export never writes to it.
+
+    What every segment reads (consent, merge fields, exclusions) is a table of the in-memory
+    database, which every cursor sees; a segment's own tables are TEMP, which only the
+    cursor that made them sees (`_export_segments` runs two segments at a time)."""
     if not settings.warehouse_path.exists():
         raise ExportError(f"warehouse not found at {settings.warehouse_path}: build it first")
     # In memory, spilling to disk past memory_limit (an in-memory DuckDB without a temp
@@ -107,14 +113,14 @@ def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[st
             "SELECT exclusion_reason, count(*) FROM export_contact_consent "
             "WHERE exclusion_reason IS NOT NULL GROUP BY 1").fetchall())
         failed = find_failed_segments(con, segments, ds, settings, reported_failed)
-        entries = []
-        for segment in segments:
+
+        def one(cursor: duckdb.DuckDBPyConnection, segment: Segment) -> dict[str, Any]:
             if segment.name in failed:
-                entries.append(carry_over(con, segment, failed[segment.name], ds, tmp,
-                                              exports_dir))
-            else:
-                entry = export_segment(con, segment, cfg, settings, tmp, previous)
-                entries.append({**entry, "data_ds": ds.isoformat()})
+                return carry_over(cursor, segment, failed[segment.name], ds, tmp, exports_dir)
+            entry = export_segment(cursor, segment, cfg, settings, tmp, previous)
+            return {**entry, "data_ds": ds.isoformat()}
+
+        entries = _export_segments(con, segments, one, settings)
         erasures = write_erasures(con, tmp, previous)
         exclusions.write(con, audit)
         consent_file = write_consent_audit(con, tmp, WH)
@@ -145,6 +151,39 @@ def _build(ds: date, settings: Settings, tmp: Path, reported_failed: Iterable[st
         "campaigns": campaigns,
         "segments": entries,
     }
+
+
+def _export_segments(con: duckdb.DuckDBPyConnection, segments: list[Segment],
+                     one: Callable[[duckdb.DuckDBPyConnection, Segment], dict[str, Any]],
+                     settings: Settings) -> list[dict[str, Any]]:
+    """`one(cursor, segment)` for every segment, in their order, two at a time.
+
+    A segment's statements are small and many (members, rows, four CSV files, a Parquet
+    file, deltas), and writing a CSV keeps one core busy: two segments side by side, each on
+    its own cursor, use both (the export at 1M: ≈ 5 s less a night). Each worker's cursor
+    keeps its temp tables to itself; after an error no other segment starts, and it fails
+    the export.
+    """
+    workers = max(1, min(2, settings.duckdb_threads, len(segments)))
+    cursors = [con.cursor() for _ in range(workers)]  # made here: `con` is not thread-safe
+    free: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+    for cursor in cursors:
+        free.put(cursor)
+
+    def run(segment: Segment) -> dict[str, Any]:
+        cursor = free.get()
+        try:
+            return one(cursor, segment)
+        finally:
+            free.put(cursor)
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export")
+    try:
+        return list(pool.map(run, segments))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # an error: no segment starts after it
+        for cursor in cursors:
+            cursor.close()
 
 
 def publish(ds: date, settings: Settings, failed_segments: Iterable[str] = ()) -> StepReport:

@@ -111,10 +111,11 @@ def export_segment(con: duckdb.DuckDBPyConnection, segment: Segment, cfg: MergeF
     """)
     rows, holdout = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE is_holdout) FROM export_segment_rows").fetchone()
-    ordered = "SELECT * FROM export_segment_rows ORDER BY unified_id"
     seg_dir = tmp / "segments"
-    files.write_csv(con, ordered, seg_dir / f"{segment.name}.csv")
-    files.write_parquet(con, ordered, seg_dir / f"{segment.name}.parquet")
+    files.write_csv(con, "SELECT * FROM export_segment_rows", seg_dir / f"{segment.name}.csv",
+                    order_by="unified_id")
+    files.write_parquet(con, "SELECT * FROM export_segment_rows ORDER BY unified_id",
+                        seg_dir / f"{segment.name}.parquet")
     mailable_rows = mailable.write_mailable(
         con, "export_segment_rows", tmp / mailable.MAILABLE_DIR / f"{segment.name}.csv")
     prev_parquet = previous / "segments" / f"{segment.name}.parquet" if previous else None
