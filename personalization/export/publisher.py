@@ -158,11 +158,11 @@ def _export_segments(con: duckdb.DuckDBPyConnection, segments: list[Segment],
                      settings: Settings) -> list[dict[str, Any]]:
     """`one(cursor, segment)` for every segment, in their order, two at a time.
 
-    A segment's statements are small and many (members, rows, four CSV files, a Parquet
-    file, deltas), and writing a CSV keeps one core busy: two segments side by side, each on
-    its own cursor, use both (the export at 1M: ≈ 5 s less a night). Each worker's cursor
-    keeps its temp tables to itself; after an error no other segment starts, and it fails
-    the export.
+    A segment's statements are small and many (members, rows, a Parquet file and five CSV
+    files: the list, the mailable list, three deltas), and writing a CSV keeps one core
+    busy: two segments side by side, each on its own cursor, use both (the export at 1M:
+    ≈ 5 s less a night). Each worker's cursor keeps its temp tables to itself; after an
+    error no other segment starts, and it fails the export.
     """
     workers = max(1, min(2, settings.duckdb_threads, len(segments)))
     cursors = [con.cursor() for _ in range(workers)]  # made here: `con` is not thread-safe

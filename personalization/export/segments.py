@@ -107,8 +107,7 @@ def export_segment(con: duckdb.DuckDBPyConnection, segment: Segment, cfg: MergeF
         FROM export_members AS m
         JOIN export_eligible_contacts AS e ON e.unified_id = m.unified_id
         JOIN export_contact_fields AS b ON b.unified_id = e.unified_id
-        ORDER BY b.unified_id
-    """)
+    """)  # unordered: each file written from it sorts its own rows (files.write_csv)
     rows, holdout = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE is_holdout) FROM export_segment_rows").fetchone()
     seg_dir = tmp / "segments"
