@@ -301,7 +301,8 @@ def test_gx_judging_only_suspect_rows_gives_the_same_findings_as_every_row(tmp_p
             ('shop', 's1', 'u3', 0.5), ('shop', 's1', 'u4', 0.7),      -- compound key twice
             ('crm', 's1', 'u5', 0.9),                                  -- same id, other source
             ('fax', 'f1', 'u6', 0.5), ('crm', 'c3', NULL, 0.5),        -- not in set, null id
-            ('crm', 'c4', 'u7', 1.5), ('crm', 'c5', 'u8', -0.1)        -- above / below
+            ('crm', 'c4', 'u7', 1.5), ('crm', 'c5', 'u8', -0.1),       -- above / below
+            (NULL, 'n1', 'u9', NULL)                                   -- nulls GX skips
         ) AS t(source, source_id, unified_id, match_score)""")
     suspects = con.execute(suspects_sql(suite, "m")).df()
     assert sorted(suspects["source_id"]) == ["c3", "c4", "c5", "f1", "s1", "s1"]
