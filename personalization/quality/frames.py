@@ -5,6 +5,7 @@ flags that SQL derives from joins (is this member in profiles? is this email era
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -184,12 +185,18 @@ def judged_frame(con, sql: str, suite, params: dict | None = None) -> tuple[pd.D
     none), with the same verdict and failing rows."""
     from personalization.quality.gx_runner import suspects_sql
 
-    suspects = suspects_sql(suite, f"({sql})")
-    if suspects is None:
+    if suspects_sql(suite, "t") is None:
         frame = con.execute(sql, params).df()
         return frame, len(frame)
-    rows = con.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
-    return con.execute(suspects, params).df(), rows
+    # Computed once into a temp table, then counted and filtered: `sql` run twice (its
+    # joins and email hashes) was half of the 1M export gate's time.
+    table = f"__judged_{uuid.uuid4().hex}"
+    con.execute(f"CREATE TEMP TABLE {table} AS {sql}", params)
+    try:
+        rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return con.execute(suspects_sql(suite, table)).df(), rows
+    finally:
+        con.execute(f"DROP TABLE {table}")
 
 
 def export_frame(con, settings: Settings, parquet: Path, suite) -> tuple[pd.DataFrame, int]:
