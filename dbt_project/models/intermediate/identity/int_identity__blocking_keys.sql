@@ -38,14 +38,13 @@ current_records as (
 ),
 {%- if previous is not none %}
 
-previous_keys as (
-    select * from {{ previous }}
-),
+-- Last night's rows are read where they are used, as `previous_keys`: one CTE read three
+-- times would be copied whole by DuckDB (13.5M rows at 1M people, 1.4 s a night).
 
 -- One row per record carries its state (a scan, not a distinct over every key row).
 previous_records as (
     select record_key, fingerprint, component_id, cache_version
-    from previous_keys
+    from {{ previous }} as previous_keys
     where is_record_state_row
 ),
 
@@ -82,7 +81,7 @@ record_keys as (
 affected_blocks as (
     select blocking_rule, block_key from record_keys
     union
-    select blocking_rule, block_key from previous_keys
+    select blocking_rule, block_key from {{ previous }} as previous_keys
     where record_key in (select record_key from changed_records)
 ),
 
@@ -92,7 +91,7 @@ current_keys as (
     -- Unchanged records in those blocks: last night's rows.
     select previous_keys.record_key, previous_keys.fingerprint, previous_keys.component_id,
         previous_keys.blocking_rule, previous_keys.block_key, previous_keys.is_record_state_row
-    from previous_keys
+    from {{ previous }} as previous_keys
     inner join affected_blocks
         on
             previous_keys.blocking_rule = affected_blocks.blocking_rule
