@@ -2,8 +2,9 @@
     Add-to-carts still in a person's cart: in the last `days` days up to the end of ds and
     after their last checkout start, purchase or order. One definition for the
     cart_abandoners segment and the shipping nudge of the content rules.
-    Returns a select of (unified_id, sku, occurred_at) over the relations named `events`
-    (customer_events) and `orders`.
+    Returns a select of (unified_id, sku, occurred_at) over the relations `events`
+    (customer_events) and `orders`. It reads `events` twice: pass the model's ref, not a CTE
+    name (DuckDB copies a CTE read more than once whole, every event of the window).
     Only checkouts and orders inside the window are read: one before it is before every add
     it could cancel, so the result is the same as with every one since the first event, and
     the filter on the event time lets DuckDB skip the row groups of older deliveries.

@@ -1,11 +1,9 @@
 -- Added to cart in the last D days with no checkout or purchase after the latest
 -- add-to-cart. The cart is what was added since the last checkout/purchase (or since the
 -- window opened), with product names for the email.
+-- The events are read where open_cart_adds uses them (twice), not through an `events` CTE:
+-- DuckDB would copy every event of the window first.
 with
-
-events as (
-    select * from {{ ref('customer_events') }}
-),
 
 orders as (
     select * from {{ ref('orders') }}
@@ -16,7 +14,7 @@ products as (
 ),
 
 cart_adds as (
-    {{ open_cart_adds('events', 'orders', var('cart_abandoners_days')) }}
+    {{ open_cart_adds(ref('customer_events'), 'orders', var('cart_abandoners_days')) }}
 ),
 
 cart_lines as (

@@ -1,10 +1,8 @@
 -- More than N product views in the last D days, an add-to-cart in that time, and no
 -- purchase since the latest add-to-cart (neither a purchase event nor an order).
+-- The events are read where they are used, not through one `events` CTE: DuckDB copies a
+-- CTE read twice whole.
 with
-
-events as (
-    select * from {{ ref('customer_events') }}
-),
 
 orders as (
     select * from {{ ref('orders') }}
@@ -12,7 +10,7 @@ orders as (
 
 window_events as (
     select *
-    from events
+    from {{ ref('customer_events') }}
     where unified_id is not null
       and {{ segment_in_window('occurred_at', var('high_purchase_intent_days')) }}
 ),
@@ -27,14 +25,17 @@ intent as (
     group by unified_id
 ),
 
+-- Purchases in the window only: the add-to-cart is in the window, so a purchase before it
+-- is before the add-to-cart anyway (the same members), and DuckDB skips older row groups.
 purchases as (
     select unified_id, occurred_at as purchased_at
-    from events
-    where event_type = 'purchase' and occurred_at < {{ segment_window_end() }}
+    from {{ ref('customer_events') }}
+    where event_type = 'purchase'
+      and {{ segment_in_window('occurred_at', var('high_purchase_intent_days')) }}
     union all
     select unified_id, ordered_at as purchased_at
     from orders
-    where ordered_at < {{ segment_window_end() }}
+    where {{ segment_in_window('ordered_at', var('high_purchase_intent_days')) }}
 ),
 
 last_purchase as (
