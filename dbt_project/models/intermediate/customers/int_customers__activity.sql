@@ -7,30 +7,27 @@
 -- their rows of the three inputs, so a night recomputes only the persons whose fingerprint
 -- of those changed and keeps the others' rows (macros/person_fingerprint.sql).
 {{ person_fingerprint_config() }}
-with all_event_activity as (
-    select * from {{ ref('int_customers__event_activity') }}
-),
-
-all_category_views as (
-    select * from {{ ref('int_customers__category_views') }}
-),
-
--- The order-line columns read below: a person's fingerprint follows only these.
-all_order_items as (
+-- Each input is read twice (every person's fingerprint, then the changed persons' rows),
+-- written out at both places rather than as one CTE, which DuckDB would copy whole (4.9M
+-- order lines and 2.8M category rows at 1M people).
+{%- set order_item_columns -%}
+    -- The order-line columns read below: a person's fingerprint follows only these.
     select unified_id, status, category, quantity
     from {{ ref('int_order_items__resolved') }}
     where unified_id is not null
-),
+{%- endset %}
 
-fingerprints as (
+with fingerprints as (
     select input_hashes.unified_id, {{ rows_fingerprint('input_hashes.row_hash') }} as input_fingerprint
     from (
         select unified_id, {{ row_hash('all_event_activity', "'events'") }} as row_hash
-        from all_event_activity
+        from {{ ref('int_customers__event_activity') }} as all_event_activity
         union all
-        select unified_id, {{ row_hash('all_category_views', "'views'") }} from all_category_views
+        select unified_id, {{ row_hash('all_category_views', "'views'") }}
+        from {{ ref('int_customers__category_views') }} as all_category_views
         union all
-        select unified_id, {{ row_hash('all_order_items', "'items'") }} from all_order_items
+        select unified_id, {{ row_hash('all_order_items', "'items'") }}
+        from ({{ order_item_columns }}) as all_order_items
     ) as input_hashes
     group by input_hashes.unified_id
 ),
@@ -40,15 +37,18 @@ changed as (
 ),
 
 event_activity as (
-    select * from all_event_activity where unified_id in (select unified_id from changed)
+    select * from {{ ref('int_customers__event_activity') }}
+    where unified_id in (select unified_id from changed)
 ),
 
 category_views as (
-    select * from all_category_views where unified_id in (select unified_id from changed)
+    select * from {{ ref('int_customers__category_views') }}
+    where unified_id in (select unified_id from changed)
 ),
 
 order_items as (
-    select * from all_order_items where unified_id in (select unified_id from changed)
+    select * from ({{ order_item_columns }}) as all_order_items
+    where unified_id in (select unified_id from changed)
 ),
 
 -- Purchased units rank first, product views only break ties and stand in when nothing was bought.

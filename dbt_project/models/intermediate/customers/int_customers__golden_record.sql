@@ -12,29 +12,27 @@
 -- those changed (new or updated records, merges, splits, erasure) and keeps the others' rows
 -- (macros/person_fingerprint.sql).
 {{ person_fingerprint_config() }}
-with records as (
-    select * from {{ ref('int_customers__source_records') }}
-),
-
-consent as (
-    select * from {{ ref('int_customers__consent') }}
-),
+-- The records and consent rows are read where they are used (for every person's fingerprint,
+-- then the changed persons' rows), not through CTEs read twice, which DuckDB would copy
+-- whole (1.5M records at 1M people).
 
 -- What a person's row is computed from: their records and their consent row.
-fingerprints as (
+with fingerprints as (
     select
         record_hashes.unified_id,
         {{ rows_fingerprint('record_hashes.row_hash') }} as input_fingerprint
     from (
-        select unified_id, {{ row_hash('records', "'record'") }} as row_hash from records
+        select unified_id, {{ row_hash('records', "'record'") }} as row_hash
+        from {{ ref('int_customers__source_records') }} as records
         union all
-        select unified_id, {{ row_hash('consent', "'consent'") }} from consent
+        select unified_id, {{ row_hash('consent', "'consent'") }}
+        from {{ ref('int_customers__consent') }} as consent
     ) as record_hashes
     group by record_hashes.unified_id
 ),
 
 changed_records as (
-    select * from records
+    select * from {{ ref('int_customers__source_records') }}
     where unified_id in ({{ changed_persons('fingerprints') }})
 ),
 
@@ -88,7 +86,8 @@ final as (
         fingerprints.input_fingerprint
     from survivors
     inner join fingerprints on survivors.unified_id = fingerprints.unified_id
-    left join consent on survivors.unified_id = consent.unified_id
+    left join {{ ref('int_customers__consent') }} as consent
+        on survivors.unified_id = consent.unified_id
     left join first_records on survivors.unified_id = first_records.unified_id
 )
 
