@@ -58,10 +58,14 @@ TABLES = ("int_events__resolved", "customer_events", "customer_engagement_daily"
           "int_identity__records", "int_identity__guarded_records", "int_identity__record_fingerprints",
           "int_identity__cluster_region", "int_identity__clusters", "int_identity__id_assignment",
           # Recomputed only around records whose deterministic edges changed.
-          "int_identity__deterministic_components")
+          "int_identity__deterministic_components",
+          # Recomputed block by block (docs/identity.md, "Blocked pairs by block").
+          "int_identity__blocked_pairs")
 # Columns compared where a table keeps bookkeeping a rebuild sets afresh (the night a block
 # was last sized, which of a record's rows carries its state).
 COLUMNS = {"int_identity__blocking_keys": "record_key, component_id, blocking_rule, block_key, block_size, fingerprint",
+           # paired_on: the night a block's pairs were last computed
+           "int_identity__blocked_pairs": "node_a, node_b, blocking_rule, block_key",
            # changed_at: when the run that last wrote the row started (stamped tables)
            **{table: "* exclude (changed_at)" for table in (
                "int_identity__cookie_keys", "int_persons__records", "int_identity__records",

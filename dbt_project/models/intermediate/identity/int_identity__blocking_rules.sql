@@ -28,9 +28,10 @@ blocks as (
     group by blocking_rule
 ),
 
+-- A pair counts once per rule, however many of the rule's blocks hold both records.
 pairs as (
     select blocking_rule, count(*) as candidate_pair_count
-    from blocked
+    from (select distinct node_a, node_b, blocking_rule from blocked) as rule_pairs
     group by blocking_rule
 ),
 

@@ -10,7 +10,8 @@ final as (
         node_a,
         node_b,
         min(blocking_rule) as blocking_rule,
-        count(*) as blocking_rule_count
+        -- distinct: a rule may pair the two records in more than one of its blocks
+        count(distinct blocking_rule) as blocking_rule_count
     from blocked
     group by node_a, node_b
 )
