@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from personalization.cursors import map_on_cursors
 from personalization.esp.base import ERASURE_LIST, Adapter, SegmentPlan, SyncPlan, SyncState
 from personalization.esp.reader import ExportView
 from personalization.esp.sync_log import RecordOutcome
@@ -89,39 +90,50 @@ class FileDropAdapter(Adapter):
         return outcomes
 
     def _write(self, export: ExportView, out: Path) -> dict[str, int]:
-        """Copy the export's files minus the holdout, in SQL (no per-row Python)."""
+        """Copy the export's files minus the holdout, in SQL (no per-row Python), two
+        segments at a time (a CSV write keeps one core busy)."""
         con = duckdb.connect()
+        try:
+            files: dict[str, int] = {}
+            for written in map_on_cursors(
+                    con, export.segments, lambda cursor, name: self._write_segment(
+                        cursor, export.path, name, out)):
+                files.update(written)
+            erasures = export.path / "erasures.csv"
+            query = (f"select email from read_csv('{erasures}', header = true, all_varchar = true)"
+                     if erasures.exists() else "select null::varchar as email limit 0")
+            files["erasures.csv"] = self._copy(con, query + " order by email", out / "erasures.csv")
+        finally:
+            con.close()
+        return files
+
+    def _write_segment(self, con: duckdb.DuckDBPyConnection, src: Path, name: str,
+                       out: Path) -> dict[str, int]:
+        """One segment's list and deltas, on `con` (its temp views are the cursor's own)."""
         files: dict[str, int] = {}
-        src = export.path
-        for name in export.segments:
-            parquet = src / "segments" / f"{name}.parquet"
-            rel = (f"read_parquet('{parquet}')" if parquet.exists() else
-                   f"read_csv('{src / 'segments' / f'{name}.csv'}', header = true)")
-            con.execute(f"""create or replace temp view seg as
-                select * exclude (is_holdout) from {rel}
-                where not coalesce(try_cast(is_holdout as boolean), false)""")
-            con.execute(f"""create or replace temp view holdout as
-                select lower(trim(email)) as email from {rel}
-                where coalesce(try_cast(is_holdout as boolean), false)""")
-            files[f"segments/{name}.csv"] = self._copy(con, "select * from seg order by email",
-                                                       out / "segments" / f"{name}.csv")
-            for kind in ("added", "removed"):
-                delta = src / "deltas" / f"{name}.{kind}.csv"
-                target = out / "deltas" / f"{name}.{kind}.csv"
-                if delta.exists():
-                    query = (f"select * from read_csv('{delta}', header = true, all_varchar = true)"
-                             " where lower(trim(email)) not in (select email from holdout)"
-                             if kind == "added" else
-                             f"select * from read_csv('{delta}', header = true, all_varchar = true)")
-                else:
-                    query = "select null::varchar as email, null::varchar as unified_id limit 0"
-                files[f"deltas/{name}.{kind}.csv"] = self._copy(con, query + " order by email",
-                                                                target)
-        erasures = src / "erasures.csv"
-        query = (f"select email from read_csv('{erasures}', header = true, all_varchar = true)"
-                 if erasures.exists() else "select null::varchar as email limit 0")
-        files["erasures.csv"] = self._copy(con, query + " order by email", out / "erasures.csv")
-        con.close()
+        parquet = src / "segments" / f"{name}.parquet"
+        rel = (f"read_parquet('{parquet}')" if parquet.exists() else
+               f"read_csv('{src / 'segments' / f'{name}.csv'}', header = true)")
+        con.execute(f"""create or replace temp view seg as
+            select * exclude (is_holdout) from {rel}
+            where not coalesce(try_cast(is_holdout as boolean), false)""")
+        con.execute(f"""create or replace temp view holdout as
+            select lower(trim(email)) as email from {rel}
+            where coalesce(try_cast(is_holdout as boolean), false)""")
+        files[f"segments/{name}.csv"] = self._copy(con, "select * from seg order by email",
+                                                   out / "segments" / f"{name}.csv")
+        for kind in ("added", "removed"):
+            delta = src / "deltas" / f"{name}.{kind}.csv"
+            target = out / "deltas" / f"{name}.{kind}.csv"
+            if delta.exists():
+                query = (f"select * from read_csv('{delta}', header = true, all_varchar = true)"
+                         " where lower(trim(email)) not in (select email from holdout)"
+                         if kind == "added" else
+                         f"select * from read_csv('{delta}', header = true, all_varchar = true)")
+            else:
+                query = "select null::varchar as email, null::varchar as unified_id limit 0"
+            files[f"deltas/{name}.{kind}.csv"] = self._copy(con, query + " order by email",
+                                                            target)
         return files
 
     @staticmethod

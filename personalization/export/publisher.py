@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import duckdb
 
 from personalization.config import Settings
+from personalization.cursors import map_on_cursors
 from personalization.exceptions import ExportError, QualityGateError, WarehouseError
 from personalization.export import assignment, consent, exclusions, files, manifest
 from personalization.export.campaigns import write_campaign_results
@@ -161,29 +160,9 @@ def _export_segments(con: duckdb.DuckDBPyConnection, segments: list[Segment],
     A segment's statements are small and many (members, rows, a Parquet file and five CSV
     files: the list, the mailable list, three deltas), and writing a CSV keeps one core
     busy: two segments side by side, each on its own cursor, use both (the export at 1M:
-    ≈ 5 s less a night). Each worker's cursor keeps its temp tables to itself; after an
-    error no other segment starts, and it fails the export.
+    ≈ 5 s less a night). After an error no other segment starts, and it fails the export.
     """
-    workers = max(1, min(2, settings.duckdb_threads, len(segments)))
-    cursors = [con.cursor() for _ in range(workers)]  # made here: `con` is not thread-safe
-    free: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
-    for cursor in cursors:
-        free.put(cursor)
-
-    def run(segment: Segment) -> dict[str, Any]:
-        cursor = free.get()
-        try:
-            return one(cursor, segment)
-        finally:
-            free.put(cursor)
-
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export")
-    try:
-        return list(pool.map(run, segments))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # an error: no segment starts after it
-        for cursor in cursors:
-            cursor.close()
+    return map_on_cursors(con, segments, one, workers=min(2, settings.duckdb_threads))
 
 
 def publish(ds: date, settings: Settings, failed_segments: Iterable[str] = ()) -> StepReport:
