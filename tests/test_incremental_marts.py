@@ -64,7 +64,7 @@ TABLES = ("int_events__resolved", "customer_events", "customer_engagement_daily"
 # Columns compared where a table keeps bookkeeping a rebuild sets afresh (the night a block
 # was last sized, which of a record's rows carries its state).
 COLUMNS = {"int_identity__blocking_keys": "record_key, component_id, blocking_rule, block_key, block_size, fingerprint",
-           # paired_on: the night a block's pairs were last computed
+           # paired_at: the run that last computed a block's pairs
            "int_identity__blocked_pairs": "node_a, node_b, blocking_rule, block_key",
            # changed_at: when the run that last wrote the row started (stamped tables)
            **{table: "* exclude (changed_at)" for table in (

@@ -6,7 +6,9 @@
 -- each rule costs and what it skipped). Names are taken both ways round (swapped first/last).
 -- Incremental on DuckDB, keyed on the block (on Spark a table rebuilt whole): a block's pairs
 -- depend only on its key rows, so a night recomputes the blocks int_identity__blocking_keys
--- rebuilt since this model last ran (their `sized_on`), and every block an old pair of their
+-- rebuilt in later dbt runs than this model's last one (`sized_at` after the newest
+-- `paired_at`: a run whose pairs failed after its keys were written is caught up, and the
+-- first night after a full build recomputes only its own blocks), and every block an old pair of their
 -- records or of a record without keys any more was in (an emptied block leaves no key row to
 -- find it by). At 1M people: ≈ 70k of 2.2M blocks, instead of a self-join of 6.8M key rows.
 -- A block left without pairs gets a placeholder row (no node_a), deleted by the post-hook
@@ -16,19 +18,20 @@
     incremental_strategy='delete+insert',
     unique_key=['blocking_rule', 'block_key'],
     on_schema_change='append_new_columns',
-    post_hook="{% if is_incremental() %}delete from {{ this }} where node_a is null or paired_on is null{% endif %}"
+    post_hook="{% if is_incremental() %}delete from {{ this }} where node_a is null or paired_at is null{% endif %}"
 ) }}
 {%- set max_block_size = var('identity_max_block_size', 50) %}
-{%- set previous = previous_build_relation(this.identifier, 'paired_on') if is_incremental() else none %}
-{%- set since = run_query('select max(paired_on)::varchar from ' ~ previous).columns[0].values()[0]
+{%- set previous = previous_build_relation(this.identifier, 'paired_at') if is_incremental() else none %}
+{%- set since = run_query('select max(paired_at)::varchar from ' ~ previous).columns[0].values()[0]
     if previous is not none else none %}
+{%- set this_run = "cast('" ~ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") ~ "' as timestamp)" %}
 {%- if since is not none %}
 
--- Key rows of the blocks rebuilt since the last run (a rerun of that night included).
+-- Key rows of the blocks rebuilt by later runs than this model's last one.
 with rebuilt_keys as (
     select record_key, blocking_rule, block_key
     from {{ ref('int_identity__blocking_keys') }}
-    where sized_on >= date '{{ since }}'
+    where sized_at > timestamp '{{ since }}'
 ),
 
 -- Records with pairs here but no key rows any more (no name left, deleted, erased).
@@ -96,14 +99,14 @@ pairs as (
 ),
 
 final as (
-    select node_a, node_b, blocking_rule, block_key, cast('{{ var("ds") }}' as date) as paired_on
+    select node_a, node_b, blocking_rule, block_key, {{ this_run }} as paired_at
     from pairs
     {%- if since is not none %}
     union all
     -- An affected block without a pair tonight: a placeholder, so delete+insert removes its old rows.
     select
         null as node_a, null as node_b, affected_blocks.blocking_rule, affected_blocks.block_key,
-        cast('{{ var("ds") }}' as date) as paired_on
+        {{ this_run }} as paired_at
     from affected_blocks
     where not exists (
         select 1 from pairs
