@@ -39,14 +39,14 @@
     {{ return(newest_stamp(this)) }}
 {% endmacro %}
 
-{#- The newest `changed_at` of a relation's rows (matching `where`), or none when it has no
-    such column (built before the stamps) or no stamped row. -#}
-{% macro newest_stamp(relation, where='true') %}
+{#- The newest stamp (`column`, changed_at by default) of a relation's rows (matching
+    `where`), or none when it has no such column (built before the stamps) or no stamped row. -#}
+{% macro newest_stamp(relation, where='true', column='changed_at') %}
     {%- if not execute or relation is none
-           or 'changed_at' not in (adapter.get_columns_in_relation(relation) | map(attribute='name') | list) %}
+           or column not in (adapter.get_columns_in_relation(relation) | map(attribute='name') | list) %}
         {{ return(none) }}
     {%- endif %}
-    {{ return(run_query('select max(changed_at)::varchar from ' ~ relation ~ ' where ' ~ where).columns[0].values()[0]) }}
+    {{ return(run_query('select max(' ~ column ~ ')::varchar from ' ~ relation ~ ' where ' ~ where).columns[0].values()[0]) }}
 {% endmacro %}
 
 {#- The keys of this table that `current` (a CTE or relation keyed by record_key) no longer
@@ -56,9 +56,14 @@
     where not exists (select 1 from {{ current }} where {{ current }}.record_key = previous.record_key)
 {%- endmacro %}
 
+{#- This dbt run's start, a timestamp literal: what stamps rows with the run that wrote them. -#}
+{% macro run_start() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}
+
 {#- The stamp column of a stamped model's final select: this run's start. -#}
 {% macro changed_at_column() -%}
-    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as changed_at
+    {{ run_start() }} as changed_at
 {%- endmacro %}
 
 {#- append_columns: a column added to the model is added to the table in place (its first night

@@ -185,16 +185,17 @@ def judged_frame(con, sql: str, suite, params: dict | None = None) -> tuple[pd.D
     none), with the same verdict and failing rows."""
     from personalization.quality.gx_runner import suspects_sql
 
-    if suspects_sql(suite, "t") is None:
+    table = f"__judged_{uuid.uuid4().hex}"
+    suspects = suspects_sql(suite, table)
+    if suspects is None:
         frame = con.execute(sql, params).df()
         return frame, len(frame)
     # Computed once into a temp table, then counted and filtered: `sql` run twice (its
     # joins and email hashes) was half of the 1M export gate's time.
-    table = f"__judged_{uuid.uuid4().hex}"
     con.execute(f"CREATE TEMP TABLE {table} AS {sql}", params)
     try:
         rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        return con.execute(suspects_sql(suite, table)).df(), rows
+        return con.execute(suspects).df(), rows
     finally:
         con.execute(f"DROP TABLE {table}")
 

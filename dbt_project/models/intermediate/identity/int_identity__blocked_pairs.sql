@@ -21,10 +21,7 @@
     post_hook="{% if is_incremental() %}delete from {{ this }} where node_a is null or paired_at is null{% endif %}"
 ) }}
 {%- set max_block_size = var('identity_max_block_size', 50) %}
-{%- set previous = previous_build_relation(this.identifier, 'paired_at') if is_incremental() else none %}
-{%- set since = run_query('select max(paired_at)::varchar from ' ~ previous).columns[0].values()[0]
-    if previous is not none else none %}
-{%- set this_run = "cast('" ~ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") ~ "' as timestamp)" %}
+{%- set since = newest_stamp(this, column='paired_at') if is_incremental() else none %}
 {%- if since is not none %}
 
 -- Key rows of the blocks rebuilt by later runs than this model's last one.
@@ -99,14 +96,14 @@ pairs as (
 ),
 
 final as (
-    select node_a, node_b, blocking_rule, block_key, {{ this_run }} as paired_at
+    select node_a, node_b, blocking_rule, block_key, {{ run_start() }} as paired_at
     from pairs
     {%- if since is not none %}
     union all
     -- An affected block without a pair tonight: a placeholder, so delete+insert removes its old rows.
     select
         null as node_a, null as node_b, affected_blocks.blocking_rule, affected_blocks.block_key,
-        {{ this_run }} as paired_at
+        {{ run_start() }} as paired_at
     from affected_blocks
     where not exists (
         select 1 from pairs

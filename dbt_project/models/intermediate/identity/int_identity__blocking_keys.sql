@@ -119,7 +119,7 @@ sized as (
         -- The night and the dbt run that last rebuilt this block (kept blocks keep theirs).
         cast('{{ var("ds") }}' as date) as sized_on,
         current_keys.is_record_state_row,
-        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as sized_at
+        {{ run_start() }} as sized_at
     from current_keys
     inner join block_sizes
         on
