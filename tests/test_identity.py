@@ -31,6 +31,7 @@ STANDINS = {
     "stg_shop__orders": "orders",
     "stg_pixel__events": "events",
 }
+VERSION_STANDINS = {"stg_crm__contact_versions": "crm", "stg_shop__customer_versions": "shop"}
 PERSON_COLUMNS = [
     "email", "email_normalized", "email_sha256", "first_name", "last_name", "first_name_clean",
     "last_name_clean", "phone_e164", "street", "street_clean", "city", "city_clean",
@@ -123,12 +124,13 @@ class IdentityProject:
         # identity_* macros, the engine primitives they call (macros/engine.sql), the
         # incremental lower bound and pre-hook of the cookie keys (macros/lake.sql,
         # macros/incremental_events.sql), the tables written as their changes
-        # (macros/changed_rows.sql), exact sums (macros/exact_sum.sql) and the generic tests
-        # the YAML uses, with the recent-deliveries window some of them check.
+        # (macros/changed_rows.sql), exact sums (macros/exact_sum.sql), the latest version of
+        # a record (macros/normalize.sql) and the generic tests the YAML uses, with the
+        # recent-deliveries window some of them check.
         for sub, pattern in (("macros", "identity_*.sql"), ("macros", "engine.sql"), ("macros", "lake.sql"),
                              ("macros", "incremental_events.sql"), ("macros", "changed_rows.sql"),
                              ("macros", "exact_sum.sql"), ("macros", "recent_deliveries.sql"),
-                             ("macros", "generic_tests.sql"),
+                             ("macros", "generic_tests.sql"), ("macros", "normalize.sql"),
                              ("tests", "identity_*.sql"), ("seeds", "nicknames.csv")):
             (dst / sub).mkdir(parents=True, exist_ok=True)
             for path in (DBT / sub).glob(pattern):
@@ -138,6 +140,12 @@ class IdentityProject:
         for model, table in STANDINS.items():
             (staging / f"{model}.sql").write_text(
                 f"select * from read_parquet('{self.data}/{table}.parquet')\n")
+        # The kept versions int_persons__records reads: every record as delivered on the
+        # night's `ds` (each night then recomputes every record: a superset of its changes).
+        for model, table in VERSION_STANDINS.items():
+            (staging / f"{model}.sql").write_text(
+                "select *, date '{{ var(\"ds\") }}' as delivered_on, cast(0 as bigint) as line_number\n"
+                f"from read_parquet('{self.data}/{table}.parquet')\n")
 
     def load(self, crm: list[dict], shop: list[dict], orders: list[tuple], events: list[tuple],
              delivered_on: str = "2026-01-01"):

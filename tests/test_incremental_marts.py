@@ -74,7 +74,7 @@ COLUMNS = {"int_identity__blocking_keys": "record_key, component_id, blocking_ru
            # (the region's flags are tonight's change: a rebuild's region is every record)
            "int_identity__cluster_region": "record_key, record_signature"}
 SELECT = ["--select", "+customer_profiles", "+customer_engagement_daily", "+customer_events",
-          "+campaign_responses", "+orders", "+order_items"]
+          "+campaign_responses", "+orders", "+order_items", "stg_crm__contacts"]
 
 
 def _plant_login(landing) -> tuple[str, str]:

@@ -132,9 +132,11 @@
         nullif(upper(trim(country)), '') as country
 {%- endmacro %}
 
-{#- Latest version of each record: a later updated_at supersedes; on a tie the later
-    delivery, then the later line, wins. -#}
-{% macro latest_version(relation, key) %}
+{#- Latest version of each record among the versions (`relation`, with delivered_on and
+    line_number) delivered up to `ds`: a later updated_at supersedes; on a tie the later
+    delivery, then the later line, wins. `keys` (a select of key values): only those records
+    (all their versions are ranked). -#}
+{% macro latest_version(relation, key, keys=none) %}
     select {{ star_except(['version_rank']) }}
     from (
         select
@@ -144,6 +146,10 @@
                 order by updated_at desc nulls last, delivered_on desc, line_number desc
             ) as version_rank
         from {{ relation }}
+        where delivered_on <= date '{{ var("ds") }}'
+        {%- if keys is not none %}
+          and {{ key }} in ({{ keys }})
+        {%- endif %}
     ) as versions
     where version_rank = 1
 {%- endmacro %}

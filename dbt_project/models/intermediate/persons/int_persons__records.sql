@@ -5,13 +5,54 @@
 -- (int_customers__source_records) picks the golden record from its display fields.
 -- Stamped (changed_at: when the run that last wrote its row started, changed_rows.sql), so that
 -- identity reads only tonight's changed records (int_identity__records).
+-- Incremental from the deliveries: a night computes the contacts and accounts with a version
+-- delivered after the newest delivery its rows came from before `ds` (a record's latest
+-- version changes only through a new one; delivered_on is the row's version's), the rows whose
+-- delivery is read again (a rerun), the records gone, and every guest (a guest row follows
+-- its orders' keys, which int_orders__person_keys re-decides); every other row stays.
 {{ changed_rows_config(['source', 'source_id'], 'source_priority', stamped=true) }}
-with contacts as (
-    select * from {{ ref('stg_crm__contacts') }}
+{%- set bound = stored_delivery_bound() %}
+
+with
+{% if bound is not none -%}
+-- The records whose row may differ from the table's: only those are computed and compared.
+-- Versions named where read, not through a CTE read twice, which DuckDB would copy whole.
+scope as (
+    select 'crm' as source, contact_id as source_id
+    from {{ ref('stg_crm__contact_versions') }}
+    where delivered_on > date '{{ bound }}'
+    union
+    select 'shop', customer_id
+    from {{ ref('stg_shop__customer_versions') }}
+    where delivered_on > date '{{ bound }}'
+    union
+    select source, source_id from {{ this }}
+    where delivered_on > date '{{ bound }}' or source = 'guest'
+    union
+    select previous.source, previous.source_id from {{ this }} as previous
+    where
+        previous.source = 'crm'
+        and not exists (
+            select 1 from {{ ref('stg_crm__contact_versions') }} as versions
+            where versions.contact_id = previous.source_id)
+    union
+    select previous.source, previous.source_id from {{ this }} as previous
+    where
+        previous.source = 'shop'
+        and not exists (
+            select 1 from {{ ref('stg_shop__customer_versions') }} as versions
+            where versions.customer_id = previous.source_id)
+),
+
+{% endif -%}
+contacts as (
+    {{ latest_version(ref('stg_crm__contact_versions'), 'contact_id',
+                      keys=none if bound is none else "select source_id from scope where source = 'crm'") }}
 ),
 
 customers as (
-    select * from {{ ref('stg_shop__customers') }}
+    {{ latest_version(ref('stg_shop__customer_versions'), 'customer_id',
+                      keys=none if bound is none else "select source_id from scope where source = 'shop'") }}
 ),
 
 order_keys as (
@@ -28,7 +69,7 @@ crm as (
         phone_e164, street, street_clean, city, city_clean, postcode, postcode_clean, country,
         language, birth_date, gender,
         is_opted_in, opted_in_at, unsubscribed_at,
-        created_at, updated_at
+        created_at, updated_at, delivered_on
     from contacts
 ),
 
@@ -46,7 +87,7 @@ shop as (
         cast(null as boolean) as is_opted_in,
         cast(null as timestamp) as opted_in_at,
         cast(null as timestamp) as unsubscribed_at,
-        created_at, updated_at
+        created_at, updated_at, delivered_on
     from customers
 ),
 
@@ -90,7 +131,8 @@ guest as (
         cast(null as boolean) as is_opted_in,
         cast(null as timestamp) as opted_in_at,
         cast(null as timestamp) as unsubscribed_at,
-        created_at, updated_at
+        created_at, updated_at,
+        cast(null as date) as delivered_on
     from guest_orders
     where recency_rank = 1
 ),
@@ -104,4 +146,5 @@ final as (
 )
 
 -- Written as its changes (changed_rows.sql).
-{{ changed_rows('final', ['source', 'source_id'], stamped=true) }}
+{{ changed_rows('final', ['source', 'source_id'], scope=(none if bound is none else 'scope'),
+                stamped=true, added_column='delivered_on') }}
