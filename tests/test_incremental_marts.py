@@ -52,7 +52,7 @@ TABLES = ("int_events__resolved", "customer_events", "customer_engagement_daily"
           # The person staging keeps every normalised version (docs/identity.md, "Kept person
           # versions"); the latest-version views and the records read them.
           "stg_crm__contact_versions", "stg_shop__customer_versions", "stg_crm__contacts",
-          "stg_shop__customers", "int_persons__records",
+          "stg_shop__customers", "int_persons__records", "int_customers__source_records",
           # Identity's per-record chain computes only the records changed since it last ran
           # (docs/identity.md, "Identity that follows tonight's records").
           "int_identity__records", "int_identity__guarded_records", "int_identity__record_fingerprints",
@@ -68,7 +68,8 @@ COLUMNS = {"int_identity__blocking_keys": "record_key, component_id, blocking_ru
            "int_identity__blocked_pairs": "node_a, node_b, blocking_rule, block_key",
            # changed_at: when the run that last wrote the row started (stamped tables)
            **{table: "* exclude (changed_at)" for table in (
-               "int_identity__cookie_keys", "int_persons__records", "int_identity__records",
+               "int_identity__cookie_keys", "int_persons__records", "int_customers__source_records",
+               "int_identity__records",
                "int_identity__guarded_records", "int_identity__record_fingerprints",
                "int_identity__clusters")},
            # (the region's flags are tonight's change: a rebuild's region is every record)

@@ -22,8 +22,11 @@ with fingerprints as (
         record_hashes.unified_id,
         {{ rows_fingerprint('record_hashes.row_hash') }} as input_fingerprint
     from (
+        -- (its stamp, when the row was written, is no input)
         select unified_id, {{ row_hash('records', "'record'") }} as row_hash
-        from {{ ref('int_customers__source_records') }} as records
+        from (
+            select {{ star_except(['changed_at']) }} from {{ ref('int_customers__source_records') }}
+        ) as records
         union all
         select unified_id, {{ row_hash('consent', "'consent'") }}
         from {{ ref('int_customers__consent') }} as consent
