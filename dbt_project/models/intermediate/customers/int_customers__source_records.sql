@@ -30,8 +30,12 @@ scope as (
 ),
 
 {% endif -%}
+person_records as (
+    select * from {{ ref('int_persons__records') }}
+),
+
 records as (
-    select * from {{ ref('int_persons__records') }} as person_records
+    select * from person_records
     {%- if since is not none %}
     where exists (
         select 1 from scope
