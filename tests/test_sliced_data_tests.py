@@ -74,7 +74,8 @@ def _old_person(settings) -> str:
 
 
 def _drop_profile(settings, person: str) -> None:
-    _sql(settings, "delete from customer_profiles where unified_id = ?", [person])
+    # customer_profiles is a view over int_customers__profiles
+    _sql(settings, "delete from int_customers__profiles where unified_id = ?", [person])
 
 
 def _fails(settings, command: list[str], test: str, extra_vars: dict) -> None:
