@@ -76,7 +76,10 @@ selected as (
     ) as events
 ),
 
-final as (
+-- Materialized before the sort (a night's rows): sorted straight from the joins, a night
+-- that re-maps many persons' events ran out of memory (22M rows at 1M people after a mass
+-- merge, DuckDB's 4GB limit); the same rows sort within it once collected.
+final as {% if is_incremental() %}materialized {% endif %}(
     select
         selected.event_id,
         key_persons.unified_id,
