@@ -18,30 +18,24 @@ with
 -- The records whose row may differ from the table's: only those are computed and compared.
 -- Versions named where read, not through a CTE read twice, which DuckDB would copy whole.
 scope as (
-    select 'crm' as source, contact_id as source_id
-    from {{ ref('stg_crm__contact_versions') }}
-    where delivered_on > date '{{ bound }}'
-    union
-    select 'shop', customer_id
-    from {{ ref('stg_shop__customer_versions') }}
-    where delivered_on > date '{{ bound }}'
-    union
+    -- Rows whose own delivery is read again (a rerun), and every guest.
     select source, source_id from {{ this }}
     where delivered_on > date '{{ bound }}' or source = 'guest'
+    {%- for source, versions, key in [('crm', 'stg_crm__contact_versions', 'contact_id'),
+                                      ('shop', 'stg_shop__customer_versions', 'customer_id')] %}
     union
+    -- Records with a version delivered after the bound.
+    select '{{ source }}', {{ key }} from {{ ref(versions) }}
+    where delivered_on > date '{{ bound }}'
+    union
+    -- Records gone (erased): no version left.
     select previous.source, previous.source_id from {{ this }} as previous
     where
-        previous.source = 'crm'
+        previous.source = '{{ source }}'
         and not exists (
-            select 1 from {{ ref('stg_crm__contact_versions') }} as versions
-            where versions.contact_id = previous.source_id)
-    union
-    select previous.source, previous.source_id from {{ this }} as previous
-    where
-        previous.source = 'shop'
-        and not exists (
-            select 1 from {{ ref('stg_shop__customer_versions') }} as versions
-            where versions.customer_id = previous.source_id)
+            select 1 from {{ ref(versions) }} as versions
+            where versions.{{ key }} = previous.source_id)
+    {%- endfor %}
 ),
 
 {% endif -%}
