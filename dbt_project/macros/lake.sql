@@ -66,18 +66,6 @@
 {%- endmacro %}
 
 
-{#- incremental_lower_bound() of a model whose rows keep the delivery they came from
-    (`column`), or none when it must be computed whole: not incremental, or its table was
-    built before it had that column. -#}
-{% macro stored_delivery_bound(column='delivered_on') -%}
-  {%- if not execute or not is_incremental()
-         or column not in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) -%}
-    {{ return(none) }}
-  {%- endif -%}
-  {{ return(personalization.incremental_lower_bound(column)) }}
-{%- endmacro %}
-
-
 {#- Incremental strategy `recent_delete_insert` (DuckDB; Spark rebuilds these tables whole):
     dbt's delete+insert on `unique_key`, with the delete reading only the target rows
     delivered after the model's lower bound (DuckDB skips the row groups of older deliveries)

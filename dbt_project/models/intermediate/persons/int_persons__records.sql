@@ -11,7 +11,10 @@
 -- delivery is read again (a rerun), the records gone, and every guest (a guest row follows
 -- its orders' keys, which int_orders__person_keys re-decides); every other row stays.
 {{ changed_rows_config(['source', 'source_id'], 'source_priority', stamped=true) }}
-{%- set bound = stored_delivery_bound() %}
+{#- The newest delivery its rows came from before ds; none (compute whole) when not
+    incremental or the table was built before it kept delivered_on. #}
+{%- set bound = newest_stamp(this, "delivered_on < date '" ~ var('ds') ~ "'", column='delivered_on')
+                if is_incremental() else none %}
 
 with
 {% if bound is not none -%}
