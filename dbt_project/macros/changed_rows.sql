@@ -67,9 +67,12 @@
 {%- endmacro %}
 
 {#- append_columns: a column added to the model is added to the table in place (its first night
-    then writes every row once), instead of failing until a --full-refresh. -#}
+    then writes every row once), instead of failing until a --full-refresh.
+    `marker` may be a list: a row with any of them null is deleted (a placeholder, or a row of
+    a table built before one of them was added). -#}
 {% macro changed_rows_config(unique_key, marker, stamped=false, append_columns=false) -%}
-  {%- if marker in ([unique_key] if unique_key is string else unique_key) -%}
+  {%- set markers = [marker] if marker is string else marker -%}
+  {%- if markers | select('in', [unique_key] if unique_key is string else unique_key) | list -%}
     {{ exceptions.raise_compiler_error("changed_rows_config: the marker must not be a key column (a placeholder holds the key)") }}
   {%- endif -%}
   {{ config(
@@ -77,7 +80,8 @@
       incremental_strategy='delete+insert',
       unique_key=unique_key,
       on_schema_change=('append_new_columns' if stamped or append_columns else 'fail'),
-      post_hook="{% if is_incremental() %}delete from {{ this }} where " ~ marker ~ " is null{% endif %}"
+      post_hook="{% if is_incremental() %}delete from {{ this }} where "
+                ~ (markers | join(' is null or ')) ~ " is null{% endif %}"
   ) }}
 {%- endmacro %}
 

@@ -13,13 +13,7 @@
 -- find it by). At 1M people: ≈ 70k of 2.2M blocks, instead of a self-join of 6.8M key rows.
 -- A block left without pairs gets a placeholder row (no node_a), deleted by the post-hook
 -- with the rows of a table built before the block key was kept (docs/identity.md).
-{{ config(
-    materialized=keyed_incremental(),
-    incremental_strategy='delete+insert',
-    unique_key=['blocking_rule', 'block_key'],
-    on_schema_change='append_new_columns',
-    post_hook="{% if is_incremental() %}delete from {{ this }} where node_a is null or paired_at is null{% endif %}"
-) }}
+{{ changed_rows_config(['blocking_rule', 'block_key'], ['node_a', 'paired_at'], append_columns=true) }}
 {%- set max_block_size = var('identity_max_block_size', 50) %}
 {%- set since = newest_stamp(this, column='paired_at') if is_incremental() else none %}
 {%- if since is not none %}
