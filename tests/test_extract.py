@@ -318,9 +318,14 @@ def test_rerun_replaces_the_partition_with_the_same_bytes(settings):
 
 
 @pytest.mark.parametrize("read_back", [False, True], ids=["all-lines-split", "lines-read-back"])
-def test_events_are_stored_in_line_order_and_a_rerun_stores_the_same_rows(settings, read_back):
+def test_events_are_stored_in_line_order_and_a_rerun_stores_the_same_rows(settings, read_back,
+                                                                         monkeypatch):
     # Events are staged in line order and published without a sort (a backfill's sort spilled
-    # tens of GB); lines the reader rejects are read back after the others and put in place.
+    # tens of GB), also when the streamed lines come in many batches; invalid UTF-8 and a line
+    # longer than DuckDB's reader takes keep their place.
+    from personalization.extract import lines as line_reader
+
+    monkeypatch.setattr(line_reader, "CHUNK_BYTES", 64 * 1024)  # many batches on two threads
     lines = [event(event_id=f"e{i}").encode() for i in range(1, 3001)]
     if read_back:
         lines[700] = b'{"event_id": "e\xe9"}'  # invalid UTF-8: quarantined
@@ -417,9 +422,23 @@ def test_line_reader_keeps_every_line_number_and_text_of_a_messy_file(tmp_path, 
     assert total == len(NASTY_LINES)
     assert got == expected
     assert got[4] == (5, '{"c":"\ufffd\ufffd bad"}') and got[6][1] == "x\x01\x02\x03\x04y"
+    with lines.streamed_lines(con, path, "s", "SELECT * FROM batch_lines"):
+        assert con.execute("SELECT line_number, raw FROM s").fetchall() == expected
     lines.drop_lines(con, "t")
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '%lines%'"
                        ).fetchall() == [(0,)]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_damaged_gzip_file_fails_the_extract_with_a_clear_error(settings, damage):
+    data = bytearray(gzip.compress(("\n".join(event(event_id=f"e{i}") for i in range(20000))
+                                    + "\n").encode()))
+    data = data[:len(data) // 2] if damage == "truncated" else data[:200] + b"x" * 64 + data[264:]
+    write_landing(settings, "pixel", {"events.jsonl.gz": bytes(data)})
+    with pytest.raises(ExtractError, match="cannot read landing file .*events.jsonl.gz"):
+        extract_source("pixel", DS, settings)
+    assert not (settings.lake_dir / "raw" / "pixel").exists()
+    assert not list((settings.lake_dir / ".tmp" / "duckdb_spill").glob("lines-*"))
 
 
 def test_line_reader_falls_back_on_mixed_line_endings(tmp_path):
