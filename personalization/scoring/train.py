@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
 
 from personalization.config import Settings
@@ -132,11 +133,10 @@ def train(ds: date, settings: Settings) -> StepReport:
         details["next_best_product"] = nbp
 
         skipped = []
+        fits = _fit_side_by_side(frame, validation, settings.confidence_threshold)
         for name in LABELS:
-            fit_start = time.perf_counter()
             try:
-                trained = train_and_validate(name, frame, validation,
-                                             settings.confidence_threshold)
+                trained, fit_seconds = fits[name].result()
             except InsufficientDataError as e:
                 skipped.append(f"{name}: {e}")
                 log_event(logger, "model_skipped", level=logging.WARNING, model=name,
@@ -160,7 +160,7 @@ def train(ds: date, settings: Settings) -> StepReport:
                 "calibration": trained.calibration,
                 "approved": trained.approved, "approval_reason": trained.approval_reason,
                 "has_model": True, "next_best_product": nbp,
-                "fit_seconds": round(time.perf_counter() - fit_start, 2),
+                "fit_seconds": fit_seconds,
             }
             registry.save_version(settings.models_dir, name, version, meta,
                                   classifier_card(meta), trained.estimator)
@@ -188,6 +188,19 @@ def train(ds: date, settings: Settings) -> StepReport:
         con.close()
     report.seconds = round(time.perf_counter() - start, 2)
     return report
+
+
+def _fit_side_by_side(frame, validation: date, threshold: float) -> dict[str, Future]:
+    """Each model's (TrainedModel, fit seconds), fitted in its own thread: a fit is one
+    thread by design (models.MODEL_THREADS) and its boosting loops release the GIL, so the
+    two models take the time of one on two cores (1M: 11.7 + 11.0 s one after the other)."""
+    def fit(name: str):
+        start = time.perf_counter()
+        trained = train_and_validate(name, frame, validation, threshold)
+        return trained, round(time.perf_counter() - start, 2)
+
+    with ThreadPoolExecutor(max_workers=len(LABELS), thread_name_prefix="fit") as pool:
+        return {name: pool.submit(fit, name) for name in LABELS}
 
 
 def _skipped(report: StepReport, reason: str, start: float, details: dict | None = None) -> StepReport:
