@@ -23,8 +23,6 @@ import duckdb
 from personalization.extract.contracts import TableSpec
 from personalization.extract.lines import (
     REPLACEMENT_CHAR,
-    drop_lines,
-    load_lines,
     stage,
     streamed_lines,
 )
@@ -41,25 +39,25 @@ _IPV6_RE = r"\b(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}\b"
 NON_BLANK_LINES = "SELECT line_number, raw FROM batch_lines WHERE regexp_matches(raw, '\\S')"
 
 
-def _structural(raw: str, parsed: str | None = None) -> str:
-    """SQL: why line `raw` is not a JSON object (NULL when it is). `parsed`, when given, is
-    an expression that is NULL exactly when `raw` is not JSON (a `try` of a JSON function):
-    then the checks below parse again only those lines."""
-    not_json = f"{parsed} IS NULL AND NOT json_valid({raw})" if parsed else f"NOT json_valid({raw})"
+def _fields(table: TableSpec, extra: str = "") -> str:
+    """CTEs over the lines of `objs`, the last, `fields(line_number, raw, structural, f[,
+    extra])`: `f` the list of the table's fields, `structural` why the line is not a JSON
+    object (then `f` is NULL). Each line is parsed once: `try` gives NULL for what is not
+    JSON, and only those few lines are parsed again to tell why (json_valid, json_type and
+    the fields parsed each line three times: a fifth of the events' extract CPU)."""
+    paths = ", ".join(f"'$.\"{c.name}\"'" for c in table.columns)
     # A valid JSON text is an object exactly when it starts with "{" after blanks.
-    is_object = (f"(ascii({raw}) = 123 OR regexp_matches({raw}, '^\\s*\\{{'))" if parsed
-                 else f"json_type({raw}) = 'OBJECT'")
-    return (f"CASE WHEN contains({raw}, '{REPLACEMENT_CHAR}') THEN 'invalid_encoding' "
-            f"WHEN {not_json} THEN 'invalid_json' "
-            f"WHEN NOT {is_object} THEN 'not_an_object' END")
-
-
-def _objects(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
-    """Table `objs(line_number, raw, structural)`; None when the file holds no lines."""
-    load_lines(con, path, "objs", f"SELECT *, {_structural('raw')} AS structural "
-                                  f"FROM ({NON_BLANK_LINES})")
-    n = con.execute("SELECT count(*) FROM objs").fetchall()[0][0]
-    return n or None
+    structural = (f"CASE WHEN contains(raw, '{REPLACEMENT_CHAR}') THEN 'invalid_encoding' "
+                  "WHEN f IS NULL AND NOT json_valid(raw) THEN 'invalid_json' "
+                  "WHEN NOT (ascii(raw) = 123 OR regexp_matches(raw, '^\\s*\\{')) "
+                  "THEN 'not_an_object' END")
+    return f"""parsed AS MATERIALIZED (
+      SELECT line_number, raw, try(json_extract_string(raw, [{paths}])) AS f FROM objs
+    ), fields AS (
+      SELECT line_number, raw, structural, CASE WHEN structural IS NULL THEN f END AS f
+        {", " + extra if extra else ""}
+      FROM (SELECT *, {structural} AS structural FROM parsed)
+    )"""
 
 
 def _values(table: TableSpec, json_expr: str) -> str:
@@ -90,19 +88,11 @@ def mask_ips(expr: str) -> str:
 def extract_events(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec, ds: date,
                    clock_skew_minutes: int, source_file: str) -> int | None:
     """Load pixel events into `out_events` and `q_events`; return rows_in (None if empty)."""
-    paths = ", ".join(f"'$.\"{c.name}\"'" for c in table.columns)
     # One pass over the streamed lines (the largest file of a night, read once), staged as a
-    # file in line order. Each line is parsed once: `try` gives NULL for what is not JSON, and
-    # only those few lines are parsed again to tell why (json_valid + json_type + the fields
-    # parsed each line three times: a fifth of the extract's CPU).
+    # file in line order.
     with streamed_lines(con, path, "objs", NON_BLANK_LINES):
         checked = stage(con, "checked", f"""
-            WITH parsed AS MATERIALIZED (
-              SELECT line_number, raw, try(json_extract_string(raw, [{paths}])) AS f FROM objs
-            ), fields AS (
-              SELECT line_number, raw, structural, CASE WHEN structural IS NULL THEN f END AS f
-              FROM (SELECT *, {_structural('raw', 'f')} AS structural FROM parsed)
-            ), valued AS (
+            WITH {_fields(table)}, valued AS (
               SELECT line_number, raw, structural,
                 {", ".join(blank_to_null(f"f[{i}]") + f" AS v_{c.name}"
                            for i, c in enumerate(table.columns, start=1))}
@@ -142,30 +132,30 @@ def extract_orders(con: duckdb.DuckDBPyConnection, path: Path, orders: TableSpec
     Returns:
         rows_in per table (see the module docstring), or None when the file is empty.
     """
-    if _objects(con, path) is None:
-        return None
     skew = clock_skew_minutes
     # The parsed lines (with their text and items) are staged as a compressed file
     # (lines.stage), not held in a table, and checked orders keep the text of quarantined ones
     # only: at 3M people (10M orders, 15M items) the tables spilled 7.7 GB and took 6 GB of
     # memory (now 1.0 GB and 4.4 GB, the same CPU). Staging the item and order checks too
     # cut memory to 2.4 GB but cost 30% more CPU (their re-reads decode strings again).
-    order_values = stage(con, "order_values", f"""
-        WITH with_items AS (
-          SELECT *, CASE WHEN structural IS NULL THEN json_extract(raw, '$.items') END AS items_json
-          FROM objs
-        )
-        SELECT line_number, raw, structural, items_json,
-          CASE WHEN structural IS NOT NULL THEN NULL
-               WHEN items_json IS NULL OR json_type(items_json) = 'NULL' THEN 'missing_value:items'
-               WHEN json_type(items_json) <> 'ARRAY' THEN 'bad_type:items'
-               WHEN json_array_length(items_json) = 0 THEN 'no_items'
-          END AS items_problem,
-          {_values(orders, "CASE WHEN structural IS NULL THEN raw END")}
-        FROM with_items
-    """)
-    drop_lines(con, "objs")
+    # The lines are streamed into this one statement, as the events'.
+    with streamed_lines(con, path, "objs", NON_BLANK_LINES):
+        order_values = stage(con, "order_values", f"""
+            WITH {_fields(orders, "CASE WHEN structural IS NULL "
+                                  "THEN json_extract(raw, '$.items') END AS items_json")}
+            SELECT line_number, raw, structural, items_json,
+              CASE WHEN structural IS NOT NULL THEN NULL
+                   WHEN items_json IS NULL OR json_type(items_json) = 'NULL' THEN 'missing_value:items'
+                   WHEN json_type(items_json) <> 'ARRAY' THEN 'bad_type:items'
+                   WHEN json_array_length(items_json) = 0 THEN 'no_items'
+              END AS items_problem,
+              {", ".join(blank_to_null(f"f[{i}]") + f" AS v_{c.name}"
+                         for i, c in enumerate(orders.columns, start=1))}
+            FROM fields
+        """)
     con.execute(f"CREATE OR REPLACE VIEW order_values AS SELECT * FROM {order_values}")
+    if not con.execute("SELECT count(*) FROM order_values").fetchall()[0][0]:
+        return None
     # One row per entry of every `items` array (only for lines that are JSON objects).
     prefix = "'items[' || idx || '].'"
     con.execute(f"""
