@@ -317,12 +317,12 @@ def test_rerun_replaces_the_partition_with_the_same_bytes(settings):
     assert not list((settings.lake_dir / ".tmp").glob("shop-*"))
 
 
-@pytest.mark.parametrize("read_back", [False, True], ids=["all-lines-split", "lines-read-back"])
+@pytest.mark.parametrize("read_back", [False, True], ids=["clean", "messy"])
 def test_events_are_stored_in_line_order_and_a_rerun_stores_the_same_rows(settings, read_back,
                                                                          monkeypatch):
     # Events are staged in line order and published without a sort (a backfill's sort spilled
-    # tens of GB), also when the streamed lines come in many batches; invalid UTF-8 and a line
-    # longer than DuckDB's reader takes keep their place.
+    # tens of GB), also when the streamed lines come in many batches; invalid UTF-8 and an
+    # 8 MiB line keep their place.
     from personalization.extract import lines as line_reader
 
     monkeypatch.setattr(line_reader, "CHUNK_BYTES", 64 * 1024)  # many batches on two threads
@@ -404,28 +404,25 @@ NASTY_LINES = [b'{"a":1}', b"", b"   ", b'{"b":"caf\xc3\xa9"}', b'{"c":"\xff\xfe
 
 @pytest.mark.parametrize("gzipped", [False, True])
 @pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+@pytest.mark.parametrize("chunk", [7, 64 * 1024])
 def test_line_reader_keeps_every_line_number_and_text_of_a_messy_file(tmp_path, monkeypatch,
-                                                                     gzipped, ending):
-    """Invalid UTF-8, a line holding the reader's delimiter and an over-long line are
-    rejected by DuckDB's reader and read back exactly; numbers match the Python reader's."""
+                                                                     gzipped, ending, chunk):
+    """A BOM, blank lines, invalid UTF-8, control characters and a long line keep their
+    numbers and text, also when chunks end inside a line (7 bytes) or a multi-byte character."""
     from personalization.extract import lines
 
-    monkeypatch.setattr(lines, "MAX_LINE_BYTES", 256)  # the 300-byte line is "too long"
+    monkeypatch.setattr(lines, "CHUNK_BYTES", chunk)
     data = b"\xef\xbb\xbf" + ending.join(NASTY_LINES)
     path = tmp_path / "f.jsonl"
     path.write_bytes(gzip.compress(data) if gzipped else data)
-    expected = [(int(n), r) for b in lines.iter_line_batches(path)
-                for n, r in zip(b.column(0).to_pylist(), b.column(1).to_pylist(), strict=True)]
-    con = duckdb.connect()
-    total = lines.load_lines(con, path, "t", "SELECT * FROM batch_lines")
-    got = con.execute("SELECT line_number, raw FROM t ORDER BY line_number").fetchall()
-    assert total == len(NASTY_LINES)
-    assert got == expected
-    assert got[4] == (5, '{"c":"\ufffd\ufffd bad"}') and got[6][1] == "x\x01\x02\x03\x04y"
+    expected = [(1, '{"a":1}'), (2, ""), (3, "   "), (4, '{"b":"caf\u00e9"}'),
+                (5, '{"c":"\ufffd\ufffd bad"}'), (6, '"quoted, x"'), (7, "x\x01\x02\x03\x04y"),
+                (8, "z" * 300), (9, ""), (10, '{"d":"\ufffd"}'), (11, "last")]
+    con = duckdb.connect(config={"threads": 2})
     with lines.streamed_lines(con, path, "s", "SELECT * FROM batch_lines"):
         assert con.execute("SELECT line_number, raw FROM s").fetchall() == expected
-    lines.drop_lines(con, "t")
-    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '%lines%'"
+    assert lines.first_line(path) == '{"a":1}'
+    assert con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 's'"
                        ).fetchall() == [(0,)]
 
 
@@ -441,12 +438,12 @@ def test_a_damaged_gzip_file_fails_the_extract_with_a_clear_error(settings, dama
     assert not list((settings.lake_dir / ".tmp" / "duckdb_spill").glob("lines-*"))
 
 
-def test_line_reader_falls_back_on_mixed_line_endings(tmp_path):
+def test_line_reader_reads_mixed_line_endings_and_a_lone_cr(tmp_path):
     from personalization.extract import lines
 
     path = tmp_path / "f.jsonl"
     path.write_bytes(b'{"a":1}\n{"b":2}\r\n\n{"c":"x\ry"}\n')
     con = duckdb.connect()
-    assert lines.load_lines(con, path, "t", "SELECT * FROM batch_lines") == 4
-    assert con.execute("SELECT * FROM t ORDER BY 1").fetchall() == [
-        (1, '{"a":1}'), (2, '{"b":2}'), (3, ""), (4, '{"c":"x\ry"}')]
+    with lines.streamed_lines(con, path, "t", "SELECT * FROM batch_lines"):
+        assert con.execute("SELECT * FROM t").fetchall() == [
+            (1, '{"a":1}'), (2, '{"b":2}'), (3, ""), (4, '{"c":"x\ry"}')]

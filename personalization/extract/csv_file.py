@@ -18,7 +18,7 @@ import duckdb
 
 from personalization.exceptions import ExtractError
 from personalization.extract.contracts import TableSpec
-from personalization.extract.lines import REPLACEMENT_CHAR, drop_lines, load_lines
+from personalization.extract.lines import REPLACEMENT_CHAR, first_line, streamed_lines
 from personalization.extract.rules import blank_to_null, row_reason, typed_columns, typed_select
 from personalization.observability import log_event
 
@@ -31,11 +31,11 @@ LINE_RE = rf"(,{_FIELD})+"
 FIELD_RE = rf",{_FIELD}"
 
 
-def _header(con: duckdb.DuckDBPyConnection) -> list[str] | None:
-    rows = con.execute("SELECT raw FROM split WHERE line_number = 1").fetchall()
-    if not rows or not rows[0][0].strip():
+def _header(path: Path) -> list[str] | None:
+    line = first_line(path)
+    if line is None or not line.strip():
         return None
-    return [name.strip() for name in next(csv.reader([rows[0][0]]))]
+    return [name.strip() for name in next(csv.reader([line]))]
 
 
 def extract_csv(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec, ds: date,
@@ -49,17 +49,14 @@ def extract_csv(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec, ds
     Raises:
         ExtractError: the header lacks a contract column, or the file cannot be read.
     """
-    load_lines(con, path, "split", f"""
-        SELECT line_number, raw,
-          CASE WHEN contains(raw, '{REPLACEMENT_CHAR}') THEN 'invalid_encoding'
-               WHEN NOT regexp_full_match(',' || raw, '{LINE_RE}') THEN 'malformed_csv'
-          END AS structural
-        FROM batch_lines WHERE line_number = 1 OR regexp_matches(raw, '\\S')  -- not blank: far cheaper than trim()
-    """)
-    header = _header(con)
+    # The data lines that are not blank (regexp_matches: far cheaper than trim()).
+    data_lines = ("SELECT line_number, raw FROM batch_lines "
+                  "WHERE line_number > 1 AND regexp_matches(raw, '\\S')")
+    header = _header(path)
     if header is None:
-        if con.execute("SELECT count(*) FROM split WHERE line_number > 1").fetchall()[0][0]:
-            raise ExtractError(f"{path}: the first line must be the header, but it is blank")
+        with streamed_lines(con, path, "split", data_lines):
+            if con.execute("SELECT count(*) FROM split").fetchall()[0][0]:
+                raise ExtractError(f"{path}: the first line must be the header, but it is blank")
         return None
     missing = [c.name for c in table.columns if c.name not in header]
     if missing:
@@ -71,31 +68,33 @@ def extract_csv(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec, ds
     fields = ",\n  ".join(
         f"{blank_to_null(f'fields[{index[c.name]}]')} AS v_{c.name}" for c in table.columns
     )
-    con.execute(f"""
-        CREATE OR REPLACE TABLE checked AS
-        WITH parsed AS (
-          SELECT *, CASE WHEN structural IS NULL THEN list_transform(
-                   regexp_extract_all(',' || raw, '{FIELD_RE}', 1),
-                   lambda f: CASE WHEN starts_with(f, '"') THEN replace(f[2:-2], '""', '"') ELSE f END)
-                 END AS fields
-          FROM split WHERE line_number > 1
-        ), counted AS (
-          SELECT *, coalesce(structural, CASE WHEN len(fields) <> {len(header)}
-                                              THEN 'wrong_field_count' END) AS structural2
-          FROM parsed
-        ), valued AS (
-          SELECT line_number - 1 AS line_number, raw, structural2,
-            {fields}
-          FROM counted
-        ), typed AS (
-          SELECT {typed_columns(table)} FROM valued
-        )
-        SELECT line_number, raw,
-          coalesce(structural2, {row_reason(table, ds, clock_skew_minutes)}) AS reason,
-          {typed_select(table)}
-        FROM typed
-    """)
-    drop_lines(con, "split")
+    structural = (f"CASE WHEN contains(raw, '{REPLACEMENT_CHAR}') THEN 'invalid_encoding' "
+                  f"WHEN NOT regexp_full_match(',' || raw, '{LINE_RE}') THEN 'malformed_csv' END")
+    with streamed_lines(con, path, "split", data_lines):
+        con.execute(f"""
+            CREATE OR REPLACE TABLE checked AS
+            WITH parsed AS (
+              SELECT *, CASE WHEN structural IS NULL THEN list_transform(
+                       regexp_extract_all(',' || raw, '{FIELD_RE}', 1),
+                       lambda f: CASE WHEN starts_with(f, '"') THEN replace(f[2:-2], '""', '"') ELSE f END)
+                     END AS fields
+              FROM (SELECT *, {structural} AS structural FROM split)
+            ), counted AS (
+              SELECT *, coalesce(structural, CASE WHEN len(fields) <> {len(header)}
+                                                  THEN 'wrong_field_count' END) AS structural2
+              FROM parsed
+            ), valued AS (
+              SELECT line_number - 1 AS line_number, raw, structural2,
+                {fields}
+              FROM counted
+            ), typed AS (
+              SELECT {typed_columns(table)} FROM valued
+            )
+            SELECT line_number, raw,
+              coalesce(structural2, {row_reason(table, ds, clock_skew_minutes)}) AS reason,
+              {typed_select(table)}
+            FROM typed
+        """)
     cols = ", ".join(c.name for c in table.columns)
     con.execute(f"""CREATE OR REPLACE TABLE out_{table.name} AS
                     SELECT {cols}, line_number AS _line_number FROM checked WHERE reason IS NULL""")
