@@ -7,7 +7,6 @@ relative to the home). Nothing is rewritten when no row matches.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
@@ -18,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+from isal import igzip
 
 from personalization import lake
 from personalization.config import Settings
@@ -314,8 +314,10 @@ def _landing_writer(path: Path, tmp: Path):
         if not is_gzip(path):
             yield raw
             return
-        # Level 6 (gzip's own default): level 9 took 2.3x the CPU for 7% smaller files.
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=0) as gz:
+        # ISA-L's deflate (as the generator writes landing files), level 2: on a 400 MB
+        # events day 0.45 CPU s against zlib level 6's 4.7, for a 12% larger file (zlib
+        # level 1: 2.6 s, 21% larger); compressing was 75% of rewriting a landing file.
+        with igzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=2, mtime=0) as gz:
             yield gz
 
 
