@@ -95,13 +95,16 @@ def _batch(data: bytes, first_number: int) -> pa.RecordBatch:
         data = data.replace(b"\r\n", b"\n")
         if data.endswith(b"\r"):
             data = data[:-1]
-    pieces = pc.split_pattern(pa.array([data], pa.large_binary()), b"\n").flatten()
     try:
-        lines = pieces.cast(pa.large_string())  # checks the UTF-8
+        lines = _split(data).cast(pa.large_string())  # checks the UTF-8
     except pa.ArrowInvalid:  # invalid bytes become U+FFFD (quarantined as invalid_encoding)
-        lines = pa.array(data.decode("utf-8", errors="replace").split("\n"), pa.large_string())
+        lines = _split(data.decode("utf-8", errors="replace").encode()).cast(pa.large_string())
     numbers = pa.array(np.arange(first_number, first_number + len(lines), dtype=np.int64))
     return pa.record_batch([numbers, lines], schema=LINE_SCHEMA)
+
+
+def _split(data: bytes) -> pa.Array:
+    return pc.split_pattern(pa.array([data], pa.large_binary()), b"\n").flatten()
 
 
 @contextmanager
