@@ -60,6 +60,12 @@ def _fields(table: TableSpec, extra: str = "") -> str:
     )"""
 
 
+def _field_values(table: TableSpec) -> str:
+    """`v_<column>` for every column from the list `f` of `_fields`."""
+    return ", ".join(blank_to_null(f"f[{i}]") + f" AS v_{c.name}"
+                     for i, c in enumerate(table.columns, start=1))
+
+
 def _values(table: TableSpec, json_expr: str) -> str:
     paths = ", ".join(f"'$.\"{c.name}\"'" for c in table.columns)
     return ",\n  ".join(
@@ -93,9 +99,7 @@ def extract_events(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec,
     with streamed_lines(con, path, "objs", NON_BLANK_LINES):
         checked = stage(con, "checked", f"""
             WITH {_fields(table)}, valued AS (
-              SELECT line_number, raw, structural,
-                {", ".join(blank_to_null(f"f[{i}]") + f" AS v_{c.name}"
-                           for i, c in enumerate(table.columns, start=1))}
+              SELECT line_number, raw, structural, {_field_values(table)}
               FROM fields
             ), typed AS (
               SELECT {typed_columns(table)} FROM valued
@@ -149,8 +153,7 @@ def extract_orders(con: duckdb.DuckDBPyConnection, path: Path, orders: TableSpec
                    WHEN json_type(items_json) <> 'ARRAY' THEN 'bad_type:items'
                    WHEN json_array_length(items_json) = 0 THEN 'no_items'
               END AS items_problem,
-              {", ".join(blank_to_null(f"f[{i}]") + f" AS v_{c.name}"
-                         for i, c in enumerate(orders.columns, start=1))}
+              {_field_values(orders)}
             FROM fields
         """)
     con.execute(f"CREATE OR REPLACE VIEW order_values AS SELECT * FROM {order_values}")
