@@ -487,7 +487,7 @@ def compact_warehouse(settings: Settings) -> None:
     path = settings.warehouse_path
     alias = encryption.warehouse_alias(settings)
     key_option = encryption.attach_options(settings, read_only=False)
-    con = duckdb.connect()
+    con = copy_connection(settings)
     try:
         encryption.configure(con, settings)
         con.execute(f'ATTACH {literal(path)} AS "{alias}"{key_option}')
@@ -495,6 +495,16 @@ def compact_warehouse(settings: Settings) -> None:
         con.close()
         raise
     replace_with_copy(con, path, alias, key_option, "compact")
+
+
+def copy_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection to copy the whole warehouse with (`replace_with_copy`), held
+    to the product's memory limit and spilling beside the warehouse: without a limit DuckDB
+    keeps up to 80% of the machine's memory as buffers (the 1M harness's erase step, which
+    compacts a 20 GB warehouse, peaked at 20.7 GiB)."""
+    return duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit,
+                                  "threads": settings.duckdb_threads,
+                                  "temp_directory": f"{settings.warehouse_path}.tmp"})
 
 
 def replace_with_copy(con: duckdb.DuckDBPyConnection, path: Path, alias: str,

@@ -113,7 +113,7 @@ def _rekey_warehouse(settings: Settings, old_key: str | None, new_key: str | Non
     if not path.exists() or old_key == new_key:
         return False
     alias = encryption.warehouse_alias(settings)
-    con = duckdb.connect()
+    con = redact.copy_connection(settings)
     try:
         if new_key is not None:
             encryption.enable_writer(con, settings)
