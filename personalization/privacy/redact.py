@@ -279,28 +279,22 @@ def landing_files(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
 
     Every line is read as text with the extract's line reader, so malformed lines are
     caught too: a line goes when any of its tokens is an erased email, id or email hash."""
-    from personalization.extract.lines import iter_line_batches  # the extract's line reader
+    from personalization.extract.lines import streamed_lines  # the extract's line reader
 
     changed = []
     for path in files:
         if not path.is_file():
             continue
-        con.execute("CREATE OR REPLACE TEMP TABLE l_lines (line_number BIGINT, raw VARCHAR)")
-        for batch in iter_line_batches(path):
-            con.register("l_batch", batch)
-            con.execute("INSERT INTO l_lines SELECT * FROM l_batch")
-            con.unregister("l_batch")
         # A CSV's first line is its header, never a person.
-        lines = ("(SELECT * FROM l_lines WHERE line_number > 1)" if path.name.endswith(".csv")
-                 else "l_lines")
-        hits = {r[0] for r in con.execute(
-            raw_hits_sql(lines, "raw", "line_number", keys)).fetchall()}
+        header = " WHERE line_number > 1" if path.name.endswith(".csv") else ""
+        with streamed_lines(con, path, "l_lines", f"SELECT * FROM batch_lines{header}"):
+            hits = {r[0] for r in con.execute(
+                raw_hits_sql("l_lines", "raw", "line_number", keys)).fetchall()}
         if not hits:
             continue
         if _blank_lines(path, dict.fromkeys(hits, [])) is None:
             raise PersonalizationError(f"landing file {path} changed while it was being redacted")
         changed.append({"path": _rel(settings, path), "rows_removed": len(hits)})
-    con.execute("DROP TABLE IF EXISTS l_lines")
     return changed
 
 
