@@ -18,7 +18,7 @@ import duckdb
 
 from personalization.exceptions import ExtractError
 from personalization.extract.contracts import TableSpec
-from personalization.extract.lines import REPLACEMENT_CHAR, first_line, streamed_lines
+from personalization.extract.lines import first_line, streamed_lines, structural_reason
 from personalization.extract.rules import blank_to_null, row_reason, typed_columns, typed_select
 from personalization.observability import log_event
 
@@ -68,8 +68,7 @@ def extract_csv(con: duckdb.DuckDBPyConnection, path: Path, table: TableSpec, ds
     fields = ",\n  ".join(
         f"{blank_to_null(f'fields[{index[c.name]}]')} AS v_{c.name}" for c in table.columns
     )
-    structural = (f"CASE WHEN contains(raw, '{REPLACEMENT_CHAR}') THEN 'invalid_encoding' "
-                  f"WHEN NOT regexp_full_match(',' || raw, '{LINE_RE}') THEN 'malformed_csv' END")
+    structural = structural_reason((f"NOT regexp_full_match(',' || raw, '{LINE_RE}')", "malformed_csv"))
     with streamed_lines(con, path, "split", data_lines):
         con.execute(f"""
             CREATE OR REPLACE TABLE checked AS

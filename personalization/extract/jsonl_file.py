@@ -21,11 +21,7 @@ from pathlib import Path
 import duckdb
 
 from personalization.extract.contracts import TableSpec
-from personalization.extract.lines import (
-    REPLACEMENT_CHAR,
-    stage,
-    streamed_lines,
-)
+from personalization.extract.lines import stage, streamed_lines, structural_reason
 from personalization.extract.rules import blank_to_null, row_reason, typed_columns, typed_select
 from personalization.sql import literal
 
@@ -47,10 +43,9 @@ def _fields(table: TableSpec, extra: str = "") -> str:
     the fields parsed each line three times: a fifth of the events' extract CPU)."""
     paths = ", ".join(f"'$.\"{c.name}\"'" for c in table.columns)
     # A valid JSON text is an object exactly when it starts with "{" after blanks.
-    structural = (f"CASE WHEN contains(raw, '{REPLACEMENT_CHAR}') THEN 'invalid_encoding' "
-                  "WHEN f IS NULL AND NOT json_valid(raw) THEN 'invalid_json' "
-                  "WHEN NOT (ascii(raw) = 123 OR regexp_matches(raw, '^\\s*\\{')) "
-                  "THEN 'not_an_object' END")
+    structural = structural_reason(
+        ("f IS NULL AND NOT json_valid(raw)", "invalid_json"),
+        ("NOT (ascii(raw) = 123 OR regexp_matches(raw, '^\\s*\\{'))", "not_an_object"))
     return f"""parsed AS MATERIALIZED (
       SELECT line_number, raw, try(json_extract_string(raw, [{paths}])) AS f FROM objs
     ), fields AS (

@@ -41,6 +41,13 @@ READ_ERRORS = (OSError, EOFError, zlib.error, isal_zlib.error)
 REPLACEMENT_CHAR = "\ufffd"
 
 
+def structural_reason(*checks: tuple[str, str]) -> str:
+    """SQL for why a line (`raw`) cannot be read as a record: invalid bytes first (decoded as
+    U+FFFD), then each `(condition, reason)` in turn; NULL when none holds."""
+    whens = " ".join(f"WHEN {condition} THEN '{reason}'" for condition, reason in checks)
+    return f"CASE WHEN contains(raw, '{REPLACEMENT_CHAR}') THEN 'invalid_encoding' {whens} END"
+
+
 def is_gzip(path: Path) -> bool:
     """Decided by content, not by suffix: a plain file named .gz (or the reverse) still loads."""
     with path.open("rb") as f:
