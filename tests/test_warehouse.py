@@ -397,3 +397,37 @@ def test_docs_generate(warehouse):
 
 # generate -> extract -> build marts for two nights with every dbt test passing on generated
 # data: tests/test_e2e.py::test_every_dbt_test_passes_and_marts_hold_every_person (its night).
+
+
+def test_connections_that_read_data_at_scale_run_under_the_memory_limit(tmp_path):
+    """Every connection that reads the warehouse or the lake at scale is held to
+    `duckdb_memory_limit` (an unlimited one let the 1M erase step's compaction reach 20.7 GiB)
+    and an in-memory one has a spill folder (without one it fails past the limit)."""
+    from personalization.export.publisher import _connect as export_connection
+    from personalization.extract.runner import _connect as extract_connection
+    from personalization.privacy.encryption import connect_warehouse
+    from personalization.privacy.erasure import _connect as erasure_connection
+    from personalization.privacy.redact import copy_connection
+    from personalization.triggers.state import open_state
+
+    settings = load_settings(home=tmp_path / "home", duckdb_memory_limit="300MB", duckdb_threads=1)
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    duckdb.connect(str(settings.warehouse_path)).close()
+    with duckdb.connect(config={"memory_limit": "300MB"}) as reference:
+        limit = reference.execute("select current_setting('memory_limit')").fetchone()[0]
+    assert limit != duckdb.connect().execute("select current_setting('memory_limit')").fetchone()[0]
+    for name, connect in [("warehouse", lambda: connect_warehouse(settings)),
+                          ("compaction", lambda: copy_connection(settings)),
+                          ("extract", lambda: extract_connection(settings)),
+                          ("export", lambda: export_connection(settings)),
+                          ("erasure", lambda: erasure_connection(settings)),
+                          ("trigger state", lambda: open_state(settings))]:
+        con = connect()
+        try:
+            memory, threads, spill = con.execute(
+                "select current_setting('memory_limit'), current_setting('threads'), "
+                "current_setting('temp_directory')").fetchone()
+        finally:
+            con.close()
+        assert (memory, threads) == (limit, 1), name
+        assert spill and Path(spill).is_absolute(), (name, spill)

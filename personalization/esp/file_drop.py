@@ -92,7 +92,7 @@ class FileDropAdapter(Adapter):
     def _write(self, export: ExportView, out: Path) -> dict[str, int]:
         """Copy the export's files minus the holdout, in SQL (no per-row Python), two
         segments at a time (a CSV write keeps one core busy)."""
-        con = duckdb.connect()
+        con = duckdb.connect(config=self.settings.duckdb_config("sync"))
         try:
             files: dict[str, int] = {}
             for written in map_on_cursors(

@@ -137,7 +137,7 @@ def read_export(ds: date | None, settings: Settings, contacts: bool = True) -> E
     per-row Python objects (at 1M they were most of its sync).
     """
     found_ds, path = resolve_export_dir(ds, settings)
-    con = duckdb.connect()
+    con = duckdb.connect(config=settings.duckdb_config("sync"))
     segments: dict[str, SegmentExport] = {}
     for name, own_columns in _segment_entries(path).items():
         parquet, csv = path / "segments" / f"{name}.parquet", path / "segments" / f"{name}.csv"

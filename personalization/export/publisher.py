@@ -52,11 +52,7 @@ def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
         raise ExportError(f"warehouse not found at {settings.warehouse_path}: build it first")
     # In memory, spilling to disk past memory_limit (an in-memory DuckDB without a temp
     # directory fails instead: seen at 1M customers).
-    spill = settings.home / "duckdb_tmp" / "export"
-    spill.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit,
-                                 "threads": settings.duckdb_threads,
-                                 "temp_directory": str(spill)})
+    con = duckdb.connect(config=settings.duckdb_config("export"))
     try:
         encryption.configure(con, settings)  # key, and the lake's erasure requests' key
         con.execute(f"ATTACH {literal(settings.warehouse_path)} AS wh"

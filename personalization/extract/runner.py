@@ -96,13 +96,8 @@ def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     # In memory, with a temp directory: DuckDB spills in-memory tables there past
     # memory_limit, so a years-long backfill file still fits. (A database file was measured
     # 6x slower: every batch insert wrote the WAL.)
-    spill = settings.lake_dir / STAGING_DIR / "duckdb_spill"
-    spill.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(":memory:", config={
-        "memory_limit": settings.duckdb_memory_limit,
-        "threads": settings.duckdb_threads,
-        "temp_directory": str(spill),
-    })
+    con = duckdb.connect(":memory:", config=settings.duckdb_config(
+        settings.lake_dir / STAGING_DIR / "duckdb_spill"))
     con.execute("SET TimeZone = 'UTC'")
     encryption.configure(con, settings)  # the lake key, when encryption at rest is on
     return con

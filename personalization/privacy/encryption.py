@@ -175,13 +175,14 @@ def connect_warehouse(settings: Settings, read_only: bool = True,
     """A connection whose default catalog is the warehouse (encrypted or not).
 
     With encryption off this is `duckdb.connect(path)`; with it on, an in-memory connection
-    that attaches the encrypted file with the key and `USE`s it.
+    that attaches the encrypted file with the key and `USE`s it. Either runs under the
+    product's memory and thread limits (`Settings.duckdb_config`), updated with `config`.
     """
+    config = {**settings.duckdb_config(), **(config or {})}
     if not enabled(settings):
-        return duckdb.connect(str(settings.warehouse_path), read_only=read_only,
-                              config=config or {})
+        return duckdb.connect(str(settings.warehouse_path), read_only=read_only, config=config)
     # Spill beside the warehouse, as DuckDB does for a file database (not ./.tmp).
-    con = duckdb.connect(config={"temp_directory": f"{settings.warehouse_path}.tmp", **(config or {})})
+    con = duckdb.connect(config={"temp_directory": f"{settings.warehouse_path}.tmp", **config})
     try:
         configure(con, settings)
         alias = warehouse_alias(settings)

@@ -37,11 +37,7 @@ logger = logging.getLogger(__name__)
 
 
 def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    spill = settings.home / "duckdb_tmp" / "privacy"
-    spill.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit,
-                                 "threads": settings.duckdb_threads,
-                                 "temp_directory": str(spill)})
+    con = duckdb.connect(config=settings.duckdb_config("privacy"))
     encryption.configure(con, settings)
     return con
 

@@ -49,7 +49,7 @@ def rekey(old: Settings, new: Settings) -> StepReport:
         raise ConfigError(f"rekey rewrites one home in place; got {old.home} and {new.home}")
     old_key, new_key = encryption.key(old), encryption.key(new)
     with timed() as t:
-        con = duckdb.connect()
+        con = duckdb.connect(config=new.duckdb_config("rekey"))
         try:
             if new_key is not None:
                 encryption.enable_writer(con, new)

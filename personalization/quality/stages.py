@@ -44,7 +44,7 @@ def gate(ds: date, stage: str, settings: Settings) -> StepReport:
     previous = _previous_metrics(settings, ds, stage)
     metrics: dict = {"sizes": {}, "distributions": {}}
     if stage == "lake":
-        with duckdb.connect() as con:
+        with duckdb.connect(config=settings.duckdb_config("gate")) as con:
             encryption.configure(con, settings)
             checks = _lake_checks(con, settings, ds, previous, metrics)
     else:

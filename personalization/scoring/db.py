@@ -28,10 +28,7 @@ def connect_read_only(settings: Settings) -> duckdb.DuckDBPyConnection:
     if not path.exists():
         raise ScoringError(f"warehouse not found at {path}; build the marts first")
     try:
-        con = connect_warehouse(settings, read_only=True, config={
-            "memory_limit": settings.duckdb_memory_limit,
-            "threads": settings.duckdb_threads,
-        })
+        con = connect_warehouse(settings, read_only=True)
     except duckdb.Error as e:
         raise ScoringError(f"cannot open warehouse {path} read-only: {e}") from e
     present = {r[0] for r in con.execute(

@@ -54,8 +54,7 @@ def open_state(settings: Settings) -> duckdb.DuckDBPyConnection:
     root = settings.triggers_state_dir
     root.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(root / "state.duckdb"), config={
-            "memory_limit": settings.duckdb_memory_limit, "threads": settings.duckdb_threads})
+        con = duckdb.connect(str(root / "state.duckdb"), config=settings.duckdb_config())
     except duckdb.IOException as e:
         raise TriggerRunnerBusy(f"another trigger runner is using {root / 'state.duckdb'}: {e}") from None
     con.execute("set TimeZone = 'UTC'")
