@@ -112,6 +112,27 @@ def scan_home(settings, identifiers: dict[str, set[str]],
     return hits
 
 
+def a_loaded_contact_line(settings, erased_emails: set[str]) -> str:
+    """A CRM landing line the extract loaded (found by its lake row's line number), of a
+    person who is not erased and whose email is none of `erased_emails`."""
+    lake = settings.lake_dir / "raw" / "crm" / "contacts"
+    con = encryption.connect_warehouse(settings, read_only=True)
+    try:
+        encryption.configure(con, settings)
+        rows = con.execute(f"""
+            SELECT regexp_extract(c.filename, 'ds=([^/]+)', 1), c._line_number, lower(trim(c.email))
+            FROM read_parquet('{lake}/*/part-0.parquet', filename = true
+                              {encryption.parquet_read_options(settings)}) c
+            JOIN identity_map m ON m.source = 'crm' AND m.source_id = c.contact_id
+            JOIN customer_profiles p USING (unified_id)
+            WHERE NOT p.is_erased ORDER BY 1, 2 LIMIT 100""").fetchall()
+    finally:
+        con.close()
+    ds, number, _ = next(r for r in rows if r[2] not in erased_emails)
+    data = (settings.landing_dir / "crm" / ds / "contacts.csv").read_bytes()
+    return data.split(b"\n")[number].decode()  # data line n is the file's line n + 1
+
+
 def an_erased_contact_line(settings) -> tuple[str, str] | None:
     """(header, line) of a CRM landing line of a person flagged erased: a re-delivery."""
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)

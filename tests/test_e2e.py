@@ -7,6 +7,7 @@ also sync to a fake Mailchimp, where one person unsubscribes between the two nig
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -27,7 +28,12 @@ from personalization.pipeline import STEPS, date_range, run_step
 from personalization.privacy.ledger import ledger_path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from privacy_scan import an_erased_contact_line, erased_identifiers, scan_home  # noqa: E402
+from privacy_scan import (  # noqa: E402
+    a_loaded_contact_line,
+    an_erased_contact_line,
+    erased_identifiers,
+    scan_home,
+)
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
@@ -95,6 +101,7 @@ def night(tmp_path_factory, mailchimp):
             ERASED.setdefault(kind, set()).update(values)
         if "contact_line" not in REDELIVERY:
             REDELIVERY["contact_line"] = an_erased_contact_line(settings)
+            REDELIVERY["kept_line"] = a_loaded_contact_line(settings, ERASED["email"])
         _run(ds, settings, steps[len(before_erase):])
     return settings
 
@@ -196,19 +203,26 @@ def _parquet_text(data: bytes) -> str:
 def test_redelivered_data_of_an_erased_person_is_erased_on_arrival(night):
     settings = night
     header, line = REDELIVERY["contact_line"]
+    kept = REDELIVERY["kept_line"]
+    email = next(csv.DictReader([header, line]))["email"]
     later = BAD_NIGHT + timedelta(days=30)  # a date no other test runs
     folder = settings.landing_dir / "crm" / later.isoformat()
     folder.mkdir(parents=True)
-    (folder / "contacts.csv").write_text(f"{header}\n{line}\n")
+    # A loaded line of someone else, the erased person's line, and a line naming them that
+    # the extract quarantines (one field): each erased line is found by its row's line number.
+    (folder / "contacts.csv").write_text(f"{header}\n{kept}\n{line}\n{email}\n")
     (folder / "erasure_requests.csv").write_text("email,requested_at\n")
     run_step("extract_crm", later, settings)
     report = run_step("erase_arrivals", later, settings)[0]
-    assert report.details["rows_removed"]["lake"] == 1
-    rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{settings.lake_dir}/raw/crm/contacts/"
-                      f"ds={later}/part-0.parquet')").fetchall()[0][0]
-    assert rows == 0
-    # Blanked, not dropped: a later line would keep its number (and its lake row's).
-    assert (folder / "contacts.csv").read_text() == f"{header}\n\n"
+    assert report.details["rows_removed"] == {"lake": 1, "quarantine": 1, "landing": 2}
+
+    def rows(area: str) -> list[tuple]:
+        return duckdb.sql(f"SELECT * FROM read_parquet('{settings.lake_dir}/{area}/crm/contacts/"
+                          f"ds={later}/part-0.parquet')").fetchall()
+
+    assert [r[0] for r in rows("raw")] == [kept.split(",", 1)[0]] and rows("quarantine") == []
+    # Blanked, not dropped: a later line keeps its number (and its lake row's).
+    assert (folder / "contacts.csv").read_text() == f"{header}\n{kept}\n\n\n"
 
 
 def test_subject_access_is_complete_and_matches_the_warehouse(night, tmp_path):

@@ -90,12 +90,7 @@ def erase_arrivals(ds: date, settings: Settings) -> StepReport:
             areas: dict[str, list[dict]] = {"lake": [], "quarantine": [], "landing": []}
             if known:
                 _arrival_keys(con, settings, ds)
-                keys = "arrival_keys"
-                areas["lake"] = redact.lake_tables(con, settings, keys, ds=ds.isoformat())
-                areas["quarantine"] = redact.quarantine(con, settings, keys, ds=ds.isoformat())
-                if settings.landing_owned:
-                    areas["landing"] = redact.landing_files(
-                        con, settings, keys, redact.landing_for(settings, areas["lake"] + areas["quarantine"]))
+                areas.update(_apply_to_partitions(con, settings, "arrival_keys", ds.isoformat()))
         finally:
             con.close()
     return _finish(ds, settings, "erase_arrivals", areas, t["seconds"],
@@ -197,19 +192,29 @@ def erase(ds: date, settings: Settings) -> StepReport:
                     "keys_applied": pending, "ledger_keys_by_kind": kinds})
 
 
-def _apply_everywhere(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
-                      ds: date) -> dict[str, list[dict]]:
-    areas: dict[str, list[dict]] = {}
-    lake_files = redact.lake_hits(con, settings, keys, lines=True)
-    redact.quarantine_hits(con, settings, keys)
-    # The landing copy before the lake: its lines are found by their lake and quarantine rows,
-    # so a run interrupted before the lake is cleaned finds them again.
-    landing = (redact.landing_lines(con, settings, keys, redact.landing_person_files(settings))
+def _apply_to_partitions(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
+                         ds: str | None = None) -> dict[str, list[dict]]:
+    """The lake, its quarantine and (when owned) the landing copy without the rows that match
+    `keys`: every partition, or only `ds`'s."""
+    lake_files = redact.lake_hits(con, settings, keys, ds=ds, lines=True)
+    redact.quarantine_hits(con, settings, keys, ds)
+    # The landing copy before the lake: its lines are found by their lake and quarantine rows
+    # (no tokenising of every line: that was most of a 1M night's `erase_arrivals`), so a run
+    # interrupted before the lake is cleaned finds them again. Files never extracted are read
+    # by tokens: on `erase`, every CRM and shop file; on arrival, the night's were just extracted.
+    landing = (redact.landing_lines(con, settings, keys,
+                                    redact.landing_person_files(settings) if ds is None else [])
                if settings.landing_owned else None)
-    areas["lake"] = redact.parquet_files(con, settings, lake_files, keys)
-    areas["quarantine"] = redact.rewrite_quarantine(con, settings)
+    areas = {"lake": redact.parquet_files(con, settings, lake_files, keys),
+             "quarantine": redact.rewrite_quarantine(con, settings)}
     if landing is not None:
         areas["landing"] = landing
+    return areas
+
+
+def _apply_everywhere(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
+                      ds: date) -> dict[str, list[dict]]:
+    areas = _apply_to_partitions(con, settings, keys)
     areas["exports"] = [e for folder in _dated_folders(settings.exports_dir)
                         for e in redact.published_folder(con, settings, folder, keys, ds.isoformat())]
     areas["esp_drop"] = [e for folder in _dated_folders(settings.home / "esp_drop")

@@ -132,13 +132,6 @@ def lake_hits(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
     return hits
 
 
-def quarantine(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
-               ds: str | None = None) -> list[dict]:
-    """Quarantined lines (raw text) holding any erased person's email or id."""
-    quarantine_hits(con, settings, keys, ds)
-    return rewrite_quarantine(con, settings)
-
-
 def quarantine_hits(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
                     ds: str | None = None) -> None:
     """Temp table `quarantine_hits(path, row, source_file, line_number, raw)`: the quarantined
