@@ -167,6 +167,12 @@ def _outcomes(settings, truth: Path, ds: date) -> dict:
     return out
 
 
+def _rewritten_since(landing: Path, record: Path) -> int:
+    """How many landing files changed after the generation wrote `record`."""
+    written = record.stat().st_mtime
+    return sum(1 for p in landing.rglob("*") if p.is_file() and p.stat().st_mtime > written)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", type=int, required=True, help="customers (persons) to generate")
@@ -201,9 +207,16 @@ def main() -> None:
     extra = dates[-1] + timedelta(days=1)
     out = REPO / "benchmarks" / "results" / f"{date.today().isoformat()}-{args.scale}.json"
     gen_record = work / "generate.json"  # the generation's timing, kept for --reuse-data runs
-    if args.reuse_data and landing.exists() and gen_record.exists():
+    reuse = args.reuse_data and landing.exists() and gen_record.exists()
+    if reuse and (changed := _rewritten_since(landing, gen_record)):
+        # The pipeline owns its landing copy: the last run's erasures blanked lines in place,
+        # so this run would find the erased persons gone and measure an erasure with no work.
+        print(f"not reusing {landing}: {changed} file(s) rewritten since generation "
+              "(erasure by the last run); generating again", flush=True)
+        reuse = False
+    if reuse:
         results.update(json.loads(gen_record.read_text()))
-    if not (args.landing or (args.reuse_data and landing.exists())):
+    if not (args.landing or reuse):
         from personalization.generate import generate
 
         shutil.rmtree(landing, ignore_errors=True)
