@@ -195,7 +195,7 @@ def landing_lines(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
     changed = []
     files = [(path, lines) for path, lines in sorted(wanted.items()) if path.is_file()]
     # Several files at a time: ISA-L inflates and deflates outside the GIL (four days' events
-    # files: 13.0 s one after the other, 8.9 s two at a time).
+    # files of 1M people: 7.5 s one after the other, 4.1 s two at a time).
     with ThreadPoolExecutor(max_workers=settings.duckdb_threads) as pool:
         results = list(pool.map(lambda item: _blank_lines(*item), files))
     for (path, _), blanked in zip(files, results, strict=True):
@@ -478,9 +478,8 @@ def warehouse(settings: Settings, keys_parquet: Path) -> list[dict]:
             condition = erased_condition(_columns(con, relation), ledger="wh_keys", source=relation)
             if condition is None:
                 continue
-            removed = con.execute(f"SELECT count(*) FROM {relation} WHERE {condition}").fetchone()[0]
+            removed = con.execute(f"DELETE FROM {relation} WHERE {condition}").fetchone()[0]
             if removed:
-                con.execute(f"DELETE FROM {relation} WHERE {condition}")
                 changed.append({"path": f"{_rel(settings, settings.warehouse_path)}#{table}",
                                 "rows_removed": removed})
     finally:
