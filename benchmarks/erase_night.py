@@ -1,7 +1,12 @@
 """CPU seconds of the nightly `erase` step, per part, and what two runs left behind.
 
+    python benchmarks/erase_night.py plant --home H --landing L --ds 2026-10-02 --persons 100
     python benchmarks/erase_night.py time --repo DIR --home H --landing L --lake K --ds 2026-09-26 [--out F]
     python benchmarks/erase_night.py compare ROOT_A ROOT_B
+
+`plant` makes `ds` an erasure night on a built home (e.g. the one `run.py --keep` leaves):
+erasure requests for `--persons` persons of the warehouse who have an email (a fixed pseudo-
+random choice), an empty contacts file, and the CRM extract of that day; then `time` it.
 
 `time` runs `erase` for `ds` with the code of `--repo` (put first on sys.path, so one venv
 serves two checkouts) on a home, landing copy and lake that it changes: give it a fresh copy
@@ -28,7 +33,7 @@ from pathlib import Path
 
 PARTS = {
     "personalization.privacy.redact": (
-        "lake_tables", "lake_hits", "quarantine", "quarantine_hits", "rewrite_quarantine",
+        "lake_tables", "lake_hits", "quarantine_hits", "rewrite_quarantine",
         "landing_files", "landing_lines", "published_folder", "parquet_files", "warehouse",
         "compact_warehouse"),
     "personalization.privacy.erasure": ("_resolve_new_persons",),
@@ -80,6 +85,31 @@ def time_erase(args: argparse.Namespace) -> dict:
                       for a, v in report["areas"].items()}}
 
 
+def plant(args: argparse.Namespace) -> dict:
+    import csv
+
+    import duckdb
+
+    from personalization.config import load_settings
+    from personalization.pipeline import run_step
+
+    settings = load_settings(home=args.home, landing_dir=args.landing)
+    day = args.landing / "crm" / args.ds
+    day.mkdir(parents=True, exist_ok=True)
+    contacts = sorted(args.landing.glob("crm/*/contacts.csv"))[0]
+    (day / "contacts.csv").write_text(contacts.read_text().split("\n", 1)[0] + "\n")
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        emails = [r[0] for r in con.execute(
+            "SELECT email FROM customer_profiles WHERE email IS NOT NULL AND NOT is_erased "
+            "ORDER BY hash(unified_id || 'night') LIMIT ?", [args.persons]).fetchall()]
+    with (day / "erasure_requests.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["email", "requested_at"])
+        writer.writerows([email, f"{args.ds} 09:00:00"] for email in emails)
+    run_step("extract_crm", date.fromisoformat(args.ds), settings)
+    return {"ds": args.ds, "requests": len(emails)}
+
+
 def fingerprint(root: Path) -> dict:
     import duckdb
 
@@ -110,10 +140,17 @@ def main() -> None:
         t.add_argument(f"--{name}", type=Path, required=True)
     t.add_argument("--ds", required=True)
     t.add_argument("--out", type=Path)
+    p = sub.add_parser("plant")
+    for name in ("home", "landing"):
+        p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--ds", required=True)
+    p.add_argument("--persons", type=int, default=100)
     c = sub.add_parser("compare")
     c.add_argument("roots", type=Path, nargs=2)
     args = ap.parse_args()
-    if args.command == "time":
+    if args.command == "plant":
+        print(json.dumps(plant(args)))
+    elif args.command == "time":
         result = time_erase(args)
         print(json.dumps(result, indent=2))
         if args.out:
