@@ -99,9 +99,16 @@ def plant(args: argparse.Namespace) -> dict:
     contacts = sorted(args.landing.glob("crm/*/contacts.csv"))[0]
     (day / "contacts.csv").write_text(contacts.read_text().split("\n", 1)[0] + "\n")
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        emails = [r[0] for r in con.execute(
-            "SELECT email FROM customer_profiles WHERE email IS NOT NULL AND NOT is_erased "
-            "ORDER BY hash(unified_id || 'night') LIMIT ?", [args.persons]).fetchall()]
+        # Addresses of one person each: a request for a shared address (a role address such
+        # as info@…) erases everyone who has it on a record.
+        emails = [r[0] for r in con.execute("""
+            SELECT any_value(email) FROM customer_profiles
+            WHERE email IS NOT NULL AND NOT is_erased
+            GROUP BY lower(trim(email)) HAVING count(*) = 1
+              AND lower(trim(any_value(email))) NOT IN (
+                  SELECT key_value FROM int_identity__junk_values WHERE key_type = 'email')
+            ORDER BY hash(lower(trim(any_value(email))) || 'night') LIMIT ?""",
+            [args.persons]).fetchall()]
     with (day / "erasure_requests.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["email", "requested_at"])
