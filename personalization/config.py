@@ -215,6 +215,12 @@ class Settings(BaseSettings):
     def logs_dir(self) -> Path:
         return self.home / "logs"
 
+    @cached_property
+    def warehouse_spill_dir(self) -> Path:
+        """Where an in-memory connection that works on the warehouse spills: beside it, as
+        DuckDB spills for the file database itself (not ./.tmp)."""
+        return Path(f"{self.warehouse_path}.tmp")
+
     def duckdb_config(self, spill: str | Path | None = None) -> dict[str, Any]:
         """The limits every DuckDB connection that reads data at scale runs under.
 

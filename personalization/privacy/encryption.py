@@ -181,8 +181,7 @@ def connect_warehouse(settings: Settings, read_only: bool = True,
     config = {**settings.duckdb_config(), **(config or {})}
     if not enabled(settings):
         return duckdb.connect(str(settings.warehouse_path), read_only=read_only, config=config)
-    # Spill beside the warehouse, as DuckDB does for a file database (not ./.tmp).
-    con = duckdb.connect(config={"temp_directory": f"{settings.warehouse_path}.tmp", **config})
+    con = duckdb.connect(config={"temp_directory": str(settings.warehouse_spill_dir), **config})
     try:
         configure(con, settings)
         alias = warehouse_alias(settings)

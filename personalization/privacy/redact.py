@@ -510,7 +510,7 @@ def copy_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
     to the product's memory limit and spilling beside the warehouse: without a limit DuckDB
     keeps up to 80% of the machine's memory as buffers (the 1M harness's erase step, which
     compacts a 20 GB warehouse, peaked at 20.7 GiB)."""
-    return duckdb.connect(config=settings.duckdb_config(Path(f"{settings.warehouse_path}.tmp")))
+    return duckdb.connect(config=settings.duckdb_config(settings.warehouse_spill_dir))
 
 
 def replace_with_copy(con: duckdb.DuckDBPyConnection, path: Path, alias: str,
