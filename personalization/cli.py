@@ -250,6 +250,38 @@ def subject_access_cmd(
     console.print(f"subject access report: {path} (and {path.parent / 'summary.md'})")
 
 
+@app.command("erasure-reviews")
+def erasure_reviews_cmd(
+    confirm: str | None = typer.Option(None, "--confirm", metavar="EMAIL",
+                                       help="Confirm the held request for this address: the next "
+                                            "night erases every person whose records carry it."),
+) -> None:
+    """Erasure requests held for review: an address the records of several persons carry
+    (info@ of a company) does not say who asked (docs/privacy.md). List them, or confirm one."""
+    from personalization.privacy.reviews import confirm as confirm_request
+    from personalization.privacy.reviews import held_requests
+
+    settings = _settings()
+    if confirm is not None:
+        request = confirm_request(confirm, settings)
+        console.print(f"confirmed: the next night erases the {request['persons']:,} persons whose "
+                      "records carry this address")
+        return
+    held = held_requests(settings)
+    if not held:
+        console.print("no erasure request is held for review")
+        return
+    table = Table(title="erasure requests held for review (the address is suppressed meanwhile)")
+    table.add_column("email", no_wrap=True)
+    for name in ("requested at", "delivered", "persons"):
+        table.add_column(name)
+    for r in held:
+        table.add_row(r["email"] or f"(hash {r['email_sha256'][:12]}...)", str(r["requested_at"]),
+                      str(r["delivered_on"]), f"{r['persons']:,}")
+    console.print(table)
+    console.print("confirm one with: personalization erasure-reviews --confirm EMAIL")
+
+
 @app.command("rekey")
 def rekey_cmd(
     from_key_file: Path | None = typer.Option(None, "--from-key-file", exists=True, dir_okay=False,

@@ -18,10 +18,10 @@ VOLATILE = {"created_at", "compiled_code", "compiled", "extra_ctes_injected", "g
 
 NIGHT_A = {"ds": "2026-03-01", "data_test_recent_days": 3, "data_tests_passed_through": None,
            "segment_history_skip": [],
-           "confidence_threshold": 0.8}
+           "confidence_threshold": 0.8, "erasure_confirmed_email_sha256": []}
 NIGHT_B = {"ds": "2027-11-30", "data_test_recent_days": 0, "data_tests_passed_through": "2027-11-28",
            "segment_history_skip": ["vip"],
-           "confidence_threshold": 0.55}
+           "confidence_threshold": 0.55, "erasure_confirmed_email_sha256": ["ab" * 32]}
 
 
 @pytest.fixture()

@@ -8,6 +8,7 @@ extract and the dbt-free tools):
   confirmed the deletion.
 - `enforce_retention(ds, settings)`: the retention windows.
 - `subject_access(email, out_dir, settings)`: everything held about one person.
+- `privacy.reviews`: erasure requests for a shared address, held until an operator confirms.
 - `is_valid_email`, `valid_email_sql`, `email_sha256`: the one email rule and hash.
 
 See docs/privacy.md.

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -27,7 +29,7 @@ import duckdb
 from personalization import lake
 from personalization.config import Settings
 from personalization.observability import StepReport, log_event, timed
-from personalization.privacy import encryption, ledger, redact
+from personalization.privacy import encryption, ledger, redact, reviews
 from personalization.privacy.emails import email_sha256_sql
 from personalization.privacy.ledger import read_parquet_sql
 from personalization.privacy.matching import erased_condition
@@ -97,9 +99,34 @@ def erase_arrivals(ds: date, settings: Settings) -> StepReport:
                    {"ledger_keys": known})
 
 
-def _resolve_new_persons(con: duckdb.DuckDBPyConnection, settings: Settings, ds: date) -> int:
+@contextmanager
+def attached_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings) -> Iterator[str | None]:
+    """The warehouse attached read-only to `con`: its catalog name, None when there is none."""
+    if not settings.warehouse_path.exists():
+        yield None
+        return
+    wh = encryption.warehouse_alias(settings)
+    con.execute(f'ATTACH {literal(settings.warehouse_path)} AS "{wh}"'
+                f"{encryption.attach_options(settings, read_only=True)}")
+    try:
+        yield wh
+    finally:
+        con.execute(f'DETACH "{wh}"')
+
+
+def _drop_held_requests(con: duckdb.DuckDBPyConnection, wh: str, keys: str) -> int:
+    """Leave requests held for review (privacy/reviews.py) out of `keys`' emails; returns
+    how many were held."""
+    if not reviews.has_model(con, wh):
+        return 0
+    return con.execute(f"DELETE FROM {keys} WHERE key_kind = 'email' AND key_sha256 IN "
+                       f"({reviews.held_sql(wh)})").fetchone()[0]
+
+
+def _resolve_new_persons(con: duckdb.DuckDBPyConnection, settings: Settings,
+                         ds: date) -> tuple[int, int]:
     """Temp table `new_keys(key_sha256, key_kind)` for persons to erase tonight; returns the
-    number of persons found in the warehouse."""
+    number of persons found in the warehouse and of requests held for review."""
     con.execute("CREATE OR REPLACE TEMP TABLE new_keys (key_sha256 VARCHAR, key_kind VARCHAR)")
     requests = _lake_glob(settings, "crm/erasure_requests")
     if requests is not None:
@@ -107,22 +134,20 @@ def _resolve_new_persons(con: duckdb.DuckDBPyConnection, settings: Settings, ds:
             SELECT DISTINCT {email_sha256_sql('email')}, 'email' FROM {requests}
             WHERE CAST(ds AS DATE) <= DATE {literal(ds.isoformat())}
               AND nullif(trim(email), '') IS NOT NULL""")
-    if not settings.warehouse_path.exists():
-        return 0
-    wh = encryption.warehouse_alias(settings)
-    con.execute(f'ATTACH {literal(settings.warehouse_path)} AS "{wh}"'
-                f"{encryption.attach_options(settings, read_only=True)}")
-    try:
+    with attached_warehouse(con, settings) as wh:
+        if wh is None:
+            return 0, 0
+        held = _drop_held_requests(con, wh, "new_keys")
         tables = {r[0] for r in con.execute(
             f"SELECT table_name FROM information_schema.tables WHERE table_catalog = '{wh}'"
         ).fetchall()}
         if not {"customer_profiles", "identity_map"} <= tables:
-            return 0
+            return 0, held
         emails = ("(SELECT key_sha256 FROM new_keys WHERE key_kind = 'email' UNION "
                   f"SELECT key_sha256 FROM {ledger.TABLE} WHERE key_kind = 'email')")
         records = f"(SELECT key_sha256 FROM {ledger.TABLE} WHERE key_kind = 'record')"
         # The warehouse decided who is erased (is_erased: a request's email on any record of
-        # the person); also anyone still holding a ledger email or record.
+        # the person, unless held for review); also anyone still holding a ledger email or record.
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE erased_persons AS
             SELECT unified_id FROM "{wh}".main.customer_profiles WHERE is_erased
@@ -142,11 +167,9 @@ def _resolve_new_persons(con: duckdb.DuckDBPyConnection, settings: Settings, ds:
             con.execute(f"""INSERT INTO new_keys
                 SELECT sha256('order:' || order_id), 'order' FROM "{wh}".main.orders
                 WHERE unified_id IN (SELECT unified_id FROM erased_persons)""")
-    finally:
-        con.execute(f'DETACH "{wh}"')
     _add_record_emails(con, settings)
     _derive_order_keys(con, settings, "new_keys")
-    return persons
+    return persons, held
 
 
 def _add_record_emails(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -176,7 +199,7 @@ def erase(ds: date, settings: Settings) -> StepReport:
         con = _connect(settings)
         try:
             ledger.register_ledger(con, settings)
-            persons = _resolve_new_persons(con, settings, ds)
+            persons, held = _resolve_new_persons(con, settings, ds)
             added = ledger.add_keys(con, settings, "new_keys", ds)
             con.execute(f"CREATE OR REPLACE TEMP TABLE pending_keys AS SELECT key_sha256, key_kind "
                         f"FROM {ledger.TABLE} WHERE applied_on IS NULL")
@@ -188,7 +211,8 @@ def erase(ds: date, settings: Settings) -> StepReport:
         finally:
             con.close()
     return _finish(ds, settings, "erase", areas, t["seconds"],
-                   {"persons_flagged_in_warehouse": persons, "new_ledger_keys": added,
+                   {"persons_flagged_in_warehouse": persons, "requests_held_for_review": held,
+                    "new_ledger_keys": added,
                     "keys_applied": pending, "ledger_keys_by_kind": kinds})
 
 
@@ -256,7 +280,10 @@ def _finish(ds: date, settings: Settings, step: str, areas: dict[str, list[dict]
     log_event(logger, "privacy_" + step, ds=ds.isoformat(), rows_removed=removed,
               files=sum(a["files"] for a in summary.values()),
               **{k: v for k, v in extra.items() if isinstance(v, int)}, seconds=seconds)
+    held = extra.get("requests_held_for_review", 0)
+    warnings = ([f"{held} erasure request(s) for a shared address held for review: "
+                 "personalization erasure-reviews"] if held else [])
     return StepReport(step=step, ds=ds.isoformat(), rows_in=removed, rows_out=0,
-                      seconds=seconds, status="ok",
-                      details={"report": str(path), **extra,
+                      seconds=seconds, status="warning" if warnings else "ok",
+                      details={"report": str(path), **extra, "warnings": warnings,
                                "rows_removed": {k: v["rows_removed"] for k, v in summary.items()}})

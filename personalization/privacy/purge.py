@@ -21,9 +21,9 @@ import duckdb
 from personalization import lake
 from personalization.config import Settings
 from personalization.observability import StepReport, timed
-from personalization.privacy import redact
+from personalization.privacy import redact, reviews
 from personalization.privacy.emails import email_sha256_sql
-from personalization.privacy.erasure import _connect, _dated_folders, _finish
+from personalization.privacy.erasure import _connect, _dated_folders, _finish, attached_warehouse
 from personalization.privacy.ledger import read_parquet_sql
 from personalization.sql import literal
 
@@ -39,6 +39,11 @@ def _confirmed(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
         SELECT DISTINCT {email_sha256_sql('email')} AS key_sha256
         FROM {read_parquet_sql(settings, lake.partition_file(settings, 'crm/erasure_requests'), ', union_by_name = true')}
         WHERE nullif(trim(email), '') IS NOT NULL""")
+    # A request held for review keeps its address in the lake: it is what suppresses the
+    # address until an operator confirms it (the ledger learns it only then).
+    with attached_warehouse(con, settings) as wh:
+        if wh is not None and reviews.has_model(con, wh):
+            con.execute(f"DELETE FROM request_hashes WHERE key_sha256 IN ({reviews.held_sql(wh)})")
     targets = list(settings.esp_targets)
     if not targets:  # nothing to delete at: the plain address is not needed at all
         con.execute("INSERT INTO confirmed SELECT key_sha256, 'email' FROM request_hashes")

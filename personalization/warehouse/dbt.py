@@ -76,7 +76,8 @@ _FAILED = {"error", "fail", "runtime error"}
 # tests/test_dbt_parse.py parses the project under different values of each and checks that
 # the manifests are the same. Any other var, the profile and the target still force a parse.
 RUN_TIME_VARS = frozenset({"ds", "data_test_recent_days", "data_tests_passed_through",
-                           "segment_history_skip", "confidence_threshold"})
+                           "segment_history_skip", "confidence_threshold",
+                           "erasure_confirmed_email_sha256"})
 
 
 @contextmanager
@@ -288,7 +289,10 @@ def _command(spec: dict[str, Any], settings: Settings) -> list[str]:
 
 def _model_vars(settings: Settings) -> dict[str, Any]:
     """Settings the models read as dbt vars."""
-    return {"confidence_threshold": settings.confidence_threshold}
+    from personalization.privacy.reviews import confirmed_hashes
+
+    return {"confidence_threshold": settings.confidence_threshold,
+            "erasure_confirmed_email_sha256": confirmed_hashes(settings)}
 
 
 def _segment_names(settings: Settings) -> set[str]:

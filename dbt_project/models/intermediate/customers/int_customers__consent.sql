@@ -3,14 +3,17 @@
 --                consent_source_id, consent_recorded_at)
 --   unsubscribe  the latest CRM unsubscribe wins over an opt-in stated at or before it, and
 --                over no opt-in at all; a later opt-in re-subscribes
---   erased       any record's email hash has a right-to-erasure request
+--   erased       any record's email hash has a right-to-erasure request that is carried out
+--                (int_customers__erasure_requests: not one held for review)
+--   erasure held any record's email hash has a request held for review: the golden record
+--                leaves that address out
 --   ESP feedback any record's email hash was reported by an ESP (unsubscribe, bounce,
 --                complaint); the export suppresses the exported address itself
 --                (export/consent.py), this flag shows it per person
--- The source records are read where they are used (four times), not through one CTE,
+-- The source records are read where they are used (five times), not through one CTE,
 -- which DuckDB would copy whole (1.5M records at 1M people).
 with erasure_requests as (
-    select * from {{ ref('stg_crm__erasure_requests') }}
+    select * from {{ ref('int_customers__erasure_requests') }}
 ),
 
 esp_suppressions as (
@@ -40,6 +43,14 @@ erased as (
     select distinct records.unified_id
     from {{ ref('int_customers__source_records') }} as records
     inner join erasure_requests on records.email_sha256 = erasure_requests.email_sha256
+    where erasure_requests.status = 'erase'
+),
+
+erasure_held as (
+    select distinct records.unified_id
+    from {{ ref('int_customers__source_records') }} as records
+    inner join erasure_requests on records.email_sha256 = erasure_requests.email_sha256
+    where erasure_requests.status = 'held_for_review'
 ),
 
 esp_suppressed as (
@@ -63,10 +74,12 @@ decided as (
             or unsubscribes.unsubscribed_at >= statements.consent_at
         ) as is_unsubscribed,
         erased.unified_id is not null as is_erased,
+        erasure_held.unified_id is not null as is_erasure_held,
         esp_suppressed.unified_id is not null as is_esp_suppressed
     from statements
     left join unsubscribes on statements.unified_id = unsubscribes.unified_id
     left join erased on statements.unified_id = erased.unified_id
+    left join erasure_held on statements.unified_id = erasure_held.unified_id
     left join esp_suppressed on statements.unified_id = esp_suppressed.unified_id
 ),
 
@@ -80,6 +93,7 @@ final as (
         consent_source_id,
         consent_recorded_at,
         is_erased,
+        is_erasure_held,
         is_esp_suppressed
     from decided
 )

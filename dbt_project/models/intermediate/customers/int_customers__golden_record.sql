@@ -1,6 +1,7 @@
 -- Survivorship: one golden record per person from all their source records.
 -- Rules (docs/warehouse.md "Survivorship"; macro survivorship):
---   email      most recently updated record with a valid email, CRM before shop before guest
+--   email      most recently updated record with a valid email, CRM before shop before guest;
+--              never an address with an erasure request (held for review or carried out)
 --   names      most frequent cleaned value, ties to the most recent; shown as last spelt
 --   phone      most recent non-null E.164 phone
 --   address    street/city/postcode/country together from the most recent record with a street
@@ -35,14 +36,22 @@ with fingerprints as (
 ),
 
 changed_records as (
-    select * from {{ ref('int_customers__source_records') }}
-    where unified_id in ({{ changed_persons('fingerprints') }})
+    select
+        records.*,
+        -- An address someone asked to erase never becomes the person's email, also while
+        -- the request is held for review (consent.is_erasure_held changes the fingerprint).
+        requested.email_sha256 is not null as is_email_requested
+    from {{ ref('int_customers__source_records') }} as records
+    left join (
+        select distinct email_sha256 from {{ ref('int_customers__erasure_requests') }}
+    ) as requested on records.email_sha256 = requested.email_sha256
+    where records.unified_id in ({{ changed_persons('fingerprints') }})
 ),
 
 survivors as (
     {{ survivorship('changed_records', [
         {'columns': {'email': 'email', 'email_sha256': 'email_sha256'},
-         'when': 'is_email_valid', 'rule': 'preferred_source'},
+         'when': 'is_email_valid and not is_email_requested', 'rule': 'preferred_source'},
         {'columns': {'first_name': 'first_name'}, 'when': 'first_name_clean is not null',
          'rule': 'most_frequent', 'frequency_of': 'first_name_clean'},
         {'columns': {'last_name': 'last_name'}, 'when': 'last_name_clean is not null',
