@@ -242,11 +242,17 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
 def subject_access_cmd(
     email: str = typer.Option(..., "--email", help="The person's email address."),
     out: Path = typer.Option(..., "--out", help="Folder to write subject_access.json and summary.md into."),
+    person: list[str] = typer.Option([], "--person", metavar="UNIFIED_ID",
+                                     help="When several persons' records carry the address: "
+                                          "the one who asked (repeatable)."),
+    all_persons: bool = typer.Option(False, "--all-persons",
+                                     help="When several persons' records carry the address: "
+                                          "report on all of them (after checking the requester)."),
 ) -> None:
     """Access request (GDPR Art. 15): write everything held about one person."""
     from personalization.privacy import subject_access
 
-    path = subject_access(email, out, _settings())
+    path = subject_access(email, out, _settings(), person or None, all_persons)
     console.print(f"subject access report: {path} (and {path.parent / 'summary.md'})")
 
 

@@ -214,21 +214,28 @@ def _write_truth(con, path: Path, seed: int, crm_rids: np.ndarray, shop_rids: np
     con.register("_t_orders", pa.table({"order_no": orders[0], "person": orders[1]}))
     con.register("_t_pixel", pa.table({"anonymous_id": cookie_ids(seed, cookies),
                                        "person": cookie_person}))
+    # Each source sorted on its own, then the parts streamed into one file in source order:
+    # one sort over the union of all of them ran out of the generator's 2 GB at 5M people
+    # (≈ 45M rows), the in-memory record tables holding half of it.
+    parts = {
+        "crm": "SELECT c.contact_id AS source_id, c.person FROM _t_crm t JOIN crm_contacts c ON c.rid = t.rid",
+        "order": "SELECT DISTINCT 'ORD-' || lpad(order_no::VARCHAR, 9, '0'), person FROM _t_orders",
+        "pixel": "SELECT anonymous_id, person FROM _t_pixel",
+        "shop": "SELECT a.customer_id, a.person FROM _t_shop t JOIN shop_accounts a ON a.rid = t.rid",
+    }
+    files = [path.with_name(f".{path.name}.{source}.tmp") for source in sorted(parts)]
     tmp = path.with_name(f".{path.name}.tmp")
-    con.execute(f"""
-        COPY (
-            SELECT source, source_id, 'P' || lpad(person::VARCHAR, 8, '0') AS person_id FROM (
-                SELECT 'crm' AS source, c.contact_id AS source_id, c.person
-                FROM _t_crm t JOIN crm_contacts c ON c.rid = t.rid
-                UNION ALL
-                SELECT 'shop', a.customer_id, a.person FROM _t_shop t JOIN shop_accounts a ON a.rid = t.rid
-                UNION ALL
-                SELECT DISTINCT 'order', 'ORD-' || lpad(order_no::VARCHAR, 9, '0'), person FROM _t_orders
-                UNION ALL
-                SELECT 'pixel', anonymous_id, person FROM _t_pixel
-            ) ORDER BY source, source_id
-        ) TO {literal(tmp)} (FORMAT PARQUET)
-    """)
+    try:
+        for source, file in zip(sorted(parts), files, strict=True):
+            con.execute(f"""COPY (SELECT '{source}' AS source, source_id,
+                                         'P' || lpad(person::VARCHAR, 8, '0') AS person_id
+                                  FROM ({parts[source]}) AS part (source_id, person) ORDER BY source_id)
+                            TO {literal(file)} (FORMAT PARQUET)""")
+        con.execute(f"COPY (SELECT * FROM read_parquet([{', '.join(literal(f) for f in files)}])) "
+                    f"TO {literal(tmp)} (FORMAT PARQUET)")
+    finally:
+        for file in files:
+            file.unlink(missing_ok=True)
     tmp.replace(path)
     for name in ("_t_crm", "_t_shop", "_t_orders", "_t_pixel"):
         con.unregister(name)

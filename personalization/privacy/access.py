@@ -1,8 +1,8 @@
 """Access requests (GDPR Art. 15): everything held about one person, as JSON and a summary.
 
 `subject_access(email, out_dir, settings)` finds the person(s) the address belongs to (a
-profile with that email, or any source record carrying it, joined by identity resolution)
-and writes `<out_dir>/subject_access.json` and `<out_dir>/summary.md`: profile, source
+profile with that email, or any source record carrying it, joined by identity resolution;
+when that is several persons, the operator says which: `_choose_persons`) and writes `<out_dir>/subject_access.json` and `<out_dir>/summary.md`: profile, source
 records with their ids (every delivered version), orders and their lines, an events summary,
 current segments and the membership history, scores, the consent history with the record
 that decided, what was sent to which ESP (sync state and log, by hash) and which exports
@@ -56,8 +56,38 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     ).fetchall()}
 
 
-def collect(email: str, settings: Settings) -> dict[str, Any]:
-    """Everything held about the person(s) with `email`, as JSON-ready data."""
+def _choose_persons(con: duckdb.DuckDBPyConnection, chosen: list[str] | None,
+                    all_persons: bool) -> None:
+    """Keep in `sar_persons` the person(s) the request is about. An address on the records of
+    several persons (a role address such as info@...) does not say which of them asked:
+    answering for all would disclose the others' data, so the operator names the person
+    (`chosen`) or, having checked, takes them all (`all_persons`)."""
+    found = [r[0] for r in con.execute("SELECT unified_id FROM sar_persons ORDER BY 1").fetchall()]
+    if chosen:
+        unknown = sorted(set(chosen) - set(found))
+        if unknown:
+            raise SubjectAccessError(f"not a person whose records carry this address: "
+                                     f"{', '.join(unknown)} (they are: {', '.join(found) or 'none'})")
+        con.execute("DELETE FROM sar_persons WHERE unified_id NOT IN (SELECT unnest(?::VARCHAR[]))",
+                    [chosen])
+    elif len(found) > 1 and not all_persons:
+        people = con.execute("""
+            SELECT s.unified_id, concat_ws(' ', p.first_name, p.last_name), p.city
+            FROM sar_persons s LEFT JOIN customer_profiles p USING (unified_id)
+            ORDER BY 1 LIMIT 20""").fetchall()
+        listed = "; ".join(f"{uid} ({name or 'no name'}, {city or 'no city'})"
+                           for uid, name, city in people)
+        raise SubjectAccessError(
+            f"the records of {len(found)} persons carry this address (a shared address): the "
+            "request does not say which of them asked. Check who the requester is, then rerun "
+            f"with --person <unified_id> or, for all of them, --all-persons. Persons: {listed}"
+            + (" ..." if len(found) > len(people) else ""))
+
+
+def collect(email: str, settings: Settings, persons: list[str] | None = None,
+            all_persons: bool = False) -> dict[str, Any]:
+    """Everything held about the person(s) with `email`, as JSON-ready data (`persons`,
+    `all_persons`: which of several persons carrying the address, see `_choose_persons`)."""
     if not settings.warehouse_path.exists():
         raise SubjectAccessError(f"warehouse not found at {settings.warehouse_path}: build it first")
     key = email_sha256(email)
@@ -78,6 +108,7 @@ def collect(email: str, settings: Settings) -> dict[str, Any]:
             UNION SELECT m.unified_id FROM identity_map m JOIN sar_records r USING (source, source_id)
             UNION SELECT unified_id FROM identity_map
                   WHERE source = 'guest' AND {email_sha256_sql('source_id')} = ?""", [key, key, key])
+        _choose_persons(con, persons, all_persons)
         persons = [r[0] for r in con.execute("SELECT unified_id FROM sar_persons ORDER BY 1").fetchall()]
         in_persons = "unified_id IN (SELECT unified_id FROM sar_persons)"
         out: dict[str, Any] = {
@@ -245,11 +276,12 @@ def _summary(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def subject_access(email: str, out_dir: Path, settings: Settings) -> Path:
+def subject_access(email: str, out_dir: Path, settings: Settings, persons: list[str] | None = None,
+                   all_persons: bool = False) -> Path:
     """Write the access report for `email` into `out_dir`; returns the JSON path."""
     if not email or "@" not in email:
         raise SubjectAccessError("give the person's email address (--email)")
-    data = collect(email, settings)
+    data = collect(email, settings, persons, all_persons)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "subject_access.json"

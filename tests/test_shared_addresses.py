@@ -1,11 +1,13 @@
-"""An erasure request for an address several persons' records carry (a company's info@) is
-held for review: no one is erased, the address leaves every golden record and stays
-suppressed, until an operator confirms it; then the next night erases everyone carrying it.
-Real dbt build on a hand-made lake, the real erase and purge steps, the CLI."""
+"""Requests for an address several persons' records carry (a company's info@): it does not
+say which of them asked. An erasure request is held for review (no one is erased, the address
+leaves every golden record and stays suppressed) until an operator confirms it, then the next
+night erases everyone carrying it; an access request names the person or takes all of them
+explicitly. Real dbt build on a hand-made lake, the real erase and purge steps, the CLI."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import date
 
 import duckdb
@@ -55,19 +57,48 @@ def ledger_emails(settings) -> set[str]:
                                      "where key_kind = 'email'").fetchall()}
 
 
-@pytest.fixture()
-def home(tmp_path, monkeypatch):
-    settings = load_settings(home=tmp_path / "home", esp_targets=[], dbt_tests=False)
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    settings = load_settings(home=tmp_path_factory.mktemp("shared") / "home", esp_targets=[],
+                             dbt_tests=False)
     write_lake(settings.lake_dir, DAY, LAKE)
-    monkeypatch.setenv("PERSONALIZATION_HOME", str(settings.home))
-    monkeypatch.setenv("PERSONALIZATION_ESP_TARGETS", "[]")
-    monkeypatch.setenv("PERSONALIZATION_DBT_TESTS", "false")
+    build(DAY, "marts", settings)
     return settings
 
 
-def test_a_request_for_a_shared_address_is_held_until_an_operator_confirms_it(home, capsys):
+@pytest.fixture()
+def home(built, monkeypatch):
+    monkeypatch.setenv("PERSONALIZATION_HOME", str(built.home))
+    monkeypatch.setenv("PERSONALIZATION_ESP_TARGETS", "[]")
+    monkeypatch.setenv("PERSONALIZATION_DBT_TESTS", "false")
+    return built
+
+
+def test_an_access_request_for_a_shared_address_names_the_person_or_takes_all(home, tmp_path, capsys):
     settings = home
-    build(DAY, "marts", settings)
+    persons = dict(query(settings, "select source_id, unified_id from identity_map where source = 'crm'"))
+    out = tmp_path / "sar"
+    # Answering for everyone carrying the address would hand Bob's data to whoever reads it.
+    assert main(["subject-access", "--email", ROLE, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "records of 2 persons carry this address" in err and "Bob Roe" in err
+    assert not out.exists()
+    assert main(["subject-access", "--email", ROLE, "--out", str(out),
+                 "--person", persons["c3"]]) == 1
+    assert "not a person whose records carry this address" in capsys.readouterr().err
+    assert main(["subject-access", "--email", ROLE, "--out", str(out), "--person", persons["c1"]]) == 0
+    data = json.loads((out / "subject_access.json").read_text())
+    assert data["request"]["persons"] == [persons["c1"]]
+    assert {r["contact_id"] for r in data["source_records"]} == {"c1"}
+    assert main(["subject-access", "--email", ROLE, "--out", str(out), "--all-persons"]) == 0
+    data = json.loads((out / "subject_access.json").read_text())
+    assert sorted(data["request"]["persons"]) == sorted([persons["c1"], persons["c2"]])
+    # A person's own address needs neither.
+    assert main(["subject-access", "--email", OWN, "--out", str(out)]) == 0
+
+
+def test_an_erasure_request_for_a_shared_address_is_held_until_an_operator_confirms_it(home, capsys):
+    settings = home
     assert dict(query(settings, "select email_sha256, status from int_customers__erasure_requests")) \
         == {sha(ROLE): "held_for_review", sha(OWN): "erase"}
     profiles = dict(query(settings, """select m.source_id, (p.email, p.is_erased)
