@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 PIXEL_HISTORY_DAYS = 30  # the first pixel delivery holds the last 30 days
 _COOKIE_ID = 32  # hash purpose of cookie ids
 HISTORY_WINDOW_DAYS = 60  # the order history is drawn and written in windows (bounded memory)
+# DuckDB's share of the generator's memory: the record tables and the ground truth's sorts,
+# which spill to the scratch folder past it (the rest of the peak is numpy and Arrow).
+DUCKDB_MEMORY_LIMIT = "2GB"
 
 
 def _quoted(con: duckdb.DuckDBPyConnection, sql: str, escape: bool = True) -> pa.Array:
@@ -102,7 +105,8 @@ def generate(out: Path, customers: int, days: int, seed: int, start: date,
     scratch = Path(tempfile.mkdtemp(prefix=".generate-", dir=out))
     con = duckdb.connect()
     try:
-        con.execute("SET threads = 2; SET preserve_insertion_order = true; SET memory_limit = '2GB'; SET enable_progress_bar = false")
+        con.execute("SET threads = 2; SET preserve_insertion_order = true; "
+                    f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'; SET enable_progress_bar = false")
         con.execute(f"SET temp_directory = '{scratch}'")
         with timed() as t:
             summary = _run(con, out, customers, days, seed, start, truth_path, scratch)
