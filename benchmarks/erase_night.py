@@ -34,8 +34,8 @@ from pathlib import Path
 PARTS = {
     "personalization.privacy.redact": (
         "lake_tables", "lake_hits", "quarantine_hits", "rewrite_quarantine",
-        "landing_files", "landing_lines", "published_folder", "parquet_files", "warehouse",
-        "compact_warehouse"),
+        "landing_files", "landing_lines", "published_folder", "published_folders", "parquet_files",
+        "warehouse", "compact_warehouse"),
     "personalization.privacy.erasure": ("_resolve_new_persons",),
 }
 

@@ -229,7 +229,7 @@ def _apply_to_partitions(con: duckdb.DuckDBPyConnection, settings: Settings, key
     landing = (redact.landing_lines(con, settings, keys,
                                     redact.landing_person_files(settings) if ds is None else [])
                if settings.landing_owned else None)
-    areas = {"lake": redact.parquet_files(con, settings, lake_files, keys),
+    areas = {"lake": redact.parquet_files(con, settings, lake_files, keys, all_hit=True),
              "quarantine": redact.rewrite_quarantine(con, settings)}
     if landing is not None:
         areas["landing"] = landing
@@ -239,10 +239,9 @@ def _apply_to_partitions(con: duckdb.DuckDBPyConnection, settings: Settings, key
 def _apply_everywhere(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
                       ds: date) -> dict[str, list[dict]]:
     areas = _apply_to_partitions(con, settings, keys)
-    areas["exports"] = [e for folder in _dated_folders(settings.exports_dir)
-                        for e in redact.published_folder(con, settings, folder, keys, ds.isoformat())]
-    areas["esp_drop"] = [e for folder in _dated_folders(settings.home / "esp_drop")
-                         for e in redact.published_folder(con, settings, folder, keys, ds.isoformat())]
+    for area, root in (("exports", settings.exports_dir), ("esp_drop", settings.home / "esp_drop")):
+        areas[area] = redact.published_folders(con, settings, _dated_folders(root), keys,
+                                               ds.isoformat())
     # The intake's day files up to `ds` (today's is still being appended to: the trigger
     # runner applies the ledger to what it holds on every tick, and tomorrow's night this).
     intake = [f for day in _dated_folders(settings.intake_dir / "pixel") if day.name <= ds.isoformat()

@@ -46,22 +46,25 @@ def read_parquet_sql(settings: Settings, path_or_glob: str | Path, extra: str = 
             f"{encryption.parquet_read_options(settings)})")
 
 
-def copy_atomic(con: duckdb.DuckDBPyConnection, query: str, target: Path, options: str) -> None:
+def copy_atomic(con: duckdb.DuckDBPyConnection, query: str, target: Path, options: str) -> int:
     """`COPY (query) TO target (options)` through a temp file in the same folder and
-    `os.replace`: a reader sees the old file or the new one, never half of one."""
+    `os.replace`: a reader sees the old file or the new one, never half of one. Returns the
+    rows written."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        con.execute(f"COPY ({query}) TO {literal(tmp)} ({options})")
+        written = con.execute(f"COPY ({query}) TO {literal(tmp)} ({options})").fetchone()[0]
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+    return written
 
 
 def write_parquet_atomic(con: duckdb.DuckDBPyConnection, settings: Settings, query: str,
-                         target: Path) -> None:
-    """Write `query` to `target` as (optionally encrypted) Parquet, atomically."""
-    copy_atomic(con, query, target,
+                         target: Path) -> int:
+    """Write `query` to `target` as (optionally encrypted) Parquet, atomically; returns the
+    rows written."""
+    return copy_atomic(con, query, target,
                 f"FORMAT parquet, COMPRESSION zstd{encryption.parquet_write_options(settings)}")
 
 
