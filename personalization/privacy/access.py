@@ -3,10 +3,11 @@
 `subject_access(email, out_dir, settings)` finds the person(s) the address belongs to (a
 profile with that email, or any source record carrying it, joined by identity resolution;
 when that is several persons, the operator says which: `_choose_persons`) and writes
-`<out_dir>/subject_access.json` and `<out_dir>/summary.md`: profile, source records with their ids (every delivered version), orders and their lines, an events summary,
-current segments and the membership history, scores, the consent history with the record
-that decided, what was sent to which ESP (sync state and log, by hash) and which exports
-listed them. The request is logged with the address's hash prefix only.
+`<out_dir>/subject_access.json` and `<out_dir>/summary.md`: profile, source records with
+their ids (every delivered version), orders and their lines, an events summary, current
+segments and the membership history, scores, the consent history with the record that
+decided, what was sent to which ESP (sync state and log, by hash) and which exports listed
+them. The request is logged with the address's hash prefix only.
 """
 
 from __future__ import annotations
