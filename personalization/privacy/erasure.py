@@ -114,15 +114,6 @@ def attached_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings) -> It
         con.execute(f'DETACH "{wh}"')
 
 
-def _drop_held_requests(con: duckdb.DuckDBPyConnection, wh: str, keys: str) -> int:
-    """Leave requests held for review (privacy/reviews.py) out of `keys`' emails; returns
-    how many were held."""
-    if not reviews.has_model(con, wh):
-        return 0
-    return con.execute(f"DELETE FROM {keys} WHERE key_kind = 'email' AND key_sha256 IN "
-                       f"({reviews.held_sql(wh)})").fetchone()[0]
-
-
 def _resolve_new_persons(con: duckdb.DuckDBPyConnection, settings: Settings,
                          ds: date) -> tuple[int, int]:
     """Temp table `new_keys(key_sha256, key_kind)` for persons to erase tonight; returns the
@@ -137,7 +128,8 @@ def _resolve_new_persons(con: duckdb.DuckDBPyConnection, settings: Settings,
     with attached_warehouse(con, settings) as wh:
         if wh is None:
             return 0, 0
-        held = _drop_held_requests(con, wh, "new_keys")
+        # Only the requests' emails are in new_keys yet.
+        held = reviews.drop_held(con, wh, "new_keys")
         tables = {r[0] for r in con.execute(
             f"SELECT table_name FROM information_schema.tables WHERE table_catalog = '{wh}'"
         ).fetchall()}

@@ -42,8 +42,8 @@ def _confirmed(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     # A request held for review keeps its address in the lake: it is what suppresses the
     # address until an operator confirms it (the ledger learns it only then).
     with attached_warehouse(con, settings) as wh:
-        if wh is not None and reviews.has_model(con, wh):
-            con.execute(f"DELETE FROM request_hashes WHERE key_sha256 IN ({reviews.held_sql(wh)})")
+        if wh is not None:
+            reviews.drop_held(con, wh, "request_hashes")
     targets = list(settings.esp_targets)
     if not targets:  # nothing to delete at: the plain address is not needed at all
         con.execute("INSERT INTO confirmed SELECT key_sha256, 'email' FROM request_hashes")

@@ -67,6 +67,15 @@ def held_sql(catalog: str) -> str:
             f"WHERE status = '{HELD}'")
 
 
+def drop_held(con: duckdb.DuckDBPyConnection, catalog: str, relation: str) -> int:
+    """Delete from `relation` the `key_sha256` rows of requests held for review in the
+    warehouse attached as `catalog` (nothing when it has no such model); returns how many."""
+    if not has_model(con, catalog):
+        return 0
+    return con.execute(f"DELETE FROM {relation} WHERE key_sha256 IN ({held_sql(catalog)})"
+                       ).fetchone()[0]
+
+
 def has_model(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
     return bool(con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_catalog = ? "
