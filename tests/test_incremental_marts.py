@@ -322,7 +322,7 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     keys = tmp_path / "erased_keys.parquet"
     duckdb.sql(f"copy (select sha256('crm:' || '{updated}') as key_sha256, 'record' as key_kind) "
                f"to '{keys}' (format parquet)")
-    erased = {c["path"].split("#")[-1] for c in redact.warehouse(settings, keys)}
+    erased = {c["path"].split("#")[-1] for c in redact.warehouse(settings, keys, NIGHT3)}
     assert {"stg_crm__contact_versions", "int_persons__records"} <= erased, erased
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from stg_crm__contact_versions where contact_id = ?",

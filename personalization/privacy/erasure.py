@@ -248,7 +248,7 @@ def _apply_everywhere(con: duckdb.DuckDBPyConnection, settings: Settings, keys: 
     keys_file = ledger.privacy_dir(settings) / f".keys-{ds.isoformat()}.parquet"
     ledger.write_parquet_atomic(con, settings, f"SELECT * FROM {keys}", keys_file)
     try:
-        areas["warehouse"] = redact.warehouse(settings, keys_file)
+        areas["warehouse"] = redact.warehouse(settings, keys_file, ds)
     finally:
         keys_file.unlink(missing_ok=True)
     return areas

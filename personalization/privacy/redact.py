@@ -16,6 +16,7 @@ import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -26,7 +27,7 @@ from personalization import lake
 from personalization.config import Settings
 from personalization.exceptions import PersonalizationError
 from personalization.observability import log_event
-from personalization.privacy import encryption
+from personalization.privacy import encryption, erased_events
 from personalization.privacy.ledger import copy_atomic, read_parquet_sql, write_parquet_atomic
 from personalization.privacy.matching import TOKEN_SPLIT, erased_condition, raw_hits_sql
 from personalization.sql import literal
@@ -492,12 +493,17 @@ def update_manifest(folder: Path, changed: list[dict], ds: str, note: str = "era
     os.replace(tmp, manifest_path)
 
 
-def warehouse(settings: Settings, keys_parquet: Path) -> list[dict]:
+def warehouse(settings: Settings, keys_parquet: Path, ds: date) -> list[dict]:
     """Delete erased persons' rows from every table of the warehouse, then rewrite the file
     so that freed blocks holding old values are gone too.
 
     `keys_parquet` holds the keys to erase (the warehouse connection cannot see the
-    caller's temp tables)."""
+    caller's temp tables). An event goes from every table once it goes from the staged
+    events: it can match there by a column the tables built from it do not carry (an erased
+    address's hash on a cookie identity did not join to its person), and left in
+    `customer_events` it could not follow its cookie when identity moved it (a 1M night after
+    an erasure stopped there). Its person, not erased, is listed for the next night's event
+    marts (erased_events.py)."""
     if not settings.warehouse_path.exists():
         return []
     changed = []
@@ -505,23 +511,57 @@ def warehouse(settings: Settings, keys_parquet: Path) -> list[dict]:
     try:
         encryption.configure(con, settings)
         con.execute(f"CREATE TEMP TABLE wh_keys AS SELECT * FROM {read_parquet_sql(settings, keys_parquet)}")
-        tables = con.execute("SELECT table_name FROM information_schema.tables WHERE "
-                             "table_schema = 'main' AND table_type = 'BASE TABLE' "
-                             "AND table_catalog = current_database()").fetchall()
-        for (table,) in tables:
-            relation = f'main."{table}"'
-            condition = erased_condition(_columns(con, relation), ledger="wh_keys", source=relation)
+        con.execute("CREATE TEMP TABLE erased_event_ids (event_id VARCHAR)")
+        con.execute(erased_events.DDL)
+        tables = [r[0] for r in con.execute(
+            "SELECT table_schema || '.\"' || table_name || '\"' FROM information_schema.tables "
+            "WHERE table_schema IN ('main', 'pipeline_state') AND table_type = 'BASE TABLE' "
+            "AND table_catalog = current_database() "
+            # the staged events first (the others follow them), the list of persons last
+            f"ORDER BY table_name <> '{erased_events.STAGED}', table_schema = 'pipeline_state', table_name"
+        ).fetchall()]
+        staged_removed = 0
+        for relation in tables:
+            columns = _columns(con, relation)
+            condition = erased_condition(columns, ledger="wh_keys", source=relation)
+            if staged_removed and "event_id" in columns:
+                condition = (f"({condition or 'false'}) OR event_id IN "
+                             "(SELECT event_id FROM erased_event_ids)")
             if condition is None:
                 continue
-            removed = con.execute(f"DELETE FROM {relation} WHERE {condition}").fetchone()[0]
+            removed = _delete(con, relation, condition, columns, ds)
+            if relation == f'main."{erased_events.STAGED}"':
+                staged_removed = removed
             if removed:
-                changed.append({"path": f"{_rel(settings, settings.warehouse_path)}#{table}",
+                changed.append({"path": f"{_rel(settings, settings.warehouse_path)}#"
+                                        f"{relation.split('.', 1)[1].strip(chr(34))}",
                                 "rows_removed": removed})
     finally:
         con.close()
     if changed:
         compact_warehouse(settings)
     return changed
+
+
+def _delete(con: duckdb.DuckDBPyConnection, relation: str, condition: str, columns: list[str],
+            ds: date) -> int:
+    """Delete the matching rows. The staged events' ids go to `erased_event_ids`; the persons of
+    the other event tables' rows, but erased ones, are listed (`erased_events.PERSONS`)."""
+    staged = relation == f'main."{erased_events.STAGED}"'
+    if not (staged or {"event_id", "unified_id"} <= set(columns)):
+        return con.execute(f"DELETE FROM {relation} WHERE {condition}").fetchone()[0]
+    column = "event_id" if staged else "unified_id"
+    deleted = con.execute(f"DELETE FROM {relation} WHERE {condition} RETURNING {column}").fetchdf()
+    con.register("deleted_rows", deleted)
+    try:
+        if staged:
+            con.execute("INSERT INTO erased_event_ids SELECT event_id FROM deleted_rows")
+        else:
+            erased_events.list_persons(con, "deleted_rows", ds, erased_condition(
+                ["unified_id"], ledger="wh_keys", source="deleted_rows"))
+    finally:
+        con.unregister("deleted_rows")
+    return len(deleted)
 
 
 def compact_warehouse(settings: Settings) -> None:

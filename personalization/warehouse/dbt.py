@@ -19,6 +19,7 @@ from typing import Any
 from personalization.config import Settings
 from personalization.exceptions import WarehouseError
 from personalization.observability import StepReport, log_event, timed
+from personalization.privacy import erased_events
 from personalization.warehouse import tested_nights
 from personalization.warehouse.connection import tables_in, warehouse_connection
 
@@ -187,6 +188,8 @@ def build(ds: date, stage: str, settings: Settings, full_refresh: bool = False) 
         command.append("--full-refresh")
     model_vars = _model_vars(settings)
     tested_nights.forget(ds, settings, everything=full_refresh)
+    if not full_refresh:
+        erased_events.repair(ds, settings)
     if not full_refresh:
         model_vars.update(data_test_window_vars(ds, settings))
     with timed() as t:

@@ -1,0 +1,81 @@
+"""Events removed for someone else's erasure, and the persons whose event marts follow them.
+
+The erase step removes an event from `stg_pixel__events` when any of its columns names an
+erased person, also an erased address's hash on a cookie identity did not join to that
+person (a shared computer clicking a mail sent to the address). The event then leaves every
+table holding its `event_id` (`redact.warehouse`), and its person, not erased, is listed in
+`PERSONS` with the night: the next night's per-person event marts recompute them
+(`int_events__expired_persons`). docs/privacy.md, "Erasure".
+
+Warehouses whose erasures ran before that (2026-12-05) may hold such events in
+`int_events__resolved` still: `repair` removes them once, before the first marts build that
+finds no `PERSONS` table.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from personalization.config import Settings
+from personalization.observability import log_event, timed
+from personalization.warehouse.connection import tables_in, warehouse_connection
+
+STAGED = "stg_pixel__events"
+RESOLVED = "int_events__resolved"
+_SCHEMA, _NAME = "pipeline_state", "erased_event_persons"
+PERSONS = f"{_SCHEMA}.{_NAME}"
+logger = logging.getLogger(__name__)
+DDL = (f"CREATE SCHEMA IF NOT EXISTS {_SCHEMA}; "
+       f"CREATE TABLE IF NOT EXISTS {PERSONS} (unified_id VARCHAR, removed_on DATE)")
+
+
+def list_persons(con, deleted_rows: str, ds: date, erased: str) -> None:
+    """Add the persons of the deleted event rows (`deleted_rows`: a relation with
+    `unified_id`), but those `erased` (SQL true for an erased person's row), as of `ds`."""
+    con.execute(f"INSERT INTO {PERSONS} SELECT DISTINCT unified_id, ? FROM {deleted_rows} "
+                f"WHERE unified_id IS NOT NULL AND NOT {erased}", [ds])
+
+
+def repair(ds: date, settings: Settings) -> int | None:
+    """Once per warehouse: delete the events of `int_events__resolved` that are gone from the
+    staged events, listing their persons as removed after the last delivery loaded before
+    `ds` (tonight's build recomputes them). Returns the rows deleted; None when there was
+    nothing to check (done before, no warehouse yet, or the Spark engine, which rebuilds
+    these tables whole)."""
+    if settings.engine == "spark" or not settings.warehouse_path.exists():
+        return None
+    with timed() as t, warehouse_connection(settings, "repair the erased events",
+                                            read_only=False) as con:
+        if _NAME in tables_in(con, _SCHEMA):
+            return None
+        # One transaction: the list's table says the repair is done, so an interrupted one
+        # must leave neither.
+        con.execute("BEGIN TRANSACTION")
+        con.execute(DDL)
+        if not {STAGED, RESOLVED} <= tables_in(con, "main"):
+            con.execute("COMMIT")
+            return None
+        removed_on = con.execute(f"SELECT max(delivered_on) FROM {RESOLVED} WHERE delivered_on < ?",
+                                 [ds]).fetchone()[0] or ds
+        deleted = 0
+        # One delivery at a time (an event keeps its delivery in both tables): a join over
+        # every event id at once would hash ~100M strings at 1M people.
+        # (Deliveries retention removed are the build's own: int_events__expired_persons.)
+        for (delivered_on,) in con.execute(
+                f"SELECT DISTINCT delivered_on FROM {RESOLVED} WHERE delivered_on >= "
+                f"(SELECT min(delivered_on) FROM {STAGED}) ORDER BY 1").fetchall():
+            rows = con.execute(f"""
+                DELETE FROM {RESOLVED} WHERE delivered_on = $d AND event_id NOT IN (
+                    SELECT event_id FROM {STAGED} WHERE delivered_on = $d)
+                RETURNING unified_id""", {"d": delivered_on}).fetchdf()
+            if len(rows):
+                con.register("deleted_rows", rows)
+                list_persons(con, "deleted_rows", removed_on, "false")
+                con.unregister("deleted_rows")
+                deleted += len(rows)
+        con.execute("COMMIT")
+    log_event(logger, "erased_events_repaired", ds=ds.isoformat(), rows_removed=deleted,
+              seconds=t["seconds"])
+    return deleted
+
