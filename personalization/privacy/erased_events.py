@@ -8,8 +8,9 @@ table holding its `event_id` (`redact.warehouse`), and its person, not erased, i
 (`int_events__expired_persons`). docs/privacy.md, "Erasure".
 
 Warehouses whose erasures ran before that (2026-12-05) may hold such events in
-`int_events__resolved` still: `repair` removes them once, before the first marts build that
-finds no `PERSONS` table.
+`int_events__resolved` still: `repair` removes them once, before the first incremental marts
+build that finds no `PERSONS` table (a first build or a full refresh creates it: its event
+tables are the staged events').
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ def list_persons(con, deleted_rows: str, ds: date, erased: str) -> None:
     `unified_id`), but those `erased` (SQL true for an erased person's row), as of `ds`."""
     con.execute(f"INSERT INTO {PERSONS} SELECT DISTINCT unified_id, ? FROM {deleted_rows} "
                 f"WHERE unified_id IS NOT NULL AND NOT {erased}", [ds])
+
+
+def mark_consistent(settings: Settings) -> None:
+    """After a build that wrote the event tables from the staged events whole (the first, or
+    a full refresh): nothing to repair there."""
+    if settings.engine == "spark" or not settings.warehouse_path.exists():
+        return
+    with warehouse_connection(settings, "record the erased events' list", read_only=False) as con:
+        con.execute(DDL)
 
 
 def repair(ds: date, settings: Settings) -> int | None:

@@ -188,6 +188,7 @@ def build(ds: date, stage: str, settings: Settings, full_refresh: bool = False) 
         command.append("--full-refresh")
     model_vars = _model_vars(settings)
     tested_nights.forget(ds, settings, everything=full_refresh)
+    first = not settings.warehouse_path.exists()
     if not full_refresh:
         erased_events.repair(ds, settings)
     if not full_refresh:
@@ -195,6 +196,8 @@ def build(ds: date, stage: str, settings: Settings, full_refresh: bool = False) 
     with timed() as t:
         result = invoke(command, settings, ds=ds, extra_vars=model_vars)
     tested_nights.record(ds, settings)
+    if first or full_refresh:
+        erased_events.mark_consistent(settings)
     _serve(result, settings)
     report = _report(result, ds, stage, t["seconds"], full_refresh)
     log_event(logger, "dbt_build_done", stage=stage, ds=ds.isoformat(),
