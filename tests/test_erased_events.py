@@ -60,6 +60,16 @@ def event_ids(settings, table: str) -> set[str]:
     return {r[0] for r in query(settings, f"select event_id from {table}")}
 
 
+def assert_equals_a_full_rebuild(settings, home, ds: date) -> None:
+    """Full-refresh a copy of the home at `ds`: its event marts equal `settings`'."""
+    copy = load_settings(home=home, esp_targets=[], dbt_tests=False)
+    shutil.copytree(settings.home, copy.home)
+    build(ds, "marts", copy, full_refresh=True)
+    for table in EVENT_MARTS:
+        select = f"select * from {table} order by all"
+        assert query(settings, select) == query(copy, select), table
+
+
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory):
     settings = load_settings(home=tmp_path_factory.mktemp("erased_events") / "home",
@@ -90,12 +100,7 @@ def test_an_event_erased_from_the_staged_events_leaves_customer_events_too(night
 
 def test_the_night_after_the_erasure_equals_a_full_rebuild(nights, tmp_path):
     settings = nights["settings"]
-    copy = load_settings(home=tmp_path / "home", esp_targets=[], dbt_tests=False)
-    shutil.copytree(settings.home, copy.home)
-    build(DAY2, "marts", copy, full_refresh=True)
-    for table in EVENT_MARTS:
-        select = f"select * from {table} order by all"
-        assert query(settings, select) == query(copy, select), table
+    assert_equals_a_full_rebuild(settings, tmp_path / "full", DAY2)
     (person,), = nights["shared_person"]
     # The shared cookie's click is gone from its person's day; its views stay.
     assert query(settings, "select email_clicks, product_views from customer_engagement_daily "
@@ -118,12 +123,7 @@ def test_a_warehouse_erased_before_this_fix_is_repaired_by_its_next_night(nights
     (person,), = nights["shared_person"]
     assert "view" not in event_ids(old, "customer_events")
     assert query(old, "select * from pipeline_state.erased_event_persons") == [(person, DAY1)]
-    full = load_settings(home=tmp_path / "full", esp_targets=[], dbt_tests=False)
-    shutil.copytree(old.home, full.home)
-    build(DAY2, "marts", full, full_refresh=True)
-    for table in EVENT_MARTS:
-        select = f"select * from {table} order by all"
-        assert query(old, select) == query(full, select), table
+    assert_equals_a_full_rebuild(old, tmp_path / "full", DAY2)
     # Once: the check reads every event, so a later night does not repeat it.
     with duckdb.connect(str(old.warehouse_path)) as con:
         con.execute("delete from stg_pixel__events where event_id = 'login-1'")
