@@ -31,17 +31,33 @@ DDL = (f"CREATE SCHEMA IF NOT EXISTS {_SCHEMA}; "
        f"CREATE TABLE IF NOT EXISTS {PERSONS} (unified_id VARCHAR, removed_on DATE)")
 
 
-def list_persons(con, deleted_rows: str, ds: date, erased: str) -> None:
-    """Add the persons of the deleted event rows (`deleted_rows`: a relation with
-    `unified_id`), but those `erased` (SQL true for an erased person's row), as of `ds`."""
-    con.execute(f"INSERT INTO {PERSONS} SELECT DISTINCT unified_id, ? FROM {deleted_rows} "
-                f"WHERE unified_id IS NOT NULL AND NOT {erased}", [ds])
+def delete_listing_persons(con, relation: str, condition: str, ds: date, erased: str = "false",
+                           params: dict | None = None) -> int:
+    """Delete the event rows of `relation` matching `condition` and list their persons as
+    removed on `ds`, but those `erased` (SQL on the deleted rows, `deleted_rows`: true for an
+    erased person's row); returns the rows deleted."""
+    deleted = con.execute(f"DELETE FROM {relation} WHERE {condition} RETURNING unified_id",
+                          params).fetchdf()
+    if len(deleted):
+        con.register("deleted_rows", deleted)
+        try:
+            con.execute(f"INSERT INTO {PERSONS} SELECT DISTINCT unified_id, ? FROM deleted_rows "
+                        f"WHERE unified_id IS NOT NULL AND NOT {erased}", [ds])
+        finally:
+            con.unregister("deleted_rows")
+    return len(deleted)
+
+
+def _untracked(settings: Settings) -> bool:
+    """Nothing to keep: no warehouse yet, or the Spark engine, which rebuilds the event tables
+    whole."""
+    return settings.engine == "spark" or not settings.warehouse_path.exists()
 
 
 def mark_consistent(settings: Settings) -> None:
     """After a build that wrote the event tables from the staged events whole (the first, or
     a full refresh): nothing to repair there."""
-    if settings.engine == "spark" or not settings.warehouse_path.exists():
+    if _untracked(settings):
         return
     with warehouse_connection(settings, "record the erased events' list", read_only=False) as con:
         con.execute(DDL)
@@ -51,9 +67,8 @@ def repair(ds: date, settings: Settings) -> int | None:
     """Once per warehouse: delete the events of `int_events__resolved` that are gone from the
     staged events, listing their persons as removed after the last delivery loaded before
     `ds` (tonight's build recomputes them). Returns the rows deleted; None when there was
-    nothing to check (done before, no warehouse yet, or the Spark engine, which rebuilds
-    these tables whole)."""
-    if settings.engine == "spark" or not settings.warehouse_path.exists():
+    nothing to check (done before, or `_untracked`)."""
+    if _untracked(settings):
         return None
     with timed() as t, warehouse_connection(settings, "repair the erased events",
                                             read_only=False) as con:
@@ -75,15 +90,10 @@ def repair(ds: date, settings: Settings) -> int | None:
         for (delivered_on,) in con.execute(
                 f"SELECT DISTINCT delivered_on FROM {RESOLVED} WHERE delivered_on >= "
                 f"(SELECT min(delivered_on) FROM {STAGED}) ORDER BY 1").fetchall():
-            rows = con.execute(f"""
-                DELETE FROM {RESOLVED} WHERE delivered_on = $d AND event_id NOT IN (
-                    SELECT event_id FROM {STAGED} WHERE delivered_on = $d)
-                RETURNING unified_id""", {"d": delivered_on}).fetchdf()
-            if len(rows):
-                con.register("deleted_rows", rows)
-                list_persons(con, "deleted_rows", removed_on, "false")
-                con.unregister("deleted_rows")
-                deleted += len(rows)
+            deleted += delete_listing_persons(
+                con, RESOLVED, f"delivered_on = $d AND event_id NOT IN "
+                f"(SELECT event_id FROM {STAGED} WHERE delivered_on = $d)", removed_on,
+                params={"d": delivered_on})
         con.execute("COMMIT")
     log_event(logger, "erased_events_repaired", ds=ds.isoformat(), rows_removed=deleted,
               seconds=t["seconds"])

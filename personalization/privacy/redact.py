@@ -513,15 +513,17 @@ def warehouse(settings: Settings, keys_parquet: Path, ds: date) -> list[dict]:
         con.execute(f"CREATE TEMP TABLE wh_keys AS SELECT * FROM {read_parquet_sql(settings, keys_parquet)}")
         con.execute("CREATE TEMP TABLE erased_event_ids (event_id VARCHAR)")
         con.execute(erased_events.DDL)
-        tables = [r[0] for r in con.execute(
-            "SELECT table_schema || '.\"' || table_name || '\"' FROM information_schema.tables "
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
             "WHERE table_schema IN ('main', 'pipeline_state') AND table_type = 'BASE TABLE' "
             "AND table_catalog = current_database() "
             # the staged events first (the others follow them), the list of persons last
             f"ORDER BY table_name <> '{erased_events.STAGED}', table_schema = 'pipeline_state', table_name"
-        ).fetchall()]
+        ).fetchall()
         staged_removed = 0
-        for relation in tables:
+        for schema, table in tables:
+            relation = f'{schema}."{table}"'
+            staged = (schema, table) == ("main", erased_events.STAGED)
             columns = _columns(con, relation)
             condition = erased_condition(columns, ledger="wh_keys", source=relation)
             if staged_removed and "event_id" in columns:
@@ -529,12 +531,17 @@ def warehouse(settings: Settings, keys_parquet: Path, ds: date) -> list[dict]:
                              "(SELECT event_id FROM erased_event_ids)")
             if condition is None:
                 continue
-            removed = _delete(con, relation, condition, columns, ds)
-            if relation == f'main."{erased_events.STAGED}"':
-                staged_removed = removed
+            if staged:
+                removed = staged_removed = _delete_staged_events(con, relation, condition)
+            elif {"event_id", "unified_id"} <= set(columns):
+                # their persons, but erased ones, are listed for the next night
+                removed = erased_events.delete_listing_persons(
+                    con, relation, condition, ds,
+                    erased_condition(["unified_id"], ledger="wh_keys", source="deleted_rows"))
+            else:
+                removed = con.execute(f"DELETE FROM {relation} WHERE {condition}").fetchone()[0]
             if removed:
-                changed.append({"path": f"{_rel(settings, settings.warehouse_path)}#"
-                                        f"{relation.split('.', 1)[1].strip(chr(34))}",
+                changed.append({"path": f"{_rel(settings, settings.warehouse_path)}#{table}",
                                 "rows_removed": removed})
     finally:
         con.close()
@@ -543,22 +550,12 @@ def warehouse(settings: Settings, keys_parquet: Path, ds: date) -> list[dict]:
     return changed
 
 
-def _delete(con: duckdb.DuckDBPyConnection, relation: str, condition: str, columns: list[str],
-            ds: date) -> int:
-    """Delete the matching rows. The staged events' ids go to `erased_event_ids`; the persons of
-    the other event tables' rows, but erased ones, are listed (`erased_events.PERSONS`)."""
-    staged = relation == f'main."{erased_events.STAGED}"'
-    if not (staged or {"event_id", "unified_id"} <= set(columns)):
-        return con.execute(f"DELETE FROM {relation} WHERE {condition}").fetchone()[0]
-    column = "event_id" if staged else "unified_id"
-    deleted = con.execute(f"DELETE FROM {relation} WHERE {condition} RETURNING {column}").fetchdf()
+def _delete_staged_events(con: duckdb.DuckDBPyConnection, relation: str, condition: str) -> int:
+    """Delete the matching staged events, keeping their ids in `erased_event_ids`."""
+    deleted = con.execute(f"DELETE FROM {relation} WHERE {condition} RETURNING event_id").fetchdf()
     con.register("deleted_rows", deleted)
     try:
-        if staged:
-            con.execute("INSERT INTO erased_event_ids SELECT event_id FROM deleted_rows")
-        else:
-            erased_events.list_persons(con, "deleted_rows", ds, erased_condition(
-                ["unified_id"], ledger="wh_keys", source="deleted_rows"))
+        con.execute("INSERT INTO erased_event_ids SELECT event_id FROM deleted_rows")
     finally:
         con.unregister("deleted_rows")
     return len(deleted)

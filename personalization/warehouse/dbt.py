@@ -191,7 +191,6 @@ def build(ds: date, stage: str, settings: Settings, full_refresh: bool = False) 
     first = not settings.warehouse_path.exists()
     if not full_refresh:
         erased_events.repair(ds, settings)
-    if not full_refresh:
         model_vars.update(data_test_window_vars(ds, settings))
     with timed() as t:
         result = invoke(command, settings, ds=ds, extra_vars=model_vars)
