@@ -103,6 +103,54 @@ def test_distinct_value_matching_finds_the_same_rows_and_lines_as_hashing_each_o
     assert found == every_token and len(found) > 50
 
 
+def test_scans_scoped_to_the_ledgers_kinds_find_the_same_rows_and_skip_the_other_tables():
+    """`erase` scans only the columns and tokens of the kinds of key pending: a night whose
+    only new keys are orders arriving for a person erased earlier must not read every copy
+    (events, contacts, exports), and must remove the same rows as an unscoped scan."""
+    from personalization.privacy.matching import (
+        erased_condition,
+        ledger_kinds,
+        raw_hits_sql,
+        tokens_can_match,
+    )
+
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE rows AS SELECT i AS n, 'c' || (i % 50) AS anonymous_id,
+                       (i % 40)::VARCHAR AS customer_id, 'o' || (i % 60) AS order_id,
+                       'u' || (i % 30) AS unified_id
+                   FROM range(1000) r(i)""")
+    con.execute("""CREATE TABLE lines AS SELECT n AS line_number,
+                       '{"anonymous_id":"' || anonymous_id || '","order_id":"' || order_id || '"}' AS raw
+                   FROM rows""")
+    columns = ["n", "anonymous_id", "customer_id", "order_id", "unified_id"]
+    ledgers = {
+        "orders only": "SELECT sha256('order:o7') AS key_sha256, 'order' AS key_kind",
+        "every kind": """SELECT sha256('order:o7') AS key_sha256, 'order' AS key_kind
+                         UNION ALL SELECT sha256('pixel:c3'), 'record'
+                         UNION ALL SELECT sha256('unified:u11'), 'unified'""",
+        "persons only": "SELECT sha256('unified:u11') AS key_sha256, 'unified' AS key_kind",
+    }
+    for name, keys in ledgers.items():
+        con.execute(f"CREATE OR REPLACE TABLE keys AS {keys}")
+        kinds = ledger_kinds(con, "keys")
+        picked = [con.execute(f"SELECT list(n ORDER BY n) FROM rows WHERE {c}").fetchone()[0]
+                  for c in (erased_condition(columns, ledger="keys", source="rows"),
+                            erased_condition(columns, ledger="keys", source="rows", kinds=kinds))]
+        assert picked[0] == picked[1] and picked[0], name
+        if tokens_can_match(kinds):
+            found = [sorted(r[0] for r in con.execute(
+                raw_hits_sql("lines", "raw", "line_number", "keys", k)).fetchall()) for k in (None, kinds)]
+            assert found[0] == found[1] and found[0], name
+    # Orders only: a table without an order column is not scanned at all.
+    con.execute(f"CREATE OR REPLACE TABLE keys AS {ledgers['orders only']}")
+    kinds = ledger_kinds(con, "keys")
+    assert kinds == {"order"}
+    assert erased_condition(["anonymous_id", "unified_id", "email"], ledger="keys", kinds=kinds) is None
+    assert erased_condition(["anonymous_id", "unified_id", "email"], ledger="keys") is not None
+    # Person ids never appear in a raw line's tokens: a ledger of them reads no line.
+    assert not tokens_can_match({"unified"}) and tokens_can_match({"order"})
+
+
 
 def _physical_lines(path) -> list[bytes]:
     import gzip

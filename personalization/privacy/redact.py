@@ -29,7 +29,13 @@ from personalization.exceptions import PersonalizationError
 from personalization.observability import log_event
 from personalization.privacy import encryption, erased_events
 from personalization.privacy.ledger import copy_atomic, read_parquet_sql, write_parquet_atomic
-from personalization.privacy.matching import TOKEN_SPLIT, erased_condition, raw_hits_sql
+from personalization.privacy.matching import (
+    TOKEN_SPLIT,
+    erased_condition,
+    ledger_kinds,
+    raw_hits_sql,
+    tokens_can_match,
+)
 from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
@@ -77,10 +83,11 @@ def parquet_files(con: duckdb.DuckDBPyConnection, settings: Settings, files: lis
     rows written (a 1M backfill partition of 50M events was read once more for the count).
     """
     changed = []
+    kinds = ledger_kinds(con, keys)
     for path in files:
         source = (f"read_parquet({literal(str(path))}, hive_partitioning = false)" if foreign
                   else read_parquet_sql(settings, path))
-        condition = erased_condition(_columns(con, source), ledger=keys, source=source)
+        condition = erased_condition(_columns(con, source), ledger=keys, source=source, kinds=kinds)
         if condition is None:
             continue
         count = f"SELECT count(*) FROM {source}"
@@ -120,13 +127,14 @@ def lake_hits(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
         con.execute("CREATE OR REPLACE TEMP TABLE landing_hits "
                     "(source_file VARCHAR, line_number BIGINT, witness VARCHAR)")
     hits = []
+    kinds = ledger_kinds(con, keys)
     for table in tables:
         if not lake.partition_files(settings, table, ds):
             continue
         glob = read_parquet_sql(settings, lake.partition_file(settings, table, ds),
                                 ", filename = true, union_by_name = true, hive_partitioning = false")
         condition = erased_condition([c for c in _columns(con, glob) if c != "filename"],
-                                     ledger=keys, source=glob)
+                                     ledger=keys, source=glob, kinds=kinds)
         if condition is None:
             continue
         key = LINE_KEYS.get(table) if lines else None
@@ -150,6 +158,9 @@ def quarantine_hits(con: duckdb.DuckDBPyConnection, settings: Settings, keys: st
     lines whose raw text holds any erased person's email or id (`row`: position in `path`)."""
     con.execute("CREATE OR REPLACE TEMP TABLE quarantine_hits (path VARCHAR, row BIGINT, "
                 "source_file VARCHAR, line_number BIGINT, raw VARCHAR)")
+    kinds = ledger_kinds(con, keys)
+    if not tokens_can_match(kinds):
+        return
     for part in lake.area_partitions(settings, "quarantine", ds):
         path = part / lake.PART_FILE
         if not path.exists():
@@ -158,7 +169,7 @@ def quarantine_hits(con: duckdb.DuckDBPyConnection, settings: Settings, keys: st
                     f"{read_parquet_sql(settings, path, ', file_row_number = true')}")
         con.execute(f"""INSERT INTO quarantine_hits
             SELECT {literal(str(path))}, file_row_number, source_file, line_number, raw FROM q_lines
-            WHERE file_row_number IN ({raw_hits_sql('q_lines', 'raw', 'file_row_number', keys)})""")
+            WHERE file_row_number IN ({raw_hits_sql('q_lines', 'raw', 'file_row_number', keys, kinds)})""")
     con.execute("DROP TABLE IF EXISTS q_lines")
 
 
@@ -306,6 +317,9 @@ def landing_files(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
     from personalization.extract.lines import streamed_lines  # the extract's line reader
 
     changed = []
+    kinds = ledger_kinds(con, keys)
+    if not tokens_can_match(kinds):
+        return changed
     for path in files:
         if not path.is_file():
             continue
@@ -313,7 +327,7 @@ def landing_files(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
         header = " WHERE line_number > 1" if path.name.endswith(".csv") else ""
         with streamed_lines(con, path, "l_lines", f"SELECT * FROM batch_lines{header}"):
             hits = {r[0] for r in con.execute(
-                raw_hits_sql("l_lines", "raw", "line_number", keys)).fetchall()}
+                raw_hits_sql("l_lines", "raw", "line_number", keys, kinds)).fetchall()}
         if not hits:
             continue
         if _blank_lines(path, dict.fromkeys(hits, [])) is None:
@@ -374,10 +388,10 @@ def _sha256(path: Path) -> str:
 
 
 def _rewrite_without(con: duckdb.DuckDBPyConnection, path: Path, source: str, keys: str,
-                     options: str) -> int:
-    """Rewrite the file `path` (read as `source`) without the rows of erased persons, in the
-    same format (`options` of COPY) and row order; returns the rows removed."""
-    condition = erased_condition(_columns(con, source), ledger=keys, source=source)
+                     kinds: frozenset[str], options: str) -> int:
+    """Rewrite the file `path` (read as `source`) without the rows of erased persons (keys of
+    `kinds`), in the same format (`options` of COPY) and row order; returns the rows removed."""
+    condition = erased_condition(_columns(con, source), ledger=keys, source=source, kinds=kinds)
     if condition is None:
         return 0
     removed = con.execute(f"SELECT count(*) FROM {source} WHERE {condition}").fetchone()[0]
@@ -386,16 +400,18 @@ def _rewrite_without(con: duckdb.DuckDBPyConnection, path: Path, source: str, ke
     return removed
 
 
-def _rewrite_csv(con: duckdb.DuckDBPyConnection, path: Path, keys: str) -> int:
+def _rewrite_csv(con: duckdb.DuckDBPyConnection, path: Path, keys: str,
+                 kinds: frozenset[str]) -> int:
     """Drop matching rows of a CSV written by the export or the file drop; cells are read
     and written as text, so everything else stays as it was."""
     return _rewrite_without(con, path, f"read_csv({literal(path)}, header = true, all_varchar = true)",
-                            keys, "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"'")
+                            keys, kinds, "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"'")
 
 
-def _rewrite_plain_parquet(con: duckdb.DuckDBPyConnection, path: Path, keys: str) -> int:
+def _rewrite_plain_parquet(con: duckdb.DuckDBPyConnection, path: Path, keys: str,
+                           kinds: frozenset[str]) -> int:
     # Rows keep their order (exports are sorted by unified_id).
-    return _rewrite_without(con, path, f"read_parquet({literal(path)})", keys,
+    return _rewrite_without(con, path, f"read_parquet({literal(path)})", keys, kinds,
                             "FORMAT parquet, COMPRESSION zstd")
 
 
@@ -417,6 +433,7 @@ def published_folders(con: duckdb.DuckDBPyConnection, settings: Settings, folder
         return []
     shared = "published_erase_keys"
     con.execute(f"CREATE OR REPLACE TABLE {shared} AS SELECT key_sha256, key_kind FROM {keys}")
+    kinds = ledger_kinds(con, shared)
     cursors: queue.SimpleQueue = queue.SimpleQueue()
     opened = [con.cursor() for _ in range(max(1, settings.duckdb_threads))]
     for cursor in opened:
@@ -426,7 +443,7 @@ def published_folders(con: duckdb.DuckDBPyConnection, settings: Settings, folder
         cursor = cursors.get()
         try:
             return (_rewrite_csv if path.suffix == ".csv" else _rewrite_plain_parquet)(
-                cursor, path, shared)
+                cursor, path, shared, kinds)
         finally:
             cursors.put(cursor)
 
@@ -511,6 +528,7 @@ def warehouse(settings: Settings, keys_parquet: Path, ds: date) -> list[dict]:
     try:
         encryption.configure(con, settings)
         con.execute(f"CREATE TEMP TABLE wh_keys AS SELECT * FROM {read_parquet_sql(settings, keys_parquet)}")
+        kinds = ledger_kinds(con, "wh_keys")
         con.execute("CREATE TEMP TABLE erased_event_ids (event_id VARCHAR)")
         con.execute(erased_events.DDL)
         tables = con.execute(
@@ -525,7 +543,7 @@ def warehouse(settings: Settings, keys_parquet: Path, ds: date) -> list[dict]:
             relation = f'{schema}."{table}"'
             staged = (schema, table) == ("main", erased_events.STAGED)
             columns = _columns(con, relation)
-            condition = erased_condition(columns, ledger="wh_keys", source=relation)
+            condition = erased_condition(columns, ledger="wh_keys", source=relation, kinds=kinds)
             if staged_removed and "event_id" in columns:
                 condition = (f"({condition or 'false'}) OR event_id IN "
                              "(SELECT event_id FROM erased_event_ids)")
