@@ -106,8 +106,10 @@
                 when street_a = street_b and postcode_a = postcode_b then 5
                 when jw_street >= 0.92 and ed_postcode <= 1 then 4
                 when jw_street >= 0.92 then 3
-                when ed_postcode <= 1 then 2
-                when city_a = city_b then 1
+                when postcode_a = postcode_b then 2
+                -- A postcode one edit away is the next district of the same town: evidence
+                -- of a neighbour, no more than the town (docs/identity.md, "Guards").
+                when ed_postcode <= 1 or city_a = city_b then 1
                 else 0
             end as address_level,
             case when street_a = street_b then street_a end as street_value,

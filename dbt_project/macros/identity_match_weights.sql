@@ -38,8 +38,8 @@
             5: ['same street and postcode', 0.70, 0.00005],
             4: ['street and postcode within one edit', 0.05, 0.00002],
             3: ['same street, other postcode', 0.03, 0.0001],
-            2: ['postcode within one edit, other street', 0.07, 0.002],
-            1: ['same city only', 0.05, 0.02],
+            2: ['same postcode, other street', 0.05, 0.001],
+            1: ['same city, or postcode within one edit', 0.07, 0.021],
             0: ['other', 0.10, 0.97773],
         },
         'phone': {
@@ -78,12 +78,14 @@
 
 {#-
     Hard conditions on a pair's comparison levels, beside its match probability:
-    - evidence beyond the names: birth date, address (the postcode at least within one
-      edit; a similar street in another postcode is not enough: street names repeat from town
-      to town) or phone agree at least roughly, or the whole mailbox name agrees where the names do not both agree (a
-      mailbox name is mostly built from the name, so beside equal names it is no evidence:
-      namesakes at different providers share it). Two people who share only a name (and a
-      city, or a mailbox name built from that name) are never merged, however rare the name;
+    - evidence beyond the names: birth date, address (the same postcode at least; a similar
+      street in another postcode is not enough: street names repeat from town to town) or
+      phone agree at least roughly. Two people who share only a name (and a town, a
+      neighbouring postcode, or a mailbox name) are never merged, however rare the name: a
+      mailbox name is mostly built from the name, so namesakes at different providers share
+      it, and on both generators pairs whose only evidence beyond their (nearly) equal names
+      was the mailbox name or a postcode one edit away were almost all two people
+      (docs/identity.md, "Guards");
     - a first name that differs outright (level 0) needs the birth date to agree: members of
       one household agree on last name, address and phone, evidence that is not independent
       (the model's assumption) and would otherwise be counted three times;
@@ -102,8 +104,7 @@
     case
         when birth_date_level = 0 then 'birth dates'
         when first_name_level = 0 and birth_date_level < 2 then 'first name'
-        when not (birth_date_level >= 2 or address_level in (2, 4, 5) or phone_level >= 1
-            or (email_local_part_level >= 2 and not (first_name_level = 4 and last_name_level = 4)))
+        when not (birth_date_level >= 2 or address_level in (2, 4, 5) or phone_level >= 1)
             then 'names only'
     end
 {%- endmacro %}
