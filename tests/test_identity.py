@@ -252,6 +252,12 @@ RULES_SHOP = [
     person("s1", "Anna", "Schmidt", "annaschmidt+shop@gmail.com", **ADDRESS),
     person("s2", "Klaus", "Müller", "klaus.m@privat.de", street="Gartenweg 7", postcode="60311"),
     person("s3", "Robert", "Fischer", "rfischer@web.de", street="Bergstr 2", postcode="70173"),
+    # Namesakes in one town (shop accounts: no birth date), one name typo'd: the same mailbox
+    # name at two providers and neighbouring postcodes, which the names explain.
+    person("s4", "Olivia", "Jones", "oliviajones@icloud.com", street="2 Penworth Close",
+           postcode="B12AA", city="Birmingham"),
+    person("s5", "Olivia", "Joones", "oliviajones@gmail.com", street="5 Northman Lane",
+           postcode="B18AA", city="Birmingham"),
 ]
 RULES_ORDERS = [("o1", None, "Anna.Schmidt@gmail.com"), ("o2", "s1", "annaschmidt@gmail.com"),
                 ("o3", None, "test@example.com")]
@@ -301,6 +307,16 @@ def test_typod_duplicate_with_no_shared_key_is_found(rules):
 
 def test_nickname_merges(rules):
     assert rules.ids()["crm:c9"] == rules.ids()["shop:s3"]
+
+
+def test_a_mailbox_name_and_a_neighbouring_postcode_are_no_evidence_beyond_the_names(rules):
+    from personalization.warehouse.misses import guard_failure_sql
+
+    assert rules.ids()["shop:s4"] != rules.ids()["shop:s5"]
+    # Compared (the mailbox name blocks them) and refused by the guard, whatever the score.
+    assert rules.query(f"""select address_level, email_local_part_level, {guard_failure_sql(REPO)}
+                           from int_identity__scored_pairs
+                           where node_a = 'shop:s4' and node_b = 'shop:s5'""") == [(1, 2, "names only")]
 
 
 def test_shared_role_email_junk_phone_default_birth_date_do_not_merge(rules):
