@@ -66,6 +66,8 @@
             {{ identity_jaro_winkler('last_a', 'first_b') }} as jw_last_first,
             {{ identity_edit_distance('cast(birth_a as varchar(10))', 'cast(birth_b as varchar(10))') }} as ed_birth,
             {{ identity_jaro_winkler('street_a', 'street_b') }} as jw_street,
+            regexp_extract(street_a, '[0-9]+', 0) as house_a,
+            regexp_extract(street_b, '[0-9]+', 0) as house_b,
             {{ identity_edit_distance('postcode_a', 'postcode_b') }} as ed_postcode,
             {{ identity_edit_distance('phone_a', 'phone_b') }} as ed_phone
         from {{ relation }}
@@ -106,9 +108,12 @@
                 when street_a = street_b and postcode_a = postcode_b then 5
                 when jw_street >= 0.92 and ed_postcode <= 1 then 4
                 when jw_street >= 0.92 then 3
-                when postcode_a = postcode_b then 2
-                -- A postcode one edit away is the next district of the same town: evidence
-                -- of a neighbour, no more than the town (docs/identity.md, "Guards").
+                -- A postcode is a district: two records in it with other streets and house
+                -- numbers are neighbours, and a postcode one edit away is the next district;
+                -- both are the town's evidence, no more ("Neighbours and mailboxes are not
+                -- evidence", docs/identity.md).
+                when postcode_a = postcode_b
+                    and (jw_street >= 0.85 or (house_a <> '' and house_a = house_b)) then 2
                 when ed_postcode <= 1 or city_a = city_b then 1
                 else 0
             end as address_level,

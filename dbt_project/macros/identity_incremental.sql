@@ -13,7 +13,7 @@
 
 {#- Bump when the comparison levels or the blocking rules change: cached rows of an older
     version are then ignored and recomputed (a --full-refresh does the same). -#}
-{% macro identity_cache_version() %}'v2'{% endmacro %}
+{% macro identity_cache_version() %}'v3'{% endmacro %}
 
 {#- The record fields that blocking keys and comparison levels read. -#}
 {% macro identity_comparison_fields() %}

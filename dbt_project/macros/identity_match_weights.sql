@@ -38,8 +38,8 @@
             5: ['same street and postcode', 0.70, 0.00005],
             4: ['street and postcode within one edit', 0.05, 0.00002],
             3: ['same street, other postcode', 0.03, 0.0001],
-            2: ['same postcode, other street', 0.05, 0.001],
-            1: ['same city, or postcode within one edit', 0.07, 0.021],
+            2: ['same postcode, a similar street (Jaro-Winkler >= 0.85) or house number', 0.05, 0.0005],
+            1: ['same city, or the same or a neighbouring postcode', 0.07, 0.0215],
             0: ['other', 0.10, 0.97773],
         },
         'phone': {
@@ -78,13 +78,15 @@
 
 {#-
     Hard conditions on a pair's comparison levels, beside its match probability:
-    - evidence beyond the names: birth date, address (the same postcode at least; a similar
-      street in another postcode is not enough: street names repeat from town to town) or
-      phone agree at least roughly. Two people who share only a name (and a town, a
-      neighbouring postcode, or a mailbox name) are never merged, however rare the name: a
+    - evidence beyond the names: birth date, address (the same postcode with a similar
+      street or house number at least; a similar street in another postcode is not enough:
+      street names repeat from town to town) or phone agree at least roughly. Two people who
+      share only a name (and a town, a postcode, or a mailbox name) are never merged,
+      however rare the name: a
       mailbox name is mostly built from the name, so namesakes at different providers share
       it, and on both generators pairs whose only evidence beyond their (nearly) equal names
-      was the mailbox name or a postcode one edit away were almost all two people
+      was the mailbox name, a postcode one edit away or the same postcode with another street
+      were almost all two people
       (docs/identity.md, "Guards");
     - a first name that differs outright (level 0) needs the birth date to agree: members of
       one household agree on last name, address and phone, evidence that is not independent
