@@ -82,12 +82,11 @@
       street or house number at least; a similar street in another postcode is not enough:
       street names repeat from town to town) or phone agree at least roughly. Two people who
       share only a name (and a town, a postcode, or a mailbox name) are never merged,
-      however rare the name: a
-      mailbox name is mostly built from the name, so namesakes at different providers share
-      it, and on both generators pairs whose only evidence beyond their (nearly) equal names
-      was the mailbox name, a postcode one edit away or the same postcode with another street
-      were almost all two people
-      (docs/identity.md, "Guards");
+      however rare the name: a mailbox name is mostly built from the name, so namesakes at
+      different providers share it, and on both generators pairs whose only evidence beyond
+      their (nearly) equal names was the mailbox name, a postcode one edit away or the same
+      postcode with another street were almost all two people (docs/identity.md, "Neighbours
+      and mailboxes are not evidence");
     - a first name that differs outright (level 0) needs the birth date to agree: members of
       one household agree on last name, address and phone, evidence that is not independent
       (the model's assumption) and would otherwise be counted three times;
