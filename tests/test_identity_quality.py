@@ -60,3 +60,22 @@ def test_identity_precision_and_recall_on_generated_data(tmp_path):
             from int_identity__scored_pairs where match_probability >= {match_threshold(settings)}
         """).fetchone()
     assert confident > 0 and disagreeing == 0
+
+    # Calibration: the bands hold every scored pair that passes the guards once, and the
+    # bands from the threshold up hold exactly the pairs the build matched.
+    bands = misses["calibration"]
+    assert [b["band_from"] for b in bands] == sorted(b["band_from"] for b in bands)
+    assert all(b["band_from"] < b["band_to"] and b["band_from"] <= b["mean_probability"] <= b["band_to"]
+               for b in bands)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        truth_keys = f"(select source || ':' || source_id from read_parquet('{truth}') where source in ('crm', 'shop'))"
+        passing, matched = con.execute(f"""
+            select count(*), count(*) filter (where is_match)
+            from int_identity__scored_pairs
+            where {guard_failure_sql(settings.project_dir)} is null
+                and node_a in {truth_keys} and node_b in {truth_keys}
+        """).fetchone()
+    assert sum(b["true_pairs"] + b["false_pairs"] for b in bands) == passing > 0
+    threshold = match_threshold(settings)
+    assert sum(b["true_pairs"] + b["false_pairs"] for b in bands if b["band_from"] >= threshold) == matched > 0
+    assert "by predicted probability" in rendered

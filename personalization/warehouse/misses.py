@@ -11,7 +11,10 @@ so a change to blocking, levels or guards can be judged by what it could win and
   and by what stopped it (never a candidate, scored below the threshold, a guard, or matched but
   kept apart by the cluster guards);
 - every pair the model was confident about (probability at or above the threshold) that a guard
-  rejected, true and false: what each guard costs in recall and saves in precision.
+  rejected, true and false: what each guard costs in recall and saves in precision;
+- the model's calibration: the scored pairs that pass the guards, by band of predicted match
+  probability, true and false: how far the probabilities can be trusted, and what another
+  threshold would win and cost (`identity_match_threshold` was chosen from this table).
 
 Needs the `identity_eval` temp table of `evaluate` on the same connection.
 """
@@ -125,8 +128,38 @@ order by guard
 """
 
 
+_BANDS = (0.5, 0.8, 0.9, 0.95, 0.99, 0.999)
+
+_CALIBRATION_SQL = """
+with truth as (
+    select source || ':' || source_id as record_key, person_id
+    from identity_eval where source in ('crm', 'shop')
+),
+passing as (
+    select scored.match_probability, a.person_id = b.person_id as is_same_person
+    from int_identity__scored_pairs as scored
+    inner join truth as a on a.record_key = scored.node_a
+    inner join truth as b on b.record_key = scored.node_b
+    where {guard_reason} is null
+)
+select {band} as band_from,
+    count(*) filter (where is_same_person) as true_pairs,
+    count(*) filter (where not is_same_person) as false_pairs,
+    avg(match_probability) as mean_probability
+from passing
+group by all
+order by band_from
+"""
+
+
+def _band_sql(bands: list[float]) -> str:
+    """The lower bound of the band a match_probability falls in (0 below the first bound)."""
+    cases = " ".join(f"when match_probability >= {b!r} then {b!r}" for b in reversed(bands))
+    return f"case {cases} else 0.0 end"
+
+
 def explain_misses(con: duckdb.DuckDBPyConnection, threshold: float, project_dir: Path) -> dict[str, Any]:
-    """The three breakdowns of the module doc, on a connection holding `identity_eval`.
+    """The four breakdowns of the module doc, on a connection holding `identity_eval`.
 
     Args:
         con: the warehouse connection `evaluate` used (its `identity_eval` temp table).
@@ -142,8 +175,15 @@ def explain_misses(con: duckdb.DuckDBPyConnection, threshold: float, project_dir
     ).fetchall()]
     guarded = [{"guard": g, "true_pairs": t, "false_pairs": f} for g, t, f in con.execute(
         _GUARDED_SQL.format(threshold=float(threshold), guard_reason=guard_reason)).fetchall()]
+    bands = sorted({*_BANDS, float(threshold)})
+    upper = dict(zip((0.0, *bands), (*bands, 1.0), strict=True))
+    calibration = [{"band_from": float(b), "band_to": upper[float(b)], "true_pairs": t, "false_pairs": f,
+                    "mean_probability": p}
+                   for b, t, f, p in con.execute(_CALIBRATION_SQL.format(
+                       guard_reason=guard_reason, band=_band_sql(bands))).fetchall()]
     return {"linkable_missed": {k: int(v or 0) for k, v in linkable.items()},
-            "missed_profile_pairs": missed, "confident_pairs_guarded": guarded}
+            "missed_profile_pairs": missed, "confident_pairs_guarded": guarded,
+            "calibration": calibration}
 
 
 _LEGEND = ("shared: the strongest of birth date (<= 2 characters apart), postcode (<= 1 edit), "
@@ -158,7 +198,8 @@ def _label(code: str) -> str:
 
 
 def format_misses(misses: dict[str, Any]) -> list[Table]:
-    """Rich tables: the linkable split, missed pairs by evidence × cause, guarded confident pairs."""
+    """Rich tables: the linkable split, missed pairs by evidence × cause, guarded confident pairs,
+    calibration."""
     split = misses["linkable_missed"]
     linkable = Table("missed linkable pairs", "pairs", title="Where the missed linkable pairs are")
     linkable.add_row("between two parts of a person that both hold a CRM/shop record",
@@ -179,4 +220,13 @@ def format_misses(misses: dict[str, Any]) -> list[Table]:
                     title="Pairs at or above the threshold that a guard rejected")
     for g in misses["confident_pairs_guarded"]:
         guarded.add_row(g["guard"], f"{g['true_pairs']:,}", f"{g['false_pairs']:,}")
-    return [linkable, by_evidence, guarded]
+    calibration = Table("predicted probability", "true pairs", "false pairs", "share true", "mean predicted",
+                        title="Scored CRM/shop pairs that pass the guards, by predicted probability",
+                        caption="A calibrated model's share true follows its mean predicted probability; "
+                                "pairs at or above the threshold are merged.")
+    for c in misses["calibration"]:
+        pairs = c["true_pairs"] + c["false_pairs"]
+        calibration.add_row(f"{c['band_from']:g} to {c['band_to']:g}",
+                            f"{c['true_pairs']:,}", f"{c['false_pairs']:,}",
+                            f"{c['true_pairs'] / pairs:.3f}", f"{c['mean_probability']:.3f}")
+    return [linkable, by_evidence, guarded, calibration]
