@@ -242,6 +242,11 @@ RULES_CRM = [
            postcode="04109", birth_date="1979-04-12", city="Leipzig"),
     person("c13", "Katarina", "Zimmerman", "kati.z@web.de", street="Rosenweg 41",
            postcode="04190", birth_date="1979-12-04", city="Leipzig"),
+    # A household (no birth dates): one address and landline, one last name.
+    person("c14", "Lena", "Weber", "lena.weber@mail.de", phone="+493012345678", street="Kastanienallee 12",
+           postcode="10435", city="Berlin"),
+    person("c15", "Maria", "Rossi", "maria.rossi@mail.it", phone="+390612345678", street="Via Appia 21",
+           postcode="00183", city="Roma"),
     # Two deterministic groups of four joined by one fuzzy edge: 8 records > cap of 6.
     *[person(f"g{i}", "Max", "Mustermann", "max.m@big.de", street="Allee 1", postcode="99084",
              birth_date="1980-01-02") for i in range(1, 5)],
@@ -258,6 +263,11 @@ RULES_SHOP = [
            postcode="B12AA", city="Birmingham"),
     person("s5", "Olivia", "Joones", "oliviajones@gmail.com", street="5 Northman Lane",
            postcode="B18AA", city="Birmingham"),
+    # The household's other members: an account with only the last name, and a brother.
+    person("s6", None, "Weber", "weber.family@mail.de", phone="+493012345678", street="Kastanienallee 12",
+           postcode="10435", city="Berlin"),
+    person("s7", "Marco", "Rossi", "marco.rossi@mail.it", phone="+390612345678", street="Via Appia 21",
+           postcode="00183", city="Roma"),
 ]
 RULES_ORDERS = [("o1", None, "Anna.Schmidt@gmail.com"), ("o2", "s1", "annaschmidt@gmail.com"),
                 ("o3", None, "test@example.com")]
@@ -317,6 +327,23 @@ def test_a_mailbox_name_and_a_neighbouring_postcode_are_no_evidence_beyond_the_n
     assert rules.query(f"""select address_level, email_local_part_level, {guard_failure_sql(REPO)}
                            from int_identity__scored_pairs
                            where node_a = 'shop:s4' and node_b = 'shop:s5'""") == [(1, 2, "names only")]
+
+
+def test_a_household_without_birth_dates_is_not_one_person(rules):
+    from personalization.warehouse.misses import guard_failure_sql
+
+    # Last name, address and phone all agree, which the model counts as three independent
+    # pieces of evidence; the first name, which tells the members apart, is missing on one
+    # side or two edits off, and no birth date can stand in for it.
+    ids = rules.ids()
+    assert ids["crm:c14"] != ids["shop:s6"]
+    assert ids["crm:c15"] != ids["shop:s7"]
+    refused = rules.query(f"""select node_a, node_b, first_name_level, match_probability >= 0.99,
+                                   {guard_failure_sql(REPO)}
+                            from int_identity__scored_pairs
+                            where node_a in ('crm:c14', 'crm:c15') order by node_a""")
+    assert refused == [("crm:c14", "shop:s6", -1, True, "first name"),
+                       ("crm:c15", "shop:s7", 2, True, "first name")]
 
 
 def test_shared_role_email_junk_phone_default_birth_date_do_not_merge(rules):

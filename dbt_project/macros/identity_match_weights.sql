@@ -87,9 +87,11 @@
       their (nearly) equal names was the mailbox name, a postcode one edit away or the same
       postcode with another street were almost all two people (docs/identity.md, "Neighbours
       and mailboxes are not evidence");
-    - a first name that differs outright (level 0) needs the birth date to agree: members of
-      one household agree on last name, address and phone, evidence that is not independent
-      (the model's assumption) and would otherwise be counted three times;
+    - a first name that differs (level 0), is two edits apart (level 2: `maria` / `mario`)
+      or is missing on one side needs the birth date to agree: the first name is what tells
+      the members of one household apart, and they agree on last name, address and phone,
+      evidence that is not independent (the model's assumption) and would otherwise be
+      counted three times (docs/identity.md, "Households and the threshold");
     - birth dates that differ clearly (level 0: more than two characters, not a swap) are a
       contradiction, as in the cluster conflict guard: same-name relatives at one address
       (father and son) agree on everything else, and a mailbox name built from that name.
@@ -104,7 +106,7 @@
 {% macro identity_match_guard_failure() -%}
     case
         when birth_date_level = 0 then 'birth dates'
-        when first_name_level = 0 and birth_date_level < 2 then 'first name'
+        when first_name_level in (-1, 0, 2) and birth_date_level < 2 then 'first name'
         when not (birth_date_level >= 2 or address_level in (2, 4, 5) or phone_level >= 1)
             then 'names only'
     end

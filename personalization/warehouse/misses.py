@@ -188,8 +188,8 @@ def explain_misses(con: duckdb.DuckDBPyConnection, threshold: float, project_dir
 
 _LEGEND = ("shared: the strongest of birth date (<= 2 characters apart), postcode (<= 1 edit), "
            "street, mailbox name or city (similar), phone (<= 1 digit), else names only. "
-           "guard: birth dates = they differ clearly; first name = it differs and no birth date "
-           "agrees; names only = no evidence beyond the names (macros/identity_match_weights.sql). "
+           "guard: birth dates = they differ clearly; first name = it differs, is two edits off or "
+           "is missing, and no birth date agrees; names only = no evidence beyond the names (macros/identity_match_weights.sql). "
            "cluster guard = matched, kept apart by the cluster conflict or size guards.")
 
 
