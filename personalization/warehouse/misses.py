@@ -111,11 +111,14 @@ from parts as a
 inner join parts as b on a.person_id = b.person_id and a.unified_id < b.unified_id
 """
 
-_GUARDED_SQL = """
-with truth as (
+# The CRM/shop records of the evaluation, keyed as int_identity__scored_pairs keys them.
+_TRUTH_CTE = """truth as (
     select source || ':' || source_id as record_key, person_id
     from identity_eval where source in ('crm', 'shop')
-)
+)"""
+
+_GUARDED_SQL = """
+with {truth}
 select 'guard: ' || {guard_reason} as guard,
     count(*) filter (where a.person_id = b.person_id) as true_pairs,
     count(*) filter (where a.person_id <> b.person_id) as false_pairs
@@ -131,10 +134,7 @@ order by guard
 _BANDS = (0.5, 0.8, 0.9, 0.95, 0.99, 0.999)
 
 _CALIBRATION_SQL = """
-with truth as (
-    select source || ':' || source_id as record_key, person_id
-    from identity_eval where source in ('crm', 'shop')
-),
+with {truth},
 passing as (
     select scored.match_probability, a.person_id = b.person_id as is_same_person
     from int_identity__scored_pairs as scored
@@ -174,13 +174,13 @@ def explain_misses(con: duckdb.DuckDBPyConnection, threshold: float, project_dir
         "select evidence, names, stopped_by, count(*) from identity_missed_pairs group by all order by all"
     ).fetchall()]
     guarded = [{"guard": g, "true_pairs": t, "false_pairs": f} for g, t, f in con.execute(
-        _GUARDED_SQL.format(threshold=float(threshold), guard_reason=guard_reason)).fetchall()]
+        _GUARDED_SQL.format(truth=_TRUTH_CTE, threshold=float(threshold), guard_reason=guard_reason)).fetchall()]
     bands = sorted({*_BANDS, float(threshold)})
     upper = dict(zip((0.0, *bands), (*bands, 1.0), strict=True))
     calibration = [{"band_from": float(b), "band_to": upper[float(b)], "true_pairs": t, "false_pairs": f,
                     "mean_probability": p}
                    for b, t, f, p in con.execute(_CALIBRATION_SQL.format(
-                       guard_reason=guard_reason, band=_band_sql(bands))).fetchall()]
+                       truth=_TRUTH_CTE, guard_reason=guard_reason, band=_band_sql(bands))).fetchall()]
     return {"linkable_missed": {k: int(v or 0) for k, v in linkable.items()},
             "missed_profile_pairs": missed, "confident_pairs_guarded": guarded,
             "calibration": calibration}
@@ -189,8 +189,9 @@ def explain_misses(con: duckdb.DuckDBPyConnection, threshold: float, project_dir
 _LEGEND = ("shared: the strongest of birth date (<= 2 characters apart), postcode (<= 1 edit), "
            "street, mailbox name or city (similar), phone (<= 1 digit), else names only. "
            "guard: birth dates = they differ clearly; first name = it differs, is two edits off or "
-           "is missing, and no birth date agrees; names only = no evidence beyond the names (macros/identity_match_weights.sql). "
-           "cluster guard = matched, kept apart by the cluster conflict or size guards.")
+           "is missing, and no birth date agrees; names only = no evidence beyond the names "
+           "(macros/identity_match_weights.sql). cluster guard = matched, kept apart by the cluster "
+           "conflict or size guards.")
 
 
 def _label(code: str) -> str:
