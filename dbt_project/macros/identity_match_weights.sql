@@ -87,7 +87,7 @@
       their (nearly) equal names was the mailbox name, a postcode one edit away or the same
       postcode with another street were almost all two people (docs/identity.md, "Neighbours
       and mailboxes are not evidence");
-    - a first name that differs (level 0), is two edits apart (level 2: `maria` / `mario`)
+    - a first name that differs (level 0), is two edits apart (level 2: `maria` / `marco`)
       or is missing on one side needs the birth date to agree: the first name is what tells
       the members of one household apart, and they agree on last name, address and phone,
       evidence that is not independent (the model's assumption) and would otherwise be

@@ -111,21 +111,26 @@ from parts as a
 inner join parts as b on a.person_id = b.person_id and a.unified_id < b.unified_id
 """
 
-# The CRM/shop records of the evaluation, keyed as int_identity__scored_pairs keys them.
-_TRUTH_CTE = """truth as (
+# The scored pairs whose two records are CRM/shop records of the evaluation, each with
+# whether the truth calls them one person: what the guard and calibration tables count.
+_JUDGED_CTE = """truth as (
     select source || ':' || source_id as record_key, person_id
     from identity_eval where source in ('crm', 'shop')
+),
+judged as (
+    select scored.*, a.person_id = b.person_id as is_same_person
+    from int_identity__scored_pairs as scored
+    inner join truth as a on a.record_key = scored.node_a
+    inner join truth as b on b.record_key = scored.node_b
 )"""
 
 _GUARDED_SQL = """
-with {truth}
+with {judged}
 select 'guard: ' || {guard_reason} as guard,
-    count(*) filter (where a.person_id = b.person_id) as true_pairs,
-    count(*) filter (where a.person_id <> b.person_id) as false_pairs
-from int_identity__scored_pairs as scored
-inner join truth as a on a.record_key = scored.node_a
-inner join truth as b on b.record_key = scored.node_b
-where scored.match_probability >= {threshold} and not scored.is_match
+    count(*) filter (where is_same_person) as true_pairs,
+    count(*) filter (where not is_same_person) as false_pairs
+from judged
+where match_probability >= {threshold} and not is_match
 group by all
 order by guard
 """
@@ -134,19 +139,13 @@ order by guard
 _BANDS = (0.5, 0.8, 0.9, 0.95, 0.99, 0.999)
 
 _CALIBRATION_SQL = """
-with {truth},
-passing as (
-    select scored.match_probability, a.person_id = b.person_id as is_same_person
-    from int_identity__scored_pairs as scored
-    inner join truth as a on a.record_key = scored.node_a
-    inner join truth as b on b.record_key = scored.node_b
-    where {guard_reason} is null
-)
+with {judged}
 select {band} as band_from,
     count(*) filter (where is_same_person) as true_pairs,
     count(*) filter (where not is_same_person) as false_pairs,
     avg(match_probability) as mean_probability
-from passing
+from judged
+where {guard_reason} is null
 group by all
 order by band_from
 """
@@ -174,13 +173,13 @@ def explain_misses(con: duckdb.DuckDBPyConnection, threshold: float, project_dir
         "select evidence, names, stopped_by, count(*) from identity_missed_pairs group by all order by all"
     ).fetchall()]
     guarded = [{"guard": g, "true_pairs": t, "false_pairs": f} for g, t, f in con.execute(
-        _GUARDED_SQL.format(truth=_TRUTH_CTE, threshold=float(threshold), guard_reason=guard_reason)).fetchall()]
+        _GUARDED_SQL.format(judged=_JUDGED_CTE, threshold=float(threshold), guard_reason=guard_reason)).fetchall()]
     bands = sorted({*_BANDS, float(threshold)})
     upper = dict(zip((0.0, *bands), (*bands, 1.0), strict=True))
     calibration = [{"band_from": float(b), "band_to": upper[float(b)], "true_pairs": t, "false_pairs": f,
                     "mean_probability": p}
                    for b, t, f, p in con.execute(_CALIBRATION_SQL.format(
-                       truth=_TRUTH_CTE, guard_reason=guard_reason, band=_band_sql(bands))).fetchall()]
+                       judged=_JUDGED_CTE, guard_reason=guard_reason, band=_band_sql(bands))).fetchall()]
     return {"linkable_missed": {k: int(v or 0) for k, v in linkable.items()},
             "missed_profile_pairs": missed, "confident_pairs_guarded": guarded,
             "calibration": calibration}
