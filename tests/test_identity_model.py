@@ -30,14 +30,25 @@ LAMBDA = 0.3
 PAIRS = 200_000.0
 
 # Planted m and u per comparison level, far from the weak prior m0 the EM starts from. Levels
-# left out never occur (keeps the pattern table at a few hundred patterns).
+# left out never occur (keeps the pattern table at a few hundred patterns). u here is among
+# the candidate pairs, which blocking made agree far more often than random pairs do
+# (RANDOM_U, the stand-in for int_identity__u_probabilities): namesakes share names, and
+# half of them a town (address level 1). EM has to learn m despite that gap.
 PLANTED = {
-    "first_name": {4: (0.75, 0.004), 3: (0.15, 0.016), 0: (0.10, 0.98)},
-    "last_name": {4: (0.80, 0.003), 3: (0.12, 0.007), 0: (0.08, 0.99)},
-    "birth_date": {3: (0.80, 0.0005), 2: (0.12, 0.004), 0: (0.08, 0.9955)},
-    "address": {5: (0.55, 0.0005), 2: (0.20, 0.005), 0: (0.25, 0.9945)},
+    "first_name": {4: (0.75, 0.20), 3: (0.15, 0.05), 0: (0.10, 0.75)},
+    "last_name": {4: (0.80, 0.30), 3: (0.12, 0.05), 0: (0.08, 0.65)},
+    "birth_date": {3: (0.80, 0.05), 2: (0.12, 0.02), 0: (0.08, 0.93)},
+    "address": {5: (0.55, 0.001), 1: (0.15, 0.50), 0: (0.30, 0.499)},
     "phone": {2: (0.40, 0.0005), 0: (0.60, 0.9995)},
     "email_local_part": {2: (0.30, 0.001), 0: (0.70, 0.999)},
+}
+RANDOM_U = {
+    "first_name": {4: 0.004, 3: 0.016, 0: 0.98},
+    "last_name": {4: 0.003, 3: 0.007, 0: 0.99},
+    "birth_date": {3: 0.0005, 2: 0.004, 0: 0.9955},
+    "address": {5: 0.00001, 1: 0.02, 0: 0.97999},
+    "phone": {2: 0.0005, 0: 0.9995},
+    "email_local_part": {2: 0.001, 0: 0.999},
 }
 ALL_LEVELS = {"first_name": range(5), "last_name": range(5), "birth_date": range(4),
               "address": range(6), "phone": range(3), "email_local_part": range(3)}
@@ -95,7 +106,7 @@ def model(tmp_path_factory) -> Path:
                    for name in ("engine.sql", "changed_rows.sql", "exact_sum.sql"))]:
         shutil.copy(path, root / "dbt_project" / "macros" / path.name)
     u_rows = [{"comparison": c, "comparison_level": lv,
-               "u_probability": PLANTED[c][lv][1] if lv in PLANTED[c] else 1e-9}
+               "u_probability": RANDOM_U[c].get(lv, 1e-9)}
               for c, levels in ALL_LEVELS.items() for lv in levels]
     standins = {
         "int_identity__guarded_records": _records(),
@@ -131,8 +142,10 @@ def test_em_recovers_the_planted_m_probabilities(model):
     for comparison, levels in ALL_LEVELS.items():
         for level in levels:
             m = PLANTED[comparison][level][0] if level in PLANTED[comparison] else 0.0
-            assert learned[(comparison, level)][0] == pytest.approx(m, abs=0.01), (comparison, level)
-    assert max(change for _, change in learned.values()) < 1e-4  # converged
+            assert learned[(comparison, level)][0] == pytest.approx(m, abs=0.005), (comparison, level)
+    # Converged: with u learned per session too (two free classes) EM moves more slowly than
+    # with u fixed; the last of the 40 iterations moves no m by more than 0.0005.
+    assert max(change for _, change in learned.values()) < 5e-4
 
 
 def test_term_frequencies_separate_a_common_from_a_rare_namesake_pair(model):

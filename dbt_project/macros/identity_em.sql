@@ -3,35 +3,35 @@
 
     E step: each comparison pattern of `patterns_relation` gets its match probability from
     the `previous` iteration's m, u and match share (comparisons in `fixed` left out); M step:
-    m of every level = its match-weighted share (levels of `fixed` comparisons keep m0), the
-    match share = the mean match probability. With update_m=false only the share moves.
+    m of every level = its match-weighted share, u = its non-match-weighted share (both pulled
+    toward their starting values by `prior_pairs` pseudo-pairs; `fixed` comparisons keep m0
+    and the random pairs' u), the match share = the mean match probability.
+    u moves because the session's non-matches are not random pairs: blocking made them agree
+    (namesakes in one town, people born on one day with one postcode), and with the random
+    pairs' u EM would call that agreement a match (docs/identity.md, "EM that learns u too").
     Expects CTEs `prior` (identity_prior_rows) and `u_probabilities` in scope.
 -#}
-{% macro identity_em_step(patterns_relation, previous, fixed, prior_pairs, initial_lambda, update_m=true) %}
+{% macro identity_em_step(patterns_relation, previous, fixed, prior_pairs, initial_lambda) %}
+    {%- set fixed_list = ("'" ~ fixed | join("', '") ~ "'") if fixed else "''" %}
     select
         prior.comparison,
         prior.comparison_level,
         prior.m_prior,
-        {%- if update_m %}
-        case when prior.comparison in ({{ ("'" ~ fixed | join("', '") ~ "'") if fixed else "''" }}) then prior.m_prior
+        case when prior.comparison in ({{ fixed_list }}) then prior.m_prior
             else (coalesce(maximised.weighted_pairs, 0) + {{ prior_pairs }} * prior.m_prior)
                 / (coalesce(max(maximised.comparison_weighted_pairs) over (partition by prior.comparison), 0)
                 + {{ prior_pairs }})
         end as m_probability,
-        {%- else %}
-        previous_m.m_probability,
-        {%- endif %}
-        u_probabilities.u_probability,
+        case when prior.comparison in ({{ fixed_list }}) then u_probabilities.u_probability
+            else (coalesce(maximised.nonmatch_pairs, 0) + {{ prior_pairs }} * u_probabilities.u_probability)
+                / (coalesce(max(maximised.comparison_nonmatch_pairs) over (partition by prior.comparison), 0)
+                + {{ prior_pairs }})
+        end as u_probability,
         coalesce(max(maximised.match_share) over (), {{ initial_lambda }}) as match_share
     from prior
     inner join u_probabilities
         on prior.comparison = u_probabilities.comparison
         and prior.comparison_level = u_probabilities.comparison_level
-    {%- if not update_m %}
-    inner join {{ previous }} as previous_m
-        on prior.comparison = previous_m.comparison
-        and prior.comparison_level = previous_m.comparison_level
-    {%- endif %}
     left join (
         select
             comparison,
@@ -39,6 +39,9 @@
             weighted_pairs,
             sum(case when comparison_level >= 0 then weighted_pairs else 0 end)
                 over (partition by comparison) as comparison_weighted_pairs,
+            pairs - weighted_pairs as nonmatch_pairs,
+            sum(case when comparison_level >= 0 then pairs - weighted_pairs else 0 end)
+                over (partition by comparison) as comparison_nonmatch_pairs,
             sum(weighted_pairs) over (partition by comparison)
                 / sum(pairs) over (partition by comparison) as match_share
         from (
@@ -61,7 +64,7 @@
                         patterns.pair_count,
                         patterns.comparison,
                         patterns.comparison_level,
-                        sum(case when patterns.comparison in ({{ ("'" ~ fixed | join("', '") ~ "'") if fixed else "''" }}) then 0
+                        sum(case when patterns.comparison in ({{ fixed_list }}) then 0
                             else coalesce(ln(previous.m_probability / previous.u_probability), 0) end)
                             over (partition by patterns.pattern_id) as pattern_log_factor,
                         max(previous.match_share) over () as match_share

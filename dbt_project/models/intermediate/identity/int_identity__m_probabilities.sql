@@ -1,27 +1,34 @@
 -- One row per (comparison, level): m = P(level | same person), learned by expectation-
--- maximisation over the candidate pairs with u fixed (int_identity__u_probabilities), in
--- training sessions as Splink does: each session takes the candidate pairs that agree
--- exactly on some fields (its rule) and estimates m of the other comparisons only. Among
--- pairs born on the same day, the different persons look like random pairs on their names
--- and addresses, so EM can tell them apart; over all candidate pairs it could not (a
--- household's members agree on address, last name and phone, which random pairs rarely do,
--- so EM would call them one person). Sessions:
+-- maximisation over the candidate pairs in training sessions as Splink does: each session
+-- takes the candidate pairs that agree exactly on some fields (its rule) and estimates m of
+-- the other comparisons only. Among pairs born on the same day, the different persons do not
+-- look like one person on their names and addresses, so EM can tell them apart; over all
+-- candidate pairs it could not (a household's members agree on address, last name and phone,
+-- which random pairs rarely do, so EM would call them one person). Sessions:
 --   same_birth_date (birth_date exact): trains names, address, phone, mailbox name;
---   same_full_name  (both names exact): trains birth date, address, phone, mailbox name.
+--   same_full_name  (both names exact): trains birth date, address, phone (not the mailbox
+--                   name: it is mostly built from the names, so namesakes share it).
+-- Within a session u is learned too (both classes free, starting from the random pairs' u of
+-- int_identity__u_probabilities): blocking made the session's non-matches agree far more
+-- often than random pairs (namesakes blocked by name and city share the city), and with the
+-- random u EM took that agreement for the match class (docs/identity.md, "EM that learns u
+-- too"). The scores use the random pairs' u, the u of the population the prior is over.
 -- A comparison's m is the mean over the sessions that trained it. E step: each pattern's
--- match probability from m, u and the session's match share; M step: m = the match-weighted
--- share of each level. var identity_em_iterations iterations are unrolled into plain SQL
--- (Spark runs them one query each: identity_em_sessions); `m_change` is the last iteration's
--- largest move, ~0 when converged. The weak prior m0 counts as var identity_m_prior_pairs
--- pairs. Finally the prior, the probability that two random person records are one person,
--- is estimated by EM over all n(n-1)/2 record pairs with m and u fixed (`prior_weight`).
+-- match probability from m, u and the session's match share; M step: m and u = the match-
+-- and non-match-weighted share of each level. var identity_em_iterations iterations are
+-- unrolled into plain SQL (Spark runs them one query each: identity_em_sessions); `m_change`
+-- is the last iteration's largest move, ~0 when converged. The weak priors m0 and u count as
+-- var identity_m_prior_pairs pairs. Finally the prior, the probability that two random person
+-- records are one person, is estimated by EM over all n(n-1)/2 record pairs with m and u fixed
+-- (`prior_weight`).
 -- Stored model: re-estimated only when int_identity__model_schedule says so, else kept.
-{%- set iterations = var('identity_em_iterations', 25) %}
+{%- set iterations = var('identity_em_iterations', 40) %}
 {%- set prior_pairs = var('identity_m_prior_pairs', 10) %}
 {%- set initial_lambda = var('identity_em_initial_lambda', 0.1) %}
 {%- set sessions = {
     'same_birth_date': {'filter': 'birth_date_level = 3', 'fixed': ['birth_date']},
-    'same_full_name': {'filter': 'first_name_level = 4 and last_name_level = 4', 'fixed': ['first_name', 'last_name']},
+    'same_full_name': {'filter': 'first_name_level = 4 and last_name_level = 4',
+                       'fixed': ['first_name', 'last_name', 'email_local_part']},
 } %}
 
 {#- The CTEs the EM iterations read, kept as text: on Spark identity_em_sessions runs each
@@ -64,12 +71,12 @@ with {{ em_context }},
 -- Mean m over the sessions that trained each comparison.
 trained as (
     select
-        comparison,
-        comparison_level,
-        max(m_prior) as m_prior,
-        avg(m_probability) as m_probability,
-        max(u_probability) as u_probability,
-        max(m_change) as m_change
+        sessions.comparison,
+        sessions.comparison_level,
+        max(sessions.m_prior) as m_prior,
+        avg(sessions.m_probability) as m_probability,
+        max(u_probabilities.u_probability) as u_probability,
+        max(sessions.m_change) as m_change
     from (
         {%- for session, spec in sessions.items() %}
         select
@@ -77,7 +84,6 @@ trained as (
             last_step.comparison_level,
             last_step.m_prior,
             last_step.m_probability,
-            last_step.u_probability,
             abs(last_step.m_probability - step_before.m_probability) as m_change
         from {{ session }}_{{ iterations }} as last_step
         inner join {{ session }}_{{ iterations - 1 }} as step_before
@@ -89,7 +95,10 @@ trained as (
         {%- endif %}
         {%- endfor %}
     ) as sessions
-    group by comparison, comparison_level
+    inner join u_probabilities
+        on sessions.comparison = u_probabilities.comparison
+        and sessions.comparison_level = u_probabilities.comparison_level
+    group by sessions.comparison, sessions.comparison_level
 ),
 
 records as (
