@@ -79,3 +79,20 @@ def test_identity_precision_and_recall_on_generated_data(tmp_path):
     threshold = match_threshold(settings)
     assert sum(b["true_pairs"] + b["false_pairs"] for b in bands if b["band_from"] >= threshold) == matched > 0
     assert "by predicted probability" in rendered
+
+    # m against the truth: one row per level of the model, each comparison's true shares add
+    # up to one, and EM's m is near the truth's for each comparison's most common level. Not
+    # the mailbox name's: only the same-birth-date session trains it, a few dozen pairs at
+    # this size, so its weak prior (m0 = 0.2 for 10 pairs) still pulls it down.
+    learned = misses["m_against_truth"]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        model = dict(((c, lv), m) for c, lv, m in con.execute(
+            "select comparison, comparison_level, m_probability from int_identity__m_probabilities").fetchall())
+    assert {(m["comparison"], m["comparison_level"]): m["m_probability"] for m in learned} == model
+    for comparison in {m["comparison"] for m in learned}:
+        rows = [m for m in learned if m["comparison"] == comparison]
+        assert sum(m["true_share"] for m in rows) == pytest.approx(1.0), comparison
+        top = max(rows, key=lambda m: m["true_pairs"])
+        if comparison != "email_local_part":
+            assert top["m_probability"] == pytest.approx(top["true_share"], abs=0.1), top
+    assert "against the truth" in "".join(str(t.title) for t in format_misses(misses))

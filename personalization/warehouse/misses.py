@@ -14,7 +14,10 @@ so a change to blocking, levels or guards can be judged by what it could win and
   rejected, true and false: what each guard costs in recall and saves in precision;
 - the model's calibration: the scored pairs that pass the guards, by band of predicted match
   probability, true and false: how far the probabilities can be trusted, and what another
-  threshold would win and cost (`identity_match_threshold` was chosen from this table).
+  threshold would win and cost (`identity_match_threshold` was chosen from this table);
+- the learned m of every comparison level beside the share of that level among the scored
+  pairs the truth calls one person: where EM learned something the data does not say (this
+  table found the u that EM held fixed, docs/identity.md "EM that learns u too").
 
 Needs the `identity_eval` temp table of `evaluate` on the same connection.
 """
@@ -151,6 +154,39 @@ order by band_from
 """
 
 
+# Per comparison level: the model's m and the level's share among the true pairs where both
+# records have the field (level >= 0), the truth's m over the pairs that were scored.
+_M_AGAINST_TRUTH_SQL = """
+with {judged},
+true_levels as (
+    {true_levels}
+),
+counted as (
+    select comparison, comparison_level, count(*) as true_pairs
+    from true_levels where comparison_level >= 0 group by all
+)
+select model.comparison, model.comparison_level, model.m_probability,
+    coalesce(counted.true_pairs, 0) as true_pairs,
+    coalesce(counted.true_pairs, 0) / nullif(sum(coalesce(counted.true_pairs, 0))
+        over (partition by model.comparison), 0) as true_share
+from int_identity__m_probabilities as model
+left join counted
+    on counted.comparison = model.comparison and counted.comparison_level = model.comparison_level
+order by model.comparison, model.comparison_level desc
+"""
+
+
+def _m_against_truth(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    comparisons = [c for (c,) in con.execute(
+        "select distinct comparison from int_identity__m_probabilities order by 1").fetchall()]
+    true_levels = "\n    union all\n    ".join(
+        f"select '{c}' as comparison, {c}_level as comparison_level from judged where is_same_person"
+        for c in comparisons)
+    columns = ("comparison", "comparison_level", "m_probability", "true_pairs", "true_share")
+    return [dict(zip(columns, row, strict=True)) for row in con.execute(
+        _M_AGAINST_TRUTH_SQL.format(judged=_JUDGED_CTE, true_levels=true_levels)).fetchall()]
+
+
 def _band_sql(bands: list[float]) -> str:
     """The lower bound of the band a match_probability falls in (0 below the first bound)."""
     cases = " ".join(f"when match_probability >= {b!r} then {b!r}" for b in reversed(bands))
@@ -158,7 +194,7 @@ def _band_sql(bands: list[float]) -> str:
 
 
 def explain_misses(con: duckdb.DuckDBPyConnection, threshold: float, project_dir: Path) -> dict[str, Any]:
-    """The four breakdowns of the module doc, on a connection holding `identity_eval`.
+    """The five breakdowns of the module doc, on a connection holding `identity_eval`.
 
     Args:
         con: the warehouse connection `evaluate` used (its `identity_eval` temp table).
@@ -182,7 +218,7 @@ def explain_misses(con: duckdb.DuckDBPyConnection, threshold: float, project_dir
                        judged=_JUDGED_CTE, guard_reason=guard_reason, band=_band_sql(bands))).fetchall()]
     return {"linkable_missed": {k: int(v or 0) for k, v in linkable.items()},
             "missed_profile_pairs": missed, "confident_pairs_guarded": guarded,
-            "calibration": calibration}
+            "calibration": calibration, "m_against_truth": _m_against_truth(con)}
 
 
 _LEGEND = ("shared: the strongest of birth date (<= 2 characters apart), postcode (<= 1 edit), "
@@ -199,7 +235,7 @@ def _label(code: str) -> str:
 
 def format_misses(misses: dict[str, Any]) -> list[Table]:
     """Rich tables: the linkable split, missed pairs by evidence × cause, guarded confident pairs,
-    calibration."""
+    calibration, learned m against the truth."""
     split = misses["linkable_missed"]
     linkable = Table("missed linkable pairs", "pairs", title="Where the missed linkable pairs are")
     linkable.add_row("between two parts of a person that both hold a CRM/shop record",
@@ -229,4 +265,12 @@ def format_misses(misses: dict[str, Any]) -> list[Table]:
         calibration.add_row(f"{c['band_from']:g} to {c['band_to']:g}",
                             f"{c['true_pairs']:,}", f"{c['false_pairs']:,}",
                             f"{c['true_pairs'] / pairs:.3f}", f"{c['mean_probability']:.3f}")
-    return [linkable, by_evidence, guarded, calibration]
+    learned = Table("comparison", "level", "learned m", "share among true pairs", "true pairs",
+                    title="The model's m against the truth",
+                    caption="Share of each level among the scored CRM/shop pairs of one person where both "
+                            "records have the field. Far apart: EM learned something the data does not say.")
+    for m in misses["m_against_truth"]:
+        share = "" if m["true_share"] is None else f"{m['true_share']:.3f}"
+        learned.add_row(m["comparison"], str(m["comparison_level"]), f"{m['m_probability']:.3f}", share,
+                        f"{m['true_pairs']:,}")
+    return [linkable, by_evidence, guarded, calibration, learned]
