@@ -57,6 +57,13 @@ copy (
 ) to '{path}' (format parquet)
 """
 
+def learned_model(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The stored identity model: m, u and match weight per comparison level."""
+    return [dict(zip(("comparison", "level", "m", "u", "weight"), row, strict=True))
+            for row in con.execute("select comparison, comparison_level, m_probability, u_probability, "
+                                   "match_weight from int_identity__m_probabilities order by 1, 2").fetchall()]
+
+
 SCORE_SQL = """
 with truth as (
     select source || ':' || source_id as record_key, person_id
@@ -126,10 +133,7 @@ def main() -> None:
                                               "candidate_pairs", "only_this_rule"), row, strict=True))
                                     for row in con.execute("select * from int_identity__blocking_rules "
                                                            "order by blocking_rule").fetchall()]
-        result["model"] = [dict(zip(("comparison", "level", "m", "u", "weight"), row, strict=True))
-                           for row in con.execute(
-                               "select comparison, comparison_level, m_probability, u_probability, "
-                               "match_weight from int_identity__m_probabilities order by 1, 2").fetchall()]
+        result["model"] = learned_model(con)
         result["prior_weight"] = con.execute(
             "select max(prior_weight) from int_identity__m_probabilities").fetchone()[0]
         records = args.work / f"person_records-{args.customers}.parquet" if args.home \

@@ -31,6 +31,7 @@ import duckdb
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.identity import learned_model  # noqa: E402
 from benchmarks.identity_nights import _restore  # noqa: E402
 from personalization.config import load_settings  # noqa: E402
 from personalization.warehouse.dbt import invoke  # noqa: E402
@@ -54,14 +55,14 @@ def main() -> None:
     saved = settings.warehouse_path.with_name("warehouse.threshold-saved.duckdb")
     if not saved.exists():
         shutil.copy(settings.warehouse_path, saved)
+    first = "int_identity__model_schedule" if args.reestimate else "int_identity__scored_pairs"
+    reestimate = {"identity_reestimate": True} if args.reestimate else {}
     runs = []
     for threshold in (float(t) for t in args.thresholds.split(",")):
         _restore(saved, settings)
         started = time.perf_counter()
-        first = "int_identity__model_schedule" if args.reestimate else "int_identity__scored_pairs"
         invoke(["run", "--select", f"{first}+,+identity_map"], settings, ds=args.ds,
-               extra_vars={"identity_match_threshold": threshold,
-                           **({"identity_reestimate": True} if args.reestimate else {})})
+               extra_vars={"identity_match_threshold": threshold, **reestimate})
         seconds = round(time.perf_counter() - started, 1)
         evaluation = evaluate(args.truth, settings, misses=True)
         run = {"threshold": threshold, "rebuild_seconds": seconds,
@@ -76,15 +77,14 @@ def main() -> None:
     print(f"written to {out}")
 
 
-def _model(settings) -> list[dict]:
-    """The identity model the run scored with: m, u and weight per comparison level."""
+def _model(settings) -> dict:
+    """The identity model the run scored with: m, u and weight per level, prior, convergence."""
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        columns = ("comparison", "comparison_level", "m_probability", "u_probability", "match_weight",
-                   "prior_weight", "m_change", "estimated_on")
-        rows = con.execute(f"select {', '.join(columns)} from int_identity__m_probabilities "
-                           "order by comparison, comparison_level").fetchall()
-    return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in zip(columns, row, strict=True)}
-            for row in rows]
+        prior_weight, m_change, estimated_on = con.execute(
+            "select max(prior_weight), max(m_change), max(estimated_on) "
+            "from int_identity__m_probabilities").fetchone()
+        return {"levels": learned_model(con), "prior_weight": prior_weight, "m_change": m_change,
+                "estimated_on": estimated_on.isoformat()}
 
 
 if __name__ == "__main__":
