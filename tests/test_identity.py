@@ -172,16 +172,19 @@ class IdentityProject:
             "email_sha256": pa.array([e[2] for e in events], pa.string()),
             "event_type": pa.array(["page_view"] * len(events), pa.string()),
             "url": pa.array([e[3] if len(e) > 3 else None for e in events], pa.string()),
-            "occurred_at": pa.array([dt.datetime(2026, 1, 1)] * len(events), pa.timestamp("us")),
+            "occurred_at": pa.array([e[4] if len(e) > 4 else dt.datetime(2026, 1, 1) for e in events],
+                                    pa.timestamp("us")),
             "delivered_on": pa.array([self.deliveries[e] for e in events], pa.date32()),
         }), self.data / "events.parquet")
 
-    def build(self, ds: str, full_refresh: bool = False, run_only: bool = False, **dbt_vars) -> None:
-        """`dbt build` (or `dbt run`: models only, no tests or seeds) for the logical date;
-        `dbt_vars` add to (or override) the project's vars for this build only."""
-        self.finish_build(self.start_build(ds, full_refresh, run_only, **dbt_vars))
+    def build(self, ds: str, full_refresh: bool = False, run_only: bool = False, select: str | None = None,
+              **dbt_vars) -> None:
+        """`dbt build` (or `dbt run`: models only, no tests or seeds) for the logical date, of
+        every model or the `select`ed ones; `dbt_vars` add to (or override) the project's vars
+        for this build only."""
+        self.finish_build(self.start_build(ds, full_refresh, run_only, select, **dbt_vars))
 
-    def start_build(self, ds: str, full_refresh: bool = False, run_only: bool = False,
+    def start_build(self, ds: str, full_refresh: bool = False, run_only: bool = False, select: str | None = None,
                     **dbt_vars) -> subprocess.Popen:
         """`build` started in the background (another project's build can run beside it);
         `finish_build` waits for it and fails the test if dbt failed."""
@@ -197,6 +200,7 @@ class IdentityProject:
                 "--profiles-dir", str(self.root), "--target-path", str(self.root / "target"),
                 "--log-path", str(self.root / "logs"), "--vars", json.dumps({"ds": ds, **self.vars, **dbt_vars}),
                 *(["--full-refresh"] if full_refresh else []),
+                *(["--select", select] if select else []),
             ], env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
 
     def finish_build(self, process: subprocess.Popen) -> None:

@@ -356,3 +356,15 @@
 {% macro default__materialized_cte() %}materialized{% endmacro %}
 
 {% macro spark__materialized_cte() %}{% endmacro %}
+
+{#- `name as {{ not_materialized_cte() }} (...)`: read a table a CTE merely names afresh at
+    every reference, each taking only its columns and filters. DuckDB materializes a CTE
+    read more than once, all its columns (1.5M person records at 1M people: ≈ 1.3 CPU s for a
+    model that then reads few of them). -#}
+{% macro not_materialized_cte() -%}
+  {{ return(adapter.dispatch('not_materialized_cte', 'personalization')()) }}
+{%- endmacro %}
+
+{% macro default__not_materialized_cte() %}not materialized{% endmacro %}
+
+{% macro spark__not_materialized_cte() %}{% endmacro %}

@@ -193,3 +193,37 @@
     select cluster_of.record_key from cluster_of
     where cluster_of.cluster_node in (select reach.node from reach)
 {% endmacro %}
+
+
+
+{#- Did the night before stop inside the identity chain, leaving this table (the ids) behind
+    the clusters or the published identity map (`published`) behind this table? Then the
+    clusters last night's run changed are outside tonight's region with ids that were never
+    assigned to them, and the ids must be assigned over every record, as a full rebuild does.
+    Told by the clusters' rows written after this table's newest stamp (`since`) by an earlier
+    run, and by a count and a hash sum of the identity map and this table (DuckDB). -#}
+{% macro identity_previous_night_stopped(published, since) %}
+    {%- if not execute %}{{ return(false) }}{% endif %}
+    {%- set sums = "select count(*) as row_count, sum(hash(source, source_id, unified_id)) as hash_sum from " %}
+    {%- set query = "select published.row_count = stored.row_count and published.hash_sum = stored.hash_sum"
+                    ~ " from (" ~ sums ~ published ~ ") as published, (" ~ sums ~ this ~ ") as stored" %}
+    {%- if run_query(query).columns[0].values()[0] is not true %}{{ return(true) }}{% endif %}
+    {%- if since is none %}{{ return(false) }}{% endif %}
+    {%- set clusters_ahead = run_query("select count(*) > 0 from " ~ ref('int_identity__clusters')
+        ~ " where changed_at > timestamp '" ~ since ~ "' and changed_at < " ~ run_start()) %}
+    {{ return(clusters_ahead.columns[0].values()[0] is true) }}
+{% endmacro %}
+
+
+{#- The records whose int_identity__id_assignment row may differ from the table's: tonight's
+    region; rows that are not yet a kept row (a fresh, merged or split id last night: tonight
+    they keep it); records gone (a placeholder each). Every other record keeps its id, and
+    its row is the table's. -#}
+{% macro identity_id_scope(region) %}
+    select record_key from {{ region }} where in_region
+    union
+    select record_key from {{ this }}
+    where is_new_unified_id or not is_previous_id_claimed_here or previous_unified_id is distinct from unified_id
+    union
+    {{ changed_rows_gone(region) }}
+{% endmacro %}

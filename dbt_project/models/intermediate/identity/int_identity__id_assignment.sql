@@ -5,12 +5,19 @@
 -- the smallest); the others are absorbed (identity_merges). A cluster that claims nothing
 -- gets 'u_' || first 16 hex of {{ sha256_hex("its smallest record key") }}, so a rebuild from scratch
 -- gives the same ids; if that id was ever used, the run date is mixed in.
-{{ changed_rows_config('record_key', 'unified_id') }}
+-- A night computes only the rows that can differ from the table's (identity_id_scope); after
+-- a night that stopped inside the chain, every record (docs/identity.md, "Ids that follow
+-- the region").
+{{ changed_rows_config('record_key', 'unified_id', stamped=true) }}
 {%- set previous_map, previous_merges = none, none %}
 {%- if execute %}
     {%- set previous_map = adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_map') %}
     {%- set previous_merges = adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_merges') %}
 {%- endif %}
+{%- set since = changed_since() %}
+{%- set previous_night_stopped = is_incremental() and previous_map is not none
+                                 and identity_previous_night_stopped(previous_map, since) %}
+{%- set scoped = since is not none and not previous_night_stopped %}
 
 with all_clusters as (
     select * from {{ ref('int_identity__clusters') }}
@@ -20,27 +27,32 @@ region as (
     select * from {{ ref('int_identity__cluster_region') }}
 ),
 
+-- (Empty on a first build.)
 previous_map as (
-    {%- if previous_map is not none %}
-    select source || ':' || source_id as record_key, unified_id from {{ previous_map }}
-    {%- else %}
-    select null::string as record_key, null::string as unified_id where false
-    {%- endif %}
+    select source, source_id, unified_id from {{ previous_map if previous_map is not none else
+        '(select null::string as source, null::string as source_id, null::string as unified_id where false) as no_map' }}
 ),
 
 absorbed_ids as (
-    {%- if previous_merges is not none %}
-    select absorbed_unified_id as unified_id from {{ previous_merges }}
-    {%- else %}
-    select null::string as unified_id where false
-    {%- endif %}
+    select absorbed_unified_id as unified_id from {{ previous_merges if previous_merges is not none else
+        '(select null::string as absorbed_unified_id where false) as no_map' }}
 ),
 
+{%- if scoped %}
+
+scope as ({{ identity_id_scope('region') }}),
+{%- endif %}
+
 all_with_previous as (
-    select all_clusters.*, previous_map.unified_id as previous_unified_id, region.in_region
+    select all_clusters.*, previous_map.unified_id as previous_unified_id,
+        {{ 'true' if previous_night_stopped else 'region.in_region' }} as in_region
     from all_clusters
     inner join region on all_clusters.record_key = region.record_key
-    left join previous_map on all_clusters.record_key = previous_map.record_key
+    left join previous_map
+        on all_clusters.source = previous_map.source and all_clusters.source_id = previous_map.source_id
+    {%- if scoped %}
+    where exists (select 1 from scope where scope.record_key = all_clusters.record_key)
+    {%- endif %}
 ),
 
 -- Outside tonight's region (int_identity__cluster_region) a cluster is last night's: it keeps its id.
@@ -64,9 +76,8 @@ cluster_previous_ids as (
 claims as (
     select {{ star_except(['qualify_keep']) }} from (
         select cluster_id, previous_unified_id, record_count,
-            (row_number() over (
-        partition by previous_unified_id order by record_count desc, cluster_id
-    ) = 1) as qualify_keep
+            row_number() over (partition by previous_unified_id order by record_count desc, cluster_id) = 1
+                as qualify_keep
         from cluster_previous_ids
     ) as qualified
     where qualify_keep
@@ -75,9 +86,8 @@ claims as (
 survivors as (
     select {{ star_except(['qualify_keep']) }} from (
         select cluster_id, previous_unified_id as unified_id,
-            (row_number() over (
-        partition by cluster_id order by record_count desc, previous_unified_id
-    ) = 1) as qualify_keep
+            row_number() over (partition by cluster_id order by record_count desc, previous_unified_id) = 1
+                as qualify_keep
         from claims
     ) as qualified
     where qualify_keep
@@ -115,17 +125,12 @@ cluster_ids as (
 
 final as (
     select
-        with_previous.record_key,
-        with_previous.source,
-        with_previous.source_id,
-        cluster_ids.unified_id,
-        with_previous.match_rule,
-        with_previous.match_score,
-        with_previous.cluster_id,
-        cluster_ids.is_new as is_new_unified_id,
-        with_previous.previous_unified_id,
+        with_previous.record_key, with_previous.source, with_previous.source_id, cluster_ids.unified_id,
+        with_previous.match_rule, with_previous.match_score, with_previous.cluster_id,
+        cluster_ids.is_new as is_new_unified_id, with_previous.previous_unified_id,
         -- Was the record's previous id handed to this cluster? If not, the record split off.
-        claims.cluster_id is not null as is_previous_id_claimed_here
+        claims.cluster_id is not null as is_previous_id_claimed_here,
+        {{ changed_at_column() }}
     from with_previous
     inner join cluster_ids on with_previous.cluster_id = cluster_ids.cluster_id
     left join claims
@@ -134,17 +139,12 @@ final as (
             and with_previous.cluster_id = claims.cluster_id
     union all
     select
-        record_key,
-        source,
-        source_id,
-        previous_unified_id as unified_id,
-        match_rule,
-        match_score,
-        cluster_id,
-        false as is_new_unified_id,
-        previous_unified_id,
-        true as is_previous_id_claimed_here
+        record_key, source, source_id, previous_unified_id as unified_id, match_rule, match_score, cluster_id,
+        false as is_new_unified_id, previous_unified_id, true as is_previous_id_claimed_here,
+        {{ changed_at_column() }}
     from kept
 )
 
-{{ changed_rows('final', 'record_key') }}
+-- Written as its changes (changed_rows.sql).
+{{ changed_rows('final', 'record_key', scope=('scope' if scoped else none), stamped=true) }}
+
