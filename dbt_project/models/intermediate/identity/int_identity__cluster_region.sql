@@ -26,7 +26,7 @@
     {%- endif %}
 {%- endif %}
 
-with records as (
+with records as {{ not_materialized_cte() }} (
     select * from {{ ref('int_identity__guarded_records') }}
 ),
 

@@ -18,19 +18,19 @@
 {%- set scoped = previous is not none and is_incremental()
                  and 'changed_at' in (adapter.get_columns_in_relation(previous) | map(attribute='name') | list) %}
 
-with records as (
+with records as {{ not_materialized_cte() }} (
     select * from {{ ref('int_identity__guarded_records') }}
 ),
 
-region as (
+region as {{ not_materialized_cte() }} (
     select * from {{ ref('int_identity__cluster_region') }}
 ),
 
-deterministic_edges as (
+deterministic_edges as {{ not_materialized_cte() }} (
     select * from {{ ref('int_identity__deterministic_edges') }}
 ),
 
-fuzzy_clusters as (
+fuzzy_clusters as {{ not_materialized_cte() }} (
     select * from {{ ref('int_identity__fuzzy_clusters') }}
 ),
 

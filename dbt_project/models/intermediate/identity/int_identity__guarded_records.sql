@@ -6,11 +6,11 @@
 -- without its record changing), and records gone; every other row is kept.
 {{ changed_rows_config('record_key', 'source', stamped=true) }}
 {%- set since = changed_since() %}
-with all_records as (
+with all_records as {{ not_materialized_cte() }} (
     select * from {{ ref('int_identity__records') }}
 ),
 
-junk as (
+junk as {{ not_materialized_cte() }} (
     select * from {{ ref('int_identity__junk_values') }}
 ),
 {%- if since is not none %}

@@ -15,11 +15,11 @@
 {%- set max_names = var('identity_max_names_per_key', 3) %}
 {%- set max_customers_per_cookie = var('identity_max_customers_per_cookie', 2) %}
 
-with records as (
+with records as {{ not_materialized_cte() }} (
     select * from {{ ref('int_identity__records') }}
 ),
 
-cookie_keys as (
+cookie_keys as {{ not_materialized_cte() }} (
     select * from {{ ref('int_identity__cookie_keys') }}
 ),
 

@@ -2,11 +2,11 @@
 -- from the cache int_identity__compared_pairs for the records' current fingerprints) and the
 -- term-frequency adjustment of its exact name and address agreements.
 {{ changed_rows_config(['node_a', 'node_b'], 'blocking_rule') }}
-with pairs as (
+with pairs as {{ not_materialized_cte() }} (
     select * from {{ ref('int_identity__candidate_pairs') }}
 ),
 
-records as (
+records as {{ not_materialized_cte() }} (
     select * from {{ ref('int_identity__record_fingerprints') }}
 ),
 
@@ -15,7 +15,7 @@ cached as (
     where cache_version = {{ identity_cache_version() }}
 ),
 
-frequencies as (
+frequencies as {{ not_materialized_cte() }} (
     select * from {{ ref('int_identity__term_frequencies') }}
 ),
 

@@ -6,7 +6,7 @@
 -- tonight's records").
 {{ changed_rows_config('record_key', 'fingerprint', stamped=true) }}
 {%- set since = changed_since() %}
-with all_records as (
+with all_records as {{ not_materialized_cte() }} (
     select * from {{ ref('int_identity__guarded_records') }}
 ),
 {%- if since is not none %}
