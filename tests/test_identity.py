@@ -178,14 +178,14 @@ class IdentityProject:
         }), self.data / "events.parquet")
 
     def build(self, ds: str, full_refresh: bool = False, run_only: bool = False, select: str | None = None,
-              **dbt_vars) -> None:
+              exclude: str | None = None, **dbt_vars) -> None:
         """`dbt build` (or `dbt run`: models only, no tests or seeds) for the logical date, of
-        every model or the `select`ed ones; `dbt_vars` add to (or override) the project's vars
-        for this build only."""
-        self.finish_build(self.start_build(ds, full_refresh, run_only, select, **dbt_vars))
+        every model, the `select`ed ones or all but the `exclude`d ones; `dbt_vars` add to (or
+        override) the project's vars for this build only."""
+        self.finish_build(self.start_build(ds, full_refresh, run_only, select, exclude, **dbt_vars))
 
     def start_build(self, ds: str, full_refresh: bool = False, run_only: bool = False, select: str | None = None,
-                    **dbt_vars) -> subprocess.Popen:
+                    exclude: str | None = None, **dbt_vars) -> subprocess.Popen:
         """`build` started in the background (another project's build can run beside it);
         `finish_build` waits for it and fails the test if dbt failed."""
         # A subprocess, not dbtRunner: dbt-duckdb keeps its DuckDB instance open in-process,
@@ -201,6 +201,7 @@ class IdentityProject:
                 "--log-path", str(self.root / "logs"), "--vars", json.dumps({"ds": ds, **self.vars, **dbt_vars}),
                 *(["--full-refresh"] if full_refresh else []),
                 *(["--select", select] if select else []),
+                *(["--exclude", exclude] if exclude else []),
             ], env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
 
     def finish_build(self, process: subprocess.Popen) -> None:

@@ -126,21 +126,22 @@ def _shared_phone_state(project: IdentityProject) -> tuple[int, int]:
         where records.phone_e164 = '{SHARED_PHONE}'""")[0]
 
 
-def _start_rebuild(project: IdentityProject, root, population: Population, ds: str,
+def _start_rebuild(project: IdentityProject, root, population: Population, ds: str, events: tuple = (),
                    **dbt_vars) -> tuple[IdentityProject, subprocess.Popen]:
     """A full rebuild (`--full-refresh`) of `ds` from a copy of `project`'s warehouse, started
     in the background (it runs beside the incremental night from the same state)."""
     rebuilt = IdentityProject(root)
     shutil.copy(project.root / "warehouse.duckdb", rebuilt.root / "warehouse.duckdb")
-    rebuilt.load(*population.tables(), [], [])
+    rebuilt.deliveries = dict(project.deliveries)
+    rebuilt.load(*population.tables(), [], list(events))
     # Models only: the seed came with the copied warehouse, the tests run on the incremental side.
     return rebuilt, rebuilt.start_build(ds, full_refresh=True, run_only=True, **dbt_vars)
 
 
 def _night(project: IdentityProject, rebuild: tuple[IdentityProject, subprocess.Popen], population: Population,
-           ds: str, **dbt_vars) -> dict:
+           ds: str, events: tuple = (), **dbt_vars) -> dict:
     """The incremental night of `ds` beside its full rebuild: both results."""
-    project.load(*population.tables(), [], [])
+    project.load(*population.tables(), [], list(events))
     incremental = project.start_build(ds, **dbt_vars)
     rebuilt, process = rebuild
     rebuilt.finish_build(process)
@@ -383,3 +384,25 @@ def test_a_night_after_one_that_stopped_before_the_ids_equals_a_full_rebuild(tmp
     assert night["ids"] == night["rebuilt_ids"]
     tables, rebuilt_tables = night["tables"], night["rebuilt_tables"]
     assert tables["int_identity__id_assignment"] == rebuilt_tables["int_identity__id_assignment"]
+
+
+def test_a_night_whose_clusters_failed_leaves_its_edges_to_the_next_night(tmp_path):
+    """When the clusters fail (a night built without `int_identity__clusters` and what follows
+    it), the edges that night found must still count as changed the next night: the region
+    compares tonight's edges with the stored ones, so those are stored only with the clusters.
+    A cookie that logs into an account brings only an edge (its record's fields, and so its
+    signature, do not change): the next night must merge them, as a full rebuild does."""
+    population = Population(seed=5, persons=80)
+    project = IdentityProject(tmp_path / "incremental")
+    account = population.shop[sorted(population.shop)[0]]["id"]
+    cookie = ("cookie-login", None, None, None, dt.datetime(2026, 1, 1, 9))
+    project.load(*population.tables(), [], [cookie])
+    project.build(NIGHTS[0])
+    events = (cookie, ("cookie-login", account, None, None, dt.datetime(2026, 1, 2, 9)))
+    project.load(*population.tables(), [], list(events), delivered_on=NIGHTS[1])
+    project.build(NIGHTS[1], run_only=True, exclude="int_identity__clusters+", identity_reestimate=False)
+    rebuild = _start_rebuild(project, tmp_path / "rebuilt", population, NIGHTS[2], events,
+                             identity_reestimate=False)
+    night = _night(project, rebuild, population, NIGHTS[2], events, identity_reestimate=False)
+    assert night["ids"]["pixel:cookie-login"] == night["ids"][f"shop:{account}"]
+    assert night["ids"] == night["rebuilt_ids"]

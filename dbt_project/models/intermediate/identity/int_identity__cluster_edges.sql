@@ -1,8 +1,10 @@
 -- One row per edge the clustering reads: deterministic links and accepted fuzzy matches
 -- with their weight (identity_cluster_edges). Kept until the next night, whose
--- int_identity__cluster_region compares its own edges with these to find what changed;
--- built after it (depends_on below), so it reads last night's rows.
--- depends_on: {{ ref('int_identity__cluster_region') }}
+-- int_identity__cluster_region compares its own edges with these to find what changed.
+-- Written after the clusters (depends_on below): a night whose clusters failed keeps last
+-- night's edges, so the next night still sees tonight's changes (an edge is the only trace
+-- of a cookie's login into an account). The ids depend on it, so +identity_map builds it.
+-- depends_on: {{ ref('int_identity__clusters') }}
 with final as (
     {{ identity_cluster_edges() }}
 )

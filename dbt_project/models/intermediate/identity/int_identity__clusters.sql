@@ -4,9 +4,6 @@
 -- deterministic-only components (reported in int_identity__oversized_clusters).
 -- Incremental: int_identity__fuzzy_clusters holds tonight's region
 -- (int_identity__cluster_region); records outside it keep last night's row of this table.
--- Tonight's edges are stored for the next night before this model (so a build of
--- +identity_map stores them too):
--- depends_on: {{ ref('int_identity__cluster_edges') }}
 -- Only the region's rows (and records gone) are computed and compared with the table; every
 -- other row is last night's as it stands. Stamped (changed_at): the region reads the guarded
 -- records written after this table's newest stamp (int_identity__cluster_region).

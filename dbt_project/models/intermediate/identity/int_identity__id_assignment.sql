@@ -5,9 +5,9 @@
 -- the smallest); the others are absorbed (identity_merges). A cluster that claims nothing
 -- gets 'u_' || first 16 hex of {{ sha256_hex("its smallest record key") }}, so a rebuild from scratch
 -- gives the same ids; if that id was ever used, the run date is mixed in.
--- A night computes only the rows that can differ from the table's (identity_id_scope); after
--- a night that stopped inside the chain, every record (docs/identity.md, "Ids that follow
--- the region").
+-- A night computes only the rows that can differ from the table's (identity_id_scope), or every
+-- record after a night that stopped inside the chain (docs/identity.md, "Ids that follow the region").
+-- depends_on: {{ ref('int_identity__cluster_edges') }} (tonight's edges, stored after the clusters)
 {{ changed_rows_config('record_key', 'unified_id', stamped=true) }}
 {%- set previous_map, previous_merges = none, none %}
 {%- if execute %}

@@ -73,7 +73,7 @@ final as (
         estimated_on,
         estimated_record_count,
         {%- if forced is sameas false or forced in ['false', 'False', 'no'] %}
-        reason in ('no_stored_model', 'engine') as reestimate,
+        coalesce(reason in ('no_stored_model', 'engine'), false) as reestimate,
         case when reason in ('no_stored_model', 'engine') then reason end as reason,
         {%- else %}
         reason is not null as reestimate,
