@@ -363,10 +363,10 @@ def test_a_cookies_last_visit_follows_late_new_and_withdrawn_events(tmp_path):
 
 
 def test_a_night_after_one_that_stopped_before_the_ids_equals_a_full_rebuild(tmp_path):
-    """A night that stopped after the clusters leaves int_identity__id_assignment and
-    identity_map a night behind them. The next night computes only the ids that can change
-    (tonight's region, rows not yet kept, records gone) and the records whose cluster row was
-    written since the ids were: it must give the ids and rows of a full rebuild."""
+    """A night that stopped after the clusters leaves int_identity__id_assignment a night
+    behind them: the records they merged are outside the next night's region. That night
+    must assign ids over every record (identity_previous_night_stopped) and give the ids and
+    rows of a full rebuild."""
     population = Population(seed=5, persons=80)
     project = IdentityProject(tmp_path / "incremental")
     project.load(*population.tables(), [], [])

@@ -35,7 +35,7 @@ previous_map as (
 
 absorbed_ids as (
     select absorbed_unified_id as unified_id from {{ previous_merges if previous_merges is not none else
-        '(select null::string as absorbed_unified_id where false) as no_map' }}
+        '(select null::string as absorbed_unified_id where false) as no_merges' }}
 ),
 
 {%- if scoped %}
@@ -147,4 +147,3 @@ final as (
 
 -- Written as its changes (changed_rows.sql).
 {{ changed_rows('final', 'record_key', scope=('scope' if scoped else none), stamped=true) }}
-
