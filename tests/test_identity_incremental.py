@@ -406,3 +406,38 @@ def test_a_night_whose_clusters_failed_leaves_its_edges_to_the_next_night(tmp_pa
     night = _night(project, rebuild, population, NIGHTS[2], events, identity_reestimate=False)
     assert night["ids"]["pixel:cookie-login"] == night["ids"][f"shop:{account}"]
     assert night["ids"] == night["rebuilt_ids"]
+
+
+def test_a_build_without_the_identity_map_keeps_last_nights_ids(tmp_path):
+    """A build that never made identity_map (`--select +customer_profiles`, as an analyst may
+    run it) reads last night's ids from int_identity__id_assignment itself: a merge keeps the
+    id of the side with most records and a night after one that stopped before the ids
+    assigns them over every record, as a full rebuild from the same state does. Without the
+    map both used to start from no ids: the stopped night went unnoticed, and the records it
+    brought got no id."""
+    population = Population(seed=5, persons=80)
+    project = IdentityProject(tmp_path / "incremental")
+    project.load(*population.tables(), [], [])
+    project.build(NIGHTS[0], exclude="identity_map+")
+    for _ in range(8):
+        population.add_person()
+    population.change(10)
+    _bridge(population, 3, 30)  # a merge in the night that stops
+    project.load(*population.tables(), [], [])
+    project.build(NIGHTS[1], run_only=True, exclude="int_identity__id_assignment+ identity_map",
+                  identity_reestimate=False)
+    for _ in range(4):
+        population.add_person()
+    rebuilt, process = _start_rebuild(project, tmp_path / "rebuilt", population, NIGHTS[2],
+                                      identity_reestimate=False)
+    rebuilt.finish_build(process)
+    project.load(*population.tables(), [], [])
+    project.build(NIGHTS[2], run_only=True, exclude="identity_map", identity_reestimate=False)
+    assignment = "select * exclude (changed_at) from int_identity__id_assignment order by all"
+    ids = project.query(assignment)
+    assert len(ids) == len(population.crm) + len(population.shop)
+    assert ids == rebuilt.query(assignment)
+    # (record_key, ..., unified_id, ..., previous_unified_id): last night's ids were read.
+    previous = [row[8] for row in ids]
+    assert sum(p is not None for p in previous) > len(ids) // 2
+    assert any(row[8] is not None and row[8] != row[3] for row in ids)  # a merge absorbed one

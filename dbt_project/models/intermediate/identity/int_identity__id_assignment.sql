@@ -13,6 +13,10 @@
 {%- if execute %}
     {%- set previous_map = adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_map') %}
     {%- set previous_merges = adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_merges') %}
+    {#- A build that never made identity_map (`--select +customer_profiles`) still has last
+        night's ids: this table's, which the map publishes (a full refresh reads the table
+        it replaces). -#}
+    {%- if previous_map is none %}{% set previous_map = load_relation(this) %}{% endif %}
 {%- endif %}
 {%- set since = changed_since() %}
 {%- set previous_night_stopped = is_incremental() and previous_map is not none
