@@ -1,5 +1,6 @@
 -- One row per record: the unified_id it gets today, and the one it had in the previous
--- identity_map (read back from the warehouse, null on a first build).
+-- identity_map (read back from the warehouse; from this table, which the map publishes, in a
+-- build that never made the map, e.g. `--select +customer_profiles`; null on a first build).
 -- Rules (docs/identity.md): a previous id goes to the cluster that holds most of its records
 -- (its "claim"); a cluster keeps, among the ids it claims, the one with most records (then
 -- the smallest); the others are absorbed (identity_merges). A cluster that claims nothing
@@ -9,15 +10,10 @@
 -- record after a night that stopped inside the chain (docs/identity.md, "Ids that follow the region").
 -- depends_on: {{ ref('int_identity__cluster_edges') }} (tonight's edges, stored after the clusters)
 {{ changed_rows_config('record_key', 'unified_id', stamped=true) }}
-{%- set previous_map, previous_merges = none, none %}
-{%- if execute %}
-    {%- set previous_map = adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_map') %}
-    {%- set previous_merges = adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_merges') %}
-    {#- A build that never made identity_map (`--select +customer_profiles`) still has last
-        night's ids: this table's, which the map publishes (a full refresh reads the table
-        it replaces). -#}
-    {%- if previous_map is none %}{% set previous_map = load_relation(this) %}{% endif %}
-{%- endif %}
+{%- set previous_map = (adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_map')
+                        or load_relation(this)) if execute else none %}
+{%- set previous_merges = adapter.get_relation(database=this.database, schema=this.schema,
+                                               identifier='identity_merges') if execute else none %}
 {%- set since = changed_since() %}
 {%- set previous_night_stopped = is_incremental() and previous_map is not none
                                  and identity_previous_night_stopped(previous_map, since) %}
