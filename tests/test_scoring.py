@@ -16,9 +16,21 @@ from synthetic_warehouse import build_synthetic_warehouse
 
 from personalization.config import load_settings
 from personalization.exceptions import ScoringError
+from personalization.privacy.ledger import read_parquet_sql
 from personalization.scoring import registry, score, scores_path, train
 from personalization.scoring.features import FEATURES, build_features, build_labels
-from personalization.scoring.score import training_needed
+from personalization.scoring.kept_state import (
+    NO_HIVE,
+    RECO_CATALOGUE_FILE,
+    RECO_NEIGHBOURS_FILE,
+    RECO_STATE_FILE,
+    RECO_VIEWS_FILE,
+    SEND_HOURS_FILE,
+    SEND_SUMS_FILE,
+)
+from personalization.scoring.recommend import build_recommendations_kept
+from personalization.scoring.score import POPULATION_SQL, training_needed
+from personalization.scoring.send_hour import build_send_hours
 
 DS = date(2026, 3, 31)
 CONTRACT = ["unified_id", "p_vip", "p_churn", "vip_model_version", "churn_model_version",
@@ -393,21 +405,59 @@ def _night_of_changes(path, night: date, n: int) -> dict[str, str]:
     return {"merged": merged, "into": into, "cancelled": cancelled, "erased": erased}
 
 
+def _full_recompute(settings, night: date, kept) -> dict[str, pd.DataFrame]:
+    """Recommendations, their kept state and views, and send hours with their histograms and
+    sums of everyone at `night`, recomputed from every event against the item neighbours and
+    catalogue kept in `kept`; and what the night's scoring wrote, alike."""
+    def kept_sql(name: str, where: str = "") -> str:
+        return f"select * from {read_parquet_sql(settings, kept / name, NO_HIVE)} {where}"
+
+    def written(name: str, order: str) -> pd.DataFrame:
+        return con.execute("select * from " + read_parquet_sql(
+            settings, scores_path(settings, night).parent / name, NO_HIVE) + f" order by {order}").df()
+
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    everyone = {"state_sql": kept_sql(RECO_STATE_FILE, "where false"),
+                "views_sql": kept_sql(RECO_VIEWS_FILE, "where false"),
+                "since": night - timedelta(days=1),
+                "neighbours_sql": kept_sql(RECO_NEIGHBOURS_FILE),
+                "catalogue_sql": kept_sql(RECO_CATALOGUE_FILE)}
+    table, full = build_recommendations_kept(con, night + timedelta(days=1), settings.next_best_products_count,
+                                             POPULATION_SQL, everyone, target="everyone")
+    assert full["recomputed"] == full["persons"]
+    hours_table, _ = build_send_hours(con, night + timedelta(days=1), POPULATION_SQL, target="everyone_hours")
+    frames = {
+        "persons": full["persons"],
+        "lists": con.execute(f"select unified_id, next_best_products from {table} order by unified_id").df(),
+        "state": con.execute("select * from everyone_state order by unified_id").df(),
+        "views": con.execute("select * from everyone_views_state order by unified_id").df(),
+        "hours": con.execute(f"select unified_id, best_send_hour from {hours_table} order by unified_id").df(),
+        "hist": con.execute("select * from everyone_hours_hist order by unified_id, activity_on, send_hour").df(),
+        "sums": con.execute("select * from everyone_hours_sums order by unified_id").df(),
+        "written_state": written(RECO_STATE_FILE, "unified_id"),
+        "written_views": written(RECO_VIEWS_FILE, "unified_id"),
+        "written_hist": written(SEND_HOURS_FILE, "unified_id, activity_on, send_hour"),
+        "written_sums": written(SEND_SUMS_FILE, "unified_id")}
+    con.close()
+    return frames
+
+
+def _assert_scored_as_everyone(settings, night: date, expected: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The night's scores and kept files equal a recompute of everyone; returns the scores."""
+    scores = _scores(settings, night)
+    got = scores[scores["next_best_products"].map(len) > 0][["unified_id", "next_best_products"]]
+    assert len(expected["lists"]) > 2000
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected["lists"])
+    for name in ("state", "views", "hist", "sums"):
+        pd.testing.assert_frame_equal(expected[f"written_{name}"], expected[name], obj=name)
+    pd.testing.assert_frame_equal(
+        scores[["unified_id", "best_send_hour"]].reset_index(drop=True), expected["hours"])
+    assert len(expected["sums"]) > 1000 and len(expected["views"]) > 1000
+    return scores
+
+
 def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full_recompute(
         scoring_home, tmp_path):
-    from personalization.privacy.ledger import read_parquet_sql
-    from personalization.scoring.kept_state import (
-        NO_HIVE,
-        RECO_CATALOGUE_FILE,
-        RECO_NEIGHBOURS_FILE,
-        RECO_STATE_FILE,
-        RECO_VIEWS_FILE,
-        SEND_HOURS_FILE,
-        SEND_SUMS_FILE,
-    )
-    from personalization.scoring.recommend import build_recommendations_kept
-    from personalization.scoring.score import POPULATION_SQL
-    from personalization.scoring.send_hour import build_send_hours
 
     source, _, _ = scoring_home
     settings = load_settings(home=tmp_path)
@@ -416,7 +466,6 @@ def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full
     first = score(DS, settings)
     assert first.details["recommendations"]["mode"] == "full"
     assert "training" not in first.details
-    k = settings.next_best_products_count
     for n, night in enumerate((DS + timedelta(days=1), DS + timedelta(days=2))):
         touched = _night_of_changes(settings.warehouse_path, night, n)
         report = score(night, settings)
@@ -430,61 +479,16 @@ def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full
         # delivery, except for the two persons a view moved between without a merge: theirs
         # are read from every event.
         assert reco["views_read_from_events_for"] == 2, reco
-        # Every person recomputed against the same item neighbours gives the same lists.
-        kept = scores_path(settings, night - timedelta(days=1)).parent
-
-        def kept_sql(name: str, where: str = "", folder=kept) -> str:
-            return f"select * from {read_parquet_sql(settings, folder / name, NO_HIVE)} {where}"
-
-        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-        everyone = {"state_sql": kept_sql(RECO_STATE_FILE, "where false"),
-                    "views_sql": kept_sql(RECO_VIEWS_FILE, "where false"),
-                    "since": night - timedelta(days=1),
-                    "neighbours_sql": kept_sql(RECO_NEIGHBOURS_FILE),
-                    "catalogue_sql": kept_sql(RECO_CATALOGUE_FILE)}
-        table, full = build_recommendations_kept(con, night + timedelta(days=1), k, POPULATION_SQL,
-                                                 everyone, target="everyone")
-        assert full["recomputed"] == full["persons"] == reco["persons"]
-        expected = con.execute(f"select unified_id, next_best_products from {table} "
-                               "order by unified_id").df()
-        expected_state = con.execute("select * from everyone_state order by unified_id").df()
-        expected_views = con.execute(
-            "select * from everyone_views_state order by unified_id").df()
-        hours_table, _ = build_send_hours(con, night + timedelta(days=1), POPULATION_SQL,
-                                          target="everyone_hours")
-        expected_hours = con.execute(
-            f"select unified_id, best_send_hour from {hours_table} order by unified_id").df()
-        expected_hist, expected_sums = (con.execute(f"select * from everyone_hours_{name} "
-                                                    f"order by {order}").df()
-                                        for name, order in (("hist", "unified_id, activity_on, send_hour"),
-                                                            ("sums", "unified_id")))
-        tonight = scores_path(settings, night).parent
-        state, views = (con.execute("select * from " + read_parquet_sql(
-            settings, tonight / name, NO_HIVE) + f" order by {order}").df()
-            for name, order in ((RECO_STATE_FILE, "unified_id"),
-                                (RECO_VIEWS_FILE, "unified_id")))
-        hist, sums = (con.execute("select * from " + read_parquet_sql(
-            settings, tonight / name, NO_HIVE) + f" order by {order}").df()
-            for name, order in ((SEND_HOURS_FILE, "unified_id, activity_on, send_hour"),
-                                (SEND_SUMS_FILE, "unified_id")))
-        con.close()
-        scores = _scores(settings, night)
-        got = scores[scores["next_best_products"].map(len) > 0][["unified_id", "next_best_products"]]
-        assert len(expected) > 2000
-        pd.testing.assert_frame_equal(got.reset_index(drop=True), expected)
-        pd.testing.assert_frame_equal(state, expected_state)
-        pd.testing.assert_frame_equal(views, expected_views)
-        # Send hours: kept histograms plus tonight's opens without those a year old, except for
-        # persons whose opens moved (the merge), read from every event; the same as reading
-        # every event for everyone.
+        # Every person recomputed against the same item neighbours gives the same lists;
+        # send hours: kept histograms plus tonight's opens without those a year old, except
+        # for persons whose opens moved (the merge), read from every event; the same as
+        # reading every event for everyone.
+        expected = _full_recompute(settings, night, scores_path(settings, night - timedelta(days=1)).parent)
+        assert expected["persons"] == reco["persons"]
+        scores = _assert_scored_as_everyone(settings, night, expected)
         hours = report.details["send_hours"]
         assert hours["mode"] == "incremental" and hours["read_from_events_for"] <= 2, hours
-        pd.testing.assert_frame_equal(
-            scores[["unified_id", "best_send_hour"]].reset_index(drop=True), expected_hours)
-        pd.testing.assert_frame_equal(hist, expected_hist)
-        pd.testing.assert_frame_equal(sums, expected_sums)
-        assert len(sums) > 1000
-        assert len(views) > 1000
+        state, views = expected["written_state"], expected["written_views"]
         for gone in (touched["merged"], touched["erased"]):
             assert gone not in set(scores["unified_id"]) and gone not in set(state["unified_id"])
             assert gone not in set(views["unified_id"])
@@ -514,6 +518,26 @@ def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full
             assert con.execute(f"select count(*) from {read_parquet_sql(settings, path, NO_HIVE)} "
                                "where unified_id = $p", {"p": person}).fetchone()[0] == 0
     con.close()
+
+
+def test_a_night_after_one_without_scores_equals_a_full_recompute(scoring_home, tmp_path):
+    """A night whose scoring failed keeps no state: the next night builds on the one before
+    (two nights of deliveries, merges and moves since) and still gives everyone's recompute."""
+    source, _, _ = scoring_home
+    settings = load_settings(home=tmp_path)
+    shutil.copy(source.warehouse_path, settings.warehouse_path)
+    shutil.copytree(source.models_dir, settings.models_dir)
+    score(DS, settings)
+    _night_of_changes(settings.warehouse_path, DS + timedelta(days=1), 0)  # its scoring failed
+    night = DS + timedelta(days=2)
+    _night_of_changes(settings.warehouse_path, night, 1)
+    report = score(night, settings)
+    reco, hours = report.details["recommendations"], report.details["send_hours"]
+    # Only the persons a view or an open moved between without a merge (two each night) are
+    # read from every event: both nights' merges join the kept state.
+    assert reco["mode"] == "incremental" and reco["views_read_from_events_for"] == 4, reco
+    assert hours["mode"] == "incremental" and hours["read_from_events_for"] <= 4, hours
+    _assert_scored_as_everyone(settings, night, _full_recompute(settings, night, scores_path(settings, DS).parent))
 
 
 def test_night_kept_on_a_warehouse_holding_later_deliveries_reads_no_event_twice(
