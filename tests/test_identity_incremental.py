@@ -430,9 +430,11 @@ def test_a_build_without_the_identity_map_keeps_last_nights_ids(tmp_path):
         population.add_person()
     rebuilt, process = _start_rebuild(project, tmp_path / "rebuilt", population, NIGHTS[2],
                                       identity_reestimate=False)
-    rebuilt.finish_build(process)
     project.load(*population.tables(), [], [])
-    project.build(NIGHTS[2], run_only=True, exclude="identity_map", identity_reestimate=False)
+    incremental = project.start_build(NIGHTS[2], run_only=True, exclude="identity_map",
+                                      identity_reestimate=False)
+    rebuilt.finish_build(process)
+    project.finish_build(incremental)
     assignment = "select * exclude (changed_at) from int_identity__id_assignment order by all"
     ids = project.query(assignment)
     assert len(ids) == len(population.crm) + len(population.shop)
