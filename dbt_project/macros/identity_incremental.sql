@@ -201,11 +201,11 @@
     assigned to them, and the ids must be assigned over every record, as a full rebuild does.
     Told by the clusters' rows written after this table's newest stamp (`since`) by an earlier
     run, and, while the map is still a table (the night that turns it into a view over this
-    table, on DuckDB) by a count and a hash sum of both; a build without the map passes this
-    table itself, with nothing to compare. -#}
+    table, on DuckDB) by a count and a hash sum of both; `published` is none in a build that
+    never made the map. -#}
 {% macro identity_previous_night_stopped(published, since) %}
     {%- if not execute %}{{ return(false) }}{% endif %}
-    {%- if not published.is_view and published | string != this | string %}
+    {%- if published is not none and not published.is_view %}
         {%- set sums = "select count(*) as row_count, sum(hash(source, source_id, unified_id)) as hash_sum from " %}
         {%- set query = "select published.row_count = stored.row_count and published.hash_sum = stored.hash_sum"
                         ~ " from (" ~ sums ~ published ~ ") as published, (" ~ sums ~ this ~ ") as stored" %}

@@ -10,13 +10,11 @@
 -- record after a night that stopped inside the chain (docs/identity.md, "Ids that follow the region").
 -- depends_on: {{ ref('int_identity__cluster_edges') }} (tonight's edges, stored after the clusters)
 {{ changed_rows_config('record_key', 'unified_id', stamped=true) }}
-{%- set previous_map = (adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_map')
-                        or load_relation(this)) if execute else none %}
-{%- set previous_merges = adapter.get_relation(database=this.database, schema=this.schema,
-                                               identifier='identity_merges') if execute else none %}
+{%- set published_map = adapter.get_relation(this.database, this.schema, 'identity_map') if execute else none %}
+{%- set previous_map = published_map or (load_relation(this) if execute else none) %}
+{%- set previous_merges = adapter.get_relation(this.database, this.schema, 'identity_merges') if execute else none %}
 {%- set since = changed_since() %}
-{%- set previous_night_stopped = is_incremental() and previous_map is not none
-                                 and identity_previous_night_stopped(previous_map, since) %}
+{%- set previous_night_stopped = is_incremental() and identity_previous_night_stopped(published_map, since) %}
 {%- set scoped = since is not none and not previous_night_stopped %}
 
 with all_clusters as (
