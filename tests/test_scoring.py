@@ -408,13 +408,9 @@ def _night_of_changes(path, night: date, n: int) -> dict[str, str]:
 def _full_recompute(settings, night: date, kept) -> dict[str, pd.DataFrame]:
     """Recommendations, their kept state and views, and send hours with their histograms and
     sums of everyone at `night`, recomputed from every event against the item neighbours and
-    catalogue kept in `kept`; and what the night's scoring wrote, alike."""
+    catalogue kept in `kept`."""
     def kept_sql(name: str, where: str = "") -> str:
         return f"select * from {read_parquet_sql(settings, kept / name, NO_HIVE)} {where}"
-
-    def written(name: str, order: str) -> pd.DataFrame:
-        return con.execute("select * from " + read_parquet_sql(
-            settings, scores_path(settings, night).parent / name, NO_HIVE) + f" order by {order}").df()
 
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     everyone = {"state_sql": kept_sql(RECO_STATE_FILE, "where false"),
@@ -433,32 +429,37 @@ def _full_recompute(settings, night: date, kept) -> dict[str, pd.DataFrame]:
         "views": con.execute("select * from everyone_views_state order by unified_id").df(),
         "hours": con.execute(f"select unified_id, best_send_hour from {hours_table} order by unified_id").df(),
         "hist": con.execute("select * from everyone_hours_hist order by unified_id, activity_on, send_hour").df(),
-        "sums": con.execute("select * from everyone_hours_sums order by unified_id").df(),
-        "written_state": written(RECO_STATE_FILE, "unified_id"),
-        "written_views": written(RECO_VIEWS_FILE, "unified_id"),
-        "written_hist": written(SEND_HOURS_FILE, "unified_id, activity_on, send_hour"),
-        "written_sums": written(SEND_SUMS_FILE, "unified_id")}
+        "sums": con.execute("select * from everyone_hours_sums order by unified_id").df()}
     con.close()
     return frames
 
 
-def _assert_scored_as_everyone(settings, night: date, expected: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The night's scores and kept files equal a recompute of everyone; returns the scores."""
+def _assert_scored_as_everyone(settings, night: date,
+                               expected: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The night's scores and kept files equal a recompute of everyone; returns the scores and
+    the kept files."""
     scores = _scores(settings, night)
     got = scores[scores["next_best_products"].map(len) > 0][["unified_id", "next_best_products"]]
     assert len(expected["lists"]) > 2000
     pd.testing.assert_frame_equal(got.reset_index(drop=True), expected["lists"])
-    for name in ("state", "views", "hist", "sums"):
-        pd.testing.assert_frame_equal(expected[f"written_{name}"], expected[name], obj=name)
+    con = duckdb.connect()
+    written = {name: con.execute("select * from " + read_parquet_sql(
+        settings, scores_path(settings, night).parent / file, NO_HIVE) + f" order by {order}").df()
+        for name, file, order in (("state", RECO_STATE_FILE, "unified_id"),
+                                  ("views", RECO_VIEWS_FILE, "unified_id"),
+                                  ("hist", SEND_HOURS_FILE, "unified_id, activity_on, send_hour"),
+                                  ("sums", SEND_SUMS_FILE, "unified_id"))}
+    con.close()
+    for name, frame in written.items():
+        pd.testing.assert_frame_equal(frame, expected[name], obj=name)
     pd.testing.assert_frame_equal(
         scores[["unified_id", "best_send_hour"]].reset_index(drop=True), expected["hours"])
     assert len(expected["sums"]) > 1000 and len(expected["views"]) > 1000
-    return scores
+    return scores, written
 
 
 def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full_recompute(
         scoring_home, tmp_path):
-
     source, _, _ = scoring_home
     settings = load_settings(home=tmp_path)
     shutil.copy(source.warehouse_path, settings.warehouse_path)
@@ -485,10 +486,10 @@ def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full
         # reading every event for everyone.
         expected = _full_recompute(settings, night, scores_path(settings, night - timedelta(days=1)).parent)
         assert expected["persons"] == reco["persons"]
-        scores = _assert_scored_as_everyone(settings, night, expected)
+        scores, written = _assert_scored_as_everyone(settings, night, expected)
         hours = report.details["send_hours"]
         assert hours["mode"] == "incremental" and hours["read_from_events_for"] <= 2, hours
-        state, views = expected["written_state"], expected["written_views"]
+        state, views = written["state"], written["views"]
         for gone in (touched["merged"], touched["erased"]):
             assert gone not in set(scores["unified_id"]) and gone not in set(state["unified_id"])
             assert gone not in set(views["unified_id"])
@@ -549,11 +550,7 @@ def test_night_kept_on_a_warehouse_holding_later_deliveries_reads_no_event_twice
     ahead (delivered the day before they happened) and the next day's own events."""
     from synthetic_warehouse import ENGAGEMENT_SQL
 
-    from personalization.privacy.ledger import read_parquet_sql
-    from personalization.scoring.kept_state import NO_HIVE, RECO_VIEWS_FILE, SEND_HOURS_FILE
     from personalization.scoring.recommend import LOOKBACK_DAYS
-    from personalization.scoring.score import POPULATION_SQL
-    from personalization.scoring.send_hour import build_send_hours
     from personalization.scoring.viewed import build_views
 
     source, _, _ = scoring_home
