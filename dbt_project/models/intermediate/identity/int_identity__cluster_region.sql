@@ -1,17 +1,15 @@
 -- One row per record: its signature (its identity fields), whether tonight touched it, and
--- whether it is in tonight's clustering region. Clusters and ids are recomputed in the
--- region only; every other record keeps last night's cluster and id (int_identity__clusters,
--- int_identity__id_assignment). Touched: a new, deleted or changed record (signature), or an
--- end of an edge (deterministic, or fuzzy match with its weight) that appeared, vanished or
--- changed weight since last night (int_identity__cluster_edges holds last night's). Region:
+-- whether it is in tonight's clustering region, where alone clusters and ids are recomputed
+-- (int_identity__clusters, int_identity__id_assignment). Touched: a new, deleted or changed
+-- record (signature), or an end of an edge (deterministic, or fuzzy with its weight) that
+-- changed since last night (int_identity__cluster_edges holds last night's). Region:
 -- the touched records and their last-night cluster mates, closed under tonight's edges
 -- (identity_region): whole components of tonight's graph before the guards, outside which a
 -- full recomputation gives the same clusters (docs/identity.md). Every record is in it with
 -- no state of last night, on a --full-refresh, a re-estimated model, and on Spark. Only guarded
 -- records written after last night's clusters (stamped) can have another signature: only theirs
 -- are compared; tonight's and last night's touched and region records (and gone) recomputed.
--- depends_on: {{ ref('int_identity__deterministic_edges') }}
--- depends_on: {{ ref('int_identity__scored_pairs') }}
+-- depends_on: {{ ref('int_identity__deterministic_edges') }} {{ ref('int_identity__scored_pairs') }}
 -- depends_on: {{ ref('int_identity__model_schedule') }} (a --full-refresh parse skips identity_reestimate)
 {{ changed_rows_config('record_key', 'record_signature') }}
 {%- set previous_clusters, previous_edges, since = none, none, none %}
@@ -49,11 +47,13 @@ previous_clusters as (
     select record_key, record_signature, cluster_id, merged_cluster_id from {{ previous_clusters }}
 ),
 
+-- New, gone or reweighted edges: one join, not `except` both ways (half the CPU).
 changed_edges as (
-    {%- set edge = 'select node_a, node_b, edge_kind, match_weight from ' %}
-    ({{ edge }} tonight_edges except {{ edge }} {{ previous_edges }})
-    union all
-    ({{ edge }} {{ previous_edges }} except {{ edge }} tonight_edges)
+    select coalesce(tonight.node_a, previous.node_a) as node_a, coalesce(tonight.node_b, previous.node_b) as node_b
+    from tonight_edges as tonight
+    full join {{ previous_edges }} as previous
+        on tonight.node_a = previous.node_a and tonight.node_b = previous.node_b and tonight.edge_kind = previous.edge_kind
+    where tonight.node_a is null or previous.node_a is null or tonight.match_weight is distinct from previous.match_weight
 ),
 
 changed_records as (
