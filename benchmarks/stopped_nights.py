@@ -1,6 +1,6 @@
 """Nights that stop part-way, one cut after another: does the next night repair them?
 
-    python benchmarks/stopped_nights.py identity [--work DIR] [MODEL ...]
+    python benchmarks/stopped_nights.py identity [--work DIR] [--reestimate] [MODEL ...]
     python benchmarks/stopped_nights.py marts [--work DIR] [MODEL ...]
 
 A `dbt build` that fails at a model skips it and everything downstream; the next night
@@ -12,7 +12,9 @@ incrementally beside a `--full-refresh` from the same state and the two compared
 - `identity`: the identity project of tests/test_identity_incremental.py (80 seeded
   persons: new, changed, deleted, merged and split records, a phone that turns junk, a
   cookie's login), every model under models/intermediate/{identity,persons,orders}; ids,
-  blocking keys and the tables written as their changes are compared (≈ 20 s a cut).
+  blocking keys and the tables written as their changes are compared (≈ 20 s a cut). With
+  `--reestimate` the stopped night re-estimates the stored identity model (the night after
+  keeps it): a table that stopped before it must not keep rows of the older model.
 - `marts`: the generated 3-night pipeline of tests/test_incremental_marts.py (its plants:
   a login, a recategorised product, a late shop account, a bridge, an erasure request), the
   incremental models given on the command line or every one the test compares; its tables
@@ -67,7 +69,7 @@ def _identity_prepare(work: Path) -> Path:
     return base
 
 
-def _identity_cut(work: Path, base: Path, cut: str) -> dict:
+def _identity_cut(work: Path, base: Path, cut: str, reestimate: bool = False) -> dict:
     import test_identity_incremental as T
     from test_identity import IdentityProject
 
@@ -90,9 +92,9 @@ def _identity_cut(work: Path, base: Path, cut: str) -> dict:
     project.deliveries[COOKIE] = date.fromisoformat(nights[0])
     project.load(*people.tables(), [], list(events), delivered_on=nights[1])
     model = cut.split(":")[0]
-    project.build(nights[1], run_only=True, exclude=f"{model}+", identity_reestimate=False)
+    project.build(nights[1], run_only=True, exclude=f"{model}+", identity_reestimate=reestimate)
     if cut.endswith(":tests"):  # built, its tests failed: only its children were skipped
-        project.build(nights[1], run_only=True, select=model, identity_reestimate=False)
+        project.build(nights[1], run_only=True, select=model, identity_reestimate=reestimate)
     for _ in range(4):
         people.add_person()
     people.change(3)
@@ -185,6 +187,7 @@ def main() -> None:
     ap.add_argument("mode", choices=("identity", "marts"))
     ap.add_argument("models", nargs="*", help="cut at these models (default: every one, see above)")
     ap.add_argument("--work", type=Path, default=None, help="working folder (default benchmarks/work/stopped-<mode>)")
+    ap.add_argument("--reestimate", action="store_true", help="identity: the stopped night re-estimates the model")
     args = ap.parse_intermixed_args()
     work = args.work or REPO / "benchmarks" / "work" / f"stopped-{args.mode}"
     work.mkdir(parents=True, exist_ok=True)
@@ -192,7 +195,7 @@ def main() -> None:
         folders = ("intermediate/identity", "intermediate/persons", "intermediate/orders")
         models = args.models or sorted(p.stem for f in folders for p in (MODELS / f).glob("*.sql"))
         cuts = args.models or [*models, *(f"{m}:tests" for m in models)]
-        run = partial(_identity_cut, work, _identity_prepare(work))
+        run = partial(_identity_cut, work, _identity_prepare(work), reestimate=args.reestimate)
     else:
         import test_incremental_marts as M
         cuts = args.models or [*M.TABLES, *(f"{m}:tests" for m in M.TABLES)]
@@ -212,8 +215,9 @@ def main() -> None:
     differing = [r["cut"] for r in results if r["differences"]]
     print(f"{len(results)} cuts, {len(differing)} differ: {differing}")
     if not args.models:  # a whole sweep is a result; a few named cuts are a check
-        out = REPO / "benchmarks" / "results" / f"stopped-nights-{args.mode}-{date.today().isoformat()}.json"
-        out.write_text(json.dumps({"mode": args.mode, "cuts": results}, indent=1) + "\n")
+        mode = args.mode + ("-reestimate" if args.reestimate else "")
+        out = REPO / "benchmarks" / "results" / f"stopped-nights-{mode}-{date.today().isoformat()}.json"
+        out.write_text(json.dumps({"mode": mode, "cuts": results}, indent=1) + "\n")
         print(f"written to {out}")
     sys.exit(1 if differing else 0)
 

@@ -18,6 +18,8 @@ import subprocess
 import pytest
 from test_identity import IdentityProject, person
 
+from personalization.warehouse.misses import guard_failure_sql
+
 FIRST = ["Anna", "Lena", "Maria", "Paul", "Jonas", "Lukas", "Emma", "Mia", "Felix", "Leon",
          "Sophie", "Hannah", "Noah", "Elias", "Clara", "Greta", "Theo", "Ida", "Karl", "Frieda"]
 LAST = ["Schmidt", "Müller", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker",
@@ -160,11 +162,17 @@ CHANGED_ROWS_TABLES = {
     "int_identity__records": "* exclude (changed_at)",
     "int_identity__guarded_records": "* exclude (changed_at)",
     "int_identity__record_fingerprints": "* exclude (changed_at)",
+    "int_identity__candidate_pairs": "* exclude (changed_at)",
+    "int_identity__pair_comparisons": "* exclude (changed_at)",
+    "int_identity__scored_pairs": "* exclude (changed_at)",
     "int_identity__deterministic_components": "*",
     "int_identity__cluster_region": "record_key, record_signature",
     "int_identity__clusters": "* exclude (changed_at)",
     "int_identity__id_assignment": "* exclude (changed_at)",
 }
+
+
+PAIR_TABLES = ("int_identity__candidate_pairs", "int_identity__pair_comparisons", "int_identity__scored_pairs")
 
 
 def _changed_rows_tables(project: IdentityProject) -> dict[str, list[tuple]]:
@@ -191,8 +199,14 @@ def _model_state(project: IdentityProject, ds: str) -> dict:
         (select count(distinct blocking_rule || block_key) from int_identity__blocking_keys),
         (select count(*) filter (where is_record_state_row) - count(distinct record_key)
          from int_identity__blocking_keys)""")[0]
-    return dict(zip(("m_estimated_on", "tf_estimated_on", "reason", "compared", "sample_pairs", "region",
-                     "records", "blocks_sized", "blocks", "extra_state_rows"), row, strict=True))
+    state = dict(zip(("m_estimated_on", "tf_estimated_on", "reason", "compared", "sample_pairs", "region",
+                      "records", "blocks_sized", "blocks", "extra_state_rows"), row, strict=True))
+    # Which pair tables computed only the pairs of tonight's records (identity_pair_scope): the
+    # SQL dbt ran, since the rows are the same either way.
+    compiled = project.root / "target" / "compiled" / "personalization" / "dbt_project" / "models" / "intermediate" / "identity"
+    state["scoped_pairs"] = sorted(table for table in PAIR_TABLES
+                                   if "touched_records" in (compiled / f"{table}.sql").read_text())
+    return state
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +266,7 @@ def nights(tmp_path_factory):
     state["night3"] = _model_state(incremental, NIGHTS[2])
     shared_phone["night3"] = _shared_phone_state(incremental)
     splits_third = incremental.query("select count(*) from int_identity__splits")[0][0]
-    return {"first": first, "second": second["ids"], "rebuilt_second": second["rebuilt_ids"],
+    return {"project": incremental, "first": first, "second": second["ids"], "rebuilt_second": second["rebuilt_ids"],
             "third": third["ids"], "rebuilt_third": third["rebuilt_ids"], "state": state,
             "blocking_keys": {night: (result["blocking_keys"], result["rebuilt_blocking_keys"])
                               for night, result in (("night2", second), ("night3", third))},
@@ -281,6 +295,31 @@ def test_incremental_night_compares_only_pairs_of_new_or_changed_records(nights)
     # With the stored model kept no random pairs are drawn for u: only new candidate pairs.
     assert second["sample_pairs"] == 0
     assert 0 < second["compared"] < first["compared"] / 10
+
+
+def test_pair_tables_follow_only_tonights_records_unless_the_model_was_reestimated(nights):
+    # Night 1 has no table to follow, night 3 re-estimates; their rows equal the full rebuilds'
+    # either way (test_tables_written_as_their_changes_equal_a_full_rebuild).
+    scoped = [nights["state"][night]["scoped_pairs"] for night in ("night1", "night2", "night3")]
+    assert scoped == [[], list(PAIR_TABLES), []]
+
+
+def test_a_new_match_threshold_decides_every_kept_pair_again(nights, tmp_path):
+    # A night that follows only tonight's records (none here) and keeps the model still decides
+    # every kept pair at tonight's threshold and guard (the scores stay: the model is the same).
+    after = IdentityProject(tmp_path / "threshold")
+    shutil.copy(nights["project"].root / "warehouse.duckdb", after.root / "warehouse.duckdb")
+    after.build(NIGHTS[2], run_only=True, select="int_identity__model_schedule int_identity__scored_pairs",
+                identity_reestimate=False, identity_match_threshold=0.5)
+    guard = guard_failure_sql(after.root)
+    matches = {}
+    for name, project in (("before", nights["project"]), ("after", after)):
+        matches[name] = project.query(f"""select
+            count(*) filter (where is_match),
+            count(*) filter (where is_match is distinct from (match_probability >= 0.5 and ({guard}) is null))
+            from int_identity__scored_pairs""")[0]
+    assert matches["after"][1] == 0
+    assert matches["after"][0] > matches["before"][0]  # pairs between 0.5 and the default became matches
 
 
 def test_incremental_night_reclusters_only_the_touched_region(nights):

@@ -5,10 +5,10 @@
     record pair (string similarities). Both depend only on the records' comparison fields,
     so they are kept in two incremental caches keyed by the records' fingerprints
     (int_identity__record_blocking_keys, int_identity__compared_pairs): a night computes
-    them only for new or changed records and the pairs those records form. Everything
-    learned (u, m, prior, term frequencies) and everything global (blocks and their sizes,
-    components, clusters, ids) is recomputed from the whole population each night from
-    those cached rows, so a night gives exactly what a full rebuild gives.
+    them only for new or changed records and the pairs those records form. What is learned
+    (u, m, prior, term frequencies) is a stored model, re-estimated on a schedule; the other
+    tables recompute what tonight's records can change (stamps, scopes and regions below), so
+    a night gives exactly what a full rebuild with the same model gives.
 -#}
 
 {#- Bump when the comparison levels or the blocking rules change: cached rows of an older
@@ -77,16 +77,26 @@
     {{ return(result.columns[0].values()[0] == true) }}
 {% endmacro %}
 
-{#- The body of a stored-model table (materialized as a table): the new estimate when this
-    run re-estimates, else the stored rows as they are. -#}
-{#- The rows of a kept stored-model table: the table as it is. -#}
+{#- The rows of a kept stored-model table: the table as it is. A table estimated before
+    `estimated_at` (the dbt run that estimated it) was kept gets the epoch: the pair tables
+    stamped after it (identity_pair_since) were computed with it, since they first computed
+    whole. -#}
 {% macro identity_stored_rows() %}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list if execute else [] %}
     with stored as (
         select * from {{ this }}
     )
 
-    select * from stored
+    select
+        *{% if execute and 'estimated_at' not in columns %},
+        cast('1970-01-01' as timestamp) as estimated_at{% endif %}
+    from stored
 {% endmacro %}
+
+{#- The run stamp of a stored-model table's estimate. -#}
+{% macro identity_estimated_at_column() -%}
+    {{ run_start() }} as estimated_at
+{%- endmacro %}
 
 {% macro identity_keep_stored_model() %}
     {%- set reestimate = identity_reestimate() %}
@@ -94,6 +104,88 @@
     {%- set existing = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) %}
     {{ return(existing is not none and not reestimate) }}
 {% endmacro %}
+
+{#- Pair tables that follow tonight's records (docs/identity.md, "Pairs that follow tonight's
+    records"): the candidate pairs, their comparisons and their scores are stamped tables
+    (changed_rows.sql) that recompute only the pairs identity_pair_scope holds. The stamp
+    after which this table's pairs are recomputed, or none to compute whole: no stamp yet, a
+    full refresh or a run that re-estimates the stored model, or a stored model (`stored_model`,
+    the table its rows are computed with) estimated after this table was last written (its
+    pairs stopped that night). The model must ref `stored_model` itself. -#}
+{% macro identity_pair_since(stored_model=none) %}
+    {%- set since = changed_since() %}
+    {%- if since is none or identity_reestimate() %}{{ return(none) }}{% endif %}
+    {%- if stored_model is not none %}
+        {%- set estimated = newest_stamp(ref(stored_model), column='estimated_at') %}
+        {%- if estimated is none %}{{ return(none) }}{% endif %}
+        {%- set later = run_query("select timestamp '" ~ estimated ~ "' > timestamp '" ~ since ~ "'") %}
+        {%- if later.columns[0].values()[0] %}{{ return(none) }}{% endif %}
+    {%- endif %}
+    {{ return(since) }}
+{% endmacro %}
+
+{#- The CTEs of a scoped pair table: `touched_records`; `upstream_in_scope`, the rows of
+    `upstream` (its input pairs) that identity_pair_in_scope holds, which the table recomputes
+    (filtered once, read twice); and `scope`, those pairs and the pairs this table holds of
+    records in `touched_records`. -#}
+{% macro identity_pair_scope(since, upstream, stamped=true) -%}
+touched_records as (
+    {{ identity_rebuilt_block_records(since) }}
+    union
+    {{ identity_paired_records_missing(ref('int_identity__record_fingerprints')) }}
+),
+
+upstream_in_scope as {{ materialized_cte() }} (
+    select * from {{ upstream }}
+    where {{ identity_pair_in_scope(since, stamped) }}
+),
+
+scope as (
+    select node_a, node_b from {{ this }}
+    where {{ identity_pair_in_scope(since, stamped=false) }}
+    union
+    select node_a, node_b from upstream_in_scope
+)
+{%- endmacro %}
+
+{#- The records of this pair table's pairs that `current` (keyed by record_key; its rows
+    matching `where`) no longer holds. -#}
+{% macro identity_paired_records_missing(current, where='true') -%}
+    select held.record_key
+    from (
+        select node_a as record_key from {{ this }}
+        union
+        select node_b from {{ this }}
+    ) as held
+    where not exists (
+        select 1 from {{ current }} as current_records
+        where {{ where }} and current_records.record_key = held.record_key
+    )
+{%- endmacro %}
+
+{#- The records of the blocks int_identity__blocking_keys rebuilt since `since`. -#}
+{% macro identity_rebuilt_block_records(since) -%}
+    select record_key from {{ ref('int_identity__blocking_keys') }}
+    where sized_at > timestamp '{{ since }}'
+{%- endmacro %}
+
+{#- A pair a scoped pair table recomputes: a record of it is in `touched_records`, i.e. its
+    blocks were rebuilt since `since` (int_identity__blocking_keys restamps every record of a
+    block that a changed record enters or leaves, or whose size crosses the cap: only then can
+    a pair's blocks change, and a changed fingerprint changes the record's blocks), or it is no
+    longer a person record (two such records may share no rebuilt block); or, `stamped`, its
+    input row was written since (a stamped input recomputed whole, e.g. the comparisons after
+    new term frequencies). The model must depend on int_identity__blocking_keys and
+    int_identity__record_fingerprints (`-- depends_on:`). -#}
+{% macro identity_pair_in_scope(since, stamped=true) -%}
+    (
+        node_a in (select record_key from touched_records)
+        or node_b in (select record_key from touched_records)
+        {%- if stamped %}
+        or changed_at > timestamp '{{ since }}'
+        {%- endif %}
+    )
+{%- endmacro %}
 
 {#- Incremental clustering (docs/identity.md): the edges clustering reads — deterministic
     links, and accepted fuzzy matches with the weight the conflict guard reads — as

@@ -96,6 +96,12 @@
       contradiction, as in the cluster conflict guard: same-name relatives at one address
       (father and son) agree on everything else, and a mailbox name built from that name.
 -#}
+{#- A pair is a match: its probability (an expression or column) reaches the threshold and it
+    passes identity_match_guard. -#}
+{% macro identity_is_match(probability, threshold) -%}
+    ({{ probability }} >= {{ threshold }} and {{ identity_match_guard() }})
+{%- endmacro %}
+
 {% macro identity_match_guard() -%}
     ({{ identity_match_guard_failure() }} is null)
 {%- endmacro %}

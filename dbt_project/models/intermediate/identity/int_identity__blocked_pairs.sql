@@ -27,16 +27,7 @@ with rebuilt_keys as (
 
 -- Records with pairs here but no key rows any more (no name left, deleted, erased).
 gone_records as (
-    select held_nodes.record_key
-    from (
-        select node_a as record_key from {{ this }}
-        union
-        select node_b from {{ this }}
-    ) as held_nodes
-    where not exists (
-        select 1 from {{ ref('int_identity__blocking_keys') }} as current_keys
-        where current_keys.is_record_state_row and current_keys.record_key = held_nodes.record_key
-    )
+    {{ identity_paired_records_missing(ref('int_identity__blocking_keys'), 'current_records.is_record_state_row') }}
 ),
 
 touched_records as (

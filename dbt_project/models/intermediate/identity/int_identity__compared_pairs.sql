@@ -4,11 +4,21 @@
 -- the random pairs that estimate u. Incremental (an exception to the folder's tables): a
 -- night compares only pairs it has not compared with these fingerprints before, i.e. pairs
 -- with a new or changed record, or newly blocked together. Rows of fingerprints no longer
--- current are ignored downstream and dropped by a full refresh.
-{{ config(materialized='incremental', on_schema_change='fail') }}
+-- current are ignored downstream and dropped by a full refresh. Such a pair has a record whose
+-- blocks were rebuilt since the cache last appended (`compared_at`): only candidate pairs of
+-- those records are looked up, unless tonight re-estimates (the random pairs, then all).
+-- depends_on: {{ ref('int_identity__blocking_keys') }}
+-- depends_on: {{ ref('int_identity__model_schedule') }}
+{{ config(materialized='incremental', on_schema_change='append_new_columns') }}
+{%- set since = newest_stamp(this, column='compared_at') if is_incremental() and not identity_reestimate() else none %}
 
 with pairs as (
     select node_a, node_b from {{ ref('int_identity__candidate_pairs') }}
+    {%- if since is not none %}
+    where
+        node_a in ({{ identity_rebuilt_block_records(since) }})
+        or node_b in ({{ identity_rebuilt_block_records(since) }})
+    {%- endif %}
     union
     select node_a, node_b from {{ ref('int_identity__u_sample_pairs') }}
 ),
@@ -70,7 +80,8 @@ final as (
         postcode_value,
         city_value,
         {{ identity_cache_version() }} as cache_version,
-        cast('{{ var("ds") }}' as date) as compared_on
+        cast('{{ var("ds") }}' as date) as compared_on,
+        {{ run_start() }} as compared_at
     from compared
 )
 

@@ -20,8 +20,7 @@
 -- is the last iteration's largest move, ~0 when converged. The weak priors m0 and u count as
 -- var identity_m_prior_pairs pairs. Finally the prior, the probability that two random person
 -- records are one person, is estimated by EM over all n(n-1)/2 record pairs with m and u fixed
--- (`prior_weight`).
--- Stored model: re-estimated only when int_identity__model_schedule says so, else kept.
+-- (`prior_weight`). Stored model: re-estimated only when int_identity__model_schedule says so.
 {%- set iterations = var('identity_em_iterations', 40) %}
 {%- set prior_pairs = var('identity_m_prior_pairs', 10) %}
 {%- set initial_lambda = var('identity_em_initial_lambda', 0.1) %}
@@ -140,7 +139,8 @@ final as (
         max(trained.m_change) over () as m_change,
         records.record_count as estimated_record_count,
         {{ identity_cache_version() }} as cache_version,
-        cast('{{ var("ds") }}' as date) as estimated_on
+        cast('{{ var("ds") }}' as date) as estimated_on,
+        {{ identity_estimated_at_column() }}
     from trained
     cross join records
     cross join share_10

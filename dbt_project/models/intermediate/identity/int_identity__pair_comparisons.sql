@@ -1,9 +1,24 @@
 -- One row per candidate pair: the level of every comparison (identity_compare_pairs, read
 -- from the cache int_identity__compared_pairs for the records' current fingerprints) and the
--- term-frequency adjustment of its exact name and address agreements.
-{{ changed_rows_config(['node_a', 'node_b'], 'blocking_rule') }}
-with pairs as {{ not_materialized_cte() }} (
+-- term-frequency adjustment of its exact name and address agreements. Stamped and scoped
+-- (identity_pair_scope): a night recomputes only the pairs of records whose blocks were
+-- rebuilt since this table was last written, or that are gone; all of them when the term
+-- frequencies were estimated since.
+-- depends_on: {{ ref('int_identity__blocking_keys') }}
+-- depends_on: {{ ref('int_identity__record_fingerprints') }}
+-- depends_on: {{ ref('int_identity__model_schedule') }}
+{{ changed_rows_config(['node_a', 'node_b'], 'blocking_rule', stamped=true) }}
+{%- set since = identity_pair_since('int_identity__term_frequencies') %}
+with candidates as {{ not_materialized_cte() }} (
     select * from {{ ref('int_identity__candidate_pairs') }}
+),
+{%- if since is not none %}
+
+{{ identity_pair_scope(since, 'candidates') }},
+{%- endif %}
+
+pairs as {{ not_materialized_cte() }} (
+    select * from {{ 'upstream_in_scope' if since is not none else 'candidates' }}
 ),
 
 records as {{ not_materialized_cte() }} (
@@ -86,11 +101,12 @@ final as (
         compared.address_level,
         compared.phone_level,
         compared.email_local_part_level,
-        coalesce(adjustments.tf_adjustment, 0) as tf_adjustment
+        coalesce(adjustments.tf_adjustment, 0) as tf_adjustment,
+        {{ changed_at_column() }}
     from compared
     left join adjustments
         on compared.node_a = adjustments.node_a and compared.node_b = adjustments.node_b
 )
 
 -- Written as its changes (changed_rows.sql).
-{{ changed_rows('final', ['node_a', 'node_b']) }}
+{{ changed_rows('final', ['node_a', 'node_b'], scope=('scope' if since is not none else none), stamped=true) }}

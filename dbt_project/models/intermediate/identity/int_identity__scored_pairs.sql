@@ -5,12 +5,33 @@
 -- two random person records are one person, which falls as the population grows.
 -- A pair matches at probability >= var identity_match_threshold and if it passes
 -- identity_match_guard (evidence beyond the names; a first name that differs outright
--- needs the birth date to agree).
-{{ changed_rows_config(['node_a', 'node_b'], 'blocking_rule') }}
+-- needs the birth date to agree). Stamped and scoped (identity_pair_scope): a night scores
+-- only the pairs of records whose blocks were rebuilt since this table was last written, or
+-- that are gone; all of them when m and u were estimated since, or when a kept row's
+-- is_match disagrees with tonight's threshold and guard.
+-- depends_on: {{ ref('int_identity__blocking_keys') }}
+-- depends_on: {{ ref('int_identity__record_fingerprints') }}
+-- depends_on: {{ ref('int_identity__model_schedule') }}
+{{ changed_rows_config(['node_a', 'node_b'], 'blocking_rule', stamped=true) }}
 {%- set threshold = var('identity_match_threshold') %}
+{%- set since = identity_pair_since('int_identity__m_probabilities') %}
+{%- if since is not none %}
+    {#- Another threshold or guard than the kept rows were decided with: decide every pair again. -#}
+    {%- set stale = run_query('select count(*) from ' ~ this ~ ' where is_match is distinct from '
+                              ~ identity_is_match('match_probability', threshold)).columns[0].values()[0] %}
+    {%- if stale > 0 %}{%- set since = none %}{%- endif %}
+{%- endif %}
 
-with comparisons as (
+with all_comparisons as {{ not_materialized_cte() }} (
     select * from {{ ref('int_identity__pair_comparisons') }}
+),
+{%- if since is not none %}
+
+{{ identity_pair_scope(since, 'all_comparisons') }},
+{%- endif %}
+
+comparisons as (
+    select * from {{ 'upstream_in_scope' if since is not none else 'all_comparisons' }}
 ),
 
 parameters as (
@@ -76,10 +97,10 @@ final as (
         prior_weight,
         match_weight,
         1 / (1 + pow(2, -greatest(-60, least(60, match_weight)))) as match_probability,
-        1 / (1 + pow(2, -greatest(-60, least(60, match_weight)))) >= {{ threshold }}
-            and {{ identity_match_guard() }} as is_match
+        {{ identity_is_match('1 / (1 + pow(2, -greatest(-60, least(60, match_weight))))', threshold) }} as is_match,
+        {{ changed_at_column() }}
     from scored
 )
 
 -- Written as its changes (changed_rows.sql).
-{{ changed_rows('final', ['node_a', 'node_b']) }}
+{{ changed_rows('final', ['node_a', 'node_b'], scope=('scope' if since is not none else none), stamped=true) }}

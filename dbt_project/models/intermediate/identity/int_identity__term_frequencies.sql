@@ -52,7 +52,8 @@ final as (
         sum(term_frequency * term_frequency) over (partition by field) as field_agreement_probability,
         log(2, sum(term_frequency * term_frequency) over (partition by field) / term_frequency)
             as tf_adjustment,
-        cast('{{ var("ds") }}' as date) as estimated_on
+        cast('{{ var("ds") }}' as date) as estimated_on,
+        {{ identity_estimated_at_column() }}
     from frequencies
 )
 

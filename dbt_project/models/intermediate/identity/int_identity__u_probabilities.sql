@@ -77,7 +77,8 @@ final as (
         coalesce(totals.compared_pairs, 0) as sampled_compared_pairs,
         (coalesce(counted.pair_count, 0) + {{ prior_pairs }} * prior_levels.u_prior)
             / (coalesce(totals.compared_pairs, 0) + {{ prior_pairs }}) as u_probability,
-        cast('{{ var("ds") }}' as date) as estimated_on
+        cast('{{ var("ds") }}' as date) as estimated_on,
+        {{ identity_estimated_at_column() }}
     from prior_levels
     left join counted
         on prior_levels.comparison = counted.comparison and prior_levels.comparison_level = counted.comparison_level
