@@ -15,6 +15,7 @@ import random
 import shutil
 import subprocess
 
+import duckdb
 import pytest
 from test_identity import IdentityProject, person
 
@@ -366,39 +367,47 @@ def test_ids_stay_stable_through_merges_splits_and_deletions(nights):
         assert sum(nights[before][key] == nights[after][key] for key in kept) / len(kept) >= 0.95
 
 
-def _last_visits(project: IdentityProject) -> dict[str, dt.datetime]:
-    return dict(project.query("select source_id, updated_at from int_identity__records where source = 'pixel'"))
+def _cookie_records(project: IdentityProject) -> dict[str, tuple]:
+    return {source_id: (updated_at, changed_at) for source_id, updated_at, changed_at in project.query(
+        "select source_id, updated_at, changed_at from int_identity__records where source = 'pixel'")}
 
 
-def test_a_cookies_last_visit_follows_late_new_and_withdrawn_events(tmp_path):
-    """A pixel record's `updated_at` is its cookie's newest visit. An incremental night reads
-    only the cookie keys appended since (int_identity__records): a late event older than the
-    stored visit leaves it, a newer one moves it on, and a rerun that no longer delivers the
-    newest visit moves it back to the one before, or removes a cookie it was the only visit
-    of; a full refresh gives the same rows."""
+def test_a_cookie_record_follows_the_cookies_existence_not_its_visits(tmp_path):
+    """A pixel record is its cookie, without a visit time: a night writes only cookies new in
+    the cookie keys and removes those no longer in them (int_identity__records). A late event,
+    a newer visit of a known cookie leave its row as it was; a new cookie gets one; a rerun
+    that no longer delivers a cookie's only visit removes it; a full refresh gives the same
+    rows. A cookie row written with a visit time (by earlier code) is written again once."""
     project = IdentityProject(tmp_path / "cookies")
     crm = [person("c1", "Anna", "Schmidt", "anna.schmidt@mail.de")]
-    late, moved, gone = "cookie-late", "cookie-moved", "cookie-gone"
+    late, moved, only = "cookie-late", "cookie-moved", "cookie-only"
     first_night = [(late, None, None, None, dt.datetime(2026, 1, 1, 10)),
                    (moved, None, None, None, dt.datetime(2026, 1, 1, 8))]
     project.load(crm, [], [], first_night, delivered_on="2026-01-01")
     project.build("2026-01-01")
+    with duckdb.connect(str(project.root / "warehouse.duckdb")) as con:
+        con.execute("update int_identity__records set updated_at = timestamp '2026-01-01 10:00' "
+                    "where source_id = ?", [late])
+    before = _cookie_records(project)
     newest = (moved, None, None, None, dt.datetime(2026, 1, 2, 9))
-    only = (gone, None, None, None, dt.datetime(2026, 1, 2, 7))
-    second_night = [*first_night, (late, None, None, None, dt.datetime(2025, 12, 31, 9)), newest, only]
+    new_cookie = (only, None, None, None, dt.datetime(2026, 1, 2, 7))
+    second_night = [*first_night, (late, None, None, None, dt.datetime(2025, 12, 31, 9)), newest, new_cookie]
     project.load(crm, [], [], second_night, delivered_on="2026-01-02")
     project.build("2026-01-02", run_only=True)
-    assert _last_visits(project) == {late: dt.datetime(2026, 1, 1, 10), moved: dt.datetime(2026, 1, 2, 9),
-                                     gone: dt.datetime(2026, 1, 2, 7)}
+    after = _cookie_records(project)
+    assert set(after) == {late, moved, only}
+    assert after[moved] == before[moved]  # not written again
+    assert after[late][1] > before[late][1]  # the row with a visit time was
+    assert {updated_at for updated_at, _ in after.values()} == {None}
 
     # The rerun of 2026-01-02 without two of its visits: their cookie-key rows are dropped.
-    project.load(crm, [], [], [event for event in second_night if event not in (newest, only)],
+    project.load(crm, [], [], [event for event in second_night if event not in (newest, new_cookie)],
                  delivered_on="2026-01-02")
     project.build("2026-01-02", run_only=True)
-    rerun = _last_visits(project)
-    assert rerun == {late: dt.datetime(2026, 1, 1, 10), moved: dt.datetime(2026, 1, 1, 8)}
+    rerun = _cookie_records(project)
+    assert set(rerun) == {late, moved}
     project.build("2026-01-02", full_refresh=True, run_only=True)
-    assert _last_visits(project) == rerun
+    assert {c: updated_at for c, (updated_at, _) in _cookie_records(project).items()} == {late: None, moved: None}
 
 
 def test_a_night_after_one_that_stopped_before_the_ids_equals_a_full_rebuild(tmp_path):

@@ -1,12 +1,13 @@
 -- One row per source record that identity resolution places: the person records (crm
 -- contacts, shop accounts, guest-checkout emails: int_persons__records) and pixel cookies,
--- with the comparison fields they carry.
+-- with the comparison fields they carry. A cookie's row is its existence, no visit time
+-- (`updated_at` null): nothing reads it, and a time would change every visiting cookie's
+-- row every night (200k at 1M people) and with it the chain below.
 -- Incremental from its inputs (docs/identity.md, "Identity that follows tonight's records"):
 -- a night computes only the records whose inputs changed since this table was last written
--- (person records and cookie keys stamped since then, cookies whose
--- last visit left the cookie keys, records gone) and keeps every other row. A cookie with
--- appended rows whose stored last visit is still there takes the newer of the two, without
--- reading its older rows. A changed nicknames seed needs a --full-refresh.
+-- (person records stamped since then, cookies new in the cookie keys since then, cookies no
+-- longer in them, records gone) and keeps every other row. A changed nicknames seed needs a
+-- --full-refresh.
 {{ changed_rows_config('record_key', 'source', stamped=true) }}
 {%- set since = changed_since() %}
 with person_records as {{ not_materialized_cte() }} (
@@ -22,22 +23,18 @@ nicknames as (
 ),
 {%- if since is not none %}
 
--- Cookies with rows appended since: their newest visit among those rows.
-appended_visits as (
-    select anonymous_id, max(last_occurred_at) as last_occurred_at
-    from cookie_keys
-    where changed_at > timestamp '{{ since }}'
-    group by anonymous_id
+-- Cookies with rows appended since that have no row here yet.
+new_cookies as (
+    select distinct appended.anonymous_id
+    from cookie_keys as appended
+    anti join {{ this }} as previous
+        on previous.source = 'pixel' and previous.source_id = appended.anonymous_id
+    where appended.changed_at > timestamp '{{ since }}'
 ),
 
--- Cookies whose stored last visit is no longer in the cookie keys (retention or erasure
--- removed its delivery's rows): their last visit moved back, or they are gone.
-left_visits as (
-    select previous.source_id as anonymous_id
-    from {{ this }} as previous
-    anti join cookie_keys
-        on cookie_keys.anonymous_id = previous.source_id and cookie_keys.last_occurred_at = previous.updated_at
-    where previous.source = 'pixel'
+-- Cookies written with their last visit (before 2026-12-06): recomputed once, the night after.
+timed_cookies as (
+    select source_id as anonymous_id from {{ this }} where source = 'pixel' and updated_at is not null
 ),
 
 -- The records whose row may differ from the table's: nothing else is read further.
@@ -46,16 +43,22 @@ scope as (
     from person_records
     where changed_at > timestamp '{{ since }}'
     union
-    select 'pixel:' || anonymous_id from appended_visits
+    select 'pixel:' || anonymous_id from new_cookies
     union
-    select 'pixel:' || anonymous_id from left_visits
-    union
-    -- A person record gone (erased, or no longer a guest).
+    -- A record gone: a person record erased or no longer a guest, a cookie whose deliveries
+    -- retention or erasure removed.
     select previous.record_key
     from {{ this }} as previous
     anti join person_records
         on person_records.source = previous.source and person_records.source_id = previous.source_id
     where previous.source <> 'pixel'
+    union
+    select previous.record_key
+    from {{ this }} as previous
+    anti join cookie_keys on cookie_keys.anonymous_id = previous.source_id
+    where previous.source = 'pixel'
+    union
+    select 'pixel:' || anonymous_id from timed_cookies
 ),
 {%- endif %}
 
@@ -80,22 +83,14 @@ persons as (
     {%- endif %}
 ),
 
-pixel_visits as (
+-- Every cookie in the cookie keys, or those of the scope that are still there.
+cookies as (
     {%- if since is none %}
-    select anonymous_id, max(last_occurred_at) as updated_at from cookie_keys group by anonymous_id
+    select distinct anonymous_id from cookie_keys
     {%- else %}
-    -- A cookie whose last visit left: its newest remaining visit (none: it is gone).
-    select anonymous_id, max(last_occurred_at) as updated_at
-    from cookie_keys
-    semi join left_visits using (anonymous_id)
-    group by anonymous_id
-    union all
-    -- Any other cookie with appended rows: the stored last visit is still there, so its
-    -- newest visit is the newer of that one and the appended ones (scanning only those).
-    select appended_visits.anonymous_id, greatest(appended_visits.last_occurred_at, previous.updated_at)
-    from appended_visits
-    left join {{ this }} as previous on previous.record_key = 'pixel:' || appended_visits.anonymous_id
-    anti join left_visits on left_visits.anonymous_id = appended_visits.anonymous_id
+    select anonymous_id from new_cookies
+    union
+    select anonymous_id from cookie_keys semi join timed_cookies using (anonymous_id)
     {%- endif %}
 ),
 
@@ -112,8 +107,8 @@ pixel as (
         null::string as postcode_clean,
         null::string as city_clean,
         null::date as birth_date,
-        updated_at
-    from pixel_visits
+        null::timestamp as updated_at
+    from cookies
 ),
 
 unioned as (
