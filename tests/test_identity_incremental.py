@@ -368,8 +368,10 @@ def test_ids_stay_stable_through_merges_splits_and_deletions(nights):
 
 
 def _cookie_records(project: IdentityProject) -> dict[str, tuple]:
-    return {source_id: (updated_at, changed_at) for source_id, updated_at, changed_at in project.query(
-        "select source_id, updated_at, changed_at from int_identity__records where source = 'pixel'")}
+    rows = project.query("select source_id, updated_at, changed_at from int_identity__records where source = 'pixel'")
+    records = {source_id: (updated_at, changed_at) for source_id, updated_at, changed_at in rows}
+    assert len(records) == len(rows), "a cookie has two records"
+    return records
 
 
 def test_a_cookie_record_follows_the_cookies_existence_not_its_visits(tmp_path):

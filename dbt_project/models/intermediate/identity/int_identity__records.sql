@@ -37,13 +37,12 @@ timed_cookies as (
     select source_id as anonymous_id from {{ this }} where source = 'pixel' and updated_at is not null
 ),
 
--- The records whose row may differ from the table's: nothing else is read further.
+-- The stored rows that may differ from tonight's, or are gone: compared or removed. (New
+-- cookies and cookies with a visit time are computed too, below; they match no stored row.)
 scope as (
     select source || ':' || source_id as record_key
     from person_records
     where changed_at > timestamp '{{ since }}'
-    union
-    select 'pixel:' || anonymous_id from new_cookies
     union
     -- A record gone: a person record erased or no longer a guest, a cookie whose deliveries
     -- retention or erasure removed.
@@ -57,8 +56,6 @@ scope as (
     from {{ this }} as previous
     anti join cookie_keys on cookie_keys.anonymous_id = previous.source_id
     where previous.source = 'pixel'
-    union
-    select 'pixel:' || anonymous_id from timed_cookies
 ),
 {%- endif %}
 
@@ -83,7 +80,7 @@ persons as (
     {%- endif %}
 ),
 
--- Every cookie in the cookie keys, or those of the scope that are still there.
+-- Every cookie in the cookie keys, or the new ones and those with a visit time.
 cookies as (
     {%- if since is none %}
     select distinct anonymous_id from cookie_keys
