@@ -105,6 +105,83 @@
     {{ return(existing is not none and not reestimate) }}
 {% endmacro %}
 
+{#- The key rows of tonight's changed records (`record_keys`, with is_record_state_row), for
+    int_identity__blocking_keys after `since` (its newest sized_at; `previous` its rows),
+    without reading the whole cache (13.5M rows at 1M people). A changed record's keys are
+    looked up in the cache when its fingerprint was written after `since` (new or changed) or
+    differs from its state row's, or its cache version does; in the rows the cache wrote since
+    (the end of the table; a record without keys has a row without a rule there), else, rarely,
+    in the whole cache (a fingerprint that changed back, a record that came back). Any other
+    changed record (another component) has last night's keys: its rows in `previous`, none
+    without a state row (a record without keys). Needs the model's current_records (with
+    fingerprint_written_at), previous_records and changed_records. -#}
+{% macro identity_changed_record_keys(since, previous) -%}
+changed_current as {{ materialized_cte() }} (
+    select
+        current_records.record_key,
+        current_records.fingerprint,
+        current_records.component_id,
+        coalesce(current_records.fingerprint_written_at > timestamp '{{ since }}', true)
+        or (
+            previous_records.record_key is not null
+            and (previous_records.fingerprint <> current_records.fingerprint
+                 or previous_records.cache_version <> current_records.cache_version)
+        ) as is_looked_up
+    from current_records
+    left join previous_records on current_records.record_key = previous_records.record_key
+    where current_records.record_key in (select record_key from changed_records)
+),
+
+-- Looked up in the rows the cache wrote since (tonight's fingerprints: the end of the table).
+recent_keys as {{ materialized_cte() }} (
+    select changed_current.record_key, cached.blocking_rule, cached.block_key
+    from changed_current
+    inner join {{ ref('int_identity__record_blocking_keys') }} as cached
+        on
+            changed_current.record_key = cached.record_key
+            and changed_current.fingerprint = cached.fingerprint
+    where
+        changed_current.is_looked_up
+        and cached.cache_version = {{ identity_cache_version() }}
+        and cached.changed_at > timestamp '{{ since }}'
+),
+
+-- Looked up but not written since (a fingerprint that changed back, a record that came
+-- back): the whole cache. Usually none, and a join with nothing to find skips its scan.
+unfound as (
+    select * from changed_current
+    where is_looked_up and record_key not in (select record_key from recent_keys)
+),
+
+changed_keys as (
+    select changed_current.record_key, changed_current.fingerprint, changed_current.component_id,
+        recent_keys.blocking_rule, recent_keys.block_key
+    from changed_current
+    inner join recent_keys on changed_current.record_key = recent_keys.record_key
+    where recent_keys.blocking_rule is not null
+    union all
+    select unfound.record_key, unfound.fingerprint, unfound.component_id,
+        cached_keys.blocking_rule, cached_keys.block_key
+    from unfound
+    inner join cached_keys
+        on unfound.record_key = cached_keys.record_key and unfound.fingerprint = cached_keys.fingerprint
+    union all
+    select changed_current.record_key, changed_current.fingerprint, changed_current.component_id,
+        previous_keys.blocking_rule, previous_keys.block_key
+    from changed_current
+    inner join {{ previous }} as previous_keys on changed_current.record_key = previous_keys.record_key
+    where not changed_current.is_looked_up
+),
+
+record_keys as (
+    select
+        *,
+        row_number() over (partition by record_key order by blocking_rule, block_key) = 1
+            as is_record_state_row
+    from changed_keys
+)
+{%- endmacro %}
+
 {#- Pair tables that follow tonight's records (docs/identity.md, "Pairs that follow tonight's
     records"): the candidate pairs, their comparisons and their scores are stamped tables
     (changed_rows.sql) that recompute only the pairs identity_pair_scope holds. The stamp
