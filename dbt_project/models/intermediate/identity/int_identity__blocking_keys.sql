@@ -1,9 +1,10 @@
 -- One row per (person record, blocking rule, block key), with the block's size: person
 -- records (crm/shop, at least one name), keys from the cache int_identity__record_blocking_keys.
--- Incremental on DuckDB (on Spark a table rebuilt whole): a night rebuilds (delete+insert)
--- only the blocks a changed record is or was in (new, deleted, another fingerprint, component
--- or cache version than last night's state row); an emptied block gets a placeholder row,
--- deleted by the post-hook. Changed records' keys: identity_changed_record_keys. docs/identity.md.
+-- Incremental on DuckDB (an exception to the folder's tables; on Spark a table rebuilt whole):
+-- a night rebuilds (delete+insert) only the blocks a changed record is or was in: new,
+-- deleted, or another fingerprint, component or cache version than last night's state row.
+-- An emptied block gets a placeholder row (no record_key), deleted by the post-hook with the
+-- rows of a table built before state rows were kept. docs/identity.md.
 {{ config(
     materialized=keyed_incremental(),
     incremental_strategy='delete+insert',
@@ -12,16 +13,14 @@
     post_hook="{% if is_incremental() %}delete from {{ this }} where record_key is null or is_record_state_row is null{% endif %}"
 ) }}
 {%- set previous = previous_build_relation(this.identifier, 'is_record_state_row') if is_incremental() else none %}
-{%- set since = newest_stamp(previous, column='sized_at') if previous is not none else none %}
 
 with records as (
     select * from {{ ref('int_identity__record_fingerprints') }}
 ),
 
--- A record's keys for a fingerprint (a record without keys may have a row without a rule).
 cached_keys as (
     select * from {{ ref('int_identity__record_blocking_keys') }}
-    where cache_version = {{ identity_cache_version() }} and blocking_rule is not null
+    where cache_version = {{ identity_cache_version() }}
 ),
 
 components as (
@@ -33,14 +32,14 @@ current_records as (
         records.record_key,
         records.fingerprint,
         components.component_id,
-        {{ identity_cache_version() }} as cache_version,
-        records.changed_at as fingerprint_written_at
+        {{ identity_cache_version() }} as cache_version
     from records
     inner join components on records.record_key = components.record_key
 ),
 {%- if previous is not none %}
 
 -- Last night's rows are read where used (a CTE read thrice: DuckDB copies all 13.5M at 1M).
+
 -- One row per record carries its state (a scan, not a distinct over every key row).
 previous_records as (
     select record_key, fingerprint, component_id, cache_version
@@ -55,12 +54,7 @@ changed_records as (
 ),
 {%- endif %}
 
-{%- if since is not none %}
-
-{{ identity_changed_record_keys(since, previous) }},
-{%- else %}
-
--- Every record's keys (or, a table without sized_at, the changed ones') from the cache.
+-- The records whose keys are read from the cache: all, or tonight's changed ones.
 record_keys as (
     select
         current_records.record_key,
@@ -80,7 +74,6 @@ record_keys as (
     where current_records.record_key in (select record_key from changed_records)
     {%- endif %}
 ),
-{%- endif %}
 {%- if previous is not none %}
 
 -- The blocks a changed record enters or leaves: only these are rebuilt.
@@ -99,7 +92,9 @@ current_keys as (
         previous_keys.blocking_rule, previous_keys.block_key, previous_keys.is_record_state_row
     from {{ previous }} as previous_keys
     inner join affected_blocks
-        on previous_keys.blocking_rule = affected_blocks.blocking_rule and previous_keys.block_key = affected_blocks.block_key
+        on
+            previous_keys.blocking_rule = affected_blocks.blocking_rule
+            and previous_keys.block_key = affected_blocks.block_key
     where previous_keys.record_key not in (select record_key from changed_records)
 ),
 {%- else %}
@@ -127,7 +122,9 @@ sized as (
         {{ run_start() }} as sized_at
     from current_keys
     inner join block_sizes
-        on current_keys.blocking_rule = block_sizes.blocking_rule and current_keys.block_key = block_sizes.block_key
+        on
+            current_keys.blocking_rule = block_sizes.blocking_rule
+            and current_keys.block_key = block_sizes.block_key
 ),
 
 final as (
@@ -142,7 +139,9 @@ final as (
     from affected_blocks
     where not exists (
         select 1 from current_keys
-        where current_keys.blocking_rule = affected_blocks.blocking_rule and current_keys.block_key = affected_blocks.block_key
+        where
+            current_keys.blocking_rule = affected_blocks.blocking_rule
+            and current_keys.block_key = affected_blocks.block_key
     )
     {%- endif %}
 )

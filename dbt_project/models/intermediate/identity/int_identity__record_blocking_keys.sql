@@ -1,11 +1,14 @@
 -- One row per (person record fingerprint, blocking rule, block key): the cache of blocking
 -- keys. Incremental (an exception to the folder's tables): a night computes the keys of new
 -- and changed records only; rows of fingerprints no longer current are ignored downstream
--- (int_identity__blocking_keys) and dropped by a full refresh. Each rule is a conjunction of
--- fields that a duplicate keeps when others are corrupted; phonetic codes (Soundex) absorb
--- most spelling typos, and rules without names find duplicates whose names both changed.
--- Stamped (changed_at, changed_rows.sql): only fingerprint rows written after the newest stamp
--- of this version's rows are looked up (all without one, e.g. after a cache version bump).
+-- (int_identity__blocking_keys) and dropped by a full refresh. Each rule is a conjunction
+-- of fields that a duplicate keeps when others are corrupted; phonetic codes (Soundex)
+-- absorb most spelling typos, and rules without names find duplicates whose names both
+-- changed.
+-- Stamped (changed_at, changed_rows.sql): a fingerprint row not written after the newest
+-- stamp of this version's rows was there when this cache last ran, so it is cached; only the
+-- rows written since are looked up (without stamps of this version, e.g. before they existed
+-- or after a cache version bump, every record is). The column is added in place.
 {{ config(materialized='incremental', on_schema_change='append_new_columns') }}
 {%- set since = newest_stamp(this, 'cache_version = ' ~ identity_cache_version()) if is_incremental() else none %}
 
@@ -16,7 +19,7 @@ with records as (
     {%- endif %}
 ),
 
--- Materialized (read several times below), as is `people`.
+-- Materialized (read three times below), as is `people`.
 new_records as {{ materialized_cte() }} (
     select records.*
     from records
@@ -123,18 +126,6 @@ keys as (
     from people where length({{ identity_email_stem('email_local_part') }}) >= 6
 ),
 
-{%- if is_incremental() %}
-
--- A record without any key gets a row without a rule (a night's few records): the blocking
--- keys tell it from a fingerprint cached before (identity_changed_record_keys).
-keys_or_none as (
-    select * from keys
-    union all
-    select record_key, fingerprint, null, null from new_records
-    where not exists (select 1 from keys where keys.record_key = new_records.record_key)
-),
-{%- endif %}
-
 final as (
     select
         record_key,
@@ -144,7 +135,7 @@ final as (
         {{ identity_cache_version() }} as cache_version,
         cast('{{ var("ds") }}' as date) as computed_on,
         {{ changed_at_column() }}
-    from {{ 'keys_or_none' if is_incremental() else 'keys' }}
+    from keys
 )
 
 select * from final
