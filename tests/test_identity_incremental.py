@@ -214,13 +214,15 @@ def _model_state(project: IdentityProject, ds: str) -> dict:
 def nights(tmp_path_factory):
     """Night 1 from scratch; night 2 incremental with the stored model, and a full rebuild with
     the same stored model from the same night-1 state; night 3 incremental re-estimating the
-    model, and a full refresh (which re-estimates) from the same night-2 state."""
+    model, and a full refresh (which re-estimates) from the same night-2 state. Night 3 also
+    brings back a contact's night-1 fields and a shop account deleted on night 2."""
     population = Population()
     bridged, original = _bridge(population, 5, 40)
     # Three names share a phone: not junk yet (more than 3 names make it junk).
     _share_phone(population, 3)
     incremental = IdentityProject(tmp_path_factory.mktemp("identity_incremental"))
     incremental.load(*population.tables(), [], [])
+    night1_crm = {pid: dict(row) for pid, row in population.crm.items()}
     incremental.build(NIGHTS[0])
     first = incremental.ids()
     state = {"night1": _model_state(incremental, NIGHTS[0])}
@@ -229,9 +231,17 @@ def nights(tmp_path_factory):
     # did not change; night 3: it leaves again and the phone stops being junk on them.
     fourth = _share_phone(population, 1)[0]
 
+    # A contact that moves and moves back on night 3: its night-1 fingerprint is cached from
+    # night 1 (the blocking keys read it from the whole cache, not tonight's rows).
+    moved_back = next(pid for pid in sorted(population.crm) if pid != fourth)
+    night1_row = night1_crm[moved_back]
     for _ in range(15):
         population.add_person()
     population.change(12)
+    population.crm[moved_back] = person(night1_row["id"], night1_row["first_name"], night1_row["last_name"],
+                                        night1_row["email"], phone=night1_row["phone_e164"],
+                                        street="Ringstr. 99", postcode="10999", city="Berlin",
+                                        birth_date=str(night1_row["birth_date"]))
     population.shop[bridged] = original  # the bridging email is corrected: a split
     second_bridge = _bridge(population, 60, 90)  # another bridge: a merge of two old ids
     # A new shop account of an existing person (a fuzzy link to an old id) and deleted records.
@@ -239,7 +249,8 @@ def nights(tmp_path_factory):
     population.shop["extra"] = person("sextra", crm["first_name"], crm["last_name"], "x.y@other.de",
                                       phone=crm["phone_e164"], street=crm["street"],
                                       postcode=crm["postcode_clean"], city=crm["city"])
-    for pid in sorted(population.shop)[20:23]:
+    returning = {pid: population.shop[pid] for pid in sorted(population.shop)[20:23]}
+    for pid in returning:
         del population.shop[pid]
 
     # The stored model is kept on night 2 (1 day old, the population grew < 5 %): the full
@@ -262,6 +273,9 @@ def nights(tmp_path_factory):
     for _ in range(10):
         population.add_person()
     population.change(8)
+    population.crm[moved_back] = night1_row
+    pid = sorted(returning)[0]  # a deleted shop account comes back as it was
+    population.shop[pid] = returning[pid]
     rebuild = _start_rebuild(incremental, tmp_path_factory.mktemp("identity_full_3"), population, NIGHTS[2])
     third = _night(incremental, rebuild, population, NIGHTS[2], identity_reestimate=True)
     state["night3"] = _model_state(incremental, NIGHTS[2])
