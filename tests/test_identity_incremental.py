@@ -231,8 +231,8 @@ def nights(tmp_path_factory):
     # did not change; night 3: it leaves again and the phone stops being junk on them.
     fourth = _share_phone(population, 1)[0]
 
-    # A contact that moves and moves back on night 3: its night-1 fingerprint is cached from
-    # night 1 (the blocking keys read it from the whole cache, not tonight's rows).
+    # A contact that moves and moves back on night 3: its night-1 fingerprint is in the caches
+    # since night 1 (its keys and comparisons are not computed again, and must still be found).
     moved_back = next(pid for pid in sorted(population.crm) if pid != fourth)
     night1_row = night1_crm[moved_back]
     for _ in range(15):

@@ -12,12 +12,20 @@
 {{ config(materialized='incremental', on_schema_change='append_new_columns') }}
 {%- set since = newest_stamp(this, column='compared_at') if is_incremental() and not identity_reestimate() else none %}
 
-with pairs as (
+with
+{%- if since is not none %}
+
+rebuilt_records as (
+    {{ identity_rebuilt_block_records(since) }}
+),
+{%- endif %}
+
+pairs as (
     select node_a, node_b from {{ ref('int_identity__candidate_pairs') }}
     {%- if since is not none %}
     where
-        node_a in ({{ identity_rebuilt_block_records(since) }})
-        or node_b in ({{ identity_rebuilt_block_records(since) }})
+        node_a in (select record_key from rebuilt_records)
+        or node_b in (select record_key from rebuilt_records)
     {%- endif %}
     union
     select node_a, node_b from {{ ref('int_identity__u_sample_pairs') }}
