@@ -1,7 +1,8 @@
 """Data tests that check a night's rows, not whole tables (docs/performance.md, "Data tests on
 the night's rows"), still catch what they guard: the person of customer_events against the
-profiles (`relationships_in_recent_deliveries`) and the uniqueness of the append-only
-identity caches (`unique_combination` with `written_column`).
+profiles (`relationships_in_recent_deliveries`), the uniqueness of the append-only
+identity caches (`unique_combination` with `written_column`) and of the staged orders and
+their lines (rewritten per order with the night's delivery).
 
 Two generated nights built by the real nightly steps; each case plants its fault in a copy
 of night 2's warehouse, as a faulty model would leave it, and runs the data tests with the
@@ -148,6 +149,26 @@ def test_an_old_cache_duplicate_fails_only_the_whole_check(warehouse):
     _sql(warehouse, f"insert into int_identity__record_blocking_keys {old}", [NIGHT1])
     invoke(TEST_CACHE, warehouse, NIGHT2, extra_vars=ONE_DAY)
     _fails(warehouse, TEST_CACHE, "unique_combination_int_identity__record_blocking_keys", WHOLE)
+
+
+ORDER_TESTS = [("stg_shop__orders", "unique_in_recent_deliveries_stg_shop__orders_order_id"),
+               ("stg_shop__order_items", "unique_combination_stg_shop__order_items_order_id")]
+
+
+@pytest.mark.parametrize(("table", "test"), ORDER_TESTS)
+def test_an_order_delivered_tonight_that_repeats_an_old_one_fails(warehouse, table, test):
+    # As if the incremental insert had kept the order's earlier rows beside tonight's version.
+    _sql(warehouse, f"insert into {table} select * replace (?::date as delivered_on) from "
+                    f"{table} where delivered_on = ? order by all limit 1", [NIGHT2, NIGHT1])
+    _fails(warehouse, ["test", "--select", table], test, ONE_DAY)
+
+
+@pytest.mark.parametrize(("table", "test"), ORDER_TESTS)
+def test_an_old_order_duplicate_fails_only_the_whole_check(warehouse, table, test):
+    _sql(warehouse, f"insert into {table} select * from {table} where delivered_on = ? "
+                    "order by all limit 1", [NIGHT1])
+    invoke(["test", "--select", table], warehouse, NIGHT2, extra_vars=ONE_DAY)
+    _fails(warehouse, ["test", "--select", table], test, WHOLE)
 
 
 def test_the_first_build_and_the_weekly_night_check_every_row(warehouse, tmp_path):

@@ -1,7 +1,8 @@
 {#- Rows whose combination of `columns` is not unique (dbt_utils' test, without the package).
 
-    `written_column` (optional) names the column in which an append-only incremental table
-    records the run that wrote each row (a cache's `computed_on`). A night then checks only
+    `written_column` (optional) names the column in which an incremental table records the
+    run that wrote each row (a cache's `computed_on`; the delivery of a staged order's lines,
+    rewritten per order with their delivery, `delivered_on`). A night then checks only
     the combinations of the rows written in the recent-deliveries window
     (macros/recent_deliveries.sql), each counted in the whole table (among the rows whose
     first column is a recent row's, which hold all of its combination): such a table's old rows

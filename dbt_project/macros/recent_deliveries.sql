@@ -1,6 +1,7 @@
 {#-
-  Data tests on the largest incremental tables (stg_pixel__events, customer_events) check the
-  rows of the recent deliveries, not the whole table every night (docs/performance.md,
+  Data tests on the largest incremental tables (stg_pixel__events, customer_events, the staged
+  orders and their lines) check the rows of the recent deliveries, not the whole table every
+  night (docs/performance.md,
   "Data tests scoped to the recent deliveries"). Those tables only ever gain rows of new
   deliveries (delivered_on) or lose rows (retention, erasure): a row's columns are checked
   on the nights after it lands, and a later night cannot break them. A re-mapped event keeps
