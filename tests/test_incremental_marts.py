@@ -45,8 +45,7 @@ PLANTED_CAMPAIGN = "cmp-planted"
 TABLES = ("int_events__resolved", "customer_events", "customer_engagement_daily",
           "int_customers__device_activity", "int_customers__event_activity",
           "int_customers__category_views",
-          "int_customers__activity", "int_customers__golden_record", "int_customers__profiles",
-          "customer_profiles", "int_identity__cookie_keys",
+          "int_customers__activity", "int_customers__golden_record", "customer_profiles", "int_identity__cookie_keys",
           "int_identity__blocking_keys", "campaign_responses",
           "int_orders__person_keys", "int_orders__resolved", "int_order_items__resolved",
           "orders", "order_items",
@@ -286,9 +285,6 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
                             "where column_name in ('changed_at', 'input_fingerprint', 'edge_signature')").fetchall()
         for table, column in added:
             con.execute(f'alter table "{table}" drop column "{column}"')
-        # ... and before the profiles kept their rows across nights (2026-12-06): they held
-        # the night's as_of_date, which the upgrade drops (customer_profiles adds it).
-        con.execute("alter table int_customers__profiles add column as_of_date date")
     assert {c for _, c in added} == {"changed_at", "input_fingerprint", "edge_signature"}, added
     invoke(["run", *SELECT], settings, NIGHT3)
     _assert_full_refresh_gives_the_same(tmp_path, settings, "upgraded", NIGHT3)

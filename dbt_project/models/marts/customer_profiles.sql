@@ -2,8 +2,7 @@
 -- orders and activity. Erased persons keep their row with every personal column null.
 -- A view (exception to the marts-as-tables rule, like customer_events): a table here would
 -- copy every person's row every night (≈ 2 s at 1M people). On Spark a table (the serving
--- copy takes tables' files). as_of_date is the night's: the profiles keep a person's row
--- until their inputs change.
+-- copy takes tables' files).
 {{ config(materialized=served_view()) }}
 
 with profiles as (
@@ -42,7 +41,7 @@ final as (
         favourite_category,
         main_device,
         first_seen_at,
-        date '{{ var("ds") }}' as as_of_date
+        as_of_date
     from profiles
 )
 

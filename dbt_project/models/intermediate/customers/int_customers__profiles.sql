@@ -1,40 +1,21 @@
 -- One row per person: golden record, consent, lifecycle, orders and activity together.
 -- Erased persons keep their row (is_erased) with every personal column null; consent can
 -- only make someone contactable while they are not erased. The customer_profiles mart
--- publishes it (adding the night's as_of_date); the content attributes read it.
--- Incremental (exception to the intermediate-as-tables rule): a person's row depends only on
--- their rows of the four inputs, so a night recomputes only the persons whose fingerprint of
--- those changed and keeps the others' rows (macros/person_fingerprint.sql). Golden record
--- and activity carry the fingerprint of their own inputs, which stands for their row.
--- sync_all_columns: the table built before lost `as_of_date` (now the view's) when it gained
--- the fingerprint.
-{{ person_fingerprint_config() }}
-{{ config(on_schema_change='sync_all_columns') }}
-
--- The inputs are read where they are used (every person's fingerprint, then the changed
--- persons' rows), not through CTEs read twice, which DuckDB would copy whole.
--- What a person's row is computed from: a few narrow columns per input.
-with fingerprints as (
-    select inputs.unified_id, {{ row_hash('inputs') }} as input_fingerprint
-    from (
-        select
-            order_stats.unified_id,
-            order_stats.first_order_at,
-            order_stats.last_order_at,
-            order_stats.order_count,
-            order_stats.revenue,
-            golden_record.input_fingerprint as golden_record_fingerprint,
-            lifecycle.lifecycle_stage,
-            activity.input_fingerprint as activity_fingerprint
-        from {{ ref('int_customers__order_stats') }} as order_stats
-        left join {{ ref('int_customers__golden_record') }} as golden_record using (unified_id)
-        left join {{ ref('int_customers__lifecycle_staged') }} as lifecycle using (unified_id)
-        left join {{ ref('int_customers__activity') }} as activity using (unified_id)
-    ) as inputs
+-- publishes it; the content attributes read it.
+with order_stats as (
+    select * from {{ ref('int_customers__order_stats') }}
 ),
 
-changed as (
-    {{ changed_persons('fingerprints') }}
+golden_record as (
+    select * from {{ ref('int_customers__golden_record') }}
+),
+
+lifecycle as (
+    select * from {{ ref('int_customers__lifecycle_staged') }}
+),
+
+activity as (
+    select * from {{ ref('int_customers__activity') }}
 ),
 
 joined as (
@@ -68,14 +49,11 @@ joined as (
         activity.last_email_open_at,
         activity.last_email_click_at,
         activity.favourite_category,
-        activity.main_device,
-        fingerprints.input_fingerprint
-    from {{ ref('int_customers__order_stats') }} as order_stats
-    inner join fingerprints using (unified_id)
-    left join {{ ref('int_customers__golden_record') }} as golden_record using (unified_id)
-    left join {{ ref('int_customers__lifecycle_staged') }} as lifecycle using (unified_id)
-    left join {{ ref('int_customers__activity') }} as activity using (unified_id)
-    where order_stats.unified_id in (select changed.unified_id from changed)
+        activity.main_device
+    from order_stats
+    left join golden_record using (unified_id)
+    left join lifecycle using (unified_id)
+    left join activity using (unified_id)
 ),
 
 final as (
@@ -112,9 +90,8 @@ final as (
         favourite_category,
         main_device,
         least(first_event_at, first_order_at, first_record_at) as first_seen_at,
-        input_fingerprint
+        date '{{ var("ds") }}' as as_of_date
     from joined
 )
 
 select * from final
-{{ gone_persons('fingerprints') }}
