@@ -4,6 +4,8 @@ for real with dbtRunner: hand-made rows on each boundary (3 vs 4 views, 29 vs 31
 
 from __future__ import annotations
 
+from datetime import date
+
 from personalization.config import REPO_ROOT
 
 # Derived from the files, so a new segment without a unit test fails here.
@@ -35,3 +37,31 @@ def test_unit_tests_catch_a_moved_threshold(segments_project):
 
     assert not outcome.success
     assert _statuses(outcome) == {"big_spenders_threshold_and_window": "fail"}
+
+
+def _night(project, ds) -> tuple[bool, set[str]]:
+    """Whether the segments build ran unit tests, and the segments that failed."""
+    from personalization.warehouse.dbt import build_segments
+
+    report = build_segments(ds, project.settings)
+    return report.details["unit_tests"] > 0, set(report.details["failed_segments"])
+
+
+def test_the_nights_run_the_unit_tests_once_per_version_of_the_project(segments_project):
+    p = segments_project
+    ds = date(2026, 3, 31)
+    p.write_scores(ds.isoformat(), [])
+    assert _night(p, ds) == (True, set())
+    assert _night(p, ds) == (False, set())  # the same project: they passed already
+    # An edit of a segment (as an analyst deploys one without CI): they run again, once.
+    vip = p.segments_dir / "vip.sql"
+    vip.write_text(vip.read_text() + "\n-- edited\n")
+    assert _night(p, ds) == (True, set())
+    assert _night(p, ds) == (False, set())
+    # A var a unit test pins, moved: its segment fails, nothing is recorded, and every later
+    # night runs them until they pass.
+    config = p.root / "dbt_project.yml"
+    config.write_text(config.read_text().replace("big_spenders_min_spend: 500 ",
+                                                 "big_spenders_min_spend: 499.99 "))
+    assert _night(p, ds) == (True, {"big_spenders"})
+    assert _night(p, ds) == (True, {"big_spenders"})

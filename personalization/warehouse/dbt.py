@@ -20,7 +20,7 @@ from personalization.config import Settings
 from personalization.exceptions import WarehouseError
 from personalization.observability import StepReport, log_event, timed
 from personalization.privacy import erased_events
-from personalization.warehouse import tested_nights
+from personalization.warehouse import segment_unit_tests, tested_nights
 from personalization.warehouse.connection import tables_in, warehouse_connection
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,8 @@ STAGES: dict[str, dict[str, Any]] = {
         "indirect_selection": ["cautious"],
         # dbt unit tests of the staging/intermediate/marts models check SQL logic on fixed
         # rows, not the night's data: CI runs them (tests/test_warehouse.py), a night does
-        # not (~2.5 CPU s at any scale). Segments keep theirs: analysts edit segment SQL.
+        # not (~2.5 CPU s at any scale). Segments keep theirs (analysts edit segment SQL), once
+        # per version of the project (segment_unit_tests.py).
         "unit_tests": False,
     },
     # The segments stage runs as two dbt calls (see build_segments): segment history finds
@@ -233,7 +234,9 @@ def build_segments(ds: date, settings: Settings) -> StepReport:
     untouched. Anything else failing (customer_scores, the history) raises WarehouseError.
     """
     segments = _segment_names(settings)
-    command = _command(STAGES["segments"], settings)
+    fingerprint = segment_unit_tests.project_fingerprint(settings)
+    unit_tests = not segment_unit_tests.already_passed(fingerprint, settings)
+    command = _command(STAGES["segments"], settings, unit_tests=unit_tests)
 
     def is_segment_failure(result: Any) -> bool:
         return _segment_of(result.node, segments) is not None
@@ -248,6 +251,7 @@ def build_segments(ds: date, settings: Settings) -> StepReport:
                 failed.setdefault(name, f"{r.node.name}: {_one_line(r.message or str(r.status))}")
         record = settings.dbt_target_dir / f"segment_build_{ds.isoformat()}.json"
         record.write_text(json.dumps({"ds": ds.isoformat(), "failed_segments": failed}, indent=2))
+        segment_unit_tests.record(result, fingerprint, settings)
         _serve(result, settings)
         # The skip list only when a segment failed (a run-time var: dbt keeps its parse).
         skip = {"segment_history_skip": sorted(failed)} if failed else {}
@@ -259,6 +263,9 @@ def build_segments(ds: date, settings: Settings) -> StepReport:
     report.rows_out += history_report.rows_out
     report.details["model_seconds"].update(history_report.details["model_seconds"])
     report.details["failed_segments"] = failed
+    # Unit tests run tonight (0: this version of the project passed them on an earlier night).
+    report.details["unit_tests"] = sum(1 for r in getattr(result, "results", None) or []
+                                       if r.node.resource_type == "unit_test")
     if failed:
         report.status = "warn"
         for name, message in failed.items():
@@ -276,16 +283,16 @@ def _serve(result: Any, settings: Settings) -> None:
         spark.serve(result, settings)
 
 
-def _command(spec: dict[str, Any], settings: Settings) -> list[str]:
+def _command(spec: dict[str, Any], settings: Settings, unit_tests: bool | None = None) -> list[str]:
     # Without dbt's data tests only where the same SQL was tested on the same data by another
     # engine's run (settings.dbt_tests, off in the Spark equality test); still `build`, so
-    # the seeds the models read are loaded.
+    # the seeds the models read are loaded. `unit_tests` overrides the stage's own choice.
     command = ["build", "--select", *spec["select"]]
     if spec["exclude"]:
         command += ["--exclude", *spec["exclude"]]
     if settings.dbt_tests:
         command += ["--indirect-selection", *spec["indirect_selection"]]
-        if not spec.get("unit_tests", True):
+        if not (spec.get("unit_tests", True) if unit_tests is None else unit_tests):
             command += ["--exclude-resource-type", "unit_test"]
     else:
         command += ["--exclude-resource-type", "test", "unit_test"]
@@ -307,9 +314,13 @@ def _segment_names(settings: Settings) -> set[str]:
 
 
 def _segment_of(node: Any, segments: set[str]) -> str | None:
-    """The segment a result belongs to: the model itself, or the model a test is attached to."""
+    """The segment a result belongs to: the model itself, or the model a test is attached to
+    (a unit test names it as `tested_node_unique_id`)."""
     if node.resource_type == "model":
         return node.name if node.name in segments else None
+    tested = getattr(node, "tested_node_unique_id", None)
+    if tested and tested.startswith("model.") and tested.split(".")[-1] in segments:
+        return tested.split(".")[-1]
     for parent in getattr(getattr(node, "depends_on", None), "nodes", []) or []:
         name = parent.split(".")[-1]
         if parent.startswith("model.") and name in segments:
