@@ -251,7 +251,8 @@ def build_segments(ds: date, settings: Settings) -> StepReport:
                 failed.setdefault(name, f"{r.node.name}: {_one_line(r.message or str(r.status))}")
         record = settings.dbt_target_dir / f"segment_build_{ds.isoformat()}.json"
         record.write_text(json.dumps({"ds": ds.isoformat(), "failed_segments": failed}, indent=2))
-        segment_unit_tests.record(result, fingerprint, settings)
+        unit_test_statuses = segment_unit_tests.statuses(result)
+        segment_unit_tests.record(unit_test_statuses, fingerprint, settings)
         _serve(result, settings)
         # The skip list only when a segment failed (a run-time var: dbt keeps its parse).
         skip = {"segment_history_skip": sorted(failed)} if failed else {}
@@ -264,8 +265,7 @@ def build_segments(ds: date, settings: Settings) -> StepReport:
     report.details["model_seconds"].update(history_report.details["model_seconds"])
     report.details["failed_segments"] = failed
     # Unit tests run tonight (0: this version of the project passed them on an earlier night).
-    report.details["unit_tests"] = sum(1 for r in getattr(result, "results", None) or []
-                                       if r.node.resource_type == "unit_test")
+    report.details["unit_tests"] = len(unit_test_statuses)
     if failed:
         report.status = "warn"
         for name, message in failed.items():
@@ -319,9 +319,9 @@ def _segment_of(node: Any, segments: set[str]) -> str | None:
     if node.resource_type == "model":
         return node.name if node.name in segments else None
     tested = getattr(node, "tested_node_unique_id", None)
-    if tested and tested.startswith("model.") and tested.split(".")[-1] in segments:
-        return tested.split(".")[-1]
-    for parent in getattr(getattr(node, "depends_on", None), "nodes", []) or []:
+    parents = [tested] if tested else []
+    parents += getattr(getattr(node, "depends_on", None), "nodes", []) or []
+    for parent in parents:
         name = parent.split(".")[-1]
         if parent.startswith("model.") and name in segments:
             return name

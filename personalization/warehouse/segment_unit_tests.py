@@ -47,10 +47,14 @@ def already_passed(fingerprint: str, settings: Settings) -> bool:
         return False
 
 
-def record(result: Any, fingerprint: str, settings: Settings) -> None:
+def statuses(result: Any) -> list[str]:
+    """The status of every unit test a dbt build ran (none when it left them out)."""
+    return [str(r.status) for r in getattr(result, "results", None) or []
+            if r.node.resource_type == "unit_test"]
+
+
+def record(statuses: list[str], fingerprint: str, settings: Settings) -> None:
     """Keep `fingerprint` when the build ran unit tests and every one of them passed."""
-    statuses = [str(r.status) for r in getattr(result, "results", None) or []
-                if r.node.resource_type == "unit_test"]
     if statuses and all(status == "pass" for status in statuses):
         path = settings.dbt_target_dir / RECORD
         path.write_text(json.dumps({"fingerprint": fingerprint, "unit_tests": len(statuses)}))
