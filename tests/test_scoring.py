@@ -405,6 +405,10 @@ def _night_of_changes(path, night: date, n: int) -> dict[str, str]:
     return {"merged": merged, "into": into, "cancelled": cancelled, "erased": erased}
 
 
+# A person's kept views as rows: the lists' order is not part of the state (a night appends).
+VIEW_ROWS = "unified_id, unnest(skus) as sku, unnest(last_viewed_at) as last_viewed_at"
+
+
 def _full_recompute(settings, night: date, kept) -> dict[str, pd.DataFrame]:
     """Recommendations, their kept state and views, and send hours with their histograms and
     sums of everyone at `night`, recomputed from every event against the item neighbours and
@@ -426,7 +430,7 @@ def _full_recompute(settings, night: date, kept) -> dict[str, pd.DataFrame]:
         "persons": full["persons"],
         "lists": con.execute(f"select unified_id, next_best_products from {table} order by unified_id").df(),
         "state": con.execute("select * from everyone_state order by unified_id").df(),
-        "views": con.execute("select * from everyone_views_state order by unified_id").df(),
+        "views": con.execute(f"select {VIEW_ROWS} from everyone_views_state order by all").df(),
         "hours": con.execute(f"select unified_id, best_send_hour from {hours_table} order by unified_id").df(),
         "hist": con.execute("select * from everyone_hours_hist order by unified_id, activity_on, send_hour").df(),
         "sums": con.execute("select * from everyone_hours_sums order by unified_id").df()}
@@ -443,12 +447,13 @@ def _assert_scored_as_everyone(settings, night: date,
     assert len(expected["lists"]) > 2000
     pd.testing.assert_frame_equal(got.reset_index(drop=True), expected["lists"])
     con = duckdb.connect()
-    written = {name: con.execute("select * from " + read_parquet_sql(
+    written = {name: con.execute(f"select {columns} from " + read_parquet_sql(
         settings, scores_path(settings, night).parent / file, NO_HIVE) + f" order by {order}").df()
-        for name, file, order in (("state", RECO_STATE_FILE, "unified_id"),
-                                  ("views", RECO_VIEWS_FILE, "unified_id"),
-                                  ("hist", SEND_HOURS_FILE, "unified_id, activity_on, send_hour"),
-                                  ("sums", SEND_SUMS_FILE, "unified_id"))}
+        for name, file, columns, order in (
+            ("state", RECO_STATE_FILE, "*", "unified_id"),
+            ("views", RECO_VIEWS_FILE, VIEW_ROWS, "all"),
+            ("hist", SEND_HOURS_FILE, "*", "unified_id, activity_on, send_hour"),
+            ("sums", SEND_SUMS_FILE, "*", "unified_id"))}
     con.close()
     for name, frame in written.items():
         pd.testing.assert_frame_equal(frame, expected[name], obj=name)

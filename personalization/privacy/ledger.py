@@ -61,11 +61,13 @@ def copy_atomic(con: duckdb.DuckDBPyConnection, query: str, target: Path, option
 
 
 def write_parquet_atomic(con: duckdb.DuckDBPyConnection, settings: Settings, query: str,
-                         target: Path) -> int:
+                         target: Path, *, zstd_level: int | None = None) -> int:
     """Write `query` to `target` as (optionally encrypted) Parquet, atomically; returns the
-    rows written."""
-    return copy_atomic(con, query, target,
-                f"FORMAT parquet, COMPRESSION zstd{encryption.parquet_write_options(settings)}")
+    rows written. `zstd_level`: DuckDB's default (3) when None; 1 for files written every
+    night and read once (a fifth faster, a seventh larger)."""
+    level = "" if zstd_level is None else f", COMPRESSION_LEVEL {int(zstd_level)}"
+    return copy_atomic(con, query, target, f"FORMAT parquet, COMPRESSION zstd{level}"
+                       f"{encryption.parquet_write_options(settings)}")
 
 
 def register_ledger(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:

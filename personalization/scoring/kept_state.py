@@ -17,7 +17,7 @@ import duckdb
 
 from personalization.config import Settings
 from personalization.privacy.ledger import read_parquet_sql, write_parquet_atomic
-from personalization.scoring import recommend, send_hour
+from personalization.scoring import recommend, send_hour, viewed
 from personalization.scoring.db import delivered_until
 
 RECO_STATE_FILE = "recommendation_state.parquet"
@@ -103,17 +103,18 @@ def previous_send_hour_state(ds: date, settings: Settings) -> dict | None:
 
 def keep(con: duckdb.DuckDBPyConnection, settings: Settings, folder: Path, reco: str,
          reco_meta: dict, hours: str) -> None:
-    """Write tonight's state (the temp tables recommend and send_hour leave) into `folder`,
-    then drop the state of all but the latest `KEEP_STATES` nights."""
+    """Write tonight's state (the temp tables and view recommend and send_hour leave) into
+    `folder`, then drop the state of all but the latest `KEEP_STATES` nights."""
     for query, name in (
             (f"select * from {reco}_state order by unified_id", RECO_STATE_FILE),
-            (f"select * from {reco}_views_state order by unified_id", RECO_VIEWS_FILE),
+            # Unsorted: nothing reads its order, and sorting everyone's lists cost 0.7 CPU s.
+            (f"select * from {reco}_views_state", RECO_VIEWS_FILE),
             (f"select * from {reco}_similar order by sku_a, sku_b", RECO_NEIGHBOURS_FILE),
             (recommend.CATALOGUE_SQL + " order by sku", RECO_CATALOGUE_FILE),
             (f"select * from {hours}_hist order by unified_id, activity_on, send_hour",
              SEND_HOURS_FILE),
             (f"select * from {hours}_sums order by unified_id", SEND_SUMS_FILE)):
-        write_parquet_atomic(con, settings, query, folder / name)
+        _write(con, settings, query, folder / name)
     # What the events held when this state was built: the next night adds what came after
     # (db.events_since_kept_sql).
     loaded = {"delivered_until": delivered_until(con)}
@@ -125,6 +126,12 @@ def keep(con: duckdb.DuckDBPyConnection, settings: Settings, folder: Path, reco:
     for old in _folders_holding(settings, ALL_FILES)[:-KEEP_STATES]:
         for name in ALL_FILES:
             (old / name).unlink(missing_ok=True)
-    for table in (f"{reco}_state", f"{reco}_views_state", f"{reco}_similar", f"{hours}_hist",
-                  f"{hours}_sums"):
+    viewed.drop_kept(con, reco)
+    for table in (f"{reco}_state", f"{reco}_similar", f"{hours}_hist", f"{hours}_sums"):
         con.execute(f"drop table if exists {table}")
+
+
+def _write(con: duckdb.DuckDBPyConnection, settings: Settings, query: str, path: Path) -> None:
+    # Rewritten every night, read by the next one only: the fast zstd level (everyone's
+    # views: 2.35 -> 1.85 s at 1M, 99 -> 114 MB).
+    write_parquet_atomic(con, settings, query, path, zstd_level=1)

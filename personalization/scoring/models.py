@@ -27,7 +27,10 @@ from personalization.scoring.metrics import classification_metrics, reliability
 logger = logging.getLogger(__name__)
 
 LABELS = {"churn": "is_churned", "vip": "is_vip"}
-HYPERPARAMETERS = {"learning_rate": 0.05, "max_iter": 300, "max_leaf_nodes": 15,
+# Twice the usual rate at half the trees: the same validation AUC at 1M (churn 0.8942 vs
+# 0.8944, VIP 0.9033 vs 0.9035), and every night's predictions walk half the trees
+# (docs/models.md).
+HYPERPARAMETERS = {"learning_rate": 0.1, "max_iter": 150, "max_leaf_nodes": 15,
                    "min_samples_leaf": 40, "l2_regularization": 1.0, "early_stopping": True,
                    "validation_fraction": 0.15, "n_iter_no_change": 20}
 # Two grouped folds: their out-of-fold predictions give both the cross-validated AUC and the

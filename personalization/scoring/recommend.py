@@ -60,11 +60,19 @@ from bought as b
 full join {t}_views as v on b.unified_id = v.unified_id and b.sku = v.sku
 """
 
+# Each person's latest `$recent` items (latest first, then by sku): their items sorted as one
+# small list each, instead of a window sorting 9M rows by person (1.5 -> 1.3 s at 1M).
 _RECENT = """
 create or replace temp table {t}_recent as
-select unified_id, sku, weight
-from {t}_interactions
-qualify row_number() over (partition by unified_id order by last_at desc, sku) <= $recent
+select unified_id, unnest(items).sku as sku, unnest(items).weight as weight
+from (
+    select
+        unified_id,
+        list_sort(list({{'newest_first': -epoch_us(last_at), 'sku': sku, 'weight': weight}}))
+            [1:$recent] as items
+    from {t}_interactions
+    group by unified_id
+)
 """
 
 _SIMILAR = """
@@ -500,8 +508,9 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
 
     Leaves temp tables `target` (as `build_recommendations`), `{target}_state`
     (`unified_id, fingerprint, view_sum, neighbours, favourite_category, bought`: tonight's
-    state to keep), `{target}_views_state` (`unified_id, skus, last_viewed_at`: tonight's views
-    to keep) and `{target}_similar` (the item neighbours used). Returns the target and details
+    state to keep), the temp view `{target}_views_state` (`unified_id, skus, last_viewed_at`:
+    tonight's views to keep; viewed.drop_kept drops it and what it reads once it is written)
+    and `{target}_similar` (the item neighbours used). Returns the target and details
     (`mode`, `persons`, `recomputed`, `views_read_from_events_for`).
     """
     params, t = _params(cutoff, k), target
@@ -552,10 +561,10 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
     _run(con, _FILL, params, t=t, target=target)
     persons = con.execute(f"select count(*) from {t}_state").fetchone()[0]
     for stage in ("interactions", "recent", "purchases", "popular", "person_keys", "sku_keys",
-                  "computed", "people", "fingerprint", "previous", "previous_catalogue",
+                  "computed", "fingerprint", "previous", "previous_catalogue",
                   "catalogue_people"):
         con.execute(f"drop table if exists {t}_{stage}")
-    drop_views(con, t)
+    drop_views(con, t, keep_state=True)
     return target, {"mode": "full" if previous is None else "incremental",
                     "persons": int(persons), "recomputed": int(recomputed),
                     "views_read_from_events_for": views.get("moved", int(recomputed))}

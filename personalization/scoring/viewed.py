@@ -85,12 +85,13 @@ where event_type = 'product_view' and unified_id is not null and sku is not null
 group by unified_id, sku
 """
 
-# The other recomputed persons' views as lists (one row per person, parallel lists sorted
-# by sku, as kept): their own kept lists merged with what may add to them (the new
-# deliveries' views and the kept views of the persons merged into them since, one row per
-# product), keeping the later view of a product in both, then cut to the lookback. Merging
-# lists per person leaves the kept lists whole (≈ 50 views each at 1M) instead of
-# unnesting, joining and grouping them again.
+# The other recomputed persons' views as lists (one row per person, parallel lists, as
+# kept): their own kept lists merged with what may add to them (the new deliveries' views
+# and the kept views of the persons merged into them since, one row per product), keeping
+# the later view of a product in both, then cut to the lookback. Merging lists per person
+# leaves the kept lists whole (≈ 50 views each at 1M) instead of unnesting, joining and
+# grouping them again. The added products go after the person's own, unsorted: nothing
+# reads a list's order, and sorting 185k persons' lists cost 1.1 of the 3.6 CPU s at 1M.
 _FROM_KEPT = """
 with
 added as (
@@ -124,7 +125,7 @@ own as (
 merged as (
     select
         coalesce(o.unified_id, a.unified_id) as unified_id,
-        list_sort(list_concat(
+        list_concat(
             -- own views of products not added again
             list_filter(
                 list_transform(coalesce(o.skus, []), lambda x, i:
@@ -134,7 +135,7 @@ merged as (
             list_transform(coalesce(a.skus, []), lambda x, i:
                 {{'sku': x, 'last_viewed_at': greatest(
                     a.last_viewed_at[i], o.last_viewed_at[list_position(o.skus, x)])}})
-        )) as views
+        ) as views
     from own as o
     full join added_lists as a on o.unified_id = a.unified_id
 )
@@ -152,7 +153,7 @@ where len(views) > 0
 """
 
 # Rows `unified_id, sku, last_viewed_at` (a sku once per person) as kept: one row per
-# person, parallel lists by sku (sorted once as one list of pairs, then split: cheaper than
+# person, parallel lists, by sku on a rebuild (sorted once as one list of pairs, then split: cheaper than
 # two ordered aggregates sorting twice).
 _AS_LISTS = """
 select
@@ -206,11 +207,12 @@ def build_views(con: duckdb.DuckDBPyConnection, t: str, params: dict,
 
 def keep_views(con: duckdb.DuckDBPyConnection, t: str, population_sql: str,
                incremental: bool) -> None:
-    """Create `{t}_views_state`, tonight's views of everyone in `population_sql`: one row per
-    person (`unified_id, skus, last_viewed_at`, parallel lists by sku), so that keeping them
-    sorts persons, not their ≈ 50 views each. The recomputed persons' are `{t}_view_lists`
-    (incremental) or `{t}_views` as lists, the others' are the kept rows as they were (their
-    fingerprint did not change, so no view of theirs left the lookback)."""
+    """Create the temp view `{t}_views_state`, tonight's views of everyone in
+    `population_sql`: one row per person (`unified_id, skus, last_viewed_at`, parallel
+    lists). The recomputed persons' are `{t}_view_lists` (incremental) or `{t}_views` as
+    lists, the others' are the kept rows as they were (their fingerprint did not change, so
+    no view of theirs left the lookback). A view, not a table: it is read once, by the
+    write of the kept state, which then drops it and the tables under it (`drop_kept`)."""
     computed = f"select * from {t}_view_lists" if incremental else \
         _AS_LISTS.format(rows=f"select * from {t}_views")
     kept = "" if not incremental else f"""
@@ -219,13 +221,25 @@ def keep_views(con: duckdb.DuckDBPyConnection, t: str, population_sql: str,
         from {t}_previous_views
         where unified_id not in (select unified_id from {t}_people)"""
     con.execute(f"""
-        create or replace temp table {t}_views_state as
+        create or replace temp view {t}_views_state as
         select unified_id, skus, last_viewed_at
         from ({computed} {kept})
         where unified_id in (select unified_id from ({population_sql}))""")
 
 
-def drop_views(con: duckdb.DuckDBPyConnection, t: str) -> None:
-    for stage in ("views", "view_lists", "delivered", "sources", "moved",
-                  "previous_views"):
+# What `{t}_views_state` reads (`people`: recommend.py makes it).
+_UNDER_VIEWS_STATE = ("views", "view_lists", "previous_views", "people")
+
+
+def drop_views(con: duckdb.DuckDBPyConnection, t: str, *, keep_state: bool = False) -> None:
+    """Drop the stages; with `keep_state`, not those `{t}_views_state` reads (`drop_kept`)."""
+    for stage in ("delivered", "sources", "moved",
+                  *(() if keep_state else _UNDER_VIEWS_STATE)):
+        con.execute(f"drop table if exists {t}_{stage}")
+
+
+def drop_kept(con: duckdb.DuckDBPyConnection, t: str) -> None:
+    """Drop `{t}_views_state` and the stages under it, once it is written."""
+    con.execute(f"drop view if exists {t}_views_state")
+    for stage in _UNDER_VIEWS_STATE:
         con.execute(f"drop table if exists {t}_{stage}")
