@@ -18,7 +18,7 @@ from personalization.config import load_settings
 from personalization.exceptions import ScoringError
 from personalization.privacy.ledger import read_parquet_sql
 from personalization.scoring import registry, score, scores_path, train
-from personalization.scoring.features import FEATURES, build_features, build_labels
+from personalization.scoring.features import FEATURES, FEATURES_SQL, build_features, build_labels
 from personalization.scoring.kept_state import (
     NO_HIVE,
     RECO_CATALOGUE_FILE,
@@ -120,6 +120,26 @@ def test_features_and_labels_by_hand(tmp_path):
     assert feats.loc["b", "frequency"] == 1  # the December order is after the cutoff
     assert bool(labels.loc["a", "is_churned"]) and not bool(labels.loc["b", "is_churned"])
     assert bool(labels.loc["b", "is_vip"]) and not bool(labels.loc["a", "is_vip"])
+
+
+def test_money_features_are_exact_sums(tmp_path):
+    """DuckDB adds a group's doubles in whatever order its threads hand them over, so double
+    sums varied in the last bits from run to run, now and then across the features' rounding
+    to six decimals (a retrained model then got another data hash and version). Exact sums
+    cannot vary: ten orders of 0.10 add up to 1.00, not 0.9999999999999999."""
+    path = tmp_path / "w.duckdb"
+    build_synthetic_warehouse(path, DS, customers=20, seed=4)
+    con = duckdb.connect(str(path))
+    con.execute("delete from orders; delete from order_items")
+    for i in range(10):
+        con.execute("insert into orders values ($o, 'a', 'a', $at, $at::date, 'placed', 'EUR', "
+                    "0.1, 1, false)", {"o": f"o{i}", "at": datetime(2025, 11, 1 + i)})
+    con.execute("insert into order_items select order_id, 1, unified_id, 'SKU1', 'shoes', 1, "
+                "total_amount, total_amount, ordered_at, status from orders")
+    raw = con.execute(FEATURES_SQL, {"cutoff": date(2025, 12, 1), "sample": None}).df()
+    con.close()
+    assert float(raw.loc[0, "monetary"]) == 1.0 and float(raw.loc[0, "spend_last_90"]) == 1.0
+    assert float(raw.loc[0, "avg_order_value"]) == 0.1
 
 
 def test_score_on_fresh_install_trains_first_and_models_beat_baselines(scoring_home):

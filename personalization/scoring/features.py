@@ -31,7 +31,10 @@ FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 _FEATURES_SQL = """
 with
 past_orders as (
-    select unified_id, ordered_at, total_amount
+    -- Amounts as exact decimals: DuckDB adds doubles in parallel in any order, so their sums
+    -- varied in the last bits from run to run, now and then across a rounding step of the
+    -- features (a retrained model then got another data hash and version).
+    select unified_id, ordered_at, total_amount::decimal(18, 6) as total_amount
     from orders
     where status = 'placed' and unified_id is not null and ordered_at < $cutoff::timestamp
       and {sample_filter}
@@ -73,7 +76,7 @@ engagement as (
 ),
 
 category_spend as (
-    select unified_id, category, sum(line_amount) as spend
+    select unified_id, category, sum(line_amount::decimal(18, 6)) as spend
     from order_items
     where status = 'placed' and unified_id is not null and ordered_at < $cutoff::timestamp
       and unified_id in (select unified_id from order_features)
@@ -143,7 +146,8 @@ select * from final order by unified_id
 _LABELS_SQL = """
 with
 future as (
-    select unified_id, count(*) as future_orders, sum(total_amount) as future_spend
+    select unified_id, count(*) as future_orders,
+        sum(total_amount::decimal(18, 6)) as future_spend  -- exact: see past_orders
     from orders
     where status = 'placed' and unified_id is not null
       and ordered_at >= $cutoff::timestamp
