@@ -207,11 +207,13 @@ neighbour_scores as (
 from_neighbours as (
     -- Only the first k can be chosen: neighbours rank before every fallback. The top k by
     -- score, then sku (the greatest (score, -sid)), kept as they come instead of sorting
-    -- every candidate.
+    -- every candidate. `not exists`, not `anti join`: DuckDB underestimates the scores'
+    -- rows (9.4M at 1M) and built the anti join's hash table on them, not on the 1.2M
+    -- purchases (2.9 -> 2.4 s).
     select (key >> 32)::integer as pid, arg_max(sid, {{'score': score, 'sid': -sid}}, $k) as sids
     from (select key, score, (key & 4294967295)::integer as sid
           from neighbour_scores
-          anti join purchase_keys as b using (key))
+          where not exists (select 1 from purchase_keys as b where b.key = neighbour_scores.key))
     group by key >> 32
 ),
 
