@@ -200,22 +200,34 @@ def judged_frame(con, sql: str, suite, params: dict | None = None) -> tuple[pd.D
         con.execute(f"DROP TABLE {table}")
 
 
-def export_frame(con, settings: Settings, parquet: Path, suite) -> tuple[pd.DataFrame, int]:
-    """An exported segment joined back to the warehouse's consent flags, with the gate's own
-    reading of erasures and suppressions (independent of the export's filter), as
-    `judged_frame` for `suite`."""
+def export_frames(con, settings: Settings, files: list[Path],
+                  suites: list) -> list[tuple[pd.DataFrame, int]]:
+    """Each exported segment file joined back to the warehouse's consent flags, with the
+    gate's own reading of erasures and suppressions (independent of the export's filter), as
+    `judged_frame` for its suite. The flags of every file's rows are computed in one pass
+    (one join with the profiles, each email hashed once): per file, the twelve joins and
+    hashes were most of the 1M export gate's 5.4 s."""
     from personalization.privacy.emails import valid_email_sql
 
     erased = erasure_hashes_sql(settings)
     suppressed = suppression_hashes_sql(con, settings)
-    return judged_frame(con, f"""
-        SELECT e.email, e.unified_id,
+    table = f"__export_{uuid.uuid4().hex}"
+    con.execute(f"""
+        CREATE TEMP TABLE {table} AS
+        SELECT e.filename AS file, e.email, e.unified_id,
                {valid_email_sql('e.email')} AS is_valid_email,
                coalesce(p.is_contactable AND p.is_opted_in AND NOT p.is_unsubscribed, false)
                    AS is_contactable,
-               {email_sha256_sql('e.email')} IN (SELECT email_sha256 FROM {erased})
+               e.email_sha256 IN (SELECT email_sha256 FROM {erased})
                    OR coalesce(p.is_erased, true) AS is_erased,
-               {email_sha256_sql('e.email')} IN (SELECT email_sha256 FROM {suppressed}) AS is_suppressed
-        FROM read_parquet($parquet) e
+               e.email_sha256 IN (SELECT email_sha256 FROM {suppressed}) AS is_suppressed
+        FROM (SELECT filename, email, unified_id, {email_sha256_sql('email')} AS email_sha256
+              FROM read_parquet($files, filename = true, union_by_name = true)) e
         LEFT JOIN customer_profiles p USING (unified_id)
-    """, suite, {"parquet": str(parquet)})
+    """, {"files": [str(f) for f in files]})
+    try:
+        return [judged_frame(con, f"SELECT * EXCLUDE (file) FROM {table} WHERE file = $file",
+                             suite, {"file": str(f)})
+                for f, suite in zip(files, suites, strict=True)]
+    finally:
+        con.execute(f"DROP TABLE {table}")

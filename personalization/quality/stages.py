@@ -60,12 +60,11 @@ def validate_export(export_dir: Path, ds: date, settings: Settings) -> StepRepor
     files = sorted((export_dir / "segments").glob("*.parquet"))
     if not files:
         raise QualityGateError(f"no segment files to validate in {export_dir}")
-    checks = []
+    suites = [export_suites.build_suite(f.stem) for f in files]
     with _warehouse(settings) as con:
-        for f in files:
-            suite = export_suites.build_suite(f.stem)
-            frame, rows = frames.export_frame(con, settings, f, suite)
-            checks.append(Check(f"export.{f.stem}", frame, suite, key="unified_id", rows=rows))
+        judged = frames.export_frames(con, settings, files, suites)
+    checks = [Check(f"export.{f.stem}", frame, suite, key="unified_id", rows=rows)
+              for f, suite, (frame, rows) in zip(files, suites, judged, strict=True)]
     return _finish(ds, "export", settings, checks, {"sizes": {}, "distributions": {}}, start)
 
 
