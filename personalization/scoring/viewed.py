@@ -153,8 +153,8 @@ where len(views) > 0
 """
 
 # Rows `unified_id, sku, last_viewed_at` (a sku once per person) as kept: one row per
-# person, parallel lists, by sku on a rebuild (sorted once as one list of pairs, then split: cheaper than
-# two ordered aggregates sorting twice).
+# person, parallel lists, by sku (sorted once as one list of pairs, then split: cheaper than
+# two ordered aggregates sorting twice; deterministic files on a rebuild).
 _AS_LISTS = """
 select
     unified_id,
