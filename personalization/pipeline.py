@@ -3,8 +3,10 @@ functions; each step is idempotent for its logical date `ds`."""
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 from personalization.config import SOURCES, Settings
@@ -248,6 +250,9 @@ FULL_REFRESH: dict[str, StepFn] = {"build_marts": build("marts", full_refresh=Tr
 # listed here) takes the one-writer pool in Airflow and checks DuckDB's lock first.
 WAREHOUSE_FREE = frozenset({*(n for n in STEPS if n.startswith("extract_")), "gate_lake", "sync"})
 
+# Allocations between young collections during a step (`_fewer_collections`; default 700).
+YOUNG_COLLECTION_EVERY = 50_000
+
 
 def run_step(name: str, ds: date, settings: Settings,
              full_refresh: bool = False) -> list[StepReport]:
@@ -261,8 +266,9 @@ def run_step(name: str, ds: date, settings: Settings,
     if name not in WAREHOUSE_FREE:
         ensure_unlocked(settings.warehouse_path)
     try:
-        reports = (FULL_REFRESH if full_refresh and name in FULL_REFRESH else STEPS)[name](
-            ds, settings)
+        with _fewer_collections():
+            reports = (FULL_REFRESH if full_refresh and name in FULL_REFRESH else STEPS)[name](
+                ds, settings)
     except Exception as e:  # a lock taken after the check surfaces deep inside dbt or DuckDB
         line = lock_error_line(e, settings.warehouse_path)
         if line is None:
@@ -275,6 +281,20 @@ def run_step(name: str, ds: date, settings: Settings,
         for line in warnings_of(r):
             log_event(logger, "step_warning", logging.WARNING, step=r.step, ds=r.ds, warning=line)
     return reports
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Python's cycle collector less often during a step: dbt (in-process) and the ESP sync
+    make millions of short-lived objects, and at the default threshold (a young collection
+    every 700 allocations) a 1M night spent ≈ 3 s in ≈ 5,000 collections (build_marts 1.0-1.4,
+    build_segments 0.7-1.0, sync 0.7). Cyclic garbage then waits a little longer (a few MB)."""
+    saved = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, *saved[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
 
 
 def date_range(start: date, end: date) -> list[date]:

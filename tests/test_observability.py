@@ -95,6 +95,30 @@ def test_a_step_logs_each_warning_on_its_own_line(tmp_path, monkeypatch, caplog)
     assert lines[2].startswith("step_done step=extract_pixel.intake_events") and len(lines) == 3
 
 
+def test_a_step_collects_young_objects_less_often_and_restores_the_threshold(
+        tmp_path, monkeypatch):
+    """dbt and the sync make millions of short-lived objects: during a step the young
+    generation is collected every YOUNG_COLLECTION_EVERY allocations, not every 700; the
+    process's own threshold comes back after, also when the step fails."""
+    import gc
+
+    from personalization import pipeline
+
+    seen = []
+
+    def step(ds, settings):
+        seen.append(gc.get_threshold())
+        raise RuntimeError("the step broke")
+
+    monkeypatch.setitem(pipeline.STEPS, "extract_pixel", step)
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError, match="the step broke"):
+        run_step("extract_pixel", date(2026, 3, 10), load_settings(home=tmp_path / "home"))
+    assert seen == [(pipeline.YOUNG_COLLECTION_EVERY, *before[1:])]
+    assert pipeline.YOUNG_COLLECTION_EVERY > 10 * before[0]
+    assert gc.get_threshold() == before
+
+
 @pytest.mark.parametrize("configured", [False, True])
 def test_leaked_semaphore_warnings_stay_off_stderr_once_configured(configured):
     """dbt leaves semaphores behind; Airflow files the tracker's stderr warning as an ERROR."""
