@@ -31,10 +31,11 @@ FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 _FEATURES_SQL = """
 with
 past_orders as (
-    -- Amounts as exact decimals: DuckDB adds doubles in parallel in any order, so their sums
-    -- varied in the last bits from run to run, now and then across a rounding step of the
-    -- features (a retrained model then got another data hash and version).
-    select unified_id, ordered_at, total_amount::decimal(18, 6) as total_amount
+    -- Amounts as exact decimals (as dbt's exact_sum): DuckDB adds doubles in parallel in any
+    -- order, so their sums varied in the last bits from run to run, now and then across a
+    -- rounding step of the features (a retrained model then got another data hash and
+    -- version).
+    select unified_id, ordered_at, total_amount::decimal(38, 9) as total_amount
     from orders
     where status = 'placed' and unified_id is not null and ordered_at < $cutoff::timestamp
       and {sample_filter}
@@ -76,7 +77,7 @@ engagement as (
 ),
 
 category_spend as (
-    select unified_id, category, sum(line_amount::decimal(18, 6)) as spend
+    select unified_id, category, sum(line_amount::decimal(38, 9)) as spend
     from order_items
     where status = 'placed' and unified_id is not null and ordered_at < $cutoff::timestamp
       and unified_id in (select unified_id from order_features)
@@ -147,7 +148,7 @@ _LABELS_SQL = """
 with
 future as (
     select unified_id, count(*) as future_orders,
-        sum(total_amount::decimal(18, 6)) as future_spend  -- exact: see past_orders
+        sum(total_amount::decimal(38, 9)) as future_spend  -- exact: see past_orders
     from orders
     where status = 'placed' and unified_id is not null
       and ordered_at >= $cutoff::timestamp
