@@ -185,6 +185,8 @@ def test_export_with_non_consented_or_erased_contact_fails(settings, tmp_path):
     export.mkdir(parents=True)
     good = pd.DataFrame({"email": ["p1@example.org", "p2@example.org"], "unified_id": ["u1", "u2"]})
     good.to_parquet(export / "big_spenders.parquet")
+    # All files are judged in one pass: a segment's own column may be called anything.
+    good.assign(filename="x.csv").to_parquet(export / "lapsed_users.parquet")
     assert validate_export(export.parent, DS1, settings).status == "passed"
     # u3 has no consent (3 % 3 == 0); gone@ is erased.
     bad = pd.DataFrame({"email": ["p1@example.org", "p3@example.org", "gone@example.org"],

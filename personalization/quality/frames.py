@@ -214,15 +214,16 @@ def export_frames(con, settings: Settings, files: list[Path],
     table = f"__export_{uuid.uuid4().hex}"
     con.execute(f"""
         CREATE TEMP TABLE {table} AS
-        SELECT e.filename AS file, e.email, e.unified_id,
+        SELECT e.__gate_file AS file, e.email, e.unified_id,
                {valid_email_sql('e.email')} AS is_valid_email,
                coalesce(p.is_contactable AND p.is_opted_in AND NOT p.is_unsubscribed, false)
                    AS is_contactable,
                e.email_sha256 IN (SELECT email_sha256 FROM {erased})
                    OR coalesce(p.is_erased, true) AS is_erased,
                e.email_sha256 IN (SELECT email_sha256 FROM {suppressed}) AS is_suppressed
-        FROM (SELECT filename, email, unified_id, {email_sha256_sql('email')} AS email_sha256
-              FROM read_parquet($files, filename = true, union_by_name = true)) e
+        FROM (SELECT __gate_file, email, unified_id, {email_sha256_sql('email')} AS email_sha256
+              -- the file's name in a column no segment names
+              FROM read_parquet($files, filename = '__gate_file', union_by_name = true)) e
         LEFT JOIN customer_profiles p USING (unified_id)
     """, {"files": [str(f) for f in files]})
     try:
