@@ -14,7 +14,13 @@ import duckdb
 import pandas as pd
 
 from personalization.scoring.features import SAMPLE_FILTER
-from personalization.scoring.viewed import VIEW_SUM, build_views, drop_views, keep_views
+from personalization.scoring.viewed import (
+    VIEW_SUM,
+    build_views,
+    drop_kept,
+    drop_views,
+    keep_views,
+)
 
 RECENT_ITEMS = 20  # per person, for pairs and candidates (bounds the pair explosion)
 NEIGHBOURS = 10  # per item
@@ -487,6 +493,7 @@ def build_recommendations(con: duckdb.DuckDBPyConnection, cutoff: date, k: int,
     _run(con, _FILL, params, t=t, target=target)
     _drop_stages(con, t)
     drop_views(con, t)
+    drop_kept(con, t)
     return target
 
 
@@ -566,7 +573,7 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
                   "computed", "fingerprint", "previous", "previous_catalogue",
                   "catalogue_people"):
         con.execute(f"drop table if exists {t}_{stage}")
-    drop_views(con, t, keep_state=True)
+    drop_views(con, t)  # what the kept views read stays: drop_kept, after the write
     return target, {"mode": "full" if previous is None else "incremental",
                     "persons": int(persons), "recomputed": int(recomputed),
                     "views_read_from_events_for": views.get("moved", int(recomputed))}

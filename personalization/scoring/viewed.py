@@ -231,15 +231,14 @@ def keep_views(con: duckdb.DuckDBPyConnection, t: str, population_sql: str,
 _UNDER_VIEWS_STATE = ("views", "view_lists", "previous_views", "people")
 
 
-def drop_views(con: duckdb.DuckDBPyConnection, t: str, *, keep_state: bool = False) -> None:
-    """Drop the stages; with `keep_state`, not those `{t}_views_state` reads (`drop_kept`)."""
-    for stage in ("delivered", "sources", "moved",
-                  *(() if keep_state else _UNDER_VIEWS_STATE)):
+def drop_views(con: duckdb.DuckDBPyConnection, t: str) -> None:
+    """Drop the stages only the views' build reads; `drop_kept` drops the rest."""
+    for stage in ("delivered", "sources", "moved"):
         con.execute(f"drop table if exists {t}_{stage}")
 
 
 def drop_kept(con: duckdb.DuckDBPyConnection, t: str) -> None:
-    """Drop `{t}_views_state` and the stages under it, once it is written."""
+    """Drop `{t}_views_state` (if any) and the stages under it, once it is written."""
     con.execute(f"drop view if exists {t}_views_state")
     for stage in _UNDER_VIEWS_STATE:
         con.execute(f"drop table if exists {t}_{stage}")
