@@ -27,15 +27,18 @@ NUMERIC_FEATURES = [
 CATEGORICAL_FEATURES = ["device"]
 FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 
+# Money is added as exact decimals, as the marts' exact_sum macro does: DuckDB adds doubles
+# in parallel in any order, so their sums varied in the last bits from run to run, now and
+# then across a rounding step of the features (a retrained model then got another data hash
+# and version).
+EXACT_MONEY = "decimal(38, 9)"
+
 # Purchases are placed orders only: cancelled and refunded orders are not revenue.
 _FEATURES_SQL = """
 with
 past_orders as (
-    -- Amounts as exact decimals (as dbt's exact_sum): DuckDB adds doubles in parallel in any
-    -- order, so their sums varied in the last bits from run to run, now and then across a
-    -- rounding step of the features (a retrained model then got another data hash and
-    -- version).
-    select unified_id, ordered_at, total_amount::decimal(38, 9) as total_amount
+    -- Amounts as exact decimals: see EXACT_MONEY.
+    select unified_id, ordered_at, total_amount::{exact_money} as total_amount
     from orders
     where status = 'placed' and unified_id is not null and ordered_at < $cutoff::timestamp
       and {sample_filter}
@@ -77,7 +80,7 @@ engagement as (
 ),
 
 category_spend as (
-    select unified_id, category, sum(line_amount::decimal(38, 9)) as spend
+    select unified_id, category, sum(line_amount::{exact_money}) as spend
     from order_items
     where status = 'placed' and unified_id is not null and ordered_at < $cutoff::timestamp
       and unified_id in (select unified_id from order_features)
@@ -148,7 +151,7 @@ _LABELS_SQL = """
 with
 future as (
     select unified_id, count(*) as future_orders,
-        sum(total_amount::decimal(38, 9)) as future_spend  -- exact: see past_orders
+        sum(total_amount::{exact_money}) as future_spend  -- exact: see EXACT_MONEY
     from orders
     where status = 'placed' and unified_id is not null
       and ordered_at >= $cutoff::timestamp
@@ -190,7 +193,7 @@ select * from final order by unified_id
 # A deterministic sample of persons: `$sample` of every 10,000 (by a hash of unified_id, so a
 # person is in or out at every cut-off and in every run); null keeps everyone.
 SAMPLE_FILTER = "($sample::bigint is null or hash(unified_id) % 10000 < $sample::bigint)"
-_LABELS_SQL = _LABELS_SQL.format(sample_filter=SAMPLE_FILTER)
+_LABELS_SQL = _LABELS_SQL.format(sample_filter=SAMPLE_FILTER, exact_money=EXACT_MONEY)
 
 # A person's main device: most events, then most recently used, then alphabetically; the
 # definition of customer_profiles.main_device (int_customers__event_activity), so nightly
@@ -231,7 +234,8 @@ def _render_features_sql(main_device: str) -> str:
             columns.append(f"coalesce(e.{name}_{days}, 0) as {name}_{days}")
     return _FEATURES_SQL.format(engagement_sums=",\n        ".join(sums),
                                 engagement_columns=",\n        ".join(columns),
-                                sample_filter=SAMPLE_FILTER, main_device=main_device)
+                                sample_filter=SAMPLE_FILTER, main_device=main_device,
+                                exact_money=EXACT_MONEY)
 
 
 FEATURES_SQL = _render_features_sql(_DEVICE_FROM_EVENTS)
