@@ -69,9 +69,9 @@
 {#- Incremental strategy `recent_delete_insert` (DuckDB; Spark rebuilds these tables whole):
     dbt's delete+insert on `unique_key`, without probing every loaded key with every new
     row's. A key of a row delivered after the model's lower bound can only be in the target's
-    rows delivered after it too (the model leaves out keys loaded up to the bound:
-    stg_pixel__events skips ids loaded before, and int_events__resolved maps its rows), so
-    those keys probe only those rows (DuckDB skips the row groups of older deliveries). Keys
+    rows delivered after it too: no row delivered up to the bound holds it (stg_pixel__events
+    skips ids loaded before; int_events__resolved maps its rows one to one, keeping their
+    delivery), so those keys probe only those rows (DuckDB skips older row groups). Keys
     of rows delivered up to the bound (int_events__resolved re-writes old events of re-mapped
     persons: ~84k of a night's 1.9M rows at 1M people) probe every row. The same rows are
     deleted as by delete+insert. -#}
