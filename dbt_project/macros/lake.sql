@@ -81,13 +81,14 @@
     {{ exceptions.raise_compiler_error("recent_delete_insert needs a unique_key of one column") }}
   {%- endif -%}
   {%- set bound = "date '" ~ personalization.incremental_lower_bound() ~ "'" -%}
+  {#- A model's incremental_predicates bound both deletes, as they bound dbt's one. -#}
+  {%- set predicates = arg_dict['incremental_predicates'] or [] -%}
     delete from {{ arg_dict['target_relation'] }}
     where {{ unique_key }} in (
         select {{ unique_key }} from {{ arg_dict['temp_relation'] }} where delivered_on <= {{ bound }}
-    );
+    ){% for predicate in predicates %} and {{ predicate }}{% endfor %};
   {{ get_delete_insert_merge_sql(arg_dict['target_relation'], arg_dict['temp_relation'], unique_key,
-                                 arg_dict['dest_columns'],
-                                 (arg_dict['incremental_predicates'] or []) + ["delivered_on > " ~ bound]) }}
+                                 arg_dict['dest_columns'], predicates + ["delivered_on > " ~ bound]) }}
 {%- endmacro %}
 
 
