@@ -146,6 +146,27 @@ def _stability(settings, before: Path, truth: Path | None = None) -> dict:
     return out
 
 
+def _load_log_balance(settings) -> dict:
+    """Every load-log row of the lake (one per extracted table and day): rows_in must equal
+    rows_loaded + rows_quarantined (the extract fails a file otherwise; this re-checks what
+    the run left). Totals, and the rows that do not add up."""
+    import duckdb
+
+    from personalization.privacy.encryption import parquet_read_options
+
+    files = sorted((settings.lake_dir / "load_log").glob("*/*/ds=*/*.parquet"))
+    if not files:
+        return {"load_log_rows": 0}
+    with duckdb.connect() as con:
+        row = con.execute(
+            "SELECT count(*), sum(rows_in), sum(rows_loaded), sum(rows_quarantined), "
+            "count(*) FILTER (WHERE rows_in IS DISTINCT FROM rows_loaded + rows_quarantined) "
+            f"FROM read_parquet(?{parquet_read_options(settings)})",
+            [[str(f) for f in files]]).fetchone()
+    return {"load_log_rows": row[0], "rows_in": int(row[1] or 0), "rows_loaded": int(row[2] or 0),
+            "rows_quarantined": int(row[3] or 0), "rows_not_adding_up": row[4]}
+
+
 def _outcomes(settings, truth: Path, ds: date) -> dict:
     """What the run produced: identity quality, segment sizes, model metrics."""
     out: dict = {}
@@ -265,6 +286,7 @@ def main() -> None:
     rerun: dict = {}
     _run_night(extra, settings, sampler, rerun, [extra])
     results["rerun_same_day"] = _summary(rerun, full_total, full_cpu)
+    results["outcomes"]["load_log"] = _load_log_balance(settings)
     sampler.stop()
     results["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
 
