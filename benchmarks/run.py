@@ -39,6 +39,8 @@ SCALES = (10_000, 100_000, 1_000_000, 3_000_000, 5_000_000)  # the scales docs/p
 # night without requests and rewrite every copy holding the person on a night with some.
 NIGHTLY = ["gate_lake", "erase_arrivals", "build_marts", "gate_marts", "score", "build_segments",
            "gate_segments", "export", "erase", "sync"]
+# Steps no later step of the harness reads from, so a run may leave them out (`--skip`).
+SKIPPABLE = ("erase_arrivals", "erase", "sync")
 
 
 def _dbt_model_seconds(settings) -> dict[str, float]:
@@ -50,15 +52,30 @@ def _dbt_model_seconds(settings) -> dict[str, float]:
             if r["unique_id"].startswith("model.")}
 
 
-def _run_night(ds: date, settings, sampler, steps: dict, extract_dates: list[date]) -> None:
-    """Extract `extract_dates` (one timing per source) then every warehouse step for `ds`."""
+class StepFailed(Exception):
+    """A step of the harness's nights failed: the results so far are saved with its error."""
+
+
+def _run_night(ds: date, settings, sampler, steps: dict, extract_dates: list[date],
+               skip: frozenset[str] = frozenset()) -> None:
+    """Extract `extract_dates` (one timing per source) then every warehouse step for `ds`
+    but those in `skip`. A failing step is recorded under `steps["failed"]` and raised."""
+    def step(name: str, day: date) -> None:
+        try:
+            run_step(name, day, settings)
+        except Exception as e:
+            steps["failed"] = {"step": name, "ds": day.isoformat(), "error": f"{type(e).__name__}: {e}"}
+            raise StepFailed(f"{name} {day}: {e}") from e
+
     for source in SOURCES:
         with measured(sampler, steps, f"extract_{source}"):
             for d in extract_dates:
-                run_step(f"extract_{source}", d, settings)
+                step(f"extract_{source}", d)
     for name in NIGHTLY:
+        if name in skip:
+            continue
         with measured(sampler, steps, name):
-            run_step(name, ds, settings)
+            step(name, ds)
         if name == "build_marts":
             models = _dbt_model_seconds(settings)
             steps["identity"] = {"seconds": round(sum(v for k, v in models.items()
@@ -207,7 +224,12 @@ def main() -> None:
                     help="address-space cap for the pandas reference (shows where it runs out)")
     ap.add_argument("--skip-pandas", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the working folder afterwards")
+    ap.add_argument("--skip", action="append", default=[], choices=SKIPPABLE,
+                    help="leave a nightly step out of every night (e.g. `erase`, whose copy of "
+                         "the warehouse needs as much free disk as the warehouse itself); "
+                         "recorded in the results")
     args = ap.parse_args()
+    skip = frozenset(args.skip)
 
     work = args.work or REPO / "benchmarks" / "work" / str(args.scale)
     home = work / "home"
@@ -219,7 +241,8 @@ def main() -> None:
     sampler = PeakSampler().start()
     results: dict = {"scale": args.scale, "days": args.days, "machine": {
         "cpus": os.cpu_count(), "python": platform.python_version(),
-        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}, "steps": {}}
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}, "steps": {},
+        "skipped_steps": sorted(skip)}
 
     if args.landing:  # `--days` counts the days in that folder; the last one is held back
         dates = date_range(args.start, args.start + timedelta(days=args.days - 2))
@@ -248,8 +271,7 @@ def main() -> None:
         results["generate"]["load_avg_at_end"] = round(os.getloadavg()[0], 2)
         gen_record.write_text(json.dumps({k: results[k] for k in ("generated", "generate")}, indent=2))
 
-    full: dict = {}
-    _run_night(dates[-1], settings, sampler, full, dates)
+    full = _night(results, "full_run", out, dates[-1], settings, sampler, dates, skip)
     results["full_run"] = _summary(full, 0)
     del results["full_run"]["share_of_full_run"], results["full_run"]["cpu_share_of_full_run"]
     full_total, full_cpu = results["full_run"]["seconds"], results["full_run"]["cpu_seconds"]
@@ -278,13 +300,11 @@ def main() -> None:
                                         refs["duckdb"].get("seconds")),
     }
 
-    incremental: dict = {}
-    _run_night(extra, settings, sampler, incremental, [extra])
+    incremental = _night(results, "incremental_run", out, extra, settings, sampler, [extra], skip)
     results["incremental_run"] = _summary(incremental, full_total, full_cpu)
     results["outcomes"]["identity_stability_after_one_day"] = _stability(settings, snapshot)
     _save(results, out)
-    rerun: dict = {}
-    _run_night(extra, settings, sampler, rerun, [extra])
+    rerun = _night(results, "rerun_same_day", out, extra, settings, sampler, [extra], skip)
     results["rerun_same_day"] = _summary(rerun, full_total, full_cpu)
     results["outcomes"]["load_log"] = _load_log_balance(settings)
     sampler.stop()
@@ -297,6 +317,20 @@ def main() -> None:
     print(f"results: {out}")
     if not args.keep:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _night(results: dict, key: str, out: Path, ds: date, settings, sampler,
+           extract_dates: list[date], skip: frozenset[str]) -> dict:
+    """One night's steps; when a step fails, the results so far are saved (this night's
+    finished steps and the error under `results[key]`) and the run stops."""
+    steps: dict = {}
+    try:
+        _run_night(ds, settings, sampler, steps, extract_dates, skip)
+    except StepFailed as e:
+        results[key] = {"failed": steps.pop("failed"), "steps": steps}
+        _save(results, out)
+        raise SystemExit(f"stopped: {e}\nresults so far: {out}") from e
+    return steps
 
 
 def _save(results: dict, out: Path) -> None:

@@ -13,6 +13,10 @@ class SourceMissingError(PersonalizationError):
     """A source system did not deliver a file it was expected to deliver."""
 
 
+class DiskSpaceError(PersonalizationError):
+    """A step needs more free disk than its folder has: it stopped before changing anything."""
+
+
 class ExtractError(PersonalizationError):
     """An extract could not read or write its files."""
 

@@ -196,6 +196,8 @@ def erase(ds: date, settings: Settings) -> StepReport:
             con.execute(f"CREATE OR REPLACE TEMP TABLE pending_keys AS SELECT key_sha256, key_kind "
                         f"FROM {ledger.TABLE} WHERE applied_on IS NULL")
             pending = con.execute("SELECT count(*) FROM pending_keys").fetchone()[0]
+            if pending:
+                _require_compaction_space(con, settings)
             areas = _apply_everywhere(con, settings, "pending_keys", ds) if pending else {}
             ledger.mark_applied(con, settings, ds)
             kinds = dict(con.execute(f"SELECT key_kind, count(*) FROM {ledger.TABLE} "
@@ -206,6 +208,17 @@ def erase(ds: date, settings: Settings) -> StepReport:
                    {"persons_flagged_in_warehouse": persons, "requests_held_for_review": held,
                     "new_ledger_keys": added,
                     "keys_applied": pending, "ledger_keys_by_kind": kinds})
+
+
+def _require_compaction_space(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Fail before any copy is touched when the warehouse's compaction (its last part) could
+    not be written: better at once than after every other copy was rewritten."""
+    with attached_warehouse(con, settings) as alias:
+        if alias is not None:
+            redact.require_copy_space(
+                con, alias, settings.warehouse_path, "erase",
+                after=" Tonight's erasure requests stay pending in the ledger (exports already "
+                      "leave the requesters out) and are applied when the step runs again.")
 
 
 def _apply_to_partitions(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,

@@ -13,6 +13,7 @@ import logging
 import os
 import queue
 import re
+import shutil
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from isal import igzip_threaded
 
 from personalization import lake
 from personalization.config import Settings
-from personalization.exceptions import PersonalizationError
+from personalization.exceptions import DiskSpaceError, PersonalizationError
 from personalization.observability import log_event
 from personalization.privacy import encryption, erased_events
 from personalization.privacy.ledger import copy_atomic, read_parquet_sql, write_parquet_atomic
@@ -603,6 +604,29 @@ def copy_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(config=settings.duckdb_config(settings.warehouse_spill_dir))
 
 
+# The copy holds the live blocks; DuckDB's own bookkeeping and spilling want a little more.
+COPY_SPACE_MARGIN = 1.1
+
+
+def require_copy_space(con: duckdb.DuckDBPyConnection, alias: str, path: Path, purpose: str,
+                       after: str = "") -> None:
+    """Raise DiskSpaceError, before anything is written, when the disk holding `path` (the
+    database attached on `con` as `alias`) cannot hold a copy of its live data: a copy that
+    filled the disk would fail after minutes of work (a 3M warehouse is ≈ 30 GB)."""
+    live = con.execute("SELECT used_blocks * block_size FROM pragma_database_size() "
+                       "WHERE database_name = ?", [alias]).fetchone()[0]
+    need, free = int(live * COPY_SPACE_MARGIN), shutil.disk_usage(path.parent).free
+    if free < need:
+        raise DiskSpaceError(
+            f"{purpose}: copying the warehouse ({_gib(live)} of live data) needs about "
+            f"{_gib(need)} free on the disk of {path.parent}, which has {_gib(free)}; free some "
+            f"space or move the home to a larger disk, then run it again.{after}")
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
 def replace_with_copy(con: duckdb.DuckDBPyConnection, path: Path, alias: str,
                       fresh_options: str, purpose: str) -> None:
     """Copy the database file `path`, attached on `con` as `alias`, into a fresh file
@@ -613,6 +637,7 @@ def replace_with_copy(con: duckdb.DuckDBPyConnection, path: Path, alias: str,
     as it was. Used to compact (redaction) and to re-encrypt (rekey) the warehouse."""
     fresh = path.with_name(f".{path.name}.{purpose}-{uuid.uuid4().hex[:8]}")
     try:
+        require_copy_space(con, alias, path, purpose)
         con.execute(f"ATTACH {literal(fresh)} AS fresh{fresh_options}")
         con.execute(f'COPY FROM DATABASE "{alias}" TO fresh')
         con.execute("DETACH fresh")

@@ -1,0 +1,86 @@
+"""A copy of the warehouse that cannot fit on its disk is refused before anything changes.
+
+The erase step ends with a copy of the whole warehouse (what makes deleted values
+unreadable): at 3M people that is ≈ 30 GB. Without room for it, the step used to rewrite the
+landing copy, the lake and every past export first and then fail on DuckDB's "No space left
+on device". It now checks first, says what it needs in one line and leaves every file as it
+was; the requests stay pending and the next run applies them. Real dbt build, real erase."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import types
+from datetime import date
+
+import duckdb
+import pytest
+from test_warehouse import contact, query, ts, write_lake
+
+from personalization.config import load_settings
+from personalization.exceptions import DiskSpaceError
+from personalization.privacy import erase, redact
+from personalization.warehouse import build
+
+DAY = date(2026, 4, 1)
+EVE = "eve.gone@own-mail.de"
+LAKE = {
+    ("crm", "contacts"): [
+        contact("c1", EVE, "Eve", "Gone", "+49 30 3333333", "DE", "2025-03-01T00:00:00", True,
+                "2025-03-01T00:00:00"),
+    ],
+    ("crm", "erasure_requests"): [{"email": EVE, "requested_at": ts("2026-03-31T09:00:00")}],
+    ("shop", "customers"): [], ("shop", "products"): [], ("shop", "orders"): [],
+    ("shop", "order_items"): [], ("pixel", "events"): [],
+}
+
+
+def _files(home) -> dict[str, str]:
+    return {str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(home.rglob("*")) if p.is_file() and "logs" not in p.parts
+            and "dbt_target" not in p.parts and "privacy" not in p.parts}
+
+
+def _disk_with(free: int):
+    return lambda path: types.SimpleNamespace(total=10**12, used=10**12 - free, free=free)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    settings = load_settings(home=tmp_path / "home", esp_targets=[], dbt_tests=False)
+    write_lake(settings.lake_dir, DAY, LAKE)
+    build(DAY, "marts", settings)
+    return settings
+
+
+def test_erase_without_room_for_the_warehouse_copy_changes_nothing(settings, monkeypatch):
+    before = _files(settings.home)
+    monkeypatch.setattr(shutil, "disk_usage", _disk_with(1024))
+    with pytest.raises(DiskSpaceError, match=r"erase: copying the warehouse .* needs about .* "
+                                             r"which has 0\.0 GiB.*stay pending"):
+        erase(DAY, settings)
+    assert _files(settings.home) == before  # no lake, landing or warehouse file rewritten
+    assert not list(settings.warehouse_path.parent.glob(f".{settings.warehouse_path.name}.*"))
+
+    monkeypatch.undo()  # room again: the pending request is applied
+    erase(DAY, settings)
+    assert query(settings, "select count(*) from stg_crm__contact_versions") == [(0,)]
+    lake = settings.lake_dir / "raw" / "crm" / "contacts" / f"ds={DAY}" / "part-0.parquet"
+    assert duckdb.sql(f"select count(*) from '{lake}'").fetchall() == [(0,)]
+
+
+def test_a_copy_is_refused_when_the_disk_cannot_hold_its_live_data(tmp_path, monkeypatch):
+    settings = load_settings(home=tmp_path / "home", esp_targets=[])
+    settings.warehouse_path.parent.mkdir(parents=True)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("create table t as select range as i, md5(range::varchar) as s from range(200000)")
+    size = settings.warehouse_path.stat().st_size
+    monkeypatch.setattr(shutil, "disk_usage", _disk_with(size // 4))
+    with pytest.raises(DiskSpaceError, match="compact: copying the warehouse"):
+        redact.compact_warehouse(settings)
+    assert settings.warehouse_path.stat().st_size == size
+    assert not list(settings.warehouse_path.parent.glob(f".{settings.warehouse_path.name}.*"))
+    monkeypatch.setattr(shutil, "disk_usage", _disk_with(size * 2))
+    redact.compact_warehouse(settings)  # room enough: it copies
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*) from t").fetchone() == (200000,)
