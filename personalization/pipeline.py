@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 
 from personalization.config import SOURCES, Settings
-from personalization.exceptions import WarehouseLockedError
+from personalization.diskspace import out_of_space_line
+from personalization.exceptions import DiskSpaceError, WarehouseLockedError
 from personalization.observability import StepReport, log_event, warnings_of
 from personalization.warehouse.lock import ensure_unlocked, lock_error_line
 
@@ -262,6 +263,7 @@ def run_step(name: str, ds: date, settings: Settings,
 
     Raises:
         WarehouseLockedError: the step needs the warehouse and another process holds it.
+        DiskSpaceError: the step ran out of disk space (the line says how much is free where).
     """
     if name not in WAREHOUSE_FREE:
         ensure_unlocked(settings.warehouse_path)
@@ -271,9 +273,12 @@ def run_step(name: str, ds: date, settings: Settings,
                 ds, settings)
     except Exception as e:  # a lock taken after the check surfaces deep inside dbt or DuckDB
         line = lock_error_line(e, settings.warehouse_path)
-        if line is None:
-            raise
-        raise WarehouseLockedError(line) from e
+        if line is not None:
+            raise WarehouseLockedError(line) from e
+        line = out_of_space_line(e, name, settings)
+        if line is not None:
+            raise DiskSpaceError(line) from e
+        raise
     for r in reports:
         log_event(logger, "step_done", step=r.step, ds=r.ds, rows_in=r.rows_in,
                   rows_out=r.rows_out, rows_quarantined=r.rows_quarantined,
