@@ -134,7 +134,8 @@ def outcomes(runs: dict[int, dict]) -> str:
                 cells.append(fn(runs[s]["outcomes"]))
             except (KeyError, TypeError):
                 cells.append("–")
-        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+        if set(cells) != {"–"}:  # a measure no run has yet
+            rows.append(f"| {label} | " + " | ".join(cells) + " |")
 
     for scope in ("all", "linkable", "profiles"):
         row(f"identity precision / recall ({scope})", lambda o, sc=scope:
@@ -142,6 +143,10 @@ def outcomes(runs: dict[int, dict]) -> str:
     row("persons keeping their id after one more day (all / known by CRM or shop)", lambda o:
         f"{o['identity_stability_after_one_day']['share_kept']:.2%} / "
         f"{o['identity_stability_after_one_day']['share_known_kept']:.2%}")
+    row("real persons known by CRM or shop whose main id kept all its records (ground truth)",
+        lambda o: f"{o['identity_stability_after_one_day']['share_real_main_id_kept']:.3%}")
+    row("load-log rows that do not add up (rows_in ≠ loaded + quarantined) / rows",
+        lambda o: f"{o['load_log']['rows_not_adding_up']} / {o['load_log']['load_log_rows']:,}")
     for model in ("churn", "vip"):
         row(f"{model} ROC AUC: model / recency-only / RFM (approved)", lambda o, m=model:
             f"{o['models'][m]['metrics']['roc_auc']:.3f} / "

@@ -251,6 +251,7 @@ def main() -> None:
     extra = dates[-1] + timedelta(days=1)
     out = REPO / "benchmarks" / "results" / f"{date.today().isoformat()}-{args.scale}.json"
     gen_record = work / "generate.json"  # the generation's timing, kept for --reuse-data runs
+    truth = work / "truth.parquet"  # the generator's ground truth (none with --landing)
     reuse = args.reuse_data and landing.exists() and gen_record.exists()
     if reuse and (changed := _rewritten_since(landing, gen_record)):
         # The pipeline owns its landing copy: the last run's erasures blanked lines in place,
@@ -267,7 +268,7 @@ def main() -> None:
         with measured(sampler, results, "generate"):
             results["generated"] = generate(out=landing, customers=args.scale, days=args.days + 1,
                                             seed=1, start=args.start,
-                                            truth_path=work / "truth.parquet")
+                                            truth_path=truth)
         results["generate"]["load_avg_at_end"] = round(os.getloadavg()[0], 2)
         gen_record.write_text(json.dumps({k: results[k] for k in ("generated", "generate")}, indent=2))
 
@@ -277,7 +278,7 @@ def main() -> None:
     full_total, full_cpu = results["full_run"]["seconds"], results["full_run"]["cpu_seconds"]
     _save(results, out)  # partial results survive a run stopped later
 
-    results["outcomes"] = _outcomes(settings, work / "truth.parquet", dates[-1])
+    results["outcomes"] = _outcomes(settings, truth, dates[-1])
     snapshot = work / "identity_before.parquet"
     _identity_snapshot(settings, snapshot)
 
@@ -302,7 +303,8 @@ def main() -> None:
 
     incremental = _night(results, "incremental_run", out, extra, settings, sampler, [extra], skip)
     results["incremental_run"] = _summary(incremental, full_total, full_cpu)
-    results["outcomes"]["identity_stability_after_one_day"] = _stability(settings, snapshot)
+    results["outcomes"]["identity_stability_after_one_day"] = _stability(
+        settings, snapshot, truth if truth.exists() else None)
     _save(results, out)
     rerun = _night(results, "rerun_same_day", out, extra, settings, sampler, [extra], skip)
     results["rerun_same_day"] = _summary(rerun, full_total, full_cpu)
