@@ -86,7 +86,15 @@
 {%- endmacro %}
 
 {#- added_column: a column the model gained (append_columns): on the night it is added every
-    row is written, as for the stamps, else unchanged rows would keep it null. -#}
+    row is written, as for the stamps, else unchanged rows would keep it null.
+
+    Tonight's rows and the table's meet in one full join on the key: a row without a stored
+    match is new, a stored row without a match tonight is a key gone (its placeholder: the
+    key, every other column null), and a matched pair is written when any column differs.
+    The first night after a full build rewrites every id assignment (its transition columns
+    change for everyone): with an `except` of every column, a materialized copy of tonight's
+    rows and two probes, that compare of 6.8M rows ran out of DuckDB's 4 GB at 3M people
+    (7.8 GiB, 17.4 s with 8 GB); the join fits in 4 GB and takes 9.8 s. -#}
 {% macro changed_rows(relation, unique_key, scope=none, stamped=false, added_column=none) %}
     {%- set keys = [unique_key] if unique_key is string else unique_key %}
     {%- if is_incremental() %}
@@ -97,15 +105,11 @@
         {%- set added = (['changed_at'] if stamped else []) + ([added_column] if added_column else []) %}
         {%- set lacks_column = added | reject('in', columns) | list | length > 0 %}
         {#- The stamp is not compared: a row is rewritten when its data changed. #}
-        {%- set columns = columns | reject('equalto', 'changed_at') | list %}
+        {%- set compared = columns | reject('equalto', 'changed_at') | reject('in', keys) | list %}
     select * from (
-        with rebuilt as materialized (
-            select * from {{ relation }}
-        ),
-
         -- The table's rows that tonight's rows are compared with: every row, or those of
         -- the keys in scope (the model computed only those).
-        previous as (
+        with previous as (
             select * from {{ this }} as stored
             {%- if scope is not none %}
             where exists (
@@ -113,30 +117,21 @@
                 where {% for key in keys %}{{ scope }}.{{ key }} = stored.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
             )
             {%- endif %}
-        ),
+        )
 
-        -- New or changed rows: not in the table as they are.
-        changed as (
-            select {{ columns | join(', ') }} from rebuilt
-            {%- if not lacks_column %}
-            except
-            select {{ columns | join(', ') }} from previous
+        select rebuilt.* replace ({% for key in keys %}coalesce(rebuilt.{{ key }}, previous.{{ key }}) as {{ key }}{% if not loop.last %}, {% endif %}{% endfor %})
+        from {{ relation }} as rebuilt
+        full join previous
+            on {% for key in keys %}rebuilt.{{ key }} = previous.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
+        where previous.{{ keys[0] }} is null
+            or rebuilt.{{ keys[0] }} is null
+            {%- if lacks_column %}
+            or true
+            {%- else %}
+            {%- for column in compared %}
+            or rebuilt.{{ column }} is distinct from previous.{{ column }}
+            {%- endfor %}
             {%- endif %}
-        )
-
-        select rebuilt.* from rebuilt
-        where exists (
-            select 1 from changed
-            where {% for key in keys %}changed.{{ key }} = rebuilt.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
-        )
-        union all by name
-        -- Keys the night no longer has: a placeholder each, deleted by the post-hook.
-        select {% for key in keys %}previous.{{ key }}{% if not loop.last %}, {% endif %}{% endfor %}
-        from previous
-        where not exists (
-            select 1 from rebuilt
-            where {% for key in keys %}rebuilt.{{ key }} = previous.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
-        )
     ) as changed_rows
     {%- else %}
     select * from {{ relation }}
