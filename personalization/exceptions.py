@@ -14,7 +14,7 @@ class SourceMissingError(PersonalizationError):
 
 
 class DiskSpaceError(PersonalizationError):
-    """A step needs more free disk than its folder has: it stopped before changing anything."""
+    """A step ran out of disk, or checked first and found too little (then it changed nothing)."""
 
 
 class ExtractError(PersonalizationError):
