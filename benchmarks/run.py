@@ -53,19 +53,23 @@ def _dbt_model_seconds(settings) -> dict[str, float]:
 
 
 class StepFailed(Exception):
-    """A step of the harness's nights failed: the results so far are saved with its error."""
+    """A step of the harness's nights failed: the results so far are saved with `record`."""
+
+    def __init__(self, record: dict):
+        super().__init__(f"{record['step']} {record['ds']}: {record['error']}")
+        self.record = record
 
 
 def _run_night(ds: date, settings, sampler, steps: dict, extract_dates: list[date],
                skip: frozenset[str] = frozenset()) -> None:
     """Extract `extract_dates` (one timing per source) then every warehouse step for `ds`
-    but those in `skip`. A failing step is recorded under `steps["failed"]` and raised."""
+    but those in `skip`. A failing step raises StepFailed."""
     def step(name: str, day: date) -> None:
         try:
             run_step(name, day, settings)
         except Exception as e:
-            steps["failed"] = {"step": name, "ds": day.isoformat(), "error": f"{type(e).__name__}: {e}"}
-            raise StepFailed(f"{name} {day}: {e}") from e
+            raise StepFailed({"step": name, "ds": day.isoformat(),
+                              "error": f"{type(e).__name__}: {e}"}) from e
 
     for source in SOURCES:
         with measured(sampler, steps, f"extract_{source}"):
@@ -329,7 +333,7 @@ def _night(results: dict, key: str, out: Path, ds: date, settings, sampler,
     try:
         _run_night(ds, settings, sampler, steps, extract_dates, skip)
     except StepFailed as e:
-        results[key] = {"failed": steps.pop("failed"), "steps": steps}
+        results[key] = {"failed": e.record, "steps": steps}
         _save(results, out)
         raise SystemExit(f"stopped: {e}\nresults so far: {out}") from e
     return steps

@@ -15,11 +15,16 @@ from personalization.config import Settings
 _MESSAGE = "no space left on device"
 
 
+def gib(n: int) -> str:
+    """Bytes as GiB with one decimal, as every disk message says them."""
+    return f"{n / 2**30:.1f} GiB"
+
+
 def out_of_space_line(error: BaseException, step: str, settings: Settings) -> str | None:
     """The one-line explanation when `error` (or an error it wraps) is a full disk, else None."""
     if not _is_out_of_space(error):
         return None
-    disks = ", ".join(f"{where} {free / 2**30:.1f} GiB free" for where, free in _free_by_disk(settings))
+    disks = ", ".join(f"{where} {gib(free)} free" for where, free in _free_by_disk(settings))
     return (f"{step} ran out of disk space ({disks}). Steps are idempotent for their date: free "
             "space (DuckDB spills beside the warehouse and under the home; the erasure copies "
             "the warehouse) or move the home to a larger disk, then run the step again.")

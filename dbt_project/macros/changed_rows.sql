@@ -94,7 +94,7 @@
     The first night after a full build rewrites every id assignment (its transition columns
     change for everyone): with an `except` of every column, a materialized copy of tonight's
     rows and two probes, that compare of 6.8M rows ran out of DuckDB's 4 GB at 3M people
-    (7.8 GiB, 17.4 s with 8 GB); the join fits in 4 GB and takes 9.8 s. -#}
+    (7.6 GiB, 17.4 s with 8 GB); the join fits in 4 GB and takes 9.8 s. -#}
 {% macro changed_rows(relation, unique_key, scope=none, stamped=false, added_column=none) %}
     {%- set keys = [unique_key] if unique_key is string else unique_key %}
     {%- if is_incremental() %}

@@ -26,6 +26,7 @@ from isal import igzip_threaded
 
 from personalization import lake
 from personalization.config import Settings
+from personalization.diskspace import gib
 from personalization.exceptions import DiskSpaceError, PersonalizationError
 from personalization.observability import log_event
 from personalization.privacy import encryption, erased_events
@@ -618,13 +619,9 @@ def require_copy_space(con: duckdb.DuckDBPyConnection, alias: str, path: Path, p
     need, free = int(live * COPY_SPACE_MARGIN), shutil.disk_usage(path.parent).free
     if free < need:
         raise DiskSpaceError(
-            f"{purpose}: copying the warehouse ({_gib(live)} of live data) needs about "
-            f"{_gib(need)} free on the disk of {path.parent}, which has {_gib(free)}; free some "
+            f"{purpose}: copying the warehouse ({gib(live)} of live data) needs about "
+            f"{gib(need)} free on the disk of {path.parent}, which has {gib(free)}; free some "
             f"space or move the home to a larger disk, then run it again.{after}")
-
-
-def _gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB"
 
 
 def replace_with_copy(con: duckdb.DuckDBPyConnection, path: Path, alias: str,
