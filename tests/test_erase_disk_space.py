@@ -19,7 +19,7 @@ from test_warehouse import contact, query, ts, write_lake
 
 from personalization.config import load_settings
 from personalization.exceptions import DiskSpaceError
-from personalization.privacy import erase, redact
+from personalization.privacy import erase, ledger, redact
 from personalization.warehouse import build
 
 DAY = date(2026, 4, 1)
@@ -84,3 +84,42 @@ def test_a_copy_is_refused_when_the_disk_cannot_hold_its_live_data(tmp_path, mon
     redact.compact_warehouse(settings)  # room enough: it copies
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from t").fetchone() == (200000,)
+
+
+def test_a_night_whose_keys_match_no_warehouse_row_needs_no_room(settings, monkeypatch):
+    """A pending key that matches nothing (the key of an order that arrived for a person
+    erased earlier and was removed on arrival): nothing to delete, so no copy and no check."""
+    erase(DAY, settings)  # Eve's request, with room
+    con = duckdb.connect()
+    ledger.register_ledger(con, settings)
+    con.execute("CREATE TEMP TABLE late_keys AS SELECT sha256('order:o-late') AS key_sha256, "
+                "'order' AS key_kind")
+    assert ledger.add_keys(con, settings, "late_keys", DAY) == 1
+    con.close()
+    monkeypatch.setattr(shutil, "disk_usage", _disk_with(1024))
+    report = erase(DAY, settings)
+    assert report.details["keys_applied"] == 1
+    assert report.details["rows_removed"]["warehouse"] == 0
+
+
+def test_a_copy_interrupted_after_the_deletes_is_made_on_the_next_run(settings, monkeypatch):
+    """The deletes are committed, then the copy fails (power cut, disk): the next run finds no
+    row to delete but still owes the copy that makes the deleted values unreadable."""
+    copies = []
+
+    def failing_copy(s):
+        raise OSError("copy interrupted")
+
+    monkeypatch.setattr(redact, "compact_warehouse", failing_copy)
+    with pytest.raises(OSError, match="interrupted"):
+        erase(DAY, settings)
+    assert query(settings, "select count(*) from stg_crm__contact_versions") == [(0,)]
+    monkeypatch.undo()
+    real_copy = redact.compact_warehouse
+    monkeypatch.setattr(redact, "compact_warehouse", lambda s: (copies.append(s), real_copy(s)))
+    report = erase(DAY, settings)
+    assert report.details["rows_removed"].get("warehouse", 0) == 0  # nothing left to delete
+    assert copies == [settings]  # ... and the copy made all the same
+    assert not list(settings.warehouse_path.parent.glob(f".{settings.warehouse_path.name}.*"))
+    erase(DAY, settings)
+    assert copies == [settings]  # owed once, not every night

@@ -196,8 +196,6 @@ def erase(ds: date, settings: Settings) -> StepReport:
             con.execute(f"CREATE OR REPLACE TEMP TABLE pending_keys AS SELECT key_sha256, key_kind "
                         f"FROM {ledger.TABLE} WHERE applied_on IS NULL")
             pending = con.execute("SELECT count(*) FROM pending_keys").fetchone()[0]
-            if pending:
-                _require_compaction_space(con, settings)
             areas = _apply_everywhere(con, settings, "pending_keys", ds) if pending else {}
             ledger.mark_applied(con, settings, ds)
             kinds = dict(con.execute(f"SELECT key_kind, count(*) FROM {ledger.TABLE} "
@@ -208,17 +206,6 @@ def erase(ds: date, settings: Settings) -> StepReport:
                    {"persons_flagged_in_warehouse": persons, "requests_held_for_review": held,
                     "new_ledger_keys": added,
                     "keys_applied": pending, "ledger_keys_by_kind": kinds})
-
-
-def _require_compaction_space(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Fail before any copy is touched when the warehouse's compaction (its last part) could
-    not be written: better at once than after every other copy was rewritten."""
-    with attached_warehouse(con, settings) as alias:
-        if alias is not None:
-            redact.require_copy_space(
-                con, alias, settings.warehouse_path, "erase",
-                after=" Tonight's erasure requests stay pending in the ledger (exports already "
-                      "leave the requesters out) and are applied when the step runs again.")
 
 
 def _apply_to_partitions(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
@@ -243,6 +230,14 @@ def _apply_to_partitions(con: duckdb.DuckDBPyConnection, settings: Settings, key
 
 def _apply_everywhere(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
                       ds: date) -> dict[str, list[dict]]:
+    # The warehouse first: its copy is the one step that can run out of disk, and it then
+    # stops before any other copy was rewritten (the requests stay pending).
+    keys_file = ledger.privacy_dir(settings) / f".keys-{ds.isoformat()}.parquet"
+    ledger.write_parquet_atomic(con, settings, f"SELECT * FROM {keys}", keys_file)
+    try:
+        warehouse = redact.warehouse(settings, keys_file, ds)
+    finally:
+        keys_file.unlink(missing_ok=True)
     areas = _apply_to_partitions(con, settings, keys)
     for area, root in (("exports", settings.exports_dir), ("esp_drop", settings.home / "esp_drop")):
         areas[area] = redact.published_folders(con, settings, _dated_folders(root), keys,
@@ -258,12 +253,7 @@ def _apply_everywhere(con: duckdb.DuckDBPyConnection, settings: Settings, keys: 
     from personalization.warehouse import spark
 
     areas["spark_tables"] = spark.erase(con, settings, keys)
-    keys_file = ledger.privacy_dir(settings) / f".keys-{ds.isoformat()}.parquet"
-    ledger.write_parquet_atomic(con, settings, f"SELECT * FROM {keys}", keys_file)
-    try:
-        areas["warehouse"] = redact.warehouse(settings, keys_file, ds)
-    finally:
-        keys_file.unlink(missing_ok=True)
+    areas["warehouse"] = warehouse
     return areas
 
 

@@ -522,13 +522,20 @@ def warehouse(settings: Settings, keys_parquet: Path, ds: date) -> list[dict]:
     address's hash on a cookie identity did not join to its person), and left in
     `customer_events` it could not follow its cookie when identity moved it (a 1M night after
     an erasure stopped there). Its person, not erased, is listed for the next night's event
-    marts (erased_events.py)."""
+    marts (erased_events.py).
+
+    The deletes are one transaction, committed only when the disk can hold the copy
+    (DiskSpaceError otherwise, nothing deleted): a night whose keys match no row needs no room.
+    A marker file beside the warehouse, written before the commit and removed after the copy,
+    makes a run interrupted in between copy it on the next run, when no row matches any more."""
     if not settings.warehouse_path.exists():
         return []
     changed = []
+    owed = _compaction_marker(settings)
     con = encryption.connect_warehouse(settings, read_only=False)
     try:
         encryption.configure(con, settings)
+        con.execute("BEGIN TRANSACTION")
         con.execute(f"CREATE TEMP TABLE wh_keys AS SELECT * FROM {read_parquet_sql(settings, keys_parquet)}")
         kinds = ledger_kinds(con, "wh_keys")
         con.execute("CREATE TEMP TABLE erased_event_ids (event_id VARCHAR)")
@@ -563,11 +570,25 @@ def warehouse(settings: Settings, keys_parquet: Path, ds: date) -> list[dict]:
             if removed:
                 changed.append({"path": f"{_rel(settings, settings.warehouse_path)}#{table}",
                                 "rows_removed": removed})
+        if changed:
+            require_copy_space(con, con.execute("SELECT current_database()").fetchone()[0],
+                               settings.warehouse_path, "erase", after=ERASE_PENDING)
+            owed.touch()
+        con.execute("COMMIT")
     finally:
-        con.close()
-    if changed:
+        con.close()  # without a COMMIT (an error above) the deletes roll back
+    if owed.exists():
         compact_warehouse(settings)
+        owed.unlink()
     return changed
+
+
+ERASE_PENDING = (" Tonight's erasure requests stay pending in the ledger (exports already leave "
+                 "the requesters out) and are applied when the step runs again.")
+
+
+def _compaction_marker(settings: Settings) -> Path:
+    return settings.warehouse_path.with_name(f".{settings.warehouse_path.name}.compaction-owed")
 
 
 def _delete_staged_events(con: duckdb.DuckDBPyConnection, relation: str, condition: str) -> int:
