@@ -85,10 +85,12 @@
   ) }}
 {%- endmacro %}
 
-{#- added_column: a column the model gained (append_columns): on the night it is added every
+{#- The model's last select: tonight's rows that differ from the table's.
+
+    added_column: a column the model gained (append_columns): on the night it is added every
     row is written, as for the stamps, else unchanged rows would keep it null.
 
-    Tonight's rows and the table's meet in one full join on the key: a row without a stored
+    How they are compared: tonight's rows and the table's meet in one full join on the key: a row without a stored
     match is new, a stored row without a match tonight is a key gone (its placeholder: the
     key, every other column null), and a matched pair is written when any column differs.
     The first night after a full build rewrites every id assignment (its transition columns
