@@ -45,12 +45,20 @@ def _disk_with(free: int):
     return lambda path: types.SimpleNamespace(total=10**12, used=10**12 - free, free=free)
 
 
-@pytest.fixture
-def settings(tmp_path):
-    settings = load_settings(home=tmp_path / "home", esp_targets=[], dbt_tests=False)
+@pytest.fixture(scope="module")
+def built_home(tmp_path_factory):
+    """One marts build for the module; each test erases on its own copy of the home."""
+    settings = load_settings(home=tmp_path_factory.mktemp("erase_disk") / "home", esp_targets=[],
+                             dbt_tests=False)
     write_lake(settings.lake_dir, DAY, LAKE)
     build(DAY, "marts", settings)
-    return settings
+    return settings.home
+
+
+@pytest.fixture
+def settings(built_home, tmp_path):
+    shutil.copytree(built_home, tmp_path / "home")
+    return load_settings(home=tmp_path / "home", esp_targets=[], dbt_tests=False)
 
 
 def test_erase_without_room_for_the_warehouse_copy_changes_nothing(settings, monkeypatch):
