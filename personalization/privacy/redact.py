@@ -583,10 +583,6 @@ def warehouse(settings: Settings, keys_parquet: Path, ds: date) -> list[dict]:
     return changed
 
 
-ERASE_PENDING = (" Tonight's erasure requests stay pending in the ledger (exports already leave "
-                 "the requesters out) and are applied when the step runs again.")
-
-
 def _compaction_marker(settings: Settings) -> Path:
     return settings.warehouse_path.with_name(f".{settings.warehouse_path.name}.compaction-owed")
 
@@ -628,6 +624,9 @@ def copy_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
 
 # The copy holds the live blocks; DuckDB's own bookkeeping and spilling want a little more.
 COPY_SPACE_MARGIN = 1.1
+# What the erase step's DiskSpaceError adds: nothing is lost by stopping there.
+ERASE_PENDING = (" Tonight's erasure requests stay pending in the ledger (exports already leave "
+                 "the requesters out) and are applied when the step runs again.")
 
 
 def require_copy_space(con: duckdb.DuckDBPyConnection, alias: str, path: Path, purpose: str,
