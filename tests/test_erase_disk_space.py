@@ -131,3 +131,15 @@ def test_a_copy_interrupted_after_the_deletes_is_made_on_the_next_run(settings, 
     assert not list(settings.warehouse_path.parent.glob(f".{settings.warehouse_path.name}.*"))
     erase(DAY, settings)
     assert copies == [settings]  # owed once, not every night
+
+
+def test_any_whole_copy_settles_a_copy_owed(settings, monkeypatch):
+    """A compaction (or a rekey's copy) after an interrupted one clears the debt."""
+    monkeypatch.setattr(redact, "compact_warehouse", lambda s: (_ for _ in ()).throw(OSError("cut")))
+    with pytest.raises(OSError, match="cut"):
+        erase(DAY, settings)
+    owed = redact.compaction_marker(settings.warehouse_path)
+    assert owed.exists()
+    monkeypatch.undo()
+    redact.compact_warehouse(settings)
+    assert not owed.exists()

@@ -531,7 +531,7 @@ def warehouse(settings: Settings, keys_parquet: Path, ds: date) -> list[dict]:
     if not settings.warehouse_path.exists():
         return []
     changed = []
-    owed = _compaction_marker(settings)
+    owed = compaction_marker(settings.warehouse_path)
     con = encryption.connect_warehouse(settings, read_only=False)
     try:
         encryption.configure(con, settings)
@@ -578,13 +578,14 @@ def warehouse(settings: Settings, keys_parquet: Path, ds: date) -> list[dict]:
     finally:
         con.close()  # without a COMMIT (an error above) the deletes roll back
     if owed.exists():
-        compact_warehouse(settings)
-        owed.unlink()
+        compact_warehouse(settings)  # removes the marker
     return changed
 
 
-def _compaction_marker(settings: Settings) -> Path:
-    return settings.warehouse_path.with_name(f".{settings.warehouse_path.name}.compaction-owed")
+def compaction_marker(path: Path) -> Path:
+    """The file saying that the database at `path` holds deleted values in its blocks until
+    it is copied (`replace_with_copy` removes it: any whole copy, a rekey's too, settles it)."""
+    return path.with_name(f".{path.name}.compaction-owed")
 
 
 def _delete_staged_events(con: duckdb.DuckDBPyConnection, relation: str, condition: str) -> int:
@@ -666,3 +667,4 @@ def replace_with_copy(con: duckdb.DuckDBPyConnection, path: Path, alias: str,
     con.close()
     os.replace(fresh, path)
     Path(f"{path}.wal").unlink(missing_ok=True)
+    compaction_marker(path).unlink(missing_ok=True)
