@@ -110,19 +110,23 @@ def test_a_night_whose_keys_match_no_warehouse_row_needs_no_room(settings, monke
     assert report.details["rows_removed"]["warehouse"] == 0
 
 
+def _erase_with_the_copy_cut(settings, monkeypatch) -> None:
+    """Run erase with its warehouse copy failing after the deletes were committed."""
+    def cut(_settings):
+        raise OSError("copy interrupted")
+
+    monkeypatch.setattr(redact, "compact_warehouse", cut)
+    with pytest.raises(OSError, match="interrupted"):
+        erase(DAY, settings)
+    monkeypatch.undo()
+
+
 def test_a_copy_interrupted_after_the_deletes_is_made_on_the_next_run(settings, monkeypatch):
     """The deletes are committed, then the copy fails (power cut, disk): the next run finds no
     row to delete but still owes the copy that makes the deleted values unreadable."""
     copies = []
-
-    def failing_copy(s):
-        raise OSError("copy interrupted")
-
-    monkeypatch.setattr(redact, "compact_warehouse", failing_copy)
-    with pytest.raises(OSError, match="interrupted"):
-        erase(DAY, settings)
+    _erase_with_the_copy_cut(settings, monkeypatch)
     assert query(settings, "select count(*) from stg_crm__contact_versions") == [(0,)]
-    monkeypatch.undo()
     real_copy = redact.compact_warehouse
     monkeypatch.setattr(redact, "compact_warehouse", lambda s: (copies.append(s), real_copy(s)))
     report = erase(DAY, settings)
@@ -135,11 +139,8 @@ def test_a_copy_interrupted_after_the_deletes_is_made_on_the_next_run(settings, 
 
 def test_any_whole_copy_settles_a_copy_owed(settings, monkeypatch):
     """A compaction (or a rekey's copy) after an interrupted one clears the debt."""
-    monkeypatch.setattr(redact, "compact_warehouse", lambda s: (_ for _ in ()).throw(OSError("cut")))
-    with pytest.raises(OSError, match="cut"):
-        erase(DAY, settings)
+    _erase_with_the_copy_cut(settings, monkeypatch)
     owed = redact.compaction_marker(settings.warehouse_path)
     assert owed.exists()
-    monkeypatch.undo()
     redact.compact_warehouse(settings)
     assert not owed.exists()

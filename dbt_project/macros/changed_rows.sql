@@ -90,9 +90,10 @@
     added_column: a column the model gained (append_columns): on the night it is added every
     row is written, as for the stamps, else unchanged rows would keep it null.
 
-    How they are compared: tonight's rows and the table's meet in one full join on the key: a row without a stored
-    match is new, a stored row without a match tonight is a key gone (its placeholder: the
-    key, every other column null), and a matched pair is written when any column differs.
+    How they are compared: tonight's rows and the table's meet in one full join on the key:
+    a row without a stored match is new, a stored row without a match tonight is a key gone
+    (its placeholder: the key, every other column null), and a matched pair is written when
+    any column differs.
     The first night after a full build rewrites every id assignment (its transition columns
     change for everyone): with an `except` of every column, a materialized copy of tonight's
     rows and two probes, that compare of 6.8M rows ran out of DuckDB's 4 GB at 3M people
