@@ -21,6 +21,7 @@ row). `dbt run` without the data tests keeps it short; the nightly build runs th
 
 from __future__ import annotations
 
+import collections
 import csv
 import gzip
 import json
@@ -48,7 +49,7 @@ TABLES = ("int_events__resolved", "customer_events", "customer_engagement_daily"
           "int_customers__activity", "int_customers__golden_record", "customer_profiles", "int_identity__cookie_keys",
           "int_identity__blocking_keys", "campaign_responses",
           "int_orders__person_keys", "int_orders__resolved", "int_order_items__resolved",
-          "orders", "order_items",
+          "orders", "order_items", "stg_shop__orders", "stg_shop__order_items",
           # The person staging keeps every normalised version (docs/identity.md, "Kept person
           # versions"); the latest-version views and the records read them.
           "stg_crm__contact_versions", "stg_shop__customer_versions", "stg_crm__contacts",
@@ -256,10 +257,14 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     # rows, which the new events are added to.
     click = _plant_purchase_after_click(settings, NIGHT3)
     bridged, erased_id = _plant_bridge_and_erasure(settings, NIGHT3)
+    cancelled = _plant_cancellation(settings, NIGHT3)
     _extract_and_build(settings, NIGHT3)
     # The bridged account's person and the contact's merged (one id is gone); the erasure
     # request reached a person none of whose records changed.
     assert len(_persons_of(settings, bridged)) == 1, bridged
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select status from stg_shop__orders where order_id = ?",
+                           [cancelled]).fetchall() == [("cancelled",)]
     assert _golden(settings, erased_id) == [(True, None)]
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         returning = con.execute(
@@ -295,7 +300,31 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     person_key = _add_product_view(settings, NIGHT3)
     updated, dropped = _redeliver_contacts(settings.landing_dir, NIGHT3)
     _unbridge(settings.landing_dir, bridged[0], NIGHT3)
+    # ... and lost the events of a cookie seen before (its keys fall back to the earlier
+    # delivery) and of a cookie seen only that night (it leaves identity).
+    seen_before, seen_once = _drop_cookies(settings, NIGHT3)
+    # ... and lost the cancellation of a night-1 order (its placed version is back) and an
+    # order only that night delivered (it leaves).
+    only_tonight = _drop_orders(settings.landing_dir, NIGHT3, cancelled)
     _extract_and_build(settings, NIGHT3)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select status, delivered_on from stg_shop__orders where order_id = ?",
+                           [cancelled]).fetchall() == [("placed", NIGHT1)]
+        assert con.execute("select status from orders where order_id = ?",
+                           [cancelled]).fetchall() == [("placed",)]
+        for table in ("stg_shop__orders", "stg_shop__order_items", "int_orders__person_keys",
+                      "orders", "order_items"):
+            assert con.execute(f"select count(*) from {table} where order_id = ?",
+                               [only_tonight]).fetchone()[0] == 0, table
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select max(delivered_on) from int_identity__cookie_keys "
+                           "where anonymous_id = ?", [seen_before]).fetchone()[0] < NIGHT3
+        assert con.execute("select count(*) from stg_pixel__events where anonymous_id = ? "
+                           "and delivered_on = ?", [seen_before, NIGHT3]).fetchone()[0] == 0
+        assert con.execute("select count(*) from int_identity__cookie_keys where anonymous_id = ?",
+                           [seen_once]).fetchone()[0] == 0
+        assert con.execute("select count(*) from int_identity__records where source = 'pixel' "
+                           "and source_id = ?", [seen_once]).fetchone()[0] == 0
     # Without the bridging version the two records split again.
     assert len(_persons_of(settings, bridged)) == 2, bridged
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
@@ -308,6 +337,27 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
         assert con.execute("select count(*) from stg_crm__contact_versions where contact_id = ?",
                            [updated]).fetchone()[0] >= 2
     _assert_full_refresh_gives_the_same(tmp_path, settings, "rerun_changed", NIGHT3)
+
+    # A rerun of night 2 with night 3 loaded: night 3's fold is undone by rebuilding the
+    # cookie keys, folded up to night 1 (the newest delivery before night 2).
+    invoke(["run", "--select", "int_identity__cookie_keys"], settings, NIGHT2)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        keys = "anonymous_id, customer_id, email_sha256, checkout_order_id"
+        held = con.execute(f"select delivered_on, {keys} from int_identity__cookie_keys "
+                           "order by all").fetchall()
+        expected = con.execute(f"""
+            select delivered_on, {keys} from (
+                select distinct delivered_on, anonymous_id, customer_id, email_sha256,
+                    case when contains(url, 'order=')
+                        then regexp_extract(url, '[?&]order=([^&#]+)', 1) end as checkout_order_id
+                from stg_pixel__events where anonymous_id is not null)
+            qualify delivered_on > ? or delivered_on = max(delivered_on) over (
+                partition by {keys}, delivered_on > ?)
+            order by all""", [NIGHT1, NIGHT1]).fetchall()
+    assert held == expected
+    # Night 3 is loaded, and a combination night 3's fold had kept once has its night-1 row again.
+    combinations = collections.Counter(tuple(row[1:]) for row in held if row[0] <= NIGHT2)
+    assert any(d == NIGHT3 for d, *_ in held) and max(combinations.values()) == 2
 
     # Retention expires night 1's delivery (lake partition and loaded events, as
     # enforce_retention does); a rerun of night 3 drops those events from every mart.
@@ -461,6 +511,75 @@ def _add_product_view(settings, ds: date) -> tuple[str | None, str | None]:
             "device": "mobile", "user_agent": "Mozilla/5.0"}
     _append_event(settings, ds, view)
     return anonymous_id, customer_id
+
+
+def _orders_of(path) -> dict[str, dict]:
+    """The parseable orders of an orders.jsonl file (the generator plants broken lines)."""
+    orders = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            order = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(order, dict) and isinstance(order.get("order_id"), str):
+            orders[order["order_id"]] = order
+    return orders
+
+
+def _plant_cancellation(settings, ds: date) -> str:
+    """Append to `ds`'s shop delivery the cancellation of a placed order that night 1
+    delivered, the warehouse holds and no later night delivers again (a status change
+    re-delivers the whole order). Returns its id."""
+    shop = settings.landing_dir / "shop"
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        held = {r[0] for r in con.execute(
+            "select order_id from stg_shop__orders where delivered_on = ? and status = 'placed' "
+            "and customer_id is not null", [NIGHT1]).fetchall()}
+    later = set()
+    for night in sorted(p.name for p in shop.iterdir() if NIGHT1.isoformat() < p.name <= ds.isoformat()):
+        later |= set(_orders_of(shop / night / "orders.jsonl"))
+    order = next(o for i, o in sorted(_orders_of(shop / NIGHT1.isoformat() / "orders.jsonl").items())
+                 if i in held and i not in later and o.get("items"))
+    with (shop / ds.isoformat() / "orders.jsonl").open("a", encoding="utf-8") as f:
+        f.write(json.dumps({**order, "status": "cancelled"}) + "\n")
+    return order["order_id"]
+
+
+def _drop_orders(landing, ds: date, redelivered: str) -> str:
+    """Remove from `ds`'s shop delivery the lines of `redelivered` and of an order no earlier
+    night delivered. Returns the second."""
+    shop = landing / "shop"
+    earlier = set()
+    for night in sorted(p.name for p in shop.iterdir() if p.name < ds.isoformat()):
+        earlier |= set(_orders_of(shop / night / "orders.jsonl"))
+    path = shop / ds.isoformat() / "orders.jsonl"
+    only_tonight = next(i for i in sorted(_orders_of(path)) if i not in earlier)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines
+            if f'"{redelivered}"' not in line and f'"{only_tonight}"' not in line]
+    assert len(kept) < len(lines) - 1
+    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return only_tonight
+
+
+def _drop_cookies(settings, ds: date) -> tuple[str, str]:
+    """Remove from `ds`'s pixel file every event of a cookie that an earlier delivery also
+    has, and of one that only `ds` has (none planted). Returns (the first, the second)."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        first, second = (con.execute(
+            "select anonymous_id from stg_pixel__events where anonymous_id is not null "
+            "group by anonymous_id having bool_or(delivered_on = ?) "
+            f"and {condition} and not bool_or(event_id like 'planted%') "
+            "order by anonymous_id limit 1", [ds, ds]).fetchone()[0]
+            for condition in ("bool_or(delivered_on < ?)", "bool_and(delivered_on >= ?)"))
+    path = settings.landing_dir / "pixel" / ds.isoformat() / "events.jsonl.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    kept = [line for line in lines if f'"{first}"' not in line and f'"{second}"' not in line]
+    assert len(kept) < len(lines)
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("\n".join(kept) + "\n")
+    return first, second
 
 
 def _assert_full_refresh_gives_the_same(tmp_path, settings, name: str, ds: date,

@@ -158,20 +158,69 @@
 {%- endmacro %}
 
 
-{#- Pre-hook of int_events__resolved: in an incremental run, drop the rows of the deliveries
-    about to be reloaded (a rerun of `ds` replaces them, also when an event left the
-    delivery) and of deliveries no longer in stg_pixel__events (expired by retention).
-    up_to_ds=false (int_identity__cookie_keys, which holds every loaded delivery, as its full
-    rebuild does): every delivery after the last one before `ds` is reloaded. -#}
-{% macro event_mart_pre_hook(up_to_ds=true) -%}
+{#- Pre-hook of the event tables delivered night by night (stg_pixel__events,
+    int_events__resolved): in an incremental run, drop the rows of the deliveries about to be
+    reloaded (a rerun of `ds` replaces them, also the events that left the delivery) and,
+    with `expired`, of deliveries no longer in stg_pixel__events (expired by retention). -#}
+{% macro event_mart_pre_hook(expired=true) -%}
   {%- if is_incremental() -%}
     delete from {{ this }}
     where (delivered_on > date '{{ incremental_lower_bound() }}'
-           {%- if up_to_ds %}
-           and delivered_on <= date '{{ var("ds") }}'
-           {%- endif %})
+           and delivered_on <= date '{{ var("ds") }}')
+    {%- if expired %}
        or delivered_on < coalesce(
            (select min(delivered_on) from {{ ref('stg_pixel__events') }}), date '9999-12-31')
+    {%- endif %}
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- int_identity__cookie_keys is rebuilt whole when it is not incremental, or on a rerun of
+    a date before its newest delivery: the rows of the deliveries after that date's bound
+    folded older rows, which are gone. -#}
+{% macro cookie_keys_rebuilt() -%}
+  {%- if not execute or not is_incremental() -%}{{ return(true) }}{%- endif -%}
+  {{ return(run_query("select count(*) from " ~ this ~ " where delivered_on > date '"
+                      ~ var('ds') ~ "'").columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+
+{#- Pre-hook of int_identity__cookie_keys: drop the rows of the deliveries about to be
+    reloaded (a rerun of `ds` replaces them: they are not folded yet) and of deliveries
+    retention removed from stg_pixel__events; every row before a rebuild. -#}
+{% macro cookie_keys_pre_hook() -%}
+  {%- if not is_incremental() -%}
+    select 1
+  {%- elif cookie_keys_rebuilt() -%}
+    delete from {{ this }}
+  {%- else -%}
+    delete from {{ this }}
+    where delivered_on > date '{{ incremental_lower_bound() }}'
+       or delivered_on < coalesce(
+           (select min(delivered_on) from {{ ref('stg_pixel__events') }}), date '9999-12-31')
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- Post-hook of int_identity__cookie_keys: up to the newest delivery before `ds`, keep only
+    the latest row of each combination (null keys compare equal). After a night, the rows not
+    folded yet are that night's deliveries: a rerun drops just those, and the older row of a
+    combination it no longer has is still there. -#}
+{% macro cookie_keys_fold() -%}
+  {%- if is_incremental() -%}
+    delete from {{ this }} as older
+    where older.delivered_on < (
+        select max(delivered_on) from {{ this }} where delivered_on < date '{{ var("ds") }}')
+      and exists (
+        select 1 from {{ this }} as newer
+        where newer.delivered_on > older.delivered_on
+          and newer.delivered_on < date '{{ var("ds") }}'
+          and newer.anonymous_id = older.anonymous_id
+          and newer.customer_id is not distinct from older.customer_id
+          and newer.email_sha256 is not distinct from older.email_sha256
+          and newer.checkout_order_id is not distinct from older.checkout_order_id)
   {%- else -%}
     select 1
   {%- endif -%}

@@ -92,6 +92,42 @@
 {%- endmacro %}
 
 
+{#- The tables where an order's latest delivery wins (stg_shop__orders, stg_shop__order_items,
+    int_orders__person_keys): a rerun of `ds` reloads the deliveries after the bound, whose
+    rows had replaced the earlier versions of their orders. This returns a query of the orders
+    those rows hold when the run reloads any (else none): their versions are read again from
+    every delivery up to `ds`, so an order the new delivery no longer has falls back to its
+    latest earlier version, and one no delivery has any more gets a placeholder (no
+    delivered_on) that delete+insert writes over its row and `drop_placeholders` deletes. -#}
+{% macro reloaded_orders(lower_bound) -%}
+  {%- if not execute or not is_incremental() -%}{{ return(none) }}{%- endif -%}
+  {%- set sql = "select order_id from " ~ this ~ " where delivered_on > date '" ~ lower_bound
+                ~ "' and delivered_on <= date '" ~ var('ds') ~ "'" -%}
+  {%- if run_query("select count(*) from (" ~ sql ~ ")").columns[0].values()[0] == 0 -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {{ return(sql) }}
+{%- endmacro %}
+
+
+{#- The lake rows of `table` up to the bound of the orders `reloaded_orders` returned. -#}
+{% macro earlier_deliveries_of(source_name, table_name, reloaded, lower_bound) -%}
+    select * from {{ lake_relation(source_name, table_name) }} as earlier
+    where ds <= date '{{ lower_bound }}'
+      and cast(order_id as string) in ({{ reloaded }})
+{%- endmacro %}
+
+
+{#- Post-hook of the tables `reloaded_orders` serves: drop the placeholders. -#}
+{% macro drop_placeholders() -%}
+  {%- if is_incremental() -%}
+    delete from {{ this }} where delivered_on is null
+  {%- else -%}
+    select 1
+  {%- endif -%}
+{%- endmacro %}
+
+
 {#- Pre-hook of the staging tables that keep every delivered version (stg_crm__contact_versions,
     stg_shop__customer_versions; incremental append): in an incremental run, delete the rows of
     the deliveries the model is about to read again (after its lower bound: `ds`, and every

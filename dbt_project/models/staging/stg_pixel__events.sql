@@ -1,16 +1,20 @@
 -- Incremental (exception to the staging-as-views rule): the largest, append-only table.
 -- At-least-once delivery: an event_id may repeat within a file or a day later. The first
 -- occurrence (earliest delivery, then earliest line) is kept. In an incremental run, ids
--- already loaded from earlier deliveries are skipped; delete+insert on event_id makes a
--- rerun of the same ds replace that day's rows (the delete reads only rows delivered after
--- the bound: recent_delete_insert, macros/lake.sql). A full rebuild gives the same table.
+-- already loaded from earlier deliveries are skipped; the pre-hook drops the rows of the
+-- deliveries about to be reloaded, so a rerun of ds replaces that day's rows, also when an
+-- event left the delivery (a corrected file); delete+insert on event_id drops a later
+-- delivery's repeat of an id the reloaded day now holds (the delete reads only rows
+-- delivered after the bound: recent_delete_insert, macros/lake.sql). A full rebuild gives
+-- the same table.
 -- Events come through two channels with one contract: the pixel's daily file and the
 -- real-time intake (docs/triggers.md); the same event_id through both is kept once.
 {{ config(
     materialized=keyed_incremental(),
     incremental_strategy='recent_delete_insert',
     unique_key='event_id',
-    on_schema_change='fail'
+    on_schema_change='fail',
+    pre_hook="{{ event_mart_pre_hook(expired=false) }}"
 ) }}
 
 {%- set lower_bound = incremental_lower_bound() if is_incremental() else none %}

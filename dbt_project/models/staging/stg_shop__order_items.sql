@@ -1,16 +1,24 @@
 -- Incremental like stg_shop__orders. unique_key is order_id (not the line): delete+insert
 -- drops ALL old lines of a re-delivered order before inserting its new lines, so an order
--- that lost a line on re-delivery loses it here too.
+-- that lost a line on re-delivery loses it here too. A rerun's order that its delivery no
+-- longer has falls back to the lines of its earlier version, or leaves (reloaded_orders).
 {{ config(
     materialized=keyed_incremental(),
     incremental_strategy='delete+insert',
     unique_key='order_id',
-    on_schema_change='fail'
+    on_schema_change='fail',
+    post_hook="{{ drop_placeholders() }}"
 ) }}
+{%- set lower_bound = incremental_lower_bound() if is_incremental() else none %}
+{%- set reloaded = reloaded_orders(lower_bound) if is_incremental() else none %}
 
 with source as (
     select * from {{ lake_relation('shop', 'order_items') }} as order_items
     where {{ lake_ds_window() }}
+    {%- if reloaded %}
+    union all
+    {{ earlier_deliveries_of('shop', 'order_items', reloaded, lower_bound) }}
+    {%- endif %}
 ),
 
 renamed as (
@@ -50,6 +58,11 @@ latest_version as (
 
 final as (
     select {{ star_except(['file_line_number']) }} from latest_version
+    {%- if reloaded %}
+    union all by name
+    select order_id from ({{ reloaded }}) as reloaded
+    where order_id not in (select order_id from latest_version)
+    {%- endif %}
 )
 
 select * from final

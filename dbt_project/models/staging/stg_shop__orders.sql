@@ -1,17 +1,26 @@
 -- Incremental (exception to the staging-as-views rule): orders are append-mostly and years
 -- of them arrive in the first delivery, so a nightly run reads only the new partition(s).
 -- delete+insert on order_id: a re-delivered order (status change) replaces its old row, and
--- rerunning the same ds replaces that day's rows instead of appending them twice.
+-- rerunning the same ds replaces that day's rows instead of appending them twice; an order
+-- the rerun's delivery no longer has falls back to its earlier version or leaves
+-- (reloaded_orders, macros/lake.sql).
 {{ config(
     materialized=keyed_incremental(),
     incremental_strategy='delete+insert',
     unique_key='order_id',
-    on_schema_change='fail'
+    on_schema_change='fail',
+    post_hook="{{ drop_placeholders() }}"
 ) }}
+{%- set lower_bound = incremental_lower_bound() if is_incremental() else none %}
+{%- set reloaded = reloaded_orders(lower_bound) if is_incremental() else none %}
 
 with source as (
     select * from {{ lake_relation('shop', 'orders') }} as orders
     where {{ lake_ds_window() }}
+    {%- if reloaded %}
+    union all
+    {{ earlier_deliveries_of('shop', 'orders', reloaded, lower_bound) }}
+    {%- endif %}
 ),
 
 renamed as (
@@ -48,6 +57,11 @@ latest as (
 
 final as (
     select {{ star_except(['line_number']) }} from latest
+    {%- if reloaded %}
+    union all by name
+    select order_id from ({{ reloaded }}) as reloaded
+    where order_id not in (select order_id from latest)
+    {%- endif %}
 )
 
 select * from final

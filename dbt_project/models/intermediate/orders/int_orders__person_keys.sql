@@ -11,10 +11,12 @@
     materialized=keyed_incremental(),
     incremental_strategy='delete+insert',
     unique_key='order_id',
-    on_schema_change='fail'
+    on_schema_change='fail',
+    post_hook="{{ drop_placeholders() }}"
 ) }}
 
 {%- set lower_bound = incremental_lower_bound() if is_incremental() else none %}
+{%- set reloaded = reloaded_orders(lower_bound) if is_incremental() else none %}
 
 with
 {% if is_incremental() -%}
@@ -31,6 +33,11 @@ changed as (
     select order_id from {{ this }}
     where person_source = 'shop'
       and customer_id not in (select customer_id from {{ ref('stg_shop__customers') }})
+    {%- if reloaded %}
+    union
+    -- a rerun: the orders of the reloaded deliveries (their version may be an earlier one now)
+    {{ reloaded }}
+    {%- endif %}
 ),
 
 {% endif -%}
@@ -84,6 +91,12 @@ final as (
             else 'guest_without_email'
         end as quarantine_reason
     from keyed
+    {%- if reloaded %}
+    union all by name
+    -- a reloaded order no delivery has any more: a placeholder (drop_placeholders)
+    select order_id from changed
+    where order_id not in (select order_id from {{ ref('stg_shop__orders') }})
+    {%- endif %}
 )
 
 select * from final
