@@ -1,8 +1,7 @@
 -- Every source record in staging maps to exactly one unified_id (rows returned = failures).
--- Pixel records are the cookies of int_identity__cookie_keys, the aggregate of every loaded
--- event by delivery (equal to its full rebuild: tests/test_incremental_marts.py), not a
--- distinct over all events: that scan was the test's whole cost (every night, 31 days of
--- events).
+-- Pixel records are the cookies of int_identity__cookie_keys, the folded aggregate of every
+-- loaded event (equal to its full rebuild: tests/test_incremental_marts.py), not a distinct
+-- over all events: that scan was the test's whole cost (every night, 31 days of events).
 with expected as (
     select 'crm' as source, contact_id::string as source_id from {{ ref('stg_crm__contacts') }}
     union
@@ -11,7 +10,7 @@ with expected as (
     select 'guest', person_source_id from {{ ref('int_orders__person_keys') }}
     where person_source = 'guest'
     union
-    -- distinct first: 2.5M cookie-key rows at 1M people hold 0.7M cookies
+    -- distinct first: 2.1M cookie-key rows at 1M people (31 days) hold 0.8M cookies
     select distinct 'pixel', anonymous_id from {{ ref('int_identity__cookie_keys') }}
 ),
 
