@@ -7,7 +7,7 @@
 -- latest delivery); for the deliveries after it (normally `ds`), one row per delivery and
 -- combination. So the table grows with the combinations, not with the days of history (a
 -- cookie that visits every day keeps one row), and a rerun of `ds` still replaces just that
--- delivery's rows: the earlier rows it would fold are folded only by the next night
+-- delivery's rows: they fold the older rows of their combinations only the next night
 -- (docs/identity.md, "Incremental blocks and cookies").
 -- Incremental on DuckDB (an exception to the folder's tables; on Spark a table rebuilt
 -- whole), as int_events__resolved: a night aggregates only the deliveries after the last one
