@@ -3,7 +3,8 @@
     python benchmarks/dbt_statements.py --home DIR [--call -1] [--top 40] [--node PATTERN]
 
 dbt writes every SQL statement it runs, and how long DuckDB took for it, to
-`<home>/logs/dbt.log` (debug level, always on). A node's time in run_results.json is the sum
+`<home>/logs/dbt.log` (debug level, always on; rotated at 10 MB into `dbt.log.1`, ...,
+which are read too). A node's time in run_results.json is the sum
 of its statements and dbt's own work between them; this lists the statements, slowest first:
 the model's select (`create ... as`), the delete and insert of an incremental strategy, its
 hooks, and `COMMIT`, which pays DuckDB's checkpoint when the write-ahead log has grown past
@@ -31,7 +32,7 @@ _COMMENT = re.compile(r"/\*.*?\*/")
 def invocations(lines: list[str]) -> list[tuple[int, int]]:
     """(first, end) line ranges of the log's dbt invocations, oldest first."""
     starts = [i for i, line in enumerate(lines) if _START.match(line)]
-    return list(zip(starts, starts[1:] + [len(lines)], strict=True))
+    return list(zip(starts, [*starts[1:], len(lines)], strict=False))
 
 
 def statements(lines: list[str]) -> list[dict]:
@@ -82,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     if not log.exists():
         print(f"no dbt log at {log}: run a night in that home first", file=sys.stderr)
         return 2
-    lines = log.read_text(encoding="utf-8", errors="replace").split("\n")
+    # dbt rotates its log at 10 MB (dbt.log.1 the newest backup): read them oldest first.
+    rotated = sorted(log.parent.glob("dbt.log.*"), key=lambda p: -int(p.suffix[1:])
+                     if p.suffix[1:].isdigit() else 0)
+    lines = [line for path in (*rotated, log)
+             for line in path.read_text(encoding="utf-8", errors="replace").split("\n")]
     calls = invocations(lines)
     if not calls or not -len(calls) <= args.call < len(calls):
         print(f"{log} holds {len(calls)} dbt invocation(s); --call {args.call} is not one",

@@ -51,3 +51,16 @@ def test_statements_of_each_invocation_with_their_node_and_seconds(tmp_path, cap
     assert "2.74  int_events__resolved" in out and "old_model" not in out
     assert main(["--home", str(tmp_path), "--call", "-5"]) == 2  # no such invocation
     assert main(["--home", str(tmp_path / "nowhere")]) == 2
+
+    # dbt rotated its log inside the last invocation (dbt.log.1 the newest backup, .2 older):
+    # the same statements, read across the files.
+    cut, older = len(lines) - 3, 2
+    (tmp_path / "logs" / "dbt.log.2").write_text("\n".join(lines[:older]), encoding="utf-8")
+    (tmp_path / "logs" / "dbt.log.1").write_text("\n".join(lines[older:cut]), encoding="utf-8")
+    (tmp_path / "logs" / "dbt.log").write_text("\n".join(lines[cut:]), encoding="utf-8")
+    assert main(["--home", str(tmp_path), "--top", "2"]) == 0
+    assert "5 statements, 5.4 s" in capsys.readouterr().out
+    # A log with no invocation in it is a message, not a traceback.
+    for name in ("dbt.log.1", "dbt.log.2"):
+        (tmp_path / "logs" / name).unlink()
+    assert main(["--home", str(tmp_path)]) == 2
