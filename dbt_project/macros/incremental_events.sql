@@ -187,19 +187,13 @@
 {%- endmacro %}
 
 
-{#- Pre-hook of int_identity__cookie_keys: drop the rows of the deliveries about to be
-    reloaded (a rerun of `ds` replaces them: they are not folded yet) and of deliveries
-    retention removed from stg_pixel__events; every row before a rebuild. -#}
+{#- Pre-hook of int_identity__cookie_keys: every row before a rebuild, else as the event
+    tables (the reloaded deliveries' rows, not folded yet, and the expired ones). -#}
 {% macro cookie_keys_pre_hook() -%}
-  {%- if not is_incremental() -%}
-    select 1
-  {%- elif cookie_keys_rebuilt() -%}
+  {%- if is_incremental() and cookie_keys_rebuilt() -%}
     delete from {{ this }}
   {%- else -%}
-    delete from {{ this }}
-    where delivered_on > date '{{ incremental_lower_bound() }}'
-       or delivered_on < coalesce(
-           (select min(delivered_on) from {{ ref('stg_pixel__events') }}), date '9999-12-31')
+    {{ event_mart_pre_hook() }}
   {%- endif -%}
 {%- endmacro %}
 
