@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     # The landing folder is the project's copy (rewritten on erasure, kept for the retention
     # window). Set false when it is the source systems' read-only drop zone.
     landing_owned: bool = True
+    # Erased rows leave every table the night they are erased; the warehouse file is copied
+    # (their old bytes gone from its free blocks too) on the first night at least this many
+    # days after the oldest erasure it has not copied yet: one copy for a week of erasure
+    # nights. 0 = the same night.
+    erasure_compaction_days: int = Field(7, ge=0, le=30)
     # Retention windows, in days (0 = keep forever).
     retention_pixel_events_days: int = Field(396, ge=0)  # 13 months
     retention_quarantine_days: int = Field(30, ge=0)

@@ -1,7 +1,8 @@
 """A copy of the warehouse that cannot fit on its disk is refused before anything changes.
 
-The erase step ends with a copy of the whole warehouse (what makes deleted values
-unreadable): at 3M people that is ≈ 30 GB. Without room for it, the step used to rewrite the
+The erase step copies the whole warehouse (what makes deleted values unreadable) on the
+night the copy is due (`erasure_compaction_days` after the first erasure it owes): at 3M
+people that is ≈ 30 GB. Without room for it, the step used to rewrite the
 landing copy, the lake and every past export first and then fail on DuckDB's "No space left
 on device". It now checks first, says what it needs in one line and leaves every file as it
 was; the requests stay pending and the next run applies them. Real dbt build, real erase."""
@@ -57,8 +58,16 @@ def built_home(tmp_path_factory):
 
 @pytest.fixture
 def settings(built_home, tmp_path):
+    """A copy of the home whose erasures are copied out of the file the same night."""
     shutil.copytree(built_home, tmp_path / "home")
-    return load_settings(home=tmp_path / "home", esp_targets=[], dbt_tests=False)
+    return load_settings(home=tmp_path / "home", esp_targets=[], dbt_tests=False,
+                         erasure_compaction_days=0)
+
+
+@pytest.fixture
+def weekly(settings):
+    """The same home with the default: one copy for a week of erasure nights."""
+    return settings.model_copy(update={"erasure_compaction_days": 7})
 
 
 def test_erase_without_room_for_the_warehouse_copy_changes_nothing(settings, monkeypatch):
@@ -144,3 +153,61 @@ def test_any_whole_copy_settles_a_copy_owed(settings, monkeypatch):
     assert owed.exists()
     redact.compact_warehouse(settings)
     assert not owed.exists()
+
+
+def _copies(monkeypatch) -> list:
+    made, real_copy = [], redact.compact_warehouse
+    monkeypatch.setattr(redact, "compact_warehouse", lambda s: (made.append(s), real_copy(s)))
+    return made
+
+
+def test_the_copy_waits_for_a_week_of_erasures(weekly, monkeypatch):
+    """Erased rows leave every table the night of the request; the file is copied on the
+    first night `erasure_compaction_days` later, with or without requests that night."""
+    copies, owed = _copies(monkeypatch), redact.compaction_marker(weekly.warehouse_path)
+    monkeypatch.setattr(shutil, "disk_usage", _disk_with(1024))  # no copy due: no room needed
+    report = erase(DAY, weekly)
+    assert query(weekly, "select count(*) from stg_crm__contact_versions") == [(0,)]
+    assert report.details["warehouse_compaction"] == {
+        "owed": True, "owed_since": DAY.isoformat(), "due_on": "2026-04-08", "copied": False}
+    assert owed.read_text().strip() == DAY.isoformat() and copies == []
+    assert erase(date(2026, 4, 7), weekly).details["warehouse_compaction"]["copied"] is False
+    assert copies == []
+
+    # due, and no room: the night stops with what it needs; the copy stays owed
+    with pytest.raises(DiskSpaceError, match="compact: copying the warehouse"):
+        erase(date(2026, 4, 8), weekly)
+    assert owed.exists()
+    monkeypatch.setattr(shutil, "disk_usage", _disk_with(10**11))
+    report = erase(date(2026, 4, 8), weekly)
+    assert report.details["warehouse_compaction"]["copied"] is True
+    assert len(copies) == 2 and not owed.exists()
+    assert EVE.encode() not in weekly.warehouse_path.read_bytes()
+    assert erase(date(2026, 4, 9), weekly).details["warehouse_compaction"] == {"owed": False}
+    assert len(copies) == 2
+
+
+def test_a_copy_owed_before_it_could_wait_is_made_at_once(weekly, monkeypatch):
+    """A marker without a night (written by code that copied every night, then interrupted)
+    is owed since ever: the next night copies, whatever the setting."""
+    copies, owed = _copies(monkeypatch), redact.compaction_marker(weekly.warehouse_path)
+    owed.touch()
+    report = erase(DAY, weekly)
+    assert copies == [weekly] and not owed.exists()
+    assert report.details["warehouse_compaction"] == {
+        "owed": False, "owed_since": None, "due_on": None, "copied": True}
+
+
+def test_a_later_erasure_keeps_the_night_the_copy_is_owed_since(weekly, monkeypatch):
+    owed = redact.compaction_marker(weekly.warehouse_path)
+    owed.write_text("2026-03-30\n")  # an earlier erasure night's debt, due on 04-06
+    _copies(monkeypatch)
+    monkeypatch.setattr(shutil, "disk_usage", _disk_with(1024))
+    with pytest.raises(DiskSpaceError, match="erase: copying the warehouse"):
+        erase(date(2026, 4, 6), weekly)  # Eve's request on the night the copy is due
+    assert query(weekly, "select count(*) from stg_crm__contact_versions") == [(1,)]
+    assert owed.read_text().strip() == "2026-03-30"
+    monkeypatch.undo()
+    erase(DAY, weekly)  # her request on a night before it is due
+    assert query(weekly, "select count(*) from stg_crm__contact_versions") == [(0,)]
+    assert owed.read_text().strip() == "2026-03-30"

@@ -8,7 +8,8 @@
   record identity resolution joined to them); their keys go into the hashed ledger, then
   every copy is cleaned: lake partitions, quarantine, the landing copy (if the project owns
   it), past exports and ESP drop folders (manifests updated), scores, every warehouse
-  table and the Spark engine's tables. Deletion at each ESP stays the sync's job (it
+  table and the Spark engine's tables; the warehouse file is copied (deleted values gone
+  from its free blocks) within `erasure_compaction_days` (redact.compact_if_due). Deletion at each ESP stays the sync's job (it
   reads tonight's `erasures.csv`); the requester's plain email leaves the lake once every
   ESP confirmed (`purge`).
 
@@ -202,10 +203,13 @@ def erase(ds: date, settings: Settings) -> StepReport:
                                      "GROUP BY 1").fetchall())
         finally:
             con.close()
+        # Last, and on nights without requests too: the copy a week of erasures owes.
+        compaction = redact.compact_if_due(settings, ds)
     return _finish(ds, settings, "erase", areas, t["seconds"],
                    {"persons_flagged_in_warehouse": persons, "requests_held_for_review": held,
                     "new_ledger_keys": added,
-                    "keys_applied": pending, "ledger_keys_by_kind": kinds})
+                    "keys_applied": pending, "ledger_keys_by_kind": kinds,
+                    "warehouse_compaction": compaction})
 
 
 def _apply_to_partitions(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
@@ -230,8 +234,9 @@ def _apply_to_partitions(con: duckdb.DuckDBPyConnection, settings: Settings, key
 
 def _apply_everywhere(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
                       ds: date) -> dict[str, list[dict]]:
-    # The warehouse first: its copy is the one step that can run out of disk, and it then
-    # stops before any other copy was rewritten (the requests stay pending).
+    # The warehouse first: on a night its copy is due, that copy is the one step that can run
+    # out of disk, and it then stops before any other copy was rewritten (the requests stay
+    # pending; the copy itself is made last, by `erase`).
     keys_file = ledger.privacy_dir(settings) / f".keys-{ds.isoformat()}.parquet"
     ledger.write_parquet_atomic(con, settings, f"SELECT * FROM {keys}", keys_file)
     try:

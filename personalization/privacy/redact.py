@@ -524,10 +524,14 @@ def warehouse(settings: Settings, keys_parquet: Path, ds: date) -> list[dict]:
     an erasure stopped there). Its person, not erased, is listed for the next night's event
     marts (erased_events.py).
 
-    The deletes are one transaction, committed only when the disk can hold the copy
-    (DiskSpaceError otherwise, nothing deleted): a night whose keys match no row needs no room.
-    A marker file beside the warehouse, written before the commit and removed after the copy,
-    makes a run interrupted in between copy it on the next run, when no row matches any more."""
+    The copy is owed from the first night that deletes anything and made on the first night
+    `erasure_compaction_days` after that (`compact_if_due`): the deleted rows are gone from
+    every query at once, their old bytes from the file within those days. A marker file beside
+    the warehouse (`compaction_marker`), written before the commit and removed by the copy,
+    holds the night the copy has been owed since, so an interrupted run or a later night makes
+    it. The deletes are one transaction; on a night the copy is due it commits only when the
+    disk can hold the copy (DiskSpaceError otherwise, nothing deleted). A night whose keys
+    match no row needs no room."""
     if not settings.warehouse_path.exists():
         return []
     changed = []
@@ -571,15 +575,46 @@ def warehouse(settings: Settings, keys_parquet: Path, ds: date) -> list[dict]:
                 changed.append({"path": f"{_rel(settings, settings.warehouse_path)}#{table}",
                                 "rows_removed": removed})
         if changed:
-            require_copy_space(con, con.execute("SELECT current_database()").fetchone()[0],
-                               settings.warehouse_path, "erase", after=ERASE_PENDING)
-            owed.touch()
+            if compaction_due_on(settings, owed_since(settings) or ds) <= ds:
+                require_copy_space(con, con.execute("SELECT current_database()").fetchone()[0],
+                                   settings.warehouse_path, "erase", after=ERASE_PENDING)
+            if not owed.exists():
+                owed.write_text(ds.isoformat() + "\n")
         con.execute("COMMIT")
     finally:
         con.close()  # without a COMMIT (an error above) the deletes roll back
-    if owed.exists():
-        compact_warehouse(settings)  # removes the marker
     return changed
+
+
+def owed_since(settings: Settings) -> date | None:
+    """The night since which the warehouse owes its copy (None: it owes none). A marker
+    without a readable date (written before the copy could wait) is owed since ever."""
+    marker = compaction_marker(settings.warehouse_path)
+    if not marker.exists():
+        return None
+    try:
+        return date.fromisoformat(marker.read_text().strip())
+    except ValueError:
+        return date.min
+
+
+def compaction_due_on(settings: Settings, since: date) -> date:
+    return date.fromordinal(min(since.toordinal() + settings.erasure_compaction_days,
+                                date.max.toordinal()))
+
+
+def compact_if_due(settings: Settings, ds: date) -> dict:
+    """Copy the warehouse when the copy it owes is due by `ds`; what it owes, either way."""
+    since = owed_since(settings)
+    if since is None:
+        return {"owed": False}
+    due = compaction_due_on(settings, since)
+    state = {"owed": True, "owed_since": None if since == date.min else since.isoformat(),
+             "due_on": None if since == date.min else due.isoformat(), "copied": due <= ds}
+    if due <= ds:
+        compact_warehouse(settings)  # removes the marker
+        state["owed"] = False
+    return state
 
 
 def compaction_marker(path: Path) -> Path:
