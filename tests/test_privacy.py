@@ -312,3 +312,32 @@ def test_streamed_line_blanking_equals_blanking_the_whole_text(tmp_path, monkeyp
             stored = path.read_bytes()
             assert (gzip.decompress(stored) if gzipped else stored) == expected
         assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_rewritten_file_under_a_ds_folder_keeps_its_own_columns(tmp_path):
+    """DuckDB reads a file under `ds=<date>` with one more column, `ds` (hive
+    partitioning). Redaction wrote it back into every lake, quarantine and scores file it
+    rewrote (found when a kept scoring state read after an erasure night had four columns,
+    not three). A rewrite keeps the file's own columns, and drops a `ds` stored that way."""
+    from personalization.privacy import redact
+
+    settings = load_settings(home=tmp_path / "home", esp_targets=[])
+    con = duckdb.connect()
+    files = []
+    for day, stored_ds in (("2026-04-01", False), ("2026-04-02", True)):
+        path = settings.scores_dir / f"ds={day}" / "customer_scores.parquet"
+        path.parent.mkdir(parents=True)
+        extra = f", date '{day}' as ds" if stored_ds else ""
+        con.execute(f"copy (select 'p' || range as unified_id, range as v{extra} from range(5)) "
+                    f"to '{path}' (format parquet)")
+        files.append(path)
+    con.execute("create table keys as select 'unified' as key_kind, "
+                "sha256('unified:p3') as key_sha256")
+    changed = redact.parquet_files(con, settings, files, "keys")
+    assert [c["rows_removed"] for c in changed] == [1, 1]
+    for path in files:
+        columns = [r[0] for r in con.execute(
+            f"describe select * from read_parquet('{path}', hive_partitioning = false)").fetchall()]
+        assert columns == ["unified_id", "v"], path
+        assert con.execute(f"select list(unified_id order by v) from read_parquet('{path}', "
+                           "hive_partitioning = false)").fetchone()[0] == ["p0", "p1", "p2", "p4"]

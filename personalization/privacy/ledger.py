@@ -46,6 +46,24 @@ def read_parquet_sql(settings: Settings, path_or_glob: str | Path, extra: str = 
             f"{encryption.parquet_read_options(settings)})")
 
 
+def own_parquet_sql(settings: Settings, path: str | Path, extra: str = "") -> str:
+    """`read_parquet` of one file with its own columns only: DuckDB adds a `ds` column to a
+    file under a `ds=<date>` folder (hive partitioning), which a rewrite would then store."""
+    return read_parquet_sql(settings, path, ", hive_partitioning = false" + extra)
+
+
+def own_columns(con: duckdb.DuckDBPyConnection, source: str, path: str | Path,
+                hidden: tuple[str, ...] = ()) -> str:
+    """The select list that rewrites `source` (one file, read by `own_parquet_sql`) with
+    the columns it should have, less `hidden` ones: a `ds` stored in a file under a `ds=`
+    folder is the folder's (the lake, quarantine and scores files never hold one; a
+    redaction before 2026-12-07 stored it), and leaves on the next rewrite."""
+    names = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    if "ds" in names and Path(path).parent.name.startswith("ds="):
+        hidden = (*hidden, "ds")
+    return f"* EXCLUDE ({', '.join(hidden)})" if hidden else "*"
+
+
 def copy_atomic(con: duckdb.DuckDBPyConnection, query: str, target: Path, options: str) -> int:
     """`COPY (query) TO target (options)` through a temp file in the same folder and
     `os.replace`: a reader sees the old file or the new one, never half of one. Returns the

@@ -30,7 +30,13 @@ from personalization.diskspace import gib
 from personalization.exceptions import DiskSpaceError, PersonalizationError
 from personalization.observability import log_event
 from personalization.privacy import encryption, erased_events
-from personalization.privacy.ledger import copy_atomic, read_parquet_sql, write_parquet_atomic
+from personalization.privacy.ledger import (
+    copy_atomic,
+    own_columns,
+    own_parquet_sql,
+    read_parquet_sql,
+    write_parquet_atomic,
+)
 from personalization.privacy.matching import (
     TOKEN_SPLIT,
     erased_condition,
@@ -88,7 +94,7 @@ def parquet_files(con: duckdb.DuckDBPyConnection, settings: Settings, files: lis
     kinds = ledger_kinds(con, keys)
     for path in files:
         source = (f"read_parquet({literal(str(path))}, hive_partitioning = false)" if foreign
-                  else read_parquet_sql(settings, path))
+                  else own_parquet_sql(settings, path))
         condition = erased_condition(_columns(con, source), ledger=keys, source=source, kinds=kinds)
         if condition is None:
             continue
@@ -96,7 +102,7 @@ def parquet_files(con: duckdb.DuckDBPyConnection, settings: Settings, files: lis
         before = con.execute(count if all_hit else f"{count} WHERE {condition}").fetchone()[0]
         if not before:
             continue
-        query = f"SELECT * FROM {source} WHERE NOT ({condition})"
+        query = f"SELECT {own_columns(con, source, path)} FROM {source} WHERE NOT ({condition})"
         if foreign:
             written = copy_atomic(con, query, path, "FORMAT parquet, COMPRESSION snappy")
         else:
@@ -168,7 +174,7 @@ def quarantine_hits(con: duckdb.DuckDBPyConnection, settings: Settings, keys: st
         if not path.exists():
             continue
         con.execute(f"CREATE OR REPLACE TEMP TABLE q_lines AS SELECT * FROM "
-                    f"{read_parquet_sql(settings, path, ', file_row_number = true')}")
+                    f"{own_parquet_sql(settings, path, ', file_row_number = true')}")
         con.execute(f"""INSERT INTO quarantine_hits
             SELECT {literal(str(path))}, file_row_number, source_file, line_number, raw FROM q_lines
             WHERE file_row_number IN ({raw_hits_sql('q_lines', 'raw', 'file_row_number', keys, kinds)})""")
@@ -180,9 +186,9 @@ def rewrite_quarantine(con: duckdb.DuckDBPyConnection, settings: Settings) -> li
     changed = []
     for path, removed in con.execute("SELECT path, count(*) FROM quarantine_hits "
                                      "GROUP BY path ORDER BY path").fetchall():
-        source = read_parquet_sql(settings, path, ", file_row_number = true")
+        source = own_parquet_sql(settings, path, ", file_row_number = true")
         write_parquet_atomic(con, settings, f"""
-            SELECT * EXCLUDE (file_row_number) FROM {source}
+            SELECT {own_columns(con, source, path, hidden=('file_row_number',))} FROM {source}
             WHERE file_row_number NOT IN (SELECT row FROM quarantine_hits WHERE path = {literal(path)})
             ORDER BY file_row_number""", Path(path))
         changed.append({"path": _rel(settings, Path(path)), "rows_removed": removed})

@@ -21,6 +21,7 @@ from personalization.config import Settings
 from personalization.exceptions import ConfigError
 from personalization.observability import StepReport, log_event, timed
 from personalization.privacy import encryption, redact
+from personalization.privacy.ledger import own_columns
 from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
@@ -93,8 +94,9 @@ def _rekey_parquet(con: duckdb.DuckDBPyConnection, path: Path, old_key: str | No
         raise ConfigError(f"{path} opens with neither the old nor the new key")
     tmp = path.with_name(f".{path.name}.rekey-{uuid.uuid4().hex[:8]}")
     try:
-        con.execute(f"COPY (SELECT * FROM read_parquet({literal(str(path))}"
-                    f"{_options(old_key, _OLD, True)})) TO {literal(str(tmp))} "
+        source = (f"read_parquet({literal(str(path))}, hive_partitioning = false"
+                  f"{_options(old_key, _OLD, True)})")
+        con.execute(f"COPY (SELECT {own_columns(con, source, path)} FROM {source}) TO {literal(str(tmp))} "
                     f"(FORMAT parquet, COMPRESSION zstd{_options(new_key, _NEW, False)})")
         os.replace(tmp, path)
     finally:
