@@ -110,11 +110,29 @@
 {%- endmacro %}
 
 
-{#- The lake rows of `table` up to the bound of the orders `reloaded_orders` returned. -#}
-{% macro earlier_deliveries_of(source_name, table_name, reloaded, lower_bound) -%}
-    select * from {{ lake_relation(source_name, table_name) }} as earlier
+{#- The shop's `table_name` rows a staged order table reads: the deliveries of its window
+    and, on a rerun (`reloaded`, from `reloaded_orders`), the earlier versions up to the
+    bound of the orders the reloaded deliveries held. -#}
+{% macro order_deliveries(table_name, reloaded, lower_bound) -%}
+    select * from {{ lake_relation('shop', table_name) }} as deliveries
+    where {{ lake_ds_window() }}
+    {%- if reloaded %}
+    union all
+    select * from {{ lake_relation('shop', table_name) }} as earlier
     where ds <= date '{{ lower_bound }}'
       and cast(order_id as string) in ({{ reloaded }})
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- After the rows of a staged order table (`latest`: the CTE holding them), on a rerun: a
+    placeholder for each reloaded order no delivery has any more (`drop_placeholders`). -#}
+{% macro order_placeholders(reloaded, latest) -%}
+    {%- if reloaded %}
+    union all by name
+    select order_id from ({{ reloaded }}) as reloaded
+    where order_id not in (select order_id from {{ latest }})
+    {%- endif %}
 {%- endmacro %}
 
 

@@ -13,12 +13,7 @@
 {%- set reloaded = reloaded_orders(lower_bound) if is_incremental() else none %}
 
 with source as (
-    select * from {{ lake_relation('shop', 'order_items') }} as order_items
-    where {{ lake_ds_window() }}
-    {%- if reloaded %}
-    union all
-    {{ earlier_deliveries_of('shop', 'order_items', reloaded, lower_bound) }}
-    {%- endif %}
+    {{ order_deliveries('order_items', reloaded, lower_bound) }}
 ),
 
 renamed as (
@@ -58,11 +53,7 @@ latest_version as (
 
 final as (
     select {{ star_except(['file_line_number']) }} from latest_version
-    {%- if reloaded %}
-    union all by name
-    select order_id from ({{ reloaded }}) as reloaded
-    where order_id not in (select order_id from latest_version)
-    {%- endif %}
+    {{ order_placeholders(reloaded, 'latest_version') }}
 )
 
 select * from final

@@ -15,12 +15,7 @@
 {%- set reloaded = reloaded_orders(lower_bound) if is_incremental() else none %}
 
 with source as (
-    select * from {{ lake_relation('shop', 'orders') }} as orders
-    where {{ lake_ds_window() }}
-    {%- if reloaded %}
-    union all
-    {{ earlier_deliveries_of('shop', 'orders', reloaded, lower_bound) }}
-    {%- endif %}
+    {{ order_deliveries('orders', reloaded, lower_bound) }}
 ),
 
 renamed as (
@@ -57,11 +52,7 @@ latest as (
 
 final as (
     select {{ star_except(['line_number']) }} from latest
-    {%- if reloaded %}
-    union all by name
-    select order_id from ({{ reloaded }}) as reloaded
-    where order_id not in (select order_id from latest)
-    {%- endif %}
+    {{ order_placeholders(reloaded, 'latest') }}
 )
 
 select * from final
