@@ -7,12 +7,8 @@ and draw docs/performance_time.png and docs/performance_memory.png.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
@@ -23,13 +19,26 @@ STEPS = ["extract_crm", "extract_shop", "extract_pixel", "gate_lake", "erase_arr
          "gate_marts", "score", "build_segments", "gate_segments", "export", "erase", "sync"]
 
 
+# <date>-<scale>.json, then the day's later runs -r2, -r3 (run.py); names with another tail
+# (-first, -stopped, a session's name) were kept beside the day's run, which wins over them.
+_RESULT_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-\d+(?:-r(\d+))?(-.*)?\.json$")
+
+
+def _run_order(path: Path) -> tuple[str, int]:
+    match = _RESULT_NAME.match(path.name)
+    if match is None:
+        return (path.name, 0)
+    day, number, other = match.groups()
+    return (day, 0 if other else int(number or 1))
+
+
 def latest_per_scale() -> dict[int, dict]:
     runs: dict[int, tuple[str, dict]] = {}
-    for path in sorted(RESULTS.glob("2*.json")):  # <date>-<scale>.json; other harnesses differ
+    for path in sorted(RESULTS.glob("2*.json"), key=_run_order):  # other harnesses differ
         data = json.loads(path.read_text())
         if "scale" not in data or "full_run" not in data:  # another harness's file
             continue
-        runs[data["scale"]] = (path.name, data)  # sorted by date: the newest wins
+        runs[data["scale"]] = (path.name, data)  # oldest first: the newest wins
     return {scale: data | {"file": name} for scale, (name, data) in sorted(runs.items())}
 
 
@@ -175,6 +184,12 @@ def _gate_share(run: dict) -> float:
 
 
 def charts(runs: dict[int, dict]) -> None:
+    # Only the charts need matplotlib (the `bench` extra): the rest is read by tests too.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     scales = list(runs)
     labels = [f"{s:,}" for s in scales]
     fig, ax = plt.subplots(figsize=(8, 4.5))

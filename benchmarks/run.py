@@ -215,6 +215,17 @@ def _rewritten_since(landing: Path, record: Path) -> int:
     return sum(1 for p in landing.rglob("*") if p.is_file() and p.stat().st_mtime > written)
 
 
+def _results_path(scale: int) -> Path:
+    """`<date>-<scale>.json`, or `<date>-<scale>-r<n>.json` for the day's n-th run at that
+    scale: a second run on one day keeps the first one's file (report.py takes the last)."""
+    stem = REPO / "benchmarks" / "results" / f"{date.today().isoformat()}-{scale}"
+    path, n = stem.with_name(stem.name + ".json"), 1
+    while path.exists():
+        n += 1
+        path = stem.with_name(f"{stem.name}-r{n}.json")
+    return path
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", type=int, required=True, help="customers (persons) to generate")
@@ -253,7 +264,7 @@ def main() -> None:
     else:
         dates = date_range(args.start, args.start + timedelta(days=args.days - 1))
     extra = dates[-1] + timedelta(days=1)
-    out = REPO / "benchmarks" / "results" / f"{date.today().isoformat()}-{args.scale}.json"
+    out = _results_path(args.scale)
     gen_record = work / "generate.json"  # the generation's timing, kept for --reuse-data runs
     truth = work / "truth.parquet"  # the generator's ground truth (none with --landing)
     reuse = args.reuse_data and landing.exists() and gen_record.exists()
