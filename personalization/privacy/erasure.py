@@ -9,9 +9,9 @@
   every copy is cleaned: lake partitions, quarantine, the landing copy (if the project owns
   it), past exports and ESP drop folders (manifests updated), scores, every warehouse
   table and the Spark engine's tables; the warehouse file is copied (deleted values gone
-  from its free blocks) within `erasure_compaction_days` (redact.compact_if_due). Deletion at each ESP stays the sync's job (it
-  reads tonight's `erasures.csv`); the requester's plain email leaves the lake once every
-  ESP confirmed (`purge`).
+  from its free blocks) within `erasure_compaction_days` (redact.compact_if_due). Deletion
+  at each ESP stays the sync's job (it reads tonight's `erasures.csv`); the requester's
+  plain email leaves the lake once every ESP confirmed (`purge`).
 
 Each step writes `<home>/privacy/reports/<ds>/<step>.json`: what was erased where.
 """

@@ -52,14 +52,17 @@ def own_parquet_sql(settings: Settings, path: str | Path, extra: str = "") -> st
     return read_parquet_sql(settings, path, ", hive_partitioning = false" + extra)
 
 
-def own_columns(con: duckdb.DuckDBPyConnection, source: str, path: str | Path,
-                hidden: tuple[str, ...] = ()) -> str:
-    """The select list that rewrites `source` (one file, read by `own_parquet_sql`) with
-    the columns it should have, less `hidden` ones: a `ds` stored in a file under a `ds=`
-    folder is the folder's (the lake, quarantine and scores files never hold one; a
+def relation_columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    """The column names of a table, file reader or subquery, in order."""
+    return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+
+
+def own_columns(columns: list[str], path: str | Path, hidden: tuple[str, ...] = ()) -> str:
+    """The select list that rewrites one file (read by `own_parquet_sql`, with `columns`)
+    with the columns it should have, less `hidden` ones: a `ds` stored in a file under a
+    `ds=` folder is the folder's (the lake, quarantine and scores files never hold one; a
     redaction before 2026-12-07 stored it), and leaves on the next rewrite."""
-    names = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-    if "ds" in names and Path(path).parent.name.startswith("ds="):
+    if "ds" in columns and Path(path).parent.name.startswith("ds="):
         hidden = (*hidden, "ds")
     return f"* EXCLUDE ({', '.join(hidden)})" if hidden else "*"
 

@@ -24,7 +24,7 @@ from personalization.observability import StepReport, timed
 from personalization.privacy import redact, reviews
 from personalization.privacy.emails import email_sha256_sql
 from personalization.privacy.erasure import _connect, _dated_folders, _finish, attached_warehouse
-from personalization.privacy.ledger import read_parquet_sql
+from personalization.privacy.ledger import read_parquet_sql, relation_columns
 from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def _blank_emails(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     """Empty the `email` cells of confirmed rows of an `erasures.csv` (add `email_sha256`
     when the file has none), keeping row order; returns the rows changed."""
     source = f"read_csv({literal(path)}, header = true, all_varchar = true)"
-    columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+    columns = relation_columns(con, source)
     if "email" not in columns:
         return 0
     hashed = "email_sha256" if "email_sha256" in columns else email_sha256_sql("email")

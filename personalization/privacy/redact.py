@@ -35,6 +35,7 @@ from personalization.privacy.ledger import (
     own_columns,
     own_parquet_sql,
     read_parquet_sql,
+    relation_columns,
     write_parquet_atomic,
 )
 from personalization.privacy.matching import (
@@ -76,10 +77,6 @@ def _rel(settings: Settings, path: Path) -> str:
         return str(path)
 
 
-def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
-    return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
-
-
 def parquet_files(con: duckdb.DuckDBPyConnection, settings: Settings, files: list[Path],
                   keys: str, *, foreign: bool = False, all_hit: bool = False) -> list[dict]:
     """Rewrite each Parquet file without the rows that match `keys`.
@@ -95,14 +92,15 @@ def parquet_files(con: duckdb.DuckDBPyConnection, settings: Settings, files: lis
     for path in files:
         source = (f"read_parquet({literal(str(path))}, hive_partitioning = false)" if foreign
                   else own_parquet_sql(settings, path))
-        condition = erased_condition(_columns(con, source), ledger=keys, source=source, kinds=kinds)
+        columns = relation_columns(con, source)
+        condition = erased_condition(columns, ledger=keys, source=source, kinds=kinds)
         if condition is None:
             continue
         count = f"SELECT count(*) FROM {source}"
         before = con.execute(count if all_hit else f"{count} WHERE {condition}").fetchone()[0]
         if not before:
             continue
-        query = f"SELECT {own_columns(con, source, path)} FROM {source} WHERE NOT ({condition})"
+        query = f"SELECT {own_columns(columns, path)} FROM {source} WHERE NOT ({condition})"
         if foreign:
             written = copy_atomic(con, query, path, "FORMAT parquet, COMPRESSION snappy")
         else:
@@ -141,7 +139,7 @@ def lake_hits(con: duckdb.DuckDBPyConnection, settings: Settings, keys: str,
             continue
         glob = read_parquet_sql(settings, lake.partition_file(settings, table, ds),
                                 ", filename = true, union_by_name = true, hive_partitioning = false")
-        condition = erased_condition([c for c in _columns(con, glob) if c != "filename"],
+        condition = erased_condition([c for c in relation_columns(con, glob) if c != "filename"],
                                      ledger=keys, source=glob, kinds=kinds)
         if condition is None:
             continue
@@ -188,7 +186,8 @@ def rewrite_quarantine(con: duckdb.DuckDBPyConnection, settings: Settings) -> li
                                      "GROUP BY path ORDER BY path").fetchall():
         source = own_parquet_sql(settings, path, ", file_row_number = true")
         write_parquet_atomic(con, settings, f"""
-            SELECT {own_columns(con, source, path, hidden=('file_row_number',))} FROM {source}
+            SELECT {own_columns(relation_columns(con, source), path, hidden=('file_row_number',))}
+            FROM {source}
             WHERE file_row_number NOT IN (SELECT row FROM quarantine_hits WHERE path = {literal(path)})
             ORDER BY file_row_number""", Path(path))
         changed.append({"path": _rel(settings, Path(path)), "rows_removed": removed})
@@ -399,7 +398,8 @@ def _rewrite_without(con: duckdb.DuckDBPyConnection, path: Path, source: str, ke
                      kinds: frozenset[str], options: str) -> int:
     """Rewrite the file `path` (read as `source`) without the rows of erased persons (keys of
     `kinds`), in the same format (`options` of COPY) and row order; returns the rows removed."""
-    condition = erased_condition(_columns(con, source), ledger=keys, source=source, kinds=kinds)
+    condition = erased_condition(relation_columns(con, source), ledger=keys, source=source,
+                                 kinds=kinds)
     if condition is None:
         return 0
     removed = con.execute(f"SELECT count(*) FROM {source} WHERE {condition}").fetchone()[0]
@@ -561,7 +561,7 @@ def warehouse(settings: Settings, keys_parquet: Path, ds: date) -> list[dict]:
         for schema, table in tables:
             relation = f'{schema}."{table}"'
             staged = (schema, table) == ("main", erased_events.STAGED)
-            columns = _columns(con, relation)
+            columns = relation_columns(con, relation)
             condition = erased_condition(columns, ledger="wh_keys", source=relation, kinds=kinds)
             if staged_removed and "event_id" in columns:
                 condition = (f"({condition or 'false'}) OR event_id IN "

@@ -21,7 +21,7 @@ from personalization.config import Settings
 from personalization.exceptions import ConfigError
 from personalization.observability import StepReport, log_event, timed
 from personalization.privacy import encryption, redact
-from personalization.privacy.ledger import own_columns
+from personalization.privacy.ledger import own_columns, relation_columns
 from personalization.sql import literal
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,8 @@ def _rekey_parquet(con: duckdb.DuckDBPyConnection, path: Path, old_key: str | No
     try:
         source = (f"read_parquet({literal(str(path))}, hive_partitioning = false"
                   f"{_options(old_key, _OLD, True)})")
-        con.execute(f"COPY (SELECT {own_columns(con, source, path)} FROM {source}) TO {literal(str(tmp))} "
+        columns = own_columns(relation_columns(con, source), path)
+        con.execute(f"COPY (SELECT {columns} FROM {source}) TO {literal(str(tmp))} "
                     f"(FORMAT parquet, COMPRESSION zstd{_options(new_key, _NEW, False)})")
         os.replace(tmp, path)
     finally:
