@@ -310,15 +310,39 @@ scope as (
 {% endmacro %}
 
 
+{#- Pre-hooks that turn last night's transient columns into tonight's defaults in place, before
+    the model compares its rows with the table's: an UPDATE of a few columns, where writing the
+    rows again through changed_rows (delete+insert of whole rows) cost 15x more. After a full
+    build or a re-estimate every record carries them (≈ 2.3M rows at 1M people). The model's
+    select then computes only tonight's region and writes the rows that differ from the reset
+    ones, so the table ends as a full rebuild's. Inside the model's transaction; DuckDB only
+    (on Spark keyed_incremental() rebuilds the table). -#}
+
+{#- int_identity__cluster_region: last night's touched and region flags. -#}
+{% macro identity_region_flags_reset() %}
+    {%- if is_incremental() %}
+    update {{ this }} set is_touched = false, in_region = false where is_touched or in_region
+    {%- endif %}
+{% endmacro %}
+
+{#- int_identity__id_assignment: last night's fresh, merged or split ids become kept ones
+    (`previous_unified_id = unified_id`), stamped as the rows the run writes, as their
+    rewriting was (a night that writes nothing leaves an older newest stamp, which reads as a
+    night that stopped). A table before the stamps is computed whole. -#}
+{% macro identity_id_transitions_reset() %}
+    {%- if is_incremental() and 'changed_at' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
+    update {{ this }}
+    set previous_unified_id = unified_id, is_new_unified_id = false,
+        is_previous_id_claimed_here = true, changed_at = {{ run_start() }}
+    where is_new_unified_id or not is_previous_id_claimed_here or previous_unified_id is distinct from unified_id
+    {%- endif %}
+{% endmacro %}
+
 {#- The records whose int_identity__id_assignment row may differ from the table's: tonight's
-    region; rows that are not yet a kept row (a fresh, merged or split id last night: tonight
-    they keep it); records gone (a placeholder each). Every other record keeps its id, and
-    its row is the table's. -#}
+    region and records gone (a placeholder each). Every other record keeps its id, and its row
+    is the table's, with last night's transitions reset (identity_id_transitions_reset). -#}
 {% macro identity_id_scope(region) %}
     select record_key from {{ region }} where in_region
-    union
-    select record_key from {{ this }}
-    where is_new_unified_id or not is_previous_id_claimed_here or previous_unified_id is distinct from unified_id
     union
     {{ changed_rows_gone(region) }}
 {% endmacro %}

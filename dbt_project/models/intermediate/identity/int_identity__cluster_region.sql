@@ -8,10 +8,12 @@
 -- full recomputation gives the same clusters (docs/identity.md). Every record is in it with
 -- no state of last night, on a --full-refresh, a re-estimated model, and on Spark. Only guarded
 -- records written after last night's clusters (stamped) can have another signature: only theirs
--- are compared; tonight's and last night's touched and region records (and gone) recomputed.
+-- are compared; tonight's touched and region records (and gone) recomputed. Last night's
+-- flags are turned off in place first (identity_region_flags_reset, the pre-hook).
 -- depends_on: {{ ref('int_identity__deterministic_edges') }} {{ ref('int_identity__scored_pairs') }}
 -- depends_on: {{ ref('int_identity__model_schedule') }} (a --full-refresh parse skips identity_reestimate)
 {{ changed_rows_config('record_key', 'record_signature') }}
+{{ config(pre_hook="{{ identity_region_flags_reset() }}") }}
 {%- set previous_clusters, previous_edges, since = none, none, none %}
 {%- if not flags.FULL_REFRESH and not identity_reestimate() %}
     {%- set clusters_relation = previous_build_relation('int_identity__clusters', 'record_signature') %}
@@ -93,22 +95,8 @@ region as (
 
 {%- if since is not none %}
 
--- Last night's touched and region records that are neither tonight: only their flags turn
--- false, so no changed_rows comparison (after a full build: every record, 3M ran out of memory).
-flags_off as (
-    select
-        records.record_key,
-        {{ identity_record_signature('records') }} as record_signature,
-        false as is_touched,
-        false as in_region
-    from records
-    where
-        records.record_key in (select record_key from {{ this }} where is_touched or in_region)
-        and records.record_key not in (select touched.record_key from touched)
-        and records.record_key not in (select region.record_key from region)
-),
-
--- The other rows that can differ: tonight's touched and region records, records gone.
+-- The rows that can differ from the table's (its flags reset): tonight's touched and region
+-- records, records gone.
 scope as (
     select record_key from touched
     union
@@ -143,8 +131,6 @@ final as (
 -- Written as its changes (changed_rows.sql).
 {%- if since is not none %}
 {{ changed_rows('final', 'record_key', scope='scope') }}
-union all by name
-select * from flags_off
 {%- else %}
 {{ changed_rows('final', 'record_key') }}
 {%- endif %}

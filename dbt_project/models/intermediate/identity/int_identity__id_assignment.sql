@@ -10,6 +10,7 @@
 -- record after a night that stopped inside the chain (docs/identity.md, "Ids that follow the region").
 -- depends_on: {{ ref('int_identity__cluster_edges') }} (tonight's edges, stored after the clusters)
 {{ changed_rows_config('record_key', 'unified_id', stamped=true) }}
+{{ config(pre_hook="{{ identity_id_transitions_reset() }}") }}
 {%- set published_map = adapter.get_relation(this.database, this.schema, 'identity_map') if execute else none %}
 {%- set previous_map = published_map or (load_relation(this) if execute else none) %}
 {%- set previous_merges = adapter.get_relation(this.database, this.schema, 'identity_merges') if execute else none %}
