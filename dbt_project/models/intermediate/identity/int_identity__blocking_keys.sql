@@ -1,10 +1,12 @@
 -- One row per (person record, blocking rule, block key), with the block's size: person
--- records (crm/shop, at least one name), keys from the cache int_identity__record_blocking_keys.
+-- records (crm/shop, at least one name), keys from the cache int_identity__record_blocking_keys
+-- (a night's changed records: computed by its macro).
 -- Incremental on DuckDB (an exception to the folder's tables; on Spark a table rebuilt whole):
 -- a night rebuilds (delete+insert) only the blocks a changed record is or was in: new,
 -- deleted, or another fingerprint, component or cache version than last night's state row.
 -- An emptied block gets a placeholder row (no record_key), deleted by the post-hook with the
 -- rows of a table built before state rows were kept. docs/identity.md.
+-- depends_on: {{ ref('int_identity__record_blocking_keys') }} (read on a whole build only)
 {{ config(
     materialized=keyed_incremental(),
     incremental_strategy='delete+insert',
@@ -16,11 +18,6 @@
 
 with records as (
     select * from {{ ref('int_identity__record_fingerprints') }}
-),
-
-cached_keys as (
-    select * from {{ ref('int_identity__record_blocking_keys') }}
-    where cache_version = {{ identity_cache_version() }}
 ),
 
 components as (
@@ -39,7 +36,6 @@ current_records as (
 {%- if previous is not none %}
 
 -- Last night's rows are read where used (a CTE read thrice: DuckDB copies all 13.5M at 1M).
-
 -- One row per record carries its state (a scan, not a distinct over every key row).
 previous_records as (
     select record_key, fingerprint, component_id, cache_version
@@ -52,27 +48,37 @@ changed_records as (
     {{ identity_changed_records('current_records', 'previous_records',
                                 ['fingerprint', 'component_id', 'cache_version']) }}
 ),
+
+-- Their keys computed by the cache's macro: a look-up scans every cached key (13.5M at 1M).
+changed_fingerprints as (
+    select * from {{ ref('int_identity__record_fingerprints') }}
+    where record_key in (select record_key from changed_records)
+),
+
+{{ identity_blocking_key_ctes('changed_fingerprints', 'changed_') }},
+{%- else %}
+
+cached_keys as (
+    select * from {{ ref('int_identity__record_blocking_keys') }}
+    where cache_version = {{ identity_cache_version() }}
+),
 {%- endif %}
 
--- The records whose keys are read from the cache: all, or tonight's changed ones.
 record_keys as (
     select
         current_records.record_key,
         current_records.fingerprint,
         current_records.component_id,
-        cached_keys.blocking_rule,
-        cached_keys.block_key,
+        keys.blocking_rule,
+        keys.block_key,
         row_number() over (
-            partition by current_records.record_key order by cached_keys.blocking_rule, cached_keys.block_key
+            partition by current_records.record_key order by keys.blocking_rule, keys.block_key
         ) = 1 as is_record_state_row
     from current_records
-    inner join cached_keys
+    inner join {{ 'changed_keys' if previous is not none else 'cached_keys' }} as keys
         on
-            current_records.record_key = cached_keys.record_key
-            and current_records.fingerprint = cached_keys.fingerprint
-    {%- if previous is not none %}
-    where current_records.record_key in (select record_key from changed_records)
-    {%- endif %}
+            current_records.record_key = keys.record_key
+            and current_records.fingerprint = keys.fingerprint
 ),
 {%- if previous is not none %}
 
@@ -92,16 +98,12 @@ current_keys as (
         previous_keys.blocking_rule, previous_keys.block_key, previous_keys.is_record_state_row
     from {{ previous }} as previous_keys
     inner join affected_blocks
-        on
-            previous_keys.blocking_rule = affected_blocks.blocking_rule
-            and previous_keys.block_key = affected_blocks.block_key
+        on previous_keys.blocking_rule = affected_blocks.blocking_rule and previous_keys.block_key = affected_blocks.block_key
     where previous_keys.record_key not in (select record_key from changed_records)
 ),
 {%- else %}
 
-current_keys as (
-    select * from record_keys
-),
+current_keys as (select * from record_keys),
 {%- endif %}
 
 -- A group-by joined back: a window over every key row (13.5M at 1M) cost twice the CPU.
@@ -122,9 +124,7 @@ sized as (
         {{ run_start() }} as sized_at
     from current_keys
     inner join block_sizes
-        on
-            current_keys.blocking_rule = block_sizes.blocking_rule
-            and current_keys.block_key = block_sizes.block_key
+        on current_keys.blocking_rule = block_sizes.blocking_rule and current_keys.block_key = block_sizes.block_key
 ),
 
 final as (
