@@ -355,29 +355,6 @@ def test_rerunning_a_night_changes_nothing(night):
     assert _files(night.exports_dir / ds.isoformat()) == before
 
 
-def test_a_full_refresh_of_the_marts_gives_the_same_marts(night):
-    # `personalization run --full-refresh`: the marts rebuilt from the whole lake hold the
-    # rows the nights built, and the report says it was a rebuild. (A rebuild re-estimates
-    # the identity model, so a fuzzy link's probability may move in the 8th decimal; the
-    # persons do not.)
-    ds = NIGHTS[-1]
-    marts = {"customer_profiles": "*", "orders": "*", "order_items": "*", "customer_events": "*",
-             "customer_engagement_daily": "*", "identity_map": "* EXCLUDE (match_score)"}
-
-    def snapshot():
-        with duckdb.connect(str(night.warehouse_path), read_only=True) as con:
-            return {t: con.execute(f"SELECT {cols} FROM {t} ORDER BY ALL").fetchall()
-                    for t, cols in marts.items()}
-
-    before = snapshot()
-    report = run_step("build_marts", ds, night, full_refresh=True)[0]
-    assert report.details["full_refresh"] is True
-    after = snapshot()
-    for table in marts:
-        assert before[table] and after[table] == before[table], table
-    assert run_step("build_marts", ds, night)[0].details["full_refresh"] is False
-
-
 def test_a_new_segment_file_is_built_and_exported_with_no_other_change(night):
     segment = night.project_dir / "dbt_project" / "models" / "segments" / "e2e_known_in_berlin.sql"
     segment.write_text("select unified_id from {{ ref('customer_profiles') }}\n"

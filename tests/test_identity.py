@@ -195,7 +195,7 @@ class IdentityProject:
                "PERSONALIZATION_DUCKDB_MEMORY_LIMIT": "1GB", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
         with (self.root / "dbt_output.log").open("w") as output:
             return subprocess.Popen([
-                str(Path(sys.executable).parent / "dbt"), "run" if run_only else "build",
+                *DBT_CLI, "run" if run_only else "build",
                 "--project-dir", str(self.root),
                 "--profiles-dir", str(self.root), "--target-path", str(self.root / "target"),
                 "--log-path", str(self.root / "logs"), "--vars", json.dumps({"ds": ds, **self.vars, **dbt_vars}),
@@ -218,6 +218,12 @@ class IdentityProject:
     def ids(self) -> dict[str, str]:
         return {f"{s}:{i}": u for s, i, u in
                 self.query("select source, source_id, unified_id from identity_map")}
+
+
+# The dbt command line, parsing once across nights as the product's in-process calls do
+# (personalization.warehouse.dbt.RUN_TIME_VARS): without it each new `ds` re-parses the project.
+DBT_CLI = [sys.executable, "-c", "from personalization.warehouse.dbt import "
+           "_parse_once_across_run_time_vars as once; once(); from dbt.cli.main import cli; cli()"]
 
 
 # --- Scenario 1: one build exercising every rule ---------------------------------------

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import stat
 import threading
 import zipfile
@@ -38,9 +39,18 @@ ADMIN, ADMIN_PW = "boss", "admin-pass-123"
 SECRET = "TOP-SECRET-OUTSIDE-EXPORTS"
 
 
+@pytest.fixture(scope="module")
+def fixture_home(tmp_path_factory):
+    """The fixture home, written once (about 2 s: its Data Docs run GX) and copied per test."""
+    home = tmp_path_factory.mktemp("portal_fixture") / "home"
+    build_fixture(home)
+    return home
+
+
 @pytest.fixture
-def portal_world(tmp_path):
-    settings = build_fixture(tmp_path / "home")
+def portal_world(tmp_path, fixture_home):
+    shutil.copytree(fixture_home, tmp_path / "home", symlinks=True)
+    settings = load_settings(home=tmp_path / "home")
     add_user(settings, MARKETER, MARKETER_PW, "marketer")
     add_user(settings, ADMIN, ADMIN_PW, "admin")
     (tmp_path / "home" / "secret.txt").write_text(SECRET)

@@ -343,7 +343,7 @@ def test_rfm_for_buyers_only(warehouse):
 def test_rerun_changes_nothing_and_full_refresh_agrees(warehouse):
     s = warehouse["settings"]
     before = snapshot(s)
-    build(DAY2, "marts", s)
+    assert build(DAY2, "marts", s).details["full_refresh"] is False
     assert snapshot(s) == before
     # The night runs the data tests, not the dbt unit tests (CI does: test_unit_tests_pass).
     ran = [r["unique_id"].split(".")[0]
@@ -351,7 +351,8 @@ def test_rerun_changes_nothing_and_full_refresh_agrees(warehouse):
     assert "test" in ran and "model" in ran and "unit_test" not in ran
     assert tested_nights.passed_through(DAY2, s) == DAY2
     assert tested_nights.passed_through(DAY1, s) == DAY1
-    build(DAY2, "marts", s, full_refresh=True)
+    # `personalization run --full-refresh`: the report says it was a rebuild.
+    assert build(DAY2, "marts", s, full_refresh=True).details["full_refresh"] is True
     assert snapshot(s) == before
     # A full refresh rewrote every row: only its own pass stands.
     assert tested_nights.passed_through(DAY1, s) is None
