@@ -455,7 +455,13 @@ def test_a_night_whose_clusters_failed_leaves_its_edges_to_the_next_night(tmp_pa
     it), the edges that night found must still count as changed the next night: the region
     compares tonight's edges with the stored ones, so those are stored only with the clusters.
     A cookie that logs into an account brings only an edge (its record's fields, and so its
-    signature, do not change): the next night must merge them, as a full rebuild does."""
+    signature, do not change): the next night must merge them, as a full rebuild does.
+
+    Then the other way round: a night stops after the clusters, before the edges are stored
+    (a rerun without a second cookie's login splits it from its account). When the login
+    comes back the next night, its edge equals a stored one and touches no record, yet it
+    joins two of last night's clusters: stored edges older than the clusters are no baseline
+    (identity_edges_behind), and the night must merge them again as a full rebuild does."""
     population = Population(seed=5, persons=80)
     project = IdentityProject(tmp_path / "incremental")
     account = population.shop[sorted(population.shop)[0]]["id"]
@@ -469,6 +475,25 @@ def test_a_night_whose_clusters_failed_leaves_its_edges_to_the_next_night(tmp_pa
                              identity_reestimate=False)
     night = _night(project, rebuild, population, NIGHTS[2], events, identity_reestimate=False)
     assert night["ids"]["pixel:cookie-login"] == night["ids"][f"shop:{account}"]
+    assert night["ids"] == night["rebuilt_ids"]
+
+    # A second cookie logs into another account on a later night (merged, edges stored); the
+    # rerun of that night without the login stops before the edges; then the login comes back.
+    other = population.shop[sorted(population.shop)[1]]["id"]
+    visit = ("cookie-two", None, None, None, dt.datetime(2026, 1, 4, 8))
+    login = ("cookie-two", other, None, None, dt.datetime(2026, 1, 4, 9))
+    project.load(*population.tables(), [], [*events, visit, login], delivered_on="2026-01-04")
+    project.build("2026-01-04", run_only=True, identity_reestimate=False)
+    assert project.ids()["pixel:cookie-two"] == project.ids()[f"shop:{other}"]
+    project.load(*population.tables(), [], [*events, visit], delivered_on="2026-01-04")
+    project.build("2026-01-04", run_only=True, exclude="int_identity__cluster_edges", identity_reestimate=False)
+    assert project.ids()["pixel:cookie-two"] != project.ids()[f"shop:{other}"]
+    events = (*events, visit, ("cookie-two", other, None, None, dt.datetime(2026, 1, 5, 9)))
+    project.deliveries[events[-1]] = dt.date(2026, 1, 5)
+    rebuild = _start_rebuild(project, tmp_path / "rebuilt_later", population, "2026-01-05", events,
+                             identity_reestimate=False)
+    night = _night(project, rebuild, population, "2026-01-05", events, identity_reestimate=False)
+    assert night["ids"]["pixel:cookie-two"] == night["ids"][f"shop:{other}"]
     assert night["ids"] == night["rebuilt_ids"]
 
 

@@ -242,28 +242,24 @@ scope as (
 
 
 {#- The records of tonight's clustering region (int_identity__cluster_region): the `seeds`
-    (touched records and their last-night cluster mates) closed under tonight's `edges`.
+    (touched records and their last-night cluster mates) closed under tonight's edges.
     The walk steps over last night's clusters (`merged_cluster_id`, before the size guard),
     not records: a cluster with no touched record kept every edge that joined it, so
     tonight's graph holds it whole; one with a touched record is all seeds. So the clusters
-    (and new records) the seeds' clusters reach by the edges between clusters hold the same
-    records as a walk over every record's edges, on a graph of a few edges (at 3M people
-    16,834 links, not 7.6M edges both ways, which ran out of memory). -#}
-{% macro identity_region(seeds, records, previous_clusters, edges) %}
-    with recursive cluster_of as (
+    the seeds' clusters reach by the edges between clusters hold the same records as a walk
+    over every record's edges, on a graph of a few links (at 3M people 16,834, not 7.6M edges
+    both ways, which ran out of memory). `walk_edges` are the edges that can link two of
+    last night's clusters (int_identity__cluster_region says which); a new record (no
+    cluster last night) is a seed and its own node. Records gone may be in the result. -#}
+{% macro identity_region(seeds, previous_clusters, walk_edges) %}
+    with recursive cluster_links as (
         select
-            records.record_key,
-            coalesce(previous.merged_cluster_id, records.record_key) as cluster_node
-        from {{ records }} as records
-        left join {{ previous_clusters }} as previous on records.record_key = previous.record_key
-    ),
-
-    cluster_links as (
-        select cluster_a.cluster_node as node, cluster_b.cluster_node as other
-        from {{ edges }} as edges
-        inner join cluster_of as cluster_a on edges.node_a = cluster_a.record_key
-        inner join cluster_of as cluster_b on edges.node_b = cluster_b.record_key
-        where cluster_a.cluster_node <> cluster_b.cluster_node
+            coalesce(cluster_a.merged_cluster_id, edges.node_a) as node,
+            coalesce(cluster_b.merged_cluster_id, edges.node_b) as other
+        from {{ walk_edges }} as edges
+        left join {{ previous_clusters }} as cluster_a on edges.node_a = cluster_a.record_key
+        left join {{ previous_clusters }} as cluster_b on edges.node_b = cluster_b.record_key
+        where node <> other
     ),
 
     both_ways as (
@@ -273,17 +269,34 @@ scope as (
     ),
 
     reach (node) as (
-        select cluster_of.cluster_node as node
+        select coalesce(previous.merged_cluster_id, seeds.record_key) as node
         from {{ seeds }} as seeds
-        inner join cluster_of on seeds.record_key = cluster_of.record_key
+        left join {{ previous_clusters }} as previous on seeds.record_key = previous.record_key
         union
         select both_ways.other as node
         from reach
         inner join both_ways on reach.node = both_ways.node
     )
 
-    select cluster_of.record_key from cluster_of
-    where cluster_of.cluster_node in (select reach.node from reach)
+    select record_key from {{ seeds }}
+    union
+    select previous.record_key from {{ previous_clusters }} as previous
+    where previous.merged_cluster_id in (select reach.node from reach)
+{% endmacro %}
+
+
+{#- Are the stored edges (int_identity__cluster_edges) older than the stored clusters, whose
+    newest stamp is `since`? A night that stopped after the clusters and before the edges
+    leaves them so; a table without written_at (before it existed), or clusters without
+    stamps, count as older: int_identity__cluster_region then puts every record in the
+    region once. -#}
+{% macro identity_edges_behind(edges, since) %}
+    {%- if not execute or since is none
+           or 'written_at' not in (adapter.get_columns_in_relation(edges) | map(attribute='name') | list) %}
+        {{ return(true) }}
+    {%- endif %}
+    {%- set query = "select coalesce(max(written_at) < timestamp '" ~ since ~ "', true) from " ~ edges %}
+    {{ return(run_query(query).columns[0].values()[0] is true) }}
 {% endmacro %}
 
 

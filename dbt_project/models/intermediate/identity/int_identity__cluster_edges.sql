@@ -4,9 +4,12 @@
 -- Written after the clusters (depends_on below): a night whose clusters failed keeps last
 -- night's edges, so the next night still sees tonight's changes (an edge is the only trace
 -- of a cookie's login into an account). The ids depend on it, so +identity_map builds it.
+-- written_at (this run's start) tells the next night whether these edges are as old as the
+-- clusters (identity_edges_behind).
 -- depends_on: {{ ref('int_identity__clusters') }}
 with final as (
-    {{ identity_cluster_edges() }}
+    select edges.*, {{ run_start() }} as written_at
+    from ({{ identity_cluster_edges() }}) as edges
 )
 
 select * from final

@@ -2,14 +2,14 @@
 -- whether it is in tonight's clustering region, where alone clusters and ids are recomputed
 -- (int_identity__clusters, int_identity__id_assignment). Touched: a new, deleted or changed
 -- record (signature), or an end of an edge (deterministic, or fuzzy with its weight) that
--- changed since last night (int_identity__cluster_edges holds last night's). Region:
--- the touched records and their last-night cluster mates, closed under tonight's edges
+-- changed since last night (int_identity__cluster_edges holds last night's). Region: the
+-- touched records and their last-night cluster mates, closed under tonight's edges
 -- (identity_region): whole components of tonight's graph before the guards, outside which a
 -- full recomputation gives the same clusters (docs/identity.md). Every record is in it with
--- no state of last night, on a --full-refresh, a re-estimated model, and on Spark. Only guarded
--- records written after last night's clusters (stamped) can have another signature: only theirs
--- are compared; tonight's touched and region records (and gone) recomputed. Last night's
--- flags are turned off in place first (identity_region_flags_reset, the pre-hook).
+-- no state of last night (or edges older than the clusters), on a --full-refresh, a
+-- re-estimated model, and on Spark. Only guarded records written after last night's
+-- clusters (stamped) can have another signature: only theirs are compared; tonight's touched
+-- and region records (and gone) recomputed. Last night's flags are reset in place first.
 -- depends_on: {{ ref('int_identity__deterministic_edges') }} {{ ref('int_identity__scored_pairs') }}
 -- depends_on: {{ ref('int_identity__model_schedule') }} (a --full-refresh parse skips identity_reestimate)
 {{ changed_rows_config('record_key', 'record_signature') }}
@@ -19,10 +19,14 @@
     {%- set clusters_relation = previous_build_relation('int_identity__clusters', 'record_signature') %}
     {%- set edges_relation = previous_build_relation('int_identity__cluster_edges', 'node_a') %}
     {%- if clusters_relation is not none and edges_relation is not none %}
-        {%- set previous_clusters, previous_edges = clusters_relation, edges_relation %}
-        {#- Last night's clusters hold the signatures the records had when the clusters were
-            last written (their newest stamp); without stamps every signature is computed. #}
+        {#- Last night's clusters hold the signatures as of their newest stamp; edges stored
+            before it (a night stopped between them) are no baseline for tonight's edges. #}
         {%- set since = newest_stamp(clusters_relation) if is_incremental() else none %}
+        {%- if identity_edges_behind(edges_relation, since) %}
+            {%- set since = none %}
+        {%- else %}
+            {%- set previous_clusters, previous_edges = clusters_relation, edges_relation %}
+        {%- endif %}
     {%- endif %}
 {%- endif %}
 
@@ -89,8 +93,15 @@ seeds as (
         or previous_clusters.merged_cluster_id in (select merged_cluster_id from touched_clusters)
 ),
 
+-- The edges that can link two of last night's clusters: fuzzy ones (the conflict guard
+-- refuses some). A deterministic edge stored with the clusters joins one component, which
+-- no cluster splits; a new one touches both its ends, whose clusters are seeds already.
+walk_edges as (
+    select node_a, node_b from tonight_edges where edge_kind = 'fuzzy'
+),
+
 region as (
-    {{ identity_region('seeds', 'records', 'previous_clusters', 'tonight_edges') }}
+    {{ identity_region('seeds', 'previous_clusters', 'walk_edges') }}
 ),
 
 {%- if since is not none %}
