@@ -461,7 +461,7 @@ def test_a_night_whose_clusters_failed_leaves_its_edges_to_the_next_night(tmp_pa
     (a rerun without a second cookie's login splits it from its account). When the login
     comes back the next night, its edge equals a stored one and touches no record, yet it
     joins two of last night's clusters: stored edges older than the clusters are no baseline
-    (identity_edges_behind), and the night must merge them again as a full rebuild does."""
+    (identity_stored_edges_state), and the night must merge them again as a full rebuild does."""
     population = Population(seed=5, persons=80)
     project = IdentityProject(tmp_path / "incremental")
     account = population.shop[sorted(population.shop)[0]]["id"]

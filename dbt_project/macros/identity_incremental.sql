@@ -285,18 +285,17 @@ scope as (
 {% endmacro %}
 
 
-{#- Are the stored edges (int_identity__cluster_edges) older than the stored clusters, whose
-    newest stamp is `since`? A night that stopped after the clusters and before the edges
-    leaves them so; a table without written_at (before it existed), or clusters without
-    stamps, count as older: int_identity__cluster_region then puts every record in the
-    region once. -#}
-{% macro identity_edges_behind(edges, since) %}
+{#- How the stored edges (int_identity__cluster_edges) stand to the stored clusters, whose
+    newest stamp is `since`: 'behind' when written before it (a night that stopped after the
+    clusters and before the edges), 'unknown' without a written_at (a table from before it
+    existed) or without stamps, else 'current'. -#}
+{% macro identity_stored_edges_state(edges, since) %}
     {%- if not execute or since is none
            or 'written_at' not in (adapter.get_columns_in_relation(edges) | map(attribute='name') | list) %}
-        {{ return(true) }}
+        {{ return('unknown') }}
     {%- endif %}
-    {%- set query = "select coalesce(max(written_at) < timestamp '" ~ since ~ "', true) from " ~ edges %}
-    {{ return(run_query(query).columns[0].values()[0] is true) }}
+    {%- set query = "select max(written_at) < timestamp '" ~ since ~ "' from " ~ edges %}
+    {{ return('behind' if run_query(query).columns[0].values()[0] is true else 'current') }}
 {% endmacro %}
 
 

@@ -5,7 +5,7 @@
 -- night's edges, so the next night still sees tonight's changes (an edge is the only trace
 -- of a cookie's login into an account). The ids depend on it, so +identity_map builds it.
 -- written_at (this run's start) tells the next night whether these edges are as old as the
--- clusters (identity_edges_behind).
+-- clusters (identity_stored_edges_state).
 -- depends_on: {{ ref('int_identity__clusters') }}
 with final as (
     select edges.*, {{ run_start() }} as written_at

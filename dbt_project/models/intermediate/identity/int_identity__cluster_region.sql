@@ -14,17 +14,17 @@
 -- depends_on: {{ ref('int_identity__model_schedule') }} (a --full-refresh parse skips identity_reestimate)
 {{ changed_rows_config('record_key', 'record_signature') }}
 {{ config(pre_hook="{{ identity_region_flags_reset() }}") }}
-{%- set previous_clusters, previous_edges, since = none, none, none %}
+{%- set previous_clusters, previous_edges, since, edges_state = none, none, none, none %}
 {%- if not flags.FULL_REFRESH and not identity_reestimate() %}
     {%- set clusters_relation = previous_build_relation('int_identity__clusters', 'record_signature') %}
     {%- set edges_relation = previous_build_relation('int_identity__cluster_edges', 'node_a') %}
     {%- if clusters_relation is not none and edges_relation is not none %}
-        {#- Last night's clusters hold the signatures as of their newest stamp; edges stored
-            before it (a night stopped between them) are no baseline for tonight's edges. #}
+        {#- Signatures as of the clusters' newest stamp; edges stored before it (a night
+            stopped between them) are no baseline for tonight's: every record is in the region. #}
         {%- set since = newest_stamp(clusters_relation) if is_incremental() else none %}
-        {%- if identity_edges_behind(edges_relation, since) %}
-            {%- set since = none %}
-        {%- else %}
+        {%- set edges_state = identity_stored_edges_state(edges_relation, since) %}
+        {%- set since = none if edges_state == 'behind' else since %}
+        {%- if edges_state != 'behind' %}
             {%- set previous_clusters, previous_edges = clusters_relation, edges_relation %}
         {%- endif %}
     {%- endif %}
@@ -93,11 +93,14 @@ seeds as (
         or previous_clusters.merged_cluster_id in (select merged_cluster_id from touched_clusters)
 ),
 
--- The edges that can link two of last night's clusters: fuzzy ones (the conflict guard
--- refuses some). A deterministic edge stored with the clusters joins one component, which
--- no cluster splits; a new one touches both its ends, whose clusters are seeds already.
+-- Edges that can link two of last night's clusters: fuzzy ones (the conflict guard refuses
+-- some); a deterministic one stored with the clusters joins one component, which no cluster
+-- splits, a new one touches both ends (seeds). Edges of unknown age all walk.
 walk_edges as (
-    select node_a, node_b from tonight_edges where edge_kind = 'fuzzy'
+    select node_a, node_b from tonight_edges
+    {%- if edges_state == 'current' %}
+    where edge_kind = 'fuzzy'
+    {%- endif %}
 ),
 
 region as (
