@@ -252,14 +252,17 @@ scope as (
     last night's clusters (int_identity__cluster_region says which); a new record (no
     cluster last night) is a seed and its own node. Records gone may be in the result. -#}
 {% macro identity_region(seeds, previous_clusters, walk_edges) %}
-    with recursive cluster_links as (
+    with recursive edge_clusters as (
         select
             coalesce(cluster_a.merged_cluster_id, edges.node_a) as node,
             coalesce(cluster_b.merged_cluster_id, edges.node_b) as other
         from {{ walk_edges }} as edges
         left join {{ previous_clusters }} as cluster_a on edges.node_a = cluster_a.record_key
         left join {{ previous_clusters }} as cluster_b on edges.node_b = cluster_b.record_key
-        where node <> other
+    ),
+
+    cluster_links as (
+        select node, other from edge_clusters where node <> other
     ),
 
     both_ways as (
