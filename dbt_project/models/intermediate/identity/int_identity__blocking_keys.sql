@@ -51,7 +51,7 @@ changed_records as (
 
 -- Their keys computed by the cache's macro: a look-up scans every cached key (13.5M at 1M).
 changed_fingerprints as (
-    select * from {{ ref('int_identity__record_fingerprints') }}
+    select * from records
     where record_key in (select record_key from changed_records)
 ),
 
