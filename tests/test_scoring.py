@@ -23,6 +23,7 @@ from personalization.scoring.kept_state import (
     NO_HIVE,
     RECO_CATALOGUE_FILE,
     RECO_NEIGHBOURS_FILE,
+    RECO_SKUS_FILE,
     RECO_STATE_FILE,
     RECO_VIEWS_FILE,
     SEND_HOURS_FILE,
@@ -31,6 +32,7 @@ from personalization.scoring.kept_state import (
 from personalization.scoring.recommend import build_recommendations_kept
 from personalization.scoring.score import POPULATION_SQL, training_needed
 from personalization.scoring.send_hour import build_send_hours
+from personalization.scoring.viewed import view_rows_sql
 
 DS = date(2026, 3, 31)
 CONTRACT = ["unified_id", "p_vip", "p_churn", "vip_model_version", "churn_model_version",
@@ -374,8 +376,9 @@ def _night_of_changes(path, night: date, n: int) -> dict[str, str]:
         from (select unified_id from customer_profiles order by hash(unified_id, $night) limit 40)
         cross join (select sku, category from products order by hash(sku, $night) limit 2) as s
     """, params)
-    # The catalogue changes: a new product, one product (de)activated.
-    con.execute("insert into products values ('new-' || $night, 'New', "
+    # The catalogue changes: a new product, one product (de)activated. The new sku sorts
+    # before every other ('A' < 'S'), so every kept sku number moves (sku_numbers.py).
+    con.execute("insert into products values ('ANEW-' || $night, 'New', "
                 "(select min(category) from products), 10.0, true)", {"night": night.isoformat()})
     con.execute("update products set is_active = not coalesce(is_active, true) where sku = "
                 "(select sku from products order by hash(sku, $night, 4) limit 1)",
@@ -425,8 +428,11 @@ def _night_of_changes(path, night: date, n: int) -> dict[str, str]:
     return {"merged": merged, "into": into, "cancelled": cancelled, "erased": erased}
 
 
-# A person's kept views as rows: the lists' order is not part of the state (a night appends).
-VIEW_ROWS = "unified_id, unnest(skus) as sku, unnest(last_viewed_at) as last_viewed_at"
+# A person's kept views as rows (the lists' order is not part of the state: a night appends)
+# with skus, not their numbers (a night's numbers depend on the skus it has seen).
+def _kept_view_rows(settings, folder) -> str:
+    return view_rows_sql(read_parquet_sql(settings, folder / RECO_VIEWS_FILE, NO_HIVE),
+                         read_parquet_sql(settings, folder / RECO_SKUS_FILE, NO_HIVE))
 
 
 def _full_recompute(settings, night: date, kept) -> dict[str, pd.DataFrame]:
@@ -441,7 +447,8 @@ def _full_recompute(settings, night: date, kept) -> dict[str, pd.DataFrame]:
                 "views_sql": kept_sql(RECO_VIEWS_FILE, "where false"),
                 "since": night - timedelta(days=1),
                 "neighbours_sql": kept_sql(RECO_NEIGHBOURS_FILE),
-                "catalogue_sql": kept_sql(RECO_CATALOGUE_FILE)}
+                "catalogue_sql": kept_sql(RECO_CATALOGUE_FILE),
+                "skus_sql": kept_sql(RECO_SKUS_FILE)}
     table, full = build_recommendations_kept(con, night + timedelta(days=1), settings.next_best_products_count,
                                              POPULATION_SQL, everyone, target="everyone")
     assert full["recomputed"] == full["persons"]
@@ -450,7 +457,8 @@ def _full_recompute(settings, night: date, kept) -> dict[str, pd.DataFrame]:
         "persons": full["persons"],
         "lists": con.execute(f"select unified_id, next_best_products from {table} order by unified_id").df(),
         "state": con.execute("select * from everyone_state order by unified_id").df(),
-        "views": con.execute(f"select {VIEW_ROWS} from everyone_views_state order by all").df(),
+        "views": con.execute(view_rows_sql("everyone_views_state", "everyone_skus")
+                             + " order by all").df(),
         "hours": con.execute(f"select unified_id, best_send_hour from {hours_table} order by unified_id").df(),
         "hist": con.execute("select * from everyone_hours_hist order by unified_id, activity_on, send_hour").df(),
         "sums": con.execute("select * from everyone_hours_sums order by unified_id").df()}
@@ -467,13 +475,16 @@ def _assert_scored_as_everyone(settings, night: date,
     assert len(expected["lists"]) > 2000
     pd.testing.assert_frame_equal(got.reset_index(drop=True), expected["lists"])
     con = duckdb.connect()
-    written = {name: con.execute(f"select {columns} from " + read_parquet_sql(
-        settings, scores_path(settings, night).parent / file, NO_HIVE) + f" order by {order}").df()
-        for name, file, columns, order in (
-            ("state", RECO_STATE_FILE, "*", "unified_id"),
-            ("views", RECO_VIEWS_FILE, VIEW_ROWS, "all"),
-            ("hist", SEND_HOURS_FILE, "*", "unified_id, activity_on, send_hour"),
-            ("sums", SEND_SUMS_FILE, "*", "unified_id"))}
+    folder = scores_path(settings, night).parent
+    written = {name: con.execute(f"select * from {relation} order by {order}").df()
+               for name, relation, order in (
+                   ("state", read_parquet_sql(settings, folder / RECO_STATE_FILE, NO_HIVE),
+                    "unified_id"),
+                   ("views", f"({_kept_view_rows(settings, folder)})", "all"),
+                   ("hist", read_parquet_sql(settings, folder / SEND_HOURS_FILE, NO_HIVE),
+                    "unified_id, activity_on, send_hour"),
+                   ("sums", read_parquet_sql(settings, folder / SEND_SUMS_FILE, NO_HIVE),
+                    "unified_id"))}
     con.close()
     for name, frame in written.items():
         pd.testing.assert_frame_equal(frame, expected[name], obj=name)
@@ -539,7 +550,8 @@ def test_nightly_recommendations_recompute_only_changed_persons_and_equal_a_full
     for path in folder.glob("*.parquet"):
         columns = con.execute(f"select * from {read_parquet_sql(settings, path, NO_HIVE)} "
                               "limit 0").df().columns
-        assert "unified_id" in columns or path.name in (RECO_NEIGHBOURS_FILE, RECO_CATALOGUE_FILE)
+        assert "unified_id" in columns or path.name in (
+            RECO_NEIGHBOURS_FILE, RECO_CATALOGUE_FILE, RECO_SKUS_FILE)
         if "unified_id" in columns:
             assert con.execute(f"select count(*) from {read_parquet_sql(settings, path, NO_HIVE)} "
                                "where unified_id = $p", {"p": person}).fetchone()[0] == 0
@@ -609,11 +621,11 @@ def test_night_kept_on_a_warehouse_holding_later_deliveries_reads_no_event_twice
     folder = scores_path(settings, night).parent
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     build_views(con, "everyone", {"cutoff": night + timedelta(days=1), "lookback": LOOKBACK_DAYS})
-    expected_views = con.execute(f"select * from everyone_views where unified_id in "
-                                 f"({POPULATION_SQL}) order by all").df()
-    views = con.execute(
-        "select unified_id, unnest(skus) as sku, unnest(last_viewed_at) as last_viewed_at from "
-        + read_parquet_sql(settings, folder / RECO_VIEWS_FILE, NO_HIVE) + " order by all").df()
+    expected_views = con.execute(
+        "select v.unified_id, k.sku, v.last_viewed_at from everyone_views as v "
+        f"inner join everyone_skus as k on v.sid = k.sid where v.unified_id in ({POPULATION_SQL}) "
+        "order by all").df()
+    views = con.execute(_kept_view_rows(settings, folder) + " order by all").df()
     build_send_hours(con, night + timedelta(days=1), POPULATION_SQL, target="everyone_hours")
     expected_hist = con.execute("select * from everyone_hours_hist order by all").df()
     hist = con.execute("select * from " + read_parquet_sql(settings, folder / SEND_HOURS_FILE,

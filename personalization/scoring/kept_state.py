@@ -3,7 +3,8 @@
 of a date reads the same earlier night).
 
 Recommendations (recommend.py, viewed.py): per-person inputs with their fingerprints, each
-person's product views, the item neighbours, and what they were built with. Send hours
+person's product views (as sku numbers, with the numbering: sku_numbers.py), the item
+neighbours, and what they were built with. Send hours
 (send_hour.py): each person's hour histogram by day and their opens-and-clicks checksum.
 """
 
@@ -24,11 +25,13 @@ RECO_STATE_FILE = "recommendation_state.parquet"
 RECO_VIEWS_FILE = "recommendation_views.parquet"
 RECO_NEIGHBOURS_FILE = "item_neighbours.parquet"
 RECO_CATALOGUE_FILE = "recommendation_catalogue.parquet"
+RECO_SKUS_FILE = "recommendation_skus.parquet"
 RECO_META_FILE = "recommendation_state.json"
 SEND_HOURS_FILE = "send_hour_histograms.parquet"
 SEND_SUMS_FILE = "send_hour_sums.parquet"
 SEND_META_FILE = "send_hour_state.json"
-RECO_FILES = (RECO_STATE_FILE, RECO_VIEWS_FILE, RECO_NEIGHBOURS_FILE, RECO_CATALOGUE_FILE)
+RECO_FILES = (RECO_STATE_FILE, RECO_VIEWS_FILE, RECO_NEIGHBOURS_FILE, RECO_CATALOGUE_FILE,
+              RECO_SKUS_FILE)
 SEND_FILES = (SEND_HOURS_FILE, SEND_SUMS_FILE)
 ALL_FILES = (RECO_META_FILE, *RECO_FILES, SEND_META_FILE, *SEND_FILES)
 KEEP_STATES = 3
@@ -41,7 +44,7 @@ def reco_parameters(settings: Settings) -> dict:
             "popularity_days": recommend.POPULARITY_DAYS,
             "fallback_depth": recommend.FALLBACK_DEPTH,
             # the layout of the kept files: a night never builds on another layout
-            "state": "views as lists by person"}
+            "state": "views as lists of sku numbers by person"}
 
 
 def _send_parameters() -> dict:
@@ -84,7 +87,8 @@ def previous_reco_state(ds: date, settings: Settings) -> tuple[dict | None, str 
             "state_sql": _sql(settings, folder, RECO_STATE_FILE),
             "views_sql": _sql(settings, folder, RECO_VIEWS_FILE),
             "neighbours_sql": _sql(settings, folder, RECO_NEIGHBOURS_FILE),
-            "catalogue_sql": _sql(settings, folder, RECO_CATALOGUE_FILE)}, None
+            "catalogue_sql": _sql(settings, folder, RECO_CATALOGUE_FILE),
+            "skus_sql": _sql(settings, folder, RECO_SKUS_FILE)}, None
 
 
 def previous_send_hour_state(ds: date, settings: Settings) -> dict | None:
@@ -112,6 +116,8 @@ def keep(con: duckdb.DuckDBPyConnection, settings: Settings, folder: Path, reco:
             (f"select * from {reco}_views_state", RECO_VIEWS_FILE),
             (f"select * from {reco}_similar order by sku_a, sku_b", RECO_NEIGHBOURS_FILE),
             (recommend.CATALOGUE_SQL + " order by sku", RECO_CATALOGUE_FILE),
+            # the numbers of the kept views' skus (sku_numbers.py)
+            (f"select sku, sid from {reco}_skus order by sid", RECO_SKUS_FILE),
             (f"select * from {hours}_hist order by unified_id, activity_on, send_hour",
              SEND_HOURS_FILE),
             (f"select * from {hours}_sums order by unified_id", SEND_SUMS_FILE)):

@@ -46,36 +46,40 @@ _INTERACTIONS = """
 create or replace temp table {t}_interactions as
 with
 bought as (
-    select unified_id, sku, max(ordered_at) as last_at
-    from order_items
-    where status = 'placed' and unified_id is not null and sku is not null
-      and ordered_at < $cutoff::timestamp
-      and ordered_at >= $cutoff::timestamp - to_days($lookback)
+    select i.unified_id, k.sid, max(i.ordered_at) as last_at
+    from order_items as i
+    inner join {t}_skus as k on i.sku = k.sku
+    where i.status = 'placed' and i.unified_id is not null
+      and i.ordered_at < $cutoff::timestamp
+      and i.ordered_at >= $cutoff::timestamp - to_days($lookback)
       {person_filter}
-    group by unified_id, sku
+    group by i.unified_id, k.sid
 )
 
 -- purchases weigh 3, product views 1 (viewed.py: the latest per person and product inside
 -- the lookback)
 select
     coalesce(b.unified_id, v.unified_id) as unified_id,
-    coalesce(b.sku, v.sku) as sku,
-    case when b.sku is null then 1.0 else 3.0 end as weight,
+    coalesce(b.sid, v.sid) as sid,
+    case when b.sid is null then 1.0 else 3.0 end as weight,
     greatest(b.last_at, v.last_viewed_at) as last_at  -- nulls ignored
 from bought as b
-full join {t}_views as v on b.unified_id = v.unified_id and b.sku = v.sku
+full join {t}_views as v on b.unified_id = v.unified_id and b.sid = v.sid
 """
 
-# Each person's latest `$recent` items (latest first, then by sku): their items sorted as one
-# small list each, instead of a window sorting 9M rows by person (1.5 -> 1.3 s at 1M).
+# Each person's latest `$recent` items (latest first, then by sku: sku numbers follow the
+# skus' order), their items sorted as one small list each (not a window sorting 12M rows by
+# person), each item packed into one number whose order is that order: the time before
+# 3000-01-01 in µs, then the sku number, then whether bought (a list of structs sorted 1.5x
+# slower; `arg_min(.., n)` spilled 20 GB at 1M persons).
 _RECENT = """
 create or replace temp table {t}_recent as
-select unified_id, unnest(items).sku as sku, unnest(items).weight as weight
+select unified_id, ((item & 4294967295) >> 1)::integer as sid,
+       case when item & 1 = 1 then 3.0 else 1.0 end as weight
 from (
-    select
-        unified_id,
-        list_sort(list({{'newest_first': -epoch_us(last_at), 'sku': sku, 'weight': weight}}))
-            [1:$recent] as items
+    select unified_id, unnest(list_sort(list(
+        ((epoch_us(timestamp '3000-01-01') - epoch_us(last_at))::hugeint << 32)
+        | (sid::hugeint << 1) | (weight = 3.0)::hugeint))[1:$recent]) as item
     from {t}_interactions
     group by unified_id
 )
@@ -85,31 +89,40 @@ _SIMILAR = """
 create or replace temp table {t}_similar as
 with
 item_weight as (
-    select sku, sum(weight) as weight from {t}_recent group by sku
+    select sid, sum(weight) as weight from {t}_recent group by sid
 ),
 
 pairs as (
-    select a.sku as sku_a, b.sku as sku_b, sum(least(a.weight, b.weight)) as co
+    select a.sid as sid_a, b.sid as sid_b, sum(least(a.weight, b.weight)) as co
     from {t}_recent as a
-    inner join {t}_recent as b on a.unified_id = b.unified_id and a.sku <> b.sku
-    group by a.sku, b.sku
+    inner join {t}_recent as b on a.unified_id = b.unified_id and a.sid <> b.sid
+    group by a.sid, b.sid
+),
+
+neighbours as (
+    select p.sid_a, p.sid_b, p.co / sqrt(wa.weight * wb.weight) as similarity
+    from pairs as p
+    inner join item_weight as wa on p.sid_a = wa.sid
+    inner join item_weight as wb on p.sid_b = wb.sid
+    where p.co >= 2  -- one shared person is coincidence, not structure
+    qualify row_number() over (partition by p.sid_a order by similarity desc, p.sid_b)
+        <= $neighbours
 )
 
-select p.sku_a, p.sku_b, p.co / sqrt(wa.weight * wb.weight) as similarity
-from pairs as p
-inner join item_weight as wa on p.sku_a = wa.sku
-inner join item_weight as wb on p.sku_b = wb.sku
-where p.co >= 2  -- one shared person is coincidence, not structure
-qualify row_number() over (partition by p.sku_a order by similarity desc, p.sku_b)
-    <= $neighbours
+-- kept from night to night as skus (the numbers change when new skus arrive)
+select a.sku as sku_a, b.sku as sku_b, n.similarity
+from neighbours as n
+inner join {t}_skus as a on n.sid_a = a.sid
+inner join {t}_skus as b on n.sid_b = b.sid
 """
 
 _PURCHASES = """
 create or replace temp table {t}_purchases as
-select distinct unified_id, sku
-from order_items
-where status = 'placed' and unified_id is not null and sku is not null
-  and ordered_at < $cutoff::timestamp
+select distinct i.unified_id, k.sid
+from order_items as i
+inner join {t}_skus as k on i.sku = k.sku
+where i.status = 'placed' and i.unified_id is not null
+  and i.ordered_at < $cutoff::timestamp
   {person_filter}
 """
 
@@ -137,18 +150,12 @@ select
 from popular
 """
 
-# Dense integer keys for the per-person inputs: the neighbour scores join ≈ 20 recent items
-# per person with 10 neighbours each and group the product by (person, product), which is
-# several times cheaper on 4-byte integers than on strings. Skus are numbered in their
-# string order, so ordering by the number breaks ties as ordering by the sku does; only the
-# skus of the item neighbours are numbered (no other sku can be a neighbour candidate).
+# Dense integer keys for the persons, as the skus have (sku_numbers.py): the neighbour
+# scores join ≈ 20 recent items per person with 10 neighbours each and group the product by
+# (person, product), several times cheaper on 4-byte integers than on strings.
 _KEYS = """
 create or replace temp table {t}_person_keys as
-select unified_id, (row_number() over ())::integer as pid from {t}_people;
-
-create or replace temp table {t}_sku_keys as
-select sku, (row_number() over (order by sku))::integer as sid
-from (select sku_a as sku from {t}_similar union select sku_b from {t}_similar)
+select unified_id, (row_number() over ())::integer as pid from {t}_people
 """
 
 # The per-person inputs of `{t}_people`.
@@ -157,9 +164,10 @@ create or replace temp table {t}_computed as
 with
 active_products as (
     -- Categories numbered in their order (nulls last, as `order by category`).
-    select sku, category, (dense_rank() over (order by category))::integer as cid
-    from products
-    where coalesce(is_active, true)
+    select p.sku, k.sid, p.category, (dense_rank() over (order by p.category))::integer as cid
+    from products as p
+    inner join {t}_skus as k on p.sku = k.sku
+    where coalesce(p.is_active, true)
 ),
 
 favourite_category as (
@@ -170,7 +178,7 @@ favourite_category as (
         select p.pid, a.cid, sum(i.weight) as weight
         from {t}_interactions as i
         inner join {t}_person_keys as p on i.unified_id = p.unified_id
-        inner join active_products as a on i.sku = a.sku
+        inner join active_products as a on i.sid = a.sid
         group by p.pid, a.cid
     )
     group by pid
@@ -182,25 +190,23 @@ categories as (
 
 -- (person, sku) packed into one BIGINT: the group-by and the anti join hash one key.
 recent_keys as (
-    select (p.pid::bigint << 32) as person_key, k.sid, r.weight
+    select (p.pid::bigint << 32) as person_key, r.sid, r.weight
     from {t}_recent as r
     inner join {t}_person_keys as p on r.unified_id = p.unified_id
-    inner join {t}_sku_keys as k on r.sku = k.sku
 ),
 
 similar_keys as (
     select a.sid as sid_a, b.sid as sid_b, s.similarity
     from {t}_similar as s
-    inner join {t}_sku_keys as a on s.sku_a = a.sku
-    inner join {t}_sku_keys as b on s.sku_b = b.sku
+    inner join {t}_skus as a on s.sku_a = a.sku
+    inner join {t}_skus as b on s.sku_b = b.sku
     where s.sku_b in (select sku from active_products)
 ),
 
 purchase_keys as (
-    select (p.pid::bigint << 32) + k.sid as key
+    select (p.pid::bigint << 32) + b.sid as key
     from {t}_purchases as b
     inner join {t}_person_keys as p on b.unified_id = p.unified_id
-    inner join {t}_sku_keys as k on b.sku = k.sku
 ),
 
 neighbour_scores as (
@@ -224,11 +230,11 @@ from_neighbours as (
 ),
 
 skus as (
-    select list(sku order by sid) as skus from {t}_sku_keys
+    select list(sku order by sid) as skus from {t}_skus
 ),
 
 bought as (
-    select p.pid, list(b.sku order by b.sku) as skus
+    select p.pid, list(b.sid order by b.sid) as sids
     from {t}_purchases as b
     inner join {t}_person_keys as p on b.unified_id = p.unified_id
     group by p.pid
@@ -238,7 +244,7 @@ select
     people.unified_id,
     coalesce(list_select(skus.skus, n.sids), []::varchar[]) as neighbours,
     c.category as favourite_category,
-    coalesce(b.skus, []::varchar[]) as bought
+    coalesce(list_select(skus.skus, b.sids), []::varchar[]) as bought
 from {t}_person_keys as people
 cross join skus
 left join from_neighbours as n on people.pid = n.pid
@@ -379,8 +385,9 @@ touched as (
 )
 
 select unified_id
-from {t}_previous_views
-where list_has_any(skus, (select list(sku) from touched))
+from {t}_previous_views  -- in the kept sku numbers, not yet translated
+where list_has_any(sku_ids, (select list(sid) from ({kept_skus})
+                             where sku in (select sku from touched)))
 union
 select unified_id
 from order_items
@@ -395,7 +402,7 @@ where list_has_any(neighbours, (select list(sku) from changed where was_candidat
 
 _PERSON_FILTER = "and unified_id in (select unified_id from {t}_people)"
 _STAGES = ("interactions", "recent", "similar", "purchases", "popular", "person_keys",
-           "sku_keys", "computed", "state", "people", "fingerprint", "previous")
+           "computed", "state", "people", "fingerprint", "previous")
 
 
 _POPULARITY_BASELINE_SQL = """
@@ -536,7 +543,8 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
         con.execute(f"create or replace temp table {t}_previous_views as {previous['views_sql']}")
         con.execute(f"create or replace temp table {t}_previous_catalogue as "
                     f"{previous['catalogue_sql']}")
-        _run(con, _CATALOGUE_PEOPLE, params, t=t, catalogue=CATALOGUE_SQL)
+        _run(con, _CATALOGUE_PEOPLE, params, t=t, catalogue=CATALOGUE_SQL,
+             kept_skus=previous["skus_sql"])
         con.execute(f"""
             create or replace temp table {t}_people as
             select p.unified_id
@@ -569,7 +577,7 @@ def build_recommendations_kept(con: duckdb.DuckDBPyConnection, cutoff: date, k: 
     keep_views(con, t, population_sql, incremental=previous is not None)
     _run(con, _FILL, params, t=t, target=target)
     persons = con.execute(f"select count(*) from {t}_state").fetchone()[0]
-    for stage in ("interactions", "recent", "purchases", "popular", "person_keys", "sku_keys",
+    for stage in ("interactions", "recent", "purchases", "popular", "person_keys",
                   "computed", "fingerprint", "previous", "previous_catalogue",
                   "catalogue_people"):
         con.execute(f"drop table if exists {t}_{stage}")

@@ -2,9 +2,10 @@
 
 Recommendations read each person's latest view of each product inside the lookback. Reading
 them from `customer_events` scans every event ever loaded (96M at 1M persons), even for the
-few persons whose inputs changed. So a night keeps everyone's views (`unified_id, skus,
-last_viewed_at`: one row per person, parallel lists) beside its scores, and the next night adds only the product views of the
-events it did not see (delivered after the latest delivery it saw, or seen but happening
+few persons whose inputs changed. So a night keeps everyone's views (`unified_id, sku_ids,
+last_viewed_at`: one row per person, parallel lists of sku numbers, sku_numbers.py, and view
+times) beside its scores, and the next night adds only the product views of the events it
+did not see (delivered after the latest delivery it saw, or seen but happening
 after its cut-off: db.events_since_kept_sql; the newest rows of the events table, which
 DuckDB finds by its min/max row-group statistics) and drops what left the lookback.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import duckdb
 
 from personalization.scoring.db import events_since_kept_sql
+from personalization.scoring.sku_numbers import number_skus, translate_kept
 
 # Per person, as a column of the fingerprint stage (recommend._FINGERPRINT): an additive
 # checksum of their product views by day, over all time (the lookback would make every
@@ -92,31 +94,34 @@ group by unified_id, sku
 # leaves the kept lists whole (≈ 50 views each at 1M) instead of unnesting, joining and
 # grouping them again. The added products go after the person's own, unsorted: nothing
 # reads a list's order, and sorting 185k persons' lists cost 1.1 of the 3.6 CPU s at 1M.
+# Products are sku numbers (sku_numbers.py), the kept ones already translated to tonight's.
 _FROM_KEPT = """
 with
 added as (
-    select unified_id, sku, max(last_viewed_at) as last_viewed_at
+    select unified_id, sid, max(last_viewed_at) as last_viewed_at
     from (
-        select o.unified_id, unnest(v.skus) as sku, unnest(v.last_viewed_at) as last_viewed_at
+        select o.unified_id, unnest(v.sku_ids) as sid, unnest(v.last_viewed_at) as last_viewed_at
         from {t}_sources as o
         inner join {t}_previous_views as v on o.source_id = v.unified_id
         where o.source_id <> o.unified_id
         union all
-        select unified_id, sku, occurred_at from {t}_delivered where sku is not null
+        select d.unified_id, k.sid, d.occurred_at
+        from {t}_delivered as d
+        inner join {t}_skus as k on d.sku = k.sku
     )
     where unified_id in (select unified_id from {t}_people)
       and unified_id not in (select unified_id from {t}_moved)
-    group by unified_id, sku
+    group by unified_id, sid
 ),
 
 added_lists as (
-    select unified_id, list(sku) as skus, list(last_viewed_at) as last_viewed_at
+    select unified_id, list(sid) as sku_ids, list(last_viewed_at) as last_viewed_at
     from added
     group by unified_id
 ),
 
 own as (
-    select unified_id, skus, last_viewed_at
+    select unified_id, sku_ids, last_viewed_at
     from {t}_previous_views
     where unified_id in (select unified_id from {t}_people)
       and unified_id not in (select unified_id from {t}_moved)
@@ -128,13 +133,13 @@ merged as (
         list_concat(
             -- own views of products not added again
             list_filter(
-                list_transform(coalesce(o.skus, []), lambda x, i:
-                    {{'sku': x, 'last_viewed_at': o.last_viewed_at[i]}}),
-                lambda v: not list_contains(coalesce(a.skus, []), v.sku)),
+                list_transform(coalesce(o.sku_ids, []), lambda x, i:
+                    {{'sid': x, 'last_viewed_at': o.last_viewed_at[i]}}),
+                lambda v: not list_contains(coalesce(a.sku_ids, []), v.sid)),
             -- added products, at the later of their two views (nulls ignored)
-            list_transform(coalesce(a.skus, []), lambda x, i:
-                {{'sku': x, 'last_viewed_at': greatest(
-                    a.last_viewed_at[i], o.last_viewed_at[list_position(o.skus, x)])}})
+            list_transform(coalesce(a.sku_ids, []), lambda x, i:
+                {{'sid': x, 'last_viewed_at': greatest(
+                    a.last_viewed_at[i], o.last_viewed_at[list_position(o.sku_ids, x)])}})
         ) as views
     from own as o
     full join added_lists as a on o.unified_id = a.unified_id
@@ -142,7 +147,7 @@ merged as (
 
 select
     unified_id,
-    list_transform(views, lambda v: v.sku) as skus,
+    list_transform(views, lambda v: v.sid) as sku_ids,
     list_transform(views, lambda v: v.last_viewed_at) as last_viewed_at
 from (
     select unified_id, list_filter(views, lambda v:
@@ -152,19 +157,26 @@ from (
 where len(views) > 0
 """
 
-# Rows `unified_id, sku, last_viewed_at` (a sku once per person) as kept: one row per
-# person, parallel lists, by sku (sorted once as one list of pairs, then split: cheaper than
-# two ordered aggregates sorting twice; deterministic files on a rebuild).
+# Rows `unified_id, sid, last_viewed_at` (a product once per person) as kept: one row per
+# person, parallel lists, by sku number (sorted once as one list of pairs, then split:
+# cheaper than two ordered aggregates sorting twice; deterministic files on a rebuild).
 _AS_LISTS = """
 select
     unified_id,
-    list_transform(views, lambda v: v.sku) as skus,
+    list_transform(views, lambda v: v.sid) as sku_ids,
     list_transform(views, lambda v: v.last_viewed_at) as last_viewed_at
 from (
-    select unified_id, list_sort(list({{'sku': sku, 'last_viewed_at': last_viewed_at}})) as views
+    select unified_id, list_sort(list({{'sid': sid, 'last_viewed_at': last_viewed_at}})) as views
     from ({rows})
     group by unified_id
 )
+"""
+
+# View rows with skus (as read from the events) as rows with sku numbers.
+_NUMBERED = """
+select v.unified_id, k.sid, v.last_viewed_at
+from {rows} as v
+inner join {t}_skus as k on v.sku = k.sku
 """
 
 _MOVED_FILTER = "and unified_id in (select unified_id from {t}_moved)"
@@ -176,17 +188,22 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> None:
 
 def build_views(con: duckdb.DuckDBPyConnection, t: str, params: dict,
                 person_filter: str = "", previous: dict | None = None) -> dict:
-    """Create `{t}_views` (`unified_id, sku, last_viewed_at`) for the persons to compute.
+    """Create `{t}_skus` (sku_numbers.py) and `{t}_views` (`unified_id, sid,
+    last_viewed_at`) for the persons to compute.
 
     Without `previous`: read from the events for everyone matching `person_filter`. With it
-    (`since` the kept night's date), for `{t}_people` (needs `{t}_fingerprint`,
-    `{t}_previous` and `{t}_previous_views`, the kept state, as recommend builds them), and
-    the same as lists in `{t}_view_lists` (as kept). Returns counts (`moved`: persons whose
-    views were read from every event).
+    (`since` the kept night's date, `skus_sql` its sku numbering), for `{t}_people` (needs
+    `{t}_fingerprint`, `{t}_previous` and `{t}_previous_views`, the kept state, as recommend
+    builds them; the kept views are translated to tonight's sku numbers), and the same as
+    lists in `{t}_view_lists` (as kept). Returns counts (`moved`: persons whose views were
+    read from every event).
     """
     if previous is None:
         _run(con, f"create or replace temp table {t}_views as "
                   + _FROM_EVENTS.format(person_filter=person_filter), params)
+        number_skus(con, t, [f"select sku from {t}_views"])
+        con.execute(f"create or replace temp table {t}_views as "
+                    + _NUMBERED.format(rows=f"{t}_views", t=t))
         return {}
     params = {**params, "since": previous["since"],
               "delivered_until": previous.get("delivered_until") or previous["since"]}
@@ -194,13 +211,20 @@ def build_views(con: duckdb.DuckDBPyConnection, t: str, params: dict,
     _run(con, _SOURCES.format(t=t), params)
     _run(con, _MOVED.format(t=t), params)
     moved = con.execute(f"select count(*) from {t}_moved").fetchone()[0]
+    view_skus = [f"select sku from {t}_delivered"]
+    if moved:
+        _run(con, f"create or replace temp table {t}_moved_views as " + _FROM_EVENTS.format(
+            person_filter=_MOVED_FILTER.format(t=t)), params)
+        view_skus.append(f"select sku from {t}_moved_views")
+    if number_skus(con, t, view_skus, previous["skus_sql"]):
+        translate_kept(con, t, f"{t}_previous_views", previous["skus_sql"])
     sql = _FROM_KEPT.format(t=t)
     if moved:
-        sql += "union all\n" + _AS_LISTS.format(rows=_FROM_EVENTS.format(
-            person_filter=_MOVED_FILTER.format(t=t)))
+        sql += "union all\n" + _AS_LISTS.format(
+            rows=_NUMBERED.format(rows=f"{t}_moved_views", t=t))
     _run(con, f"create or replace temp table {t}_view_lists as {sql}", params)
     con.execute(f"create or replace temp table {t}_views as select unified_id, "
-                f"unnest(skus) as sku, unnest(last_viewed_at) as last_viewed_at "
+                f"unnest(sku_ids) as sid, unnest(last_viewed_at) as last_viewed_at "
                 f"from {t}_view_lists")
     return {"moved": int(moved)}
 
@@ -208,8 +232,8 @@ def build_views(con: duckdb.DuckDBPyConnection, t: str, params: dict,
 def keep_views(con: duckdb.DuckDBPyConnection, t: str, population_sql: str,
                incremental: bool) -> None:
     """Create the temp view `{t}_views_state`, tonight's views of everyone in
-    `population_sql`: one row per person (`unified_id, skus, last_viewed_at`, parallel
-    lists). The recomputed persons' are `{t}_view_lists` (incremental) or `{t}_views` as
+    `population_sql`: one row per person (`unified_id, sku_ids, last_viewed_at`, parallel
+    lists; tonight's sku numbers). The recomputed persons' are `{t}_view_lists` (incremental) or `{t}_views` as
     lists, the others' are the kept rows as they were (their fingerprint did not change, so
     no view of theirs left the lookback). A view, not a table: it is read once, by the
     write of the kept state, which then drops it and the tables under it (`drop_kept`)."""
@@ -217,23 +241,23 @@ def keep_views(con: duckdb.DuckDBPyConnection, t: str, population_sql: str,
         _AS_LISTS.format(rows=f"select * from {t}_views")
     kept = "" if not incremental else f"""
         union all
-        select unified_id, skus, last_viewed_at
+        select unified_id, sku_ids, last_viewed_at
         from {t}_previous_views
         where unified_id not in (select unified_id from {t}_people)"""
     con.execute(f"""
         create or replace temp view {t}_views_state as
-        select unified_id, skus, last_viewed_at
+        select unified_id, sku_ids, last_viewed_at
         from ({computed} {kept})
         where unified_id in (select unified_id from ({population_sql}))""")
 
 
-# What `{t}_views_state` reads (`people`: recommend.py makes it).
-_UNDER_VIEWS_STATE = ("views", "view_lists", "previous_views", "people")
+# What `{t}_views_state` and the kept sku numbering read (`people`: recommend.py makes it).
+_UNDER_VIEWS_STATE = ("views", "view_lists", "previous_views", "people", "skus")
 
 
 def drop_views(con: duckdb.DuckDBPyConnection, t: str) -> None:
     """Drop the stages only the views' build reads; `drop_kept` drops the rest."""
-    for stage in ("delivered", "sources", "moved"):
+    for stage in ("delivered", "sources", "moved", "moved_views"):
         con.execute(f"drop table if exists {t}_{stage}")
 
 
@@ -242,3 +266,13 @@ def drop_kept(con: duckdb.DuckDBPyConnection, t: str) -> None:
     con.execute(f"drop view if exists {t}_views_state")
     for stage in _UNDER_VIEWS_STATE:
         con.execute(f"drop table if exists {t}_{stage}")
+
+
+def view_rows_sql(views: str, skus: str) -> str:
+    """Kept views (`views`: `unified_id, sku_ids, last_viewed_at`) as rows `unified_id, sku,
+    last_viewed_at`, through their numbering `skus` (`sku, sid`)."""
+    return f"""
+        select v.unified_id, k.sku, v.last_viewed_at
+        from (select unified_id, unnest(sku_ids) as sid, unnest(last_viewed_at) as last_viewed_at
+              from {views}) as v
+        inner join {skus} as k on v.sid = k.sid"""
