@@ -22,6 +22,10 @@
 -- depends_on: {{ ref('int_events__expired_persons') }}
 
 {%- set lower_bound = incremental_lower_bound() if is_incremental() else none %}
+{#- What the model reads of an event: the scans behind the `union` read every column they
+    name, for all 96M events at 1M people (url and the rest: 6.7 -> 5.9 CPU s). -#}
+{%- set columns = 'event_id, occurred_at, customer_id, anonymous_id, event_type, sku, '
+                  ~ 'campaign_id, variant, device, delivered_on' %}
 
 with events as (
     select * from {{ ref('stg_pixel__events') }}
@@ -49,16 +53,16 @@ remapped as (
 -- keeps an event found twice once. Each branch names the table, not the `events` CTE: a CTE
 -- used more than once is materialized by DuckDB, a copy of every event.
 old_selected as (
-    select * from {{ ref('stg_pixel__events') }}
+    select {{ columns }} from {{ ref('stg_pixel__events') }}
     where delivered_on <= date '{{ lower_bound }}'
       and anonymous_id in (select remapped.anonymous_id from remapped)
     union
-    select * from {{ ref('stg_pixel__events') }}
+    select {{ columns }} from {{ ref('stg_pixel__events') }}
     where delivered_on <= date '{{ lower_bound }}' and anonymous_id is null
       and customer_id in (
           select remapped.customer_id from remapped where remapped.anonymous_id is null)
     union
-    select * from {{ ref('stg_pixel__events') }}
+    select {{ columns }} from {{ ref('stg_pixel__events') }}
     where delivered_on <= date '{{ lower_bound }}'
       and sku in (select sku from sku_categories where changed_on > date '{{ lower_bound }}')
 ),
@@ -67,7 +71,7 @@ old_selected as (
 selected as (
     select *, {{ event_person_key('customer_id', 'anonymous_id') }} as person_key
     from (
-        select * from events
+        select {{ columns }} from events
         where delivered_on <= date '{{ var("ds") }}'
         {%- if is_incremental() %}
           and delivered_on > date '{{ lower_bound }}'
