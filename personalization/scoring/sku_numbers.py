@@ -2,8 +2,8 @@
 
 The per-person stages sort, join and group tens of millions of (person, product) rows a
 night at 1M persons (each recomputed person's views, ≈ 65 at 1M), and the kept views hold
-≈ 22M of them: on 4-byte numbers instead of strings that is ≈ 5 of the step's 40 CPU s
-(docs/performance.md, "Skus as numbers"). The numbers follow the skus' string order, so
+≈ 22M of them: on 4-byte numbers instead of strings the step takes ≈ 5 CPU s (3 s) less
+at 1M (docs/performance.md, "Skus as numbers in the recommendations"). The numbers follow the skus' string order, so
 ordering by number breaks ties as ordering by sku does, and a list of numbers maps back to
 skus with `list_select` on the skus listed by number (`{t}_skus`: `sku, sid`, sid = 1..n).
 
