@@ -3,9 +3,10 @@
 The per-person stages sort, join and group tens of millions of (person, product) rows a
 night at 1M persons (each recomputed person's views, ≈ 65 at 1M), and the kept views hold
 ≈ 22M of them: on 4-byte numbers instead of strings the step takes ≈ 5 CPU s (3 s) less
-at 1M (docs/performance.md, "Skus as numbers in the recommendations"). The numbers follow the skus' string order, so
-ordering by number breaks ties as ordering by sku does, and a list of numbers maps back to
-skus with `list_select` on the skus listed by number (`{t}_skus`: `sku, sid`, sid = 1..n).
+at 1M (docs/performance.md, "Skus as numbers in the recommendations"). The numbers follow
+the skus' string order, so ordering by number breaks ties as ordering by sku does, and a
+list of numbers maps back to skus with `list_select` on the skus listed by number
+(`{t}_skus`: `sku, sid`, sid = 1..n).
 
 A night numbers every sku it may read: the kept numbering's, the catalogue's, every order
 line's and the views it reads. A sku new tonight shifts the numbers of those after it, so

@@ -233,9 +233,9 @@ def keep_views(con: duckdb.DuckDBPyConnection, t: str, population_sql: str,
                incremental: bool) -> None:
     """Create the temp view `{t}_views_state`, tonight's views of everyone in
     `population_sql`: one row per person (`unified_id, sku_ids, last_viewed_at`, parallel
-    lists; tonight's sku numbers). The recomputed persons' are `{t}_view_lists` (incremental) or `{t}_views` as
-    lists, the others' are the kept rows as they were (their fingerprint did not change, so
-    no view of theirs left the lookback). A view, not a table: it is read once, by the
+    lists; tonight's sku numbers). The recomputed persons' are `{t}_view_lists`
+    (incremental) or `{t}_views` as lists, the others' are the kept rows as they were (their
+    fingerprint did not change, so no view of theirs left the lookback). A view, not a table: it is read once, by the
     write of the kept state, which then drops it and the tables under it (`drop_kept`)."""
     computed = f"select * from {t}_view_lists" if incremental else \
         _AS_LISTS.format(rows=f"select * from {t}_views")
