@@ -426,6 +426,31 @@ def test_a_cookie_record_follows_the_cookies_existence_not_its_visits(tmp_path):
     assert {c: updated_at for c, (updated_at, _) in _cookie_records(project).items()} == {late: None, moved: None}
 
 
+def test_a_catch_up_night_folds_the_cookie_keys_as_a_full_build(tmp_path):
+    """A night after missed ones loads several deliveries at once; the fold
+    (cookie_keys_fold) then finds a combination's newer row in any of them, not only in the
+    newest before `ds`: a cookie logged in on night 1 and again on night 2 keeps only its
+    night-2 row when night 4 catches up on nights 2 to 4, as a full build does."""
+    project = IdentityProject(tmp_path / "catch_up")
+    crm = [person("c1", "Anna", "Schmidt", "anna.schmidt@mail.de")]
+    events = [("cookie-login", "a1", None, None, dt.datetime(2026, 1, 1, 10))]
+    project.load(crm, [], [], events, delivered_on="2026-01-01")
+    project.build("2026-01-01", run_only=True, select="+int_identity__cookie_keys")
+    for night, event in (("2026-01-02", ("cookie-login", "a1", None, None, dt.datetime(2026, 1, 2, 10))),
+                         ("2026-01-03", ("cookie-other", None, None, None, dt.datetime(2026, 1, 3, 9))),
+                         ("2026-01-04", ("cookie-late", None, None, None, dt.datetime(2026, 1, 4, 9)))):
+        events.append(event)
+        project.load(crm, [], [], events, delivered_on=night)
+    rows = "select delivered_on, anonymous_id, customer_id from int_identity__cookie_keys order by all"
+    project.build("2026-01-04", run_only=True, select="+int_identity__cookie_keys")
+    caught_up = project.query(rows)
+    project.build("2026-01-04", full_refresh=True, run_only=True, select="+int_identity__cookie_keys")
+    assert caught_up == project.query(rows) == [
+        (dt.date(2026, 1, 2), "cookie-login", "a1"),
+        (dt.date(2026, 1, 3), "cookie-other", None),
+        (dt.date(2026, 1, 4), "cookie-late", None)]
+
+
 def test_a_night_after_one_that_stopped_before_the_ids_equals_a_full_rebuild(tmp_path):
     """A night that stopped after the clusters leaves int_identity__id_assignment a night
     behind them: the records they merged are outside the next night's region. That night

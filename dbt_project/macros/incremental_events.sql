@@ -201,15 +201,23 @@
 {#- Post-hook of int_identity__cookie_keys: up to the newest delivery before `ds`, keep only
     the latest row of each combination (null keys compare equal). After a night, the rows not
     folded yet are that night's deliveries: a rerun drops just those, and the older row of a
-    combination it no longer has is still there. -#}
+    combination it no longer has is still there. So a newer row of a combination can only be
+    one of the deliveries since the last night that ran (`unfolded`: the newest delivery
+    before `ds` of the rows earlier runs wrote), and only those are probed (1.8M rows at 1M
+    people: 0.95 -> 0.62 s). A table rebuilt tonight has no earlier rows: all are probed. -#}
 {% macro cookie_keys_fold() -%}
   {%- if is_incremental() -%}
+    {%- set unfolded = run_query(
+          "select coalesce(max(delivered_on), date '1900-01-01') from " ~ this
+          ~ " where delivered_on < date '" ~ var('ds') ~ "' and changed_at < "
+          ~ run_start()).columns[0].values()[0] -%}
     delete from {{ this }} as older
     where older.delivered_on < (
         select max(delivered_on) from {{ this }} where delivered_on < date '{{ var("ds") }}')
       and exists (
         select 1 from {{ this }} as newer
         where newer.delivered_on > older.delivered_on
+          and newer.delivered_on >= date '{{ unfolded }}'
           and newer.delivered_on < date '{{ var("ds") }}'
           and newer.anonymous_id = older.anonymous_id
           and newer.customer_id is not distinct from older.customer_id

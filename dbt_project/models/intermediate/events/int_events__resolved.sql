@@ -9,11 +9,13 @@
 -- event afresh and gives the same table (tests/test_incremental_marts.py). The pre-hook
 -- drops rows of deliveries about to be reloaded (a rerun of `ds`) and of deliveries
 -- retention removed from stg_pixel__events. The delete of delete+insert probes every row only
--- with the re-written old events' ids (recent_delete_insert, macros/lake.sql).
+-- with the re-written old events' ids, and only the row groups of their times (an event's
+-- occurred_at never changes; recent_delete_insert, macros/lake.sql).
 {{ config(
     materialized=keyed_incremental(),
     incremental_strategy='recent_delete_insert',
     unique_key='event_id',
+    key_fixed_column='occurred_at',
     on_schema_change='fail',
     pre_hook="{{ event_mart_pre_hook() }}"
 ) }}
