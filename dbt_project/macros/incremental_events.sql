@@ -81,18 +81,25 @@
     days of events of deliveries after it, the rows an earlier run of those deliveries wrote
     (a rerun whose delivery lost an event), and every day, before and after, of the moved
     persons. Categories do not count there, so re-categorised skus touch nothing. A new
-    delivery touches a few days of its persons, not their whole history. One scan of the
-    events and one of the mart, each with both conditions. -#}
+    delivery touches a few days of its persons, not their whole history. Each condition is
+    its own scan: the deliveries' events are found by the row groups' delivered_on, which an
+    `or` with the moved persons would turn into a read of every event (1M people, 2 moved
+    persons: 1.4 -> 0.8 s; 5k: 1.4 -> 1.25 s; 70k: the same). -#}
 {% macro touched_event_days(lower_bound) -%}
     select unified_id, cast(occurred_at as date) as activity_on
     from {{ ref('int_events__resolved') }}
     where unified_id is not null
-      and ((delivered_on > date '{{ lower_bound }}' and delivered_on <= date '{{ var("ds") }}')
-           or unified_id in ({{ moved_event_persons(lower_bound) }}))
+      and delivered_on > date '{{ lower_bound }}' and delivered_on <= date '{{ var("ds") }}'
+    union
+    select unified_id, cast(occurred_at as date) as activity_on
+    from {{ ref('int_events__resolved') }}
+    where unified_id in ({{ moved_event_persons(lower_bound) }})
     union
     select unified_id, activity_on from {{ this }}
     where last_delivered_on > date '{{ lower_bound }}'
-       or unified_id in ({{ moved_event_persons(lower_bound) }})
+    union
+    select unified_id, activity_on from {{ this }}
+    where unified_id in ({{ moved_event_persons(lower_bound) }})
 {%- endmacro %}
 
 
