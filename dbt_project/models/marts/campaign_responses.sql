@@ -11,9 +11,15 @@
 
 {%- set lower_bound = run_watermark_bound() %}
 
+-- Only the events and columns read below: the CTE is read twice, so DuckDB keeps a copy of
+-- what it selects (at 1M people 1.5 -> 1.0 s for a night's 48k touched persons).
 with events as (
-    select * from {{ ref('int_events__resolved') }}
+    select unified_id, campaign_id, variant, event_type, occurred_at
+    from {{ ref('int_events__resolved') }}
     where unified_id is not null
+      and (event_type = 'purchase'
+           or (event_type in ('email_open', 'email_click')
+               and campaign_id is not null and variant is not null))
     {%- if lower_bound is not none %}
       and unified_id in (select touched.unified_id from {{ touched_relation() }} as touched)
     {%- endif %}
