@@ -43,7 +43,7 @@ NIGHT2 = NIGHT1 + timedelta(days=1)
 NIGHT3 = NIGHT2 + timedelta(days=1)
 PLANTED_CAMPAIGN = "cmp-planted"
 # Every model the incremental nights maintain, and the tables built from them.
-TABLES = ("int_events__resolved", "customer_events", "customer_engagement_daily",
+TABLES = ("stg_pixel__events", "int_events__resolved", "customer_events", "customer_engagement_daily",
           "int_customers__device_activity", "int_customers__event_activity",
           "int_customers__category_views",
           "int_customers__activity", "int_customers__golden_record", "customer_profiles", "int_identity__cookie_keys",
@@ -113,6 +113,9 @@ def _plant_login(landing) -> tuple[str, str]:
         **login, "event_id": "planted-click", "occurred_at": f"{NIGHT1.isoformat()}T09:00:00Z",
         "customer_id": None, "event_type": "email_click", "campaign_id": PLANTED_CAMPAIGN,
         "variant": "A", "url": "https://shop.example/?utm_campaign=planted"})
+    # Night 3 delivers the login again (at-least-once), on another device: the night-2 row
+    # stays the event's only one.
+    _append_line(landing / "pixel" / NIGHT3.isoformat() / "events.jsonl.gz", {**login, "device": "tablet"})
     return cookie, customer_id
 
 
@@ -231,6 +234,7 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
         # The campaign click moved with the cookie's pair.
         clicked = con.execute("select unified_id from campaign_responses where campaign_id = ?",
                               [PLANTED_CAMPAIGN]).fetchall()
+
         # The orders of the late account now reach its person.
         late = con.execute(
             "select count(*) from orders inner join int_identity__id_assignment as m "
@@ -265,6 +269,8 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert con.execute("select status from stg_shop__orders where order_id = ?",
                            [cancelled]).fetchall() == [("cancelled",)]
+        assert con.execute("select delivered_on, device from stg_pixel__events "
+                           "where event_id = 'planted-login'").fetchall() == [(NIGHT2, "desktop")]
     assert _golden(settings, erased_id) == [(True, None)]
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         returning = con.execute(
@@ -282,15 +288,17 @@ def test_incremental_nights_equal_a_full_refresh(tmp_path):
     invoke(["run", *SELECT], settings, NIGHT3)
     _assert_full_refresh_gives_the_same(tmp_path, settings, "rerun", NIGHT3)
 
-    # A home built before the identity stamps, the person fingerprints and the edge signatures
-    # (columns these tables gained on 2026-12-04): the next night adds them in place,
-    # recomputes once and gives the full refresh's rows; it must not stop for a --full-refresh.
+    # A home built before the identity stamps, the person fingerprints, the edge signatures
+    # (columns these tables gained on 2026-12-04) and the event keys (2026-12-07): the next
+    # night adds them in place, recomputes once and gives the full refresh's rows; it must not
+    # stop for a --full-refresh.
+    added_columns = {"changed_at", "input_fingerprint", "edge_signature", "event_key"}
     with duckdb.connect(str(settings.warehouse_path)) as con:
         added = con.execute("select table_name, column_name from information_schema.columns "
-                            "where column_name in ('changed_at', 'input_fingerprint', 'edge_signature')").fetchall()
+                            "where column_name in ?", [list(added_columns)]).fetchall()
         for table, column in added:
             con.execute(f'alter table "{table}" drop column "{column}"')
-    assert {c for _, c in added} == {"changed_at", "input_fingerprint", "edge_signature"}, added
+    assert {c for _, c in added} == added_columns, added
     invoke(["run", *SELECT], settings, NIGHT3)
     _assert_full_refresh_gives_the_same(tmp_path, settings, "upgraded", NIGHT3)
 

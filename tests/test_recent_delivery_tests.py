@@ -69,3 +69,32 @@ def test_scoped_event_tests_check_recent_rows_against_the_whole_table(tmp_path):
     invoke(TEST, settings, NIGHT2, extra_vars=ONE_DAY)
     with pytest.raises(WarehouseError, match="unique_in_recent_deliveries_stg_pixel__events_event_id"):
         invoke(TEST, settings, NIGHT2, extra_vars={"data_test_recent_days": 0})
+
+
+def test_two_ids_with_one_event_key_are_two_events(tmp_path):
+    """`event_key` is a 64-bit hash of the event id (macros/event_keys.sql): the night's probe
+    for ids loaded before and the uniqueness test look keys up, then compare the ids. A
+    loaded row whose key equals a new event's (a collision, forced here) neither drops that
+    event as already loaded nor fails the test."""
+    settings = load_settings(home=tmp_path / "home", landing_dir=tmp_path / "landing")
+    generate(out=settings.landing_dir, customers=100, days=2, seed=3, start=NIGHT1,
+             truth_path=tmp_path / "truth.parquet")
+    run_step("extract_pixel", NIGHT1, settings)
+    invoke(["run", "--select", "stg_pixel__events"], settings, NIGHT1)
+    run_step("extract_pixel", NIGHT2, settings)
+    lake = settings.lake_dir / "raw" / "pixel" / "events" / f"ds={NIGHT2.isoformat()}"
+    tonight = duckdb.sql(f"select distinct event_id from read_parquet('{lake}/**/*.parquet') "
+                         "where event_id is not null order by event_id").fetchall()
+    target = tonight[0][0]
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("insert into stg_pixel__events select * replace ('collider' as event_id, "
+                    "hash(?) as event_key) from stg_pixel__events where delivered_on = ? "
+                    "order by event_id limit 1", [target, NIGHT1])
+    invoke(["run", "--select", "stg_pixel__events"], settings, NIGHT2)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        loaded = con.execute("select event_id from stg_pixel__events where delivered_on = ? "
+                             "order by event_id", [NIGHT2]).fetchall()
+        keys = con.execute("select count(distinct event_id) from stg_pixel__events "
+                           "where event_key = hash(?)", [target]).fetchone()[0]
+    assert loaded == tonight and keys == 2
+    invoke(TEST, settings, NIGHT2, extra_vars=ONE_DAY)  # no duplicate: two ids

@@ -66,9 +66,28 @@
     recent deliveries' rows: a new row is checked against every row, old or new, so a
     duplicate cannot hide in the part of the table a night does not scan. Keys that were
     unique when their rows were checked stay unique: the table's other rows are only deleted.
-    The whole table (as dbt's `unique`) when the window is off. -#}
-{% test unique_in_recent_deliveries(model, column_name, delivered_column='delivered_on') %}
+    With `key` (a hash of the column, macros/event_keys.sql) the recent rows' keys are looked
+    up among every row's, and only the rows of a key found twice are checked by their values,
+    in the deliveries holding them (none, normally: the values are then not read). The whole
+    table (as dbt's `unique`) when the window is off. -#}
+{% test unique_in_recent_deliveries(model, column_name, delivered_column='delivered_on', key=none) %}
 {%- set after = personalization.recent_deliveries_after() %}
+{%- if after is not none and key %}
+with repeated_keys as (
+    select {{ delivered_column }}, {{ key }} from {{ model }}
+    where {{ key }} in (
+        select {{ key }} from {{ model }} where {{ delivered_column }} > date '{{ after }}')
+    qualify count(*) over (partition by {{ key }}) > 1
+)
+
+select {{ column_name }} as unique_field, count(*) as n_records
+from {{ model }}
+where {{ column_name }} is not null
+  and {{ delivered_column }} in (select repeated_keys.{{ delivered_column }} from repeated_keys)
+  and {{ key }} in (select repeated_keys.{{ key }} from repeated_keys)
+group by {{ column_name }}
+having count(*) > 1
+{%- else %}
 select {{ column_name }} as unique_field, count(*) as n_records
 from {{ model }}
 where {{ column_name }} is not null
@@ -79,6 +98,7 @@ where {{ column_name }} is not null
 {%- endif %}
 group by {{ column_name }}
 having count(*) > 1
+{%- endif %}
 {% endtest %}
 
 

@@ -9,15 +9,22 @@
 -- the same table.
 -- Events come through two channels with one contract: the pixel's daily file and the
 -- real-time intake (docs/triggers.md); the same event_id through both is kept once.
+-- `event_key` (the id's 64-bit hash, the last column): the probes of tonight's ids against
+-- every loaded one (here and in the uniqueness test) scan integers, not the id strings; a
+-- key found is checked against the ids of the deliveries holding it, so a hash collision
+-- changes nothing (macros/event_keys.sql). A table built before the key gets the column in
+-- place and its rows' keys from the post-hook, and probes the ids until then.
 {{ config(
     materialized=keyed_incremental(),
     incremental_strategy='recent_delete_insert',
     unique_key='event_id',
-    on_schema_change='fail',
-    pre_hook="{{ event_mart_pre_hook(expired=false) }}"
+    on_schema_change='append_new_columns',
+    pre_hook="{{ event_mart_pre_hook(expired=false) }}",
+    post_hook="{{ fill_event_keys() }}"
 ) }}
 
 {%- set lower_bound = incremental_lower_bound() if is_incremental() else none %}
+{%- set keyed = event_keys_complete() if is_incremental() else false %}
 
 -- Both channels share the pixel contract; columns named so the union does not depend on
 -- the order the Parquet files hold them in. Written out where it is read (`source`,
@@ -57,7 +64,8 @@ renamed as (
         nullif(lower(trim(device)), '') as device,
         cast(ds as date) as delivered_on,
         channel_rank,
-        cast(_line_number as bigint) as line_number
+        cast(_line_number as bigint) as line_number,
+        {{ event_key('cast(event_id as string)') }} as event_key
     from source
     where event_id is not null
 ),
@@ -97,11 +105,28 @@ first_occurrence as (
 
 {% if is_incremental() %}
 -- The ids of tonight's events already loaded from an earlier delivery: the loaded ids are
--- probed against tonight's (a small hash table), rather than every loaded id hashed nightly.
+-- probed against tonight's (a small hash table), rather than every loaded id hashed nightly;
+-- by their keys, then by the ids in the deliveries holding a key found (DuckDB reads only
+-- their row groups' ids).
+{%- if keyed %}
+key_found as (
+    select delivered_on, event_key from {{ this }}
+    where delivered_on <= date '{{ lower_bound }}'
+      and event_key in (select first_occurrence.event_key from first_occurrence)
+),
+{%- endif %}
+
 already_loaded as (
+    {%- if keyed %}
+    select event_id from {{ this }}
+    where delivered_on in (select key_found.delivered_on from key_found)
+      and event_key in (select key_found.event_key from key_found)
+      and event_id in (select first_occurrence.event_id from first_occurrence)
+    {%- else %}
     select event_id from {{ this }}
     where delivered_on <= date '{{ lower_bound }}'
       and event_id in (select first_occurrence.event_id from first_occurrence)
+    {%- endif %}
 ),
 {% endif %}
 
