@@ -114,14 +114,20 @@ key_found as (
     where delivered_on <= date '{{ lower_bound }}'
       and event_key in (select first_occurrence.event_key from first_occurrence)
 ),
+
+-- Materialized: else DuckDB probes every loaded id with tonight's first (1M people: the
+-- statement 5.0 s instead of 1.5; 3.0 with the ids probed without the keys).
+loaded_candidates as materialized (
+    select event_id from {{ this }}
+    where delivered_on in (select key_found.delivered_on from key_found)
+      and event_key in (select key_found.event_key from key_found)
+),
 {%- endif %}
 
 already_loaded as (
     {%- if keyed %}
-    select event_id from {{ this }}
-    where delivered_on in (select key_found.delivered_on from key_found)
-      and event_key in (select key_found.event_key from key_found)
-      and event_id in (select first_occurrence.event_id from first_occurrence)
+    select event_id from loaded_candidates
+    where event_id in (select first_occurrence.event_id from first_occurrence)
     {%- else %}
     select event_id from {{ this }}
     where delivered_on <= date '{{ lower_bound }}'
