@@ -214,10 +214,8 @@
     people: 0.95 -> 0.62 s). A table rebuilt tonight has no earlier rows: all are probed. -#}
 {% macro cookie_keys_fold() -%}
   {%- if is_incremental() -%}
-    {%- set unfolded = run_query(
-          "select coalesce(max(delivered_on), date '1900-01-01') from " ~ this
-          ~ " where delivered_on < date '" ~ var('ds') ~ "' and changed_at < "
-          ~ run_start()).columns[0].values()[0] -%}
+    {%- set unfolded = newest_stamp(this, "delivered_on < date '" ~ var('ds') ~ "' and changed_at < "
+                                    ~ run_start(), column='delivered_on') or '1900-01-01' -%}
     delete from {{ this }} as older
     where older.delivered_on < (
         select max(delivered_on) from {{ this }} where delivered_on < date '{{ var("ds") }}')
@@ -364,9 +362,15 @@
     from {{ ref('int_events__resolved') }}
     where delivered_on > date '{{ lower_bound }}' and delivered_on <= date '{{ var("ds") }}'
       and unified_id is not null
-      and (event_type = 'purchase'
-           or (event_type in ('email_open', 'email_click')
-               and campaign_id is not null and variant is not null))
+      and {{ campaign_response_event() }}
+{%- endmacro %}
+
+{#- The events campaign_responses counts: campaign opens and clicks, and the purchases that
+    convert them. -#}
+{% macro campaign_response_event() -%}
+    (event_type = 'purchase'
+     or (event_type in ('email_open', 'email_click')
+         and campaign_id is not null and variant is not null))
 {%- endmacro %}
 
 {#- `alias`'s (unified_id, `day`) is in the touched set. -#}

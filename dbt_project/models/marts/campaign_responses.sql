@@ -16,10 +16,7 @@
 with events as (
     select unified_id, campaign_id, variant, event_type, occurred_at
     from {{ ref('int_events__resolved') }}
-    where unified_id is not null
-      and (event_type = 'purchase'
-           or (event_type in ('email_open', 'email_click')
-               and campaign_id is not null and variant is not null))
+    where unified_id is not null and {{ campaign_response_event() }}
     {%- if lower_bound is not none %}
       and unified_id in (select touched.unified_id from {{ touched_relation() }} as touched)
     {%- endif %}
